@@ -1,0 +1,12 @@
+// Command bpfctl is not implemented yet.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Fprintln(os.Stderr, "bpfctl: not implemented yet")
+	os.Exit(1)
+}

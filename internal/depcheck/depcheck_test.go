@@ -1,0 +1,52 @@
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/bpfd-dev/bpfd"
+
+// forbidden lists, for each package pattern, the import path prefixes none of
+// its packages may depend on, directly or through others.
+var forbidden = map[string][]string{
+	// The cluster side carries references and attach intent; it never pulls,
+	// verifies or loads.
+	"./pkg/k8s/...":       {"oras.land/", "github.com/sigstore/", "github.com/cilium/ebpf", module + "/pkg/artifact", module + "/pkg/verify", module + "/pkg/runtime"},
+	"./cmd/bpfd-agent":    {"oras.land/", "github.com/sigstore/", "github.com/cilium/ebpf", module + "/pkg/artifact", module + "/pkg/verify", module + "/pkg/runtime"},
+	"./cmd/bpfd-operator": {"oras.land/", "github.com/sigstore/", "github.com/cilium/ebpf", module + "/pkg/artifact", module + "/pkg/verify", module + "/pkg/runtime"},
+	// Siblings: cmd/ wires them together.
+	"./pkg/artifact/...": {module + "/pkg/verify", module + "/pkg/runtime"},
+	"./pkg/verify/...":   {module + "/pkg/artifact", module + "/pkg/runtime"},
+	"./pkg/runtime/...":  {module + "/pkg/artifact", module + "/pkg/verify"},
+	// bpfctl starts fast: no Kubernetes client libraries.
+	"./cmd/bpfctl": {"k8s.io/", "sigs.k8s.io/"},
+}
+
+func TestDependencies(t *testing.T) {
+	for pattern, prefixes := range forbidden {
+		t.Run(pattern, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../../"+strings.TrimPrefix(pattern, "./")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list %s: %v\n%s", pattern, err, out)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				for _, p := range prefixes {
+					if matches(dep, p) {
+						t.Errorf("%s depends on %s, which it must not import", pattern, dep)
+					}
+				}
+			}
+		})
+	}
+}
+
+// matches reports whether the import path dep is the package or module path p
+// or lies below it; a p ending in "/" matches everything under that host.
+func matches(dep, p string) bool {
+	if strings.HasSuffix(p, "/") {
+		return strings.HasPrefix(dep, p)
+	}
+	return dep == p || strings.HasPrefix(dep, p+"/")
+}

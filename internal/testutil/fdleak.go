@@ -1,0 +1,70 @@
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// LeakCheckMain runs the package's tests like m.Run and then fails the package
+// when it left file descriptors open that were not open before. Use it as the
+// body of TestMain in packages that open kernel objects:
+//
+//	func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
+func LeakCheckMain(m *testing.M) {
+	before, err := openFDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fd leak check:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if code == 0 {
+		if leaked := leakedFDs(before); len(leaked) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: tests leaked %d file descriptors:\n  %s\n", len(leaked), strings.Join(leaked, "\n  "))
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leakedFDs returns the descriptors open now that were not in before, giving
+// closers run by finalizers or goroutines a moment to finish.
+func leakedFDs(before map[string]string) []string {
+	var leaked []string
+	for attempt := 0; attempt < 20; attempt++ {
+		now, err := openFDs()
+		if err != nil {
+			return []string{err.Error()}
+		}
+		leaked = leaked[:0]
+		for fd, target := range now {
+			if _, ok := before[fd]; !ok {
+				leaked = append(leaked, fd+" -> "+target)
+			}
+		}
+		if len(leaked) == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return leaked
+}
+
+// openFDs maps each open descriptor of this process to what it points at.
+func openFDs() (map[string]string, error) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, fmt.Errorf("list open file descriptors: %w", err)
+	}
+	fds := make(map[string]string, len(entries))
+	for _, e := range entries {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // the descriptor ReadDir itself used, now closed
+		}
+		fds[e.Name()] = target
+	}
+	return fds, nil
+}
