@@ -53,7 +53,7 @@ go_tool() {
 	log "building $name $version (first time only: a few minutes)"
 	local tmp
 	tmp=$(mktemp -d)
-	GOBIN=$tmp GOFLAGS=-trimpath CGO_ENABLED=0 go install "$pkg@$version"
+	GOBIN=$tmp CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" "$pkg@$version"
 	mv "$tmp/$(basename "${pkg%/v[0-9]*}")" "$TOOLS/$name" 2>/dev/null || mv "$tmp"/* "$TOOLS/$name"
 	rm -rf "$tmp"
 }
