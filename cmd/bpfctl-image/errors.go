@@ -1,0 +1,39 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes, documented in the help text and the README.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitDenied   = 3
+	exitNotFound = 4
+)
+
+// usageError marks a command line that does not parse or misses arguments.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError with a formatted message.
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error returned by a command to the process exit code.
+func exitCode(err error) int {
+	var usage usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &usage):
+		return exitUsage
+	default:
+		return exitError
+	}
+}
