@@ -43,6 +43,13 @@ bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
+generate: ## Regenerate the gRPC code (and, once they exist, CRDs and RBAC).
+	@mkdir -p $(BIN)/gen
+	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	protoc --plugin=protoc-gen-go=$(BIN)/gen/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/gen/protoc-gen-go-grpc \
+		-I proto -I /usr/include --go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto
+
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

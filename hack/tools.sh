@@ -23,7 +23,7 @@ ORAS_VERSION=v1.3.6
 COSIGN2_VERSION=v2.6.5
 COSIGN3_VERSION=v3.1.3
 
-APT_PACKAGES="clang llvm libbpf-dev bpftool xdp-tools qemu-system-x86 busybox-static cpio xz-utils
+APT_PACKAGES="clang llvm libbpf-dev bpftool xdp-tools qemu-system-x86 busybox-static cpio xz-utils libprotobuf-dev
 protobuf-compiler iproute2 hyperfine"
 
 log() { printf 'tools: %s\n' "$*" >&2; }
