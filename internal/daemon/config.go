@@ -1,0 +1,233 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config file identity. A file with another apiVersion or kind is refused.
+const (
+	ConfigAPIVersion = "bpfd.io/v1alpha1"
+	ConfigKind       = "DaemonConfig"
+)
+
+// DefaultConfigPath is where bpfd looks for its configuration.
+const DefaultConfigPath = "/etc/bpfd/bpfd.yaml"
+
+// Config is bpfd's configuration file (/etc/bpfd/bpfd.yaml). Every field has
+// a default; an empty file is a valid configuration. Paths must be absolute.
+type Config struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+
+	// Socket is the gRPC API's unix socket.
+	Socket SocketConfig `yaml:"socket"`
+	// StateDir holds the state store (default /var/lib/bpfd).
+	StateDir string `yaml:"stateDir"`
+	// CacheDir holds pulled artifacts by digest (default <stateDir>/cache).
+	CacheDir string `yaml:"cacheDir"`
+	// BpffsDir is where programs, links and maps are pinned; bpfd mounts a
+	// bpffs there if there is none (default /run/bpfd/fs).
+	BpffsDir string `yaml:"bpffsDir"`
+	// PolicyFile is the trust policy (default /etc/bpfd/policy.yaml). It is
+	// re-read on SIGHUP.
+	PolicyFile string `yaml:"policyFile"`
+	// PullPolicy is the default for requests that name none: Always,
+	// IfNotPresent (default) or Never.
+	PullPolicy string `yaml:"pullPolicy"`
+	// RegistryAuthFile is a Docker config.json with registry credentials;
+	// empty means none.
+	RegistryAuthFile string `yaml:"registryAuthFile"`
+	// PlainHTTPRegistries lists registries (host[:port]) reached over plain
+	// HTTP. Loopback registries always are.
+	PlainHTTPRegistries []string `yaml:"plainHTTPRegistries"`
+	// Log configures the daemon's log and the audit log.
+	Log LogConfig `yaml:"log"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Dispatcher configures how programs share XDP and TC hooks.
+	Dispatcher DispatcherConfig `yaml:"dispatcher"`
+}
+
+// SocketConfig configures the unix socket.
+type SocketConfig struct {
+	// Path of the socket (default /run/bpfd/bpfd.sock), created mode 0660.
+	Path string `yaml:"path"`
+	// Group owns the socket (default "bpfd", when that group exists).
+	Group string `yaml:"group"`
+	// AllowedUIDs and AllowedGIDs, when either is set, restrict clients to
+	// those uids or primary gids (root is always allowed).
+	AllowedUIDs []uint32 `yaml:"allowedUIDs"`
+	AllowedGIDs []uint32 `yaml:"allowedGIDs"`
+	// MaxRequestBytes bounds a request message (default 1 MiB).
+	MaxRequestBytes int `yaml:"maxRequestBytes"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (default) or json.
+	Format string `yaml:"format"`
+	// AuditFile receives one line per load and unload decision; empty means
+	// the daemon's log stream (with log=audit).
+	AuditFile string `yaml:"auditFile"`
+}
+
+// MetricsConfig configures the metrics endpoint.
+type MetricsConfig struct {
+	// Address serves Prometheus metrics at /metrics, e.g. 127.0.0.1:9464;
+	// empty (default) serves none.
+	Address string `yaml:"address"`
+}
+
+// DispatcherConfig configures shared XDP and TC hooks.
+type DispatcherConfig struct {
+	// Mode is auto (default: probe the kernel once at start), freplace or
+	// linked.
+	Mode string `yaml:"mode"`
+}
+
+// Defaults.
+const (
+	defaultSocketPath      = "/run/bpfd/bpfd.sock"
+	defaultSocketGroup     = "bpfd"
+	defaultStateDir        = "/var/lib/bpfd"
+	defaultBpffsDir        = "/run/bpfd/fs"
+	defaultPolicyFile      = "/etc/bpfd/policy.yaml"
+	defaultPullPolicy      = "IfNotPresent"
+	defaultMaxRequestBytes = 1 << 20
+)
+
+// LoadConfig reads, defaults and validates the configuration file at path.
+// A missing file at the default path yields the defaults; a missing file
+// named explicitly is an error.
+func LoadConfig(path string, explicit bool) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		data = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes, defaults and validates a configuration. Its error
+// lists every problem found, one per line.
+func ParseConfig(data []byte) (*Config, error) {
+	var cfg Config
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return nil, yamlError(err)
+		}
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// yamlError turns the decoder's multi-line type errors into one error per
+// problem, without the library's prefix.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("not valid YAML: %w", err)
+	}
+	errs := make([]error, len(te.Errors))
+	for i, e := range te.Errors {
+		errs[i] = errors.New(e)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.APIVersion, ConfigAPIVersion)
+	def(&c.Kind, ConfigKind)
+	def(&c.Socket.Path, defaultSocketPath)
+	def(&c.StateDir, defaultStateDir)
+	def(&c.CacheDir, filepath.Join(c.StateDir, "cache"))
+	def(&c.BpffsDir, defaultBpffsDir)
+	def(&c.PolicyFile, defaultPolicyFile)
+	def(&c.PullPolicy, defaultPullPolicy)
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "text")
+	def(&c.Dispatcher.Mode, "auto")
+	if c.Socket.MaxRequestBytes == 0 {
+		c.Socket.MaxRequestBytes = defaultMaxRequestBytes
+	}
+}
+
+// Validate checks a defaulted configuration and returns every problem found.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.APIVersion != ConfigAPIVersion {
+		bad("apiVersion: %q is not %s", c.APIVersion, ConfigAPIVersion)
+	}
+	if c.Kind != ConfigKind {
+		bad("kind: %q is not %s", c.Kind, ConfigKind)
+	}
+	for _, p := range []struct{ field, path string }{
+		{"socket.path", c.Socket.Path}, {"stateDir", c.StateDir}, {"cacheDir", c.CacheDir},
+		{"bpffsDir", c.BpffsDir}, {"policyFile", c.PolicyFile},
+		{"registryAuthFile", c.RegistryAuthFile}, {"log.auditFile", c.Log.AuditFile},
+	} {
+		if p.path != "" && !filepath.IsAbs(p.path) {
+			bad("%s: %q is not an absolute path", p.field, p.path)
+		}
+	}
+	oneOf := func(field, value string, allowed ...string) {
+		for _, a := range allowed {
+			if value == a {
+				return
+			}
+		}
+		bad("%s: %q is not one of %s", field, value, strings.Join(allowed, ", "))
+	}
+	oneOf("pullPolicy", c.PullPolicy, "Always", "IfNotPresent", "Never")
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "text", "json")
+	oneOf("dispatcher.mode", c.Dispatcher.Mode, "auto", "freplace", "linked")
+	if c.Socket.MaxRequestBytes < 4096 || c.Socket.MaxRequestBytes > 64<<20 {
+		bad("socket.maxRequestBytes: %d is outside 4096..%d", c.Socket.MaxRequestBytes, 64<<20)
+	}
+	if c.Metrics.Address != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Address); err != nil {
+			bad("metrics.address: %q is not host:port", c.Metrics.Address)
+		}
+	}
+	for _, r := range c.PlainHTTPRegistries {
+		if r == "" || strings.ContainsAny(r, "/ ") {
+			bad("plainHTTPRegistries: %q is not host[:port]", r)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SlogLevel returns the configured log level.
+func (c *Config) SlogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Log.Level)) // validated
+	return l
+}

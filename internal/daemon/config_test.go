@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		APIVersion: ConfigAPIVersion, Kind: ConfigKind,
+		Socket:   SocketConfig{Path: "/run/bpfd/bpfd.sock", MaxRequestBytes: 1 << 20},
+		StateDir: "/var/lib/bpfd", CacheDir: "/var/lib/bpfd/cache", BpffsDir: "/run/bpfd/fs",
+		PolicyFile: "/etc/bpfd/policy.yaml", PullPolicy: "IfNotPresent",
+		Log:        LogConfig{Level: "info", Format: "text"},
+		Dispatcher: DispatcherConfig{Mode: "auto"},
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	cases := map[string]struct {
+		in      string
+		check   func(*Config) string
+		wantErr []string
+	}{
+		"full": {
+			in: `apiVersion: bpfd.io/v1alpha1
+kind: DaemonConfig
+socket: {path: /tmp/x/bpfd.sock, allowedUIDs: [1000]}
+stateDir: /tmp/x/state
+pullPolicy: Never
+log: {level: debug, format: json}
+metrics: {address: "127.0.0.1:9464"}
+dispatcher: {mode: linked}
+`,
+			check: func(c *Config) string {
+				return cmp.Diff([]string{"/tmp/x/state/cache", "Never", "linked"}, []string{c.CacheDir, c.PullPolicy, c.Dispatcher.Mode})
+			},
+		},
+		"every error at once": {
+			in: `stateDir: relative/path
+pullPolicy: Sometimes
+log: {level: loud}
+metrics: {address: nope}
+`,
+			wantErr: []string{`stateDir: "relative/path" is not an absolute path`, `pullPolicy: "Sometimes"`, `log.level: "loud"`, `metrics.address: "nope"`},
+		},
+		"unknown keys with lines": {
+			in:      "stateDir: /x\nsokcet: {path: /y}\nlog: {colour: red}\n",
+			wantErr: []string{"line 2: field sokcet not found", "line 3: field colour not found"},
+		},
+		"wrong kind":   {in: "kind: TrustPolicy\n", wantErr: []string{`kind: "TrustPolicy" is not DaemonConfig`}},
+		"wrong type":   {in: "socket: {maxRequestBytes: lots}\n", wantErr: []string{"line 1: cannot unmarshal"}},
+		"not yaml":     {in: "socket: [\n", wantErr: []string{"not valid YAML"}},
+		"tiny request": {in: "socket: {maxRequestBytes: 10}\n", wantErr: []string{"socket.maxRequestBytes: 10 is outside"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tc.in))
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := tc.check(cfg); diff != "" {
+					t.Error(diff)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bpfd.yaml")
+	if _, err := LoadConfig(path, false); err != nil {
+		t.Errorf("missing default config: %v, want defaults", err)
+	}
+	if _, err := LoadConfig(path, true); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("missing explicit config: %v, want an error naming it", err)
+	}
+	if err := os.WriteFile(path, []byte("pullPolicy: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(path, false); err == nil || !strings.HasPrefix(err.Error(), "config "+path+": ") {
+		t.Errorf("bad config: %v, want an error naming the file", err)
+	}
+}
