@@ -103,3 +103,17 @@ func TestLoadConfigMissingFile(t *testing.T) {
 		t.Errorf("bad config: %v, want an error naming the file", err)
 	}
 }
+
+// TestExampleConfig keeps the shipped example loadable and equal to the
+// defaults it claims to show.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := LoadConfig("../../config/bpfd.yaml", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, _ := ParseConfig(nil)
+	defaults.Socket.Group = "bpfd"
+	if diff := cmp.Diff(defaults, cfg); diff != "" {
+		t.Errorf("config/bpfd.yaml differs from the defaults it documents (-defaults +example):\n%s", diff)
+	}
+}
