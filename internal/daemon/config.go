@@ -61,7 +61,8 @@ type Config struct {
 type SocketConfig struct {
 	// Path of the socket (default /run/bpfd/bpfd.sock), created mode 0660.
 	Path string `yaml:"path"`
-	// Group owns the socket (default "bpfd", when that group exists).
+	// Group owns the socket (default "bpfd"); when no such group exists the
+	// socket keeps bpfd's own group.
 	Group string `yaml:"group"`
 	// AllowedUIDs and AllowedGIDs, when either is set, restrict clients to
 	// those uids or primary gids (root is always allowed).
@@ -165,6 +166,7 @@ func (c *Config) setDefaults() {
 	def(&c.APIVersion, ConfigAPIVersion)
 	def(&c.Kind, ConfigKind)
 	def(&c.Socket.Path, defaultSocketPath)
+	def(&c.Socket.Group, defaultSocketGroup)
 	def(&c.StateDir, defaultStateDir)
 	def(&c.CacheDir, filepath.Join(c.StateDir, "cache"))
 	def(&c.BpffsDir, defaultBpffsDir)

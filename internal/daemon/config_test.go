@@ -16,7 +16,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := &Config{
 		APIVersion: ConfigAPIVersion, Kind: ConfigKind,
-		Socket:   SocketConfig{Path: "/run/bpfd/bpfd.sock", MaxRequestBytes: 1 << 20},
+		Socket:   SocketConfig{Path: "/run/bpfd/bpfd.sock", Group: "bpfd", MaxRequestBytes: 1 << 20},
 		StateDir: "/var/lib/bpfd", CacheDir: "/var/lib/bpfd/cache", BpffsDir: "/run/bpfd/fs",
 		PolicyFile: "/etc/bpfd/policy.yaml", PullPolicy: "IfNotPresent",
 		Log:        LogConfig{Level: "info", Format: "text"},
@@ -112,7 +112,6 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defaults, _ := ParseConfig(nil)
-	defaults.Socket.Group = "bpfd"
 	if diff := cmp.Diff(defaults, cfg); diff != "" {
 		t.Errorf("config/bpfd.yaml differs from the defaults it documents (-defaults +example):\n%s", diff)
 	}
