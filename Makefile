@@ -23,7 +23,7 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-
 BPF_SRCS  := $(wildcard bytecode/*.bpf.c)
 BPF_OBJS  := $(BPF_SRCS:.c=.o)
 
-.PHONY: help build test tools bytecode lint generate demo clean
+.PHONY: help build test tools bytecode lint generate demo bench clean
 
 help: ## Show the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ lint: ## gofmt and go vet.
 
 demo: ## The main job (placeholder until the daemon lands).
 	@echo "make demo: the end-to-end demo arrives with the bpfd daemon."
+
+bench: build tools ## Measure bpfd against its peers; prints a table, writes bench/results.json.
+	$(GO) run ./bench $(BENCHFLAGS)
 
 clean: ## Remove build outputs (keeps bin/tools and bin/k8s).
 	rm -f $(addprefix $(BIN)/,$(BINARIES))
