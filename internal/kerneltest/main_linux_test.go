@@ -1,0 +1,9 @@
+package kerneltest
+
+import (
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
