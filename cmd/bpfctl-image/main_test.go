@@ -1,8 +1,11 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -345,4 +348,74 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// TestRegistryConfig pushes to a registry that demands a password, with the
+// credentials in a Docker config given by --registry-config.
+func TestRegistryConfig(t *testing.T) {
+	reg := testutil.StartRegistry(t, testutil.WithBasicAuth("ci", "s3cret"))
+	home := t.TempDir()
+	t.Setenv("HOME", home) // no credentials of the user running the tests
+	t.Setenv("DOCKER_CONFIG", home)
+	config := filepath.Join(t.TempDir(), "config.json")
+	auth := base64.StdEncoding.EncodeToString([]byte("ci:s3cret"))
+	if err := os.WriteFile(config, []byte(`{"auths":{"`+reg.Host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/private/xdp:v1"
+
+	r := bpfctlImage(t, "build", "-o", ref, object("xdp_counter"))
+	if r.code != exitError || !strings.Contains(r.stderr, ref+": ") || !strings.Contains(r.stderr, "credential") {
+		t.Errorf("build without credentials: exit %d, %q", r.code, r.stderr)
+	}
+	digest := strings.TrimSpace(ok(t, "build", "--registry-config", config, "-o", ref, object("xdp_counter")))
+	t.Setenv("BPFCTL_IMAGE_REGISTRY_CONFIG", config)
+	if !strings.Contains(ok(t, "inspect", ref), digest) {
+		t.Errorf("inspect with BPFCTL_IMAGE_REGISTRY_CONFIG does not show %s", digest)
+	}
+}
+
+// TestInspectBpfmanImage inspects and pulls a bpfman bytecode image — a
+// container image with io.ebpf.* labels and the object in a gzipped tar
+// layer — pushed into a layout by the oras CLI.
+func TestInspectBpfmanImage(t *testing.T) {
+	dir := t.TempDir()
+	xdp, err := os.ReadFile(object("xdp_counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layer bytes.Buffer
+	zw := gzip.NewWriter(&layer)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "xdp_counter.bpf.o", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(xdp))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(xdp); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(tw.Close(), zw.Close()); err != nil {
+		t.Fatal(err)
+	}
+	config := `{"architecture":"amd64","os":"linux","config":{"Labels":{"io.ebpf.programs":"{\"xdp_counter\":\"xdp\"}","io.ebpf.maps":"{\"xdp_stats\":\"array\"}"}},"rootfs":{"type":"layers","diff_ids":[]}}`
+	for name, data := range map[string][]byte{"config.json": []byte(config), "layer.tar.gz": layer.Bytes()} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("oras", "push", "--oci-layout", dir+"/image:v1", "--config", "config.json:application/vnd.oci.image.config.v1+json", "layer.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("oras push: %v\n%s", err, out)
+	}
+
+	text := ok(t, "inspect", "oci:"+dir+"/image:v1")
+	for _, s := range []string{"Format:         bpfman", `Label: io.ebpf.programs={"xdp_counter":"xdp"}`, "xdp_counter  xdp"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("inspect lacks %q:\n%s", s, text)
+		}
+	}
+	ok(t, "pull", "-o", dir+"/out", "oci:"+dir+"/image:v1")
+	if got, err := os.ReadFile(dir + "/out/xdp_counter.bpf.o"); err != nil || !bytes.Equal(got, xdp) {
+		t.Errorf("pulled object: %v", err)
+	}
 }

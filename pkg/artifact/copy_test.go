@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -275,4 +276,50 @@ func mustOpen(t *testing.T, ref Reference, opts OpenOptions) *Target {
 	}
 	t.Cleanup(func() { target.Close() })
 	return target
+}
+
+func ExampleCopy() {
+	ctx := context.Background()
+	src, err := Open(ctx, Reference{Transport: Layout, Path: "testdata/layout"}, OpenOptions{})
+	if err != nil {
+		panic(err)
+	}
+	defer src.Close()
+	root, err := src.Resolve(ctx, "v1")
+	if err != nil {
+		panic(err)
+	}
+	dir, err := os.MkdirTemp("", "bpfd-example-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	dst, err := Open(ctx, Reference{Transport: Archive, Path: filepath.Join(dir, "bytecode.tar")}, OpenOptions{Create: true})
+	if err != nil {
+		panic(err)
+	}
+	result, err := Copy(ctx, src, root, dst, "v1", CopyOptions{})
+	if err != nil {
+		dst.Discard() // leaves no half-written archive
+		panic(err)
+	}
+	if err := dst.Close(); err != nil { // writes the archive
+		panic(err)
+	}
+	fmt.Println(result.Root.Digest == root.Digest, len(result.Referrers), result.Tags)
+	// Output: true 0 []
+}
+
+func BenchmarkFetch(b *testing.B) {
+	ctx := context.Background()
+	store := memory.New()
+	root, err := Build(ctx, store, []ObjectFile{example(b, "tc_counter"), example(b, "xdp_verdict")}, BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Fetch(ctx, store, root, HostPlatform()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

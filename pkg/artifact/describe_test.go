@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -271,4 +272,30 @@ func corruptSectionHeaders(t *testing.T, data []byte) []byte {
 		binary.LittleEndian.PutUint64(out[off:], uint64(len(data))*4)
 	}
 	return out
+}
+
+func ExampleDescribe() {
+	object, err := ReadObjectFile("../../bytecode/tracepoint_counter.bpf.o")
+	if err != nil {
+		panic(err)
+	}
+	cfg, err := Describe([]ObjectFile{object})
+	if err != nil {
+		panic(err)
+	}
+	p, _, _ := cfg.Program("tracepoint_counter")
+	fmt.Println(p.Type, p.AttachTarget, p.Kinds)
+	fmt.Println(cfg.Requires.Helpers)
+	// Output:
+	// tracepoint syscalls/sys_enter_openat [tracepoint]
+	// [bpf_get_current_pid_tgid bpf_map_lookup_elem bpf_map_update_elem]
+}
+
+func BenchmarkDescribe(b *testing.B) {
+	objects := []ObjectFile{example(b, "tc_counter"), example(b, "xdp_verdict"), example(b, "tracepoint_counter")}
+	for b.Loop() {
+		if _, err := Describe(objects); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
