@@ -35,7 +35,7 @@ type OpenOptions struct {
 	CredentialsFile string
 	// HTTPClient, if set, replaces the default client, which retries a
 	// failed request twice and gives up on a registry that does not accept
-	// a connection within 5 s or answer within 30 s (see DefaultHTTPClient).
+	// a connection within 5 s or answer within 15 s (see DefaultHTTPClient).
 	HTTPClient *http.Client
 }
 
@@ -47,7 +47,7 @@ func DefaultHTTPClient() *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	base.TLSHandshakeTimeout = 10 * time.Second
-	base.ResponseHeaderTimeout = 30 * time.Second
+	base.ResponseHeaderTimeout = 15 * time.Second
 	transport := retry.NewTransport(base)
 	transport.Policy = func() retry.Policy {
 		return &retry.GenericPolicy{
