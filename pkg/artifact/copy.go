@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -162,11 +163,35 @@ func stageReferrers(ctx context.Context, src content.ReadOnlyGraphStorage, stage
 			if err := copyGraph(ctx, src, staged, r, oras.CopyGraphOptions{}); err != nil {
 				return nil, fmt.Errorf("referrer %s of %s: %w", r.Digest, node.Digest, err)
 			}
+			// A tag-schema index may say less than the manifest itself.
+			if t, err := artifactTypeOf(ctx, staged, r); err == nil {
+				r.ArtifactType = t
+			}
 			found = append(found, r)
 			queue = append(queue, r)
 		}
 	}
 	return found, nil
+}
+
+// artifactTypeOf returns the artifactType of the manifest desc describes, or
+// its config's media type when it has none (as OCI 1.1 defines it).
+func artifactTypeOf(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor) (string, error) {
+	data, err := fetchBlob(ctx, store, desc, maxMetadataSize)
+	if err != nil {
+		return "", err
+	}
+	var m struct {
+		ArtifactType string             `json:"artifactType"`
+		Config       ocispec.Descriptor `json:"config"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return "", err
+	}
+	if m.ArtifactType != "" {
+		return m.ArtifactType, nil
+	}
+	return m.Config.MediaType, nil
 }
 
 // copyGraph is oras.CopyGraph with errors a user can read.

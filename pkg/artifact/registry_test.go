@@ -186,6 +186,11 @@ func TestCopyCarriesSignaturesThroughALayout(t *testing.T) {
 			if len(result.Tags) != tc.wantTags || len(result.Referrers) != tc.wantRefs {
 				t.Errorf("registry to layout carried %v and %d referrers; want %d tags, %d referrers", result.Tags, len(result.Referrers), tc.wantTags, tc.wantRefs)
 			}
+			for _, r := range result.Referrers {
+				if r.ArtifactType != "application/vnd.dev.sigstore.bundle.v0.3+json" {
+					t.Errorf("referrer %s: artifactType %q, want the bundle's", r.Digest, r.ArtifactType)
+				}
+			}
 
 			mirror := mustReference(t, reg.Host+"/mirror/"+name+":v1")
 			if _, err := Copy(ctx, mustOpen(t, audit, OpenOptions{}), root, mustOpen(t, mirror, OpenOptions{}), "v1", CopyOptions{}); err != nil {
