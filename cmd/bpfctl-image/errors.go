@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
 
 // Exit codes, documented in the help text and the README.
@@ -31,8 +33,10 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.Is(err, artifact.ErrInvalidReference):
 		return exitUsage
+	case errors.Is(err, artifact.ErrNotFound):
+		return exitNotFound
 	default:
 		return exitError
 	}
