@@ -99,6 +99,18 @@ func TestDescribeExampleBytecode(t *testing.T) {
 			},
 			requires: Requirements{ProgramTypes: []string{"xdp"}, AttachTypes: []string{"xdp"}, MapTypes: []string{"array"}, Helpers: []string{}},
 		},
+		// freplace_target and freplace_ext are the kernel smoke test's pair: an
+		// extension replaces the target's global function decide().
+		"freplace_target": {
+			programs: []Program{{Name: "freplace_target", Section: "xdp", Type: "xdp", AttachType: "xdp", Kinds: kinds(progtype.XDP)}},
+			maps:     []Map{},
+			requires: Requirements{ProgramTypes: []string{"xdp"}, AttachTypes: []string{"xdp"}, MapTypes: []string{}, Helpers: []string{}},
+		},
+		"freplace_ext": {
+			programs: []Program{{Name: "freplace_ext", Section: "freplace/decide", Type: "ext", Kinds: []progtype.Kind{}}},
+			maps:     []Map{},
+			requires: Requirements{ProgramTypes: []string{"ext"}, AttachTypes: []string{}, MapTypes: []string{}, Helpers: []string{}, KernelBTF: true},
+		},
 	}
 	objects, err := filepath.Glob(filepath.Join(bytecodeDir, "*.bpf.o"))
 	if err != nil {
