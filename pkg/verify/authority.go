@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -81,6 +83,7 @@ func (k *Keyless) accepts(s *Signature) (bool, string) {
 	if err != nil {
 		return false, fmt.Sprintf("signed timestamps: %v", err)
 	}
+	atNow := false
 	switch {
 	case len(entries) > 0 && len(k.root.RekorLogs()) > 0:
 		opts = append(opts, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
@@ -88,6 +91,7 @@ func (k *Keyless) accepts(s *Signature) (bool, string) {
 		opts = append(opts, sgverify.WithSignedTimestamps(1))
 	default:
 		opts = append(opts, sgverify.WithCurrentTime())
+		atNow = true
 	}
 	if len(k.root.CTLogs()) > 0 {
 		opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
@@ -102,12 +106,38 @@ func (k *Keyless) accepts(s *Signature) (bool, string) {
 	}
 	res, err := v.Verify(s.entity, sgverify.NewPolicy(artifact, sgverify.WithoutIdentitiesUnsafe()))
 	if err != nil {
-		return false, fmt.Sprintf("certificate not trusted by %s: %v", k.TrustedRoot, err)
+		why := err.Error()
+		if atNow {
+			why = k.diagnose(s.cert, time.Now(), err)
+		}
+		return false, fmt.Sprintf("certificate not trusted by %s: %s", k.TrustedRoot, why)
 	}
 	if err := k.identity.Verify(*res.Signature.Certificate); err != nil {
 		return false, fmt.Sprintf("certificate identity does not match: %v", err)
 	}
 	return true, ""
+}
+
+// diagnose explains why cert does not verify at t, the current time, better
+// than sigstore-go's err does: expiry, or the certificate authorities' own
+// errors.
+func (k *Keyless) diagnose(cert *x509.Certificate, t time.Time, err error) string {
+	switch {
+	case t.After(cert.NotAfter):
+		return fmt.Sprintf("certificate expired at %s (the signature carries no trusted timestamp, so it is checked at the current time)", cert.NotAfter.UTC().Format(time.RFC3339))
+	case t.Before(cert.NotBefore):
+		return fmt.Sprintf("certificate not valid before %s", cert.NotBefore.UTC().Format(time.RFC3339))
+	}
+	var whys []string
+	for _, ca := range k.root.FulcioCertificateAuthorities() {
+		if _, caErr := ca.Verify(cert, t); caErr != nil {
+			whys = append(whys, caErr.Error())
+		}
+	}
+	if len(whys) == 0 {
+		return err.Error()
+	}
+	return strings.Join(whys, "; ")
 }
 
 // certificateIdentity returns the Fulcio identity recorded in cert.

@@ -9,8 +9,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,21 +80,70 @@ type testKey struct {
 	pubFile string
 }
 
+// newTestKey generates a key pair and writes it to a temporary directory.
 func newTestKey(t *testing.T) testKey {
 	t.Helper()
-	kp, err := GenerateKeyPair([]byte(testPassword))
+	k, err := generateTestKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return k
+}
+
+func generateTestKey(dir string) (testKey, error) {
+	kp, err := GenerateKeyPair([]byte(testPassword))
+	if err != nil {
+		return testKey{}, err
 	}
 	priv, err := LoadPrivateKey(kp.PrivatePEM, []byte(testPassword))
 	if err != nil {
+		return testKey{}, err
+	}
+	k := testKey{priv: priv, pub: priv.Public(), keyFile: filepath.Join(dir, "cosign.key"), pubFile: filepath.Join(dir, "cosign.pub")}
+	if err := os.WriteFile(k.keyFile, kp.PrivatePEM, 0o600); err != nil {
+		return testKey{}, err
+	}
+	return k, os.WriteFile(k.pubFile, kp.PublicPEM, 0o644)
+}
+
+// sharedKeys are key pairs made once for the package's tests: encrypting
+// and decrypting a cosign key costs a scrypt run each.
+var (
+	sharedKeysDir string
+	sharedKeysMu  sync.Mutex
+	sharedKeys    = map[int]testKey{}
+)
+
+// key returns shared key pair i (0, 1, 2...).
+func key(t *testing.T, i int) testKey {
+	t.Helper()
+	sharedKeysMu.Lock()
+	defer sharedKeysMu.Unlock()
+	if k, ok := sharedKeys[i]; ok {
+		return k
+	}
+	dir := filepath.Join(sharedKeysDir, strconv.Itoa(i))
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	k := testKey{priv: priv, pub: priv.Public(), keyFile: filepath.Join(dir, "cosign.key"), pubFile: filepath.Join(dir, "cosign.pub")}
-	writeFile(t, k.keyFile, kp.PrivatePEM)
-	writeFile(t, k.pubFile, kp.PublicPEM)
+	k, err := generateTestKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharedKeys[i] = k
 	return k
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bpfd-verify-keys-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sharedKeysDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

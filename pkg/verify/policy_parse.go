@@ -75,25 +75,26 @@ type Problem struct {
 	Message string
 }
 
-func (p Problem) String() string {
-	s := ""
+// in formats the problem as a compiler would: "SOURCE:LINE: FIELD: MESSAGE".
+func (p Problem) in(source string) string {
+	s := source
 	if p.Line > 0 {
-		s = strconv.Itoa(p.Line) + ": "
+		s += ":" + strconv.Itoa(p.Line)
 	}
 	if p.Field != "" {
-		s += p.Field + ": "
+		s += ": " + p.Field
 	}
-	return s + p.Message
+	return s + ": " + p.Message
 }
 
 func (e *PolicyError) Error() string {
 	if len(e.Problems) == 1 {
-		return fmt.Sprintf("%s: %s:%s", ErrInvalidPolicy, e.Source, e.Problems[0])
+		return fmt.Sprintf("%s: %s", ErrInvalidPolicy, e.Problems[0].in(e.Source))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %d problems:", ErrInvalidPolicy, e.Source, len(e.Problems))
 	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n  %s:%s", e.Source, p)
+		fmt.Fprintf(&b, "\n  %s", p.in(e.Source))
 	}
 	return b.String()
 }
@@ -106,6 +107,8 @@ type policyParser struct {
 	source   string
 	dir      string
 	problems []Problem
+	// nameNodes holds each parsed rule's name node, to place duplicates.
+	nameNodes map[*Rule]*yaml.Node
 }
 
 func (p *policyParser) problem(n *yaml.Node, field, format string, args ...any) {
@@ -166,7 +169,7 @@ func (p *policyParser) parse(data []byte) *Policy {
 	names := map[string]int{}
 	for i, r := range pol.Rules {
 		if j, dup := names[r.Name]; dup && r.Name != "" {
-			p.problem(nil, fmt.Sprintf("rules[%d].name", i), "%q is also the name of rules[%d]", r.Name, j)
+			p.problem(p.nameNodes[r], fmt.Sprintf("rules[%d].name", i), "%q is also the name of rules[%d]", r.Name, j)
 		}
 		names[r.Name] = i
 	}
@@ -177,7 +180,13 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 	r := &Rule{Threshold: 1, Mode: ModeEnforce}
 	var images, authorities, threshold *yaml.Node
 	seen := p.mapping(n, field, map[string]func(string, *yaml.Node){
-		"name": func(f string, n *yaml.Node) { r.Name = p.str(f, n) },
+		"name": func(f string, n *yaml.Node) {
+			r.Name = p.str(f, n)
+			if p.nameNodes == nil {
+				p.nameNodes = map[*Rule]*yaml.Node{}
+			}
+			p.nameNodes[r] = n
+		},
 		"images": func(f string, n *yaml.Node) {
 			images = n
 			p.seq(f, n, func(f string, item *yaml.Node) {

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -80,7 +81,7 @@ type contentError struct {
 }
 
 func (e *contentError) Error() string {
-	if e.err == io.ErrUnexpectedEOF {
+	if errors.Is(e.err, io.ErrUnexpectedEOF) {
 		return "blob " + e.desc.Digest.String() + " is truncated"
 	}
 	return "blob " + e.desc.Digest.String() + ": " + e.err.Error()

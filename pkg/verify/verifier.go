@@ -209,6 +209,8 @@ func (v *Verifier) judge(subject Subject, rule *Rule, s *Signature) SignatureRes
 		if len(whys) > 0 {
 			res.Detail = fmt.Sprintf("certificate for %s: %s", res.Identity, strings.Join(whys, "; "))
 		}
+	case rule != nil && !slices.ContainsFunc(rule.Authorities, func(a *Authority) bool { return a.Key != nil }):
+		res.Reason, res.Detail = ReasonUntrustedKey, fmt.Sprintf("signed with a key, but %s trusts only certificates (keyless)", ruleName)
 	case res.Key != "" && v.policy.knowsKey(res.Key):
 		res.Reason, res.Detail = ReasonSignatureInvalid, fmt.Sprintf("signature does not verify with key %s, which it names", res.Key)
 	case res.Key != "":
