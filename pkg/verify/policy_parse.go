@@ -48,6 +48,7 @@ func ParsePolicy(data []byte, opts ParseOptions) (*Policy, error) {
 	}
 	pol := p.parse(data)
 	if len(p.problems) > 0 {
+		slices.SortStableFunc(p.problems, func(a, b Problem) int { return a.Line - b.Line })
 		return nil, &PolicyError{Source: p.source, Problems: p.problems}
 	}
 	var err error
@@ -61,7 +62,7 @@ func ParsePolicy(data []byte, opts ParseOptions) (*Policy, error) {
 type PolicyError struct {
 	// Source names the policy (its file).
 	Source string
-	// Problems in file order.
+	// Problems in line order.
 	Problems []Problem
 }
 

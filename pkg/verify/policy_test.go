@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -247,6 +248,8 @@ func TestParsePolicyErrors(t *testing.T) {
 			if !errors.As(err, &perr) || !errors.Is(err, ErrInvalidPolicy) {
 				t.Fatalf("ParsePolicy error = %v, want a *PolicyError", err)
 			}
+			// Problems come in line order.
+			slices.SortStableFunc(tc.want, func(a, b problem) int { return a.Line - b.Line })
 			var got []problem
 			for i, p := range perr.Problems {
 				g := problem{p.Line, p.Field, p.Message}
@@ -265,8 +268,8 @@ func TestParsePolicyErrors(t *testing.T) {
 func TestPolicyErrorMessage(t *testing.T) {
 	_, err := ParsePolicy([]byte("kind: TrustPolicy\nrules: x\n"), ParseOptions{Source: "/etc/bpfd/policy.yaml"})
 	want := `invalid trust policy /etc/bpfd/policy.yaml: 2 problems:
-  /etc/bpfd/policy.yaml:2: rules: want a list, not "x"
-  /etc/bpfd/policy.yaml:1: apiVersion: missing`
+  /etc/bpfd/policy.yaml:1: apiVersion: missing
+  /etc/bpfd/policy.yaml:2: rules: want a list, not "x"`
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n%v\nwant:\n%s", err, want)
 	}

@@ -42,6 +42,9 @@ func (v *Verifier) Policy() *Policy { return v.policy }
 func (v *Verifier) VerifyArtifact(ctx context.Context, src Source, subject Subject) (*Report, error) {
 	var sigs []*Signature
 	if !subject.local() {
+		if err := subject.Descriptor.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("subject %s: digest: %w", subject.Name, err)
+		}
 		var err error
 		if sigs, err = FetchSignatures(ctx, src, subject.Descriptor); err != nil {
 			return nil, fmt.Errorf("signatures of %s: %w", subject, err)
