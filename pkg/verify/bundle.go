@@ -86,11 +86,28 @@ func makeBundle(key *PrivateKey, cert *x509.Certificate, d digest.Digest) ([]byt
 	return protojson.Marshal(b)
 }
 
+// leafOnly replaces a certificate chain in a bundle's verification material
+// by its leaf. cosign v3 signing with --certificate-chain writes the chain
+// into v0.3 bundles, which allow only the leaf; the chain adds nothing, since
+// trust comes from the trusted root's certificate authorities.
+func leafOnly(b *protobundle.Bundle) {
+	chain := b.GetVerificationMaterial().GetX509CertificateChain()
+	if chain == nil || len(chain.GetCertificates()) == 0 {
+		return
+	}
+	b.VerificationMaterial.Content = &protobundle.VerificationMaterial_Certificate{Certificate: chain.GetCertificates()[0]}
+}
+
 // parseBundle reads a bundle layer. Its error says why the bundle is not a
 // usable image signature.
 func parseBundle(data []byte) (*Signature, error) {
-	var b sgbundle.Bundle
-	if err := b.UnmarshalJSON(data); err != nil {
+	var pb protobundle.Bundle
+	if err := protojson.Unmarshal(data, &pb); err != nil {
+		return nil, fmt.Errorf("not a Sigstore bundle: %w", err)
+	}
+	leafOnly(&pb)
+	b, err := sgbundle.NewBundle(&pb)
+	if err != nil {
 		return nil, fmt.Errorf("not a Sigstore bundle: %w", err)
 	}
 	if !b.MinVersion("v0.3") {
@@ -120,7 +137,7 @@ func parseBundle(data []byte) (*Signature, error) {
 		Format:  FormatBundle,
 		message: pae(env.GetPayloadType(), env.GetPayload()),
 		sig:     env.GetSignatures()[0].GetSig(),
-		entity:  &b,
+		entity:  b,
 	}
 	for _, subj := range st.Subject {
 		for alg, hex := range subj.Digest {
