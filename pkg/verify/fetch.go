@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/errdef"
 )
 
@@ -22,6 +23,8 @@ const (
 	// bundle or payload layer.
 	maxManifestSize = 4 << 20
 	maxLayerSize    = 4 << 20
+	// fetchConcurrency bounds the reads in flight at once.
+	fetchConcurrency = 8
 )
 
 // FetchSignatures reads every signature stored for the manifest subject in
@@ -60,15 +63,13 @@ func fetchBundles(ctx context.Context, src Source, subject ocispec.Descriptor) (
 	slices.SortFunc(preds, func(a, b ocispec.Descriptor) int { return strings.Compare(a.Digest.String(), b.Digest.String()) })
 	preds = slices.CompactFunc(preds, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
 
-	var sigs []*Signature
-	for _, desc := range preds {
-		got, err := fetchBundleManifest(ctx, src, subject, desc)
-		if err != nil {
-			return nil, err
-		}
-		sigs = append(sigs, got...)
+	perManifest, err := inParallel(ctx, len(preds), func(ctx context.Context, i int) ([]*Signature, error) {
+		return fetchBundleManifest(ctx, src, subject, preds[i])
+	})
+	if err != nil {
+		return nil, err
 	}
-	return sigs, nil
+	return slices.Concat(perManifest...), nil
 }
 
 // fetchBundleManifest reads one referrer manifest and, if it holds bundles,
@@ -168,15 +169,9 @@ func fetchLegacy(ctx context.Context, src Source, subject ocispec.Descriptor, li
 	if len(m.Layers) > limit {
 		return nil, fmt.Errorf("%s has %d layers, more than %d: %w", tag, len(m.Layers), limit, ErrTooManySignatures)
 	}
-	var sigs []*Signature
-	for _, layer := range m.Layers {
-		s, err := fetchLegacyLayer(ctx, src, desc, layer)
-		if err != nil {
-			return nil, err
-		}
-		sigs = append(sigs, s)
-	}
-	return sigs, nil
+	return inParallel(ctx, len(m.Layers), func(ctx context.Context, i int) (*Signature, error) {
+		return fetchLegacyLayer(ctx, src, desc, m.Layers[i])
+	})
 }
 
 // fetchLegacyLayer reads and parses one legacy signature layer; the error is
@@ -206,4 +201,20 @@ func fetchLegacyLayer(ctx context.Context, src Source, manifest, layer ocispec.D
 func unusable(err error) bool {
 	var ce *contentError
 	return errors.As(err, &ce) || errors.Is(err, errdef.ErrNotFound)
+}
+
+// inParallel calls fetch for 0..n-1, at most fetchConcurrency at a time, and
+// returns the results in order, or the first error.
+func inParallel[T any](ctx context.Context, n int, fetch func(context.Context, int) (T, error)) ([]T, error) {
+	out := make([]T, n)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchConcurrency)
+	for i := range n {
+		g.Go(func() error {
+			v, err := fetch(ctx, i)
+			out[i] = v
+			return err
+		})
+	}
+	return out, g.Wait()
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/bpfd-dev/bpfd/internal/testutil"
 )
@@ -36,6 +37,27 @@ func TestVerifyRegistry(t *testing.T) {
 	}
 	got, _ = verifyOutcome(t, pol, repo, b)
 	checkOutcome(t, outcome{Decision: DecisionDeny, Reason: ReasonDigestMismatch, Signatures: []string{"bundle digest-mismatch"}}, got)
+}
+
+// TestVerifyRegistryManySignatures stores 50 signatures by untrusted keys on
+// a registry, half in each format: denied, having read them all.
+func TestVerifyRegistryManySignatures(t *testing.T) {
+	reg := testutil.StartRegistry(t)
+	repo := newRepository(t, reg.Host, "verify/many")
+	subject := Subject{Name: reg.Host + "/verify/many", Descriptor: pushArtifact(t, repo, "many", "v1")}
+	for i := 0; i < 50; i++ {
+		format := FormatBundle
+		if i%2 == 0 {
+			format = FormatLegacy
+		}
+		sign(t, repo, subject.Name, subject.Descriptor, key(t, 1+i%2).priv, SignOptions{Format: format})
+	}
+	start := time.Now()
+	got, _ := verifyOutcome(t, parsePolicy(t, nil, anyKey0), repo, subject)
+	t.Logf("read and judged 50 signatures on the registry in %s", time.Since(start))
+	if got.Decision != DecisionDeny || got.Reason != ReasonUntrustedKey || len(got.Signatures) != 50 {
+		t.Errorf("decision %s (%s) with %d signatures, want deny (untrusted-key) with 50", got.Decision, got.Reason, len(got.Signatures))
+	}
 }
 
 // referrersTag is the tag of the referrers index of s on a registry without
