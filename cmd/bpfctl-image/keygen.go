@@ -21,7 +21,7 @@ public key in PEM. The files are those of 'cosign generate-key-pair': either
 tool signs with the key and verifies with the public key. Existing files are
 never overwritten.`,
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "out", Value: "cosign", Usage: "write `PREFIX`.key and PREFIX.pub", EnvVars: []string{"BPFCTL_KEYGEN_OUT"}},
+		&cli.StringFlag{Name: "out", Value: "cosign", Usage: "write `PREFIX`.key and PREFIX.pub", EnvVars: []string{"BPFCTL_IMAGE_KEYGEN_OUT"}},
 		outputFlag,
 	},
 	Action: keygen,

@@ -52,11 +52,12 @@ const (
 	ReasonThresholdNotMet Reason = "threshold-not-met"
 )
 
-// reasonPriority orders reasons from the most to the least telling; a denial
-// names the first one present.
+// reasonPriority orders the reasons signatures fail for, from the most to
+// the least telling; unless some signatures were valid (threshold-not-met)
+// or there were none (unsigned), a denial names the first one present.
 var reasonPriority = []Reason{
 	ReasonDigestMismatch, ReasonOutOfScope, ReasonSignatureInvalid,
-	ReasonUntrustedKey, ReasonUnreadableSignature, ReasonThresholdNotMet, ReasonUnsigned,
+	ReasonUntrustedKey, ReasonUnreadableSignature,
 }
 
 // Report is the outcome of verifying one artifact against a policy. Its JSON

@@ -107,17 +107,10 @@ func (v *Verifier) Verify(subject Subject, sigs []*Signature) (*Report, error) {
 }
 
 // findings explains why the signatures of subject fall short of rule's
-// threshold, the most telling reason first.
+// threshold, the most telling reason first: too few signers when some
+// signatures were valid, else the first of reasonPriority found.
 func (v *Verifier) findings(subject Subject, rule *Rule, report *Report, trusted int) []Finding {
 	var out []Finding
-	switch {
-	case subject.local():
-		out = append(out, Finding{ReasonUnsigned, fmt.Sprintf("local file %s carries no signatures and rule %q requires them", strings.TrimPrefix(subject.Name, "file:"), rule.Name)})
-	case len(report.Signatures) == 0:
-		out = append(out, Finding{ReasonUnsigned, fmt.Sprintf("no signatures for %s (no Sigstore bundle referrers, no %s tag)", subject.Descriptor.Digest, LegacySignatureTag(subject.Descriptor.Digest))})
-	case trusted > 0:
-		out = append(out, Finding{ReasonThresholdNotMet, fmt.Sprintf("valid signatures from %d of the %d distinct authorities rule %q requires", trusted, rule.Threshold, rule.Name)})
-	}
 	seen := map[Finding]bool{}
 	for _, s := range report.Signatures {
 		f := Finding{s.Reason, s.Detail}
@@ -129,7 +122,18 @@ func (v *Verifier) findings(subject Subject, rule *Rule, report *Report, trusted
 	slices.SortStableFunc(out, func(a, b Finding) int {
 		return slices.Index(reasonPriority, a.Reason) - slices.Index(reasonPriority, b.Reason)
 	})
-	return out
+	var first Finding
+	switch {
+	case subject.local():
+		first = Finding{ReasonUnsigned, fmt.Sprintf("local file %s carries no signatures and rule %q requires them", strings.TrimPrefix(subject.Name, "file:"), rule.Name)}
+	case len(report.Signatures) == 0:
+		first = Finding{ReasonUnsigned, fmt.Sprintf("no signatures for %s (no Sigstore bundle referrers, no %s tag)", subject.Descriptor.Digest, LegacySignatureTag(subject.Descriptor.Digest))}
+	case trusted > 0:
+		first = Finding{ReasonThresholdNotMet, fmt.Sprintf("valid signatures from %d of the %d distinct authorities rule %q requires", trusted, rule.Threshold, rule.Name)}
+	default:
+		return out
+	}
+	return append([]Finding{first}, out...)
 }
 
 func (v *Verifier) deny(subject Subject, report *Report, findings []Finding) (*Report, error) {

@@ -285,9 +285,13 @@ func TestVerifyThreshold(t *testing.T) {
 	got, _ := verifyOutcome(t, pol, s, subj)
 	checkOutcome(t, outcome{Decision: DecisionDeny, Reason: ReasonThresholdNotMet, Signatures: []string{"bundle valid", "legacy valid"}}, got)
 
+	sign(t, s, subj.Name, subj.Descriptor, key(t, 2).priv, SignOptions{Format: FormatLegacy})
+	got, _ = verifyOutcome(t, pol, s, subj)
+	checkOutcome(t, outcome{Decision: DecisionDeny, Reason: ReasonThresholdNotMet, Signatures: []string{"bundle valid", "legacy valid", "legacy untrusted-key"}}, got)
+
 	sign(t, s, subj.Name, subj.Descriptor, key(t, 1).priv, SignOptions{Format: FormatLegacy})
 	got, rep := verifyOutcome(t, pol, s, subj)
-	checkOutcome(t, outcome{Decision: DecisionAllow, Signatures: []string{"bundle valid", "legacy valid", "legacy valid"}}, got)
+	checkOutcome(t, outcome{Decision: DecisionAllow, Signatures: []string{"bundle valid", "legacy valid", "legacy untrusted-key", "legacy valid"}}, got)
 	if diff := cmp.Diff([]progtype.Kind{progtype.Tracepoint, progtype.Kprobe}, rep.AllowedProgramTypes); diff != "" {
 		t.Errorf("allowed program types (-want +got):\n%s", diff)
 	}
