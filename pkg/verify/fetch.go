@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 )
 
@@ -97,8 +99,8 @@ func fetchBundleManifest(ctx context.Context, src Source, subject, desc ocispec.
 		return []*Signature{{Format: FormatBundle, Manifest: desc.Digest, problem: ReasonDigestMismatch,
 			err: fmt.Errorf("referrer manifest's subject is %q, not %s", other, subject.Digest)}}, nil
 	}
-	if len(m.Layers) == 0 {
-		return []*Signature{unreadable(FormatBundle, desc.Digest, "", errors.New("referrer manifest has no layers"))}, nil
+	if n := len(m.Layers); n == 0 || n > MaxSignatures {
+		return []*Signature{unreadable(FormatBundle, desc.Digest, "", fmt.Errorf("referrer manifest has %d layers", n))}, nil
 	}
 	var sigs []*Signature
 	for _, layer := range m.Layers {
@@ -194,6 +196,43 @@ func fetchLegacyLayer(ctx context.Context, src Source, manifest, layer ocispec.D
 	s.Manifest, s.Layer = manifest.Digest, layer.Digest
 	return s, nil
 }
+
+// fetchLimited reads desc from src if it is at most limit bytes, checking
+// its size and digest.
+func fetchLimited(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	if desc.Size > limit {
+		return nil, &contentError{desc: desc, err: fmt.Errorf("%d bytes, more than the %d bytes allowed", desc.Size, limit)}
+	}
+	rc, err := src.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := content.ReadAll(rc, desc)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData):
+		return nil, &contentError{desc: desc, err: err}
+	case err != nil:
+		return nil, err
+	}
+	return b, nil
+}
+
+// contentError is content that was fetched but is not what its descriptor
+// says: truncated, too large, or of another digest.
+type contentError struct {
+	desc ocispec.Descriptor
+	err  error
+}
+
+func (e *contentError) Error() string {
+	if errors.Is(e.err, io.ErrUnexpectedEOF) {
+		return "blob " + e.desc.Digest.String() + " is truncated"
+	}
+	return "blob " + e.desc.Digest.String() + ": " + e.err.Error()
+}
+
+func (e *contentError) Unwrap() error { return e.err }
 
 // unusable reports whether err means the content is bad (missing, truncated,
 // too large, of another digest) rather than that the store could not be

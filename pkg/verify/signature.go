@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto/x509"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
@@ -55,11 +56,4 @@ func unreadable(format Format, manifest, layer digest.Digest, err error) *Signat
 }
 
 // claims reports whether the signed content names d.
-func (s *Signature) claims(d digest.Digest) bool {
-	for _, c := range s.claimed {
-		if c == d {
-			return true
-		}
-	}
-	return false
-}
+func (s *Signature) claims(d digest.Digest) bool { return slices.Contains(s.claimed, d) }
