@@ -32,8 +32,9 @@ archive verifies with no network at all.
 
 Prints a report: the digest, each signature (format, key fingerprint or
 certificate identity, valid or why not), the rule that applied and the
-decision; --output json prints the same as a versioned document. Exits 0
-when the artifact is admitted, 3 when it is denied, 1 on error.`,
+decision; --output json prints the same as a versioned document
+(docs/policy.md). Exits 0 when the artifact is admitted, 3 when it is
+denied, 4 when REF is not found, 1 on other errors.`,
 	Flags: flags([]cli.Flag{
 		&cli.StringFlag{Name: "key", Usage: "trust the PEM public `KEY` file", EnvVars: []string{"BPFCTL_IMAGE_VERIFY_KEY"}},
 		&cli.StringFlag{Name: "policy", Usage: "trust policy `FILE` (apiVersion bpfd.io/v1alpha1, kind TrustPolicy)", EnvVars: []string{"BPFCTL_IMAGE_POLICY"}},
