@@ -20,6 +20,9 @@ var commands = []*cli.Command{
 	pullCommand,
 	copyCommand,
 	inspectCommand,
+	keygenCommand,
+	signCommand,
+	verifyCommand,
 }
 
 // registryFlags configure access to registries.
