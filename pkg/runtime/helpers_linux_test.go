@@ -13,11 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -373,4 +376,64 @@ func inNetns(path string, fn func() error) error {
 		done <- err
 	}()
 	return <-done
+}
+
+// assertErr fails the test unless err wraps want and its message contains
+// each of the fragments.
+func assertErr(t *testing.T, err, want error, fragments ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one wrapping %q", want)
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("error %q does not wrap %q", err, want)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(err.Error(), f) {
+			t.Fatalf("error %q does not mention %q", err, f)
+		}
+	}
+}
+
+// assertOnly checks that the store and the bpffs hold exactly the programs
+// ids, all loaded, and that the process has fds descriptors open.
+func assertOnly(t *testing.T, e *env, m *runtime.Manager, fds int, ids ...runtime.ID) {
+	t.Helper()
+	records, err := runtime.StoredRecords(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[runtime.ID]string{}
+	var dirs []string
+	for _, id := range ids {
+		want[id] = "loaded"
+		dirs = append(dirs, id.String())
+	}
+	if diff := cmp.Diff(want, records, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("stored records (-want +got):\n%s", diff)
+	}
+	slices.Sort(dirs)
+	got := e.pinDirs(t)
+	slices.Sort(got)
+	if diff := cmp.Diff(dirs, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("pin directories (-want +got):\n%s", diff)
+	}
+	if fds >= 0 {
+		if now := openFDs(t); now != fds {
+			t.Errorf("%d file descriptors open, want %d", now, fds)
+		}
+	}
+}
+
+// assertEmpty checks that nothing is recorded or pinned.
+func assertEmpty(t *testing.T, e *env, m *runtime.Manager) {
+	t.Helper()
+	assertOnly(t, e, m, -1)
+	progs, err := m.List(context.Background(), runtime.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(progs) != 0 {
+		t.Errorf("List returned %d programs, want none", len(progs))
+	}
 }

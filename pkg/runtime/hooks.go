@@ -3,6 +3,7 @@ package runtime
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -91,12 +92,16 @@ func (h *hookState) ids() []ID {
 }
 
 // position returns the 0-based place of id in the order the hook runs its
-// programs; -1 if absent.
+// programs; -1 if absent. On a tc hook equal priorities run newest first:
+// cls_bpf puts a new filter at the head of its preference's list.
 func (t *hookTable) position(key string, id ID) int {
 	h := t.state(key)
 	h.mu.Lock()
 	members := slices.Clone(h.members)
 	h.mu.Unlock()
+	if strings.HasPrefix(key, "tc/") {
+		slices.Reverse(members)
+	}
 	slices.SortStableFunc(members, func(a, b hookMember) int { return cmp.Compare(a.order, b.order) })
 	return slices.IndexFunc(members, func(m hookMember) bool { return m.id == id })
 }

@@ -1,0 +1,3 @@
+package runtime_test
+
+func crashHelper() int { return 1 }
