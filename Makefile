@@ -22,6 +22,9 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-
 	-fdebug-prefix-map=$(CURDIR)=.
 BPF_SRCS  := $(wildcard bytecode/*.bpf.c)
 BPF_OBJS  := $(BPF_SRCS:.c=.o)
+# Objects the tests load, e.g. programs the verifier must reject.
+TESTDATA_BPF_SRCS := $(wildcard pkg/*/testdata/*.bpf.c)
+TESTDATA_BPF_OBJS := $(TESTDATA_BPF_SRCS:.c=.o)
 
 .PHONY: help build test tools bytecode lint generate demo clean
 
@@ -37,9 +40,13 @@ tools: ## Install or build every external component the tests use (idempotent).
 test: tools ## Run every test this machine can run.
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-bytecode: $(BPF_OBJS) ## Rebuild bytecode/*.bpf.o with Debian's clang.
+bytecode: $(BPF_OBJS) $(TESTDATA_BPF_OBJS) ## Rebuild bytecode/*.bpf.o and the tests' objects with Debian's clang.
 
 bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+pkg/%.bpf.o: pkg/%.bpf.c
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 

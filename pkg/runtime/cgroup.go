@@ -101,12 +101,12 @@ func (a CgroupAttach) complete(p *ebpf.ProgramSpec) (AttachSpec, error) {
 			}
 		}
 		if a.AttachType == "" {
-			return nil, fmt.Errorf("program %s: section %q names no cgroup attach type; give one: %w", p.Name, p.SectionName, ErrInvalid)
+			return nil, fmt.Errorf("section %q names no cgroup attach type; give one: %w", p.SectionName, ErrInvalid)
 		}
 	}
 	h := cgroupHooks[a.AttachType]
 	if h.prog != p.Type {
-		return nil, fmt.Errorf("program %s: a %s program does not run at cgroup hook %s: %w", p.Name, p.Type, a.AttachType, ErrInvalid)
+		return nil, fmt.Errorf("a %s program does not run at cgroup hook %s: %w", p.Type, a.AttachType, ErrInvalid)
 	}
 	p.AttachType = h.attach
 	return a, nil

@@ -33,6 +33,7 @@ func (m *Manager) Load(ctx context.Context, req LoadRequest) ([]Program, error) 
 	}
 	defer m.mu.RUnlock()
 
+	m.retryRemovals()
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
@@ -147,10 +148,21 @@ func loadError(p *loadingProgram, err error) error {
 	switch {
 	case errors.As(err, &ve):
 		return newVerifierError(p.name, ve)
-	case errors.Is(err, btf.ErrNotFound) && p.spec.AttachTo != "":
+	case p.spec.Type == ebpf.Tracing && p.spec.AttachTo != "" && !kernelHasFunction(p.spec.AttachTo):
 		return fmt.Errorf("program %s: kernel function %s: not in the kernel's BTF: %w", p.name, p.spec.AttachTo, ErrNotFound)
 	}
 	return fmt.Errorf("program %s: load: %w", p.name, kernelError(err))
+}
+
+// kernelHasFunction reports whether the kernel's BTF describes the function
+// name; true when the BTF cannot be read, so as not to misreport.
+func kernelHasFunction(name string) bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return true
+	}
+	var fn *btf.Func
+	return spec.TypeByName(name, &fn) == nil
 }
 
 // constantData reports whether a map holds read-only globals, which stay
@@ -352,6 +364,24 @@ func (m *Manager) rollback(l *loading) {
 		}
 	}
 	if err := m.store.remove(ids...); err != nil {
-		m.log.Error("roll back load: records stay for the next start to clean", "program_ids", ids, "error", err)
+		m.log.Error("roll back load: records stay until the store takes writes again", "program_ids", ids, "error", err)
+		m.pendingMu.Lock()
+		m.pending = append(m.pending, ids...)
+		m.pendingMu.Unlock()
 	}
+}
+
+// retryRemovals deletes the records of rolled-back loads whose deletion
+// failed (a full disk); Open removes them too, should bpfd stop first.
+func (m *Manager) retryRemovals() {
+	m.pendingMu.Lock()
+	defer m.pendingMu.Unlock()
+	if len(m.pending) == 0 {
+		return
+	}
+	if err := m.store.remove(m.pending...); err != nil {
+		return
+	}
+	m.log.Info("deleted records of rolled-back loads", "program_ids", m.pending)
+	m.pending = nil
 }

@@ -34,6 +34,11 @@ type Manager struct {
 	// mu is held shared by every operation and exclusively by Close.
 	mu     sync.RWMutex
 	closed bool
+
+	// pending are records of rolled-back loads that could not be deleted
+	// yet; retryRemovals deletes them.
+	pendingMu sync.Mutex
+	pending   []ID
 }
 
 // Open opens the state store, mounts the bpffs if needed and reconciles the
@@ -71,8 +76,13 @@ func Open(ctx context.Context, src Source, opts Options) (*Manager, error) {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 
+	var err error
+	if m.store, err = openStore(stateDir, m.bpffs); err != nil {
+		return nil, err
+	}
 	mounted, err := ensureBPFFS(m.bpffs)
 	if err != nil {
+		m.store.close()
 		return nil, err
 	}
 	if mounted {
@@ -82,11 +92,6 @@ func Open(ctx context.Context, src Source, opts Options) (*Manager, error) {
 		m.log.Warn("no tracefs; tracepoints cannot be attached", "error", err)
 	} else if mounted {
 		m.log.Info("mounted tracefs", "path", "/sys/kernel/tracing")
-	}
-
-	m.store, err = openStore(stateDir, m.bpffs)
-	if err != nil {
-		return nil, err
 	}
 	if err := m.reconcile(ctx); err != nil {
 		m.store.close()

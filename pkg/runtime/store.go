@@ -120,7 +120,7 @@ func openStore(dir, bpffs string) (*store, error) {
 		return nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, storeFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("state store %s: in use by another process: %w", path, ErrConflict)
 	}

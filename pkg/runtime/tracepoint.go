@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -41,6 +43,9 @@ func (t *tracepointTarget) exclusive() bool { return false }
 
 func (t *tracepointTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 	l, err := link.Tracepoint(t.group, t.name, prog, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, kernelError(err))
 	}

@@ -19,6 +19,7 @@ func (m *Manager) Unload(ctx context.Context, ids ...ID) error {
 		return err
 	}
 	defer m.mu.RUnlock()
+	m.retryRemovals()
 
 	for _, id := range ids {
 		r, err := m.store.get(id)
