@@ -137,8 +137,9 @@ func (f *tcFilter) add(prog *ebpf.Program) error {
 	return fmt.Errorf("add filter: %w", err)
 }
 
-// remove deletes the filter. A filter already gone, with its interface or
-// namespace, counts as removed.
+// remove deletes the filter. A filter already gone, with its qdisc,
+// interface or namespace, counts as removed: a crash may have come before
+// the filter was added.
 func (f *tcFilter) remove() error {
 	h, err := netlinkHandle(f.Netns)
 	if errors.Is(err, ErrNotFound) {
@@ -148,15 +149,19 @@ func (f *tcFilter) remove() error {
 		return err
 	}
 	defer h.Close()
-	err = h.FilterDel(f.netlink(0))
-	if err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
-		return nil
+	id, err := f.lookup(h)
+	if err != nil || id == 0 {
+		return err
 	}
-	return fmt.Errorf("delete tc filter %s: %w", f.Name, err)
+	err = h.FilterDel(f.netlink(0))
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete tc filter %s: %w", f.Name, err)
+	}
+	return nil
 }
 
 // programID returns the kernel id of the program the filter runs, or 0 when
-// the filter (or its interface or namespace) is gone.
+// the filter (or its qdisc, interface or namespace) is gone.
 func (f *tcFilter) programID() (uint32, error) {
 	h, err := netlinkHandle(f.Netns)
 	if errors.Is(err, ErrNotFound) {
@@ -166,12 +171,21 @@ func (f *tcFilter) programID() (uint32, error) {
 		return 0, err
 	}
 	defer h.Close()
+	return f.lookup(h)
+}
+
+// lookup finds the filter by interface, parent, preference, handle and
+// name, and returns the kernel id of its program; 0 when it is not there.
+func (f *tcFilter) lookup(h *netlink.Handle) (uint32, error) {
 	l, err := h.LinkByIndex(f.Ifindex)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
 			return 0, nil
 		}
+		return 0, err
+	}
+	if ok, err := hasClsact(h, l); err != nil || !ok {
 		return 0, err
 	}
 	filters, err := retryDump(func() ([]netlink.Filter, error) { return h.FilterList(l, f.Parent) })
@@ -198,20 +212,28 @@ func clsact(ifindex int) *netlink.GenericQdisc {
 	}
 }
 
+// hasClsact reports whether the interface has a clsact qdisc.
+func hasClsact(h *netlink.Handle, l netlink.Link) (bool, error) {
+	qdiscs, err := retryDump(func() ([]netlink.Qdisc, error) { return h.QdiscList(l) })
+	if err != nil {
+		return false, fmt.Errorf("list qdiscs: %w", err)
+	}
+	for _, q := range qdiscs {
+		if q.Type() == "clsact" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // ensureClsact adds a clsact qdisc to the interface unless it has one.
 func ensureClsact(h *netlink.Handle, ifindex int) error {
 	l, err := h.LinkByIndex(ifindex)
 	if err != nil {
 		return fmt.Errorf("interface index %d: %w", ifindex, err)
 	}
-	qdiscs, err := retryDump(func() ([]netlink.Qdisc, error) { return h.QdiscList(l) })
-	if err != nil {
-		return fmt.Errorf("list qdiscs: %w", err)
-	}
-	for _, q := range qdiscs {
-		if q.Type() == "clsact" {
-			return nil
-		}
+	if ok, err := hasClsact(h, l); err != nil || ok {
+		return err
 	}
 	err = h.QdiscAdd(clsact(ifindex))
 	if err != nil && !errors.Is(err, unix.EEXIST) { // EEXIST: added meanwhile
