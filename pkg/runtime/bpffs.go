@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,10 +16,11 @@ import (
 //	<bpffs>/<id>/link         its BPF link (every kind but tc, whose netlink
 //	                          filter cannot be pinned)
 //	<bpffs>/<id>/maps/<name>  every map the program uses, by its name in the
-//	                          object (".rodata", ".bss" for globals); maps
-//	                          shared with other programs are pinned in each
-//	                          program's directory, so unloading one never
-//	                          pulls maps from under another
+//	                          object with dots made underscores (the bpffs
+//	                          refuses dots): "_rodata", "_bss" for globals;
+//	                          maps shared with other programs are pinned in
+//	                          each program's directory, so unloading one
+//	                          never pulls maps from under another
 //
 // Directory names that are not ids are left alone.
 const (
@@ -42,7 +44,7 @@ func (m *Manager) programPin(id ID) string {
 func (m *Manager) linkPin(id ID) string { return filepath.Join(m.programDir(id), pinLink) }
 
 func (m *Manager) mapPin(id ID, name string) string {
-	return filepath.Join(m.programDir(id), pinMaps, name)
+	return filepath.Join(m.programDir(id), pinMaps, strings.ReplaceAll(name, ".", "_"))
 }
 
 // ensureBPFFS makes dir a bpffs mount point: it creates dir and mounts a

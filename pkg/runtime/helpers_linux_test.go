@@ -178,6 +178,10 @@ func newVethPair(t *testing.T) *vethPair {
 	run(t, "ip", "-n", ns, "addr", "add", v.PeerIP.String()+"/30", "dev", v.Peer)
 	run(t, "ip", "-n", ns, "link", "set", v.Peer, "up")
 	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	// A static neighbour entry, so that traffic to the peer flows even when a
+	// program under test drops ARP.
+	mac := netLink(t, v.Peer, v.Netns).Attrs().HardwareAddr.String()
+	run(t, "ip", "neigh", "replace", v.PeerIP.String(), "lladdr", mac, "dev", v.Host, "nud", "permanent")
 	return v
 }
 

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/cilium/ebpf"
@@ -55,6 +56,9 @@ func (t *kprobeTarget) hook() string {
 func (t *kprobeTarget) exclusive() bool { return false }
 
 func (t *kprobeTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
+	if !kprobesSupported() {
+		return nil, fmt.Errorf("kprobe on %s: the kernel has no kprobe PMU or kprobe_events (CONFIG_KPROBES): %w", t.function, ErrUnsupported)
+	}
 	var (
 		l   link.Link
 		err error
@@ -68,4 +72,19 @@ func (t *kprobeTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 		return nil, fmt.Errorf("kernel function %s: %w", t.function, kernelError(err))
 	}
 	return &attachment{link: l}, nil
+}
+
+// kprobesSupported reports whether the kernel can create kprobes: through
+// the kprobe PMU or, on older kernels, tracefs's kprobe_events.
+func kprobesSupported() bool {
+	for _, p := range []string{
+		"/sys/bus/event_source/devices/kprobe/type",
+		"/sys/kernel/tracing/kprobe_events",
+		"/sys/kernel/debug/tracing/kprobe_events",
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
