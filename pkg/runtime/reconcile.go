@@ -13,7 +13,9 @@ import (
 )
 
 // reconcile makes the store, the bpffs and the kernel agree at Open; see
-// Open for what it does. Each change is logged.
+// Open for what it does. Each change is logged. A record that cannot be
+// reconciled (a netlink error, say) is logged and kept as it is, for the next
+// Open to retry: one bad record does not keep bpfd from starting.
 func (m *Manager) reconcile(ctx context.Context) error {
 	rs, err := m.store.all()
 	if err != nil {
@@ -25,38 +27,12 @@ func (m *Manager) reconcile(ctx context.Context) error {
 			return err
 		}
 		log := m.log.With("program_id", r.ID, "program", r.Name, "kind", r.Kind, "hook", r.Hook)
-		var reason string
-		switch r.State {
-		case stateLoading:
-			reason = "rolled back a load that was interrupted"
-		case stateUnloading:
-			reason = "finished an unload that was interrupted"
-		case stateLoaded:
-			gone, err := m.gone(r)
-			if err != nil {
-				return fmt.Errorf("program %d: %w", r.ID, err)
-			}
-			if gone == "" {
-				m.repairPins(r, log)
-				m.hooks.state(r.Hook).add(r.ID, hookOrder(r.Attach))
-				kept[r.ID.String()] = true
-				log.Debug("adopted program")
-				continue
-			}
-			reason = "removed a program whose " + gone
-		default:
-			reason = fmt.Sprintf("removed a record in unknown state %q", r.State)
+		adopted, err := m.reconcileRecord(r, log)
+		if err != nil {
+			log.Error("cannot reconcile program; its record stays", "state", r.State, "error", err)
 		}
-		if err := m.teardown(r); err != nil {
-			return fmt.Errorf("program %d: %w", r.ID, err)
-		}
-		if err := m.store.remove(r.ID); err != nil {
-			return fmt.Errorf("program %d: delete record: %w", r.ID, err)
-		}
-		if r.State == stateLoaded {
-			log.Warn(reason)
-		} else {
-			log.Info(reason)
+		if adopted || err != nil {
+			kept[r.ID.String()] = true
 		}
 	}
 
@@ -70,11 +46,53 @@ func (m *Manager) reconcile(ctx context.Context) error {
 			continue // not a program directory, or a live one
 		}
 		if err := removePins(m.programDir(id)); err != nil {
-			return err
+			m.log.Error("cannot remove pins without a record", "path", m.programDir(id), "error", err)
+			continue
 		}
 		m.log.Warn("removed pins without a record", "path", m.programDir(id))
 	}
 	return nil
+}
+
+// reconcileRecord adopts a loaded program that is still attached, and
+// otherwise removes what is left of it and its record. It reports whether
+// it adopted the program.
+func (m *Manager) reconcileRecord(r *record, log *slog.Logger) (bool, error) {
+	var reason string
+	switch r.State {
+	case stateLoading:
+		reason = "rolled back a load that was interrupted"
+	case stateUnloading:
+		reason = "finished an unload that was interrupted"
+	case stateLoaded:
+		gone, err := m.gone(r)
+		if err != nil {
+			// Unsure: keep serving the program rather than drop it.
+			m.hooks.state(r.Hook).add(r.ID, hookOrder(r.Attach))
+			return true, fmt.Errorf("check whether it is attached: %w", err)
+		}
+		if gone == "" {
+			m.repairPins(r, log)
+			m.hooks.state(r.Hook).add(r.ID, hookOrder(r.Attach))
+			log.Debug("adopted program")
+			return true, nil
+		}
+		reason = "removed a program whose " + gone
+	default:
+		reason = fmt.Sprintf("removed a record in unknown state %q", r.State)
+	}
+	if err := m.teardown(r); err != nil {
+		return false, err
+	}
+	if err := m.store.remove(r.ID); err != nil {
+		return false, fmt.Errorf("delete record: %w", err)
+	}
+	if r.State == stateLoaded {
+		log.Warn(reason)
+	} else {
+		log.Info(reason)
+	}
+	return false, nil
 }
 
 // gone returns why a loaded record's program is no longer attached, or ""
