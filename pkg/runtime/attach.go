@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 )
@@ -162,6 +163,16 @@ func decodeAs[T AttachSpec](raw json.RawMessage) (AttachSpec, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// attachError is kernelError for attaching, where E2BIG means the hook holds
+// as many programs as the kernel allows (64 on a tracepoint, a cgroup hook or
+// a TCX hook).
+func attachError(err error) error {
+	if errors.Is(err, unix.E2BIG) {
+		return fmt.Errorf("the hook holds as many programs as the kernel allows (%v): %w", err, ErrConflict)
+	}
+	return kernelError(err)
 }
 
 // kernelError marks errors from attaching with the sentinel that fits: a

@@ -138,7 +138,7 @@ func (t *cgroupTarget) exclusive() bool { return false }
 func (t *cgroupTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 	l, err := link.AttachCgroup(link.CgroupOptions{Path: t.path, Attach: cgroupHooks[t.attachType].attach, Program: prog})
 	if err != nil {
-		return nil, fmt.Errorf("cgroup %s %s: %w", t.path, t.attachType, kernelError(err))
+		return nil, fmt.Errorf("cgroup %s %s: %w", t.path, t.attachType, attachError(err))
 	}
 	return &attachment{link: l}, nil
 }

@@ -49,7 +49,7 @@ func (t *fentryTarget) exclusive() bool { return false }
 func (t *fentryTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", t.kind, t.function, kernelError(err))
+		return nil, fmt.Errorf("%s on %s: %w", t.kind, t.function, attachError(err))
 	}
 	return &attachment{link: l}, nil
 }

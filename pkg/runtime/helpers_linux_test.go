@@ -80,7 +80,7 @@ type env struct {
 
 // newEnv makes a state dir and a bpffs directory (mounted by the first Open)
 // that are removed, with everything pinned there, at the end of the test.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	testutil.RequirePrivileged(t)
 	dir := t.TempDir()
@@ -92,7 +92,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // open opens a Manager on the env, closed at the end of the test.
-func (e *env) open(t *testing.T) *runtime.Manager {
+func (e *env) open(t testing.TB) *runtime.Manager {
 	t.Helper()
 	m, err := runtime.Open(context.Background(), e.src, runtime.Options{
 		StateDir: e.stateDir,
@@ -107,7 +107,7 @@ func (e *env) open(t *testing.T) *runtime.Manager {
 }
 
 // testWriter sends log lines to the test's log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -147,7 +147,7 @@ type vethPair struct {
 	HostIP, PeerIP net.IP
 }
 
-func run(t *testing.T, name string, args ...string) {
+func run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
@@ -156,7 +156,7 @@ func run(t *testing.T, name string, args ...string) {
 
 // newVethPair creates a veth pair with its peer end in a new network
 // namespace; both go away at the end of the test.
-func newVethPair(t *testing.T) *vethPair {
+func newVethPair(t testing.TB) *vethPair {
 	t.Helper()
 	id := randomSuffix(6)
 	ns := "bpfdt-" + id
@@ -253,7 +253,7 @@ func xdpProgID(t *testing.T, ifname, netnsPath string) uint32 {
 	return l.Attrs().Xdp.ProgId
 }
 
-func netLink(t *testing.T, ifname, netnsPath string) netlink.Link {
+func netLink(t testing.TB, ifname, netnsPath string) netlink.Link {
 	t.Helper()
 	h := nlHandle(t, netnsPath)
 	defer h.Close()
@@ -264,7 +264,7 @@ func netLink(t *testing.T, ifname, netnsPath string) netlink.Link {
 	return l
 }
 
-func nlHandle(t *testing.T, netnsPath string) *netlink.Handle {
+func nlHandle(t testing.TB, netnsPath string) *netlink.Handle {
 	t.Helper()
 	if netnsPath == "" {
 		h, err := netlink.NewHandle()

@@ -91,10 +91,10 @@ func (h *hookState) ids() []ID {
 	return ids
 }
 
-// position returns the 0-based place of id in the order the hook runs its
-// programs; -1 if absent. On a tc hook equal priorities run newest first:
-// cls_bpf puts a new filter at the head of its preference's list.
-func (t *hookTable) position(key string, id ID) int {
+// positions returns each program's 0-based place in the order the hook runs
+// them. On a tc hook equal priorities run newest first: cls_bpf puts a new
+// filter at the head of its preference's list.
+func (t *hookTable) positions(key string) map[ID]int {
 	h := t.state(key)
 	h.mu.Lock()
 	members := slices.Clone(h.members)
@@ -103,5 +103,9 @@ func (t *hookTable) position(key string, id ID) int {
 		slices.Reverse(members)
 	}
 	slices.SortStableFunc(members, func(a, b hookMember) int { return cmp.Compare(a.order, b.order) })
-	return slices.IndexFunc(members, func(m hookMember) bool { return m.id == id })
+	pos := make(map[ID]int, len(members))
+	for i, m := range members {
+		pos[m.id] = i
+	}
+	return pos
 }

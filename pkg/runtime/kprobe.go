@@ -69,7 +69,7 @@ func (t *kprobeTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 		l, err = link.Kprobe(t.function, prog, &link.KprobeOptions{Offset: t.offset})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kernel function %s: %w", t.function, kernelError(err))
+		return nil, fmt.Errorf("kernel function %s: %w", t.function, attachError(err))
 	}
 	return &attachment{link: l}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -39,7 +38,7 @@ func (m *Manager) Get(ctx context.Context, id ID) (Program, error) {
 	if r.State != stateLoaded {
 		return Program{}, fmt.Errorf("program %d: %w", id, ErrNotFound)
 	}
-	return m.describe(r, nil, bootTime()), nil
+	return m.describer().describe(r, nil), nil
 }
 
 // List returns the managed programs that match opts, by id, then with
@@ -53,7 +52,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 	if err != nil {
 		return nil, err
 	}
-	boot := bootTime()
+	d := m.describer()
 	var out []Program
 	managed := map[uint32]bool{}
 	for _, r := range rs {
@@ -67,12 +66,12 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		out = append(out, m.describe(r, nil, boot))
+		out = append(out, d.describe(r, nil))
 	}
 	if !opts.All || len(opts.Selector) > 0 {
 		return out, nil
 	}
-	unmanaged, err := kernelPrograms(ctx, managed, opts.Kind, boot)
+	unmanaged, err := kernelPrograms(ctx, managed, opts.Kind, d)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +89,7 @@ func selects(selector, labels map[string]string) bool {
 
 // kernelPrograms walks the kernel's programs and returns those not in
 // managed, keeping those that can be attached as kind when kind is set.
-func kernelPrograms(ctx context.Context, managed map[uint32]bool, kind progtype.Kind, boot time.Time) ([]Program, error) {
+func kernelPrograms(ctx context.Context, managed map[uint32]bool, kind progtype.Kind, d *describer) ([]Program, error) {
 	var out []Program
 	id := ebpf.ProgramID(0)
 	for {
@@ -112,7 +111,7 @@ func kernelPrograms(ctx context.Context, managed map[uint32]bool, kind progtype.
 		if err != nil {
 			continue // unloaded meanwhile
 		}
-		k := kernelInfo(prog, boot)
+		k := kernelInfo(prog, d.boot, d.stats)
 		typ := prog.Type()
 		prog.Close()
 		if k == nil || kind != "" && !slices.Contains(kindsOfType(typ), kind) {

@@ -85,10 +85,10 @@ func (m *Manager) Load(ctx context.Context, req LoadRequest) ([]Program, error) 
 		hooks[p.rec.Hook].add(p.rec.ID, hookOrder(p.rec.Attach))
 	}
 
-	bt := bootTime()
+	d := m.describer()
 	out := make([]Program, len(l.programs))
 	for i, p := range l.programs {
-		out[i] = m.describe(p.rec, p.prog, bt)
+		out[i] = d.describe(p.rec, p.prog)
 	}
 	return out, nil
 }

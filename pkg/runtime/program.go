@@ -97,9 +97,35 @@ type RunStats struct {
 	RunTime  time.Duration
 }
 
+// describer turns records into Programs, reading once per call what all of
+// them share: the boot time, whether BPF statistics are on, hook orders.
+type describer struct {
+	m         *Manager
+	boot      time.Time
+	stats     bool
+	positions map[string]map[ID]int
+}
+
+func (m *Manager) describer() *describer {
+	return &describer{m: m, boot: bootTime(), stats: statsEnabled(), positions: map[string]map[ID]int{}}
+}
+
+func (d *describer) position(hook string, id ID) int {
+	pos, ok := d.positions[hook]
+	if !ok {
+		pos = d.m.hooks.positions(hook)
+		d.positions[hook] = pos
+	}
+	if p, ok := pos[id]; ok {
+		return p
+	}
+	return -1
+}
+
 // describe joins a record with what the kernel reports of prog; prog may be
 // nil, in which case the pinned program is read.
-func (m *Manager) describe(r *record, prog *ebpf.Program, boot time.Time) Program {
+func (d *describer) describe(r *record, prog *ebpf.Program) Program {
+	m := d.m
 	p := Program{
 		ID:         r.ID,
 		Managed:    true,
@@ -120,11 +146,11 @@ func (m *Manager) describe(r *record, prog *ebpf.Program, boot time.Time) Progra
 	}
 	switch a := r.Attach.(type) {
 	case XDPAttach:
-		p.Hook = &HookPosition{Hook: r.Hook, Position: m.hooks.position(r.Hook, r.ID), Priority: a.Priority}
+		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
 	case TCAttach:
-		p.Hook = &HookPosition{Hook: r.Hook, Position: m.hooks.position(r.Hook, r.ID), Priority: a.Priority}
+		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
 	case TCXAttach:
-		p.Hook = &HookPosition{Hook: r.Hook, Position: m.hooks.position(r.Hook, r.ID), Priority: a.Priority}
+		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
 	}
 	if prog == nil {
 		pinned, err := ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
@@ -135,15 +161,16 @@ func (m *Manager) describe(r *record, prog *ebpf.Program, boot time.Time) Progra
 		defer pinned.Close()
 		prog = pinned
 	}
-	p.Kernel = kernelInfo(prog, boot)
+	p.Kernel = kernelInfo(prog, d.boot, d.stats)
 	if p.Kernel != nil && r.LinkID != 0 {
 		p.Kernel.LinkIDs = []uint32{r.LinkID}
 	}
 	return p
 }
 
-// kernelInfo reads what the kernel knows of prog; nil if it cannot.
-func kernelInfo(prog *ebpf.Program, boot time.Time) *KernelInfo {
+// kernelInfo reads what the kernel knows of prog; nil if it cannot. Run
+// statistics are reported when statsOn or when they moved.
+func kernelInfo(prog *ebpf.Program, boot time.Time, statsOn bool) *KernelInfo {
 	info, err := prog.Info()
 	if err != nil {
 		return nil
@@ -160,7 +187,7 @@ func kernelInfo(prog *ebpf.Program, boot time.Time) *KernelInfo {
 	if t, ok := info.LoadTime(); ok && !boot.IsZero() {
 		k.LoadedAt = boot.Add(t).UTC().Truncate(time.Millisecond)
 	}
-	if st, err := prog.Stats(); err == nil && (st.RunCount > 0 || st.Runtime > 0 || statsEnabled()) {
+	if st, err := prog.Stats(); err == nil && (st.RunCount > 0 || st.Runtime > 0 || statsOn) {
 		k.Stats = &RunStats{RunCount: st.RunCount, RunTime: st.Runtime}
 	}
 	return k

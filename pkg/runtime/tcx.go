@@ -75,7 +75,7 @@ func (t *tcxTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("attach tcx to %s %s: %w", t.net, t.direction, kernelError(err))
+		return nil, fmt.Errorf("attach tcx to %s %s: %w", t.net, t.direction, attachError(err))
 	}
 	return &attachment{link: l}, nil
 }

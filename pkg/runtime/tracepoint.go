@@ -47,7 +47,7 @@ func (t *tracepointTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error)
 		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, kernelError(err))
+		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, attachError(err))
 	}
 	return &attachment{link: l}, nil
 }

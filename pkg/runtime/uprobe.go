@@ -102,7 +102,7 @@ func (t *uprobeTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 		return nil, fmt.Errorf("uprobe target %s: symbol %s: %w", t.spec.Target, t.spec.Function, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("uprobe on %s: %w", t.spec.Target, kernelError(err))
+		return nil, fmt.Errorf("uprobe on %s: %w", t.spec.Target, attachError(err))
 	}
 	return &attachment{link: l}, nil
 }

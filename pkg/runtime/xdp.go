@@ -100,7 +100,7 @@ func (t *xdpTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 		return nil, fmt.Errorf("%s already has an XDP program%s, not attached by bpfd: %w", t.net, t.attachedID(), ErrConflict)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("attach xdp to %s: %w", t.net, kernelError(err))
+		return nil, fmt.Errorf("attach xdp to %s: %w", t.net, attachError(err))
 	}
 	return &attachment{link: l}, nil
 }
