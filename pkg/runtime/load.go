@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 )
 
 // Load fetches the bytecode req names from the Source, checks the request
@@ -108,7 +109,11 @@ func (m *Manager) loadKernelObjects(l *loading) error {
 			if om == nil || constantData(name) {
 				continue
 			}
-			if err := ms.Compatible(om); err != nil {
+			// The loader makes data sections (.bss, .data) mmapable; compare
+			// as it will.
+			want := ms.Copy()
+			want.Flags |= om.Flags() & unix.BPF_F_MMAPABLE
+			if err := want.Compatible(om); err != nil {
 				return fmt.Errorf("map owner %d: map %s does not fit %s: %v: %w", l.req.MapOwnerID, name, obj.name, err, ErrInvalid)
 			}
 			replacements[name] = om
