@@ -15,12 +15,13 @@ import (
 //	<bpffs>/<id>/program      the program
 //	<bpffs>/<id>/link         its BPF link (every kind but tc, whose netlink
 //	                          filter cannot be pinned)
-//	<bpffs>/<id>/maps/<name>  every map the program uses, by its name in the
-//	                          object with dots made underscores (the bpffs
-//	                          refuses dots): "_rodata", "_bss" for globals;
-//	                          maps shared with other programs are pinned in
-//	                          each program's directory, so unloading one
-//	                          never pulls maps from under another
+//	<bpffs>/<id>/maps/<name>  every map of the program's object, by its
+//	                          name there with dots made underscores (the
+//	                          bpffs refuses dots): "_rodata", "_bss" for
+//	                          globals; maps shared with other programs are
+//	                          pinned in each program's directory, so
+//	                          unloading one never pulls maps from under
+//	                          another
 //
 // Directory names that are not ids are left alone.
 const (
@@ -43,8 +44,10 @@ func (m *Manager) programPin(id ID) string {
 
 func (m *Manager) linkPin(id ID) string { return filepath.Join(m.programDir(id), pinLink) }
 
+func (m *Manager) mapsDir(id ID) string { return filepath.Join(m.programDir(id), pinMaps) }
+
 func (m *Manager) mapPin(id ID, name string) string {
-	return filepath.Join(m.programDir(id), pinMaps, strings.ReplaceAll(name, ".", "_"))
+	return filepath.Join(m.mapsDir(id), strings.ReplaceAll(name, ".", "_"))
 }
 
 // ensureBPFFS makes dir a bpffs mount point: it creates dir and mounts a

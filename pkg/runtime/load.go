@@ -269,7 +269,7 @@ func (m *Manager) begin(l *loading) error {
 func (m *Manager) attachAndPin(l *loading) error {
 	for _, p := range l.programs {
 		id := p.rec.ID
-		if err := os.MkdirAll(m.mapPin(id, ""), 0o700); err != nil {
+		if err := os.MkdirAll(m.mapsDir(id), 0o700); err != nil {
 			return fmt.Errorf("program %s: pin directory: %w", p.name, err)
 		}
 		att, err := p.target.attach(p.prog, id)

@@ -166,7 +166,7 @@ func (m *Manager) repairPins(r *record, log *slog.Logger) {
 		if err != nil {
 			continue
 		}
-		if os.MkdirAll(m.mapPin(r.ID, ""), 0o700) == nil && mp.Pin(path) == nil {
+		if os.MkdirAll(m.mapsDir(r.ID), 0o700) == nil && mp.Pin(path) == nil {
 			log.Info("re-pinned map", "map", mr.Name)
 		}
 		mp.Close()
