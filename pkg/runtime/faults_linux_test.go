@@ -411,3 +411,38 @@ func fill(t *testing.T, path string) {
 }
 
 func itoa(n uint32) string { return runtime.ID(n).String() }
+
+// TestPinFailureUnwinds makes pinning fail after both programs of a request
+// are attached (a pin already sits where the second program's goes; a full
+// bpffs cannot be made, it has no size limit): both are detached, their pins
+// and records removed.
+func TestPinFailureUnwinds(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	// Ids start at 1 in a fresh store: the second program will be 2.
+	squatter, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	if err := os.MkdirAll(filepath.Join(e.bpffs, "2"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := squatter.Pin(filepath.Join(e.bpffs, "2", "program")); err != nil {
+		t.Fatal(err)
+	}
+
+	fds := openFDs(t)
+	_, err = m.Load(context.Background(), runtime.LoadRequest{Reference: "file:packet_counters.bpf.o", Programs: []runtime.ProgramRequest{
+		{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Egress}},
+		{Name: "xdp_ingress_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}},
+	}})
+	if err == nil || !strings.Contains(err.Error(), "program xdp_ingress_counter: pin: ") {
+		t.Fatalf("Load = %v, want the second program's pin to fail", err)
+	}
+	t.Logf("error: %v", err)
+	assertOnly(t, e, m, fds)
+	assertNoAttachments(t, v)
+}
