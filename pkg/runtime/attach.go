@@ -198,3 +198,14 @@ func hookOrder(spec AttachSpec) int {
 	}
 	return 0
 }
+
+var (
+	_ AttachSpec = XDPAttach{}
+	_ AttachSpec = TCAttach{}
+	_ AttachSpec = TCXAttach{}
+	_ AttachSpec = TracepointAttach{}
+	_ AttachSpec = KprobeAttach{}
+	_ AttachSpec = UprobeAttach{}
+	_ AttachSpec = FentryAttach{}
+	_ AttachSpec = CgroupAttach{}
+)
