@@ -30,11 +30,13 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-
 	-fdebug-prefix-map=$(CURDIR)=.
 BPF_SRCS  := $(wildcard bytecode/*.bpf.c)
 BPF_OBJS  := $(BPF_SRCS:.c=.o)
-# Test inputs of pkg/artifact: an object without programs, a big-endian build
-# of xdp_counter, an object without BTF.
+# Objects the tests load: pkg/artifact's malformed and unusual objects (one
+# without programs, a big-endian build, one without BTF) and pkg/runtime's
+# programs the verifier must reject.
 ARTIFACT_TESTDATA := pkg/artifact/testdata
 TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_counter_be.bpf.o \
-	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json
+	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
+	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c))
 
 .PHONY: help build test test-vm tools bytecode lint generate demo bench clean
 
@@ -61,7 +63,7 @@ test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-
 	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
-bytecode: $(BPF_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o (and test objects) with Debian's clang.
+bytecode: $(BPF_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o and the tests' objects with Debian's clang.
 
 bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -82,6 +84,10 @@ $(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o: $(ARTIFACT_TESTDATA)/xdp_pass.bpf.c
 $(ARTIFACT_TESTDATA)/layout/index.json: bytecode/xdp_counter.bpf.o
 	rm -rf $(@D)
 	$(GO) run ./cmd/bpfctl-image build -o oci:$(@D):v1 --platform linux/amd64=$< --platform linux/bpfel=$<
+
+pkg/%.bpf.o: pkg/%.bpf.c
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
 
 generate: ## Regenerate the gRPC code (and, once they exist, CRDs and RBAC).
 	@mkdir -p $(BIN)/gen
