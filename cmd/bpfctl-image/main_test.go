@@ -124,7 +124,7 @@ func TestRoundTrip(t *testing.T) {
 
 	// oras pulls the same objects.
 	orasDir := t.TempDir()
-	cmd := exec.Command("oras", "pull", "--plain-http", "-o", orasDir, remote)
+	cmd := exec.Command(testutil.Tool(t, "oras"), "pull", "--plain-http", "-o", orasDir, remote)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("oras pull: %v\n%s", err, out)
 	}
@@ -223,7 +223,7 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(dir+"/readme.txt", []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("oras", "push", "--oci-layout", foreign+":v1", "--artifact-type", "application/vnd.example.readme.v1", "readme.txt:text/plain")
+	cmd := exec.Command(testutil.Tool(t, "oras"), "push", "--oci-layout", foreign+":v1", "--artifact-type", "application/vnd.example.readme.v1", "readme.txt:text/plain")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("oras push: %v\n%s", err, out)
@@ -402,7 +402,7 @@ func TestInspectBpfmanImage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("oras", "push", "--oci-layout", dir+"/image:v1", "--config", "config.json:application/vnd.oci.image.config.v1+json", "layer.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip")
+	cmd := exec.Command(testutil.Tool(t, "oras"), "push", "--oci-layout", dir+"/image:v1", "--config", "config.json:application/vnd.oci.image.config.v1+json", "layer.tar.gz:application/vnd.oci.image.layer.v1.tar+gzip")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("oras push: %v\n%s", err, out)

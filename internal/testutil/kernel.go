@@ -90,6 +90,17 @@ func RequireKernelFeature(tb testing.TB, feature KernelFeature) {
 	}
 }
 
+// KernelHas reports whether the running kernel has feature: nil when it has,
+// the error that showed otherwise. Tests of what happens on kernels without a
+// feature skip themselves when it returns nil. It needs privileges.
+func KernelHas(feature KernelFeature) error {
+	probe, ok := kernelProbes[feature]
+	if !ok {
+		return fmt.Errorf("unknown kernel feature %q", feature)
+	}
+	return probe()
+}
+
 type gateVerdict int
 
 const (

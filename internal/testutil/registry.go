@@ -44,15 +44,12 @@ func WithBasicAuth(user, password string) RegistryOption {
 	}
 }
 
-// StartRegistry starts distribution's registry (bin/tools/registry, found on
-// PATH as `registry`) for the test and stops it at cleanup. It fails the test
+// StartRegistry starts distribution's registry (`registry`, found by Tool)
+// for the test and stops it at cleanup. It fails the test
 // when the binary is missing: `make tools` builds it.
 func StartRegistry(tb testing.TB, opts ...RegistryOption) *Registry {
 	tb.Helper()
-	bin, err := exec.LookPath("registry")
-	if err != nil {
-		tb.Fatalf("registry binary not found on PATH (run `make tools`, which builds bin/tools/registry): %v", err)
-	}
+	bin := Tool(tb, "registry")
 	dir := tb.TempDir()
 	r := &Registry{Dir: filepath.Join(dir, "data"), log: &bytes.Buffer{}}
 	r.Host = freeLoopbackAddr(tb)

@@ -239,11 +239,7 @@ func runTool(t *testing.T, dir, name string, args ...string) string {
 
 func runToolEnv(t *testing.T, dir string, env []string, name string, args ...string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found on PATH (run `make tools`, which builds bin/tools/%s): %v", name, name, err)
-	}
-	cmd := exec.Command(path, args...)
+	cmd := exec.Command(testutil.Tool(t, name), args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -28,7 +29,7 @@ func TestLoadRejects(t *testing.T) {
 	e.src.rules = map[string][]progtype.Kind{restricted: {progtype.TC, progtype.TCX}}
 	m := e.open(t)
 	v := newVethPair(t)
-	bin := buildProbeTarget(t)
+	bin := testutil.UprobeTargetBinary(t)
 	cg := newCgroup(t)
 	notNetns := filepath.Join(t.TempDir(), "not-a-netns")
 	if err := os.WriteFile(notNetns, nil, 0o600); err != nil {
@@ -148,7 +149,7 @@ func TestLoadRejects(t *testing.T) {
 		},
 		"uprobe on a missing process": {
 			req: runtime.LoadRequest{Reference: "file:uprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: bin, Function: "bpfd_probe_target", PID: 1 << 30}}}},
+				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: bin, Offset: testutil.UprobeTargetOffset(t), PID: 1 << 30}}}},
 			want: runtime.ErrNotFound, fragments: []string{"no such process"},
 		},
 		"kretprobe with an offset": {

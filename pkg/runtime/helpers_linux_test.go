@@ -2,15 +2,12 @@ package runtime_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
@@ -133,75 +130,15 @@ func (e *env) pinDirs(t *testing.T) []string {
 }
 
 // randomSuffix returns n random hex characters.
-func randomSuffix(n int) string {
-	b := make([]byte, (n+1)/2)
-	rand.Read(b)
-	return hex.EncodeToString(b)[:n]
-}
-
 // vethPair is a veth pair: Host in the test's network namespace, Peer in a
 // namespace the test created, with addresses in a random /30.
-type vethPair struct {
-	Host, Peer     string
-	Netns          string // path of the peer's namespace
-	HostIP, PeerIP net.IP
-}
-
-func run(t testing.TB, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
+type vethPair = testutil.VethPair
 
 // newVethPair creates a veth pair with its peer end in a new network
 // namespace; both go away at the end of the test.
-func newVethPair(t testing.TB) *vethPair {
-	t.Helper()
-	id := randomSuffix(6)
-	ns := "bpfdt-" + id
-	b := make([]byte, 2)
-	rand.Read(b)
-	v := &vethPair{
-		Host:   "bpfd" + id + "h",
-		Peer:   "bpfd" + id + "p",
-		Netns:  "/run/netns/" + ns,
-		HostIP: net.IPv4(10, 100+b[0]%150, b[1], 1),
-		PeerIP: net.IPv4(10, 100+b[0]%150, b[1], 2),
-	}
-	run(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	run(t, "ip", "link", "add", v.Host, "type", "veth", "peer", "name", v.Peer, "netns", ns)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", v.Host).Run() })
-	run(t, "ip", "addr", "add", v.HostIP.String()+"/30", "dev", v.Host)
-	run(t, "ip", "link", "set", v.Host, "up")
-	run(t, "ip", "-n", ns, "addr", "add", v.PeerIP.String()+"/30", "dev", v.Peer)
-	run(t, "ip", "-n", ns, "link", "set", v.Peer, "up")
-	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	// A static neighbour entry, so that traffic to the peer flows even when a
-	// program under test drops ARP.
-	mac := netLink(t, v.Peer, v.Netns).Attrs().HardwareAddr.String()
-	run(t, "ip", "neigh", "replace", v.PeerIP.String(), "lladdr", mac, "dev", v.Host, "nud", "permanent")
-	return v
-}
+func newVethPair(t testing.TB) *vethPair { return testutil.NewVethPair(t) }
 
-// sendUDP sends n datagrams from the host end to the peer's address. The
-// socket is unconnected, so the peer's ICMP port-unreachable replies do not
-// fail later sends.
-func (v *vethPair) sendUDP(t *testing.T, n int) {
-	t.Helper()
-	c, err := net.ListenPacket("udp4", net.JoinHostPort(v.HostIP.String(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	to := &net.UDPAddr{IP: v.PeerIP, Port: 9}
-	for range n {
-		if _, err := c.WriteTo([]byte("bpfd test"), to); err != nil {
-			t.Fatalf("send to %s: %v", to, err)
-		}
-	}
-}
+func randomSuffix(n int) string { return testutil.RandomSuffix(n) }
 
 // readU64 reads the __u64 at key in the pinned map.
 func readU64(t *testing.T, pin string, key uint32) uint64 {
@@ -267,7 +204,7 @@ func netLink(t testing.TB, ifname, netnsPath string) netlink.Link {
 func nlHandle(t testing.TB, netnsPath string) *netlink.Handle {
 	t.Helper()
 	if netnsPath == "" {
-		h, err := netlink.NewHandle()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +215,7 @@ func nlHandle(t testing.TB, netnsPath string) *netlink.Handle {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestRunStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.sendUDP(t, 12)
+	v.SendUDP(t, 12)
 	eventually(t, "12 runs reported", func() bool {
 		p, err := m.Get(ctx, progs[0].ID)
 		return err == nil && p.Kernel.Stats != nil && p.Kernel.Stats.RunCount >= 12 && p.Kernel.Stats.RunTime > 0
@@ -157,7 +157,7 @@ func TestGlobalOverride(t *testing.T) {
 	if got := readU32(t, mapPin(t, p, ".rodata"), 0); got != 1 {
 		t.Fatalf("verdict in .rodata = %d, want 1 (XDP_DROP)", got)
 	}
-	v.sendUDP(t, 8)
+	v.SendUDP(t, 8)
 	eventually(t, "8 packets counted in .bss", func() bool { return readU64(t, mapPin(t, p, ".bss"), 0) >= 8 })
 	got, err := m.Get(ctx, p.ID)
 	if err != nil {

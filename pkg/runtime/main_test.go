@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"net"
 	"os"
 	"testing"
 
@@ -21,11 +20,6 @@ var helpers = map[string]func() int{
 func TestMain(m *testing.M) {
 	if role := os.Getenv(helperEnv); role != "" {
 		os.Exit(helpers[role]())
-	}
-	// Start Go's network poller before the fd count is taken: its epoll and
-	// eventfd descriptors live as long as the process.
-	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		l.Close()
 	}
 	testutil.LeakCheckMain(m)
 }

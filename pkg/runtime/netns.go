@@ -93,7 +93,7 @@ func netnsInode(path string) (uint64, error) {
 // "" is bpfd's own. The caller closes it.
 func netlinkHandle(path string) (*netlink.Handle, error) {
 	if path == "" {
-		return netlink.NewHandle()
+		return netlink.NewHandle(unix.NETLINK_ROUTE)
 	}
 	ns, err := netns.GetFromPath(path)
 	if err != nil {
@@ -103,7 +103,7 @@ func netlinkHandle(path string) (*netlink.Handle, error) {
 		return nil, fmt.Errorf("netns %s: %w", path, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netns %s: netlink: %w", path, err)
 	}

@@ -35,7 +35,7 @@ func TestTCCountsPackets(t *testing.T) {
 	if p.Hook == nil || p.Hook.Priority != 7 || p.Hook.Position != 0 {
 		t.Errorf("hook position %+v, want priority 7 at position 0", p.Hook)
 	}
-	v.sendUDP(t, 25)
+	v.SendUDP(t, 25)
 	pin := mapPin(t, p, "tc_stats")
 	eventually(t, "25 UDP packets counted", func() bool { return readU64(t, pin, udp) >= 25 })
 
@@ -73,7 +73,7 @@ func TestTCXCountsPackets(t *testing.T) {
 	if len(p.Kernel.LinkIDs) != 1 || p.Kernel.LinkIDs[0] == 0 {
 		t.Errorf("link ids %v, want one", p.Kernel.LinkIDs)
 	}
-	v.sendUDP(t, 25)
+	v.SendUDP(t, 25)
 	pin := mapPin(t, p, "tc_stats")
 	eventually(t, "25 UDP packets counted", func() bool { return readU64(t, pin, udp) >= 25 })
 
@@ -112,7 +112,7 @@ func TestSharedMaps(t *testing.T) {
 	if a, b := xdp.Maps[0].ID, tc.Maps[0].ID; a != b {
 		t.Fatalf("programs of one object use maps %d and %d, want one", a, b)
 	}
-	v.sendUDP(t, 10)
+	v.SendUDP(t, 10)
 	pin := mapPin(t, tc, "packet_stats")
 	eventually(t, "10 packets seen by XDP on ingress and TC on egress", func() bool {
 		return readU64(t, pin, 0) >= 10 && readU64(t, pin, 1) >= 10
@@ -135,7 +135,7 @@ func TestSharedMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := readU64(t, third[0].Maps[0].PinPath, 1)
-	v.sendUDP(t, 5)
+	v.SendUDP(t, 5)
 	// tc_egress_counter returns TC_ACT_OK, which as a TCX verdict (TCX_PASS)
 	// ends the egress hook: the TCX copy counts, the tc one after it does not.
 	eventually(t, "the sharer to keep counting after its owner went", func() bool {
@@ -169,7 +169,7 @@ func TestXDPOnePerInterface(t *testing.T) {
 		t.Fatalf("interface runs XDP program %d, want the first, %d", got, first[0].Kernel.ProgramID)
 	}
 	assertOnly(t, e, m, fds, first[0].ID)
-	v.sendUDP(t, 5)
+	v.SendUDP(t, 5)
 	eventually(t, "the first program to keep counting", func() bool { return readU64(t, mapPin(t, first[0], "xdp_stats"), udp) >= 5 })
 	if err := m.Unload(ctx, first[0].ID); err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestTCPriorityOrder(t *testing.T) {
 		}
 		ids = append(ids, progs[0].ID)
 	}
-	v.sendUDP(t, 10)
+	v.SendUDP(t, 10)
 	wantPosition := map[runtime.ID]int{ids[2]: 0, ids[1]: 1, ids[0]: 2}
 	for _, id := range ids {
 		p, err := m.Get(ctx, id)
@@ -254,7 +254,7 @@ func TestMapOwnerSharesGlobals(t *testing.T) {
 	if a[".rodata"] == b[".rodata"] {
 		t.Errorf(".rodata %d shared, want each program's own", a[".rodata"])
 	}
-	v.sendUDP(t, 10)
+	v.SendUDP(t, 10)
 	eventually(t, "the peer's program to count into the owner's .bss", func() bool {
 		return readU64(t, mapPin(t, first[0], ".bss"), 0) >= 10
 	})

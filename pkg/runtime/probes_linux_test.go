@@ -13,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -64,41 +65,12 @@ func TestTracepointCountsOpenat(t *testing.T) {
 	assertEmpty(t, e, m)
 }
 
-// probeTarget is a small C program whose function the uprobe test probes.
-const probeTarget = `#include <stdlib.h>
-#include <stdio.h>
-__attribute__((noinline)) int bpfd_probe_target(int x) { __asm__ volatile(""); return x + 1; }
-int main(int argc, char **argv) {
-	int n = atoi(argv[1]), sum = 0;
-	for (int i = 0; i < n; i++) sum += bpfd_probe_target(i);
-	printf("%d\n", sum);
-	return 0;
-}
-`
-
-// buildProbeTarget compiles probeTarget with the system's C compiler.
-func buildProbeTarget(t *testing.T) string {
-	t.Helper()
-	cc := "cc"
-	if _, err := exec.LookPath(cc); err != nil {
-		cc = "clang"
-	}
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "target.c"), filepath.Join(dir, "target")
-	if err := os.WriteFile(src, []byte(probeTarget), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run(t, cc, "-O1", "-o", bin, src)
-	return bin
-}
-
 func TestUprobeCountsCalls(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
-	bin := buildProbeTarget(t)
 	ctx := context.Background()
 
-	attach := runtime.UprobeAttach{Target: bin, Function: "bpfd_probe_target"}
+	attach := runtime.UprobeAttach{Target: testutil.UprobeTargetBinary(t), Offset: testutil.UprobeTargetOffset(t)}
 	progs, err := m.Load(ctx, runtime.LoadRequest{
 		Reference: "file:uprobe_counter.bpf.o",
 		Programs: []runtime.ProgramRequest{
@@ -110,7 +82,7 @@ func TestUprobeCountsCalls(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	const calls = 7
-	run(t, bin, strconv.Itoa(calls))
+	testutil.CallUprobeTarget(t, calls)
 	pin := mapPin(t, progs[0], "uprobe_calls")
 	if got := readU64(t, pin, 0); got != calls {
 		t.Errorf("uprobe counted %d calls, want %d", got, calls)
@@ -121,7 +93,7 @@ func TestUprobeCountsCalls(t *testing.T) {
 	if err := m.Unload(ctx, progs[0].ID, progs[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	run(t, bin, strconv.Itoa(calls))
+	testutil.CallUprobeTarget(t, calls)
 	assertEmpty(t, e, m)
 }
 

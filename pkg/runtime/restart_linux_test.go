@@ -3,13 +3,13 @@ package runtime_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/vishvananda/netlink"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -58,7 +58,7 @@ func TestRestartAdoptsPrograms(t *testing.T) {
 	}
 	counter := mapPin(t, xdp, "xdp_stats")
 	n := readU64(t, counter, udp)
-	v.sendUDP(t, 10)
+	v.SendUDP(t, 10)
 	eventually(t, "the adopted XDP program to count", func() bool { return readU64(t, counter, udp) >= n+10 })
 
 	_, err = m2.Load(ctx, runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}}})
@@ -101,8 +101,8 @@ func TestRestartCleansUp(t *testing.T) {
 	m.Close()
 
 	// The interfaces go, and pins appear that no record knows.
-	if out, err := exec.Command("ip", "link", "del", gone.Host).CombinedOutput(); err != nil {
-		t.Fatalf("delete veth: %v\n%s", err, out)
+	if err := netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: gone.Host}}); err != nil {
+		t.Fatalf("delete veth %s: %v", gone.Host, err)
 	}
 	orphan := filepath.Join(e.bpffs, "4242")
 	if err := os.MkdirAll(filepath.Join(orphan, "maps"), 0o700); err != nil {

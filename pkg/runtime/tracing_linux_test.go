@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -52,7 +53,8 @@ func testEntryExit(t *testing.T, ref, mapName string, entry, exit runtime.Progra
 }
 
 func TestKprobeCountsCalls(t *testing.T) {
-	requireKernelFeature(t, "kprobes", probeKprobe)
+	testutil.RequireKernelFeature(t, testutil.FeatureKprobe)
+	testutil.RequireKernelFeature(t, testutil.FeatureKretprobe)
 	attach := runtime.KprobeAttach{Function: "do_unlinkat"}
 	testEntryExit(t, "file:kprobe_counter.bpf.o", "kprobe_calls",
 		runtime.ProgramRequest{Name: "kprobe_counter", Kind: progtype.Kprobe, Attach: attach},
@@ -60,7 +62,8 @@ func TestKprobeCountsCalls(t *testing.T) {
 }
 
 func TestFentryCountsCalls(t *testing.T) {
-	requireKernelFeature(t, "fentry/fexit", probeFentry)
+	testutil.RequireKernelFeature(t, testutil.FeatureFentry)
+	testutil.RequireKernelFeature(t, testutil.FeatureFexit)
 	attach := runtime.FentryAttach{Function: "do_unlinkat"}
 	testEntryExit(t, "file:fentry_counter.bpf.o", "unlinkat_calls",
 		runtime.ProgramRequest{Name: "fentry_counter", Kind: progtype.Fentry, Attach: attach},
@@ -70,7 +73,8 @@ func TestFentryCountsCalls(t *testing.T) {
 // TestKprobeUnsupported checks, on a kernel without kprobes, that a kprobe
 // load fails as unsupported and leaves nothing.
 func TestKprobeUnsupported(t *testing.T) {
-	if probeKprobe() == nil {
+	testutil.RequirePrivileged(t)
+	if testutil.KernelHas(testutil.FeatureKprobe) == nil {
 		t.Skip("this kernel has kprobes")
 	}
 	e := newEnv(t)

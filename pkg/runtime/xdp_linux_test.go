@@ -32,7 +32,7 @@ func TestXDPCountsPackets(t *testing.T) {
 	if got := xdpProgID(t, v.Peer, v.Netns); got != p.Kernel.ProgramID {
 		t.Fatalf("kernel runs XDP program %d on %s, want %d", got, v.Peer, p.Kernel.ProgramID)
 	}
-	v.sendUDP(t, 20)
+	v.SendUDP(t, 20)
 	pin := mapPin(t, p, "xdp_stats")
 	eventually(t, "20 UDP packets counted", func() bool { return readU64(t, pin, 17) >= 20 })
 

@@ -27,11 +27,7 @@ type cosignCLI struct {
 
 func lookCosign(t *testing.T, name string) cosignCLI {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found on PATH: run the tests through `make test`, or run `make tools` and put bin/tools on PATH: %v", name, err)
-	}
-	return cosignCLI{name: name, path: path, home: t.TempDir()}
+	return cosignCLI{name: name, path: testutil.Tool(t, name), home: t.TempDir()}
 }
 
 // run runs cosign with args and env, returning its combined output.

@@ -1,0 +1,160 @@
+package testutil
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// VethPair is a veth pair made for one test: Host stays in the test's network
+// namespace, Peer lives in a named namespace the test created (at Netns, like
+// `ip netns add`), each with an address in a random 10.x.y.0/30. Everything is
+// removed at the end of the test. It needs only the kernel, not iproute2, so
+// it works in the test VM too.
+type VethPair struct {
+	Host, Peer     string
+	Netns          string // path of the peer's namespace, /run/netns/NAME
+	NetnsName      string
+	HostIP, PeerIP net.IP
+}
+
+// NewVethPair creates a VethPair; tb fails when the kernel refuses any step.
+func NewVethPair(tb testing.TB) *VethPair {
+	tb.Helper()
+	RequirePrivileged(tb)
+	id := RandomSuffix(6)
+	b := make([]byte, 2)
+	rand.Read(b)
+	v := &VethPair{
+		Host:      "bpfd" + id + "h",
+		Peer:      "bpfd" + id + "p",
+		NetnsName: "bpfdt-" + id,
+		HostIP:    net.IPv4(10, 100+b[0]%150, b[1], 1),
+		PeerIP:    net.IPv4(10, 100+b[0]%150, b[1], 2),
+	}
+	v.Netns = "/run/netns/" + v.NetnsName
+	if err := v.create(tb); err != nil {
+		tb.Fatalf("veth pair %s/%s: %v", v.Host, v.Peer, err)
+	}
+	return v
+}
+
+func (v *VethPair) create(tb testing.TB) error {
+	ns, err := newNamedNetns(v.NetnsName)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", v.NetnsName, err)
+	}
+	defer ns.Close()
+	tb.Cleanup(func() { netns.DeleteNamed(v.NetnsName) })
+
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: v.Host}, PeerName: v.Peer, PeerNamespace: netlink.NsFd(ns)}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("add: %w", err)
+	}
+	tb.Cleanup(func() {
+		if l, err := netlink.LinkByName(v.Host); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	peerNS, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer peerNS.Close()
+	host, err := netlink.LinkByName(v.Host)
+	if err != nil {
+		return err
+	}
+	peer, err := peerNS.LinkByName(v.Peer)
+	if err != nil {
+		return err
+	}
+	lo, err := peerNS.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	mask := net.CIDRMask(30, 32)
+	steps := []func() error{
+		func() error { return netlink.AddrAdd(host, &netlink.Addr{IPNet: &net.IPNet{IP: v.HostIP, Mask: mask}}) },
+		func() error { return peerNS.AddrAdd(peer, &netlink.Addr{IPNet: &net.IPNet{IP: v.PeerIP, Mask: mask}}) },
+		func() error { return netlink.LinkSetUp(host) },
+		func() error { return peerNS.LinkSetUp(peer) },
+		func() error { return peerNS.LinkSetUp(lo) },
+		// A permanent neighbour entry, so traffic to the peer flows even
+		// when a program under test drops ARP.
+		func() error {
+			return netlink.NeighSet(&netlink.Neigh{LinkIndex: host.Attrs().Index, IP: v.PeerIP, HardwareAddr: peer.Attrs().HardwareAddr, State: netlink.NUD_PERMANENT})
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	// The kernel attaches the queues a moment after the link is up; frames
+	// sent before that are dropped silently.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := netlink.LinkByName(v.Host)
+		if err == nil && l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not up after 5s", v.Host)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// newNamedNetns creates a network namespace bind-mounted at /run/netns/name
+// without moving the calling goroutine's thread into it.
+func newNamedNetns(name string) (netns.NsHandle, error) {
+	type result struct {
+		ns  netns.NsHandle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// The thread enters the new namespace; it is never unlocked, so the
+		// Go runtime retires it when this goroutine ends.
+		runtime.LockOSThread()
+		ns, err := netns.NewNamed(name)
+		done <- result{ns, err}
+	}()
+	r := <-done
+	return r.ns, r.err
+}
+
+// SendUDP sends n datagrams from the host end to the peer's address. The
+// socket is unconnected, so the peer's ICMP port-unreachable replies do not
+// fail later sends.
+func (v *VethPair) SendUDP(tb testing.TB, n int) {
+	tb.Helper()
+	c, err := net.ListenPacket("udp4", net.JoinHostPort(v.HostIP.String(), "0"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	to := &net.UDPAddr{IP: v.PeerIP, Port: 9}
+	for range n {
+		if _, err := c.WriteTo([]byte("bpfd test"), to); err != nil {
+			tb.Fatalf("send to %s: %v", to, err)
+		}
+	}
+}
+
+// RandomSuffix returns n random hex digits, for names that must not collide
+// with those of tests running at the same time.
+func RandomSuffix(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}

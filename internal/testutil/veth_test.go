@@ -1,0 +1,33 @@
+package testutil
+
+import (
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+func TestVethPair(t *testing.T) {
+	v := NewVethPair(t)
+	ns, err := netns.GetFromPath(v.Netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	peer, err := h.LinkByName(v.Peer)
+	if err != nil {
+		t.Fatalf("peer %s in %s: %v", v.Peer, v.Netns, err)
+	}
+	before := peer.Attrs().Statistics.RxPackets
+	v.SendUDP(t, 20)
+	peer, _ = h.LinkByName(v.Peer)
+	if got := peer.Attrs().Statistics.RxPackets - before; got < 20 {
+		t.Errorf("peer received %d packets, want at least 20", got)
+	}
+}
