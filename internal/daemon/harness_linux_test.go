@@ -385,4 +385,3 @@ func numbersOf(v any) []uint64 {
 	}
 	return out
 }
-

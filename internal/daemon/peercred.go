@@ -40,7 +40,7 @@ func (peerCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo,
 		return nil, nil, fmt.Errorf("peer credentials: %w", err)
 	}
 	var (
-		cred   *unix.Ucred
+		cred    *unix.Ucred
 		credErr error
 	)
 	if err := raw.Control(func(fd uintptr) {
