@@ -104,11 +104,17 @@ func (td *testDaemon) start(t *testing.T) {
 		td.d = nil
 		t.Fatalf("Serve: %v", err)
 	}
+	td.conn = td.dial(t)
+	td.client = pb.NewBpfdClient(td.conn)
+}
+
+// dial returns a new client connection to the daemon.
+func (td *testDaemon) dial(t *testing.T) *grpc.ClientConn {
 	conn, err := grpc.NewClient("unix://"+td.cfg.Socket.Path, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
-	td.conn, td.client = conn, pb.NewBpfdClient(conn)
+	return conn
 }
 
 // stop stops serving and closes the daemon; programs stay loaded.

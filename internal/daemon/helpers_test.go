@@ -47,7 +47,8 @@ func newSigner(t testing.TB) *signer {
 	return &signer{key: key, pub: pub}
 }
 
-// buildArtifact builds an artifact of the named objects of bytecode/ and
+// buildArtifact builds an artifact of the named objects of bytecode/ (or
+// objects at absolute paths) and
 // writes it to dst (a registry or oci: reference with a tag). It returns
 // the reference pinned to the artifact's digest.
 func buildArtifact(t testing.TB, dst string, objects ...string) string {
@@ -55,7 +56,10 @@ func buildArtifact(t testing.TB, dst string, objects ...string) string {
 	ctx := context.Background()
 	var files []artifact.ObjectFile
 	for _, o := range objects {
-		f, err := artifact.ReadObjectFile(filepath.Join(bytecodeDir, o))
+		if !filepath.IsAbs(o) {
+			o = filepath.Join(bytecodeDir, o)
+		}
+		f, err := artifact.ReadObjectFile(o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -229,7 +229,7 @@ func (f *fetch) locate(ctx context.Context) error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%s: %w", f.ref, ErrNotCached)
+			return ErrNotCached // the runtime names the reference
 		}
 		f.root = root
 		f.s.metrics.cacheHit()
@@ -312,7 +312,7 @@ func (f *fetch) ensureCached(ctx context.Context) error {
 		return err
 	}
 	if f.policy == runtime.PullNever {
-		return fmt.Errorf("%s@%s: %w", f.ref.Name(), f.root.Digest, ErrNotCached)
+		return fmt.Errorf("%s: %w", f.root.Digest, ErrNotCached)
 	}
 	return f.pull(ctx)
 }
@@ -332,7 +332,7 @@ func (f *fetch) objects(ctx context.Context) ([]runtime.Object, error) {
 		f.s.metrics.cacheRepaired()
 		f.s.log.Warn("cache: damaged artifact repaired", "image", f.ref.Name(), "digest", f.root.Digest, "removed", removed, "error", err)
 		if f.policy == runtime.PullNever {
-			return nil, fmt.Errorf("%s@%s: cached copy was damaged (%v): %w", f.ref.Name(), f.root.Digest, err, ErrNotCached)
+			return nil, fmt.Errorf("%s: the cached copy was damaged and is removed (%v); %w", f.root.Digest, err, ErrNotCached)
 		}
 		if err := f.pull(ctx); err != nil {
 			return nil, err

@@ -308,7 +308,9 @@ func TestSourceDenials(t *testing.T) {
 	ctx := context.Background()
 	trusted, other := e.key, newSigner(t)
 
-	unsigned := buildArtifact(t, "oci:"+filepath.Join(e.images, "unsigned")+":v1", "xdp_counter.bpf.o")
+	// Each case has an object of its own: signatures found for a digest count
+	// whichever name it was pulled by.
+	unsigned := buildArtifact(t, "oci:"+filepath.Join(e.images, "unsigned")+":v1", "uprobe_counter.bpf.o")
 
 	otherOnly := buildArtifact(t, "oci:"+filepath.Join(e.images, "other")+":v1", "tracepoint_counter.bpf.o")
 	other.sign(t, otherOnly, verify.FormatBundle)
