@@ -11,13 +11,14 @@
 // serves.
 //
 // Exit codes: 0 stopped by a signal, 1 failed, 2 invalid configuration,
-// policy or flags.
+// policy or flags (or a file they name is missing).
 package main
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -52,7 +53,8 @@ func run(args []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "bpfd: %s\n", oneLine(err))
 	var ce configError
-	if errors.As(err, &ce) || errors.Is(err, verify.ErrInvalidPolicy) {
+	// A configuration, flag or policy problem, or a file they name missing.
+	if errors.As(err, &ce) || errors.Is(err, verify.ErrInvalidPolicy) || errors.Is(err, fs.ErrNotExist) {
 		return exitConfig
 	}
 	return exitFailed

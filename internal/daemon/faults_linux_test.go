@@ -25,7 +25,7 @@ func TestLoadFaults(t *testing.T) {
 	td := newTestDaemon(t)
 	v := testutil.NewVethPair(t)
 	restrictedDir := filepath.Join(td.images, "restricted")
-	td.writePolicy(t, policyRule{name: "tracing-only", images: []string{"oci:" + restrictedDir}, keys: []string{td.key.pub}, kinds: []string{"tracepoint"}})
+	td.writePolicy(t, policyRule{Name: "tracing-only", Images: []string{"oci:" + restrictedDir}, Keys: []string{td.key.pub}, Kinds: []string{"tracepoint"}})
 	if err := td.d.ReloadPolicy(); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func (td *testDaemon) mustLoadReq(t *testing.T, req *pb.LoadRequest) []*pb.Progr
 func TestRegistryThroughAPI(t *testing.T) {
 	reg := testutil.StartRegistry(t)
 	td := newTestDaemon(t)
-	td.writePolicy(t, policyRule{name: "registry", images: []string{reg.Host + "/obs/*"}, keys: []string{td.key.pub}, kinds: []string{"tracepoint"}})
+	td.writePolicy(t, policyRule{Name: "registry", Images: []string{reg.Host + "/obs/*"}, Keys: []string{td.key.pub}, Kinds: []string{"tracepoint"}})
 	if err := td.d.ReloadPolicy(); err != nil {
 		t.Fatal(err)
 	}

@@ -80,8 +80,8 @@ func newTestDaemon(t *testing.T, changes ...Override) *testDaemon {
 func (td *testDaemon) writePolicy(t *testing.T, extra ...policyRule) {
 	t.Helper()
 	rules := append(extra,
-		policyRule{name: "images", images: []string{"oci:" + td.images + "/**"}, keys: []string{td.key.pub}},
-		policyRule{name: "local", images: []string{"file:" + bytecodeDir + "/**"}},
+		policyRule{Name: "images", Images: []string{"oci:" + td.images + "/**"}, Keys: []string{td.key.pub}},
+		policyRule{Name: "local", Images: []string{"file:" + bytecodeDir + "/**"}},
 	)
 	writePolicy(t, td.cfg.PolicyFile, rules...)
 }

@@ -46,7 +46,7 @@ func newSourceEnv(t *testing.T) *sourceEnv {
 		key:      newSigner(t),
 		metrics:  NewMetrics(testLogger(t)),
 	}
-	writePolicy(t, e.policy, policyRule{name: "images", images: []string{"oci:" + e.images + "/**"}, keys: []string{e.key.pub}})
+	writePolicy(t, e.policy, policyRule{Name: "images", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{e.key.pub}})
 	e.open(t)
 	return e
 }
@@ -163,7 +163,7 @@ func fingerprint(t *testing.T, pubFile string) string {
 func TestSourceRegistryDown(t *testing.T) {
 	reg := testutil.StartRegistry(t)
 	e := newSourceEnv(t)
-	writePolicy(t, e.policy, policyRule{name: "registry", images: []string{reg.Host + "/net/*"}, keys: []string{e.key.pub}})
+	writePolicy(t, e.policy, policyRule{Name: "registry", Images: []string{reg.Host + "/net/*"}, Keys: []string{e.key.pub}})
 	if _, err := e.src.ReloadPolicy(); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestSourcePolicyReload(t *testing.T) {
 		t.Fatalf("signed by an untrusted key: %v, want a denial", err)
 	}
 	before := e.src.PolicyFingerprint()
-	writePolicy(t, e.policy, policyRule{name: "images", images: []string{"oci:" + e.images + "/**"}, keys: []string{other.pub}, kinds: []string{"xdp", "tc"}})
+	writePolicy(t, e.policy, policyRule{Name: "images", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{other.pub}, Kinds: []string{"xdp", "tc"}})
 	if changed, err := e.src.ReloadPolicy(); err != nil || !changed {
 		t.Fatalf("reload: changed %v, %v", changed, err)
 	}
@@ -431,8 +431,8 @@ func TestSourcePolicyReload(t *testing.T) {
 func TestSourceLocalFile(t *testing.T) {
 	e := newSourceEnv(t)
 	writePolicy(t, e.policy,
-		policyRule{name: "images", images: []string{"oci:" + e.images + "/**"}, keys: []string{e.key.pub}},
-		policyRule{name: "local", images: []string{"file:" + bytecodeDir + "/**"}, kinds: []string{"tracepoint"}},
+		policyRule{Name: "images", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{e.key.pub}},
+		policyRule{Name: "local", Images: []string{"file:" + bytecodeDir + "/**"}, Kinds: []string{"tracepoint"}},
 	)
 	if _, err := e.src.ReloadPolicy(); err != nil {
 		t.Fatal(err)
