@@ -116,3 +116,27 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("config/bpfd.yaml differs from the defaults it documents (-defaults +example):\n%s", diff)
 	}
 }
+
+// TestConfigOverrides: flags override the file before the defaults, so a
+// state dir given by flag moves the cache dir that defaults to it, and a
+// cache dir in the file stays.
+func TestConfigOverrides(t *testing.T) {
+	state := func(c *Config) { c.StateDir = "/srv/bpfd" }
+	cfg, err := ParseConfig(nil, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheDir != "/srv/bpfd/cache" {
+		t.Errorf("cache dir %s, want it under the overridden state dir", cfg.CacheDir)
+	}
+	cfg, err = ParseConfig([]byte("cacheDir: /var/cache/bpfd\n"), state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheDir != "/var/cache/bpfd" || cfg.StateDir != "/srv/bpfd" {
+		t.Errorf("state %s, cache %s", cfg.StateDir, cfg.CacheDir)
+	}
+	if _, err := ParseConfig(nil, func(c *Config) { c.PullPolicy = "Sometimes" }); err == nil {
+		t.Error("an invalid override passed validation")
+	}
+}
