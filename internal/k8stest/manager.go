@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -15,11 +16,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
-// StartManager runs a controller manager against e until the test ends,
-// with setup registering its controllers. opts may set the cache; metrics
-// and health endpoints are off and controller names need not be unique, so
-// one process can run an operator and several agents.
-func (e *Env) StartManager(tb testing.TB, opts ctrl.Options, setup func(ctrl.Manager) error) ctrl.Manager {
+// StartManager runs a controller manager against e until the test ends or
+// stop is called, with setup registering its controllers. opts may set the
+// cache; metrics and health endpoints are off and controller names need not
+// be unique, so one process can run an operator and several agents.
+func (e *Env) StartManager(tb testing.TB, opts ctrl.Options, setup func(ctrl.Manager) error) (stop func()) {
 	tb.Helper()
 	opts.Scheme = e.Scheme
 	opts.Metrics = metricsserver.Options{BindAddress: "0"}
@@ -36,13 +37,17 @@ func (e *Env) StartManager(tb testing.TB, opts ctrl.Options, setup func(ctrl.Man
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			tb.Errorf("manager: %v", err)
-		}
-	})
-	return mgr
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				tb.Errorf("manager: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return stop
 }
 
 // Logger logs to stderr when the tests run with -v, and nowhere otherwise.

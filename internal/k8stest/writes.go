@@ -13,11 +13,12 @@ import (
 // WriteCounter is a client.Client that records every write request it sends
 // (create, update, patch, apply, delete, and those on subresources such as
 // status), so tests can prove a controller does not write when nothing
-// changed. Reads pass through unrecorded.
+// changed. Reads pass through; List calls are counted.
 type WriteCounter struct {
 	client.Client
 	mu     sync.Mutex
 	writes []string
+	lists  int
 }
 
 var _ client.Client = (*WriteCounter)(nil)
@@ -32,11 +33,26 @@ func (w *WriteCounter) Writes() []string {
 	return slices.Clone(w.writes)
 }
 
-// Reset forgets the writes so far.
+// Lists returns how many List calls went through, which tells how often a
+// controller that lists on every reconcile ran.
+func (w *WriteCounter) Lists() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lists
+}
+
+// Reset forgets the writes and lists so far.
 func (w *WriteCounter) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.writes = nil
+	w.writes, w.lists = nil, 0
+}
+
+func (w *WriteCounter) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	w.mu.Lock()
+	w.lists++
+	w.mu.Unlock()
+	return w.Client.List(ctx, list, opts...)
 }
 
 func (w *WriteCounter) record(verb string, obj runtime.Object) {

@@ -94,7 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	want := cfg != nil && cfg.DeletionTimestamp.IsZero()
 	if want {
-		selected, err := cfg.SelectsNode(node)
+		selected, err := cfg.SelectsNode(node.Labels)
 		if err != nil {
 			return reconcile.Result{}, reconcile.TerminalError(err)
 		}

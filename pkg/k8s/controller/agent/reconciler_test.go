@@ -17,8 +17,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -65,16 +63,6 @@ func startAgent(t *testing.T, nodeName string, opts agent.ReconcilerOptions) *no
 		return agent.NewReconciler(n.writes, dc, nodeName, opts).SetupWithManager(mgr)
 	})
 	return n
-}
-
-func createNode(t *testing.T, name string, labels map[string]string) *corev1.Node {
-	t.Helper()
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	if err := testEnv.Client.Create(context.Background(), node); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { testEnv.Client.Delete(context.Background(), node) })
-	return node
 }
 
 // createConfig creates a config of one XDP program on eth0 and eth1 for the
@@ -143,17 +131,6 @@ func waitReport(t *testing.T, config, node, reason string) *v1alpha1.BpfProgram 
 	return bp
 }
 
-func waitGone(t *testing.T, obj client.Object) {
-	t.Helper()
-	k8stest.Eventually(t, timeout, func() error {
-		err := testEnv.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("%s still exists (%v)", obj.GetName(), err)
-	})
-}
-
 func waitPrograms(t *testing.T, d *k8stest.Daemon, want int) []*bpfdv1.Program {
 	t.Helper()
 	var ps []*bpfdv1.Program
@@ -169,7 +146,7 @@ func waitPrograms(t *testing.T, d *k8stest.Daemon, want int) []*bpfdv1.Program {
 
 func TestAgentLoadsAndReports(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
 	cfg := createConfig(t, name, name, n.name)
 
@@ -223,7 +200,7 @@ func TestAgentLoadsAndReports(t *testing.T) {
 
 func TestAgentWaitsForItsFinalizer(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
 	cfg := createConfig(t, name, name, "some-other-node")
 
@@ -242,7 +219,7 @@ func TestAgentWaitsForItsFinalizer(t *testing.T) {
 
 func TestAgentReloadsAnEditedConfig(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
 	cfg := createConfig(t, name, name, n.name)
 	waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
@@ -273,7 +250,7 @@ func TestAgentReloadsAnEditedConfig(t *testing.T) {
 
 func TestAgentUnloadsWhenTheNodeIsNoLongerSelected(t *testing.T) {
 	name := k8stest.Name(t)
-	node := createNode(t, name+"-a", map[string]string{"test": name})
+	node := testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
 	cfg := createConfig(t, name, name, n.name)
 	bp := waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
@@ -283,12 +260,12 @@ func TestAgentUnloadsWhenTheNodeIsNoLongerSelected(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPrograms(t, n.daemon, 0)
-	waitGone(t, bp)
+	testEnv.WaitGone(t, timeout, bp)
 }
 
 func TestAgentUnloadsBeforeTheConfigIsDeleted(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
 	cfg := createConfig(t, name, name, n.name)
 	bp := waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
@@ -297,7 +274,7 @@ func TestAgentUnloadsBeforeTheConfigIsDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPrograms(t, n.daemon, 0)
-	waitGone(t, bp)
+	testEnv.WaitGone(t, timeout, bp)
 	// The node's finalizer, bpfd-operator's to remove, still holds the
 	// config: the agent never writes configs.
 	if err := testEnv.Client.Get(context.Background(), client.ObjectKeyFromObject(cfg), cfg); err != nil {
@@ -331,7 +308,7 @@ func TestAgentReportsRefusals(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			name := k8stest.Name(t)
-			createNode(t, name+"-a", map[string]string{"test": name})
+			testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 			n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
 			n.daemon.Reject("registry.example.com/bpfd/xdp_counter"+digestA, tc.code, tc.reason, tc.message)
 			cfg := createConfig(t, name, name, n.name)
@@ -353,7 +330,7 @@ func TestAgentReportsRefusals(t *testing.T) {
 
 func TestAgentReportsMissingInterface(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
 	n.daemon.SetInterfaces("eth0")
 	cfg := createConfig(t, name, name, n.name)
@@ -371,7 +348,7 @@ func TestAgentReportsMissingInterface(t *testing.T) {
 // meanwhile.
 func TestAgentConvergesAfterBpfdRestarts(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{ResyncPeriod: 200 * time.Millisecond})
 	cfg := createConfig(t, name, name, n.name)
 	waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
@@ -400,7 +377,7 @@ func TestAgentConvergesAfterBpfdRestarts(t *testing.T) {
 // loaded by others stay.
 func TestAgentUnloadsOrphansAtStart(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	d := k8stest.StartDaemon(t)
 	dc, err := agent.DialDaemon(d.Socket)
 	if err != nil {
@@ -436,7 +413,7 @@ func TestAgentUnloadsOrphansAtStart(t *testing.T) {
 // bpfd loads while it reconciles a converged config again and again.
 func TestAgentDoesNotWriteWhenNothingChanged(t *testing.T) {
 	name := k8stest.Name(t)
-	node := createNode(t, name+"-a", map[string]string{"test": name})
+	node := testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{ResyncPeriod: 100 * time.Millisecond})
 	cfg := createConfig(t, name, name, n.name)
 	waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
@@ -468,7 +445,7 @@ func TestAgentDoesNotWriteWhenNothingChanged(t *testing.T) {
 
 func TestAgentSharesTheMapOwnersMaps(t *testing.T) {
 	name := k8stest.Name(t)
-	createNode(t, name+"-a", map[string]string{"test": name})
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
 	n := startAgent(t, name+"-a", agent.ReconcilerOptions{RetryPeriod: 100 * time.Millisecond})
 
 	// The user of the maps comes first and waits for its owner.
