@@ -26,7 +26,9 @@ type Env struct {
 	Scheme *runtime.Scheme
 	// Root is the repository's root directory.
 	Root string
-	env  *envtest.Environment
+	// Assets is the directory of etcd, kube-apiserver and kubectl.
+	Assets string
+	env    *envtest.Environment
 }
 
 // Start starts a control plane with the CRDs of config/crd/bases installed.
@@ -66,7 +68,7 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("client: %w", err), env.Stop())
 	}
-	return &Env{Config: cfg, Client: c, Scheme: scheme, Root: root, env: env}, nil
+	return &Env{Config: cfg, Client: c, Scheme: scheme, Root: root, Assets: assets, env: env}, nil
 }
 
 // Stop stops the control plane.
