@@ -118,3 +118,23 @@ func repoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// Kubeconfig writes a kubeconfig file for a new administrator of e into the
+// test's temporary directory, for processes such as bpfd-agent run against
+// it, and returns its path.
+func (e *Env) Kubeconfig(tb testing.TB) string {
+	tb.Helper()
+	user, err := e.env.AddUser(envtest.User{Name: "bpfd-test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		tb.Fatalf("kubeconfig: %v", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		tb.Fatalf("kubeconfig: %v", err)
+	}
+	path := filepath.Join(tb.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
