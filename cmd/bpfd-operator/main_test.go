@@ -32,10 +32,11 @@ func TestMain(m *testing.M) {
 // the ConfigMap and puts the node finalizers on a config.
 func TestOperatorProcess(t *testing.T) {
 	ctx := context.Background()
-	const ns = "bpfd-operator-process"
-	if err := testEnv.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bpfd-operator-process-"}}
+	if err := testEnv.Client.Create(ctx, namespace); err != nil {
 		t.Fatal(err)
 	}
+	ns := namespace.Name
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bpfd-config"}, Data: map[string]string{"bpfd.log.level": "debug"}}
 	if err := testEnv.Client.Create(ctx, cm); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package k8stest
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -80,6 +82,8 @@ func (e *Env) Stop() error { return e.env.Stop() }
 //	var testEnv *k8stest.Env
 //	func TestMain(m *testing.M) { k8stest.Main(m, &testEnv) }
 func Main(m *testing.M, env **Env) {
+	flag.Parse() // for testing.Verbose in Logger
+	ctrl.SetLogger(Logger())
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)

@@ -29,6 +29,7 @@ func TestPrinterColumns(t *testing.T) {
 	if err := testEnv.Client.Create(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { testEnv.Client.Delete(ctx, cfg) })
 	cfg.Status = v1alpha1.BpfProgramConfigStatus{NodesSelected: 2, NodesLoaded: 1, NodesFailed: 1}
 	meta.SetStatusCondition(&cfg.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNodesFailed})
 	if err := testEnv.Client.Status().Update(ctx, cfg); err != nil {
@@ -45,6 +46,7 @@ func TestPrinterColumns(t *testing.T) {
 		if err := testEnv.Client.Create(ctx, bp); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { testEnv.Client.Delete(ctx, bp) })
 		bp.Status.Conditions = []metav1.Condition{ready}
 		bp.Status.Conditions[0].LastTransitionTime = metav1.Now()
 		if ready.Status == metav1.ConditionTrue {

@@ -72,27 +72,27 @@ func serviceAccount(ns, name string) (user string, groups []string) {
 func TestRBAC(t *testing.T) {
 	ctx := context.Background()
 	admin := testEnv.Client
-	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range kustomize(t, "rbac") {
-		if err := admin.Create(ctx, o); err != nil {
-			t.Fatalf("create %s %s: %v", o.GetKind(), o.GetName(), err)
+	// Objects are created unless they exist, so the test can run again
+	// against the same API server (-count).
+	ensure := func(o client.Object) {
+		t.Helper()
+		if err := admin.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
+	}
+	ensure(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})
+	for _, o := range kustomize(t, "rbac") {
+		ensure(o)
 	}
 	// Users of the shipped user roles: a viewer and an editor, each a
 	// service account of some application.
 	for role, sa := range map[string]string{"bpfd-bpfprogram-viewer": "viewer", "bpfd-bpfprogramconfig-editor": "editor"} {
-		if err := admin.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: sa}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := admin.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ensure(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: sa}})
+		ensure(&rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: sa},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: sa}},
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 	}
 
 	// What exists: a config, node b's BpfProgram, a Secret.
@@ -106,10 +106,12 @@ func TestRBAC(t *testing.T) {
 	bpB := bpfProgram("node-b")
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "registry-credentials"}}
 	for _, o := range []client.Object{cfg, bpB, secret} {
-		if err := admin.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
+		ensure(o)
 	}
+	// Updates and deletes of a node-a BpfProgram create it first.
+	t.Cleanup(func() {
+		admin.DeleteAllOf(ctx, &v1alpha1.BpfProgram{}, client.MatchingFields{"spec.nodeName": "node-a"})
+	})
 
 	as := func(user string, groups []string, extra map[string][]string) client.Client {
 		c, err := testEnv.ClientAs(user, groups, extra)

@@ -90,15 +90,17 @@ func createConfig(t *testing.T, name, selector string, nodes ...string) *v1alpha
 	return cfg
 }
 
+// removeConfig deletes a config and its BpfPrograms outright, as if the
+// operator and agents had done their part.
 func removeConfig(name string) {
 	ctx := context.Background()
 	cfg := &v1alpha1.BpfProgramConfig{}
-	if err := testEnv.Client.Get(ctx, client.ObjectKey{Name: name}, cfg); err != nil {
-		return
+	if err := testEnv.Client.Get(ctx, client.ObjectKey{Name: name}, cfg); err == nil {
+		cfg.Finalizers = nil
+		testEnv.Client.Update(ctx, cfg)
+		testEnv.Client.Delete(ctx, cfg)
 	}
-	cfg.Finalizers = nil
-	testEnv.Client.Update(ctx, cfg)
-	testEnv.Client.Delete(ctx, cfg)
+	testEnv.Client.DeleteAllOf(ctx, &v1alpha1.BpfProgram{}, client.MatchingFields{"spec.configName": name})
 }
 
 func editConfig(t *testing.T, name string, edit func(*v1alpha1.BpfProgramConfig)) {
@@ -113,14 +115,21 @@ func editConfig(t *testing.T, name string, edit func(*v1alpha1.BpfProgramConfig)
 	})
 }
 
-// waitReport waits until the BpfProgram of config on node has a Ready
-// condition with reason, and returns it.
+// waitReport waits until the BpfProgram of config on node, owned by the
+// config as it is now, has a Ready condition with reason, and returns it.
 func waitReport(t *testing.T, config, node, reason string) *v1alpha1.BpfProgram {
 	t.Helper()
 	bp := &v1alpha1.BpfProgram{}
 	k8stest.Eventually(t, timeout, func() error {
+		cfg := &v1alpha1.BpfProgramConfig{}
+		if err := testEnv.Client.Get(context.Background(), client.ObjectKey{Name: config}, cfg); err != nil {
+			return err
+		}
 		if err := testEnv.Client.Get(context.Background(), client.ObjectKey{Name: v1alpha1.BpfProgramName(config, node)}, bp); err != nil {
 			return err
+		}
+		if ref := metav1.GetControllerOf(bp); ref == nil || ref.UID != cfg.UID {
+			return fmt.Errorf("BpfProgram %s is owned by %+v, not config %s", bp.Name, ref, cfg.UID)
 		}
 		c := meta.FindStatusCondition(bp.Status.Conditions, v1alpha1.ConditionReady)
 		if c == nil || c.Reason != reason {

@@ -20,7 +20,7 @@ import (
 
 func TestOperatorDaemonSet(t *testing.T) {
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: k8stest.Name(t)}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: k8stest.Name(t) + "-"}}
 	if err := testEnv.Client.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
