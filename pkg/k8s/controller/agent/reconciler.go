@@ -3,6 +3,7 @@ package agent
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -125,17 +126,17 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 	if err != nil {
 		return r.failed(ctx, bp, cfg, "list programs", err)
 	}
-	mapOwner, err := r.mapOwner(ctx, cfg)
+	want, reason, retry, err := r.request(ctx, cfg)
 	if err != nil {
-		return reconcile.Result{RequeueAfter: r.opts.RetryPeriod},
-			r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonMapOwnerNotReady, "%v", err))
+		// The node runs what the config says or nothing: programs of an
+		// older request go.
+		if len(have) > 0 {
+			if err := r.unloadPrograms(ctx, have); err != nil {
+				return r.failed(ctx, bp, cfg, "unload outdated programs", err)
+			}
+		}
+		return reconcile.Result{RequeueAfter: retry}, r.report(ctx, bp, cfg, notLoaded(reason, "%v", err))
 	}
-	want, err := LoadRequest(cfg, r.opts.PrimaryInterface, mapOwner)
-	if err != nil {
-		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod},
-			r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonInvalidRequest, "%v", err))
-	}
-
 	if current(have, want) {
 		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(have))
 	}
@@ -157,6 +158,23 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 	}
 	log.FromContext(ctx).Info("loaded", "image", cfg.Spec.Bytecode.Image, "programs", len(resp.GetPrograms()))
 	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(resp.GetPrograms()))
+}
+
+// request returns the Load request for cfg on this node or, when there is
+// none yet, the reason to report and when to try again.
+func (r *Reconciler) request(ctx context.Context, cfg *v1alpha1.BpfProgramConfig) (_ *bpfdv1.LoadRequest, reason string, retry time.Duration, _ error) {
+	mapOwner, err := r.mapOwner(ctx, cfg)
+	if err != nil {
+		return nil, v1alpha1.ReasonMapOwnerNotReady, r.opts.RetryPeriod, err
+	}
+	req, err := LoadRequest(cfg, r.opts.PrimaryInterface, mapOwner)
+	switch {
+	case errors.Is(err, ErrNoDefaultRoute):
+		return nil, v1alpha1.ReasonAttachFailed, r.opts.RetryPeriod, err // a route may come up
+	case err != nil:
+		return nil, v1alpha1.ReasonInvalidRequest, r.opts.ResyncPeriod, err
+	}
+	return req, "", 0, nil
 }
 
 // current reports whether have is exactly what want loads.

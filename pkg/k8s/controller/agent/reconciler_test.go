@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -495,5 +496,35 @@ func TestAgentSharesTheMapOwnersMaps(t *testing.T) {
 	}
 	if got := bp.Status.Programs[0].AttachPoint; got != "eth0 ingress" {
 		t.Errorf("attach point %q, want the primary interface, eth0 ingress", got)
+	}
+}
+
+func TestAgentWithoutDefaultRoute(t *testing.T) {
+	name := k8stest.Name(t)
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
+	var hasRoute atomic.Bool
+	n := startAgent(t, name+"-a", agent.ReconcilerOptions{
+		RetryPeriod: 100 * time.Millisecond,
+		PrimaryInterface: func() (string, error) {
+			if !hasRoute.Load() {
+				return "", agent.ErrNoDefaultRoute
+			}
+			return "ens3", nil
+		},
+	})
+	cfg := createConfig(t, name, name, n.name)
+	editConfig(t, cfg.Name, func(c *v1alpha1.BpfProgramConfig) {
+		c.Spec.Programs[0].XDP.InterfaceSelector = v1alpha1.InterfaceSelector{PrimaryNodeInterface: true}
+	})
+	bp := waitReport(t, cfg.Name, n.name, v1alpha1.ReasonAttachFailed)
+	if msg := meta.FindStatusCondition(bp.Status.Conditions, v1alpha1.ConditionReady).Message; !strings.Contains(msg, "no default route") {
+		t.Errorf("message %q", msg)
+	}
+	// What the config asked for before (eth0, eth1) is gone too.
+	waitPrograms(t, n.daemon, 0)
+	hasRoute.Store(true)
+	bp = waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
+	if got := bp.Status.Programs[0].AttachPoint; got != "ens3" {
+		t.Errorf("attached to %q, want ens3", got)
 	}
 }
