@@ -104,6 +104,8 @@ func parseShort(what, prefix string, values map[string]int32, s string) (int32, 
 			names = append(names, shortName(prefix, n))
 		}
 	}
-	sort.Slice(names, func(i, j int) bool { return values[prefix+strings.ToUpper(names[i])] < values[prefix+strings.ToUpper(names[j])] })
+	sort.Slice(names, func(i, j int) bool {
+		return values[prefix+strings.ToUpper(names[i])] < values[prefix+strings.ToUpper(names[j])]
+	})
 	return 0, fmt.Errorf("unknown %s %q (want one of %s)", what, s, strings.Join(names, ", "))
 }
