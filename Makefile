@@ -30,6 +30,9 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-
 	-fdebug-prefix-map=$(CURDIR)=.
 BPF_SRCS  := $(wildcard bytecode/*.bpf.c)
 BPF_OBJS  := $(BPF_SRCS:.c=.o)
+# The dispatchers are built into the package that embeds them.
+DISPATCHER_SRCS := $(wildcard bytecode/dispatcher/*.bpf.c)
+DISPATCHER_OBJS := $(patsubst bytecode/dispatcher/%.c,pkg/runtime/dispatcher/bpf/%.o,$(DISPATCHER_SRCS))
 
 .PHONY: help build test test-vm tools bytecode lint generate demo bench clean
 
@@ -56,9 +59,13 @@ test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-
 	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
-bytecode: $(BPF_OBJS) ## Rebuild bytecode/*.bpf.o with Debian's clang.
+bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) ## Rebuild bytecode/*.bpf.o and the dispatchers with Debian's clang.
 
 bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
