@@ -33,6 +33,13 @@ BPF_OBJS  := $(BPF_SRCS:.c=.o)
 # The dispatchers are built into the package that embeds them.
 DISPATCHER_SRCS := $(wildcard bytecode/dispatcher/*.bpf.c)
 DISPATCHER_OBJS := $(patsubst bytecode/dispatcher/%.c,pkg/runtime/dispatcher/bpf/%.o,$(DISPATCHER_SRCS))
+# Objects the tests load: pkg/artifact's malformed and unusual objects (one
+# without programs, a big-endian build, one without BTF) and pkg/runtime's
+# programs the verifier must reject.
+ARTIFACT_TESTDATA := pkg/artifact/testdata
+TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_counter_be.bpf.o \
+	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
+	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c))
 
 .PHONY: help build test test-vm tools bytecode lint generate demo bench clean
 
@@ -59,13 +66,33 @@ test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-
 	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
-bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) ## Rebuild bytecode/*.bpf.o and the dispatchers with Debian's clang.
+bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers and the tests' objects with Debian's clang.
 
 bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
 pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+$(ARTIFACT_TESTDATA)/no_programs.bpf.o: $(ARTIFACT_TESTDATA)/no_programs.bpf.c
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+$(ARTIFACT_TESTDATA)/xdp_counter_be.bpf.o: bytecode/xdp_counter.bpf.c bytecode/common.h
+	$(CLANG) $(BPF_CFLAGS) -target bpfeb -c $< -o $@
+	llvm-strip -g $@
+
+$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o: $(ARTIFACT_TESTDATA)/xdp_pass.bpf.c
+	$(CLANG) $(filter-out -g,$(BPF_CFLAGS)) -c $< -o $@
+
+# An OCI layout holding an index of xdp_counter for linux/amd64 and, arch-neutral, linux/bpfel.
+$(ARTIFACT_TESTDATA)/layout/index.json: bytecode/xdp_counter.bpf.o
+	rm -rf $(@D)
+	$(GO) run ./cmd/bpfctl-image build -o oci:$(@D):v1 --platform linux/amd64=$< --platform linux/bpfel=$<
+
+pkg/%.bpf.o: pkg/%.bpf.c
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 

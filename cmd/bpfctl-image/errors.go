@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bpfd-dev/bpfd/pkg/artifact"
+	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
 // Exit codes, documented in the help text and the README.
@@ -28,11 +31,16 @@ func usagef(format string, args ...any) error {
 // exitCode maps an error returned by a command to the process exit code.
 func exitCode(err error) int {
 	var usage usageError
+	var denial *verify.DenialError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.Is(err, artifact.ErrInvalidReference):
 		return exitUsage
+	case errors.As(err, &denial):
+		return exitDenied
+	case errors.Is(err, artifact.ErrNotFound):
+		return exitNotFound
 	default:
 		return exitError
 	}

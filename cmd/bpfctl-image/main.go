@@ -4,8 +4,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -13,25 +17,49 @@ import (
 const exitCodesHelp = `EXIT CODES:
    0  success
    1  error
-   2  usage error
+   2  usage error (including a reference that does not parse)
    3  denied by the trust policy (verify)
-   4  reference, tag, manifest or blob not found`
+   4  reference, tag, manifest, blob or platform not found`
 
 func main() {
-	app := &cli.App{
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs bpfctl-image with args (args[0] is the program name), writing
+// results to stdout and errors and progress to stderr, and returns the exit
+// code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	if err := app.RunContext(ctx, hoistFlags(app.Commands, args)); err != nil {
+		fmt.Fprintf(stderr, "bpfctl-image: %v\n", err)
+		return exitCode(err)
+	}
+	return exitOK
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	onUsageError := func(_ *cli.Context, err error, _ bool) error {
+		return usageError{err}
+	}
+	for _, c := range commands {
+		c.OnUsageError = onUsageError
+	}
+	return &cli.App{
 		Name:                  "bpfctl-image",
 		Usage:                 "build, move, sign and verify BPF bytecode artifacts",
+		Version:               version(),
 		Description:           "References are host[:port]/repo[:tag][@digest] (a registry), oci:PATH[:tag][@digest] (an OCI image layout on disk) or oci-archive:FILE[:tag][@digest] (a tar of a layout).",
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
 		Commands:              commands,
+		Writer:                stdout,
+		ErrWriter:             stderr,
 		EnableBashCompletion:  true,
-		ExitErrHandler:        func(*cli.Context, error) {}, // main reports errors once, below
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
-	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "bpfctl-image: %v\n", err)
-		os.Exit(exitCode(err))
+		// Annotation values may hold commas; --platform splits its own list.
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {}, // run reports errors once
+		OnUsageError:              onUsageError,
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Registry is a real OCI registry (distribution's registry binary) serving on
@@ -23,10 +25,29 @@ type Registry struct {
 	log *bytes.Buffer
 }
 
+// RegistryOption configures StartRegistry.
+type RegistryOption func(tb testing.TB, dir string) string
+
+// WithBasicAuth makes the registry demand HTTP basic authentication as user
+// with password (an htpasswd file with a bcrypt hash).
+func WithBasicAuth(user, password string) RegistryOption {
+	return func(tb testing.TB, dir string) string {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		path := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(path, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		return fmt.Sprintf("auth:\n  htpasswd:\n    realm: bpfd-test\n    path: %s\n", path)
+	}
+}
+
 // StartRegistry starts distribution's registry (bin/tools/registry, found on
 // PATH as `registry`) for the test and stops it at cleanup. It fails the test
 // when the binary is missing: `make tools` builds it.
-func StartRegistry(tb testing.TB) *Registry {
+func StartRegistry(tb testing.TB, opts ...RegistryOption) *Registry {
 	tb.Helper()
 	bin, err := exec.LookPath("registry")
 	if err != nil {
@@ -46,6 +67,9 @@ storage:
 http:
   addr: %s
 `, r.Dir, r.Host)
+	for _, opt := range opts {
+		config += opt(tb, dir)
+	}
 	configPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		tb.Fatal(err)

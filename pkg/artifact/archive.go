@@ -43,6 +43,7 @@ func openArchive(ctx context.Context, ref Reference, create bool) (*Target, erro
 	return &Target{
 		GraphTarget: w,
 		Ref:         ref,
+		discard:     cleanup,
 		close: func() error {
 			defer cleanup()
 			if !w.written.Load() {

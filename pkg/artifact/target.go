@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/oci"
+	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
@@ -30,9 +33,32 @@ type OpenOptions struct {
 	// CredentialsFile is a Docker config.json with registry credentials and
 	// credential helpers; empty means the user's (~/.docker/config.json).
 	CredentialsFile string
-	// HTTPClient, if set, replaces the retrying default client (tests use it
-	// to bound retries).
+	// HTTPClient, if set, replaces the default client, which retries a
+	// failed request twice and gives up on a registry that does not accept
+	// a connection within 5 s or answer within 15 s (see DefaultHTTPClient).
 	HTTPClient *http.Client
+}
+
+// DefaultHTTPClient returns the HTTP client Open uses for registries: bounded
+// dial, TLS and response timeouts, and at most two retries with backoff for
+// timeouts, resets and 5xx/429 answers, so that a registry that is down fails
+// in seconds rather than hanging.
+func DefaultHTTPClient() *http.Client {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	base.TLSHandshakeTimeout = 10 * time.Second
+	base.ResponseHeaderTimeout = 15 * time.Second
+	transport := retry.NewTransport(base)
+	transport.Policy = func() retry.Policy {
+		return &retry.GenericPolicy{
+			Retryable: retry.DefaultPredicate,
+			Backoff:   retry.DefaultBackoff,
+			MinWait:   200 * time.Millisecond,
+			MaxWait:   2 * time.Second,
+			MaxRetry:  2,
+		}
+	}
+	return &http.Client{Transport: transport}
 }
 
 // Target is an opened reference: a registry repository, an OCI layout or a
@@ -40,19 +66,61 @@ type OpenOptions struct {
 // files and, for an archive that was written to, to write the archive.
 type Target struct {
 	oras.GraphTarget
-	Ref   Reference
-	close func() error
+	Ref     Reference
+	close   func() error
+	discard func()
 }
+
+var _ registry.ReferrerLister = (*Target)(nil)
 
 // Close releases the target. For a written archive it replaces the archive
 // file atomically; an error means the archive was left as it was.
 func (t *Target) Close() error {
+	t.discard = nil
 	if t.close == nil {
 		return nil
 	}
 	err := t.close()
 	t.close = nil
 	return err
+}
+
+// Discard releases the target after a failed write, leaving things as they
+// were before Open where it can: an archive is not written, and a layout that
+// Open created is removed. Blobs already pushed to a registry or an existing
+// layout stay, unreferenced; no tag was moved unless the caller moved it.
+// Close after Discard does nothing.
+func (t *Target) Discard() {
+	if t.discard != nil {
+		t.discard()
+	}
+	t.discard, t.close = nil, nil
+}
+
+// ResolveReference resolves the tag or digest t.Ref selects, with an error
+// naming the reference: ErrNotFound when there is no such tag or manifest.
+func (t *Target) ResolveReference(ctx context.Context) (ocispec.Descriptor, error) {
+	desc, err := t.Resolve(ctx, t.Ref.Selector())
+	if err != nil {
+		if err = classify(err); errors.Is(err, ErrNotFound) {
+			err = ErrNotFound // the library's text repeats the reference
+		}
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", t.Ref, err)
+	}
+	return desc, nil
+}
+
+// Referrers lists the manifests whose subject is desc: through the registry's
+// referrers API or its tag schema fallback, or from a layout's graph.
+func (t *Target) Referrers(ctx context.Context, desc ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error {
+	if rl, ok := t.GraphTarget.(registry.ReferrerLister); ok {
+		return rl.Referrers(ctx, desc, artifactType, fn)
+	}
+	referrers, err := registry.Referrers(ctx, t.GraphTarget, desc, artifactType)
+	if err != nil {
+		return err
+	}
+	return fn(referrers)
 }
 
 // Open opens the registry repository, layout or archive that ref names.
@@ -65,11 +133,16 @@ func Open(ctx context.Context, ref Reference, opts OpenOptions) (*Target, error)
 		}
 		return &Target{GraphTarget: repo, Ref: ref}, nil
 	case Layout:
+		_, statErr := os.Stat(ref.Path)
 		store, err := openLayout(ctx, ref.Path, opts.Create)
 		if err != nil {
 			return nil, err
 		}
-		return &Target{GraphTarget: store, Ref: ref}, nil
+		t := &Target{GraphTarget: store, Ref: ref}
+		if errors.Is(statErr, fs.ErrNotExist) {
+			t.discard = func() { os.RemoveAll(ref.Path) }
+		}
+		return t, nil
 	case Archive:
 		return openArchive(ctx, ref, opts.Create)
 	default:
@@ -94,7 +167,7 @@ func openRepository(ref Reference, opts OpenOptions) (*remote.Repository, error)
 	}
 	httpClient := opts.HTTPClient
 	if httpClient == nil {
-		httpClient = retry.DefaultClient
+		httpClient = DefaultHTTPClient()
 	}
 	repo.Client = &auth.Client{
 		Client:     httpClient,

@@ -1,5 +1,17 @@
 // Package runtime loads BPF programs into the kernel, attaches them to their
 // hooks, pins them under bpfd's bpffs and records them in a state store that
 // survives restarts. It knows nothing of images or signatures: bytecode
-// reaches it through a source interface that cmd/bpfd implements.
+// reaches it through the Source interface, which bpfd's daemon implements
+// with pkg/artifact and pkg/verify.
+//
+// A Manager is opened on a state directory (a bbolt store) and a bpffs
+// directory; Open reconciles both with the kernel, adopting programs that
+// are still attached. Load checks a request against the bytecode, loads,
+// attaches, pins under <bpffs>/<id>/ and records the programs, all or
+// nothing; Unload, Get and List do the rest. A SIGKILL at any moment leaves
+// a state the next Open repairs. docs/runtime.md describes the pin layout,
+// the store schema and the crash-safety argument.
+//
+// Errors wrap the sentinels in errors.go (ErrNotFound, ErrInvalid,
+// ErrConflict, ...) so that callers map them with errors.Is.
 package runtime

@@ -1,0 +1,10 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/internal/testutil"
+)
+
+// TestMain fails the package when a test leaves a file or connection open.
+func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"github.com/opencontainers/go-digest"
+
+	"github.com/bpfd-dev/bpfd/pkg/artifact"
+)
+
+// outputSchemaVersion is the schemaVersion of every JSON document below. Fields
+// are only added within a version; docs/bpfctl-image.md describes them.
+const outputSchemaVersion = 1
+
+// buildOutput is what `build --output json` writes.
+type buildOutput struct {
+	SchemaVersion int `json:"schemaVersion"`
+	// Reference is where the artifact was written, pinned to its digest.
+	Reference string        `json:"reference"`
+	Digest    digest.Digest `json:"digest"`
+	// MediaType is the root's: an image manifest, or an index with
+	// --platform.
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	// Platforms are the index's platforms, "os/arch[/variant]".
+	Platforms []string `json:"platforms,omitempty"`
+	// Programs are the names of the programs in the artifact, sorted.
+	Programs []string `json:"programs"`
+}
+
+// copyOutput is what `push --output json` and `copy --output json` write.
+type copyOutput struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	Source        string `json:"source"`
+	// Destination is the destination reference, pinned to the digest.
+	Destination string        `json:"destination"`
+	Digest      digest.Digest `json:"digest"`
+	MediaType   string        `json:"mediaType"`
+	Size        int64         `json:"size"`
+	// Referrers are the referrers carried along (signatures, attestations).
+	Referrers []referrerOutput `json:"referrers"`
+	// Tags are the cosign-style tags carried along ("sha256-<hex>.sig").
+	Tags []string `json:"tags"`
+}
+
+// referrerOutput describes one referrer copied.
+type referrerOutput struct {
+	Digest       digest.Digest `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+}
+
+// pullOutput is what `pull --output json` writes, and what pull stores as
+// metadata.json beside the objects.
+type pullOutput struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	Reference     string `json:"reference"`
+	// Digest is the root's (what signatures cover); Manifest is the
+	// platform's manifest within it (the same unless Digest is an index).
+	Digest   digest.Digest `json:"digest"`
+	Manifest digest.Digest `json:"manifest"`
+	Platform string        `json:"platform,omitempty"`
+	Format   string        `json:"format"`
+	// Directory and Files say where the objects were written.
+	Directory   string            `json:"directory"`
+	Files       []string          `json:"files"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Config      artifact.Config   `json:"config"`
+}
+
+// inspectOutput is what `inspect --output json` writes.
+type inspectOutput struct {
+	SchemaVersion int           `json:"schemaVersion"`
+	Reference     string        `json:"reference"`
+	Digest        digest.Digest `json:"digest"`
+	MediaType     string        `json:"mediaType"`
+	ArtifactType  string        `json:"artifactType,omitempty"`
+	// Size is the total of the root and everything it references.
+	Size        int64             `json:"size"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Manifests are the root manifest, or the index's entries.
+	Manifests []inspectManifest `json:"manifests"`
+}
+
+// inspectManifest describes one manifest of an inspected artifact.
+type inspectManifest struct {
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
+	// Platform is "os/arch[/variant]" for an index entry.
+	Platform string `json:"platform,omitempty"`
+	// Format is "bpfd" or "bpfman".
+	Format      string            `json:"format"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Config      artifact.Config   `json:"config"`
+}

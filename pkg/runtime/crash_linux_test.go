@@ -1,0 +1,265 @@
+package runtime_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+)
+
+// crashIterationsEnv sets how many times TestCrashRecovery kills its child;
+// the default keeps `go test` short, soak runs raise it.
+const crashIterationsEnv = "BPFD_CRASH_ITERATIONS"
+
+// crashSteps are the durable steps of a load and an unload, where the child
+// kills itself in half of the iterations; in the other half the parent
+// kills it at a random moment.
+var crashSteps = []string{
+	"load:recorded", "load:attached", "load:pinned", "load:committed",
+	"unload:recorded", "unload:detached", "unload:deleted",
+}
+
+// TestCrashRecovery runs a child process that loads and unloads programs in
+// a loop (XDP, TC and TCX on a veth pair, tracepoints), SIGKILLs it at a
+// step of a load or unload or at a random moment, opens a Manager on the
+// same state and checks that the store, the bpffs and the kernel agree.
+func TestCrashRecovery(t *testing.T) {
+	e := newEnv(t)
+	v := newVethPair(t)
+	iterations := 140
+	if s := os.Getenv(crashIterationsEnv); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", crashIterationsEnv, s)
+		}
+		iterations = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	kills := map[string]int{}
+	for i := range iterations {
+		step := ""
+		if i%2 == 0 {
+			step = crashSteps[(i/2)%len(crashSteps)]
+		}
+		outcome := runCrashChild(t, e, v, step, 1+rng.IntN(3), rng.Uint64())
+		kills[outcome]++
+
+		m := e.open(t)
+		checkConsistent(t, e, m, v)
+		m.Close()
+		if t.Failed() {
+			t.Fatalf("inconsistent after iteration %d (%s)", i, outcome)
+		}
+	}
+	t.Logf("%d iterations: %v", iterations, kills)
+
+	m := e.open(t)
+	progs, err := m.List(context.Background(), runtime.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range progs {
+		if err := m.Unload(context.Background(), p.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertEmpty(t, e, m)
+	assertNoAttachments(t, v)
+}
+
+// runCrashChild runs one child and kills it, at the nth pass through step
+// (the child kills itself) or, when step is "", at a random moment after it
+// is ready. It returns what happened.
+func runCrashChild(t *testing.T, e *env, v *vethPair, step string, nth int, seed uint64) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(),
+		helperEnv+"=crash",
+		"BPFD_STATE="+e.stateDir, "BPFD_BPFFS="+e.bpffs,
+		"BPFD_HOST="+v.Host, "BPFD_PEER="+v.Peer, "BPFD_NETNS="+v.Netns,
+		"BPFD_CRASH_STEP="+step, "BPFD_CRASH_NTH="+strconv.Itoa(nth),
+		"BPFD_SEED="+strconv.FormatUint(seed, 10))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(limitedBuffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		ok := s.Scan() && s.Text() == "ready"
+		ready <- ok
+		for s.Scan() {
+		}
+	}()
+	outcome := "killed at " + step
+	if step == "" {
+		if <-ready {
+			delay := time.Duration(seed%40) * time.Millisecond
+			time.Sleep(delay)
+			outcome = "killed at random"
+		}
+		cmd.Process.Kill()
+	}
+	err = cmd.Wait()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGKILL:
+		return outcome
+	case err == nil:
+		return "finished without a kill"
+	default:
+		t.Fatalf("crash child: %v\n%s", err, stderr)
+		return ""
+	}
+}
+
+// checkConsistent checks that store, bpffs and kernel agree: every record
+// is loaded, has its pins and a live kernel program on its hook, no pins
+// lack a record, and the veth pair's hooks run exactly the recorded
+// programs.
+func checkConsistent(t *testing.T, e *env, m *runtime.Manager, v *vethPair) {
+	t.Helper()
+	ctx := context.Background()
+	progs, err := m.List(ctx, runtime.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []runtime.ID
+	var xdp uint32
+	var tc, tcx []uint32
+	for _, p := range progs {
+		ids = append(ids, p.ID)
+		if p.Kernel == nil {
+			t.Errorf("program %d: no kernel program behind its pin", p.ID)
+			continue
+		}
+		for _, mp := range p.Maps {
+			if _, err := os.Stat(mp.PinPath); err != nil {
+				t.Errorf("program %d: map pin: %v", p.ID, err)
+			}
+		}
+		switch p.Kind {
+		case progtype.XDP:
+			xdp = p.Kernel.ProgramID
+		case progtype.TC:
+			tc = append(tc, p.Kernel.ProgramID)
+		case progtype.TCX:
+			tcx = append(tcx, p.Kernel.ProgramID)
+		}
+		if p.Kind != progtype.TC {
+			l, err := link.LoadPinnedLink(filepath.Join(p.PinPath, "link"), nil)
+			if err != nil {
+				t.Errorf("program %d: link pin: %v", p.ID, err)
+				continue
+			}
+			info, err := l.Info()
+			l.Close()
+			if err != nil || uint32(info.Program) != p.Kernel.ProgramID {
+				t.Errorf("program %d: link runs %v (%v), want %d", p.ID, info, err, p.Kernel.ProgramID)
+			}
+		}
+	}
+	assertOnly(t, e, m, -1, ids...)
+	if got := xdpProgID(t, v.Peer, v.Netns); got != xdp {
+		t.Errorf("XDP on %s runs %d, store says %d", v.Peer, got, xdp)
+	}
+	sorted := func(s []uint32) []uint32 { s = slices.Clone(s); slices.Sort(s); return s }
+	if got := tcFilterProgIDs(t, v.Peer, v.Netns, runtime.Ingress); !slices.Equal(sorted(got), sorted(tc)) {
+		t.Errorf("TC filters on %s run %v, store says %v", v.Peer, got, tc)
+	}
+	if got := tcxProgIDs(t, v.Host, "", runtime.Egress); !slices.Equal(sorted(got), sorted(tcx)) {
+		t.Errorf("TCX on %s runs %v, store says %v", v.Host, got, tcx)
+	}
+}
+
+// crashHelper is the crash test's child: it opens a Manager on the state
+// the parent names, says "ready", and loads and unloads programs until it
+// is killed (or kills itself at BPFD_CRASH_STEP), or after 200 operations.
+func crashHelper() int {
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, err); return 2 }
+	seed, _ := strconv.ParseUint(os.Getenv("BPFD_SEED"), 10, 64)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	if step := os.Getenv("BPFD_CRASH_STEP"); step != "" {
+		left, _ := strconv.Atoi(os.Getenv("BPFD_CRASH_NTH"))
+		runtime.SetStepHook(func(s string) {
+			if s == step {
+				if left--; left == 0 {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+		})
+	}
+	ctx := context.Background()
+	m, err := runtime.Open(ctx, &fileSource{}, runtime.Options{StateDir: os.Getenv("BPFD_STATE"), BPFFS: os.Getenv("BPFD_BPFFS")})
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Println("ready")
+
+	host, peer, netns := os.Getenv("BPFD_HOST"), os.Getenv("BPFD_PEER"), os.Getenv("BPFD_NETNS")
+	requests := map[progtype.Kind]runtime.LoadRequest{
+		progtype.XDP: {Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
+			{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: peer, Netns: netns}}}},
+		progtype.TC: {Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
+			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: peer, Netns: netns, Direction: runtime.Ingress}}}},
+		progtype.TCX: {Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
+			{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: host, Direction: runtime.Egress}}}},
+		progtype.Tracepoint: {Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
+			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}},
+	}
+	kinds := []progtype.Kind{progtype.XDP, progtype.TC, progtype.TCX, progtype.Tracepoint}
+	for range 200 {
+		progs, err := m.List(ctx, runtime.ListOptions{})
+		if err != nil {
+			return fail(err)
+		}
+		if len(progs) > 0 && (len(progs) >= 4 || rng.IntN(2) == 0) {
+			if err := m.Unload(ctx, progs[rng.IntN(len(progs))].ID); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		kind := kinds[rng.IntN(len(kinds))]
+		if kind == progtype.XDP && slices.ContainsFunc(progs, func(p runtime.Program) bool { return p.Kind == progtype.XDP }) {
+			continue
+		}
+		if _, err := m.Load(ctx, requests[kind]); err != nil {
+			return fail(err)
+		}
+	}
+	m.Close()
+	return 0
+}
+
+// limitedBuffer keeps the first 64 KiB written to it.
+type limitedBuffer struct{ b []byte }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 64<<10 - len(l.b); room > 0 {
+		l.b = append(l.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string { return string(l.b) }

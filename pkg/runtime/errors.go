@@ -1,0 +1,102 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+)
+
+// Errors wrapped, with the identity of the thing, by this package. The gRPC
+// layer maps them to status codes with errors.Is.
+var (
+	// ErrNotFound: a program id, program name, map owner, interface, network
+	// namespace, tracepoint, function, binary or cgroup does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: a request is malformed or does not fit the bytecode (wrong
+	// kind, bad attach spec, priority out of range, bad global data override).
+	ErrInvalid = errors.New("invalid")
+	// ErrConflict: the hook is taken (a second XDP program on an interface) or
+	// the state is in use by another process.
+	ErrConflict = errors.New("conflict")
+	// ErrPermission: the policy rule that admitted the bytecode does not allow
+	// the requested program kind.
+	ErrPermission = errors.New("not allowed")
+	// ErrVerifier: the kernel's verifier rejected a program; the error is a
+	// *VerifierError carrying the tail of the verifier log.
+	ErrVerifier = errors.New("rejected by the verifier")
+	// ErrUnsupported: this kernel lacks what the request needs (kprobes,
+	// BPF links of some kind, ...).
+	ErrUnsupported = errors.New("not supported by this kernel")
+	// ErrClosed: the Manager was closed.
+	ErrClosed = errors.New("manager closed")
+)
+
+// verifierTailLines is how many lines of the verifier log a VerifierError
+// keeps: enough to show the failing instruction and the registers it read.
+const verifierTailLines = 8
+
+// VerifierError reports that the kernel's verifier rejected a program. It
+// matches ErrVerifier with errors.Is.
+type VerifierError struct {
+	// Program is the program's name in its object.
+	Program string
+	// Tail is the end of the verifier log, without the final statistics line.
+	Tail []string
+	err  *ebpf.VerifierError
+}
+
+func newVerifierError(program string, ve *ebpf.VerifierError) *VerifierError {
+	log := ve.Log
+	if n := len(log); n > 0 && strings.HasPrefix(log[n-1], "processed ") {
+		log = log[:n-1]
+	}
+	for len(log) > 0 && strings.TrimSpace(log[len(log)-1]) == "" {
+		log = log[:len(log)-1]
+	}
+	if len(log) > verifierTailLines {
+		log = log[len(log)-verifierTailLines:]
+	}
+	tail := make([]string, len(log))
+	for i, l := range log {
+		tail[i] = strings.TrimRight(l, " \t")
+	}
+	return &VerifierError{Program: program, Tail: tail, err: ve}
+}
+
+// Error returns a first line naming the program and the kernel's reason,
+// followed by the verifier log's tail, one indented line each.
+func (e *VerifierError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "program %s: %s (%v)", e.Program, ErrVerifier, e.err.Cause)
+	if len(e.Tail) > 0 {
+		b.WriteString("; verifier log tail:")
+		for _, l := range e.Tail {
+			b.WriteString("\n  ")
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrVerifier and the underlying *ebpf.VerifierError.
+func (e *VerifierError) Unwrap() []error { return []error{ErrVerifier, e.err} }
+
+// classified gives err one of this package's sentinels without changing its
+// message, for kernel and library errors that already read well.
+type classified struct {
+	err   error
+	class error
+}
+
+func (c *classified) Error() string   { return c.err.Error() }
+func (c *classified) Unwrap() []error { return []error{c.err, c.class} }
+
+// classify returns err marked with class, unless err already matches it.
+func classify(err, class error) error {
+	if err == nil || errors.Is(err, class) {
+		return err
+	}
+	return &classified{err: err, class: class}
+}

@@ -1,0 +1,75 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+)
+
+// ExampleManager_Load loads the example XDP counter on eth0 from bytecode a
+// Source returns, lists it and unloads it. It needs root, so it is not run.
+func ExampleManager_Load() {
+	ctx := context.Background()
+	var src runtime.Source = &fileSource{} // bpfd's daemon passes its verifying source
+	m, err := runtime.Open(ctx, src, runtime.Options{StateDir: "/var/lib/bpfd", BPFFS: "/run/bpfd/fs"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	progs, err := m.Load(ctx, runtime.LoadRequest{
+		Reference: "file:xdp_counter.bpf.o",
+		Programs: []runtime.ProgramRequest{{
+			Name:   "xdp_counter",
+			Kind:   progtype.XDP,
+			Attach: runtime.XDPAttach{Interface: "eth0"},
+		}},
+		Metadata: map[string]string{"app": "counter"},
+	})
+	var verr *runtime.VerifierError
+	switch {
+	case errors.As(err, &verr):
+		log.Fatalf("%s was rejected; the verifier said:\n%v", verr.Program, verr.Tail)
+	case errors.Is(err, runtime.ErrConflict):
+		log.Fatal("eth0 already has an XDP program")
+	case err != nil:
+		log.Fatal(err)
+	}
+	p := progs[0]
+	fmt.Println(p.ID, p.Kernel.ProgramID, p.PinPath, p.Maps[0].PinPath)
+
+	selected, err := m.List(ctx, runtime.ListOptions{Selector: map[string]string{"app": "counter"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(selected))
+
+	if err := m.Unload(ctx, p.ID); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func ExampleParsePullPolicy() {
+	for _, s := range []string{"", "Always", "sometimes"} {
+		p, err := runtime.ParsePullPolicy(s)
+		fmt.Printf("%q %v\n", p, err)
+	}
+	// Output:
+	// "IfNotPresent" <nil>
+	// "Always" <nil>
+	// "" pull policy "sometimes" (want Always, IfNotPresent or Never): invalid
+}
+
+func ExampleParseID() {
+	id, err := runtime.ParseID("42")
+	fmt.Println(id, err)
+	_, err = runtime.ParseID("0")
+	fmt.Println(err, errors.Is(err, runtime.ErrInvalid))
+	// Output:
+	// 42 <nil>
+	// program id "0": want a positive integer: invalid true
+}

@@ -1,0 +1,19 @@
+package runtime
+
+// SetStepHook sets the function called at each durable step of a load or
+// unload, for the crash test; nil removes it.
+func SetStepHook(f func(step string)) { stepHook = f }
+
+// StoredRecords returns the id and state of every record in the store,
+// including loads and unloads in progress.
+func StoredRecords(m *Manager) (map[ID]string, error) {
+	rs, err := m.store.all()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[ID]string, len(rs))
+	for _, r := range rs {
+		out[r.ID] = string(r.State)
+	}
+	return out, nil
+}

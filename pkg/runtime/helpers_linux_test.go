@@ -1,0 +1,443 @@
+package runtime_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+)
+
+// bytecodeDir holds the example objects the tests load.
+var bytecodeDir, _ = filepath.Abs(filepath.Join("..", "..", "bytecode"))
+
+// fileSource is a runtime.Source over ELF files: "file:NAME" loads
+// bytecode/NAME, "file:/abs/path" that file. rules maps a reference to the
+// program kinds its (pretend) policy rule allows.
+type fileSource struct {
+	rules map[string][]progtype.Kind
+}
+
+var _ runtime.Source = (*fileSource)(nil)
+
+func (s *fileSource) Bytecode(_ context.Context, ref string, _ runtime.PullPolicy) (*runtime.Bytecode, error) {
+	path, ok := strings.CutPrefix(ref, "file:")
+	if !ok {
+		return nil, fmt.Errorf("test source reads file: references only: %w", runtime.ErrInvalid)
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(bytecodeDir, path)
+	}
+	elf, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, runtime.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(elf)
+	return &runtime.Bytecode{
+		Objects: []runtime.Object{{Name: filepath.Base(path), ELF: elf}},
+		Provenance: runtime.Provenance{
+			Reference:    ref,
+			Digest:       "sha256:" + hex.EncodeToString(sum[:]),
+			Signer:       "test-key",
+			Rule:         "test-rule",
+			AllowedKinds: s.rules[ref],
+		},
+	}, nil
+}
+
+// env is a Manager's directories: a state dir and a bpffs of its own.
+type env struct {
+	stateDir string
+	bpffs    string
+	src      *fileSource
+}
+
+// newEnv makes a state dir and a bpffs directory (mounted by the first Open)
+// that are removed, with everything pinned there, at the end of the test.
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	testutil.RequirePrivileged(t)
+	dir := t.TempDir()
+	e := &env{stateDir: filepath.Join(dir, "state"), bpffs: filepath.Join(dir, "bpffs"), src: &fileSource{}}
+	t.Cleanup(func() {
+		unix.Unmount(e.bpffs, unix.MNT_DETACH)
+	})
+	return e
+}
+
+// open opens a Manager on the env, closed at the end of the test.
+func (e *env) open(t testing.TB) *runtime.Manager {
+	t.Helper()
+	m, err := runtime.Open(context.Background(), e.src, runtime.Options{
+		StateDir: e.stateDir,
+		BPFFS:    e.bpffs,
+		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// testWriter sends log lines to the test's log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// pinDirs returns the program directories under the bpffs (the kernel's
+// own maps.debug and progs.debug files left out).
+func (e *env) pinDirs(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(e.bpffs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, en := range entries {
+		if !strings.HasSuffix(en.Name(), ".debug") {
+			names = append(names, en.Name())
+		}
+	}
+	return names
+}
+
+// randomSuffix returns n random hex characters.
+func randomSuffix(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// vethPair is a veth pair: Host in the test's network namespace, Peer in a
+// namespace the test created, with addresses in a random /30.
+type vethPair struct {
+	Host, Peer     string
+	Netns          string // path of the peer's namespace
+	HostIP, PeerIP net.IP
+}
+
+func run(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// newVethPair creates a veth pair with its peer end in a new network
+// namespace; both go away at the end of the test.
+func newVethPair(t testing.TB) *vethPair {
+	t.Helper()
+	id := randomSuffix(6)
+	ns := "bpfdt-" + id
+	b := make([]byte, 2)
+	rand.Read(b)
+	v := &vethPair{
+		Host:   "bpfd" + id + "h",
+		Peer:   "bpfd" + id + "p",
+		Netns:  "/run/netns/" + ns,
+		HostIP: net.IPv4(10, 100+b[0]%150, b[1], 1),
+		PeerIP: net.IPv4(10, 100+b[0]%150, b[1], 2),
+	}
+	run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run(t, "ip", "link", "add", v.Host, "type", "veth", "peer", "name", v.Peer, "netns", ns)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", v.Host).Run() })
+	run(t, "ip", "addr", "add", v.HostIP.String()+"/30", "dev", v.Host)
+	run(t, "ip", "link", "set", v.Host, "up")
+	run(t, "ip", "-n", ns, "addr", "add", v.PeerIP.String()+"/30", "dev", v.Peer)
+	run(t, "ip", "-n", ns, "link", "set", v.Peer, "up")
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	// A static neighbour entry, so that traffic to the peer flows even when a
+	// program under test drops ARP.
+	mac := netLink(t, v.Peer, v.Netns).Attrs().HardwareAddr.String()
+	run(t, "ip", "neigh", "replace", v.PeerIP.String(), "lladdr", mac, "dev", v.Host, "nud", "permanent")
+	return v
+}
+
+// sendUDP sends n datagrams from the host end to the peer's address. The
+// socket is unconnected, so the peer's ICMP port-unreachable replies do not
+// fail later sends.
+func (v *vethPair) sendUDP(t *testing.T, n int) {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", net.JoinHostPort(v.HostIP.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := &net.UDPAddr{IP: v.PeerIP, Port: 9}
+	for range n {
+		if _, err := c.WriteTo([]byte("bpfd test"), to); err != nil {
+			t.Fatalf("send to %s: %v", to, err)
+		}
+	}
+}
+
+// readU64 reads the __u64 at key in the pinned map.
+func readU64(t *testing.T, pin string, key uint32) uint64 {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(pin, nil)
+	if err != nil {
+		t.Fatalf("open map %s: %v", pin, err)
+	}
+	defer m.Close()
+	var v uint64
+	if err := m.Lookup(key, &v); err != nil {
+		t.Fatalf("map %s key %d: %v", pin, key, err)
+	}
+	return v
+}
+
+// eventually retries cond for up to five seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mapPin returns the pin path of the program's map name.
+func mapPin(t *testing.T, p runtime.Program, name string) string {
+	t.Helper()
+	for _, m := range p.Maps {
+		if m.Name == name {
+			return m.PinPath
+		}
+	}
+	t.Fatalf("program %d has no map %s (has %v)", p.ID, name, p.Maps)
+	return ""
+}
+
+// xdpProgID returns the id of the XDP program the kernel runs on the
+// interface (0 for none).
+func xdpProgID(t *testing.T, ifname, netnsPath string) uint32 {
+	t.Helper()
+	l := netLink(t, ifname, netnsPath)
+	if l.Attrs().Xdp == nil {
+		return 0
+	}
+	return l.Attrs().Xdp.ProgId
+}
+
+func netLink(t testing.TB, ifname, netnsPath string) netlink.Link {
+	t.Helper()
+	h := nlHandle(t, netnsPath)
+	defer h.Close()
+	l, err := h.LinkByName(ifname)
+	if err != nil {
+		t.Fatalf("interface %s: %v", ifname, err)
+	}
+	return l
+}
+
+func nlHandle(t testing.TB, netnsPath string) *netlink.Handle {
+	t.Helper()
+	if netnsPath == "" {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	ns, err := netnsGet(netnsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// tcFilterProgIDs returns the kernel ids of the BPF programs in the
+// interface's TC filters for the direction.
+func tcFilterProgIDs(t *testing.T, ifname, netnsPath string, dir runtime.Direction) []uint32 {
+	t.Helper()
+	h := nlHandle(t, netnsPath)
+	defer h.Close()
+	l, err := h.LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := uint32(netlink.HANDLE_MIN_INGRESS)
+	if dir == runtime.Egress {
+		parent = netlink.HANDLE_MIN_EGRESS
+	}
+	filters, err := h.FilterList(l, parent)
+	if err != nil && !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("list filters: %v", err)
+	}
+	var ids []uint32
+	for _, f := range filters {
+		if bf, ok := f.(*netlink.BpfFilter); ok {
+			ids = append(ids, uint32(bf.Id))
+		}
+	}
+	return ids
+}
+
+// tcxProgIDs returns the kernel ids of the programs on the interface's TCX
+// hook.
+func tcxProgIDs(t *testing.T, ifname, netnsPath string, dir runtime.Direction) []uint32 {
+	t.Helper()
+	ifindex := netLink(t, ifname, netnsPath).Attrs().Index
+	attach := ebpf.AttachTCXIngress
+	if dir == runtime.Egress {
+		attach = ebpf.AttachTCXEgress
+	}
+	var ids []uint32
+	err := inNetns(netnsPath, func() error {
+		res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: attach})
+		if err != nil {
+			return err
+		}
+		for _, p := range res.Programs {
+			ids = append(ids, uint32(p.ID))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("query tcx: %v", err)
+	}
+	return ids
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries) - 1 // ReadDir's own
+}
+
+func netnsGet(path string) (netns.NsHandle, error) { return netns.GetFromPath(path) }
+
+// inNetns runs fn on a thread in the network namespace at path ("" here).
+func inNetns(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	target, err := netns.GetFromPath(path)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer origin.Close()
+		if err := netns.Set(target); err != nil {
+			done <- err
+			return
+		}
+		err = fn()
+		if netns.Set(origin) == nil {
+			goruntime.UnlockOSThread()
+		}
+		done <- err
+	}()
+	return <-done
+}
+
+// assertErr fails the test unless err wraps want and its message contains
+// each of the fragments.
+func assertErr(t *testing.T, err, want error, fragments ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one wrapping %q", want)
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("error %q does not wrap %q", err, want)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(err.Error(), f) {
+			t.Fatalf("error %q does not mention %q", err, f)
+		}
+	}
+}
+
+// assertOnly checks that the store and the bpffs hold exactly the programs
+// ids, all loaded, and that the process has fds descriptors open.
+func assertOnly(t *testing.T, e *env, m *runtime.Manager, fds int, ids ...runtime.ID) {
+	t.Helper()
+	records, err := runtime.StoredRecords(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[runtime.ID]string{}
+	var dirs []string
+	for _, id := range ids {
+		want[id] = "loaded"
+		dirs = append(dirs, id.String())
+	}
+	if diff := cmp.Diff(want, records, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("stored records (-want +got):\n%s", diff)
+	}
+	slices.Sort(dirs)
+	got := e.pinDirs(t)
+	slices.Sort(got)
+	if diff := cmp.Diff(dirs, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("pin directories (-want +got):\n%s", diff)
+	}
+	if fds >= 0 {
+		if now := openFDs(t); now != fds {
+			t.Errorf("%d file descriptors open, want %d", now, fds)
+		}
+	}
+}
+
+// assertEmpty checks that nothing is recorded or pinned.
+func assertEmpty(t *testing.T, e *env, m *runtime.Manager) {
+	t.Helper()
+	assertOnly(t, e, m, -1)
+	progs, err := m.List(context.Background(), runtime.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(progs) != 0 {
+		t.Errorf("List returned %d programs, want none", len(progs))
+	}
+}

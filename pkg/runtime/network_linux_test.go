@@ -1,0 +1,265 @@
+package runtime_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+)
+
+const udp = 17 // the counters' key for UDP packets
+
+func TestTCCountsPackets(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	ctx := context.Background()
+
+	progs, err := m.Load(ctx, runtime.LoadRequest{
+		Reference: "file:tc_counter.bpf.o",
+		Programs: []runtime.ProgramRequest{{
+			Name:   "tc_counter",
+			Kind:   progtype.TC,
+			Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress, Priority: 7},
+		}},
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	p := progs[0]
+	if got := tcFilterProgIDs(t, v.Peer, v.Netns, runtime.Ingress); !slices.Equal(got, []uint32{p.Kernel.ProgramID}) {
+		t.Fatalf("tc ingress filters run programs %v, want [%d]", got, p.Kernel.ProgramID)
+	}
+	if p.Hook == nil || p.Hook.Priority != 7 || p.Hook.Position != 0 {
+		t.Errorf("hook position %+v, want priority 7 at position 0", p.Hook)
+	}
+	v.sendUDP(t, 25)
+	pin := mapPin(t, p, "tc_stats")
+	eventually(t, "25 UDP packets counted", func() bool { return readU64(t, pin, udp) >= 25 })
+
+	if err := m.Unload(ctx, p.ID); err != nil {
+		t.Fatalf("Unload: %v", err)
+	}
+	if got := tcFilterProgIDs(t, v.Peer, v.Netns, runtime.Ingress); len(got) != 0 {
+		t.Fatalf("tc filters left after unload: %v", got)
+	}
+	assertEmpty(t, e, m)
+}
+
+func TestTCXCountsPackets(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	ctx := context.Background()
+
+	// The host end, in bpfd's own namespace, on egress.
+	progs, err := m.Load(ctx, runtime.LoadRequest{
+		Reference: "file:tc_counter.bpf.o",
+		Programs: []runtime.ProgramRequest{{
+			Name:   "tcx_counter",
+			Kind:   progtype.TCX,
+			Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress},
+		}},
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	p := progs[0]
+	if got := tcxProgIDs(t, v.Host, "", runtime.Egress); !slices.Equal(got, []uint32{p.Kernel.ProgramID}) {
+		t.Fatalf("tcx egress runs programs %v, want [%d]", got, p.Kernel.ProgramID)
+	}
+	if len(p.Kernel.LinkIDs) != 1 || p.Kernel.LinkIDs[0] == 0 {
+		t.Errorf("link ids %v, want one", p.Kernel.LinkIDs)
+	}
+	v.sendUDP(t, 25)
+	pin := mapPin(t, p, "tc_stats")
+	eventually(t, "25 UDP packets counted", func() bool { return readU64(t, pin, udp) >= 25 })
+
+	if err := m.Unload(ctx, p.ID); err != nil {
+		t.Fatalf("Unload: %v", err)
+	}
+	if got := tcxProgIDs(t, v.Host, "", runtime.Egress); len(got) != 0 {
+		t.Fatalf("tcx programs left after unload: %v", got)
+	}
+	assertEmpty(t, e, m)
+}
+
+// TestSharedMaps loads two programs of one object in one request (they share
+// its map), then a third from another load that names the first as its map
+// owner.
+func TestSharedMaps(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	ctx := context.Background()
+
+	progs, err := m.Load(ctx, runtime.LoadRequest{
+		Reference: "file:packet_counters.bpf.o",
+		Programs: []runtime.ProgramRequest{
+			{Name: "xdp_ingress_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}},
+			{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Egress}},
+		},
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	xdp, tc := progs[0], progs[1]
+	if tc.MapOwnerID != xdp.ID {
+		t.Errorf("tc program's map owner = %d, want %d", tc.MapOwnerID, xdp.ID)
+	}
+	if a, b := xdp.Maps[0].ID, tc.Maps[0].ID; a != b {
+		t.Fatalf("programs of one object use maps %d and %d, want one", a, b)
+	}
+	v.sendUDP(t, 10)
+	pin := mapPin(t, tc, "packet_stats")
+	eventually(t, "10 packets seen by XDP on ingress and TC on egress", func() bool {
+		return readU64(t, pin, 0) >= 10 && readU64(t, pin, 1) >= 10
+	})
+
+	// A separate load sharing the first program's map.
+	third, err := m.Load(ctx, runtime.LoadRequest{
+		Reference:  "file:packet_counters.bpf.o",
+		Programs:   []runtime.ProgramRequest{{Name: "tc_egress_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}}},
+		MapOwnerID: xdp.ID,
+	})
+	if err != nil {
+		t.Fatalf("Load with map owner: %v", err)
+	}
+	if got, want := third[0].Maps[0].ID, xdp.Maps[0].ID; got != want {
+		t.Fatalf("map owner's map %d not reused: got %d", want, got)
+	}
+	// Unloading the owner leaves the sharer's map in place.
+	if err := m.Unload(ctx, xdp.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := readU64(t, third[0].Maps[0].PinPath, 1)
+	v.sendUDP(t, 5)
+	// tc_egress_counter returns TC_ACT_OK, which as a TCX verdict (TCX_PASS)
+	// ends the egress hook: the TCX copy counts, the tc one after it does not.
+	eventually(t, "the sharer to keep counting after its owner went", func() bool {
+		return readU64(t, third[0].Maps[0].PinPath, 1) >= before+5
+	})
+	if err := m.Unload(ctx, tc.ID, third[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, e, m)
+}
+
+// TestXDPOnePerInterface checks that a second XDP program on an interface
+// is refused and the first keeps running.
+func TestXDPOnePerInterface(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	ctx := context.Background()
+	req := runtime.LoadRequest{
+		Reference: "file:xdp_counter.bpf.o",
+		Programs:  []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}},
+	}
+	first, err := m.Load(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := openFDs(t)
+	_, err = m.Load(ctx, req)
+	assertErr(t, err, runtime.ErrConflict, "already has bpfd program")
+	if got := xdpProgID(t, v.Peer, v.Netns); got != first[0].Kernel.ProgramID {
+		t.Fatalf("interface runs XDP program %d, want the first, %d", got, first[0].Kernel.ProgramID)
+	}
+	assertOnly(t, e, m, fds, first[0].ID)
+	v.sendUDP(t, 5)
+	eventually(t, "the first program to keep counting", func() bool { return readU64(t, mapPin(t, first[0], "xdp_stats"), udp) >= 5 })
+	if err := m.Unload(ctx, first[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, e, m)
+}
+
+// TestTCPriorityOrder checks that TC programs run by priority, equal
+// priorities newest first, and that Get reports those positions: only the
+// first counts, as tc_counter ends classification with TC_ACT_OK.
+func TestTCPriorityOrder(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	ctx := context.Background()
+	var ids []runtime.ID
+	for _, prio := range []int{10, 5, 5} {
+		progs, err := m.Load(ctx, runtime.LoadRequest{
+			Reference: "file:tc_counter.bpf.o",
+			Programs:  []runtime.ProgramRequest{{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress, Priority: prio}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, progs[0].ID)
+	}
+	v.sendUDP(t, 10)
+	wantPosition := map[runtime.ID]int{ids[2]: 0, ids[1]: 1, ids[0]: 2}
+	for _, id := range ids {
+		p, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Hook.Position != wantPosition[id] {
+			t.Errorf("program %d (priority %d) at position %d, want %d", id, p.Hook.Priority, p.Hook.Position, wantPosition[id])
+		}
+		if n := readU64(t, mapPin(t, p, "tc_stats"), udp); (n > 0) != (p.Hook.Position == 0) {
+			t.Errorf("program %d at position %d counted %d packets", id, p.Hook.Position, n)
+		}
+	}
+	if err := m.Unload(ctx, ids...); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, e, m)
+}
+
+// TestMapOwnerSharesGlobals loads xdp_verdict twice, the second with the
+// first as map owner and its own verdict: they share .bss (the packet
+// count) but not .rodata (the verdict).
+func TestMapOwnerSharesGlobals(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	ctx := context.Background()
+	req := func(ifname, netns string, owner runtime.ID, verdict byte) runtime.LoadRequest {
+		return runtime.LoadRequest{
+			Reference:  "file:xdp_verdict.bpf.o",
+			Programs:   []runtime.ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: ifname, Netns: netns}}},
+			Globals:    map[string][]byte{"verdict": {verdict, 0, 0, 0}},
+			MapOwnerID: owner,
+		}
+	}
+	first, err := m.Load(ctx, req(v.Host, "", 0, 2)) // XDP_PASS
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := m.Load(ctx, req(v.Peer, v.Netns, first[0].ID, 2))
+	if err != nil {
+		t.Fatalf("Load with map owner: %v", err)
+	}
+	ids := func(p runtime.Program) map[string]uint32 {
+		out := map[string]uint32{}
+		for _, mp := range p.Maps {
+			out[mp.Name] = mp.ID
+		}
+		return out
+	}
+	a, b := ids(first[0]), ids(second[0])
+	if a[".bss"] != b[".bss"] {
+		t.Errorf(".bss not shared: %d and %d", a[".bss"], b[".bss"])
+	}
+	if a[".rodata"] == b[".rodata"] {
+		t.Errorf(".rodata %d shared, want each program's own", a[".rodata"])
+	}
+	v.sendUDP(t, 10)
+	eventually(t, "the peer's program to count into the owner's .bss", func() bool {
+		return readU64(t, mapPin(t, first[0], ".bss"), 0) >= 10
+	})
+	if err := m.Unload(ctx, first[0].ID, second[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, e, m)
+}

@@ -1,0 +1,216 @@
+package runtime
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+)
+
+// Program is a program bpfd loaded (Managed), or one List found in the
+// kernel that bpfd did not load, of which only Name and Kernel are known.
+type Program struct {
+	// ID is bpfd's id; 0 for unmanaged programs.
+	ID      ID
+	Managed bool
+	// Name is the program's function name in its object.
+	Name string
+	// Kind is how it is attached.
+	Kind progtype.Kind
+	// Object is the ELF object in the artifact the program came from.
+	Object string
+	// Attach is where it is attached, with defaults filled in.
+	Attach AttachSpec
+	// Hook is the program's place on an XDP, TC or TCX hook; nil for
+	// other kinds.
+	Hook *HookPosition
+	// Metadata are the labels given at load.
+	Metadata map[string]string
+	// Globals are the global data overrides given at load.
+	Globals map[string][]byte
+	// MapOwnerID is the program whose maps this one shares (0: its own).
+	MapOwnerID ID
+	// Provenance is what admitted the bytecode.
+	Provenance Provenance
+	// LoadedBy is who asked for the load; LoadedAt when.
+	LoadedBy Requester
+	LoadedAt time.Time
+	// PinPath is the program's directory under the bpffs, <bpffs>/<id>.
+	PinPath string
+	// Maps are the maps the program uses, pinned under PinPath/maps.
+	Maps []Map
+	// Kernel is what the kernel reports; nil when the program's pin cannot
+	// be read.
+	Kernel *KernelInfo
+}
+
+// HookPosition is a program's place on a hook shared by several programs.
+type HookPosition struct {
+	// Hook names the hook, e.g. "xdp/ifindex=4/netns=4026531840".
+	Hook string
+	// Position is the program's 0-based place in the order the hook runs
+	// its programs.
+	Position int
+	// Priority is the program's priority on the hook.
+	Priority int
+}
+
+// Map is a map a program uses.
+type Map struct {
+	// Name is the map's name in the object (".bss", ".rodata" for globals).
+	Name string
+	// ID is the kernel's map id.
+	ID uint32
+	// PinPath is the map's pin.
+	PinPath string
+}
+
+// KernelInfo is what the kernel knows of a program.
+type KernelInfo struct {
+	// ProgramID is the kernel's program id.
+	ProgramID uint32
+	// LinkIDs are the kernel's ids of the program's links (none for tc).
+	LinkIDs []uint32
+	// MapIDs are the kernel's ids of the maps the program uses.
+	MapIDs []uint32
+	// Name is the kernel's (possibly truncated) program name; Tag the
+	// hash of its instructions.
+	Name string
+	Tag  string
+	// Type is the kernel's program type, e.g. "XDP", "SchedCLS".
+	Type string
+	// LoadedAt is when the kernel loaded the program.
+	LoadedAt time.Time
+	// Stats are the run count and run time; nil when the kernel's BPF
+	// statistics are off (sysctl kernel.bpf_stats_enabled).
+	Stats *RunStats
+}
+
+// RunStats are a program's cumulative runs.
+type RunStats struct {
+	RunCount uint64
+	RunTime  time.Duration
+}
+
+// describer turns records into Programs, reading once per call what all of
+// them share: the boot time, whether BPF statistics are on, hook orders.
+type describer struct {
+	m         *Manager
+	boot      time.Time
+	stats     bool
+	positions map[string]map[ID]int
+}
+
+func (m *Manager) describer() *describer {
+	return &describer{m: m, boot: bootTime(), stats: statsEnabled(), positions: map[string]map[ID]int{}}
+}
+
+func (d *describer) position(hook string, id ID) int {
+	pos, ok := d.positions[hook]
+	if !ok {
+		pos = d.m.hooks.positions(hook)
+		d.positions[hook] = pos
+	}
+	if p, ok := pos[id]; ok {
+		return p
+	}
+	return -1
+}
+
+// describe joins a record with what the kernel reports of prog; prog may be
+// nil, in which case the pinned program is read.
+func (d *describer) describe(r *record, prog *ebpf.Program) Program {
+	m := d.m
+	p := Program{
+		ID:         r.ID,
+		Managed:    true,
+		Name:       r.Name,
+		Kind:       r.Kind,
+		Object:     r.Object,
+		Attach:     r.Attach,
+		Metadata:   r.Metadata,
+		Globals:    r.Globals,
+		MapOwnerID: r.MapOwnerID,
+		Provenance: r.Provenance,
+		LoadedBy:   r.LoadedBy,
+		LoadedAt:   r.LoadedAt,
+		PinPath:    m.programDir(r.ID),
+	}
+	for _, mr := range r.Maps {
+		p.Maps = append(p.Maps, Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)})
+	}
+	switch a := r.Attach.(type) {
+	case XDPAttach:
+		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
+	case TCAttach:
+		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
+	case TCXAttach:
+		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
+	}
+	if prog == nil {
+		pinned, err := ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
+		if err != nil {
+			m.log.Warn("read pinned program", "program_id", r.ID, "error", err)
+			return p
+		}
+		defer pinned.Close()
+		prog = pinned
+	}
+	p.Kernel = kernelInfo(prog, d.boot, d.stats)
+	if p.Kernel != nil && r.LinkID != 0 {
+		p.Kernel.LinkIDs = []uint32{r.LinkID}
+	}
+	return p
+}
+
+// kernelInfo reads what the kernel knows of prog; nil if it cannot. Run
+// statistics are reported when statsOn or when they moved.
+func kernelInfo(prog *ebpf.Program, boot time.Time, statsOn bool) *KernelInfo {
+	info, err := prog.Info()
+	if err != nil {
+		return nil
+	}
+	k := &KernelInfo{Name: info.Name, Tag: info.Tag, Type: info.Type.String()}
+	if id, ok := info.ID(); ok {
+		k.ProgramID = uint32(id)
+	}
+	if ids, ok := info.MapIDs(); ok {
+		for _, id := range ids {
+			k.MapIDs = append(k.MapIDs, uint32(id))
+		}
+	}
+	if t, ok := info.LoadTime(); ok && !boot.IsZero() {
+		k.LoadedAt = boot.Add(t).UTC().Truncate(time.Millisecond)
+	}
+	if st, err := prog.Stats(); err == nil && (st.RunCount > 0 || st.Runtime > 0 || statsOn) {
+		k.Stats = &RunStats{RunCount: st.RunCount, RunTime: st.Runtime}
+	}
+	return k
+}
+
+// statsEnabled reports whether the sysctl kernel.bpf_stats_enabled is on.
+// Statistics switched on through BPF_ENABLE_STATS do not show there; they
+// show as counters that move.
+func statsEnabled() bool {
+	b, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
+// bootTime returns when the machine booted, to turn the kernel's load times
+// (time since boot) into wall-clock times.
+func bootTime() time.Time {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Time{}
+	}
+	return time.Now().Add(-time.Duration(ts.Nano()))
+}
+
+func sortMaps(maps []mapRecord) {
+	slices.SortFunc(maps, func(a, b mapRecord) int { return strings.Compare(a.Name, b.Name) })
+}

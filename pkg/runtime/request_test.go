@@ -1,0 +1,70 @@
+package runtime
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+)
+
+func TestLoadRequestValidate(t *testing.T) {
+	xdp := ProgramRequest{Name: "p", Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0"}}
+	cases := map[string]struct {
+		req      LoadRequest
+		wantErr  string // "" for valid
+		wantKind error
+	}{
+		"valid":                 {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}}},
+		"valid with everything": {req: LoadRequest{Reference: "r", PullPolicy: PullAlways, Programs: []ProgramRequest{xdp}, Globals: map[string][]byte{"g": {1}}, Metadata: map[string]string{"app": "x"}, MapOwnerID: 3}},
+		"no reference":          {req: LoadRequest{Programs: []ProgramRequest{xdp}}, wantErr: "reference: missing"},
+		"bad pull policy":       {req: LoadRequest{Reference: "r", PullPolicy: "always", Programs: []ProgramRequest{xdp}}, wantErr: `pull policy "always"`},
+		"no programs":           {req: LoadRequest{Reference: "r"}, wantErr: "programs: none requested"},
+		"unnamed program":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: "program: missing name"},
+		"unknown kind":          {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: "lsm", Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: `program p: kind "lsm"`},
+		"kind not lower case":   {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: "XDP", Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: `program p: kind "XDP"`},
+		"empty global name":     {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}, Globals: map[string][]byte{"": {1}}}, wantErr: "global data: empty name"},
+		"empty metadata key":    {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}, Metadata: map[string]string{"": "x"}}, wantErr: "metadata: empty key"},
+		"metadata value too long": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}, Metadata: map[string]string{"k": strings.Repeat("v", 1025)}},
+			wantErr: "metadata k: value longer than 1024 bytes"},
+		"tc without direction": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0"}}}}, wantErr: `direction ""`},
+		"interface name too long": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.XDP, Attach: XDPAttach{Interface: "abcdefghijklmnop"}}}},
+			wantErr: `interface "abcdefghijklmnop": not a valid name`},
+		"kprobe without function":   {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Kprobe, Attach: KprobeAttach{}}}}, wantErr: "kprobe: missing function"},
+		"fexit without function":    {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Fexit, Attach: FentryAttach{}}}}, wantErr: "fentry: missing function"},
+		"uprobe without target":     {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Function: "f"}}}}, wantErr: "uprobe: missing target"},
+		"uprobe without function":   {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uretprobe, Attach: UprobeAttach{Target: "/bin/sh"}}}}, wantErr: "give a function or an offset"},
+		"uprobe at an offset":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Target: "/bin/sh", Offset: 0x1000}}}}},
+		"cgroup without path":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Cgroup, Attach: CgroupAttach{}}}}, wantErr: "cgroup: missing path"},
+		"tracepoint with two slash": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b/c"}}}}, wantErr: "want group/name"},
+		"tracepoint escaping":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "../x"}}}}, wantErr: "want group/name"},
+		"uprobe spec for a kprobe":  {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Kprobe, Attach: UprobeAttach{Target: "/bin/sh", Function: "main"}}}}, wantErr: "runtime.UprobeAttach does not attach kprobe programs"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := tc.req.validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("validate = %v, want an ErrInvalid mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseID(t *testing.T) {
+	for in, want := range map[string]ID{"1": 1, "42": 42, "18446744073709551615": ^ID(0)} {
+		if got, err := ParseID(in); err != nil || got != want {
+			t.Errorf("ParseID(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "x", "1.5", "18446744073709551616"} {
+		if _, err := ParseID(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseID(%q) = %v, want ErrInvalid", in, err)
+		}
+	}
+}

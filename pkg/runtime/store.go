@@ -1,0 +1,249 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+)
+
+// The state store is a bbolt file, <state dir>/bpfd.db, with two buckets:
+//
+//	meta      "schema" -> "1"; "bpffs" -> the bpffs directory the records' pins live in
+//	programs  8-byte big-endian ID -> JSON record
+//
+// bbolt commits are atomic and synced, so a record is either wholly there or
+// not. A record's state says how far its program got (see record).
+const (
+	storeFile     = "bpfd.db"
+	schemaVersion = "1"
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketPrograms = []byte("programs")
+	keySchema      = []byte("schema")
+	keyBPFFS       = []byte("bpffs")
+)
+
+// recordState is how far a program got. Records are written "loading"
+// before anything is attached or pinned, become "loaded" once every pin is in
+// place, and "unloading" before anything is removed. Open rolls back
+// "loading" records and finishes "unloading" ones.
+type recordState string
+
+const (
+	stateLoading   recordState = "loading"
+	stateLoaded    recordState = "loaded"
+	stateUnloading recordState = "unloading"
+)
+
+// record is a program's entry in the store.
+type record struct {
+	ID    ID          `json:"id"`
+	State recordState `json:"state"`
+
+	Name       string            `json:"name"`
+	Kind       progtype.Kind     `json:"kind"`
+	Object     string            `json:"object"`
+	Attach     AttachSpec        `json:"-"`
+	Hook       string            `json:"hook"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	Globals    map[string][]byte `json:"globals,omitempty"`
+	MapOwnerID ID                `json:"mapOwnerId,omitempty"`
+	Provenance Provenance        `json:"provenance"`
+	LoadedBy   Requester         `json:"loadedBy"`
+	LoadedAt   time.Time         `json:"loadedAt"`
+
+	// Kernel objects, set when the record is loaded.
+	ProgramID uint32      `json:"programId,omitempty"`
+	LinkID    uint32      `json:"linkId,omitempty"`
+	Maps      []mapRecord `json:"maps,omitempty"`
+	// TCFilter is set in the loading record already, before the filter is
+	// added, so that a crash leaves enough to find it.
+	TCFilter *tcFilter `json:"tcFilter,omitempty"`
+}
+
+type mapRecord struct {
+	Name string `json:"name"`
+	ID   uint32 `json:"id"`
+}
+
+// MarshalJSON stores the attach spec as a JSON object; UnmarshalJSON decodes
+// it by the record's kind.
+func (r *record) MarshalJSON() ([]byte, error) {
+	attach, err := json.Marshal(r.Attach)
+	if err != nil {
+		return nil, err
+	}
+	type plain record
+	return json.Marshal(struct {
+		*plain
+		Attach json.RawMessage `json:"attach"`
+	}{(*plain)(r), attach})
+}
+
+func (r *record) UnmarshalJSON(data []byte) error {
+	type plain record
+	var v struct {
+		*plain
+		Attach json.RawMessage `json:"attach"`
+	}
+	v.plain = (*plain)(r)
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	spec, err := decodeAttach(r.Kind, v.Attach)
+	if err != nil {
+		return err
+	}
+	r.Attach = spec
+	return nil
+}
+
+// store is the bbolt state store.
+type store struct {
+	db *bolt.DB
+}
+
+// openStore opens (creating) the store in dir and checks that it was used
+// with bpffs, or records bpffs in a new store.
+func openStore(dir, bpffs string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, storeFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state store %s: in use by another process: %w", path, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketPrograms); err != nil {
+			return err
+		}
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
+				return err
+			}
+		case string(v) != schemaVersion:
+			return fmt.Errorf("schema version %q, this bpfd reads %q: %w", v, schemaVersion, ErrConflict)
+		}
+		switch v := meta.Get(keyBPFFS); {
+		case v == nil:
+			return meta.Put(keyBPFFS, []byte(bpffs))
+		case string(v) != bpffs:
+			return fmt.Errorf("its programs are pinned under %s, not %s; start bpfd with that bpffs dir or a fresh state dir: %w", v, bpffs, ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state store %s: %w", path, err)
+	}
+	return &store{db: db}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+func idKey(id ID) []byte { return binary.BigEndian.AppendUint64(nil, uint64(id)) }
+
+// get returns the record of id, or an error wrapping ErrNotFound.
+func (s *store) get(id ID) (*record, error) {
+	var r *record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPrograms).Get(idKey(id))
+		if v == nil {
+			return fmt.Errorf("program %d: %w", id, ErrNotFound)
+		}
+		r = new(record)
+		if err := json.Unmarshal(v, r); err != nil {
+			return fmt.Errorf("program %d: stored record: %w", id, err)
+		}
+		return nil
+	})
+	return r, err
+}
+
+// all returns every record, by id.
+func (s *store) all() ([]*record, error) {
+	var rs []*record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPrograms).ForEach(func(k, v []byte) error {
+			r := new(record)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("stored record %x: %w", k, err)
+			}
+			rs = append(rs, r)
+			return nil
+		})
+	})
+	return rs, err
+}
+
+// create gives each record a fresh id and writes them all in one commit.
+func (s *store) create(rs []*record, fill func(*record)) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrograms)
+		for _, r := range rs {
+			n, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			r.ID = ID(n)
+			fill(r)
+			if err := putRecord(b, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// put writes the records in one commit.
+func (s *store) put(rs ...*record) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrograms)
+		for _, r := range rs {
+			if err := putRecord(b, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// remove deletes the records of ids in one commit.
+func (s *store) remove(ids ...ID) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrograms)
+		for _, id := range ids {
+			if err := b.Delete(idKey(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func putRecord(b *bolt.Bucket, r *record) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("program %d: encode record: %w", r.ID, err)
+	}
+	return b.Put(idKey(r.ID), v)
+}

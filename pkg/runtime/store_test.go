@@ -1,0 +1,112 @@
+package runtime
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+)
+
+// TestRecordRoundTrip stores and reads back a record of every kind.
+func TestRecordRoundTrip(t *testing.T) {
+	specs := map[progtype.Kind]AttachSpec{
+		progtype.XDP:        XDPAttach{Interface: "eth0", Netns: "/run/netns/a", Mode: XDPModeNative, Priority: 3},
+		progtype.TC:         TCAttach{Interface: "eth0", Direction: Egress, Priority: 10},
+		progtype.TCX:        TCXAttach{Interface: "eth0", Direction: Ingress, Priority: 500},
+		progtype.Tracepoint: TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"},
+		progtype.Kprobe:     KprobeAttach{Function: "do_unlinkat", Offset: 4},
+		progtype.Kretprobe:  KprobeAttach{Function: "do_unlinkat"},
+		progtype.Uprobe:     UprobeAttach{Target: "/bin/sh", Function: "main", Offset: 8, PID: 12},
+		progtype.Uretprobe:  UprobeAttach{Target: "/bin/sh", Offset: 0x1000},
+		progtype.Fentry:     FentryAttach{Function: "do_unlinkat"},
+		progtype.Fexit:      FentryAttach{Function: "do_unlinkat"},
+		progtype.Cgroup:     CgroupAttach{Path: "/sys/fs/cgroup", AttachType: CgroupSockOps},
+	}
+	s, err := openStore(t.TempDir(), "/run/bpfd/fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	var want []*record
+	for _, k := range progtype.All() {
+		r := &record{
+			State: stateLoaded, Name: "p_" + string(k), Kind: k, Object: "o.bpf.o", Attach: specs[k], Hook: "h",
+			Metadata: map[string]string{"app": "x"}, Globals: map[string][]byte{"g": {1, 2}},
+			Provenance: Provenance{Reference: "r", Digest: "sha256:00", AllowedKinds: []progtype.Kind{k}},
+			LoadedBy:   Requester{UID: 1, GID: 2, PID: 3}, LoadedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			ProgramID: 7, LinkID: 8, Maps: []mapRecord{{Name: ".bss", ID: 9}},
+		}
+		if k == progtype.TC {
+			r.TCFilter = &tcFilter{Ifindex: 2, Parent: 0xfffffff3, Priority: 10, Handle: 1, Name: "bpfd-1"}
+		}
+		want = append(want, r)
+	}
+	if err := s.create(want, func(*record) {}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.all()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(record{})); diff != "" {
+		t.Fatalf("records (-want +got):\n%s", diff)
+	}
+	for i, r := range got {
+		if r.ID != ID(i+1) {
+			t.Errorf("record %d has id %d, want ids from 1 in order", i, r.ID)
+		}
+	}
+	if err := s.remove(got[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.get(got[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get removed record: %v, want ErrNotFound", err)
+	}
+}
+
+// TestStoreIDsNeverReused checks ids keep growing after records go and the
+// store is reopened.
+func TestStoreIDsNeverReused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir, "/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &record{Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b"}}
+	if err := s.create([]*record{r}, func(*record) {}); err != nil {
+		t.Fatal(err)
+	}
+	s.remove(r.ID)
+	s.close()
+	if s, err = openStore(dir, "/b"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	r2 := &record{Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b"}}
+	if err := s.create([]*record{r2}, func(*record) {}); err != nil {
+		t.Fatal(err)
+	}
+	if r2.ID <= r.ID {
+		t.Fatalf("new id %d after %d was used", r2.ID, r.ID)
+	}
+}
+
+func TestStoreRefusesOtherBPFFS(t *testing.T) {
+	dir := t.TempDir()
+	s, err := openStore(dir, "/run/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.close()
+	_, err = openStore(dir, "/run/b")
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("openStore with another bpffs: %v, want ErrConflict", err)
+	}
+	if _, err := openStore(filepath.Join(dir, "bpfd.db"), "/run/a"); err == nil {
+		t.Fatal("openStore on a file as state dir succeeded")
+	}
+}

@@ -1,0 +1,84 @@
+package runtime_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+)
+
+// unlinkFiles creates and removes n files, calling do_unlinkat n times.
+func unlinkFiles(t *testing.T, n int) {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range n {
+		p := filepath.Join(dir, "f"+itoa(uint32(i)))
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// testEntryExit loads an entry and an exit program on do_unlinkat, unlinks
+// files and checks both counted every call in the map's keys 0 and 1.
+func testEntryExit(t *testing.T, ref, mapName string, entry, exit runtime.ProgramRequest) {
+	e := newEnv(t)
+	m := e.open(t)
+	ctx := context.Background()
+	progs, err := m.Load(ctx, runtime.LoadRequest{Reference: ref, Programs: []runtime.ProgramRequest{entry, exit}})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	const calls = 9
+	pin := mapPin(t, progs[0], mapName)
+	before0, before1 := readU64(t, pin, 0), readU64(t, pin, 1)
+	unlinkFiles(t, calls)
+	if got := readU64(t, pin, 0) - before0; got < calls {
+		t.Errorf("%s counted %d calls, want at least %d", entry.Name, got, calls)
+	}
+	if got := readU64(t, pin, 1) - before1; got < calls {
+		t.Errorf("%s counted %d returns, want at least %d", exit.Name, got, calls)
+	}
+	if err := m.Unload(ctx, progs[0].ID, progs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	assertEmpty(t, e, m)
+}
+
+func TestKprobeCountsCalls(t *testing.T) {
+	requireKernelFeature(t, "kprobes", probeKprobe)
+	attach := runtime.KprobeAttach{Function: "do_unlinkat"}
+	testEntryExit(t, "file:kprobe_counter.bpf.o", "kprobe_calls",
+		runtime.ProgramRequest{Name: "kprobe_counter", Kind: progtype.Kprobe, Attach: attach},
+		runtime.ProgramRequest{Name: "kretprobe_counter", Kind: progtype.Kretprobe, Attach: attach})
+}
+
+func TestFentryCountsCalls(t *testing.T) {
+	requireKernelFeature(t, "fentry/fexit", probeFentry)
+	attach := runtime.FentryAttach{Function: "do_unlinkat"}
+	testEntryExit(t, "file:fentry_counter.bpf.o", "unlinkat_calls",
+		runtime.ProgramRequest{Name: "fentry_counter", Kind: progtype.Fentry, Attach: attach},
+		runtime.ProgramRequest{Name: "fexit_counter", Kind: progtype.Fexit, Attach: attach})
+}
+
+// TestKprobeUnsupported checks, on a kernel without kprobes, that a kprobe
+// load fails as unsupported and leaves nothing.
+func TestKprobeUnsupported(t *testing.T) {
+	if probeKprobe() == nil {
+		t.Skip("this kernel has kprobes")
+	}
+	e := newEnv(t)
+	m := e.open(t)
+	fds := openFDs(t)
+	_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: "file:kprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
+		{Name: "kprobe_counter", Kind: progtype.Kprobe, Attach: runtime.KprobeAttach{Function: "do_unlinkat"}}}})
+	assertErr(t, err, runtime.ErrUnsupported, "kprobe on do_unlinkat")
+	t.Logf("error: %v", err)
+	assertOnly(t, e, m, fds)
+}

@@ -1,0 +1,96 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf/link"
+)
+
+// Unload detaches the programs with the given ids, removes their pins and
+// deletes their records. It checks every id first: when one is unknown
+// (ErrNotFound) nothing is unloaded.
+//
+// Unload is crash-safe: each record is marked "unloading" before anything
+// is removed and deleted last, so Open after a crash finishes the job.
+func (m *Manager) Unload(ctx context.Context, ids ...ID) error {
+	if err := m.enter(); err != nil {
+		return err
+	}
+	defer m.mu.RUnlock()
+	m.retryRemovals()
+
+	for _, id := range ids {
+		r, err := m.store.get(id)
+		if err != nil {
+			return err
+		}
+		if r.State == stateLoading {
+			return fmt.Errorf("program %d: %w", id, ErrNotFound)
+		}
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := m.unload(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unload unloads one program while holding its hook.
+func (m *Manager) unload(id ID) error {
+	r, err := m.store.get(id)
+	if err != nil {
+		return err
+	}
+	hooks, unlock := m.hooks.lock(r.Hook)
+	defer unlock()
+	// Another client may have unloaded it while this one waited for the hook.
+	if r, err = m.store.get(id); err != nil {
+		return err
+	}
+	if r.State == stateLoading {
+		return fmt.Errorf("program %d: %w", id, ErrNotFound)
+	}
+	if r.State != stateUnloading {
+		r.State = stateUnloading
+		if err := m.store.put(r); err != nil {
+			return fmt.Errorf("program %d: record unload: %w", id, err)
+		}
+		step("unload:recorded")
+	}
+	if err := m.teardown(r); err != nil {
+		return fmt.Errorf("program %d: %w", id, err)
+	}
+	if err := m.store.remove(id); err != nil {
+		return fmt.Errorf("program %d: delete record: %w", id, err)
+	}
+	step("unload:deleted")
+	hooks[r.Hook].remove(id)
+	return nil
+}
+
+// teardown detaches a recorded program and removes its pins. It is
+// idempotent, so that it can finish what a crash interrupted.
+func (m *Manager) teardown(r *record) error {
+	if r.TCFilter != nil {
+		if err := r.TCFilter.remove(); err != nil {
+			return err
+		}
+	}
+	// Detach explicitly: a link pinned elsewhere or held open by another
+	// process would otherwise stay attached.
+	if l, err := link.LoadPinnedLink(m.linkPin(r.ID), nil); err == nil {
+		err := l.Detach()
+		l.Close()
+		if err != nil && !errors.Is(err, link.ErrNotSupported) {
+			m.log.Warn("detach link", "program_id", r.ID, "error", err)
+		}
+	}
+	step("unload:detached")
+	return removePins(m.programDir(r.ID))
+}

@@ -1,0 +1,48 @@
+package runtime_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+)
+
+func TestXDPCountsPackets(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	ctx := context.Background()
+
+	progs, err := m.Load(ctx, runtime.LoadRequest{
+		Reference: "file:xdp_counter.bpf.o",
+		Programs: []runtime.ProgramRequest{{
+			Name:   "xdp_counter",
+			Kind:   progtype.XDP,
+			Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns},
+		}},
+		Metadata:  map[string]string{"app": "test"},
+		Requester: runtime.Requester{UID: 0, GID: 0, PID: 1},
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	p := progs[0]
+	t.Logf("loaded %+v kernel %+v", p, p.Kernel)
+	if got := xdpProgID(t, v.Peer, v.Netns); got != p.Kernel.ProgramID {
+		t.Fatalf("kernel runs XDP program %d on %s, want %d", got, v.Peer, p.Kernel.ProgramID)
+	}
+	v.sendUDP(t, 20)
+	pin := mapPin(t, p, "xdp_stats")
+	eventually(t, "20 UDP packets counted", func() bool { return readU64(t, pin, 17) >= 20 })
+
+	if err := m.Unload(ctx, p.ID); err != nil {
+		t.Fatalf("Unload: %v", err)
+	}
+	if got := xdpProgID(t, v.Peer, v.Netns); got != 0 {
+		t.Fatalf("XDP program %d still on %s after unload", got, v.Peer)
+	}
+	if dirs := e.pinDirs(t); len(dirs) != 0 {
+		t.Fatalf("pins left after unload: %v", dirs)
+	}
+}

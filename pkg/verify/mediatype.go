@@ -1,0 +1,77 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Format is how a signature is stored next to the artifact it signs.
+type Format string
+
+// The two formats cosign reads and writes.
+const (
+	// FormatBundle is a Sigstore bundle v0.3 holding a DSSE envelope over an
+	// in-toto statement whose subject is the artifact digest, stored as an
+	// OCI 1.1 referrer of the artifact (cosign v3's default).
+	FormatBundle Format = "bundle"
+	// FormatLegacy is cosign's simple-signing payload, one layer per
+	// signature of the manifest tagged "sha256-<hex>.sig" (cosign v2's
+	// default).
+	FormatLegacy Format = "legacy"
+)
+
+// ParseFormat returns the format named s; "" is FormatBundle.
+func ParseFormat(s string) (Format, error) {
+	switch Format(s) {
+	case "", FormatBundle:
+		return FormatBundle, nil
+	case FormatLegacy:
+		return FormatLegacy, nil
+	}
+	return "", fmt.Errorf("signature format %q: want %s or %s", s, FormatBundle, FormatLegacy)
+}
+
+// Media types, annotations and payload types of both formats, as cosign
+// writes them.
+const (
+	// BundleMediaType is the media type of a bundle layer and the artifactType
+	// of the referrer manifest that holds it.
+	BundleMediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	// bundleMediaTypePrefix is common to every bundle version's media type.
+	bundleMediaTypePrefix = "application/vnd.dev.sigstore.bundle"
+	// AnnotationBundleContent says what the bundle wraps ("dsse-envelope").
+	AnnotationBundleContent = "dev.sigstore.bundle.content"
+	// AnnotationBundlePredicateType names the in-toto predicate type of the
+	// bundle's statement.
+	AnnotationBundlePredicateType = "dev.sigstore.bundle.predicateType"
+	// SignPredicateType is the predicate type of an image signature (as
+	// opposed to an attestation) in cosign's bundles.
+	SignPredicateType = "https://sigstore.dev/cosign/sign/v1"
+	// InTotoPayloadType is the DSSE payload type of an in-toto statement.
+	InTotoPayloadType = "application/vnd.in-toto+json"
+	// inTotoStatementType is the _type of an in-toto v1 statement.
+	inTotoStatementType = "https://in-toto.io/Statement/v1"
+
+	// SimpleSigningMediaType is the media type of a legacy signature layer,
+	// whose content is the signed payload.
+	SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	// AnnotationSignature holds a legacy layer's base64 signature.
+	AnnotationSignature = "dev.cosignproject.cosign/signature"
+	// AnnotationCertificate holds a legacy layer's PEM signing certificate.
+	AnnotationCertificate = "dev.sigstore.cosign/certificate"
+	// AnnotationChain holds a legacy layer's PEM certificate chain.
+	AnnotationChain = "dev.sigstore.cosign/chain"
+)
+
+// LegacySignatureTag returns the tag of the legacy signature manifest of the
+// artifact with digest d: "sha256-<hex>.sig". Copying an artifact with its
+// legacy signatures means copying this tag too.
+func LegacySignatureTag(d digest.Digest) string {
+	return strings.Replace(d.String(), ":", "-", 1) + ".sig"
+}
+
+func isBundleMediaType(mediaType string) bool {
+	return strings.HasPrefix(mediaType, bundleMediaTypePrefix)
+}

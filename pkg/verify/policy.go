@@ -1,0 +1,178 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+)
+
+// The version and kind a trust policy file declares.
+const (
+	PolicyAPIVersion = "bpfd.io/v1alpha1"
+	PolicyKind       = "TrustPolicy"
+)
+
+// DefaultAction is what a policy does with an OCI reference no rule covers.
+type DefaultAction string
+
+// The default actions.
+const (
+	// DefaultDeny refuses it (the default).
+	DefaultDeny DefaultAction = "deny"
+	// DefaultAllowUnsigned admits it without checking signatures; the
+	// verifier logs a warning each time. It never admits local files.
+	DefaultAllowUnsigned DefaultAction = "allow-unsigned"
+)
+
+// Mode is what a rule does when verification fails.
+type Mode string
+
+// The modes.
+const (
+	// ModeEnforce denies (the default).
+	ModeEnforce Mode = "enforce"
+	// ModeWarn admits with a warning: for rolling out a policy.
+	ModeWarn Mode = "warn"
+)
+
+// Policy is a parsed and validated trust policy (docs/policy.md). Build it
+// with LoadPolicy, ParsePolicy or KeyPolicy; treat it as read-only.
+type Policy struct {
+	// Default applies to OCI references no rule covers.
+	Default DefaultAction
+	// Rules in file order: the first whose images match a reference governs
+	// it.
+	Rules []*Rule
+
+	fingerprint string
+}
+
+// Rule says who must have signed the images it covers.
+type Rule struct {
+	// Name identifies the rule in reports and logs; unique in the policy.
+	Name string
+	// Images are glob patterns over a reference's name (see Subject.Name):
+	// `*` matches within a path segment, `**` across segments, `?` one
+	// character, `[...]` a class.
+	Images []string
+	// Authorities are the keys and certificate identities trusted for the
+	// images.
+	Authorities []*Authority
+	// Threshold is how many distinct authorities must have made a valid
+	// signature (default 1).
+	Threshold int
+	// Mode is enforce (default) or warn.
+	Mode Mode
+	// AllowUnsigned admits the images without signatures (and without
+	// authorities): the way to let local files load.
+	AllowUnsigned bool
+	// ProgramTypes, when set, are the only program kinds that may be loaded
+	// from the images.
+	ProgramTypes []progtype.Kind
+
+	globs []*regexp.Regexp
+}
+
+// matches reports whether one of r's image patterns matches name.
+func (r *Rule) matches(name string) bool {
+	return slices.ContainsFunc(r.globs, func(re *regexp.Regexp) bool { return re.MatchString(name) })
+}
+
+// match returns the rule governing name, or nil.
+func (p *Policy) match(name string) *Rule {
+	for _, r := range p.Rules {
+		if r.matches(name) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Fingerprint returns "sha256:<hex>", the SHA-256 of the policy's canonical
+// form: its JSON with defaults applied, keys replaced by their fingerprints
+// and trusted roots by the digests of their files. Two files that mean the
+// same trust give the same fingerprint; rotating a key file changes it.
+func (p *Policy) Fingerprint() string { return p.fingerprint }
+
+// KeyPolicy returns the policy of `verify --key`: every reference must carry
+// a valid signature by one of keys.
+func KeyPolicy(keys ...*PublicKey) (*Policy, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("no keys: %w", ErrInvalidPolicy)
+	}
+	r := &Rule{Name: "key", Images: []string{"**"}, Threshold: 1, Mode: ModeEnforce}
+	for _, k := range keys {
+		r.Authorities = append(r.Authorities, &Authority{Key: k, KeySource: "--key"})
+	}
+	r.globs = []*regexp.Regexp{anyImage}
+	p := &Policy{Default: DefaultDeny, Rules: []*Rule{r}}
+	var err error
+	if p.fingerprint, err = p.computeFingerprint(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// canonicalPolicy is the form a policy's fingerprint is computed over.
+type canonicalPolicy struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Default    DefaultAction   `json:"default"`
+	Rules      []canonicalRule `json:"rules"`
+}
+
+type canonicalRule struct {
+	Name          string               `json:"name"`
+	Images        []string             `json:"images"`
+	Authorities   []canonicalAuthority `json:"authorities"`
+	Threshold     int                  `json:"threshold"`
+	Mode          Mode                 `json:"mode"`
+	AllowUnsigned bool                 `json:"allowUnsigned"`
+	ProgramTypes  []progtype.Kind      `json:"programTypes"`
+}
+
+type canonicalAuthority struct {
+	Key           string `json:"key,omitempty"`
+	TrustedRoot   string `json:"trustedRoot,omitempty"`
+	Issuer        string `json:"issuer,omitempty"`
+	IssuerRegExp  string `json:"issuerRegExp,omitempty"`
+	Subject       string `json:"subject,omitempty"`
+	SubjectRegExp string `json:"subjectRegExp,omitempty"`
+}
+
+func (p *Policy) computeFingerprint() (string, error) {
+	c := canonicalPolicy{APIVersion: PolicyAPIVersion, Kind: PolicyKind, Default: p.Default, Rules: []canonicalRule{}}
+	for _, r := range p.Rules {
+		cr := canonicalRule{
+			Name:          r.Name,
+			Images:        slices.Sorted(slices.Values(r.Images)),
+			Authorities:   []canonicalAuthority{},
+			Threshold:     r.Threshold,
+			Mode:          r.Mode,
+			AllowUnsigned: r.AllowUnsigned,
+			ProgramTypes:  slices.Compact(slices.Sorted(slices.Values(r.ProgramTypes))),
+		}
+		for _, a := range r.Authorities {
+			var ca canonicalAuthority
+			if a.Key != nil {
+				ca.Key = a.Key.Fingerprint()
+			}
+			if k := a.Keyless; k != nil {
+				ca = canonicalAuthority{TrustedRoot: k.rootDigest, Issuer: k.Issuer, IssuerRegExp: k.IssuerRegExp, Subject: k.Subject, SubjectRegExp: k.SubjectRegExp}
+			}
+			cr.Authorities = append(cr.Authorities, ca)
+		}
+		c.Rules = append(c.Rules, cr)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("canonical policy: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
