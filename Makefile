@@ -35,11 +35,11 @@ DISPATCHER_SRCS := $(wildcard bytecode/dispatcher/*.bpf.c)
 DISPATCHER_OBJS := $(patsubst bytecode/dispatcher/%.c,pkg/runtime/dispatcher/bpf/%.o,$(DISPATCHER_SRCS))
 # Objects the tests load: pkg/artifact's malformed and unusual objects (one
 # without programs, a big-endian build, one without BTF) and pkg/runtime's
-# programs the verifier must reject.
+# programs the verifier must reject, pkg/runtime/dispatcher's too.
 ARTIFACT_TESTDATA := pkg/artifact/testdata
 TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_counter_be.bpf.o \
 	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
-	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c))
+	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c pkg/runtime/dispatcher/testdata/*.bpf.c))
 
 .PHONY: help build test test-vm tools bytecode lint generate demo bench clean
 

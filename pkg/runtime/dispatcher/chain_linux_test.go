@@ -238,7 +238,7 @@ func TestChainKeepsEachInstancesGlobals(t *testing.T) {
 func TestChainRefusesAProgramTheVerifierRejects(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode dispatcher.Mode) {
 		tr := newTracer(t, progtype.XDP)
-		bad := member(t, progtype.XDP, 99, 20, program{object: "../pkg/runtime/testdata/verifier_reject", name: "xdp_unchecked"})
+		bad := member(t, progtype.XDP, 99, 20, program{object: "../testdata/verifier_reject", name: "xdp_unchecked"})
 		ms := []dispatcher.Member{tr.member(t, 1, 10, step{ret: xdpPass}), bad, tr.member(t, 2, 30, step{ret: xdpPass})}
 		_, err := dispatcher.Build(progtype.XDP, mode, ms)
 		var me *dispatcher.MemberError

@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -27,10 +28,15 @@ func forEachMode(t *testing.T, fn func(t *testing.T, mode dispatcher.Mode)) {
 	})
 }
 
-// objectSpec parses bytecode/NAME.bpf.o of this repository.
+// objectSpec parses bytecode/NAME.bpf.o of this repository, or NAME.bpf.o
+// when NAME is a path (relative to this package).
 func objectSpec(t testing.TB, name string) *ebpf.CollectionSpec {
 	t.Helper()
-	spec, err := ebpf.LoadCollectionSpec(filepath.Join("..", "..", "..", "bytecode", name+".bpf.o"))
+	path := filepath.Join("..", "..", "..", "bytecode", name+".bpf.o")
+	if strings.Contains(name, "/") {
+		path = name + ".bpf.o"
+	}
+	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {
 		t.Fatal(err)
 	}

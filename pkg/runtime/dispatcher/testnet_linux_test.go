@@ -3,8 +3,10 @@ package dispatcher_test
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -44,6 +46,12 @@ func newTestNet(t *testing.T) *testNet {
 		if ns, err = netns.NewNamed(name); err != nil {
 			return fmt.Errorf("create netns %s: %w", name, err)
 		}
+		// No IPv6 on the interfaces to come: they would send router and
+		// multicast listener solicitations, which the programs would count.
+		err = os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("disable IPv6 in netns %s: %w", name, err)
+		}
 		return netns.Set(origin)
 	})
 	if err != nil {
@@ -55,9 +63,9 @@ func newTestNet(t *testing.T) *testNet {
 			t.Errorf("delete netns %s: %v", name, err)
 		}
 	})
-	n := &testNet{netns: filepath.Join("/var/run/netns", name)}
+	n := &testNet{netns: filepath.Join("/run/netns", name)}
 
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +189,27 @@ func eventually(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("after 5s: %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deleteVeth deletes the veth pair.
+func (n *testNet) deleteVeth(t testing.TB) {
+	t.Helper()
+	ns, err := netns.GetFromPath(n.netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := h.LinkByIndex(n.rx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkDel(l); err != nil {
+		t.Fatalf("delete veth pair: %v", err)
 	}
 }
