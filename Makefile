@@ -61,9 +61,12 @@ test: tools ## Run every test this machine can run, then the kernel tests in the
 # single boot. The test binaries are static (CGO_ENABLED=0) for the guest's bare
 # busybox. The VM is killed at 10m30s: after a hung test's own 10m timeout has
 # printed its goroutines, before go test gives up on the process at 11m.
+# Debian's xdp-loader runs in the guest too, with its libraries (BPFD_XDP_LOADER).
 test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-run X -v").
 	hack/tools.sh vm
+	hack/vm/xdp-loader.sh $(BIN)/xdp-tools
 	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
+		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
 bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers and the tests' objects with Debian's clang.

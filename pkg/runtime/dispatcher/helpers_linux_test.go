@@ -89,3 +89,23 @@ func counter(t testing.TB, m *ebpf.Map, key uint32) uint64 {
 	}
 	return v
 }
+
+// newCollection loads bytecode/NAME.bpf.o until the test ends.
+func newCollection(t testing.TB, name string) *ebpf.Collection {
+	t.Helper()
+	coll, err := ebpf.NewCollection(objectSpec(t, name))
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	t.Cleanup(coll.Close)
+	return coll
+}
+
+// ids returns the member ids of slots.
+func ids(slots []dispatcher.Slot) []uint64 {
+	out := []uint64{}
+	for _, s := range slots {
+		out = append(out, s.ID)
+	}
+	return out
+}

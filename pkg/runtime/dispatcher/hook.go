@@ -105,10 +105,10 @@ func attach(h Hook, how TCAttach, tcPriority uint16, prog *ebpf.Program) (attach
 			return err
 		})
 		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("attach to %s: it runs an XDP program not attached by this dispatcher: %w", h, ErrConflict)
+			return nil, fmt.Errorf("attach: the interface runs an XDP program this dispatcher did not attach: %w", ErrConflict)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("attach to %s: %w", h, err)
+			return nil, fmt.Errorf("attach: %w", err)
 		}
 		return &linkAttachment{link: l, what: "xdp link"}, nil
 	}
@@ -127,12 +127,12 @@ func attach(h Hook, how TCAttach, tcPriority uint16, prog *ebpf.Program) (attach
 		case err == nil:
 			return &linkAttachment{link: l, what: "tcx link"}, nil
 		case how == TCAttachTCX || !errors.Is(err, ebpf.ErrNotSupported):
-			return nil, fmt.Errorf("attach to %s with tcx: %w", h, err)
+			return nil, fmt.Errorf("attach with tcx: %w", err)
 		}
 	}
 	f := newFilter(h, tcPriority)
 	if err := f.add(prog); err != nil {
-		return nil, fmt.Errorf("attach to %s: %w", h, err)
+		return nil, fmt.Errorf("attach: %w", err)
 	}
 	return f, nil
 }

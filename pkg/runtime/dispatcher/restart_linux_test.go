@@ -31,6 +31,9 @@ func newBPFFS(t *testing.T) string {
 func pins(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		return nil
+	}
 	err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
 		if err != nil || path == dir {
 			return err
