@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 )
@@ -50,13 +52,17 @@ func tryFreplace() error {
 		Name: "probe", Type: ebpf.Extension, License: "GPL", Instructions: insns,
 		AttachTarget: disp, AttachTo: stub(0),
 	})
+	if errors.Is(err, unix.EPERM) {
+		// Not about memory limits, whatever the library suggests.
+		return fmt.Errorf("load an extension program: %w", unix.EPERM)
+	}
 	if err != nil {
-		return fmt.Errorf("load: %w", err)
+		return fmt.Errorf("load an extension program: %w", err)
 	}
 	defer ext.Close()
 	l, err := link.AttachFreplace(disp, stub(0), ext)
 	if err != nil {
-		return fmt.Errorf("attach: %w", err)
+		return fmt.Errorf("attach an extension program: %w", err)
 	}
 	defer l.Close()
 	ret, err := disp.Run(&ebpf.RunOptions{Data: make([]byte, 64)})
