@@ -30,6 +30,10 @@ type Row struct {
 	// Figures, if set, replaces timing: the row reports what it returns
 	// (e.g. peak RSS), measured once.
 	Figures func(ctx context.Context) ([]Figure, error)
+	// Repeat, if above 1, is how many times each Run does the operation
+	// (e.g. BPF_PROG_TEST_RUN's repeat count): the table shows medians per
+	// operation. Samples and medians in results.json stay per Run.
+	Repeat int
 }
 
 // A Figure is one measured value of a Figures row.
@@ -51,14 +55,16 @@ type Result struct {
 	// Ratio is OursMedian / PeerMedian; 0 without a peer.
 	Ratio   float64  `json:"ratio,omitempty"`
 	Figures []Figure `json:"figures,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	// Repeat is the row's Repeat: how many operations each sample holds.
+	Repeat int    `json:"repeat,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // measure times row runs times on each side, alternating which side goes
 // first so that warm caches and background load fall on both alike. One
 // untimed warm-up run of each side comes first.
 func measure(ctx context.Context, row Row, runs int) Result {
-	res := Result{Row: row.Name, Ours: row.Ours.Name}
+	res := Result{Row: row.Name, Ours: row.Ours.Name, Repeat: row.Repeat}
 	if row.Figures != nil {
 		figs, err := row.Figures(ctx)
 		if err != nil {
@@ -133,12 +139,25 @@ func printTable(w io.Writer, results []Result) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\n", r.Row, f.Name, formatFigure(f))
 			}
 		case r.Peer == "":
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\n", r.Row, r.Ours, formatDuration(r.OursMedian))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\n", r.Row, r.Ours, r.perOperation(r.OursMedian))
 		default:
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\n", r.Row, r.Ours, formatDuration(r.OursMedian), r.Peer, formatDuration(r.PeerMedian), r.Ratio)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\n", r.Row, r.Ours, r.perOperation(r.OursMedian), r.Peer, r.perOperation(r.PeerMedian), r.Ratio)
 		}
 	}
 	tw.Flush()
+}
+
+// perOperation formats a median of the row: per operation when each run
+// repeats it.
+func (r Result) perOperation(d time.Duration) string {
+	if r.Repeat <= 1 {
+		return formatDuration(d)
+	}
+	ns := float64(d) / float64(r.Repeat)
+	if ns >= float64(time.Microsecond) {
+		return formatDuration(time.Duration(ns)) + "/op"
+	}
+	return fmt.Sprintf("%.1fns/op", ns)
 }
 
 func formatDuration(d time.Duration) string {
