@@ -115,7 +115,6 @@ type progLoadAttr struct {
 	lineInfoRecSize    uint32
 	lineInfo           unsafe.Pointer
 	lineInfoCnt        uint32
-	attachBTFID        uint32
 }
 
 // The kernel's pointers are 64 bits wide: this fails to compile elsewhere.

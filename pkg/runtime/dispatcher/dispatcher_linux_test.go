@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -261,5 +262,42 @@ func TestFailedApplyKeepsChain(t *testing.T) {
 			t.Fatalf("State() after failed Applies (-before +after):\n%s", diff)
 		}
 		ct.sendAndExpect(t, 10, [3]uint64{10, 0, 10})
+	})
+}
+
+// TestRemovingMiddleKeepsOrder runs the chain attached to an XDP hook with
+// BPF_PROG_TEST_RUN while programs leave it from the middle: the others
+// keep their order and their proceed-on sets.
+func TestRemovingMiddleKeepsOrder(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode dispatcher.Mode) {
+		ct := newXDPChainTest(t)
+		d := ct.open(t, dispatcher.Options{Mode: mode})
+		tr := newTracer(t, progtype.XDP)
+		m1 := tr.member(t, 1, 10, step{ret: xdpPass})
+		m2 := tr.member(t, 2, 20, step{ret: xdpPass})
+		m3 := tr.member(t, 3, 20, step{ret: xdpDrop, proceedOn: []string{"pass", "drop"}})
+		m4 := tr.member(t, 4, 30, step{ret: xdpTx, proceedOn: []string{"tx"}})
+		m5 := tr.member(t, 5, 40, step{ret: xdpPass})
+		steps := []struct {
+			members  []dispatcher.Member
+			wantTags []uint32
+		}{
+			{[]dispatcher.Member{m1, m2, m3, m4, m5}, []uint32{1, 2, 3, 4, 5}},
+			{[]dispatcher.Member{m1, m3, m4, m5}, []uint32{1, 3, 4, 5}},
+			{[]dispatcher.Member{m1, m3, m5}, []uint32{1, 3, 5}},
+			{[]dispatcher.Member{m1, m5}, []uint32{1, 5}},
+		}
+		for _, s := range steps {
+			apply(t, d, mode, s.members...)
+			running, err := ebpf.NewProgramFromID(d.State().ProgramID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ret, tags := tr.run(t, running)
+			running.Close()
+			if diff := cmp.Diff(s.wantTags, tags); diff != "" || ret != xdpPass {
+				t.Fatalf("chain %v returned %d, want %d; programs run (-want +got):\n%s", ids(d.State().Slots), ret, xdpPass, diff)
+			}
+		}
 	})
 }
