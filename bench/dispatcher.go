@@ -92,14 +92,21 @@ func dispatcherRows(_ context.Context, env *Env) (_ []Row, _ func(), err error) 
 			closers = append(closers, c.Close)
 			progs := direct[:n]
 			rows = append(rows, Row{
-				Name:   fmt.Sprintf("dispatcher %s: chain of %d xdp programs, per packet", mode, n),
+				Name:   fmt.Sprintf("dispatcher %s: chain of %s, per packet", mode, xdpPrograms(n)),
 				Ours:   Side{Name: fmt.Sprintf("%s chain (BPF_PROG_TEST_RUN)", mode), Run: func(context.Context) error { return testRun(c.Program()) }},
-				Peer:   &Side{Name: fmt.Sprintf("the %d programs run directly", n), Run: func(context.Context) error { return testRunAll(progs) }},
+				Peer:   &Side{Name: fmt.Sprintf("the %s run directly", xdpPrograms(n)), Run: func(context.Context) error { return testRunAll(progs) }},
 				Repeat: testRunRepeat,
 			})
 		}
 	}
 	return rows, cleanup, nil
+}
+
+func xdpPrograms(n int) string {
+	if n == 1 {
+		return "1 xdp program"
+	}
+	return fmt.Sprintf("%d xdp programs", n)
 }
 
 // standalone loads m's program on its own, bound to m's maps.
