@@ -38,7 +38,7 @@ func loadWithDatasecs(prog *ebpf.ProgramSpec, types *btf.Spec) (*ebpf.Program, e
 	}
 	handle, err := btf.NewHandle(b)
 	if err != nil {
-		return nil, fmt.Errorf("object BTF: load: %w", err)
+		return nil, fmt.Errorf("program BTF: load: %w", err)
 	}
 	defer handle.Close()
 
@@ -69,8 +69,10 @@ func loadWithDatasecs(prog *ebpf.ProgramSpec, types *btf.Spec) (*ebpf.Program, e
 		// Load again with the verifier's log for the error.
 		logBuf := make([]byte, 1<<20)
 		attr.logLevel, attr.logSize, attr.logBuf = 1, uint32(len(logBuf)), pointer(logBuf)
-		if _, err2 := progLoad(&attr); err2 != nil {
+		if fd2, err2 := progLoad(&attr); err2 != nil {
 			err = fmt.Errorf("%w: %s", err, logTail(logBuf))
+		} else {
+			unix.Close(fd2)
 		}
 		return nil, fmt.Errorf("load program %s: %w", prog.Name, err)
 	}
