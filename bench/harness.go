@@ -19,6 +19,11 @@ type Side struct {
 	Prepare func(ctx context.Context) error
 	// Run is the timed operation.
 	Run func(ctx context.Context) error
+	// Measure, if set, replaces Run and the harness's clock: it does the
+	// operation and returns the time to record, for operations that time
+	// themselves better than the wall clock can (BPF_PROG_TEST_RUN reports
+	// the time its runs took without the time it was scheduled out).
+	Measure func(ctx context.Context) (time.Duration, error)
 }
 
 // A Row compares bpfd's way of doing something with a peer's.
@@ -30,10 +35,6 @@ type Row struct {
 	// Figures, if set, replaces timing: the row reports what it returns
 	// (e.g. peak RSS), measured once.
 	Figures func(ctx context.Context) ([]Figure, error)
-	// Repeat, if above 1, is how many times each Run does the operation
-	// (e.g. BPF_PROG_TEST_RUN's repeat count): the table shows medians per
-	// operation. Samples and medians in results.json stay per Run.
-	Repeat int
 }
 
 // A Figure is one measured value of a Figures row.
@@ -55,16 +56,14 @@ type Result struct {
 	// Ratio is OursMedian / PeerMedian; 0 without a peer.
 	Ratio   float64  `json:"ratio,omitempty"`
 	Figures []Figure `json:"figures,omitempty"`
-	// Repeat is the row's Repeat: how many operations each sample holds.
-	Repeat int    `json:"repeat,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // measure times row runs times on each side, alternating which side goes
 // first so that warm caches and background load fall on both alike. One
 // untimed warm-up run of each side comes first.
 func measure(ctx context.Context, row Row, runs int) Result {
-	res := Result{Row: row.Name, Ours: row.Ours.Name, Repeat: row.Repeat}
+	res := Result{Row: row.Name, Ours: row.Ours.Name}
 	if row.Figures != nil {
 		figs, err := row.Figures(ctx)
 		if err != nil {
@@ -109,6 +108,9 @@ func timeOnce(ctx context.Context, s *Side) (time.Duration, error) {
 			return 0, fmt.Errorf("prepare: %w", err)
 		}
 	}
+	if s.Measure != nil {
+		return s.Measure(ctx)
+	}
 	start := time.Now()
 	err := s.Run(ctx)
 	return time.Since(start), err
@@ -139,25 +141,12 @@ func printTable(w io.Writer, results []Result) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\n", r.Row, f.Name, formatFigure(f))
 			}
 		case r.Peer == "":
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\n", r.Row, r.Ours, r.perOperation(r.OursMedian))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\n", r.Row, r.Ours, formatDuration(r.OursMedian))
 		default:
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\n", r.Row, r.Ours, r.perOperation(r.OursMedian), r.Peer, r.perOperation(r.PeerMedian), r.Ratio)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\n", r.Row, r.Ours, formatDuration(r.OursMedian), r.Peer, formatDuration(r.PeerMedian), r.Ratio)
 		}
 	}
 	tw.Flush()
-}
-
-// perOperation formats a median of the row: per operation when each run
-// repeats it.
-func (r Result) perOperation(d time.Duration) string {
-	if r.Repeat <= 1 {
-		return formatDuration(d)
-	}
-	ns := float64(d) / float64(r.Repeat)
-	if ns >= float64(time.Microsecond) {
-		return formatDuration(time.Duration(ns)) + "/op"
-	}
-	return fmt.Sprintf("%.1fns/op", ns)
 }
 
 func formatDuration(d time.Duration) string {

@@ -28,6 +28,14 @@ func TestMeasureAlternatesAndTakesMedians(t *testing.T) {
 	}
 }
 
+func TestMeasureRecordsWhatASideMeasures(t *testing.T) {
+	side := Side{Name: "self-timed", Measure: func(context.Context) (time.Duration, error) { return 48 * time.Nanosecond, nil }}
+	res := measure(context.Background(), Row{Name: "r", Ours: side}, 5)
+	if res.OursMedian != 48*time.Nanosecond || len(res.OursSamples) != 5 {
+		t.Errorf("result %+v: want 5 samples of 48ns", res)
+	}
+}
+
 func TestMeasureReportsErrors(t *testing.T) {
 	res := measure(context.Background(), Row{Name: "r", Ours: Side{Name: "ours", Run: func(context.Context) error { return errors.New("boom") }}}, 3)
 	if res.Error != "ours: boom" {
@@ -57,9 +65,8 @@ func TestPrintTable(t *testing.T) {
 		{Row: "push 1 MiB", Ours: "bpfctl-image push", Peer: "oras push", OursMedian: 20 * time.Millisecond, PeerMedian: 40 * time.Millisecond, Ratio: 0.5},
 		{Row: "list 1000", Ours: "bpfctl list", OursMedian: 1500 * time.Microsecond},
 		{Row: "restart", Figures: []Figure{{Name: "peak RSS", Value: 41.5, Unit: "MiB"}}},
-		{Row: "chain", Ours: "dispatcher", Peer: "direct", OursMedian: 48_300_000, PeerMedian: 37_000_000, Ratio: 1.31, Repeat: 1_000_000},
 	})
-	for _, want := range []string{"20.0ms", "oras push", "0.50", "1.5ms", "41.5 MiB", "48.3ns/op", "37.0ns/op"} {
+	for _, want := range []string{"20.0ms", "oras push", "0.50", "1.5ms", "41.5 MiB"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
