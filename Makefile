@@ -12,7 +12,7 @@ TESTFLAGS ?= -timeout 30m
 
 # Packages whose tests also run in the kernel test VM (hack/vm) on Debian's stock
 # kernel, where kprobes, fentry/fexit and freplace work. Add yours here.
-VM_PKGS      ?= ./internal/kerneltest ./pkg/runtime
+VM_PKGS      ?= ./internal/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher
 VM_TESTFLAGS ?=
 # The kernel hack/vm/setup.sh fetches, as internal/testutil's kernel profiles
 # name it: inside the VM every feature that kernel has must be there.
@@ -30,13 +30,16 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-
 	-fdebug-prefix-map=$(CURDIR)=.
 BPF_SRCS  := $(wildcard bytecode/*.bpf.c)
 BPF_OBJS  := $(BPF_SRCS:.c=.o)
+# The dispatchers are built into the package that embeds them.
+DISPATCHER_SRCS := $(wildcard bytecode/dispatcher/*.bpf.c)
+DISPATCHER_OBJS := $(patsubst bytecode/dispatcher/%.c,pkg/runtime/dispatcher/bpf/%.o,$(DISPATCHER_SRCS))
 # Objects the tests load: pkg/artifact's malformed and unusual objects (one
 # without programs, a big-endian build, one without BTF) and pkg/runtime's
-# programs the verifier must reject.
+# programs the verifier must reject, pkg/runtime/dispatcher's too.
 ARTIFACT_TESTDATA := pkg/artifact/testdata
 TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_counter_be.bpf.o \
 	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
-	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c))
+	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c pkg/runtime/dispatcher/testdata/*.bpf.c))
 
 .PHONY: help build test test-vm tools bytecode lint generate demo bench clean
 
@@ -58,14 +61,21 @@ test: tools ## Run every test this machine can run, then the kernel tests in the
 # single boot. The test binaries are static (CGO_ENABLED=0) for the guest's bare
 # busybox. The VM is killed at 10m30s: after a hung test's own 10m timeout has
 # printed its goroutines, before go test gives up on the process at 11m.
+# Debian's xdp-loader runs in the guest too, with its libraries (BPFD_XDP_LOADER).
 test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-run X -v").
 	hack/tools.sh vm
+	hack/vm/xdp-loader.sh $(BIN)/xdp-tools
 	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
+		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
-bytecode: $(BPF_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o and the tests' objects with Debian's clang.
+bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers and the tests' objects with Debian's clang.
 
 bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
