@@ -28,6 +28,14 @@ func TestMeasureAlternatesAndTakesMedians(t *testing.T) {
 	}
 }
 
+func TestMeasureRecordsWhatASideMeasures(t *testing.T) {
+	side := Side{Name: "self-timed", Measure: func(context.Context) (time.Duration, error) { return 48 * time.Nanosecond, nil }}
+	res := measure(context.Background(), Row{Name: "r", Ours: side}, 5)
+	if res.OursMedian != 48*time.Nanosecond || len(res.OursSamples) != 5 {
+		t.Errorf("result %+v: want 5 samples of 48ns", res)
+	}
+}
+
 func TestMeasureReportsErrors(t *testing.T) {
 	res := measure(context.Background(), Row{Name: "r", Ours: Side{Name: "ours", Run: func(context.Context) error { return errors.New("boom") }}}, 3)
 	if res.Error != "ours: boom" {

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
 
@@ -60,19 +61,19 @@ func build(c *cli.Context) error {
 	platformSpecs := c.StringSlice("platform")
 	switch {
 	case len(files) == 0 && len(platformSpecs) == 0:
-		return usagef("build: no object files (give FILE.o or --platform os/arch=FILE.o)")
+		return cliutil.Usagef("build: no object files (give FILE.o or --platform os/arch=FILE.o)")
 	case len(files) > 0 && len(platformSpecs) > 0:
-		return usagef("build: give object files or --platform, not both")
+		return cliutil.Usagef("build: give object files or --platform, not both")
 	}
 	if c.String("image") == "" {
-		return usagef("build: -o REF is required")
+		return cliutil.Usagef("build: -o REF is required")
 	}
 	ref, err := parseReference(c.String("image"))
 	if err != nil {
 		return err
 	}
 	if ref.Digest != "" {
-		return usagef("build: -o %s: a build destination takes a tag, not a digest", ref)
+		return cliutil.Usagef("build: -o %s: a build destination takes a tag, not a digest", ref)
 	}
 	opts, err := buildOptions(c)
 	if err != nil {
@@ -130,7 +131,7 @@ func build(c *cli.Context) error {
 		Platforms:     platforms,
 		Programs:      programNames(desc),
 	}
-	return writeJSON(c.App.Writer, out)
+	return cliutil.WriteJSON(c.App.Writer, out)
 }
 
 // buildOptions reads the annotations and SOURCE_DATE_EPOCH.
@@ -139,14 +140,14 @@ func buildOptions(c *cli.Context) (artifact.BuildOptions, error) {
 	for _, a := range c.StringSlice("annotation") {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {
-			return opts, usagef("build: --annotation %q: want key=value", a)
+			return opts, cliutil.Usagef("build: --annotation %q: want key=value", a)
 		}
 		opts.Annotations[k] = v
 	}
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 		secs, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || secs < 0 {
-			return opts, usagef("build: SOURCE_DATE_EPOCH=%q: want seconds since the Unix epoch", s)
+			return opts, cliutil.Usagef("build: SOURCE_DATE_EPOCH=%q: want seconds since the Unix epoch", s)
 		}
 		opts.Created = time.Unix(secs, 0)
 	}
@@ -157,11 +158,11 @@ func buildOptions(c *cli.Context) (artifact.BuildOptions, error) {
 func parsePlatformSpec(s string) (artifact.PlatformObjects, error) {
 	p, list, ok := strings.Cut(s, "=")
 	if !ok || list == "" {
-		return artifact.PlatformObjects{}, usagef("build: --platform %q: want os/arch=FILE.o", s)
+		return artifact.PlatformObjects{}, cliutil.Usagef("build: --platform %q: want os/arch=FILE.o", s)
 	}
 	platform, err := artifact.ParsePlatform(p)
 	if err != nil {
-		return artifact.PlatformObjects{}, usagef("build: --platform: %v", err)
+		return artifact.PlatformObjects{}, cliutil.Usagef("build: --platform: %v", err)
 	}
 	objects, err := readObjects(strings.Split(list, ","))
 	if err != nil {

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"runtime/debug"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 	"oras.land/oras-go/v2"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
 
@@ -71,7 +70,7 @@ func openOptions(c *cli.Context, create bool) artifact.OpenOptions {
 func arguments(c *cli.Context, min, max int, usage string) ([]string, error) {
 	args := c.Args().Slice()
 	if len(args) < min || (max >= 0 && len(args) > max) {
-		return nil, usagef("%s: want %s", c.Command.Name, usage)
+		return nil, cliutil.Usagef("%s: want %s", c.Command.Name, usage)
 	}
 	return args, nil
 }
@@ -81,7 +80,7 @@ func arguments(c *cli.Context, min, max int, usage string) ([]string, error) {
 func parseReference(s string) (artifact.Reference, error) {
 	ref, err := artifact.ParseReference(s)
 	if err != nil {
-		return artifact.Reference{}, usageError{err}
+		return artifact.Reference{}, cliutil.UsageError{Err: err}
 	}
 	return ref, nil
 }
@@ -94,15 +93,8 @@ func jsonOutput(c *cli.Context) (bool, error) {
 	case "json":
 		return true, nil
 	default:
-		return false, usagef("--output %q: want text or json", f)
+		return false, cliutil.Usagef("--output %q: want text or json", f)
 	}
-}
-
-// writeJSON writes v as indented JSON.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // version returns bpfctl-image's module version, "(devel)" when built from a

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
 
@@ -59,7 +60,7 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 		return err
 	}
 	if localSource && srcRef.Transport != artifact.Layout && srcRef.Transport != artifact.Archive {
-		return usagef("push: %s: SRC must be an oci:DIR layout or oci-archive:FILE (use copy between registries)", srcRef)
+		return cliutil.Usagef("push: %s: SRC must be an oci:DIR layout or oci-archive:FILE (use copy between registries)", srcRef)
 	}
 
 	src, err := artifact.Open(c.Context, srcRef, openOptions(c, false))
@@ -113,5 +114,5 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 	for _, r := range result.Referrers {
 		out.Referrers = append(out.Referrers, referrerOutput{Digest: r.Digest, MediaType: r.MediaType, ArtifactType: r.ArtifactType})
 	}
-	return writeJSON(c.App.Writer, out)
+	return cliutil.WriteJSON(c.App.Writer, out)
 }

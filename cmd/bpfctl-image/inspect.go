@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
 
@@ -77,7 +78,7 @@ func inspect(c *cli.Context) error {
 		out.Manifests = append(out.Manifests, im)
 	}
 	if asJSON {
-		return writeJSON(c.App.Writer, out)
+		return cliutil.WriteJSON(c.App.Writer, out)
 	}
 	return renderInspect(c.App.Writer, out)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
@@ -72,7 +73,7 @@ func keygen(c *cli.Context) error {
 		return err
 	}
 	if asJSON {
-		return writeJSON(c.App.Writer, res)
+		return cliutil.WriteJSON(c.App.Writer, res)
 	}
 	fmt.Fprintf(c.App.Writer, "Private key: %s (encrypted)\nPublic key:  %s (%s)\n", res.PrivateKey, res.PublicKey, res.Fingerprint)
 	return nil

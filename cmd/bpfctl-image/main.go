@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/urfave/cli/v2"
 )
 
@@ -33,19 +34,16 @@ func main() {
 // code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	if err := app.RunContext(ctx, hoistFlags(app.Commands, args)); err != nil {
+	if err := app.RunContext(ctx, cliutil.HoistFlags(app, args)); err != nil {
 		fmt.Fprintf(stderr, "bpfctl-image: %v\n", err)
 		return exitCode(err)
 	}
-	return exitOK
+	return cliutil.ExitOK
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	onUsageError := func(_ *cli.Context, err error, _ bool) error {
-		return usageError{err}
-	}
 	for _, c := range commands {
-		c.OnUsageError = onUsageError
+		c.OnUsageError = cliutil.OnUsageError
 	}
 	return &cli.App{
 		Name:                  "bpfctl-image",
@@ -60,6 +58,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Annotation values may hold commas; --platform splits its own list.
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run reports errors once
-		OnUsageError:              onUsageError,
+		OnUsageError:              cliutil.OnUsageError,
 	}
 }

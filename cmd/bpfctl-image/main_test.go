@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
@@ -42,7 +44,7 @@ func bpfctlImage(t *testing.T, args ...string) result {
 func ok(t *testing.T, args ...string) string {
 	t.Helper()
 	r := bpfctlImage(t, args...)
-	if r.code != exitOK {
+	if r.code != cliutil.ExitOK {
 		t.Fatalf("bpfctl-image %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
 	}
 	return r.stdout
@@ -235,47 +237,47 @@ func TestBadInput(t *testing.T) {
 		wantCode int
 		wantMsg  string
 	}{
-		"not an ELF":         {args: []string{"build", "-o", newLayout, dir + "/notes.o"}, wantCode: exitError, wantMsg: dir + "/notes.o: invalid BPF object: not an ELF file"},
-		"ELF, not BPF":       {args: []string{"build", "-o", newLayout, self}, wantCode: exitError, wantMsg: self + ": invalid BPF object: an ELF file for X86_64, not BPF"},
-		"truncated":          {args: []string{"build", "-o", existing, dir + "/truncated.o"}, wantCode: exitError, wantMsg: dir + "/truncated.o: invalid BPF object"},
-		"no programs":        {args: []string{"build", "-o", remote, "../../pkg/artifact/testdata/no_programs.bpf.o"}, wantCode: exitError, wantMsg: "no_programs.bpf.o: invalid BPF object: no BPF programs in it"},
-		"same program twice": {args: []string{"build", "-o", existing, object("xdp_counter"), dir + "/copy.bpf.o"}, wantCode: exitError, wantMsg: dir + "/copy.bpf.o: invalid BPF object: program xdp_counter is also declared by " + object("xdp_counter")},
-		"empty file":         {args: []string{"build", "-o", newLayout, dir + "/empty.o"}, wantCode: exitError, wantMsg: dir + "/empty.o: invalid BPF object: empty file"},
-		"missing file":       {args: []string{"build", "-o", remote, dir + "/missing.o"}, wantCode: exitError, wantMsg: dir + "/missing.o: no such file or directory"},
+		"not an ELF":         {args: []string{"build", "-o", newLayout, dir + "/notes.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/notes.o: invalid BPF object: not an ELF file"},
+		"ELF, not BPF":       {args: []string{"build", "-o", newLayout, self}, wantCode: cliutil.ExitError, wantMsg: self + ": invalid BPF object: an ELF file for X86_64, not BPF"},
+		"truncated":          {args: []string{"build", "-o", existing, dir + "/truncated.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/truncated.o: invalid BPF object"},
+		"no programs":        {args: []string{"build", "-o", remote, "../../pkg/artifact/testdata/no_programs.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: "no_programs.bpf.o: invalid BPF object: no BPF programs in it"},
+		"same program twice": {args: []string{"build", "-o", existing, object("xdp_counter"), dir + "/copy.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/copy.bpf.o: invalid BPF object: program xdp_counter is also declared by " + object("xdp_counter")},
+		"empty file":         {args: []string{"build", "-o", newLayout, dir + "/empty.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/empty.o: invalid BPF object: empty file"},
+		"missing file":       {args: []string{"build", "-o", remote, dir + "/missing.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/missing.o: no such file or directory"},
 		"tampered layer, pull": {
-			args: []string{"pull", "-o", dir + "/out", "oci:" + tampered + ":v1"}, wantCode: exitError,
+			args: []string{"pull", "-o", dir + "/out", "oci:" + tampered + ":v1"}, wantCode: cliutil.ExitError,
 			wantMsg: "layer " + d + " (xdp_counter.bpf.o): content does not match its digest",
 		},
 		"tampered layer, push": {
-			args: []string{"push", "oci:" + tampered + ":v1", remote}, wantCode: exitError,
+			args: []string{"push", "oci:" + tampered + ":v1", remote}, wantCode: cliutil.ExitError,
 			wantMsg: "layer " + d + " (xdp_counter.bpf.o): content does not match its digest",
 		},
 		"tampered layer, copy": {
-			args: []string{"copy", "oci:" + tampered + ":v1", existing}, wantCode: exitError,
+			args: []string{"copy", "oci:" + tampered + ":v1", existing}, wantCode: cliutil.ExitError,
 			wantMsg: "layer " + d + " (xdp_counter.bpf.o): content does not match its digest",
 		},
 		"unknown artifactType, inspect": {
-			args: []string{"inspect", "oci:" + foreign + ":v1"}, wantCode: exitError,
+			args: []string{"inspect", "oci:" + foreign + ":v1"}, wantCode: cliutil.ExitError,
 			wantMsg: `unsupported artifact: artifactType "application/vnd.example.readme.v1" is not application/vnd.bpfd.bytecode.v1`,
 		},
 		"unknown artifactType, pull": {
-			args: []string{"pull", "-o", dir + "/out", "oci:" + foreign + ":v1"}, wantCode: exitError,
+			args: []string{"pull", "-o", dir + "/out", "oci:" + foreign + ":v1"}, wantCode: cliutil.ExitError,
 			wantMsg: "oci:" + foreign + ":v1: manifest sha256:",
 		},
-		"reference does not parse":    {args: []string{"build", "-o", "Not/A Reference", object("xdp_counter")}, wantCode: exitUsage, wantMsg: `reference "Not/A Reference": not a registry reference`},
-		"registry down, build":        {args: []string{"build", "-o", down.Host + "/bytecode/xdp:v1", object("xdp_counter")}, wantCode: exitError, wantMsg: down.Host + "/bytecode/xdp:v1: registry unreachable"},
-		"registry down, inspect":      {args: []string{"inspect", down.Host + "/bytecode/xdp:v1"}, wantCode: exitError, wantMsg: down.Host + "/bytecode/xdp:v1: registry unreachable"},
-		"tag not found":               {args: []string{"inspect", reg.Host + "/bytecode/xdp:v9"}, wantCode: exitNotFound, wantMsg: reg.Host + "/bytecode/xdp:v9: not found"},
-		"repository not found":        {args: []string{"pull", "-o", dir + "/out", reg.Host + "/nothing/here:v1"}, wantCode: exitNotFound, wantMsg: reg.Host + "/nothing/here:v1: not found"},
-		"layout not found":            {args: []string{"copy", "oci:" + dir + "/nowhere:v1", newLayout}, wantCode: exitNotFound, wantMsg: "oci:" + dir + "/nowhere: no OCI layout there: not found"},
-		"platform not found":          {args: []string{"pull", "--platform", "linux/s390x", "-o", dir + "/out", multi}, wantCode: exitNotFound, wantMsg: "no manifest for platform linux/s390x (has linux/amd64): not found"},
-		"wrong byte order":            {args: []string{"pull", "--platform", "linux/s390x", "-o", dir + "/out", existing}, wantCode: exitError, wantMsg: "little-endian objects, but linux/s390x is big-endian"},
-		"no arguments":                {args: []string{"inspect"}, wantCode: exitUsage, wantMsg: "inspect: want inspect REF"},
-		"files and platforms":         {args: []string{"build", "-o", newLayout, "--platform", "linux/amd64=" + object("xdp_counter"), object("xdp_counter")}, wantCode: exitUsage, wantMsg: "give object files or --platform, not both"},
-		"unknown architecture":        {args: []string{"build", "-o", newLayout, "--platform", "linux/vax=" + object("xdp_counter")}, wantCode: exitUsage, wantMsg: `unknown architecture "vax"`},
-		"big-endian object for amd64": {args: []string{"build", "-o", newLayout, "--platform", "linux/amd64=../../pkg/artifact/testdata/xdp_counter_be.bpf.o"}, wantCode: exitError, wantMsg: "big-endian object for a little-endian platform"},
-		"unknown flag":                {args: []string{"inspect", existing, "--bogus"}, wantCode: exitUsage, wantMsg: "flag provided but not defined: -bogus"},
-		"bad output format":           {args: []string{"inspect", "--output", "yaml", existing}, wantCode: exitUsage, wantMsg: `--output "yaml": want text or json`},
+		"reference does not parse":    {args: []string{"build", "-o", "Not/A Reference", object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: `reference "Not/A Reference": not a registry reference`},
+		"registry down, build":        {args: []string{"build", "-o", down.Host + "/bytecode/xdp:v1", object("xdp_counter")}, wantCode: cliutil.ExitError, wantMsg: down.Host + "/bytecode/xdp:v1: registry unreachable"},
+		"registry down, inspect":      {args: []string{"inspect", down.Host + "/bytecode/xdp:v1"}, wantCode: cliutil.ExitError, wantMsg: down.Host + "/bytecode/xdp:v1: registry unreachable"},
+		"tag not found":               {args: []string{"inspect", reg.Host + "/bytecode/xdp:v9"}, wantCode: cliutil.ExitNotFound, wantMsg: reg.Host + "/bytecode/xdp:v9: not found"},
+		"repository not found":        {args: []string{"pull", "-o", dir + "/out", reg.Host + "/nothing/here:v1"}, wantCode: cliutil.ExitNotFound, wantMsg: reg.Host + "/nothing/here:v1: not found"},
+		"layout not found":            {args: []string{"copy", "oci:" + dir + "/nowhere:v1", newLayout}, wantCode: cliutil.ExitNotFound, wantMsg: "oci:" + dir + "/nowhere: no OCI layout there: not found"},
+		"platform not found":          {args: []string{"pull", "--platform", "linux/s390x", "-o", dir + "/out", multi}, wantCode: cliutil.ExitNotFound, wantMsg: "no manifest for platform linux/s390x (has linux/amd64): not found"},
+		"wrong byte order":            {args: []string{"pull", "--platform", "linux/s390x", "-o", dir + "/out", existing}, wantCode: cliutil.ExitError, wantMsg: "little-endian objects, but linux/s390x is big-endian"},
+		"no arguments":                {args: []string{"inspect"}, wantCode: cliutil.ExitUsage, wantMsg: "inspect: want inspect REF"},
+		"files and platforms":         {args: []string{"build", "-o", newLayout, "--platform", "linux/amd64=" + object("xdp_counter"), object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: "give object files or --platform, not both"},
+		"unknown architecture":        {args: []string{"build", "-o", newLayout, "--platform", "linux/vax=" + object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: `unknown architecture "vax"`},
+		"big-endian object for amd64": {args: []string{"build", "-o", newLayout, "--platform", "linux/amd64=../../pkg/artifact/testdata/xdp_counter_be.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: "big-endian object for a little-endian platform"},
+		"unknown flag":                {args: []string{"inspect", existing, "--bogus"}, wantCode: cliutil.ExitUsage, wantMsg: "flag provided but not defined: -bogus"},
+		"bad output format":           {args: []string{"inspect", "--output", "yaml", existing}, wantCode: cliutil.ExitUsage, wantMsg: `--output "yaml": want text or json`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -321,7 +323,7 @@ func TestHoistFlags(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, hoistFlags(commands, tc.in)); diff != "" {
+			if diff := cmp.Diff(tc.want, cliutil.HoistFlags(newApp(io.Discard, io.Discard), tc.in)); diff != "" {
 				t.Errorf("hoistFlags (-want +got):\n%s", diff)
 			}
 		})
@@ -365,7 +367,7 @@ func TestRegistryConfig(t *testing.T) {
 	ref := reg.Host + "/private/xdp:v1"
 
 	r := bpfctlImage(t, "build", "-o", ref, object("xdp_counter"))
-	if r.code != exitError || !strings.Contains(r.stderr, ref+": ") || !strings.Contains(r.stderr, "credential") {
+	if r.code != cliutil.ExitError || !strings.Contains(r.stderr, ref+": ") || !strings.Contains(r.stderr, "credential") {
 		t.Errorf("build without credentials: exit %d, %q", r.code, r.stderr)
 	}
 	digest := strings.TrimSpace(ok(t, "build", "--registry-config", config, "-o", ref, object("xdp_counter")))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
 
@@ -53,7 +54,7 @@ func pull(c *cli.Context) error {
 		return err
 	}
 	if c.String("dir") == "" {
-		return usagef("pull: -o DIR is required")
+		return cliutil.Usagef("pull: -o DIR is required")
 	}
 	ref, err := parseReference(args[0])
 	if err != nil {
@@ -62,7 +63,7 @@ func pull(c *cli.Context) error {
 	platform := artifact.HostPlatform()
 	if p := c.String("platform"); p != "" {
 		if platform, err = artifact.ParsePlatform(p); err != nil {
-			return usagef("pull: --platform: %v", err)
+			return cliutil.Usagef("pull: --platform: %v", err)
 		}
 	}
 
@@ -114,7 +115,7 @@ func pull(c *cli.Context) error {
 		return err
 	}
 	if asJSON {
-		return writeJSON(c.App.Writer, out)
+		return cliutil.WriteJSON(c.App.Writer, out)
 	}
 	for _, f := range out.Files {
 		if _, err := fmt.Fprintln(c.App.Writer, f); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"oras.land/oras-go/v2/errdef"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
@@ -60,14 +61,14 @@ func signAction(c *cli.Context) error {
 	}
 	format, err := verify.ParseFormat(c.String("format"))
 	if err != nil {
-		return usageError{err}
+		return cliutil.UsageError{Err: err}
 	}
 	ref, err := parseReference(args[0])
 	if err != nil {
 		return err
 	}
 	if ref.Transport == artifact.File {
-		return usagef("%s: a local file cannot be signed; build an artifact from it and sign that", ref)
+		return cliutil.Usagef("%s: a local file cannot be signed; build an artifact from it and sign that", ref)
 	}
 	opts := verify.SignOptions{Format: format, Identity: c.String("identity")}
 	if opts.Certificate, err = readOptional(c.String("certificate")); err != nil {
@@ -104,7 +105,7 @@ func signAction(c *cli.Context) error {
 		res.Tag = verify.LegacySignatureTag(desc.Digest)
 	}
 	if asJSON {
-		return writeJSON(c.App.Writer, res)
+		return cliutil.WriteJSON(c.App.Writer, res)
 	}
 	fmt.Fprintln(c.App.Writer, res.Digest)
 	return nil
@@ -114,7 +115,7 @@ func signAction(c *cli.Context) error {
 func loadSigningKey(c *cli.Context) (*verify.PrivateKey, error) {
 	path := c.String("key")
 	if path == "" {
-		return nil, usagef("sign: --key is required")
+		return nil, cliutil.Usagef("sign: --key is required")
 	}
 	pemBytes, err := os.ReadFile(path)
 	if err != nil {

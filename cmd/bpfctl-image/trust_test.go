@@ -18,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
@@ -53,7 +54,7 @@ func mustImage(t *testing.T, want int, args ...string) cliRun {
 func keyFiles(t *testing.T) string {
 	t.Helper()
 	prefix := filepath.Join(t.TempDir(), "cosign")
-	mustImage(t, exitOK, "keygen", "--out", prefix)
+	mustImage(t, cliutil.ExitOK, "keygen", "--out", prefix)
 	return prefix
 }
 
@@ -142,7 +143,7 @@ func TestSignVerifyCLI(t *testing.T) {
 		for _, format := range []string{"bundle", "legacy"} {
 			t.Run(storeName+"/"+format, func(t *testing.T) {
 				ref, digest := newArtifact(t)
-				r := mustImage(t, exitOK, "sign", "--key", key+".key", "--format", format, ref)
+				r := mustImage(t, cliutil.ExitOK, "sign", "--key", key+".key", "--format", format, ref)
 				if got := strings.TrimSpace(r.stdout); got != digest {
 					t.Errorf("sign printed %q, want the digest %s", got, digest)
 				}
@@ -150,22 +151,22 @@ func TestSignVerifyCLI(t *testing.T) {
 					t.Errorf("sign did not say which digest it signs: %s", r.stderr)
 				}
 
-				out := verifyJSON(t, exitOK, "--key", key+".pub", ref)
+				out := verifyJSON(t, cliutil.ExitOK, "--key", key+".pub", ref)
 				if out.Decision != verify.DecisionAllow || out.Digest.String() != digest || len(out.Signatures) != 1 || string(out.Signatures[0].Format) != format || !out.Signatures[0].Valid {
 					t.Errorf("report %+v: want one valid %s signature over %s", out.Report, format, digest)
 				}
-				text := mustImage(t, exitOK, "verify", "--key", key+".pub", ref).stdout
+				text := mustImage(t, cliutil.ExitOK, "verify", "--key", key+".pub", ref).stdout
 				for _, want := range []string{digest, "Decision: allow", format + "  valid"} {
 					if !strings.Contains(text, want) {
 						t.Errorf("text report lacks %q:\n%s", want, text)
 					}
 				}
 
-				out = verifyJSON(t, exitDenied, "--key", other+".pub", ref)
+				out = verifyJSON(t, cliutil.ExitDenied, "--key", other+".pub", ref)
 				if out.Decision != verify.DecisionDeny || out.Reason != verify.ReasonUntrustedKey {
 					t.Errorf("wrong key: report %+v, want deny: untrusted-key", out.Report)
 				}
-				r = mustImage(t, exitDenied, "verify", "--key", other+".pub", ref)
+				r = mustImage(t, cliutil.ExitDenied, "verify", "--key", other+".pub", ref)
 				if !strings.Contains(r.stderr, "denied by the trust policy: untrusted-key") {
 					t.Errorf("wrong key: stderr %q does not say why", r.stderr)
 				}
@@ -186,18 +187,18 @@ func TestSignVerifyCLI(t *testing.T) {
 func TestVerifyTagMovedCLI(t *testing.T) {
 	key := keyFiles(t)
 	dir, signed := newLayoutArtifact(t, "good", "v1")
-	mustImage(t, exitOK, "sign", "--key", key+".key", "oci:"+dir+":v1")
+	mustImage(t, cliutil.ExitOK, "sign", "--key", key+".key", "oci:"+dir+":v1")
 	store, err := oci.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	moved := pushTestArtifact(t, store, "evil", "v1")
 
-	out := verifyJSON(t, exitDenied, "--key", key+".pub", "oci:"+dir+":v1")
+	out := verifyJSON(t, cliutil.ExitDenied, "--key", key+".pub", "oci:"+dir+":v1")
 	if out.Digest != moved.Digest || out.Reason != verify.ReasonUnsigned {
 		t.Errorf("tag: report %+v, want %s denied as unsigned", out.Report, moved.Digest)
 	}
-	out = verifyJSON(t, exitOK, "--key", key+".pub", "oci:"+dir+"@"+signed.Digest.String())
+	out = verifyJSON(t, cliutil.ExitOK, "--key", key+".pub", "oci:"+dir+"@"+signed.Digest.String())
 	if out.Digest != signed.Digest || out.Decision != verify.DecisionAllow {
 		t.Errorf("digest: report %+v, want %s allowed", out.Report, signed.Digest)
 	}
@@ -206,7 +207,7 @@ func TestVerifyTagMovedCLI(t *testing.T) {
 func TestVerifyPolicyCLI(t *testing.T) {
 	key := keyFiles(t)
 	dir, desc := newLayoutArtifact(t, "a", "v1")
-	mustImage(t, exitOK, "sign", "--key", key+".key", "oci:"+dir+":v1")
+	mustImage(t, cliutil.ExitOK, "sign", "--key", key+".key", "oci:"+dir+":v1")
 	obj, err := filepath.Abs("../../bytecode/tracepoint_counter.bpf.o")
 	if err != nil {
 		t.Fatal(err)
@@ -232,19 +233,19 @@ func TestVerifyPolicyCLI(t *testing.T) {
 	}{
 		"in scope": {
 			rules: "- name: team\n  images: ['oci:" + filepath.Dir(dir) + "/**']\n  authorities: [{key: {path: team.pub}}]\n  allow: {programTypes: [tracepoint]}\n",
-			ref:   "oci:" + dir + "@" + desc.Digest.String(), code: exitOK, want: verify.DecisionAllow, kinds: []string{"tracepoint"},
+			ref:   "oci:" + dir + "@" + desc.Digest.String(), code: cliutil.ExitOK, want: verify.DecisionAllow, kinds: []string{"tracepoint"},
 		},
 		"out of scope": {
 			rules: "- name: team\n  images: ['registry.example.com/team/*']\n  authorities: [{key: {path: team.pub}}]\n",
-			ref:   "oci:" + dir + ":v1", code: exitDenied, want: verify.DecisionDeny, reason: verify.ReasonOutOfScope,
+			ref:   "oci:" + dir + ":v1", code: cliutil.ExitDenied, want: verify.DecisionDeny, reason: verify.ReasonOutOfScope,
 		},
 		"local file allowed unsigned": {
 			rules: "- name: local\n  images: ['file:" + filepath.Dir(obj) + "/*']\n  allowUnsigned: true\n",
-			ref:   "file:" + obj, code: exitOK, want: verify.DecisionAllowUnsigned,
+			ref:   "file:" + obj, code: cliutil.ExitOK, want: verify.DecisionAllowUnsigned,
 		},
 		"local file needs signatures": {
 			rules: "- name: all\n  images: ['**']\n  authorities: [{key: {path: team.pub}}]\n",
-			ref:   "file:" + obj, code: exitDenied, want: verify.DecisionDeny, reason: verify.ReasonUnsigned,
+			ref:   "file:" + obj, code: cliutil.ExitDenied, want: verify.DecisionDeny, reason: verify.ReasonUnsigned,
 		},
 	}
 	for name, tc := range cases {
@@ -282,24 +283,24 @@ func TestCLIErrors(t *testing.T) {
 		code   int
 		stderr []string
 	}{
-		"verify without trust":   {args: []string{"verify", layout}, code: exitUsage, stderr: []string{"want --key or --policy"}},
-		"verify with both":       {args: []string{"verify", "--key", key + ".pub", "--policy", badPolicy, layout}, code: exitUsage, stderr: []string{"exclude each other"}},
-		"verify without ref":     {args: []string{"verify", "--key", key + ".pub"}, code: exitUsage, stderr: []string{"want one reference"}},
-		"verify bad reference":   {args: []string{"verify", "--key", key + ".pub", "nohost:v1"}, code: exitUsage},
-		"verify missing tag":     {args: []string{"verify", "--key", key + ".pub", "oci:" + dir + ":nope"}, code: exitNotFound, stderr: []string{":nope: not found"}},
-		"verify missing layout":  {args: []string{"verify", "--key", key + ".pub", "oci:" + dir + "-none"}, code: exitNotFound},
-		"verify not a key":       {args: []string{"verify", "--key", notKey, layout}, code: exitError, stderr: []string{"public key " + notKey + ": no PEM block: invalid key"}},
-		"verify key is private":  {args: []string{"verify", "--key", key + ".key", layout}, code: exitError, stderr: []string{`"ENCRYPTED SIGSTORE PRIVATE KEY" is not a public key`}},
-		"verify bad policy":      {args: []string{"verify", "--policy", badPolicy, layout}, code: exitError, stderr: []string{"3 problems", badPolicy + ":5: rules[0].images[0]: bad image pattern", badPolicy + ":6: rules[0].authorities: empty", badPolicy + ":7: rules[0].mood: unknown field"}},
-		"verify bad output":      {args: []string{"verify", "--output", "yaml", "--key", key + ".pub", layout}, code: exitUsage},
-		"sign wrong password":    {args: []string{"sign", "--key", key + ".key", layout}, env: map[string]string{"COSIGN_PASSWORD": "wrong"}, code: exitError, stderr: []string{"signing key " + key + ".key: wrong password for the private key"}},
-		"sign no password":       {args: []string{"sign", "--key", key + ".key", layout}, env: map[string]string{"COSIGN_PASSWORD": "-unset-"}, code: exitError, stderr: []string{"no password: set COSIGN_PASSWORD"}},
-		"sign with a public key": {args: []string{"sign", "--key", key + ".pub", layout}, code: exitError, stderr: []string{`PEM block "PUBLIC KEY" is not an encrypted cosign private key`}},
-		"sign without key":       {args: []string{"sign", layout}, code: exitUsage, stderr: []string{"--key is required"}},
-		"sign bad format":        {args: []string{"sign", "--key", key + ".key", "--format", "x509", layout}, code: exitUsage, stderr: []string{`signature format "x509"`}},
-		"sign a local file":      {args: []string{"sign", "--key", key + ".key", "file:/tmp/x.bpf.o"}, code: exitUsage, stderr: []string{"a local file cannot be signed"}},
-		"sign missing tag":       {args: []string{"sign", "--key", key + ".key", "oci:" + dir + ":nope"}, code: exitNotFound},
-		"keygen over a key":      {args: []string{"keygen", "--out", key}, code: exitError, stderr: []string{key + ".key exists: not overwriting"}},
+		"verify without trust":   {args: []string{"verify", layout}, code: cliutil.ExitUsage, stderr: []string{"want --key or --policy"}},
+		"verify with both":       {args: []string{"verify", "--key", key + ".pub", "--policy", badPolicy, layout}, code: cliutil.ExitUsage, stderr: []string{"exclude each other"}},
+		"verify without ref":     {args: []string{"verify", "--key", key + ".pub"}, code: cliutil.ExitUsage, stderr: []string{"want one reference"}},
+		"verify bad reference":   {args: []string{"verify", "--key", key + ".pub", "nohost:v1"}, code: cliutil.ExitUsage},
+		"verify missing tag":     {args: []string{"verify", "--key", key + ".pub", "oci:" + dir + ":nope"}, code: cliutil.ExitNotFound, stderr: []string{":nope: not found"}},
+		"verify missing layout":  {args: []string{"verify", "--key", key + ".pub", "oci:" + dir + "-none"}, code: cliutil.ExitNotFound},
+		"verify not a key":       {args: []string{"verify", "--key", notKey, layout}, code: cliutil.ExitError, stderr: []string{"public key " + notKey + ": no PEM block: invalid key"}},
+		"verify key is private":  {args: []string{"verify", "--key", key + ".key", layout}, code: cliutil.ExitError, stderr: []string{`"ENCRYPTED SIGSTORE PRIVATE KEY" is not a public key`}},
+		"verify bad policy":      {args: []string{"verify", "--policy", badPolicy, layout}, code: cliutil.ExitError, stderr: []string{"3 problems", badPolicy + ":5: rules[0].images[0]: bad image pattern", badPolicy + ":6: rules[0].authorities: empty", badPolicy + ":7: rules[0].mood: unknown field"}},
+		"verify bad output":      {args: []string{"verify", "--output", "yaml", "--key", key + ".pub", layout}, code: cliutil.ExitUsage},
+		"sign wrong password":    {args: []string{"sign", "--key", key + ".key", layout}, env: map[string]string{"COSIGN_PASSWORD": "wrong"}, code: cliutil.ExitError, stderr: []string{"signing key " + key + ".key: wrong password for the private key"}},
+		"sign no password":       {args: []string{"sign", "--key", key + ".key", layout}, env: map[string]string{"COSIGN_PASSWORD": "-unset-"}, code: cliutil.ExitError, stderr: []string{"no password: set COSIGN_PASSWORD"}},
+		"sign with a public key": {args: []string{"sign", "--key", key + ".pub", layout}, code: cliutil.ExitError, stderr: []string{`PEM block "PUBLIC KEY" is not an encrypted cosign private key`}},
+		"sign without key":       {args: []string{"sign", layout}, code: cliutil.ExitUsage, stderr: []string{"--key is required"}},
+		"sign bad format":        {args: []string{"sign", "--key", key + ".key", "--format", "x509", layout}, code: cliutil.ExitUsage, stderr: []string{`signature format "x509"`}},
+		"sign a local file":      {args: []string{"sign", "--key", key + ".key", "file:/tmp/x.bpf.o"}, code: cliutil.ExitUsage, stderr: []string{"a local file cannot be signed"}},
+		"sign missing tag":       {args: []string{"sign", "--key", key + ".key", "oci:" + dir + ":nope"}, code: cliutil.ExitNotFound},
+		"keygen over a key":      {args: []string{"keygen", "--out", key}, code: cliutil.ExitError, stderr: []string{key + ".key exists: not overwriting"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -317,13 +318,13 @@ func TestCLIErrors(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 				}
 			}
-			if tc.code != exitDenied && r.stdout != "" {
+			if tc.code != cliutil.ExitDenied && r.stdout != "" {
 				t.Errorf("stdout on error: %q", r.stdout)
 			}
 		})
 	}
 	// Nothing was written by the failed signs.
-	out := verifyJSON(t, exitDenied, "--key", key+".pub", layout)
+	out := verifyJSON(t, cliutil.ExitDenied, "--key", key+".pub", layout)
 	if out.Reason != verify.ReasonUnsigned {
 		t.Errorf("failed signs left signatures: %+v", out.Report)
 	}
@@ -382,7 +383,7 @@ func TestVerifyOffline(t *testing.T) {
 	}
 	repo.PlainHTTP = true
 	pushTestArtifact(t, repo, "probe", "v1")
-	if out, code := offline("verify", "--key", prefix+".pub", reg.Host+"/offline/probe:v1"); code != exitError || !strings.Contains(out, "network is unreachable") {
+	if out, code := offline("verify", "--key", prefix+".pub", reg.Host+"/offline/probe:v1"); code != cliutil.ExitError || !strings.Contains(out, "network is unreachable") {
 		t.Fatalf("the registry is reachable from the test's network namespace: exit %d\n%s", code, out)
 	}
 	for _, args := range [][]string{

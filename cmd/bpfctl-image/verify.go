@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
@@ -106,7 +107,7 @@ func verifyAction(c *cli.Context) error {
 		return verr
 	}
 	if asJSON {
-		err = writeJSON(c.App.Writer, verifyOutput{APIVersion: reportAPIVersion, Kind: reportKind, Reference: args[0], Report: report})
+		err = cliutil.WriteJSON(c.App.Writer, verifyOutput{APIVersion: reportAPIVersion, Kind: reportKind, Reference: args[0], Report: report})
 	} else {
 		err = renderReport(c.App.Writer, ref, source, report)
 	}
@@ -122,9 +123,9 @@ func loadTrust(c *cli.Context) (*verify.Policy, string, error) {
 	keyPath, policyPath := c.String("key"), c.String("policy")
 	switch {
 	case keyPath == "" && policyPath == "":
-		return nil, "", usagef("verify: want --key or --policy")
+		return nil, "", cliutil.Usagef("verify: want --key or --policy")
 	case keyPath != "" && policyPath != "":
-		return nil, "", usagef("verify: --key and --policy exclude each other")
+		return nil, "", cliutil.Usagef("verify: --key and --policy exclude each other")
 	case policyPath != "":
 		p, err := verify.LoadPolicy(policyPath)
 		if err != nil {

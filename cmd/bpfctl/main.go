@@ -1,12 +1,61 @@
-// Command bpfctl is not implemented yet.
+// Command bpfctl is bpfd's command-line client: it loads, lists, inspects and
+// unloads BPF programs through the daemon's gRPC API on its unix socket.
+//
+// bpfctl is small and starts fast: it links no Kubernetes, registry or
+// signing libraries. Everything it does, the daemon decides and audits.
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	"github.com/urfave/cli/v2"
 )
 
+const exitCodesHelp = `EXIT CODES:
+   0  success
+   1  error
+   2  usage error, or a request bpfd found invalid
+   3  denied by the node's trust policy or a socket permission
+   4  program, reference, interface or other named thing not found`
+
 func main() {
-	fmt.Fprintln(os.Stderr, "bpfctl: not implemented yet")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs bpfctl with args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := &cli.App{
+		Name:                  "bpfctl",
+		Usage:                 "load, list and unload BPF programs through bpfd",
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
+		Flags:                 globalFlags,
+		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand},
+		Writer:                stdout,
+		ErrWriter:             stderr,
+		ExitErrHandler:        func(*cli.Context, error) {}, // run reports errors once
+		OnUsageError:          cliutil.OnUsageError,
+	}
+	setUsageErrors(app.Commands)
+	if err := app.RunContext(ctx, cliutil.HoistFlags(app, args)); err != nil {
+		fmt.Fprintf(stderr, "bpfctl: %s\n", errorMessage(err))
+		return exitCode(err)
+	}
+	return cliutil.ExitOK
+}
+
+// setUsageErrors makes flag errors of every (sub)command usage errors.
+func setUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = cliutil.OnUsageError
+		setUsageErrors(c.Subcommands)
+	}
 }

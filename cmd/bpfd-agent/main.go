@@ -1,12 +1,95 @@
-// Command bpfd-agent is not implemented yet.
+// Command bpfd-agent runs on every node of a Kubernetes cluster beside bpfd,
+// in the pod bpfd-operator's DaemonSet starts. It loads the programs of the
+// BpfProgramConfigs that select its node through the node's bpfd and reports
+// in the node's BpfPrograms. It never pulls, verifies or loads bytecode
+// itself, and has no access to Secrets.
+//
+// To run it outside a cluster, e.g. against a test API server:
+//
+//	bpfd-agent --node-name worker-1 --bpfd-socket /tmp/bpfd.sock --kubeconfig kubeconfig
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+
+	"github.com/bpfd-dev/bpfd/internal/controllercmd"
+	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "bpfd-agent: not implemented yet")
-	os.Exit(1)
+	app := &cli.App{
+		Name:  "bpfd-agent",
+		Usage: "load the BpfProgramConfigs that select this node through its bpfd",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{
+				Name:    "node-name",
+				Usage:   "name of the Node object of this node",
+				EnvVars: []string{"NODE_NAME"},
+			},
+			&cli.StringFlag{
+				Name:    "bpfd-socket",
+				Usage:   "bpfd's gRPC unix socket",
+				Value:   "/run/bpfd/bpfd.sock",
+				EnvVars: []string{"BPFD_SOCKET"},
+			},
+			&cli.DurationFlag{
+				Name:    "resync-period",
+				Usage:   "how often each config is checked against bpfd's programs when nothing else happens",
+				Value:   5 * time.Minute,
+				EnvVars: []string{"BPFD_AGENT_RESYNC_PERIOD"},
+			},
+		}, controllercmd.Flags...),
+		Action:         run,
+		ExitErrHandler: func(*cli.Context, error) {}, // main reports errors once, below
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return controllercmd.UsageError{Err: err}
+		},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "bpfd-agent: %v\n", err)
+		if errors.As(err, new(controllercmd.UsageError)) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(c *cli.Context) error {
+	node, err := controllercmd.Required(c, "node-name")
+	if err != nil {
+		return err
+	}
+	cfg, opts, err := controllercmd.Setup(c)
+	if err != nil {
+		return err
+	}
+	opts.Cache = agent.CacheOptions(node)
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return fmt.Errorf("controller manager: %w", err)
+	}
+	daemon, err := agent.DialDaemon(c.String("bpfd-socket"))
+	if err != nil {
+		return err
+	}
+	defer daemon.Close()
+	r := agent.NewReconciler(mgr.GetClient(), daemon, node, agent.ReconcilerOptions{ResyncPeriod: c.Duration("resync-period")})
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("agent controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("starting", "node", node, "bpfd_socket", c.String("bpfd-socket"))
+	return mgr.Start(ctrl.SetupSignalHandler())
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -40,6 +41,9 @@ func BenchmarkLoadUnload(b *testing.B) {
 	for _, name := range []string{"xdp", "tc", "tcx", "tracepoint"} {
 		req := cases[name]
 		b.Run(name, func(b *testing.B) {
+			if name == "tcx" {
+				testutil.RequireKernelFeature(b, testutil.FeatureTCX)
+			}
 			for b.Loop() {
 				progs, err := m.Load(ctx, req)
 				if err != nil {

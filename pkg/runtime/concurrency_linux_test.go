@@ -18,13 +18,18 @@ func TestConcurrentClients(t *testing.T) {
 	m := e.open(t)
 	v := newVethPair(t)
 	ctx := context.Background()
+	// The host end's egress runs TCX programs, or tc filters on kernels
+	// without TCX.
+	egress := runtime.ProgramRequest{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}}
+	if !kernelHasTCX(t) {
+		egress = runtime.ProgramRequest{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Egress}}
+	}
 	fds := openFDs(t)
 
 	requests := []runtime.LoadRequest{
 		{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
 			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}},
-		{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}}}},
+		{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{egress}},
 		{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
 			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress}}}},
 		{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -33,12 +34,17 @@ var crashSteps = []string{
 }
 
 // TestCrashRecovery runs a child process that loads and unloads programs in
-// a loop (XDP, TC and TCX on a veth pair, tracepoints), SIGKILLs it at a
-// step of a load or unload or at a random moment, opens a Manager on the
-// same state and checks that the store, the bpffs and the kernel agree.
+// a loop (XDP, TC and, where the kernel has it, TCX on a veth pair,
+// tracepoints), SIGKILLs it at a step of a load or unload or at a random
+// moment, opens a Manager on the same state and checks that the store, the
+// bpffs and the kernel agree.
 func TestCrashRecovery(t *testing.T) {
 	e := newEnv(t)
 	v := newVethPair(t)
+	kinds := []progtype.Kind{progtype.XDP, progtype.TC, progtype.Tracepoint}
+	if kernelHasTCX(t) {
+		kinds = append(kinds, progtype.TCX)
+	}
 	iterations := 140
 	if s := os.Getenv(crashIterationsEnv); s != "" {
 		n, err := strconv.Atoi(s)
@@ -57,11 +63,11 @@ func TestCrashRecovery(t *testing.T) {
 		if i%2 == 0 {
 			step = crashSteps[(i/2)%len(crashSteps)]
 		}
-		outcome := runCrashChild(t, e, v, step, 1+rng.IntN(3), rng.Uint64())
+		outcome := runCrashChild(t, e, v, kinds, step, 1+rng.IntN(3), rng.Uint64())
 		kills[outcome]++
 
 		m := e.open(t)
-		checkConsistent(t, e, m, v)
+		checkConsistent(t, e, m, v, slices.Contains(kinds, progtype.TCX))
 		m.Close()
 		if t.Failed() {
 			t.Fatalf("inconsistent after iteration %d (%s)", i, outcome)
@@ -83,16 +89,21 @@ func TestCrashRecovery(t *testing.T) {
 	assertNoAttachments(t, v)
 }
 
-// runCrashChild runs one child and kills it, at the nth pass through step
-// (the child kills itself) or, when step is "", at a random moment after it
-// is ready. It returns what happened.
-func runCrashChild(t *testing.T, e *env, v *vethPair, step string, nth int, seed uint64) string {
+// runCrashChild runs one child loading programs of the kinds and kills it,
+// at the nth pass through step (the child kills itself) or, when step is "",
+// at a random moment after it is ready. It returns what happened.
+func runCrashChild(t *testing.T, e *env, v *vethPair, kinds []progtype.Kind, step string, nth int, seed uint64) string {
 	t.Helper()
+	var names []string
+	for _, k := range kinds {
+		names = append(names, string(k))
+	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(),
 		helperEnv+"=crash",
 		"BPFD_STATE="+e.stateDir, "BPFD_BPFFS="+e.bpffs,
 		"BPFD_HOST="+v.Host, "BPFD_PEER="+v.Peer, "BPFD_NETNS="+v.Netns,
+		"BPFD_CRASH_KINDS="+strings.Join(names, ","),
 		"BPFD_CRASH_STEP="+step, "BPFD_CRASH_NTH="+strconv.Itoa(nth),
 		"BPFD_SEED="+strconv.FormatUint(seed, 10))
 	stdout, err := cmd.StdoutPipe()
@@ -136,9 +147,9 @@ func runCrashChild(t *testing.T, e *env, v *vethPair, step string, nth int, seed
 
 // checkConsistent checks that store, bpffs and kernel agree: every record
 // is loaded, has its pins and a live kernel program on its hook, no pins
-// lack a record, and the veth pair's hooks run exactly the recorded
-// programs.
-func checkConsistent(t *testing.T, e *env, m *runtime.Manager, v *vethPair) {
+// lack a record, and the veth pair's hooks (TCX's where the kernel has it)
+// run exactly the recorded programs.
+func checkConsistent(t *testing.T, e *env, m *runtime.Manager, v *vethPair, haveTCX bool) {
 	t.Helper()
 	ctx := context.Background()
 	progs, err := m.List(ctx, runtime.ListOptions{})
@@ -188,16 +199,31 @@ func checkConsistent(t *testing.T, e *env, m *runtime.Manager, v *vethPair) {
 	if got := tcFilterProgIDs(t, v.Peer, v.Netns, runtime.Ingress); !slices.Equal(sorted(got), sorted(tc)) {
 		t.Errorf("TC filters on %s run %v, store says %v", v.Peer, got, tc)
 	}
+	if !haveTCX {
+		if len(tcx) != 0 {
+			t.Errorf("store has TCX programs %v on a kernel without TCX", tcx)
+		}
+		return
+	}
 	if got := tcxProgIDs(t, v.Host, "", runtime.Egress); !slices.Equal(sorted(got), sorted(tcx)) {
 		t.Errorf("TCX on %s runs %v, store says %v", v.Host, got, tcx)
 	}
 }
 
 // crashHelper is the crash test's child: it opens a Manager on the state
-// the parent names, says "ready", and loads and unloads programs until it
-// is killed (or kills itself at BPFD_CRASH_STEP), or after 200 operations.
+// the parent names, says "ready", and loads and unloads programs of the
+// kinds in BPFD_CRASH_KINDS until it is killed (or kills itself at
+// BPFD_CRASH_STEP), or after 200 operations.
 func crashHelper() int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, err); return 2 }
+	var kinds []progtype.Kind
+	for _, name := range strings.Split(os.Getenv("BPFD_CRASH_KINDS"), ",") {
+		k, err := progtype.Parse(name)
+		if err != nil {
+			return fail(fmt.Errorf("BPFD_CRASH_KINDS: %w", err))
+		}
+		kinds = append(kinds, k)
+	}
 	seed, _ := strconv.ParseUint(os.Getenv("BPFD_SEED"), 10, 64)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	if step := os.Getenv("BPFD_CRASH_STEP"); step != "" {
@@ -228,7 +254,6 @@ func crashHelper() int {
 		progtype.Tracepoint: {Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
 			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}},
 	}
-	kinds := []progtype.Kind{progtype.XDP, progtype.TC, progtype.TCX, progtype.Tracepoint}
 	for range 200 {
 		progs, err := m.List(ctx, runtime.ListOptions{})
 		if err != nil {

@@ -237,9 +237,10 @@ func TestLoadRejects(t *testing.T) {
 var testdataDir, _ = filepath.Abs("testdata")
 
 // assertNoAttachments checks that no program is attached to the pair's
-// interfaces.
+// interfaces: XDP, tc filters and, on kernels that have it, TCX.
 func assertNoAttachments(t *testing.T, v *vethPair) {
 	t.Helper()
+	tcx := testutil.KernelHas(testutil.FeatureTCX) == nil
 	for _, end := range []struct{ ifname, netns string }{{v.Host, ""}, {v.Peer, v.Netns}} {
 		if id := xdpProgID(t, end.ifname, end.netns); id != 0 {
 			t.Errorf("%s runs XDP program %d", end.ifname, id)
@@ -247,6 +248,9 @@ func assertNoAttachments(t *testing.T, v *vethPair) {
 		for _, dir := range []runtime.Direction{runtime.Ingress, runtime.Egress} {
 			if ids := tcFilterProgIDs(t, end.ifname, end.netns, dir); len(ids) != 0 {
 				t.Errorf("%s %s has TC filters running %v", end.ifname, dir, ids)
+			}
+			if !tcx {
+				continue
 			}
 			if ids := tcxProgIDs(t, end.ifname, end.netns, dir); len(ids) != 0 {
 				t.Errorf("%s %s has TCX programs %v", end.ifname, dir, ids)

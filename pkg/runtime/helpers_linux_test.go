@@ -129,7 +129,6 @@ func (e *env) pinDirs(t *testing.T) []string {
 	return names
 }
 
-// randomSuffix returns n random hex characters.
 // vethPair is a veth pair: Host in the test's network namespace, Peer in a
 // namespace the test created, with addresses in a random /30.
 type vethPair = testutil.VethPair
@@ -138,6 +137,7 @@ type vethPair = testutil.VethPair
 // namespace; both go away at the end of the test.
 func newVethPair(t testing.TB) *vethPair { return testutil.NewVethPair(t) }
 
+// randomSuffix returns n random hex characters.
 func randomSuffix(n int) string { return testutil.RandomSuffix(n) }
 
 // readU64 reads the __u64 at key in the pinned map.
@@ -247,6 +247,20 @@ func tcFilterProgIDs(t *testing.T, ifname, netnsPath string, dir runtime.Directi
 		}
 	}
 	return ids
+}
+
+// kernelHasTCX reports whether the kernel has TCX links (Linux 6.6; the VM's
+// 6.1 has not). Tests that use TCX beside other hooks call it to leave out
+// only their TCX part on older kernels, saying so in the log; tests of TCX
+// alone gate on testutil.RequireKernelFeature instead.
+func kernelHasTCX(t testing.TB) bool {
+	t.Helper()
+	testutil.RequirePrivileged(t)
+	if err := testutil.KernelHas(testutil.FeatureTCX); err != nil {
+		t.Logf("leaving out TCX: %v", err)
+		return false
+	}
+	return true
 }
 
 // tcxProgIDs returns the kernel ids of the programs on the interface's TCX

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -67,6 +68,11 @@ func (t *kprobeTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
 		l, err = link.Kretprobe(t.function, prog, nil)
 	} else {
 		l, err = link.Kprobe(t.function, prog, &link.KprobeOptions{Offset: t.offset})
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		// The kernel refuses a symbol it does not have, or cannot probe,
+		// with ENOENT; cilium/ebpf's wording names its fallbacks instead.
+		return nil, fmt.Errorf("kernel function %s: not a symbol this kernel can probe: %w", t.function, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kernel function %s: %w", t.function, attachError(err))

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -49,6 +50,7 @@ func TestTCCountsPackets(t *testing.T) {
 }
 
 func TestTCXCountsPackets(t *testing.T) {
+	testutil.RequireKernelFeature(t, testutil.FeatureTCX)
 	e := newEnv(t)
 	m := e.open(t)
 	v := newVethPair(t)
@@ -86,6 +88,25 @@ func TestTCXCountsPackets(t *testing.T) {
 	assertEmpty(t, e, m)
 }
 
+// TestTCXUnsupported checks, on a kernel without TCX (before 6.6), that a
+// tcx load fails as unsupported and leaves nothing.
+func TestTCXUnsupported(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	if testutil.KernelHas(testutil.FeatureTCX) == nil {
+		t.Skip("this kernel has TCX")
+	}
+	e := newEnv(t)
+	m := e.open(t)
+	v := newVethPair(t)
+	fds := openFDs(t)
+	_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
+		{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}}}})
+	assertErr(t, err, runtime.ErrUnsupported, "program tcx_counter: attach tcx to interface "+v.Host+" egress")
+	t.Logf("error: %v", err)
+	assertOnly(t, e, m, fds)
+	assertNoAttachments(t, v)
+}
+
 // TestSharedMaps loads two programs of one object in one request (they share
 // its map), then a third from another load that names the first as its map
 // owner.
@@ -118,10 +139,15 @@ func TestSharedMaps(t *testing.T) {
 		return readU64(t, pin, 0) >= 10 && readU64(t, pin, 1) >= 10
 	})
 
-	// A separate load sharing the first program's map.
+	// A separate load sharing the first program's map: on TCX, or where the
+	// kernel has none as a second tc filter.
+	sharer := runtime.ProgramRequest{Name: "tc_egress_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}}
+	if !kernelHasTCX(t) {
+		sharer = runtime.ProgramRequest{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Egress}}
+	}
 	third, err := m.Load(ctx, runtime.LoadRequest{
 		Reference:  "file:packet_counters.bpf.o",
-		Programs:   []runtime.ProgramRequest{{Name: "tc_egress_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}}},
+		Programs:   []runtime.ProgramRequest{sharer},
 		MapOwnerID: xdp.ID,
 	})
 	if err != nil {
@@ -136,8 +162,9 @@ func TestSharedMaps(t *testing.T) {
 	}
 	before := readU64(t, third[0].Maps[0].PinPath, 1)
 	v.SendUDP(t, 5)
-	// tc_egress_counter returns TC_ACT_OK, which as a TCX verdict (TCX_PASS)
-	// ends the egress hook: the TCX copy counts, the tc one after it does not.
+	// tc_egress_counter returns TC_ACT_OK, which ends the egress hook: as a
+	// TCX verdict (TCX_PASS) before the tc filters run, and among tc filters
+	// of one priority the newest runs first. Only the sharer counts.
 	eventually(t, "the sharer to keep counting after its owner went", func() bool {
 		return readU64(t, third[0].Maps[0].PinPath, 1) >= before+5
 	})

@@ -32,9 +32,11 @@ func TestRestartAdoptsPrograms(t *testing.T) {
 		return out
 	}
 	xdp := load(m, "file:xdp_counter.bpf.o", runtime.ProgramRequest{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}})[0]
-	load(m, "file:tc_counter.bpf.o",
-		runtime.ProgramRequest{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress}},
-		runtime.ProgramRequest{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}})
+	tc := []runtime.ProgramRequest{{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress}}}
+	if kernelHasTCX(t) {
+		tc = append(tc, runtime.ProgramRequest{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}})
+	}
+	load(m, "file:tc_counter.bpf.o", tc...)
 	load(m, "file:tracepoint_counter.bpf.o", runtime.ProgramRequest{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}})
 	before, err := m.List(ctx, runtime.ListOptions{})
 	if err != nil {
@@ -83,13 +85,14 @@ func TestRestartCleansUp(t *testing.T) {
 	m := e.open(t)
 	gone := newVethPair(t)
 	ctx := context.Background()
+	tc := []runtime.ProgramRequest{{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: gone.Host, Direction: runtime.Egress}}}
+	if kernelHasTCX(t) {
+		tc = append(tc, runtime.ProgramRequest{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: gone.Peer, Netns: gone.Netns, Direction: runtime.Ingress}})
+	}
 	var kept runtime.ID
 	for _, req := range []runtime.LoadRequest{
 		{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: gone.Peer, Netns: gone.Netns}}}},
-		{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: gone.Host, Direction: runtime.Egress}},
-			{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: gone.Peer, Netns: gone.Netns, Direction: runtime.Ingress}},
-		}},
+		{Reference: "file:tc_counter.bpf.o", Programs: tc},
 		{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}},
 	} {
 		progs, err := m.Load(ctx, req)

@@ -70,6 +70,23 @@ func TestFentryCountsCalls(t *testing.T) {
 		runtime.ProgramRequest{Name: "fexit_counter", Kind: progtype.Fexit, Attach: attach})
 }
 
+// TestKprobeMissingFunction checks that a kprobe or kretprobe on a function
+// the kernel does not have fails as not found, naming it, and leaves nothing.
+func TestKprobeMissingFunction(t *testing.T) {
+	testutil.RequireKernelFeature(t, testutil.FeatureKprobe)
+	testutil.RequireKernelFeature(t, testutil.FeatureKretprobe)
+	e := newEnv(t)
+	m := e.open(t)
+	for name, kind := range map[string]progtype.Kind{"kprobe_counter": progtype.Kprobe, "kretprobe_counter": progtype.Kretprobe} {
+		fds := openFDs(t)
+		_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: "file:kprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
+			{Name: name, Kind: kind, Attach: runtime.KprobeAttach{Function: "bpfd_no_such_function"}}}})
+		assertErr(t, err, runtime.ErrNotFound, "program "+name+": kernel function bpfd_no_such_function: not a symbol this kernel can probe")
+		t.Logf("error: %v", err)
+		assertOnly(t, e, m, fds)
+	}
+}
+
 // TestKprobeUnsupported checks, on a kernel without kprobes, that a kprobe
 // load fails as unsupported and leaves nothing.
 func TestKprobeUnsupported(t *testing.T) {

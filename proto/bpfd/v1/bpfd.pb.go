@@ -30,6 +30,76 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ErrorReason classifies a failed request. bpfd puts the value's full name
+// (e.g. "ERROR_REASON_POLICY_DENIED") in the reason of a google.rpc.ErrorInfo
+// detail with domain "bpfd.io" on the error's status.
+type ErrorReason int32
+
+const (
+	ErrorReason_ERROR_REASON_UNSPECIFIED ErrorReason = 0
+	// The trust policy refused the artifact (PermissionDenied).
+	ErrorReason_ERROR_REASON_POLICY_DENIED ErrorReason = 1
+	// The reference could not be resolved or pulled (NotFound, Unavailable).
+	ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED ErrorReason = 2
+	// The kernel's verifier refused a program, or the kernel lacks a feature
+	// (FailedPrecondition).
+	ErrorReason_ERROR_REASON_VERIFIER_REJECTED ErrorReason = 3
+	// A hook is missing (interface, function, cgroup) or taken (NotFound,
+	// AlreadyExists).
+	ErrorReason_ERROR_REASON_ATTACH_FAILED ErrorReason = 4
+	// The request does not fit the artifact: unknown program, wrong type,
+	// unknown or mis-sized global, unknown map owner (InvalidArgument,
+	// NotFound).
+	ErrorReason_ERROR_REASON_INVALID_REQUEST ErrorReason = 5
+)
+
+// Enum value maps for ErrorReason.
+var (
+	ErrorReason_name = map[int32]string{
+		0: "ERROR_REASON_UNSPECIFIED",
+		1: "ERROR_REASON_POLICY_DENIED",
+		2: "ERROR_REASON_IMAGE_PULL_FAILED",
+		3: "ERROR_REASON_VERIFIER_REJECTED",
+		4: "ERROR_REASON_ATTACH_FAILED",
+		5: "ERROR_REASON_INVALID_REQUEST",
+	}
+	ErrorReason_value = map[string]int32{
+		"ERROR_REASON_UNSPECIFIED":       0,
+		"ERROR_REASON_POLICY_DENIED":     1,
+		"ERROR_REASON_IMAGE_PULL_FAILED": 2,
+		"ERROR_REASON_VERIFIER_REJECTED": 3,
+		"ERROR_REASON_ATTACH_FAILED":     4,
+		"ERROR_REASON_INVALID_REQUEST":   5,
+	}
+)
+
+func (x ErrorReason) Enum() *ErrorReason {
+	p := new(ErrorReason)
+	*p = x
+	return p
+}
+
+func (x ErrorReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_bpfd_v1_bpfd_proto_enumTypes[0].Descriptor()
+}
+
+func (ErrorReason) Type() protoreflect.EnumType {
+	return &file_bpfd_v1_bpfd_proto_enumTypes[0]
+}
+
+func (x ErrorReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrorReason.Descriptor instead.
+func (ErrorReason) EnumDescriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{0}
+}
+
 // ProgramType is a kind of program together with the way it is attached.
 type ProgramType int32
 
@@ -91,11 +161,11 @@ func (x ProgramType) String() string {
 }
 
 func (ProgramType) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[0].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[1].Descriptor()
 }
 
 func (ProgramType) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[0]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[1]
 }
 
 func (x ProgramType) Number() protoreflect.EnumNumber {
@@ -104,7 +174,7 @@ func (x ProgramType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProgramType.Descriptor instead.
 func (ProgramType) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{0}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{1}
 }
 
 // PullPolicy says when bpfd fetches an artifact it already has in its cache.
@@ -145,11 +215,11 @@ func (x PullPolicy) String() string {
 }
 
 func (PullPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[1].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[2].Descriptor()
 }
 
 func (PullPolicy) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[1]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[2]
 }
 
 func (x PullPolicy) Number() protoreflect.EnumNumber {
@@ -158,7 +228,7 @@ func (x PullPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PullPolicy.Descriptor instead.
 func (PullPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{1}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
 }
 
 type XdpMode int32
@@ -198,11 +268,11 @@ func (x XdpMode) String() string {
 }
 
 func (XdpMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[2].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[3].Descriptor()
 }
 
 func (XdpMode) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[2]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[3]
 }
 
 func (x XdpMode) Number() protoreflect.EnumNumber {
@@ -211,7 +281,7 @@ func (x XdpMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use XdpMode.Descriptor instead.
 func (XdpMode) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
 }
 
 // XdpAction names an XDP return value, for proceed-on sets.
@@ -260,11 +330,11 @@ func (x XdpAction) String() string {
 }
 
 func (XdpAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[3].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[4].Descriptor()
 }
 
 func (XdpAction) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[3]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[4]
 }
 
 func (x XdpAction) Number() protoreflect.EnumNumber {
@@ -273,7 +343,7 @@ func (x XdpAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use XdpAction.Descriptor instead.
 func (XdpAction) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
 }
 
 // TcAction names a TC return value, for proceed-on sets.
@@ -334,11 +404,11 @@ func (x TcAction) String() string {
 }
 
 func (TcAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[4].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[5].Descriptor()
 }
 
 func (TcAction) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[4]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[5]
 }
 
 func (x TcAction) Number() protoreflect.EnumNumber {
@@ -347,7 +417,7 @@ func (x TcAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TcAction.Descriptor instead.
 func (TcAction) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
 }
 
 type Direction int32
@@ -383,11 +453,11 @@ func (x Direction) String() string {
 }
 
 func (Direction) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[5].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[6].Descriptor()
 }
 
 func (Direction) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[5]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[6]
 }
 
 func (x Direction) Number() protoreflect.EnumNumber {
@@ -396,7 +466,7 @@ func (x Direction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Direction.Descriptor instead.
 func (Direction) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
 }
 
 type CgroupAttachType int32
@@ -462,11 +532,11 @@ func (x CgroupAttachType) String() string {
 }
 
 func (CgroupAttachType) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[6].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[7].Descriptor()
 }
 
 func (CgroupAttachType) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[6]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[7]
 }
 
 func (x CgroupAttachType) Number() protoreflect.EnumNumber {
@@ -475,7 +545,7 @@ func (x CgroupAttachType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CgroupAttachType.Descriptor instead.
 func (CgroupAttachType) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
 }
 
 type DispatcherMode int32
@@ -514,11 +584,11 @@ func (x DispatcherMode) String() string {
 }
 
 func (DispatcherMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[7].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[8].Descriptor()
 }
 
 func (DispatcherMode) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[7]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[8]
 }
 
 func (x DispatcherMode) Number() protoreflect.EnumNumber {
@@ -527,7 +597,7 @@ func (x DispatcherMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DispatcherMode.Descriptor instead.
 func (DispatcherMode) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
 }
 
 // Bytecode names the artifact to load programs from.
@@ -2517,7 +2587,14 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x04Peer\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x02 \x01(\rR\x03gid\x12\x10\n" +
-	"\x03pid\x18\x03 \x01(\x05R\x03pid*\xbd\x02\n" +
+	"\x03pid\x18\x03 \x01(\x05R\x03pid*\xd5\x01\n" +
+	"\vErrorReason\x12\x1c\n" +
+	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aERROR_REASON_POLICY_DENIED\x10\x01\x12\"\n" +
+	"\x1eERROR_REASON_IMAGE_PULL_FAILED\x10\x02\x12\"\n" +
+	"\x1eERROR_REASON_VERIFIER_REJECTED\x10\x03\x12\x1e\n" +
+	"\x1aERROR_REASON_ATTACH_FAILED\x10\x04\x12 \n" +
+	"\x1cERROR_REASON_INVALID_REQUEST\x10\x05*\xbd\x02\n" +
 	"\vProgramType\x12\x1c\n" +
 	"\x18PROGRAM_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PROGRAM_TYPE_XDP\x10\x01\x12\x13\n" +
@@ -2606,102 +2683,103 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 	return file_bpfd_v1_bpfd_proto_rawDescData
 }
 
-var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
 var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
-	(ProgramType)(0),              // 0: bpfd.v1.ProgramType
-	(PullPolicy)(0),               // 1: bpfd.v1.PullPolicy
-	(XdpMode)(0),                  // 2: bpfd.v1.XdpMode
-	(XdpAction)(0),                // 3: bpfd.v1.XdpAction
-	(TcAction)(0),                 // 4: bpfd.v1.TcAction
-	(Direction)(0),                // 5: bpfd.v1.Direction
-	(CgroupAttachType)(0),         // 6: bpfd.v1.CgroupAttachType
-	(DispatcherMode)(0),           // 7: bpfd.v1.DispatcherMode
-	(*Bytecode)(nil),              // 8: bpfd.v1.Bytecode
-	(*LoadRequest)(nil),           // 9: bpfd.v1.LoadRequest
-	(*LoadProgram)(nil),           // 10: bpfd.v1.LoadProgram
-	(*AttachSpec)(nil),            // 11: bpfd.v1.AttachSpec
-	(*XdpAttach)(nil),             // 12: bpfd.v1.XdpAttach
-	(*TcAttach)(nil),              // 13: bpfd.v1.TcAttach
-	(*TcxAttach)(nil),             // 14: bpfd.v1.TcxAttach
-	(*TracepointAttach)(nil),      // 15: bpfd.v1.TracepointAttach
-	(*KprobeAttach)(nil),          // 16: bpfd.v1.KprobeAttach
-	(*UprobeAttach)(nil),          // 17: bpfd.v1.UprobeAttach
-	(*FentryAttach)(nil),          // 18: bpfd.v1.FentryAttach
-	(*CgroupAttach)(nil),          // 19: bpfd.v1.CgroupAttach
-	(*LoadResponse)(nil),          // 20: bpfd.v1.LoadResponse
-	(*UnloadRequest)(nil),         // 21: bpfd.v1.UnloadRequest
-	(*UnloadResponse)(nil),        // 22: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 23: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 24: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 25: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 26: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 27: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 28: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 29: bpfd.v1.Program
-	(*Provenance)(nil),            // 30: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 31: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 32: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 33: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 34: bpfd.v1.Peer
-	nil,                           // 35: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 36: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 37: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 38: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 40: google.protobuf.Duration
+	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
+	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
+	(PullPolicy)(0),               // 2: bpfd.v1.PullPolicy
+	(XdpMode)(0),                  // 3: bpfd.v1.XdpMode
+	(XdpAction)(0),                // 4: bpfd.v1.XdpAction
+	(TcAction)(0),                 // 5: bpfd.v1.TcAction
+	(Direction)(0),                // 6: bpfd.v1.Direction
+	(CgroupAttachType)(0),         // 7: bpfd.v1.CgroupAttachType
+	(DispatcherMode)(0),           // 8: bpfd.v1.DispatcherMode
+	(*Bytecode)(nil),              // 9: bpfd.v1.Bytecode
+	(*LoadRequest)(nil),           // 10: bpfd.v1.LoadRequest
+	(*LoadProgram)(nil),           // 11: bpfd.v1.LoadProgram
+	(*AttachSpec)(nil),            // 12: bpfd.v1.AttachSpec
+	(*XdpAttach)(nil),             // 13: bpfd.v1.XdpAttach
+	(*TcAttach)(nil),              // 14: bpfd.v1.TcAttach
+	(*TcxAttach)(nil),             // 15: bpfd.v1.TcxAttach
+	(*TracepointAttach)(nil),      // 16: bpfd.v1.TracepointAttach
+	(*KprobeAttach)(nil),          // 17: bpfd.v1.KprobeAttach
+	(*UprobeAttach)(nil),          // 18: bpfd.v1.UprobeAttach
+	(*FentryAttach)(nil),          // 19: bpfd.v1.FentryAttach
+	(*CgroupAttach)(nil),          // 20: bpfd.v1.CgroupAttach
+	(*LoadResponse)(nil),          // 21: bpfd.v1.LoadResponse
+	(*UnloadRequest)(nil),         // 22: bpfd.v1.UnloadRequest
+	(*UnloadResponse)(nil),        // 23: bpfd.v1.UnloadResponse
+	(*ListRequest)(nil),           // 24: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 25: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 26: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 27: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 28: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 29: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 30: bpfd.v1.Program
+	(*Provenance)(nil),            // 31: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 32: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 33: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 34: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 35: bpfd.v1.Peer
+	nil,                           // 36: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 37: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 38: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 39: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
-	1,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
-	8,  // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	10, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	35, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	36, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
-	0,  // 5: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
-	11, // 6: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
-	12, // 7: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
-	13, // 8: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
-	14, // 9: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
-	15, // 10: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
-	16, // 11: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
-	17, // 12: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
-	18, // 13: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
-	19, // 14: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
-	2,  // 15: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
-	3,  // 16: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
-	5,  // 17: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
-	4,  // 18: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
-	5,  // 19: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
-	6,  // 20: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	29, // 21: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	0,  // 22: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	37, // 23: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	29, // 24: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	29, // 25: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	8,  // 26: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	30, // 27: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	0,  // 28: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	11, // 29: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	38, // 30: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	30, // 31: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	31, // 32: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	32, // 33: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	33, // 34: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	34, // 35: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	39, // 36: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	39, // 37: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	40, // 38: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	7,  // 39: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	9,  // 40: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	21, // 41: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	23, // 42: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	25, // 43: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	27, // 44: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	20, // 45: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	22, // 46: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	24, // 47: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	26, // 48: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	28, // 49: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
+	9,  // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	11, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
+	36, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	37, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	1,  // 5: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
+	12, // 6: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
+	13, // 7: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
+	14, // 8: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
+	15, // 9: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
+	16, // 10: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
+	17, // 11: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
+	18, // 12: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
+	19, // 13: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
+	20, // 14: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
+	3,  // 15: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
+	4,  // 16: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
+	6,  // 17: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
+	5,  // 18: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
+	6,  // 19: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
+	7,  // 20: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
+	30, // 21: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 22: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	38, // 23: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	30, // 24: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	30, // 25: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	9,  // 26: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	31, // 27: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 28: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	12, // 29: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	39, // 30: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	31, // 31: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	32, // 32: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	33, // 33: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	34, // 34: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	35, // 35: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	40, // 36: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	40, // 37: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	41, // 38: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	8,  // 39: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	10, // 40: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	22, // 41: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	24, // 42: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	26, // 43: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	28, // 44: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	21, // 45: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	23, // 46: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	25, // 47: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	27, // 48: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	29, // 49: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
 	45, // [45:50] is the sub-list for method output_type
 	40, // [40:45] is the sub-list for method input_type
 	40, // [40:40] is the sub-list for extension type_name
@@ -2729,7 +2807,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
-			NumEnums:      8,
+			NumEnums:      9,
 			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,

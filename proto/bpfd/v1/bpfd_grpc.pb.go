@@ -43,7 +43,9 @@ type BpfdClient interface {
 	// Errors: InvalidArgument (bad request), PermissionDenied (policy),
 	// NotFound (reference, program, interface, map owner), AlreadyExists (hook
 	// taken), FailedPrecondition (verifier rejection, kernel lacks a feature),
-	// Unavailable (registry unreachable and nothing cached).
+	// Unavailable (registry unreachable and nothing cached). Every error also
+	// carries a google.rpc.ErrorInfo detail with domain "bpfd.io" and an
+	// ErrorReason name as its reason, so clients need not parse messages.
 	Load(ctx context.Context, in *LoadRequest, opts ...grpc.CallOption) (*LoadResponse, error)
 	// Unload detaches and unloads programs by id. NotFound for an unknown id;
 	// nothing is unloaded then.
@@ -126,7 +128,9 @@ type BpfdServer interface {
 	// Errors: InvalidArgument (bad request), PermissionDenied (policy),
 	// NotFound (reference, program, interface, map owner), AlreadyExists (hook
 	// taken), FailedPrecondition (verifier rejection, kernel lacks a feature),
-	// Unavailable (registry unreachable and nothing cached).
+	// Unavailable (registry unreachable and nothing cached). Every error also
+	// carries a google.rpc.ErrorInfo detail with domain "bpfd.io" and an
+	// ErrorReason name as its reason, so clients need not parse messages.
 	Load(context.Context, *LoadRequest) (*LoadResponse, error)
 	// Unload detaches and unloads programs by id. NotFound for an unknown id;
 	// nothing is unloaded then.

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+var listCommand = &cli.Command{
+	Name:  "list",
+	Usage: "list the programs bpfd manages (--all: every program on the node)",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also list programs bpfd did not load"},
+		&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "only programs of this type, e.g. xdp"},
+		&cli.StringSliceFlag{Name: "selector", Aliases: []string{"l"}, Usage: "only programs with this metadata, KEY=VALUE (repeatable)"},
+		outputFlag,
+	},
+	Action: func(c *cli.Context) error {
+		if c.NArg() != 0 {
+			return cliutil.Usagef("list takes no arguments")
+		}
+		asJSON, err := jsonOutput(c)
+		if err != nil {
+			return err
+		}
+		req := &bpfdv1.ListRequest{All: c.Bool("all")}
+		if t := c.String("type"); t != "" {
+			if req.Type, err = bpfdv1.ParseProgramType(t); err != nil {
+				return cliutil.Usagef("--type: %v", err)
+			}
+		}
+		if req.Selector, err = parseKeyValues("selector", c.StringSlice("selector")); err != nil {
+			return err
+		}
+		conn, ctx, cancel, err := connect(c)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		defer cancel()
+		resp, err := conn.List(ctx, req)
+		if err != nil {
+			return requestFailed("list", conn.socket, err)
+		}
+		if asJSON {
+			return cliutil.WriteJSON(c.App.Writer, newProgramList(resp.GetPrograms()))
+		}
+		printProgramTable(c.App.Writer, resp.GetPrograms())
+		return nil
+	},
+}
+
+// printProgramTable prints one line per program.
+func printProgramTable(w io.Writer, programs []*bpfdv1.Program) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tATTACHED TO\tPRIO\tKERNEL ID\tDIGEST\tMETADATA")
+	for _, p := range programs {
+		id, typ := "-", p.GetType().Name()
+		if p.GetManaged() {
+			id = strconv.FormatUint(p.GetId(), 10)
+		} else {
+			typ = "(" + p.GetKernel().GetKernelType() + ")"
+		}
+		prio := "-"
+		if h := p.GetHook(); h != nil {
+			prio = strconv.Itoa(int(h.GetPriority()))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, p.GetName(), typ, attachSummary(p.GetAttach()), prio,
+			p.GetKernel().GetProgramId(), shortDigest(p.GetProvenance().GetDigest()), formatMetadata(p.GetMetadata()))
+	}
+	tw.Flush()
+}

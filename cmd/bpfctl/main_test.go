@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+// requestFor runs a load command line and returns the request it builds.
+func requestFor(t *testing.T, args ...string) (*bpfdv1.LoadRequest, error) {
+	t.Helper()
+	var req *bpfdv1.LoadRequest
+	app := &cli.App{
+		Name: "bpfctl",
+		Commands: []*cli.Command{{Name: "load", Subcommands: []*cli.Command{{
+			Name: "image", Flags: loadFlags, OnUsageError: cliutil.OnUsageError,
+			Action: func(c *cli.Context) (err error) {
+				req, err = loadRequest(c, c.Args().First())
+				return err
+			},
+		}}}},
+		Writer: &bytes.Buffer{}, ErrWriter: &bytes.Buffer{},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	err := app.Run(cliutil.HoistFlags(app, append([]string{"bpfctl", "load", "image"}, args...)))
+	return req, err
+}
+
+func TestLoadRequest(t *testing.T) {
+	xdp := func(a *bpfdv1.XdpAttach) *bpfdv1.AttachSpec {
+		return &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Xdp{Xdp: a}}
+	}
+	cases := map[string]struct {
+		args []string
+		want *bpfdv1.LoadRequest
+	}{
+		"xdp with everything": {
+			args: []string{"oci:/l@sha256:ab", "-p", "xdp_counter:xdp", "-i", "eth0", "--netns", "/run/netns/x", "--xdp-mode", "generic",
+				"--priority", "50", "--proceed-on", "pass,drop", "-g", "verdict=01000000", "-m", "app=fw", "-m", "owner=net", "--pull-policy", "Never", "--map-owner-id", "7"},
+			want: &bpfdv1.LoadRequest{
+				Bytecode:   &bpfdv1.Bytecode{Reference: "oci:/l@sha256:ab", PullPolicy: bpfdv1.PullPolicy_PULL_POLICY_NEVER},
+				GlobalData: map[string][]byte{"verdict": {1, 0, 0, 0}},
+				Metadata:   map[string]string{"app": "fw", "owner": "net"},
+				MapOwnerId: 7,
+				Programs: []*bpfdv1.LoadProgram{{Name: "xdp_counter", Type: bpfdv1.ProgramType_PROGRAM_TYPE_XDP, Attach: xdp(&bpfdv1.XdpAttach{
+					Interface: "eth0", Netns: "/run/netns/x", Mode: bpfdv1.XdpMode_XDP_MODE_GENERIC, Priority: 50,
+					ProceedOn: []bpfdv1.XdpAction{bpfdv1.XdpAction_XDP_ACTION_PASS, bpfdv1.XdpAction_XDP_ACTION_DROP}})}},
+			},
+		},
+		"uprobe and uretprobe share flags": {
+			args: []string{"r", "-p", "u:uprobe", "-p", "ur:uretprobe", "--target", "/bin/sh", "--function", "main", "--pid", "9"},
+			want: &bpfdv1.LoadRequest{
+				Bytecode: &bpfdv1.Bytecode{Reference: "r"}, GlobalData: map[string][]byte{}, Metadata: map[string]string{},
+				Programs: []*bpfdv1.LoadProgram{
+					{Name: "u", Type: bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Uprobe{Uprobe: &bpfdv1.UprobeAttach{Target: "/bin/sh", Function: "main", Pid: 9}}}},
+					{Name: "ur", Type: bpfdv1.ProgramType_PROGRAM_TYPE_URETPROBE, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Uprobe{Uprobe: &bpfdv1.UprobeAttach{Target: "/bin/sh", Function: "main", Pid: 9}}}},
+				},
+			},
+		},
+		"cgroup": {
+			args: []string{"r", "-p", "c:cgroup", "--cgroup", "/sys/fs/cgroup/x", "--cgroup-attach-type", "inet_egress"},
+			want: &bpfdv1.LoadRequest{
+				Bytecode: &bpfdv1.Bytecode{Reference: "r"}, GlobalData: map[string][]byte{}, Metadata: map[string]string{},
+				Programs: []*bpfdv1.LoadProgram{{Name: "c", Type: bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Cgroup{Cgroup: &bpfdv1.CgroupAttach{
+					Path: "/sys/fs/cgroup/x", AttachType: bpfdv1.CgroupAttachType_CGROUP_ATTACH_TYPE_INET_EGRESS}}}}},
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := requestFor(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, protocmp.Transform()); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadRequestRejects(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		want string
+	}{
+		"no program":           {args: []string{"r", "-i", "eth0"}, want: "--program"},
+		"program without type": {args: []string{"r", "-p", "xdp_counter"}, want: "want NAME:TYPE"},
+		"unknown type":         {args: []string{"r", "-p", "x:socket"}, want: `unknown program type "socket"`},
+		"flag for other type":  {args: []string{"r", "-p", "x:xdp", "--tracepoint", "a/b"}, want: "--tracepoint does not apply to xdp programs"},
+		"bad proceed-on":       {args: []string{"r", "-p", "x:xdp", "--proceed-on", "pass,maybe"}, want: `unknown XDP action "maybe"`},
+		"tc action for xdp":    {args: []string{"r", "-p", "x:xdp", "--proceed-on", "shot"}, want: `unknown XDP action "shot"`},
+		"bad global":           {args: []string{"r", "-p", "x:xdp", "-g", "verdict=zz"}, want: "not hex bytes"},
+		"global without =":     {args: []string{"r", "-p", "x:xdp", "-g", "verdict"}, want: "want NAME=HEX"},
+		"bad metadata":         {args: []string{"r", "-p", "x:xdp", "-m", "app"}, want: "want KEY=VALUE"},
+		"bad pull policy":      {args: []string{"r", "-p", "x:xdp", "--pull-policy", "Sometimes"}, want: "unknown pull policy"},
+		"bad direction":        {args: []string{"r", "-p", "x:tc", "--direction", "sideways"}, want: `unknown direction "sideways"`},
+		"bad xdp mode":         {args: []string{"r", "-p", "x:xdp", "--xdp-mode", "turbo"}, want: `unknown XDP mode "turbo"`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := requestFor(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tc.want)
+			}
+			if code := exitCode(err); code != cliutil.ExitUsage {
+				t.Errorf("exit code %d, want %d", code, cliutil.ExitUsage)
+			}
+		})
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	cases := map[string]struct {
+		err  error
+		want int
+	}{
+		"usage":       {cliutil.Usagef("bad"), cliutil.ExitUsage},
+		"invalid":     {requestFailed("load", "/s", status.Error(codes.InvalidArgument, "priority 0")), cliutil.ExitUsage},
+		"denied":      {requestFailed("load", "/s", status.Error(codes.PermissionDenied, "unsigned")), cliutil.ExitDenied},
+		"not found":   {requestFailed("get 9", "/s", status.Error(codes.NotFound, "program 9: not found")), cliutil.ExitNotFound},
+		"conflict":    {requestFailed("load", "/s", status.Error(codes.AlreadyExists, "hook taken")), cliutil.ExitError},
+		"plain error": {errors.New("x"), cliutil.ExitError},
+		"no daemon":   {requestFailed("list", "/s", status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial unix /s: connect: no such file or directory"`)), cliutil.ExitError},
+	}
+	for name, tc := range cases {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("%s: exitCode = %d, want %d", name, got, tc.want)
+		}
+	}
+}
+
+func TestUnreachableDaemon(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "none.sock")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"bpfctl", "--socket", socket, "list"}, &stdout, &stderr)
+	if code != cliutil.ExitError {
+		t.Errorf("exit code %d, want %d", code, cliutil.ExitError)
+	}
+	want := "bpfctl: list: cannot reach bpfd at " + socket + " (is it running?): no such file or directory\n"
+	if stderr.String() != want {
+		t.Errorf("stderr = %q, want %q", stderr.String(), want)
+	}
+}

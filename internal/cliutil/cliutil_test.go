@@ -1,0 +1,49 @@
+package cliutil
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/urfave/cli/v2"
+)
+
+func TestHoistFlags(t *testing.T) {
+	app := &cli.App{
+		Flags: []cli.Flag{&cli.StringFlag{Name: "socket"}, &cli.BoolFlag{Name: "debug"}},
+		Commands: []*cli.Command{
+			{Name: "load", Subcommands: []*cli.Command{{Name: "image", Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "program", Aliases: []string{"p"}}, &cli.BoolFlag{Name: "all"},
+			}}}},
+			{Name: "list", Flags: []cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}}}},
+		},
+	}
+	cases := map[string]struct{ in, want []string }{
+		"flags after argument": {
+			in:   []string{"bpfctl", "load", "image", "oci:/x", "--program", "a:xdp", "-p=b:tc", "--all"},
+			want: []string{"bpfctl", "load", "image", "--program", "a:xdp", "-p=b:tc", "--all", "oci:/x"},
+		},
+		"global flags first": {
+			in:   []string{"bpfctl", "--socket", "/s", "--debug", "list", "x", "-o", "json"},
+			want: []string{"bpfctl", "--socket", "/s", "--debug", "list", "-o", "json", "x"},
+		},
+		"double dash ends flags": {
+			in:   []string{"bpfctl", "list", "--", "-o", "json"},
+			want: []string{"bpfctl", "list", "--", "-o", "json"},
+		},
+		"unknown command untouched": {
+			in:   []string{"bpfctl", "frob", "x", "--y"},
+			want: []string{"bpfctl", "frob", "x", "--y"},
+		},
+		"unknown flag hoisted": {
+			in:   []string{"bpfctl", "list", "x", "--bogus"},
+			want: []string{"bpfctl", "list", "--bogus", "x"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, HoistFlags(app, tc.in)); diff != "" {
+				t.Errorf("HoistFlags (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,331 @@
+package k8stest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+// Daemon is an in-memory bpfd: a real gRPC server of the node API
+// (bpfdv1.BpfdServer) on a unix socket, which keeps its programs in memory,
+// records the requests it serves and answers as bpfd's API documents,
+// including the google.rpc.ErrorInfo reasons of its errors.
+//
+// It stands in for bpfd in the tests of bpfd-agent's reconciler until the
+// daemon exists. It is not the end-to-end test: nothing is pulled, verified
+// or loaded into a kernel. The end-to-end suite, with a real bpfd process, a
+// signed artifact and this machine's kernel, replaces it once the daemon
+// lands.
+type Daemon struct {
+	bpfdv1.UnimplementedBpfdServer
+
+	// Socket is the path of the unix socket it serves on.
+	Socket string
+
+	mu         sync.Mutex
+	srv        *grpc.Server
+	nextID     uint64
+	programs   map[uint64]*bpfdv1.Program
+	rejections map[string]error
+	interfaces map[string]bool
+	calls      map[string]int
+	loads      []*bpfdv1.LoadRequest
+}
+
+var _ bpfdv1.BpfdServer = (*Daemon)(nil)
+
+// StartDaemon serves an empty in-memory bpfd on a fresh socket until the test
+// ends. Every interface name exists unless SetInterfaces says otherwise.
+func StartDaemon(tb testing.TB) *Daemon {
+	tb.Helper()
+	// A short path: unix socket paths are limited to 107 bytes.
+	dir, err := os.MkdirTemp("", "bpfd-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	d := &Daemon{
+		Socket:     filepath.Join(dir, "bpfd.sock"),
+		nextID:     1,
+		programs:   map[uint64]*bpfdv1.Program{},
+		rejections: map[string]error{},
+		calls:      map[string]int{},
+	}
+	d.Start(tb)
+	tb.Cleanup(d.Stop)
+	return d
+}
+
+// Start serves on d.Socket again after Stop, with the state d had, as bpfd
+// does after a restart.
+func (d *Daemon) Start(tb testing.TB) {
+	tb.Helper()
+	os.Remove(d.Socket)
+	l, err := net.Listen("unix", d.Socket)
+	if err != nil {
+		tb.Fatalf("listen on %s: %v", d.Socket, err)
+	}
+	srv := grpc.NewServer()
+	bpfdv1.RegisterBpfdServer(srv, d)
+	d.mu.Lock()
+	d.srv = srv
+	d.mu.Unlock()
+	go srv.Serve(l)
+}
+
+// Stop stops serving, as if bpfd went down; calls fail with Unavailable.
+func (d *Daemon) Stop() {
+	d.mu.Lock()
+	srv := d.srv
+	d.srv = nil
+	d.mu.Unlock()
+	if srv != nil {
+		srv.Stop()
+	}
+}
+
+// Forget drops every program, as a bpfd that lost its state would.
+func (d *Daemon) Forget() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.programs = map[uint64]*bpfdv1.Program{}
+}
+
+// Reject makes loads of reference fail with code and reason, as bpfd's trust
+// policy (PermissionDenied, POLICY_DENIED), the verifier
+// (FailedPrecondition, VERIFIER_REJECTED) or a registry (Unavailable,
+// IMAGE_PULL_FAILED) would.
+func (d *Daemon) Reject(reference string, code codes.Code, reason bpfdv1.ErrorReason, message string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rejections[reference] = errorWithReason(code, reason, message)
+}
+
+// Accept undoes Reject.
+func (d *Daemon) Accept(reference string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.rejections, reference)
+}
+
+// SetInterfaces makes only the named interfaces exist.
+func (d *Daemon) SetInterfaces(names ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.interfaces = map[string]bool{}
+	for _, n := range names {
+		d.interfaces[n] = true
+	}
+}
+
+// Programs returns the loaded programs by id.
+func (d *Daemon) Programs() []*bpfdv1.Program {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ps []*bpfdv1.Program
+	for _, id := range slices.Sorted(maps.Keys(d.programs)) {
+		ps = append(ps, proto.Clone(d.programs[id]).(*bpfdv1.Program))
+	}
+	return ps
+}
+
+// Calls returns how often method ("Load", "Unload", "List") was called.
+func (d *Daemon) Calls(method string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[method]
+}
+
+// Loads returns the Load requests served, in order.
+func (d *Daemon) Loads() []*bpfdv1.LoadRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.loads)
+}
+
+// Load loads every program of the request or, on any error, none.
+func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls["Load"]++
+	d.loads = append(d.loads, proto.Clone(req).(*bpfdv1.LoadRequest))
+
+	ref := req.GetBytecode().GetReference()
+	if ref == "" {
+		return nil, errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, "bytecode reference is empty")
+	}
+	if len(req.GetPrograms()) == 0 {
+		return nil, errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, "no programs to load")
+	}
+	if err := d.rejections[ref]; err != nil {
+		return nil, err
+	}
+	var ownerMaps []*bpfdv1.MapInfo
+	if id := req.GetMapOwnerId(); id != 0 {
+		owner, ok := d.programs[id]
+		if !ok {
+			return nil, errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, fmt.Sprintf("map owner %d: program not found", id))
+		}
+		ownerMaps = owner.GetMaps()
+	}
+	for _, p := range req.GetPrograms() {
+		if err := d.checkAttach(p); err != nil {
+			return nil, err
+		}
+	}
+
+	prov := &bpfdv1.Provenance{
+		Reference:         ref,
+		Digest:            digestOf(ref),
+		Signer:            "SHA256:test-signer",
+		Rule:              "test-rule",
+		PolicyFingerprint: "sha256:test-policy",
+	}
+	resp := &bpfdv1.LoadResponse{}
+	for _, lp := range req.GetPrograms() {
+		id := d.nextID
+		d.nextID++
+		pin := fmt.Sprintf("/run/bpfd/fs/%d", id)
+		progMaps := ownerMaps
+		if progMaps == nil {
+			progMaps = []*bpfdv1.MapInfo{{Name: "counters", Id: uint32(5000 + id), PinPath: pin + "/counters"}}
+		}
+		p := &bpfdv1.Program{
+			Id:         id,
+			Managed:    true,
+			Name:       lp.GetName(),
+			Type:       lp.GetType(),
+			Attach:     lp.GetAttach(),
+			Metadata:   maps.Clone(req.GetMetadata()),
+			Provenance: prov,
+			Kernel: &bpfdv1.KernelInfo{
+				ProgramId: uint32(1000 + id),
+				LinkIds:   []uint32{uint32(3000 + id)},
+				MapIds:    []uint32{progMaps[0].GetId()},
+				Name:      truncate(lp.GetName(), 15),
+			},
+			PinPath:    pin,
+			Maps:       progMaps,
+			MapOwnerId: req.GetMapOwnerId(),
+		}
+		d.programs[id] = p
+		resp.Programs = append(resp.Programs, proto.Clone(p).(*bpfdv1.Program))
+	}
+	return resp, nil
+}
+
+func (d *Daemon) checkAttach(p *bpfdv1.LoadProgram) error {
+	var iface string
+	ok := false
+	switch s := p.GetAttach().GetSpec().(type) {
+	case *bpfdv1.AttachSpec_Xdp:
+		ok, iface = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_XDP, s.Xdp.GetInterface()
+	case *bpfdv1.AttachSpec_Tc:
+		ok, iface = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TC, s.Tc.GetInterface()
+	case *bpfdv1.AttachSpec_Tcx:
+		ok, iface = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TCX, s.Tcx.GetInterface()
+	case *bpfdv1.AttachSpec_Tracepoint:
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TRACEPOINT
+	case *bpfdv1.AttachSpec_Kprobe:
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_KPROBE || p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_KRETPROBE
+	case *bpfdv1.AttachSpec_Uprobe:
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE || p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_URETPROBE
+	case *bpfdv1.AttachSpec_Fentry:
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_FENTRY || p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT
+	case *bpfdv1.AttachSpec_Cgroup:
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP
+	}
+	if !ok {
+		return errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+			fmt.Sprintf("program %s: attach spec does not match type %s", p.GetName(), p.GetType()))
+	}
+	if iface != "" && d.interfaces != nil && !d.interfaces[iface] {
+		return errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+			fmt.Sprintf("program %s: interface %s not found", p.GetName(), iface))
+	}
+	return nil
+}
+
+// Unload unloads every program named or, when one is unknown, none.
+func (d *Daemon) Unload(_ context.Context, req *bpfdv1.UnloadRequest) (*bpfdv1.UnloadResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls["Unload"]++
+	for _, id := range req.GetIds() {
+		if _, ok := d.programs[id]; !ok {
+			return nil, status.Errorf(codes.NotFound, "program %d not found", id)
+		}
+	}
+	for _, id := range req.GetIds() {
+		delete(d.programs, id)
+	}
+	return &bpfdv1.UnloadResponse{}, nil
+}
+
+// List returns the programs of the type and metadata asked for.
+func (d *Daemon) List(_ context.Context, req *bpfdv1.ListRequest) (*bpfdv1.ListResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls["List"]++
+	resp := &bpfdv1.ListResponse{}
+	for _, id := range slices.Sorted(maps.Keys(d.programs)) {
+		p := d.programs[id]
+		if t := req.GetType(); t != bpfdv1.ProgramType_PROGRAM_TYPE_UNSPECIFIED && p.GetType() != t {
+			continue
+		}
+		match := true
+		for k, v := range req.GetSelector() {
+			if p.GetMetadata()[k] != v {
+				match = false
+			}
+		}
+		if match {
+			resp.Programs = append(resp.Programs, proto.Clone(p).(*bpfdv1.Program))
+		}
+	}
+	return resp, nil
+}
+
+// errorWithReason returns a status error carrying the ErrorInfo detail bpfd
+// attaches.
+func errorWithReason(code codes.Code, reason bpfdv1.ErrorReason, message string) error {
+	st, err := status.New(code, message).WithDetails(&errdetails.ErrorInfo{Domain: "bpfd.io", Reason: reason.String()})
+	if err != nil {
+		return status.Error(code, message)
+	}
+	return st.Err()
+}
+
+// digestOf returns the digest in ref or, for a reference without one, a
+// stand-in for what a registry would resolve it to.
+func digestOf(ref string) string {
+	if _, d, ok := strings.Cut(ref, "@"); ok {
+		return d
+	}
+	sum := sha256.Sum256([]byte(ref))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,144 @@
+package k8stest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	bpfdv1alpha1 "github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
+)
+
+// Env is a running control plane: kube-apiserver and etcd with bpfd's CRDs.
+type Env struct {
+	// Config reaches the API server as an administrator (system:masters).
+	Config *rest.Config
+	// Client is an uncached administrator client.
+	Client client.Client
+	// Scheme knows the built-in types and bpfd's.
+	Scheme *runtime.Scheme
+	// Root is the repository's root directory.
+	Root string
+	// Assets is the directory of etcd, kube-apiserver and kubectl.
+	Assets string
+	env    *envtest.Environment
+}
+
+// Start starts a control plane with the CRDs of config/crd/bases installed.
+// The binaries come from $KUBEBUILDER_ASSETS, else bin/k8s in the repository.
+func Start() (*Env, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join(root, "bin", "k8s")
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
+			return nil, fmt.Errorf("envtest binary %s not found in %s (run `make tools`, which builds bin/k8s): %w", bin, assets, err)
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := bpfdv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+		Scheme:                scheme,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start envtest: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("client: %w", err), env.Stop())
+	}
+	return &Env{Config: cfg, Client: c, Scheme: scheme, Root: root, Assets: assets, env: env}, nil
+}
+
+// Stop stops the control plane.
+func (e *Env) Stop() error { return e.env.Stop() }
+
+// Main is a TestMain body: it starts a control plane into *env, runs the
+// package's tests and stops it.
+//
+//	var testEnv *k8stest.Env
+//	func TestMain(m *testing.M) { k8stest.Main(m, &testEnv) }
+func Main(m *testing.M, env **Env) {
+	flag.Parse() // for testing.Verbose in Logger
+	ctrl.SetLogger(Logger())
+	e, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		os.Exit(1)
+	}
+	*env = e
+	code := m.Run()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop envtest:", err)
+	}
+	os.Exit(code)
+}
+
+// ClientAs returns a client that impersonates user with the groups and extra
+// attributes given, as a token of that identity would authenticate.
+func (e *Env) ClientAs(user string, groups []string, extra map[string][]string) (client.Client, error) {
+	cfg := rest.CopyConfig(e.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups, Extra: extra}
+	return client.New(cfg, client.Options{Scheme: e.Scheme})
+}
+
+// repoRoot finds the directory holding go.mod above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("repository root (go.mod) not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Kubeconfig writes a kubeconfig file for a new administrator of e into the
+// test's temporary directory, for processes such as bpfd-agent run against
+// it, and returns its path.
+func (e *Env) Kubeconfig(tb testing.TB) string {
+	tb.Helper()
+	user, err := e.env.AddUser(envtest.User{Name: "bpfd-test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		tb.Fatalf("kubeconfig: %v", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		tb.Fatalf("kubeconfig: %v", err)
+	}
+	path := filepath.Join(tb.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}

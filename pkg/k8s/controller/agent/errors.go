@@ -1,0 +1,12 @@
+package agent
+
+import "errors"
+
+var (
+	// ErrNoDefaultRoute means the node has no default route, so it has no
+	// primary interface to attach to.
+	ErrNoDefaultRoute = errors.New("no default route")
+	// ErrMapOwnerNotReady means a config's mapOwnerSelector does not match
+	// exactly one config, or that config is not loaded on the node yet.
+	ErrMapOwnerNotReady = errors.New("map owner not ready")
+)

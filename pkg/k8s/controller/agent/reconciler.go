@@ -1,0 +1,334 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
+	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+// Reconciler converges one node's bpfd towards the BpfProgramConfigs that
+// select the node, one config per reconcile, and reports in the node's
+// BpfPrograms.
+type Reconciler struct {
+	client   client.Client
+	daemon   Daemon
+	nodeName string
+	opts     ReconcilerOptions
+}
+
+// ReconcilerOptions are the Reconciler's optional settings.
+type ReconcilerOptions struct {
+	// PrimaryInterface names the node's primary interface, for programs that
+	// ask for it. Nil reads the default route from /proc/net.
+	PrimaryInterface func() (string, error)
+	// ResyncPeriod is how often a config is checked against bpfd's List
+	// while nothing else happens, which catches a bpfd that lost its state,
+	// and how soon a load refused for good (PolicyDenied, VerifierRejected,
+	// InvalidRequest) is tried again. Zero means 5 minutes.
+	ResyncPeriod time.Duration
+	// RetryPeriod is how soon a config waiting for its map owner is tried
+	// again. Zero means 5 seconds.
+	RetryPeriod time.Duration
+	// CallTimeout bounds each call to bpfd; Load may pull an image. Zero
+	// means 5 minutes.
+	CallTimeout time.Duration
+}
+
+// NewReconciler returns the reconciler of node nodeName. c reads configs,
+// nodes and BpfPrograms (a cache, see CacheOptions) and writes BpfPrograms;
+// d is the node's bpfd.
+func NewReconciler(c client.Client, d Daemon, nodeName string, opts ReconcilerOptions) *Reconciler {
+	if opts.PrimaryInterface == nil {
+		opts.PrimaryInterface = func() (string, error) { return PrimaryInterface("/proc/net") }
+	}
+	if opts.ResyncPeriod == 0 {
+		opts.ResyncPeriod = 5 * time.Minute
+	}
+	if opts.RetryPeriod == 0 {
+		opts.RetryPeriod = 5 * time.Second
+	}
+	if opts.CallTimeout == 0 {
+		opts.CallTimeout = 5 * time.Minute
+	}
+	return &Reconciler{client: c, daemon: d, nodeName: nodeName, opts: opts}
+}
+
+// Reconcile converges the programs of the config named in req on this node:
+// loaded when the config exists, is not being deleted and selects the node;
+// unloaded, with the node's BpfProgram deleted, otherwise.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	cfg := &v1alpha1.BpfProgramConfig{}
+	if err := r.client.Get(ctx, req.NamespacedName, cfg); apierrors.IsNotFound(err) {
+		cfg = nil
+	} else if err != nil {
+		return reconcile.Result{}, fmt.Errorf("BpfProgramConfig %s: %w", req.Name, err)
+	}
+	node := &corev1.Node{}
+	if err := r.client.Get(ctx, types.NamespacedName{Name: r.nodeName}, node); err != nil {
+		// Without its Node the agent cannot tell what is selected; it
+		// leaves the node's programs alone rather than guess.
+		return reconcile.Result{}, fmt.Errorf("node %s: %w", r.nodeName, err)
+	}
+	bp := &v1alpha1.BpfProgram{}
+	if err := r.client.Get(ctx, types.NamespacedName{Name: v1alpha1.BpfProgramName(req.Name, r.nodeName)}, bp); apierrors.IsNotFound(err) {
+		bp = nil
+	} else if err != nil {
+		return reconcile.Result{}, fmt.Errorf("BpfProgram of %s: %w", req.Name, err)
+	}
+
+	want := cfg != nil && cfg.DeletionTimestamp.IsZero()
+	if want {
+		selected, err := cfg.SelectsNode(node.Labels)
+		if err != nil {
+			return reconcile.Result{}, reconcile.TerminalError(err)
+		}
+		want = selected
+	}
+	if !want {
+		return reconcile.Result{}, r.unload(ctx, req.Name, cfg, bp)
+	}
+	return r.load(ctx, cfg, bp)
+}
+
+// load makes bpfd run exactly what cfg asks for on this node.
+func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bp *v1alpha1.BpfProgram) (reconcile.Result, error) {
+	// The BpfProgram exists before anything loads, so that the operator
+	// knows this node may hold programs of cfg.
+	bp, err := r.ensureBpfProgram(ctx, cfg, bp)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if fin := v1alpha1.NodeFinalizer(r.nodeName); !controllerutil.ContainsFinalizer(cfg, fin) {
+		// The operator's finalizer keeps cfg until this node unloaded it;
+		// the config's update when it arrives triggers the next reconcile.
+		return reconcile.Result{}, r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonPending,
+			"waiting for bpfd-operator to add finalizer %s to the config", fin))
+	}
+
+	have, err := r.list(ctx, map[string]string{MetadataConfig: cfg.Name})
+	if err != nil {
+		return r.failed(ctx, bp, cfg, "list programs", err)
+	}
+	want, reason, retry, err := r.request(ctx, cfg)
+	if err != nil {
+		// The node runs what the config says or nothing: programs of an
+		// older request go.
+		if len(have) > 0 {
+			if err := r.unloadPrograms(ctx, have); err != nil {
+				return r.failed(ctx, bp, cfg, "unload outdated programs", err)
+			}
+		}
+		return reconcile.Result{RequeueAfter: retry}, r.report(ctx, bp, cfg, notLoaded(reason, "%v", err))
+	}
+	if current(have, want) {
+		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(have))
+	}
+	// Anything else loaded for this config name (an older request, an older
+	// config of the same name, a partial set) goes, then the request loads
+	// whole. bpfd has no update in place yet, so an edit briefly leaves the
+	// hooks empty.
+	if len(have) > 0 {
+		if err := r.unloadPrograms(ctx, have); err != nil {
+			return r.failed(ctx, bp, cfg, "unload outdated programs", err)
+		}
+		log.FromContext(ctx).Info("unloaded outdated programs", "count", len(have))
+	}
+	callCtx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	resp, err := r.daemon.Load(callCtx, want)
+	if err != nil {
+		return r.failed(ctx, bp, cfg, "load", err)
+	}
+	log.FromContext(ctx).Info("loaded", "image", cfg.Spec.Bytecode.Image, "programs", len(resp.GetPrograms()))
+	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(resp.GetPrograms()))
+}
+
+// request returns the Load request for cfg on this node or, when there is
+// none yet, the reason to report and when to try again.
+func (r *Reconciler) request(ctx context.Context, cfg *v1alpha1.BpfProgramConfig) (_ *bpfdv1.LoadRequest, reason string, retry time.Duration, _ error) {
+	mapOwner, err := r.mapOwner(ctx, cfg)
+	if err != nil {
+		return nil, v1alpha1.ReasonMapOwnerNotReady, r.opts.RetryPeriod, err
+	}
+	req, err := LoadRequest(cfg, r.opts.PrimaryInterface, mapOwner)
+	switch {
+	case errors.Is(err, ErrNoDefaultRoute):
+		return nil, v1alpha1.ReasonAttachFailed, r.opts.RetryPeriod, err // a route may come up
+	case err != nil:
+		return nil, v1alpha1.ReasonInvalidRequest, r.opts.ResyncPeriod, err
+	}
+	return req, "", 0, nil
+}
+
+// current reports whether have is exactly what want loads.
+func current(have []*bpfdv1.Program, want *bpfdv1.LoadRequest) bool {
+	if len(have) != len(want.GetPrograms()) {
+		return false
+	}
+	for _, p := range have {
+		for _, k := range []string{MetadataConfigUID, MetadataRequestHash} {
+			if p.GetMetadata()[k] != want.GetMetadata()[k] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// failed reports a failed call to bpfd and says when to try again.
+func (r *Reconciler) failed(ctx context.Context, bp *v1alpha1.BpfProgram, cfg *v1alpha1.BpfProgramConfig, what string, err error) (reconcile.Result, error) {
+	reason := reasonOf(err)
+	if werr := r.report(ctx, bp, cfg, notLoaded(reason, "%s: %s", what, messageOf(err))); werr != nil {
+		return reconcile.Result{}, werr
+	}
+	if retryable(reason) {
+		return reconcile.Result{}, fmt.Errorf("%s %s: %w", what, cfg.Name, err)
+	}
+	log.FromContext(ctx).Info("bpfd refused the config", "reason", reason, "message", messageOf(err))
+	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, nil
+}
+
+// unload removes whatever bpfd holds for the config name and, once that is
+// done, the node's BpfProgram.
+func (r *Reconciler) unload(ctx context.Context, name string, cfg *v1alpha1.BpfProgramConfig, bp *v1alpha1.BpfProgram) error {
+	have, err := r.list(ctx, map[string]string{MetadataConfig: name})
+	if err == nil && len(have) > 0 {
+		err = r.unloadPrograms(ctx, have)
+		if err == nil {
+			log.FromContext(ctx).Info("unloaded", "programs", len(have))
+		}
+	}
+	if err != nil {
+		if bp != nil && cfg != nil {
+			if werr := r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonUnloading, "unload: %s", messageOf(err))); werr != nil {
+				return werr
+			}
+		}
+		return fmt.Errorf("unload %s: %w", name, err)
+	}
+	if bp == nil {
+		return nil
+	}
+	if err := r.client.Delete(ctx, bp, client.Preconditions{UID: &bp.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete BpfProgram %s: %w", bp.Name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) unloadPrograms(ctx context.Context, programs []*bpfdv1.Program) error {
+	ids := make([]uint64, len(programs))
+	for i, p := range programs {
+		ids[i] = p.GetId()
+	}
+	callCtx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	_, err := r.daemon.Unload(callCtx, &bpfdv1.UnloadRequest{Ids: ids})
+	return err
+}
+
+// list returns the programs the agent loaded whose metadata has every key
+// of selector with its value.
+func (r *Reconciler) list(ctx context.Context, selector map[string]string) ([]*bpfdv1.Program, error) {
+	sel := map[string]string{MetadataManagedBy: ManagedByAgent}
+	for k, v := range selector {
+		sel[k] = v
+	}
+	callCtx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	resp, err := r.daemon.List(callCtx, &bpfdv1.ListRequest{Selector: sel})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetPrograms(), nil
+}
+
+// mapOwner returns bpfd's id of a program of the config cfg's
+// mapOwnerSelector matches, on this node; 0 without a selector.
+func (r *Reconciler) mapOwner(ctx context.Context, cfg *v1alpha1.BpfProgramConfig) (uint64, error) {
+	if cfg.Spec.MapOwnerSelector == nil {
+		return 0, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(cfg.Spec.MapOwnerSelector)
+	if err != nil {
+		return 0, fmt.Errorf("mapOwnerSelector: %w", err)
+	}
+	var list v1alpha1.BpfProgramConfigList
+	if err := r.client.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return 0, fmt.Errorf("mapOwnerSelector: %w", err)
+	}
+	owners := slices.DeleteFunc(list.Items, func(c v1alpha1.BpfProgramConfig) bool { return c.UID == cfg.UID })
+	if len(owners) != 1 {
+		return 0, fmt.Errorf("mapOwnerSelector matches %d configs, want 1: %w", len(owners), ErrMapOwnerNotReady)
+	}
+	programs, err := r.list(ctx, map[string]string{MetadataConfigUID: string(owners[0].UID)})
+	if err != nil {
+		return 0, fmt.Errorf("map owner %s: %s: %w", owners[0].Name, messageOf(err), ErrMapOwnerNotReady)
+	}
+	if len(programs) == 0 {
+		return 0, fmt.Errorf("map owner %s is not loaded on this node yet: %w", owners[0].Name, ErrMapOwnerNotReady)
+	}
+	return slices.MinFunc(programs, func(a, b *bpfdv1.Program) int { return cmp.Compare(a.GetId(), b.GetId()) }).GetId(), nil
+}
+
+// ensureBpfProgram returns the node's BpfProgram for cfg, created when
+// missing and owned by cfg (a new config of an old name takes it over).
+func (r *Reconciler) ensureBpfProgram(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bp *v1alpha1.BpfProgram) (*v1alpha1.BpfProgram, error) {
+	owner := []metav1.OwnerReference{{
+		APIVersion: v1alpha1.GroupVersion.String(),
+		Kind:       "BpfProgramConfig",
+		Name:       cfg.Name,
+		UID:        cfg.UID,
+		Controller: ptr.To(true),
+	}}
+	if bp == nil {
+		bp = &v1alpha1.BpfProgram{
+			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.BpfProgramName(cfg.Name, r.nodeName), OwnerReferences: owner},
+			Spec:       v1alpha1.BpfProgramSpec{NodeName: r.nodeName, ConfigName: cfg.Name},
+		}
+		if err := r.client.Create(ctx, bp); err != nil {
+			return nil, fmt.Errorf("create BpfProgram %s: %w", bp.Name, err)
+		}
+		return bp, nil
+	}
+	if !equality.Semantic.DeepEqual(bp.OwnerReferences, owner) {
+		bp = bp.DeepCopy()
+		bp.OwnerReferences = owner
+		if err := r.client.Update(ctx, bp); err != nil {
+			return nil, fmt.Errorf("update BpfProgram %s: %w", bp.Name, err)
+		}
+	}
+	return bp, nil
+}
+
+// report writes rep into bp's status, unless the status already says so.
+func (r *Reconciler) report(ctx context.Context, bp *v1alpha1.BpfProgram, cfg *v1alpha1.BpfProgramConfig, rep nodeReport) error {
+	st := rep.status(bp, cfg)
+	if equality.Semantic.DeepEqual(st, bp.Status) {
+		return nil
+	}
+	bp = bp.DeepCopy()
+	bp.Status = st
+	if err := r.client.Status().Update(ctx, bp); err != nil {
+		return fmt.Errorf("update status of BpfProgram %s: %w", bp.Name, err)
+	}
+	return nil
+}
+
+var _ reconcile.Reconciler = (*Reconciler)(nil)

@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
+)
+
+// CacheOptions returns the manager cache settings of node nodeName's agent:
+// it caches its own Node and BpfPrograms only (and every config).
+func CacheOptions(nodeName string) cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Node{}:         {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
+		&v1alpha1.BpfProgram{}: {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+	}}
+}
+
+// SetupWithManager registers the reconciler with mgr, whose cache must be
+// set up with CacheOptions. It reconciles a config when the config's spec,
+// finalizers or deletion change, when the node's labels change (every
+// config), when the node's BpfProgram of the config changes, and at start
+// for every config bpfd holds programs of (configs deleted while the agent
+// was away among them).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("bpfd-agent").
+		// Failures retry within half a minute at most: bpfd restarting or a
+		// registry coming back should not wait for the default 16 minutes.
+		WithOptions(controller.Options{
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](250*time.Millisecond, 30*time.Second),
+		}).
+		For(&v1alpha1.BpfProgramConfig{}, builder.WithPredicates(configChanged{})).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.allConfigs),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Watches(&v1alpha1.BpfProgram{}, handler.EnqueueRequestsFromMapFunc(configOf)).
+		WatchesRawSource(source.Func(r.enqueueLoaded)).
+		Complete(r)
+}
+
+// configChanged passes the config events that can change what a node runs:
+// not the operator's status updates.
+type configChanged struct{ predicate.Funcs }
+
+func (configChanged) Update(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld, e.ObjectNew
+	return o.GetGeneration() != n.GetGeneration() ||
+		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+		!slices.Equal(o.GetFinalizers(), n.GetFinalizers())
+}
+
+func (r *Reconciler) allConfigs(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list v1alpha1.BpfProgramConfigList
+	if err := r.client.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list BpfProgramConfigs")
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, c := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}}
+	}
+	return reqs
+}
+
+func configOf(_ context.Context, o client.Object) []reconcile.Request {
+	bp, ok := o.(*v1alpha1.BpfProgram)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: bp.Spec.ConfigName}}}
+}
+
+// enqueueLoaded asks bpfd, until it answers, which configs it holds
+// programs of, and queues a reconcile of each.
+func (r *Reconciler) enqueueLoaded(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	go func() {
+		logger := ctrl.LoggerFrom(ctx)
+		for {
+			programs, err := r.list(ctx, nil)
+			if err == nil {
+				seen := map[string]bool{}
+				for _, p := range programs {
+					if name := p.GetMetadata()[MetadataConfig]; name != "" && !seen[name] {
+						seen[name] = true
+						q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+					}
+				}
+				return
+			}
+			logger.Info("bpfd not answering yet; retrying", "error", messageOf(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(r.opts.RetryPeriod):
+			}
+		}
+	}()
+	return nil
+}

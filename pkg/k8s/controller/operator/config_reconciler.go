@@ -1,0 +1,170 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
+)
+
+// configNameField indexes BpfPrograms by spec.configName in the cache.
+const configNameField = "spec.configName"
+
+// ConfigReconciler keeps each BpfProgramConfig's node finalizers and status.
+type ConfigReconciler struct {
+	client client.Client
+	live   client.Reader
+}
+
+// NewConfigReconciler returns a ConfigReconciler that reads through c (the
+// manager's cache) and writes configs and deletes BpfPrograms through it;
+// live reads from the API server directly, to make sure a node is gone
+// before its BpfPrograms are deleted.
+func NewConfigReconciler(c client.Client, live client.Reader) *ConfigReconciler {
+	return &ConfigReconciler{client: c, live: live}
+}
+
+// Reconcile brings the config named in req up to date with the nodes and
+// their BpfPrograms: node finalizers, BpfPrograms of nodes that are gone,
+// status. It writes nothing when all of that is as it should be.
+func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	cfg := &v1alpha1.BpfProgramConfig{}
+	if err := r.client.Get(ctx, req.NamespacedName, cfg); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	nodes := &metav1.PartialObjectMetadataList{}
+	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := r.client.List(ctx, nodes); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list nodes: %w", err)
+	}
+	var bps v1alpha1.BpfProgramList
+	if err := r.client.List(ctx, &bps, client.MatchingFields{configNameField: cfg.Name}); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list BpfPrograms of %s: %w", cfg.Name, err)
+	}
+
+	selected := make(map[string]bool, len(nodes.Items))
+	for _, n := range nodes.Items {
+		ok, err := cfg.SelectsNode(n.Labels)
+		if err != nil {
+			return reconcile.Result{}, reconcile.TerminalError(err)
+		}
+		selected[n.Name] = ok
+	}
+	reports := make(map[string]*v1alpha1.BpfProgram, len(bps.Items))
+	var reporting []string
+	for i := range bps.Items {
+		bp := &bps.Items[i]
+		if _, exists := selected[bp.Spec.NodeName]; !exists {
+			// No agent will ever unload or report from a node that is
+			// gone, and nothing else deletes this BpfProgram. The cache
+			// may not know a new node yet: ask the API server.
+			gone, err := r.nodeGone(ctx, bp.Spec.NodeName)
+			if err != nil {
+				return reconcile.Result{}, err
+			}
+			if !gone {
+				return reconcile.Result{RequeueAfter: time.Second}, nil
+			}
+			if err := r.client.Delete(ctx, bp, client.Preconditions{UID: &bp.UID}); err != nil && !apierrors.IsNotFound(err) {
+				return reconcile.Result{}, fmt.Errorf("delete BpfProgram %s of vanished node %s: %w", bp.Name, bp.Spec.NodeName, err)
+			}
+			log.FromContext(ctx).Info("deleted the BpfProgram of a vanished node", "node", bp.Spec.NodeName)
+			continue
+		}
+		reports[bp.Spec.NodeName] = bp
+		reporting = append(reporting, bp.Spec.NodeName)
+	}
+
+	if want := finalizers(cfg, selected, reporting); !slices.Equal(want, cfg.Finalizers) {
+		cfg = cfg.DeepCopy()
+		cfg.Finalizers = want
+		if err := r.client.Update(ctx, cfg); err != nil {
+			return reconcile.Result{}, fmt.Errorf("update finalizers of %s: %w", cfg.Name, err)
+		}
+	}
+	if !cfg.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	if st := aggregate(cfg, selected, reports); !equality.Semantic.DeepEqual(st, cfg.Status) {
+		cfg = cfg.DeepCopy()
+		cfg.Status = st
+		if err := r.client.Status().Update(ctx, cfg); err != nil {
+			return reconcile.Result{}, fmt.Errorf("update status of %s: %w", cfg.Name, err)
+		}
+	}
+	return reconcile.Result{}, nil
+}
+
+func (r *ConfigReconciler) nodeGone(ctx context.Context, name string) (bool, error) {
+	node := &metav1.PartialObjectMetadata{}
+	node.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Node"))
+	err := r.live.Get(ctx, types.NamespacedName{Name: name}, node)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("node %s: %w", name, err)
+	}
+	return false, nil
+}
+
+// SetupWithManager registers the reconciler with mgr. It reconciles a config
+// when its spec, finalizers or deletion change, when one of its BpfPrograms
+// changes, and (all configs) when a node comes, goes or changes labels.
+func (r *ConfigReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.BpfProgram{}, configNameField, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.BpfProgram).Spec.ConfigName}
+	}); err != nil {
+		return fmt.Errorf("index BpfPrograms by config: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("bpfprogramconfig").
+		For(&v1alpha1.BpfProgramConfig{}, builder.WithPredicates(specOrLifecycleChanged{})).
+		Watches(&v1alpha1.BpfProgram{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*v1alpha1.BpfProgram).Spec.ConfigName}}}
+		})).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.allConfigs),
+			builder.OnlyMetadata, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		Complete(r)
+}
+
+// specOrLifecycleChanged passes config events other than status updates.
+type specOrLifecycleChanged struct{ predicate.Funcs }
+
+func (specOrLifecycleChanged) Update(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld, e.ObjectNew
+	return o.GetGeneration() != n.GetGeneration() ||
+		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+		!slices.Equal(o.GetFinalizers(), n.GetFinalizers())
+}
+
+func (r *ConfigReconciler) allConfigs(ctx context.Context, _ client.Object) []reconcile.Request {
+	var list v1alpha1.BpfProgramConfigList
+	if err := r.client.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "list BpfProgramConfigs")
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, c := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}}
+	}
+	return reqs
+}
+
+var _ reconcile.Reconciler = (*ConfigReconciler)(nil)

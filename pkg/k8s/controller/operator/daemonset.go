@@ -1,0 +1,151 @@
+package operator
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// DaemonSetName is the name of the bpfd DaemonSet.
+const DaemonSetName = "bpfd"
+
+// AgentServiceAccount is the service account of the bpfd pods; only the
+// agent container gets its token.
+const AgentServiceAccount = "bpfd-agent"
+
+// Paths inside the bpfd pod; bpfd and bpfd-agent are started with them.
+const (
+	// RunDir is the host's /run/bpfd: bpfd's socket and its bpffs
+	// (/run/bpfd/fs), shared with the host so pins outlive the pod.
+	RunDir = "/run/bpfd"
+	// SocketPath is bpfd's gRPC socket.
+	SocketPath = RunDir + "/bpfd.sock"
+	// BpffsDir is the host's bpffs.
+	BpffsDir = "/sys/fs/bpf"
+	// StateDir is the host's /var/lib/bpfd: bpfd's store and image cache.
+	StateDir = "/var/lib/bpfd"
+	// TrustPolicyFile is the trust policy, from the key policy.yaml of the
+	// trust-policy ConfigMap.
+	TrustPolicyFile = "/etc/bpfd/trust/policy.yaml"
+	// RegistryAuthFile is the Docker config file with registry credentials,
+	// from the key .dockerconfigjson of the credentials Secret.
+	RegistryAuthFile = "/etc/bpfd/registry/config.json"
+)
+
+// podLabels label the DaemonSet and its pods; the first two select them.
+var podLabels = map[string]string{
+	"app.kubernetes.io/name":       "bpfd",
+	"app.kubernetes.io/component":  "node",
+	"app.kubernetes.io/managed-by": "bpfd-operator",
+}
+
+// DaemonSet returns the bpfd DaemonSet in namespace for s: on every node,
+// bpfd (privileged: it loads programs) and bpfd-agent (unprivileged: it
+// talks to bpfd over the socket and to the API server with the pod's
+// service-account token, which only it gets). Registry credentials are
+// mounted into bpfd alone, so the agent needs no access to Secrets.
+func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
+	hostPath := func(name, path string, t corev1.HostPathType) corev1.Volume {
+		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path, Type: &t}}}
+	}
+	bidirectional := corev1.MountPropagationBidirectional
+	volumes := []corev1.Volume{
+		hostPath("bpffs", BpffsDir, corev1.HostPathDirectory),
+		hostPath("run", RunDir, corev1.HostPathDirectoryOrCreate),
+		hostPath("state", StateDir, corev1.HostPathDirectoryOrCreate),
+		{Name: "trust-policy", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.TrustPolicyConfigMap},
+			Items:                []corev1.KeyToPath{{Key: "policy.yaml", Path: "policy.yaml"}},
+		}}},
+		{Name: "agent-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}},
+			{ConfigMap: &corev1.ConfigMapProjection{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+			}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}},
+			}}},
+		}}}},
+	}
+	bpfdArgs := []string{
+		"--socket=" + SocketPath,
+		"--state-dir=" + StateDir,
+		"--trust-policy=" + TrustPolicyFile,
+		"--log-level=" + s.LogLevel,
+	}
+	bpfdMounts := []corev1.VolumeMount{
+		{Name: "bpffs", MountPath: BpffsDir, MountPropagation: &bidirectional},
+		{Name: "run", MountPath: RunDir, MountPropagation: &bidirectional},
+		{Name: "state", MountPath: StateDir},
+		{Name: "trust-policy", MountPath: "/etc/bpfd/trust", ReadOnly: true},
+	}
+	if s.RegistryCredentialsSecret != "" {
+		volumes = append(volumes, corev1.Volume{Name: "registry-credentials", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: s.RegistryCredentialsSecret,
+			Items:      []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: "config.json"}},
+		}}})
+		bpfdMounts = append(bpfdMounts, corev1.VolumeMount{Name: "registry-credentials", MountPath: "/etc/bpfd/registry", ReadOnly: true})
+		bpfdArgs = append(bpfdArgs, "--registry-auth="+RegistryAuthFile)
+	}
+
+	return &appsv1.DaemonSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: DaemonSetName, Namespace: namespace, Labels: podLabels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{
+				"app.kubernetes.io/name":      podLabels["app.kubernetes.io/name"],
+				"app.kubernetes.io/component": podLabels["app.kubernetes.io/component"],
+			}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: AgentServiceAccount,
+					// The token is projected into the agent's container only.
+					AutomountServiceAccountToken: ptr.To(false),
+					// bpfd attaches to the host's interfaces; the agent reads
+					// the host's default route.
+					HostNetwork:       true,
+					DNSPolicy:         corev1.DNSClusterFirstWithHostNet,
+					PriorityClassName: "system-node-critical",
+					Tolerations:       []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Containers: []corev1.Container{
+						{
+							Name:            "bpfd",
+							Image:           s.BpfdImage,
+							Args:            bpfdArgs,
+							SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
+							VolumeMounts:    bpfdMounts,
+							Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+								corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+							}},
+						},
+						{
+							Name:  "bpfd-agent",
+							Image: s.AgentImage,
+							Args:  []string{"--bpfd-socket=" + SocketPath, "--log-level=" + s.LogLevel},
+							Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
+							}}},
+							SecurityContext: &corev1.SecurityContext{
+								AllowPrivilegeEscalation: ptr.To(false),
+								ReadOnlyRootFilesystem:   ptr.To(true),
+								Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+							},
+							VolumeMounts: []corev1.VolumeMount{
+								{Name: "run", MountPath: RunDir, ReadOnly: true},
+								{Name: "agent-token", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
+							},
+							Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+								corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+							}},
+						},
+					},
+					Volumes: volumes,
+				},
+			},
+		},
+	}
+}

@@ -1,0 +1,102 @@
+package operator
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// ConfigMapName is the default name of the ConfigMap that configures the
+// bpfd DaemonSet, in the operator's namespace.
+const ConfigMapName = "bpfd-config"
+
+// Keys of the bpfd-config ConfigMap. Every key is optional.
+const (
+	// KeyBpfdImage is bpfd's container image.
+	KeyBpfdImage = "bpfd.image"
+	// KeyAgentImage is bpfd-agent's container image.
+	KeyAgentImage = "bpfd.agent.image"
+	// KeyLogLevel is the log level of both: debug, info, warn or error.
+	KeyLogLevel = "bpfd.log.level"
+	// KeyTrustPolicy names the ConfigMap holding bpfd's trust policy under
+	// the key policy.yaml. bpfd does not start without it.
+	KeyTrustPolicy = "bpfd.trust-policy.configmap"
+	// KeyRegistryCredentials names a kubernetes.io/dockerconfigjson Secret
+	// mounted into bpfd (only) as a Docker config file for pulling.
+	KeyRegistryCredentials = "bpfd.registry-credentials.secret"
+)
+
+// Settings configure the bpfd DaemonSet.
+type Settings struct {
+	BpfdImage  string
+	AgentImage string
+	LogLevel   string
+	// TrustPolicyConfigMap names the ConfigMap with the trust policy.
+	TrustPolicyConfigMap string
+	// RegistryCredentialsSecret names the Secret with registry credentials;
+	// empty means none.
+	RegistryCredentialsSecret string
+}
+
+// DefaultTrustPolicyConfigMap is the trust policy's ConfigMap unless
+// bpfd-config names another.
+const DefaultTrustPolicyConfigMap = "bpfd-trust-policy"
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// SettingsFromConfigMap reads the bpfd-config ConfigMap over defaults (which
+// carry the images the operator was deployed with) and validates the result,
+// returning every problem at once.
+func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, error) {
+	s := defaults
+	if s.LogLevel == "" {
+		s.LogLevel = "info"
+	}
+	if s.TrustPolicyConfigMap == "" {
+		s.TrustPolicyConfigMap = DefaultTrustPolicyConfigMap
+	}
+	var errs []error
+	for _, k := range sortedKeys(cm.Data) {
+		v := strings.TrimSpace(cm.Data[k])
+		switch k {
+		case KeyBpfdImage:
+			s.BpfdImage = v
+		case KeyAgentImage:
+			s.AgentImage = v
+		case KeyLogLevel:
+			s.LogLevel = v
+		case KeyTrustPolicy:
+			s.TrustPolicyConfigMap = v
+		case KeyRegistryCredentials:
+			s.RegistryCredentialsSecret = v
+		default:
+			errs = append(errs, fmt.Errorf("unknown key %q", k))
+		}
+	}
+	if s.BpfdImage == "" {
+		errs = append(errs, fmt.Errorf("%s: no image (set it, or start the operator with --bpfd-image)", KeyBpfdImage))
+	}
+	if s.AgentImage == "" {
+		errs = append(errs, fmt.Errorf("%s: no image (set it, or start the operator with --agent-image)", KeyAgentImage))
+	}
+	if !slices.Contains(logLevels, s.LogLevel) {
+		errs = append(errs, fmt.Errorf("%s: %q is not one of %s", KeyLogLevel, s.LogLevel, strings.Join(logLevels, ", ")))
+	}
+	checkName := func(key, name string) {
+		if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid name: %s", key, name, strings.Join(msgs, "; ")))
+		}
+	}
+	checkName(KeyTrustPolicy, s.TrustPolicyConfigMap)
+	if s.RegistryCredentialsSecret != "" {
+		checkName(KeyRegistryCredentials, s.RegistryCredentialsSecret)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Settings{}, fmt.Errorf("ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,131 @@
+package operator
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestSettingsFromConfigMap(t *testing.T) {
+	defaults := Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1"}
+	cases := map[string]struct {
+		data     map[string]string
+		defaults Settings
+		want     Settings
+		wantErrs []string
+	}{
+		"empty": {
+			defaults: defaults,
+			want:     Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "bpfd-trust-policy"},
+		},
+		"everything": {
+			data: map[string]string{
+				KeyBpfdImage: "bpfd:2", KeyAgentImage: " agent:2\n", KeyLogLevel: "debug",
+				KeyTrustPolicy: "strict-policy", KeyRegistryCredentials: "pull-secret",
+			},
+			defaults: defaults,
+			want: Settings{BpfdImage: "bpfd:2", AgentImage: "agent:2", LogLevel: "debug",
+				TrustPolicyConfigMap: "strict-policy", RegistryCredentialsSecret: "pull-secret"},
+		},
+		"every problem at once": {
+			data: map[string]string{
+				"bpfd.imag": "typo", KeyLogLevel: "loud", KeyTrustPolicy: "Not_A_Name", KeyRegistryCredentials: "also bad",
+			},
+			wantErrs: []string{
+				`unknown key "bpfd.imag"`,
+				"bpfd.image: no image",
+				"bpfd.agent.image: no image",
+				`bpfd.log.level: "loud" is not one of debug, info, warn, error`,
+				`bpfd.trust-policy.configmap: "Not_A_Name" is not a valid name`,
+				`bpfd.registry-credentials.secret: "also bad" is not a valid name`,
+			},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "bpfd", Name: "bpfd-config"}, Data: tc.data}
+			got, err := SettingsFromConfigMap(cm, tc.defaults)
+			if len(tc.wantErrs) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("settings (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.HasPrefix(err.Error(), "ConfigMap bpfd/bpfd-config: ") {
+				t.Errorf("error %q does not name the ConfigMap", err)
+			}
+			for _, want := range tc.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestDaemonSetPrivileges checks the split of privileges between the two
+// containers: credentials and privilege for bpfd, the API token for the
+// agent.
+func TestDaemonSetPrivileges(t *testing.T) {
+	ds := DaemonSet("bpfd", Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info",
+		TrustPolicyConfigMap: "bpfd-trust-policy", RegistryCredentialsSecret: "pull-secret"})
+	pod := ds.Spec.Template.Spec
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("the pod automounts the service-account token into every container")
+	}
+	if pod.ServiceAccountName != AgentServiceAccount || !pod.HostNetwork {
+		t.Errorf("service account %q, host network %v", pod.ServiceAccountName, pod.HostNetwork)
+	}
+	containers := map[string]corev1.Container{}
+	for _, c := range pod.Containers {
+		containers[c.Name] = c
+	}
+	mounts := func(c corev1.Container) map[string]string {
+		m := map[string]string{}
+		for _, vm := range c.VolumeMounts {
+			m[vm.Name] = vm.MountPath
+		}
+		return m
+	}
+	bpfd, agent := containers["bpfd"], containers["bpfd-agent"]
+	if diff := cmp.Diff(map[string]string{
+		"bpffs": "/sys/fs/bpf", "run": "/run/bpfd", "state": "/var/lib/bpfd",
+		"trust-policy": "/etc/bpfd/trust", "registry-credentials": "/etc/bpfd/registry",
+	}, mounts(bpfd)); diff != "" {
+		t.Errorf("bpfd mounts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{
+		"run": "/run/bpfd", "agent-token": "/var/run/secrets/kubernetes.io/serviceaccount",
+	}, mounts(agent)); diff != "" {
+		t.Errorf("agent mounts (-want +got):\n%s", diff)
+	}
+	if bpfd.SecurityContext == nil || bpfd.SecurityContext.Privileged == nil || !*bpfd.SecurityContext.Privileged {
+		t.Error("bpfd is not privileged")
+	}
+	if sc := agent.SecurityContext; sc == nil || sc.Privileged != nil || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Drop) != 1 {
+		t.Errorf("agent security context %+v, want unprivileged with every capability dropped", sc)
+	}
+	if !slices.Contains(bpfd.Args, "--registry-auth="+RegistryAuthFile) || !slices.Contains(bpfd.Args, "--trust-policy="+TrustPolicyFile) {
+		t.Errorf("bpfd args %v", bpfd.Args)
+	}
+	if len(agent.Env) != 1 || agent.Env[0].Name != "NODE_NAME" || agent.Env[0].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+		t.Errorf("agent env %+v, want NODE_NAME from spec.nodeName", agent.Env)
+	}
+
+	without := DaemonSet("bpfd", Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "p"})
+	for _, v := range without.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			t.Errorf("a Secret volume without registry credentials: %+v", v)
+		}
+	}
+}

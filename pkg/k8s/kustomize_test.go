@@ -1,0 +1,46 @@
+package k8s_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestKustomizations builds config/default and config/samples and checks
+// what they hold.
+func TestKustomizations(t *testing.T) {
+	var got []string
+	for _, o := range kustomize(t, "default") {
+		got = append(got, o.GetKind()+"/"+o.GetName())
+		if ns := o.GetNamespace(); ns != "" && ns != namespace {
+			t.Errorf("%s %s in namespace %s, want %s", o.GetKind(), o.GetName(), ns, namespace)
+		}
+	}
+	slices.Sort(got)
+	want := []string{
+		"ClusterRole/bpfd-agent",
+		"ClusterRole/bpfd-bpfprogram-viewer",
+		"ClusterRole/bpfd-bpfprogramconfig-editor",
+		"ClusterRole/bpfd-operator",
+		"ClusterRoleBinding/bpfd-agent",
+		"ClusterRoleBinding/bpfd-operator",
+		"ConfigMap/bpfd-config",
+		"CustomResourceDefinition/bpfprogramconfigs.bpfd.io",
+		"CustomResourceDefinition/bpfprograms.bpfd.io",
+		"Deployment/bpfd-operator",
+		"Namespace/bpfd",
+		"Role/bpfd-operator",
+		"RoleBinding/bpfd-operator",
+		"ServiceAccount/bpfd-agent",
+		"ServiceAccount/bpfd-operator",
+		"ValidatingAdmissionPolicy/bpfd-agent-own-node",
+		"ValidatingAdmissionPolicyBinding/bpfd-agent-own-node",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config/default (-want +got):\n%s", diff)
+	}
+	if n := len(kustomize(t, "samples")); n != 11 {
+		t.Errorf("config/samples holds %d objects, want one per program type (11)", n)
+	}
+}
