@@ -96,11 +96,35 @@ func TestLoadFaults(t *testing.T) {
 			codes.NotFound, []string{"not in the cache"}},
 		"missing layout": {load("oci:"+filepath.Join(td.dir, "nowhere")+":v1", peer(&pb.XdpAttach{})), codes.NotFound, []string{"no OCI layout"}},
 	}
+	// The ErrorInfo reason of each case, by the code's default: invalid
+	// requests, policy denials, verifier rejections.
+	reasons := map[string]pb.ErrorReason{
+		"unknown program":               pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+		"missing map owner":             pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+		"missing interface":             pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"missing netns":                 pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"missing tracepoint":            pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"missing uprobe binary":         pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"not cached, pull policy Never": pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED,
+		"missing layout":                pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED,
+	}
+	byCode := map[codes.Code]pb.ErrorReason{
+		codes.InvalidArgument:    pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+		codes.PermissionDenied:   pb.ErrorReason_ERROR_REASON_POLICY_DENIED,
+		codes.FailedPrecondition: pb.ErrorReason_ERROR_REASON_VERIFIER_REJECTED,
+	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			before := td.snapshot(t)
 			_, err := td.client.Load(context.Background(), tc.req)
 			wantCode(t, err, tc.code, tc.parts...)
+			want, ok := reasons[name]
+			if !ok {
+				want = byCode[tc.code]
+			}
+			if got := statusReason(err); got != want.String() {
+				t.Errorf("reason %s, want %s", got, want)
+			}
 			t.Logf("%s: %v", name, err)
 			td.assertUnchanged(t, before)
 			if a := td.lastAudit(t, "load"); a["result"] != "error" || a["code"] != tc.code.String() {
@@ -214,6 +238,9 @@ func TestRegistryThroughAPI(t *testing.T) {
 	before := td.snapshot(t)
 	_, err := td.load(t, tag, prog)
 	wantCode(t, err, codes.Unavailable, reg.Host)
+	if got := statusReason(err); got != pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED.String() {
+		t.Errorf("reason %s, want image pull failed", got)
+	}
 	td.assertUnchanged(t, before)
 }
 

@@ -96,7 +96,8 @@ func (s *Source) Close() error {
 
 // Bytecode implements runtime.Source.
 func (s *Source) Bytecode(ctx context.Context, ref string, policy runtime.PullPolicy) (*runtime.Bytecode, error) {
-	return s.get(ctx, ref, policy)
+	bc, err := s.get(ctx, ref, policy)
+	return bc, markPull(err)
 }
 
 // Pull resolves, pulls and verifies ref into the cache without loading
@@ -104,9 +105,24 @@ func (s *Source) Bytecode(ctx context.Context, ref string, policy runtime.PullPo
 func (s *Source) Pull(ctx context.Context, ref string, policy runtime.PullPolicy) (runtime.Provenance, error) {
 	bc, err := s.get(ctx, ref, policy)
 	if err != nil {
-		return runtime.Provenance{}, err
+		return runtime.Provenance{}, markPull(err)
 	}
 	return bc.Provenance, nil
+}
+
+// pullError marks a failure to resolve, pull or read an artifact, as
+// opposed to the trust policy's verdict, for the API's error reason.
+type pullError struct{ err error }
+
+func (e *pullError) Error() string { return e.err.Error() }
+func (e *pullError) Unwrap() error { return e.err }
+
+func markPull(err error) error {
+	var denial *verify.DenialError
+	if err == nil || errors.As(err, &denial) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &pullError{err}
 }
 
 // ReloadPolicy re-reads the trust policy file; an invalid file leaves the

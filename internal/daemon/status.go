@@ -3,19 +3,27 @@ package daemon
 import (
 	"context"
 	"errors"
+	"regexp"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
+	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
-// This file is the one place errors become gRPC status codes. The order of
-// the cases matters: a policy denial is tested before anything it may wrap,
-// and an unreachable registry before a missing reference.
+// This file is the one place errors become gRPC statuses: a code, the
+// error's message, and a google.rpc.ErrorInfo detail (domain bpfd.io) whose
+// reason is an ErrorReason name. The order of the cases matters: a policy
+// denial is tested before anything it may wrap, and an unreachable registry
+// before a missing reference.
+
+// errorDomain is the ErrorInfo domain of bpfd's errors.
+const errorDomain = "bpfd.io"
 
 // statusCode returns the gRPC code for err.
 func statusCode(err error) codes.Code {
@@ -52,7 +60,38 @@ func statusCode(err error) codes.Code {
 	return codes.Internal
 }
 
-// toStatus converts err into a gRPC status error carrying its message.
+// unknownInRequest matches the runtime's not-found errors about what the
+// request itself names (an unknown program id, map owner or program name),
+// as opposed to a missing hook.
+var unknownInRequest = regexp.MustCompile(`^program \d+: |map owner \d+: |: not in .*\(programs: `)
+
+// reasonOf classifies err for clients that act on the kind of failure.
+func reasonOf(err error) pb.ErrorReason {
+	var (
+		denial *verify.DenialError
+		pull   *pullError
+	)
+	switch {
+	case errors.As(err, &denial), errors.Is(err, runtime.ErrPermission), errors.Is(err, artifact.ErrDigestMismatch):
+		return pb.ErrorReason_ERROR_REASON_POLICY_DENIED
+	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, artifact.ErrInvalidReference):
+		return pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
+	case errors.As(err, &pull):
+		return pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED
+	case errors.Is(err, runtime.ErrVerifier), errors.Is(err, runtime.ErrUnsupported):
+		return pb.ErrorReason_ERROR_REASON_VERIFIER_REJECTED
+	case errors.Is(err, runtime.ErrConflict):
+		return pb.ErrorReason_ERROR_REASON_ATTACH_FAILED
+	case errors.Is(err, runtime.ErrNotFound) && unknownInRequest.MatchString(err.Error()):
+		return pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
+	case errors.Is(err, runtime.ErrNotFound):
+		return pb.ErrorReason_ERROR_REASON_ATTACH_FAILED
+	}
+	return pb.ErrorReason_ERROR_REASON_UNSPECIFIED
+}
+
+// toStatus converts err into a gRPC status error carrying its message and
+// reason.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -60,5 +99,9 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	return status.Error(statusCode(err), err.Error())
+	st := status.New(statusCode(err), err.Error())
+	if detailed, derr := st.WithDetails(&errdetails.ErrorInfo{Domain: errorDomain, Reason: reasonOf(err).String()}); derr == nil {
+		st = detailed
+	}
+	return st.Err()
 }
