@@ -151,6 +151,10 @@ func (n *node) start(t *testing.T) *bpfd {
 	select {
 	case msg := <-ready:
 		if msg != "READY=1" {
+			select {
+			case <-b.done:
+			case <-time.After(10 * time.Second):
+			}
 			t.Fatalf("notify socket: %q, want READY=1; bpfd log:\n%s", msg, b.log())
 		}
 	case <-b.done:
@@ -297,6 +301,22 @@ func TestCrashDuringLoads(t *testing.T) {
 	if s := os.Getenv("BPFD_CRASH_ITERATIONS"); s != "" {
 		iterations, _ = strconv.Atoi(s)
 	}
+	// Kills land within a few loads' time: time one load on this machine
+	// (the VM's emulated CPU is many times slower than the host's).
+	b := n.start(t)
+	client, closeClient := n.client(t)
+	var perLoad time.Duration
+	for _, tp := range []string{"syscalls/sys_enter_getpid", "syscalls/sys_enter_getppid"} { // the first pulls
+		start := time.Now()
+		if _, err := client.Load(context.Background(), &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: refs["tracepoint"]}, Programs: []*pb.LoadProgram{tracepoint(tp)}}); err != nil {
+			t.Fatal(err)
+		}
+		perLoad = time.Since(start)
+	}
+	closeClient()
+	b.stop(t, syscall.SIGTERM)
+	t.Logf("a load takes %v", perLoad)
+
 	loads := 0
 	for i := range iterations {
 		b := n.start(t)
@@ -304,15 +324,15 @@ func TestCrashDuringLoads(t *testing.T) {
 		client, closeClient := n.client(t)
 		stopped := make(chan int)
 		go func() { stopped <- churn(client, v, refs) }()
-		time.Sleep(time.Duration(5+rand.IntN(80)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.Int64N(int64(6 * perLoad))))
 		b.stop(t, syscall.SIGKILL)
 		loads += <-stopped
 		closeClient()
 		t.Logf("kill %d: after %d loads in all", i+1, loads)
 	}
-	b := n.start(t)
+	b = n.start(t)
 	n.checkConsistent(t, v, b)
-	client, closeClient := n.client(t)
+	client, closeClient = n.client(t)
 	defer closeClient()
 	list, err := client.List(context.Background(), &pb.ListRequest{})
 	if err != nil {
@@ -461,9 +481,9 @@ func hooks(t *testing.T, v *testutil.VethPair) (uint32, int) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("netlink in %s: %v", v.Netns, err)
 	}
 	defer h.Close()
 	l, err := h.LinkByName(v.Peer)

@@ -51,7 +51,7 @@ func listenSocket(path, group string, log *slog.Logger) (*net.UnixListener, erro
 		g, err := user.LookupGroup(group)
 		var unknown user.UnknownGroupError
 		switch {
-		case errors.As(err, &unknown):
+		case errors.As(err, &unknown), errors.Is(err, fs.ErrNotExist): // no such group, or no /etc/group
 			log.Info("socket group does not exist; the socket keeps bpfd's group", "group", group, "path", path)
 		case err != nil:
 			return fail(fmt.Errorf("group %s: %w", group, err))
