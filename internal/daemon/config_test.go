@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bpfd-dev/bpfd/internal/testimage"
+	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -138,5 +141,33 @@ func TestConfigOverrides(t *testing.T) {
 	}
 	if _, err := ParseConfig(nil, func(c *Config) { c.PullPolicy = "Sometimes" }); err == nil {
 		t.Error("an invalid override passed validation")
+	}
+}
+
+// TestExamplePolicy keeps the shipped example trust policy valid, with key
+// files where it names them.
+func TestExamplePolicy(t *testing.T) {
+	data, err := os.ReadFile("../../config/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"platform", "security"} {
+		if _, err := testimage.NewKey(filepath.Join(dir, "keys"), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policy, err := verify.LoadPolicy(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(policy.Rules); n != 4 {
+		t.Errorf("%d rules, want 4", n)
 	}
 }
