@@ -156,7 +156,7 @@ func (c *cache) has(ctx context.Context, root ocispec.Descriptor) (bool, error) 
 // pull copies root, its referrers and cosign tags from src into the cache.
 func (c *cache) pull(ctx context.Context, src *artifact.Target, root ocispec.Descriptor) error {
 	if _, err := artifact.Copy(ctx, src, root, c.store, "", artifact.CopyOptions{}); err != nil {
-		return fmt.Errorf("pull %s@%s: %w", src.Ref.Name(), root.Digest, err)
+		return fmt.Errorf("pull: %w", err)
 	}
 	return nil
 }

@@ -270,6 +270,7 @@ func (f *fetch) locate(ctx context.Context) error {
 		return err
 	}
 	f.root = root
+	noteDigest(ctx, root.Digest.String())
 	unlock := c.lock(root.Digest)
 	defer unlock()
 	cached, err := c.has(ctx, root)
