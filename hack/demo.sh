@@ -59,7 +59,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	step "Cleaning up: unload, stop bpfd, remove the namespace, the veth pair and $W"
 	if [ -n "$BPFD_PID" ] && kill -0 "$BPFD_PID" 2>/dev/null; then
-		ids=$(bpfctl list -o json 2>/dev/null | grep -o '"id": *[0-9]*' | grep -o '[0-9]*$' | tr '\n' ' ')
+		ids=$(bpfctl list 2>/dev/null | awk 'NR > 1 { print $1 }' | tr '\n' ' ')
 		[ -n "$ids" ] && bpfctl unload $ids >/dev/null
 		kill -TERM "$BPFD_PID"
 		wait "$BPFD_PID" 2>/dev/null
@@ -150,7 +150,7 @@ step "Load the signed artifact, by digest, on the peer interface" \
 	"bpfd resolves the digest, pulls artifact and signature into its cache, verifies them against the policy," \
 	"loads the program, attaches it to $PEER in $NS and pins it."
 run bpfctl load image "$REF" --program xdp_counter:xdp --interface "$PEER" --netns "/run/netns/$NS"
-ID=$(bpfctl list -o json | grep -o '"id": *[0-9]*' | head -n1 | grep -o '[0-9]*$')
+ID=$(bpfctl list | awk 'NR == 2 { print $1 }')
 PIN=$W/bpffs/$ID/maps/xdp_stats
 
 step "Send traffic and watch the counter rise" "UDP datagrams from $HOST to $PEER_IP; the program counts them in its map, pinned at $PIN."

@@ -208,22 +208,37 @@ func (f *fetch) run(ctx context.Context) (*runtime.Bytecode, error) {
 		return nil, err
 	}
 
+	f.record(report)
+	return &runtime.Bytecode{Objects: objects, Provenance: provenance(f.raw, f.root.Digest.String(), report)}, nil
+}
+
+// record updates the cache entry's record when something changed: a pull,
+// a new name, another decision (a changed policy, new signatures).
+func (f *fetch) record(report *verify.Report) {
+	c := f.s.cache
 	entry := c.entry(f.root)
-	if name := f.ref.Name(); !slices.Contains(entry.Images, name) {
+	now := admission{Policy: report.Policy, Rule: report.Rule, Decision: string(report.Decision), Signers: report.Signers()}
+	name := f.ref.Name()
+	prev := entry.Admission
+	if !f.pulled && slices.Contains(entry.Images, name) && prev != nil &&
+		prev.Policy == now.Policy && prev.Rule == now.Rule && prev.Decision == now.Decision && slices.Equal(prev.Signers, now.Signers) {
+		return
+	}
+	if !slices.Contains(entry.Images, name) {
 		entry.Images = append(entry.Images, name)
 	}
 	if f.pulled {
 		entry.PulledAt = time.Now().UTC()
 	}
-	if prev := entry.Admission; prev != nil && prev.Policy != report.Policy {
-		f.s.log.Info("cache: artifact re-verified under a changed trust policy", "image", f.ref.Name(), "digest", f.root.Digest, "previous_policy", prev.Policy, "policy", report.Policy, "decision", report.Decision)
+	if prev != nil && prev.Policy != now.Policy {
+		f.s.log.Info("cache: artifact re-verified under a changed trust policy", "image", name, "digest", f.root.Digest, "previous_policy", prev.Policy, "policy", now.Policy, "decision", now.Decision)
 	}
-	entry.Admission = &admission{Policy: report.Policy, Rule: report.Rule, Decision: string(report.Decision), Signers: report.Signers(), At: time.Now().UTC()}
+	now.At = time.Now().UTC()
+	entry.Admission = &now
 	if err := c.save(entry); err != nil {
 		// The record is informative; the artifact was verified just now.
 		f.s.log.Warn("cache: cannot record the admission", "digest", f.root.Digest, "error", err)
 	}
-	return &runtime.Bytecode{Objects: objects, Provenance: provenance(f.raw, f.root.Digest.String(), report)}, nil
 }
 
 // locate finds the root descriptor: from the cache alone when the pull

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"oras.land/oras-go/v2/content/oci"
 
+	"github.com/bpfd-dev/bpfd/internal/testimage"
 	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
@@ -474,5 +475,41 @@ func TestOpenCacheDamagedIndex(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.json.damaged")); err != nil {
 		t.Errorf("damaged index not set aside: %v", err)
+	}
+}
+
+// BenchmarkSourceCachedDigest is the Source's part of a load from a cached
+// digest: resolve in the cache, read and check the objects, verify the
+// signature under the policy.
+func BenchmarkSourceCachedDigest(b *testing.B) {
+	dir := b.TempDir()
+	key, err := testimage.NewKey(dir, "key")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref, err := testimage.Build(context.Background(), "oci:"+filepath.Join(dir, "images", "tp")+":v1", filepath.Join(bytecodeDir, "tracepoint_counter.bpf.o"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := key.Sign(context.Background(), ref, verify.FormatBundle); err != nil {
+		b.Fatal(err)
+	}
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "images", Images: []string{"oci:" + dir + "/images/**"}, Keys: []string{key.PubFile}}); err != nil {
+		b.Fatal(err)
+	}
+	src, err := NewSource(context.Background(), SourceOptions{CacheDir: filepath.Join(dir, "cache"), PolicyFile: policy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Bytecode(context.Background(), ref, runtime.PullIfNotPresent); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := src.Bytecode(context.Background(), ref, runtime.PullIfNotPresent); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
