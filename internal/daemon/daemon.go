@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	d.manager, err = runtime.Open(ctx, d.source, runtime.Options{StateDir: cfg.StateDir, BPFFS: cfg.BpffsDir, Logger: log})
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("state %s: %w", cfg.StateDir, err)
+		return nil, err // it names the state dir or the bpffs
 	}
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
 		return d.manager.List(ctx, runtime.ListOptions{})

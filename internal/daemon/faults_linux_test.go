@@ -322,6 +322,43 @@ func TestFullStateDir(t *testing.T) {
 	td.unload(t, td.mustLoad(t, ref, prog)[0].GetId())
 }
 
+// TestUnwritableStateDir: bpfd does not start on a read-only state dir, says
+// which dir and why, and leaves no bpffs mounted and no socket.
+func TestUnwritableStateDir(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ro := t.TempDir()
+	if err := unix.Mount("tmpfs", ro, "tmpfs", unix.MS_RDONLY, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(ro, unix.MNT_DETACH)
+	dir := t.TempDir()
+	td := &testDaemon{images: filepath.Join(dir, "images"), key: newSigner(t)}
+	cfg, err := ParseConfig(nil, func(c *Config) {
+		c.Socket.Path = filepath.Join(dir, "bpfd.sock")
+		c.StateDir = filepath.Join(ro, "state")
+		c.CacheDir = filepath.Join(dir, "cache")
+		c.BpffsDir = filepath.Join(dir, "bpffs")
+		c.PolicyFile = filepath.Join(dir, "policy.yaml")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td.cfg = cfg
+	td.writePolicy(t)
+	_, err = New(context.Background(), cfg, Options{Logger: testLogger(t)})
+	if err == nil || !errors.Is(err, unix.EROFS) || !strings.Contains(err.Error(), cfg.StateDir) {
+		t.Fatalf("New on a read-only state dir: %v, want a read-only file system error naming %s", err, cfg.StateDir)
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(cfg.BpffsDir, &fs) == nil && fs.Type == unix.BPF_FS_MAGIC {
+		unix.Unmount(cfg.BpffsDir, unix.MNT_DETACH)
+		t.Error("a failed start left the bpffs mounted")
+	}
+	if _, err := os.Stat(cfg.Socket.Path); !os.IsNotExist(err) {
+		t.Errorf("a failed start left a socket: %v", err)
+	}
+}
+
 // fill writes path until its file system is full.
 func fill(t *testing.T, path string) {
 	t.Helper()
