@@ -63,10 +63,9 @@ var payloadPlatforms = []string{"linux/amd64", "linux/arm64"}
 // maxTableObject is the largest table object made.
 const maxTableObject = 4 << 20
 
-// makePayload writes a payload of about size bytes (the table objects'
-// sizes come out within a few bytes of their targets) into a new directory
-// under dir: the objects in bytecode/ and table objects, for each of
-// payloadPlatforms.
+// makePayload writes a payload of size bytes, give or take a few bytes a
+// table object, into a new directory under dir: the objects in bytecode/ and
+// table objects, for each of payloadPlatforms.
 func makePayload(ctx context.Context, env *Env, dir, name string, size int64) (*payload, error) {
 	real, err := filepath.Glob(filepath.Join(env.Root, "bytecode", "*.bpf.o"))
 	if err != nil {
@@ -170,8 +169,8 @@ char LICENSE[] SEC("license") = "GPL";
 `
 
 // compileTableObject compiles, in dir, a table object named name.bpf.o of
-// size bytes, give or take the few bytes of alignment a table size may move:
-// it compiles once to learn the ELF's own size and again to fit.
+// size bytes, give or take the alignment of the sections after the table: it
+// compiles once to learn the ELF's own size and again to fit.
 func compileTableObject(ctx context.Context, dir, name string, size int64) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
