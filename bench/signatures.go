@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
@@ -101,7 +102,7 @@ func (sc *supplyChain) signatureRows(ctx context.Context, a *builtArtifact) ([]R
 					Check: func(ctx context.Context) error { return sc.checkSigned(ctx, a, repos.Name, format) },
 				}
 			}
-			slug := fmt.Sprintf("%s-%s", filepathSafe(c.Name), format)
+			slug := fmt.Sprintf("%s-%s", strings.ReplaceAll(c.Name, " ", "-"), format)
 			rows = append(rows, Row{
 				Name: fmt.Sprintf("sign %s, %s format, vs %s", a.Name, format, c.Name),
 				Ours: *side("bpfctl-image sign --format "+format, "sign-bpfctl-"+slug, func(repo string) command {
@@ -115,7 +116,7 @@ func (sc *supplyChain) signatureRows(ctx context.Context, a *builtArtifact) ([]R
 	}
 	for _, format := range signatureFormats {
 		for _, c := range sc.cosigns() {
-			repo := fmt.Sprintf("verify-%s-%s", filepathSafe(c.Name), format)
+			repo := fmt.Sprintf("verify-%s-%s", strings.ReplaceAll(c.Name, " ", "-"), format)
 			if err := sc.copyToRegistry(ctx, a, repo); err != nil {
 				return nil, err
 			}
@@ -138,15 +139,4 @@ func (sc *supplyChain) signatureRows(ctx context.Context, a *builtArtifact) ([]R
 		}
 	}
 	return rows, nil
-}
-
-// filepathSafe turns "cosign v2" into "cosign-v2".
-func filepathSafe(s string) string {
-	out := []byte(s)
-	for i, b := range out {
-		if b == ' ' {
-			out[i] = '-'
-		}
-	}
-	return string(out)
 }
