@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -169,29 +170,17 @@ func runTool(ctx context.Context, name string, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// runAll runs the commands one after the other.
-func runAll(cmds ...[]string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		for _, c := range cmds {
-			if _, err := runTool(ctx, c[0], c[1:]...); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
 // vethPair creates a veth pair in this namespace, both ends up, and returns
 // their names and a function removing it.
 func vethPair(ctx context.Context) (string, string, func(), error) {
 	suffix := fmt.Sprintf("%06x", time.Now().UnixNano()&0xffffff)
 	a, b := "bbench"+suffix+"a", "bbench"+suffix+"b"
 	del := func() { exec.Command("ip", "link", "del", a).Run() }
-	if err := runAll(
-		[]string{"ip", "link", "add", a, "type", "veth", "peer", "name", b},
-		[]string{"ip", "link", "set", a, "up"},
-		[]string{"ip", "link", "set", b, "up"},
-	)(ctx); err != nil {
+	if err := runCommands(ctx,
+		command{Path: "ip", Args: []string{"link", "add", a, "type", "veth", "peer", "name", b}},
+		command{Path: "ip", Args: []string{"link", "set", a, "up"}},
+		command{Path: "ip", Args: []string{"link", "set", b, "up"}},
+	); err != nil {
 		del()
 		return "", "", nil, err
 	}
@@ -199,16 +188,17 @@ func vethPair(ctx context.Context) (string, string, func(), error) {
 }
 
 // daemonLatencyRows times loading, attaching and unloading a program from an
-// artifact bpfd has cached, through bpfctl (two processes: load, unload;
-// bpfd verifies the cached signature on each load), against the same steps
-// with Debian's bpftool on the object file: load and pin, attach, detach,
-// unpin. bpftool 7.1 (Debian 12) cannot attach TCX programs or tracepoints:
-// the TCX row's peer attaches with tc (clsact, cls_bpf) instead, and the
-// tracepoint row's peer loads, pins and unpins without attaching. One
-// other program stays loaded throughout, so `bpfctl list` of one program
-// is measured here too.
+// artifact bpfd has cached: `bpfctl load image REF@DIGEST` then `bpfctl
+// unload ID`, two processes (bpfd verifies the cached signature on each
+// load, records and pins), against the same kernel steps done by a peer on
+// the object file: Debian's bpftool for XDP (prog load and pin, net attach,
+// net detach, rm the pin), and for TCX and the tracepoint, which bpftool 7.1
+// cannot attach, bench/minload (cilium/ebpf: load, attach with a link, pin
+// program, link and maps; then remove the pins), also two processes. One
+// other program stays loaded throughout, which `bpfctl list` of one program
+// then lists.
 func daemonLatencyRows(ctx context.Context, env *Env) (_ []Row, _ func(), err error) {
-	for _, tool := range []string{"bpftool", "ip", "tc"} {
+	for _, tool := range []string{"bpftool", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w (hack/tools.sh apt)", tool, err)
 		}
@@ -233,14 +223,15 @@ func daemonLatencyRows(ctx context.Context, env *Env) (_ []Row, _ func(), err er
 			cleanup()
 		}
 	}()
+	minload := filepath.Join(d.dir, "minload")
+	if err := runCommands(ctx, command{Path: "go", Args: []string{"build", "-o", minload, "./bench/minload"}, Dir: env.Root}); err != nil {
+		return nil, nil, err
+	}
 	if err := os.MkdirAll(peerFS, 0o700); err != nil {
 		return nil, nil, err
 	}
 	if err := syscall.Mount("bpffs", peerFS, "bpf", 0, ""); err != nil {
 		return nil, nil, fmt.Errorf("mount bpffs: %w", err)
-	}
-	if _, err := runTool(ctx, "tc", "qdisc", "add", "dev", theirs, "clsact"); err != nil {
-		return nil, nil, err
 	}
 	if _, err := d.bpfctl(ctx, "load", "image", d.refs["tracepoint_counter.bpf.o"], "--program", "tracepoint_counter:tracepoint", "--tracepoint", "syscalls/sys_enter_getpid"); err != nil {
 		return nil, nil, fmt.Errorf("resident program: %w", err)
@@ -248,34 +239,58 @@ func daemonLatencyRows(ctx context.Context, env *Env) (_ []Row, _ func(), err er
 
 	obj := func(name string) string { return filepath.Join(env.Root, "bytecode", name) }
 	pin := filepath.Join(peerFS, "prog")
+	tool := func(path string, args ...string) command { return command{Path: path, Args: args} }
+	// The checks, untimed after each run: the side unloaded everything it
+	// loaded, so that the next run does all the work again.
+	oursClean := func(iface string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			list, err := d.client.List(ctx, &pb.ListRequest{})
+			if err != nil {
+				return err
+			}
+			if n := len(list.GetPrograms()); n != 1 {
+				return fmt.Errorf("bpfd lists %d programs after the run, want the 1 resident", n)
+			}
+			return noXDP(iface)
+		}
+	}
+	peerClean := func(iface string) func(context.Context) error {
+		return func(context.Context) error {
+			if _, err := os.Stat(pin); !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("pin %s after the run: %v", pin, err)
+			}
+			return noXDP(iface)
+		}
+	}
 	rows := []Row{
 		{
 			Name: "bpfd: load+attach+unload xdp from a cached digest",
-			Ours: Side{Name: "bpfctl load image (xdp) + bpfctl unload", Run: d.loadUnload(d.refs["xdp_counter.bpf.o"], "--program", "xdp_counter:xdp", "--interface", ours)},
-			Peer: &Side{Name: "bpftool prog load + net attach xdp + net detach + rm pin", Run: runAll(
-				[]string{"bpftool", "prog", "load", obj("xdp_counter.bpf.o"), pin, "type", "xdp"},
-				[]string{"bpftool", "net", "attach", "xdp", "pinned", pin, "dev", theirs},
-				[]string{"bpftool", "net", "detach", "xdp", "dev", theirs},
-				[]string{"rm", pin},
-			)},
+			Ours: Side{Name: "bpfctl load image (xdp) + bpfctl unload", Run: d.loadUnload(d.refs["xdp_counter.bpf.o"], "--program", "xdp_counter:xdp", "--interface", ours), Check: oursClean(ours)},
+			Peer: &Side{Name: "bpftool prog load + net attach xdp + net detach + rm pin", Run: func(ctx context.Context) error {
+				return runCommands(ctx,
+					tool("bpftool", "prog", "load", obj("xdp_counter.bpf.o"), pin, "type", "xdp"),
+					tool("bpftool", "net", "attach", "xdp", "pinned", pin, "dev", theirs),
+					tool("bpftool", "net", "detach", "xdp", "dev", theirs),
+					tool("rm", pin))
+			}, Check: peerClean(theirs)},
 		},
 		{
 			Name: "bpfd: load+attach+unload tcx from a cached digest",
-			Ours: Side{Name: "bpfctl load image (tcx) + bpfctl unload", Run: d.loadUnload(d.refs["tc_counter.bpf.o"], "--program", "tcx_counter:tcx", "--interface", ours, "--direction", "ingress")},
-			Peer: &Side{Name: "bpftool prog loadall + tc filter add (no tcx in bpftool 7.1) + tc filter del + rm pins", Run: runAll(
-				[]string{"bpftool", "prog", "loadall", obj("tc_counter.bpf.o"), pin, "type", "classifier"},
-				[]string{"tc", "filter", "add", "dev", theirs, "ingress", "bpf", "direct-action", "pinned", filepath.Join(pin, "tc_counter")},
-				[]string{"tc", "filter", "del", "dev", theirs, "ingress"},
-				[]string{"rm", "-r", pin},
-			)},
+			Ours: Side{Name: "bpfctl load image (tcx) + bpfctl unload", Run: d.loadUnload(d.refs["tc_counter.bpf.o"], "--program", "tcx_counter:tcx", "--interface", ours, "--direction", "ingress"), Check: oursClean(ours)},
+			Peer: &Side{Name: "minload load (tcx) + minload unload (bpftool 7.1 has no tcx)", Run: func(ctx context.Context) error {
+				return runCommands(ctx,
+					tool(minload, "load", obj("tc_counter.bpf.o"), "tcx_counter", "tcx", theirs, pin),
+					tool(minload, "unload", pin))
+			}, Check: peerClean(theirs)},
 		},
 		{
 			Name: "bpfd: load+attach+unload tracepoint from a cached digest",
-			Ours: Side{Name: "bpfctl load image (tracepoint) + bpfctl unload", Run: d.loadUnload(d.refs["tracepoint_counter.bpf.o"], "--program", "tracepoint_counter:tracepoint", "--tracepoint", "syscalls/sys_enter_getppid")},
-			Peer: &Side{Name: "bpftool prog load + rm pin (bpftool 7.1 cannot attach tracepoints)", Run: runAll(
-				[]string{"bpftool", "prog", "load", obj("tracepoint_counter.bpf.o"), pin},
-				[]string{"rm", pin},
-			)},
+			Ours: Side{Name: "bpfctl load image (tracepoint) + bpfctl unload", Run: d.loadUnload(d.refs["tracepoint_counter.bpf.o"], "--program", "tracepoint_counter:tracepoint", "--tracepoint", "syscalls/sys_enter_getppid"), Check: oursClean(ours)},
+			Peer: &Side{Name: "minload load (tracepoint) + minload unload (bpftool 7.1 cannot attach it)", Run: func(ctx context.Context) error {
+				return runCommands(ctx,
+					tool(minload, "load", obj("tracepoint_counter.bpf.o"), "tracepoint_counter", "tracepoint", "syscalls/sys_enter_getppid", pin),
+					tool(minload, "unload", pin))
+			}, Check: peerClean(theirs)},
 		},
 		{
 			Name: "bpfd: bpfctl list, 1 program loaded",
@@ -283,6 +298,18 @@ func daemonLatencyRows(ctx context.Context, env *Env) (_ []Row, _ func(), err er
 		},
 	}
 	return rows, cleanup, nil
+}
+
+// noXDP fails when iface runs an XDP program.
+func noXDP(iface string) error {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		return err
+	}
+	if x := l.Attrs().Xdp; x != nil && x.ProgId != 0 {
+		return fmt.Errorf("%s still runs XDP program %d after the run", iface, x.ProgId)
+	}
+	return nil
 }
 
 // listPrograms is how many programs the list row loads: tracepoint programs
