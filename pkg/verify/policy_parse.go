@@ -211,7 +211,12 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 				}
 			})
 		},
-		"threshold": func(f string, n *yaml.Node) { threshold, r.Threshold = n, p.int(f, n) },
+		"threshold": func(f string, n *yaml.Node) {
+			reported := len(p.problems)
+			if threshold, r.Threshold = n, p.int(f, n); len(p.problems) > reported {
+				r.Threshold = 1 // the default: a threshold that is no number is not also out of range
+			}
+		},
 		"mode": func(f string, n *yaml.Node) {
 			switch m := Mode(p.str(f, n)); m {
 			case ModeEnforce, ModeWarn:

@@ -224,6 +224,10 @@ func TestParsePolicyErrors(t *testing.T) {
 				{4, "rules[0].authorities", "empty"},
 			},
 		},
+		"threshold not a number": {
+			policy: head + rule + "  threshold: two\n  authorities: [{key: {path: good.pub}}]\n",
+			want:   []problem{{6, "rules[0].threshold", `want a whole number, not "two"`}},
+		},
 		"allowUnsigned with authorities": {
 			policy: head + rule + "  allowUnsigned: true\n  authorities: [{key: {path: good.pub}}]\n",
 			want:   []problem{{7, "rules[0].authorities", "a rule with allowUnsigned takes no authorities"}},
