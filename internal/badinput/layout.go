@@ -238,7 +238,7 @@ func (w *layoutWriter) addEntry(e *Entry, vars map[string]string, tag string) (o
 	}
 	desc := ocispec.Descriptor{MediaType: e.MediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
 	if desc.MediaType == "" {
-		desc.MediaType = sniffMediaType(rootName, data)
+		desc.MediaType = MediaTypeOf(rootName, data)
 	}
 	listed := desc
 	if tag != "" {
@@ -259,9 +259,10 @@ func (e *Entry) rootName(names []string) string {
 	return "manifest.json"
 }
 
-// sniffMediaType returns the mediaType field of a manifest or index, else the
-// OCI media type its name suggests.
-func sniffMediaType(name string, data []byte) string {
+// MediaTypeOf returns the mediaType field of the manifest or index blob name,
+// else the OCI media type its name suggests: an index for index.json, else a
+// manifest.
+func MediaTypeOf(name string, data []byte) string {
 	var v struct {
 		MediaType string `json:"mediaType"`
 	}
