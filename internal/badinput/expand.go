@@ -165,3 +165,60 @@ func keyIDs(key *ecdsa.PrivateKey) (hint, fingerprint string, err error) {
 	sum := sha256.Sum256(der)
 	return base64.StdEncoding.EncodeToString(sum[:]), "sha256:" + hex.EncodeToString(sum[:]), nil
 }
+
+// ExpandBlobs expands the templates of the JSON blobs of raw (by name),
+// which may refer to each other and to the blobs of fixed, with vars and, if
+// key is set, the corpus key's signatures and key.* variables. It returns
+// every blob of raw and fixed, expanded. Fuzz targets build their inputs so
+// from mutated corpus blobs: a mutation keeps {{digest config.json}}
+// pointing at the config, whatever the config became.
+func ExpandBlobs(raw, fixed map[string][]byte, vars map[string]string, key *ecdsa.PrivateKey) (map[string][]byte, error) {
+	all := map[string]string{}
+	for k, v := range vars {
+		all[k] = v
+	}
+	if key != nil {
+		hint, fingerprint, err := keyIDs(key)
+		if err != nil {
+			return nil, err
+		}
+		all["key.hint"], all["key.fingerprint"] = hint, fingerprint
+	}
+	out := map[string][]byte{}
+	busy := map[string]bool{}
+	t := &Template{Vars: all, Key: key}
+	t.Blob = func(name string) ([]byte, error) {
+		if data, ok := fixed[name]; ok {
+			return data, nil
+		}
+		if data, ok := out[name]; ok {
+			return data, nil
+		}
+		data, ok := raw[name]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("no blob %s", name)
+		case busy[name]:
+			return nil, fmt.Errorf("blob %s refers to itself", name)
+		case !isBinary(name):
+			busy[name] = true
+			expanded, err := t.Expand(data)
+			busy[name] = false
+			if err != nil {
+				return nil, err
+			}
+			data = expanded
+		}
+		out[name] = data
+		return data, nil
+	}
+	for name := range raw {
+		if _, err := t.Blob(name); err != nil {
+			return nil, err
+		}
+	}
+	for name, data := range fixed {
+		out[name] = data
+	}
+	return out, nil
+}
