@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -105,7 +104,7 @@ func FuzzReadArtifact(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, index, manifest, config, layer []byte) {
 		raw := map[string][]byte{"index.json": index, "manifest.json": manifest, "config.json": config, "layer.tar.gz": layer}
-		blobs, err := expandBlobs(raw, objects)
+		blobs, err := badinput.ExpandBlobs(raw, objects, nil, nil)
 		if err != nil {
 			return // a template the mutation broke
 		}
@@ -136,45 +135,6 @@ func FuzzReadArtifact(f *testing.F) {
 		_, err = Inspect(ctx, store, root)
 		checkClassified(t, "Inspect", err)
 	})
-}
-
-// expandBlobs expands the templates of the JSON blobs.
-func expandBlobs(raw, objects map[string][]byte) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	busy := map[string]bool{}
-	tmpl := &badinput.Template{}
-	tmpl.Blob = func(name string) ([]byte, error) {
-		if data, ok := objects[name]; ok {
-			return data, nil
-		}
-		if data, ok := out[name]; ok {
-			return data, nil
-		}
-		data, ok := raw[name]
-		if !ok || busy[name] {
-			return nil, fmt.Errorf("no blob %s", name)
-		}
-		if strings.HasSuffix(name, ".json") {
-			busy[name] = true
-			var err error
-			data, err = tmpl.Expand(data)
-			busy[name] = false
-			if err != nil {
-				return nil, err
-			}
-		}
-		out[name] = data
-		return data, nil
-	}
-	for name := range raw {
-		if _, err := tmpl.Blob(name); err != nil {
-			return nil, err
-		}
-	}
-	for name, data := range objects {
-		out[name] = data
-	}
-	return out, nil
 }
 
 // checkClassified fails the test unless err is nil or wraps one of the
