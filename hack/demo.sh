@@ -27,6 +27,19 @@ run() {
 	printf '%s$ %s%s\n' "$dim" "$*" "$reset" >&2
 	"$@"
 }
+# refused runs a command that must fail, shows its error and, in short, why.
+refused() {
+	local out status
+	printf '%s$ %s%s\n' "$dim" "$*" "$reset" >&2
+	if out=$("$@" 2>&1); then
+		die "$1 succeeded, but it should have been refused"
+	else
+		status=$?
+	fi
+	printf '%s\n' "$out"
+	printf '%s=> refused (exit %d): %s%s\n' "$bold" "$status" \
+		"$(printf '%s' "$out" | grep -o 'denied by the trust policy: [a-z-]*\|content does not match its digest' | head -n1)" "$reset"
+}
 die() {
 	printf 'demo: %s\n' "$*" >&2
 	exit 1
@@ -166,7 +179,7 @@ run bpfctl get "$ID"
 
 step "Try an unsigned artifact" "The same object built with another annotation: a new digest that no one signed."
 UNSIGNED=$(bpfctl-image build -o "oci:$W/images/unsigned:v1" --annotation org.opencontainers.image.description=unsigned "$ROOT/bytecode/xdp_counter.bpf.o")
-run bpfctl load image "oci:$W/images/unsigned@$UNSIGNED" --program xdp_counter:xdp --interface "$HOST" || true
+refused bpfctl load image "oci:$W/images/unsigned@$UNSIGNED" --program xdp_counter:xdp --interface "$HOST"
 
 step "Try a tampered artifact" \
 	"A copy of the signed artifact whose object was changed after signing, loaded with --pull-policy Always" \
@@ -176,7 +189,7 @@ LAYER=$(ls -S "$W/images/tampered/blobs/sha256" | head -n1)
 chmod u+w "$W/images/tampered/blobs/sha256/$LAYER"
 printf 'X' | dd of="$W/images/tampered/blobs/sha256/$LAYER" bs=1 seek=200 conv=notrunc status=none
 echo "changed one byte of the object layer sha256:$LAYER"
-run bpfctl load image "oci:$W/images/tampered@$DIGEST" --pull-policy Always --program xdp_counter:xdp --interface "$HOST" || true
+refused bpfctl load image "oci:$W/images/tampered@$DIGEST" --pull-policy Always --program xdp_counter:xdp --interface "$HOST"
 
 step "What the audit log recorded" "One line per decision: who (uid, gid, pid), what (reference, digest), the rule, the signer and the outcome."
 sed 's/^/    /' "$W/audit.log" | cut -c1-400

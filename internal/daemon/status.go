@@ -90,8 +90,8 @@ func reasonOf(err error) pb.ErrorReason {
 	return pb.ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
-// toStatus converts err into a gRPC status error carrying its message and
-// reason.
+// toStatus converts err into a gRPC status error carrying its message (a
+// policy denial's own, which names the artifact and digest) and reason.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -99,7 +99,12 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	st := status.New(statusCode(err), err.Error())
+	msg := err.Error()
+	var denial *verify.DenialError
+	if errors.As(err, &denial) {
+		msg = denial.Error() // it names the artifact; the wrapping repeats it
+	}
+	st := status.New(statusCode(err), msg)
 	if detailed, derr := st.WithDetails(&errdetails.ErrorInfo{Domain: errorDomain, Reason: reasonOf(err).String()}); derr == nil {
 		st = detailed
 	}

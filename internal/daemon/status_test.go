@@ -38,7 +38,7 @@ func TestStatusCode(t *testing.T) {
 		"none":                 {nil, codes.OK, 0},
 		"canceled":             {wrap(context.Canceled), codes.Canceled, 0},
 		"deadline":             {wrap(context.DeadlineExceeded), codes.DeadlineExceeded, 0},
-		"denial":               {pull(&verify.DenialError{Reason: verify.ReasonUnsigned}), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_POLICY_DENIED},
+		"denial":               {pull(&verify.DenialError{Subject: "oci:/x@sha256:1", Reason: verify.ReasonUnsigned, Detail: "no signatures"}), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_POLICY_DENIED},
 		"kind not allowed":     {wrap(runtime.ErrPermission), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_POLICY_DENIED},
 		"tampered":             {pull(artifact.ErrDigestMismatch), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_POLICY_DENIED},
 		"invalid request":      {wrap(runtime.ErrInvalid), codes.InvalidArgument, pb.ErrorReason_ERROR_REASON_INVALID_REQUEST},
@@ -67,8 +67,13 @@ func TestStatusCode(t *testing.T) {
 				return
 			}
 			st := status.Convert(toStatus(tc.err))
-			if st.Code() != tc.want || st.Message() != tc.err.Error() {
-				t.Errorf("toStatus = %v %q, want %v %q", st.Code(), st.Message(), tc.want, tc.err)
+			want := tc.err.Error()
+			var denial *verify.DenialError
+			if errors.As(tc.err, &denial) {
+				want = denial.Error()
+			}
+			if st.Code() != tc.want || st.Message() != want {
+				t.Errorf("toStatus = %v %q, want %v %q", st.Code(), st.Message(), tc.want, want)
 			}
 			if got := statusReason(st.Err()); got != tc.reason.String() {
 				t.Errorf("reason %s, want %s", got, tc.reason)
