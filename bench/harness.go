@@ -24,6 +24,10 @@ type Side struct {
 	// themselves better than the wall clock can (BPF_PROG_TEST_RUN reports
 	// the time its runs took without the time it was scheduled out).
 	Measure func(ctx context.Context) (time.Duration, error)
+	// Check, if set, runs untimed after each run and fails the row when
+	// the run did not do what it claims (e.g. a pull left a file out), so
+	// that no side is timed doing less than the other.
+	Check func(ctx context.Context) error
 }
 
 // A Row compares bpfd's way of doing something with a peer's.
@@ -108,12 +112,21 @@ func timeOnce(ctx context.Context, s *Side) (time.Duration, error) {
 			return 0, fmt.Errorf("prepare: %w", err)
 		}
 	}
+	var d time.Duration
+	var err error
 	if s.Measure != nil {
-		return s.Measure(ctx)
+		d, err = s.Measure(ctx)
+	} else {
+		start := time.Now()
+		err = s.Run(ctx)
+		d = time.Since(start)
 	}
-	start := time.Now()
-	err := s.Run(ctx)
-	return time.Since(start), err
+	if err == nil && s.Check != nil {
+		if err := s.Check(ctx); err != nil {
+			return 0, fmt.Errorf("check: %w", err)
+		}
+	}
+	return d, err
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -43,6 +43,31 @@ func TestMeasureReportsErrors(t *testing.T) {
 	}
 }
 
+func TestMeasureChecksEachRunUntimed(t *testing.T) {
+	runs, checks := 0, 0
+	side := Side{
+		Name: "ours",
+		Run:  func(context.Context) error { runs++; return nil },
+		Check: func(context.Context) error {
+			checks++
+			time.Sleep(20 * time.Millisecond)
+			return nil
+		},
+	}
+	res := measure(context.Background(), Row{Name: "r", Ours: side}, 5)
+	if runs != 6 || checks != 6 {
+		t.Errorf("%d runs, %d checks: want 6 of each (a warm-up and 5)", runs, checks)
+	}
+	if res.OursMedian >= 20*time.Millisecond {
+		t.Errorf("median %v includes the check's time", res.OursMedian)
+	}
+
+	side.Check = func(context.Context) error { return errors.New("file missing") }
+	if res := measure(context.Background(), Row{Name: "r", Ours: side}, 5); res.Error != "ours: check: file missing" {
+		t.Errorf("error = %q, want the check's", res.Error)
+	}
+}
+
 func TestMedian(t *testing.T) {
 	cases := map[string]struct {
 		in   []time.Duration

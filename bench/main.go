@@ -37,12 +37,17 @@ type Env struct {
 
 // Report is results.json.
 type Report struct {
-	Date    time.Time `json:"date"`
-	Kernel  string    `json:"kernel"`
-	CPUs    int       `json:"cpus"`
-	Go      string    `json:"go"`
-	Runs    int       `json:"runs"`
-	Results []Result  `json:"results"`
+	Date   time.Time `json:"date"`
+	Kernel string    `json:"kernel"`
+	CPUs   int       `json:"cpus"`
+	Go     string    `json:"go"`
+	Runs   int       `json:"runs"`
+	// LoadBefore and LoadAfter are the machine's 1, 5 and 15 minute load
+	// averages when the run began and ended: the figures of a busy machine
+	// vary more.
+	LoadBefore [3]float64 `json:"loadBefore"`
+	LoadAfter  [3]float64 `json:"loadAfter"`
+	Results    []Result   `json:"results"`
 }
 
 func main() {
@@ -78,7 +83,7 @@ func run(runs int, only, out string) error {
 	defer os.RemoveAll(dir)
 	env := &Env{Root: root, Bin: filepath.Join(root, "bin"), Tools: filepath.Join(root, "bin", "tools"), Dir: dir}
 
-	report := Report{Date: time.Now().UTC(), Kernel: kernelRelease(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Runs: runs}
+	report := Report{Date: time.Now().UTC(), Kernel: kernelRelease(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Runs: runs, LoadBefore: loadAverage()}
 	for _, g := range groups {
 		if ctx.Err() != nil {
 			break
@@ -99,7 +104,9 @@ func run(runs int, only, out string) error {
 			cleanup()
 		}
 	}
-	fmt.Printf("bpfd benchmarks: %s, %d CPUs, %s, medians of %d runs; ratio = bpfd / peer (below 1: bpfd faster)\n\n", report.Kernel, report.CPUs, report.Go, runs)
+	report.LoadAfter = loadAverage()
+	fmt.Printf("bpfd benchmarks: %s, %d CPUs, %s, medians of %d runs; ratio = bpfd / peer (below 1: bpfd faster)\n", report.Kernel, report.CPUs, report.Go, runs)
+	fmt.Printf("load average (1, 5, 15 min): %.2f %.2f %.2f before, %.2f %.2f %.2f after\n\n", report.LoadBefore[0], report.LoadBefore[1], report.LoadBefore[2], report.LoadAfter[0], report.LoadAfter[1], report.LoadAfter[2])
 	printTable(os.Stdout, report.Results)
 	data, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
@@ -118,4 +125,18 @@ func kernelRelease() string {
 		return "unknown"
 	}
 	return strings.TrimSpace(unix.ByteSliceToString(u.Release[:]))
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages, zero when the
+// kernel does not say.
+func loadAverage() [3]float64 {
+	var load [3]float64
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return load
+	}
+	if _, err := fmt.Sscanf(string(data), "%f %f %f", &load[0], &load[1], &load[2]); err != nil {
+		return [3]float64{}
+	}
+	return load
 }

@@ -108,6 +108,20 @@ func TestDescribeExampleBytecode(t *testing.T) {
 			},
 			requires: Requirements{ProgramTypes: []string{"sched_cls"}, AttachTypes: []string{}, MapTypes: []string{"array"}, Helpers: []string{}},
 		},
+		// chain_trace records the order of a dispatcher's chain.
+		"chain_trace": {
+			programs: []Program{
+				{Name: "trace_tc", Section: "tc", Type: "sched_cls", Kinds: kinds(progtype.TC, progtype.TCX)},
+				{Name: "trace_xdp", Section: "xdp", Type: "xdp", AttachType: "xdp", Kinds: kinds(progtype.XDP)},
+			},
+			maps: []Map{{Name: "trace", Type: "array", KeySize: 4, ValueSize: 4, MaxEntries: 16, Pinning: "none"}},
+			sections: []DataSection{{Name: ".rodata", ReadOnly: true, Size: 12, Globals: []Global{
+				{Name: "action", Offset: 8, Size: 4, Type: "__s32"},
+				{Name: "tag", Size: 4, Type: "__u32"},
+				{Name: "verdict", Offset: 4, Size: 4, Type: "__s32"},
+			}}},
+			requires: Requirements{ProgramTypes: []string{"sched_cls", "xdp"}, AttachTypes: []string{"xdp"}, MapTypes: []string{"array"}, Helpers: lookup},
+		},
 		// freplace_target and freplace_ext are the kernel smoke test's pair: an
 		// extension replaces the target's global function decide().
 		"freplace_target": {
