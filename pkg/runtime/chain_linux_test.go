@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -388,13 +390,16 @@ func TestChainModeChange(t *testing.T) {
 
 // TestTCXPriorityOrder loads tcx programs out of priority order: the
 // kernel runs them by priority, equal priorities in load order, also after
-// one in the middle leaves and across a restart.
+// one in the middle leaves and across a restart, and all before the chain of
+// the hook's tc programs, which is one more program on the TCX hook.
 func TestTCXPriorityOrder(t *testing.T) {
 	testutil.RequireKernelFeature(t, testutil.FeatureTCX)
 	e := newEnv(t)
 	m := e.open(t)
 	v := newVethPair(t)
 	ctx := context.Background()
+	tc := loadOne(t, m, "file:tc_counter.bpf.o", "tc_counter", progtype.TC,
+		runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress}, nil)
 	load := func(m *runtime.Manager, prio int) runtime.Program {
 		return loadOne(t, m, "file:tc_counter.bpf.o", "tcx_counter", progtype.TCX,
 			runtime.TCXAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress, Priority: prio}, nil)
@@ -412,8 +417,9 @@ func TestTCXPriorityOrder(t *testing.T) {
 				t.Errorf("program %d (priority %d): hook %+v, want position %d and no dispatcher", p.ID, p.Hook.Priority, got.Hook, i)
 			}
 		}
+		want = append(want, uint32(chainOf(t, e, m, tc).ProgramID))
 		if got := tcxProgIDs(t, v.Peer, v.Netns, runtime.Ingress); !slices.Equal(got, want) {
-			t.Errorf("TCX runs %v, want %v", got, want)
+			t.Errorf("TCX runs %v, want %v (the tc chain last)", got, want)
 		}
 	}
 	p30, p10, p20, p10b := load(m, 30), load(m, 10), load(m, 20), load(m, 10)
@@ -429,13 +435,38 @@ func TestTCXPriorityOrder(t *testing.T) {
 	p5, p1000 := load(m2, 5), load(m2, 1000)
 	assertOrder(m2, p5, p10, p10b, p15, p30, p1000)
 	v.SendUDP(t, 10)
-	for _, p := range []runtime.Program{p5, p10, p15, p1000} {
-		eventually(t, fmt.Sprintf("tcx program %d to count", p.ID), func() bool { return udpCount(t, p) == 10 })
+	// tcx_counter returns TCX_NEXT: every program runs, the tc chain too.
+	for _, p := range []runtime.Program{p5, p10, p15, p1000, tc} {
+		eventually(t, fmt.Sprintf("program %d to count", p.ID), func() bool { return udpCount(t, p) == 10 })
 	}
-	if err := m2.Unload(ctx, p5.ID, p10.ID, p10b.ID, p15.ID, p30.ID, p1000.ID); err != nil {
+	if err := m2.Unload(ctx, p5.ID, p10.ID, p10b.ID, p15.ID, p30.ID, p1000.ID, tc.ID); err != nil {
 		t.Fatal(err)
 	}
 	assertEmpty(t, e, m2)
+}
+
+// TestChainInterfaceGone deletes the interface under chains of XDP and TC
+// programs: the programs unload one by one all the same, and nothing stays
+// pinned.
+func TestChainInterfaceGone(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode runtime.DispatcherMode) {
+		e := newModeEnv(t, mode)
+		m := e.open(t)
+		v := newVethPair(t)
+		var ids []runtime.ID
+		for _, k := range chainKits {
+			ids = append(ids, k.loadCounter(t, m, v, 10).ID, k.loadCounter(t, m, v, 20).ID)
+		}
+		if err := netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: v.Host}}); err != nil {
+			t.Fatalf("delete veth %s: %v", v.Host, err)
+		}
+		for _, id := range ids {
+			if err := m.Unload(context.Background(), id); err != nil {
+				t.Fatalf("unload %d from a deleted interface: %v", id, err)
+			}
+		}
+		assertEmpty(t, e, m)
+	})
 }
 
 // TestXDPLoaderShowsChain runs Debian's xdp-loader status (BPFD_XDP_LOADER,

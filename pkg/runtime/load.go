@@ -308,7 +308,7 @@ func (m *Manager) attachAndPin(l *loading, hooks map[string]*hookState) error {
 			continue
 		}
 		if tcx, ok := t.(*tcxTarget); ok {
-			tcx.anchor = tcxAnchor(l, p, hooks[tcx.hook()].snapshot())
+			tcx.anchor = tcxAnchor(l, p, hooks[tcx.hook()].snapshot(), hooks[tcx.tcHook()].chainState())
 		}
 		att, err := t.attach(p.prog)
 		if err != nil {
@@ -382,9 +382,11 @@ func (m *Manager) joinChain(c *loadingChain) error {
 
 // tcxAnchor returns where p goes on its TCX hook among bpfd's programs there,
 // those of the hook (in run order) and those l attached before p: before
-// the first that runs after it, else after the last; nil (the end of the
-// hook) when there are none.
-func tcxAnchor(l *loading, p *loadingProgram, others []*member) link.Anchor {
+// the first that runs after it, else after the last. With none, it goes
+// before the chain of bpfd's tc programs in the same direction (tc runs
+// after TCX programs on kernels without a tc dispatcher too), else (nil) at
+// the end of the hook.
+func tcxAnchor(l *loading, p *loadingProgram, others []*member, tcChain dispatcher.State) link.Anchor {
 	for _, q := range l.programs {
 		if q == p {
 			break
@@ -402,6 +404,9 @@ func tcxAnchor(l *loading, p *loadingProgram, others []*member) link.Anchor {
 	}
 	if n := len(others); n > 0 {
 		return link.AfterLinkByID(link.ID(others[n-1].rec.LinkID))
+	}
+	if tcChain.ProgramID != 0 {
+		return link.BeforeProgramByID(tcChain.ProgramID)
 	}
 	return nil
 }

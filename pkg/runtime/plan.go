@@ -250,11 +250,15 @@ func (l *loading) declaredGlobals() string {
 	return strings.Join(slices.Compact(names), ", ")
 }
 
-// hooks returns the hooks the load attaches to.
+// hooks returns the hooks the load attaches to, and for tcx programs the tc
+// hooks whose chains they are placed before.
 func (l *loading) hooks() []string {
-	keys := make([]string, len(l.programs))
-	for i, p := range l.programs {
-		keys[i] = p.target.hook()
+	var keys []string
+	for _, p := range l.programs {
+		keys = append(keys, p.target.hook())
+		if t, ok := p.target.(*tcxTarget); ok {
+			keys = append(keys, t.tcHook())
+		}
 	}
 	return keys
 }

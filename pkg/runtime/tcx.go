@@ -71,6 +71,11 @@ type tcxTarget struct {
 
 func (t *tcxTarget) hook() string { return "tcx/" + string(t.direction) + "/" + t.net.hookSuffix() }
 
+// tcHook names the hook of the tc chain in the same direction of the same
+// interface: with TCX that chain is one program on this TCX hook, and
+// bpfd's tcx programs run before it.
+func (t *tcxTarget) tcHook() string { return "tc/" + string(t.direction) + "/" + t.net.hookSuffix() }
+
 func (t *tcxTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	var l link.Link
 	err := inNetns(t.net.netns, func() error {

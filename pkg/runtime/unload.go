@@ -87,11 +87,22 @@ func (m *Manager) unload(id ID) error {
 
 // leaveChain rebuilds the chain of a program's XDP or TC hook without it,
 // or takes the chain off the hook when it was the last, and removes its
-// pins. The caller holds the hook.
+// pins. When the hook is gone (its interface was deleted), so is its chain:
+// the program just leaves the hook's state, and the last one to leave
+// removes the dispatcher's pins. The caller holds the hook.
 func (m *Manager) leaveChain(r *record, hs *hookState) error {
 	rest := slices.DeleteFunc(hs.snapshot(), func(mb *member) bool { return mb.rec.ID == r.ID })
-	if err := m.applyChain(r.Hook, hs, chainHookOf(r), rest, nil); err != nil {
+	gone, err := m.hookGone(r.Hook, r)
+	switch {
+	case err != nil:
 		return err
+	case gone != "" && len(rest) > 0:
+		m.log.Info("unloading a program whose "+gone, "program_id", r.ID, "program", r.Name, "hook", r.Hook)
+		hs.setChain(rest, hs.chainState())
+	default:
+		if err := m.applyChain(r.Hook, hs, chainHookOf(r), rest, nil); err != nil {
+			return err
+		}
 	}
 	step("unload:unchained")
 	return removePins(m.programDir(r.ID))
