@@ -23,7 +23,8 @@ import (
 //	                          unloading one never pulls maps from under
 //	                          another
 //	<bpffs>/dispatchers/<hook>/  the chain of an XDP or TC hook, pinned by
-//	                          its dispatcher (package dispatcher); a program
+//	                          its dispatcher (package dispatcher; Open makes
+//	                          the dispatchers directory); a program
 //	                          in a chain has its maps under <id>/maps and,
 //	                          in freplace mode, its extension program at
 //	                          <id>/program, but no link of its own

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -114,6 +115,10 @@ func Open(ctx context.Context, src Source, opts Options) (*Manager, error) {
 	}
 	if mounted {
 		m.log.Info("mounted bpffs", "path", m.bpffs)
+	}
+	if err := os.MkdirAll(filepath.Join(m.bpffs, dispatchersDir), 0o700); err != nil {
+		m.store.close()
+		return nil, fmt.Errorf("bpffs %s: %w", m.bpffs, err)
 	}
 	if mounted, err := ensureTracefs(); err != nil {
 		m.log.Warn("no tracefs; tracepoints cannot be attached", "error", err)
