@@ -36,6 +36,9 @@ func openArchive(ctx context.Context, ref Reference, create bool) (*Target, erro
 	}
 	store, err := oci.NewWithContext(ctx, dir)
 	if err != nil {
+		if cause := explainLayout(ctx, dir); cause != nil {
+			err = cause
+		}
 		cleanup()
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}

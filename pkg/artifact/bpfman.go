@@ -123,7 +123,7 @@ func bpfmanObject(ctx context.Context, store content.Fetcher, layer ocispec.Desc
 	if gzipped {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return ObjectFile{}, fmt.Errorf("%w: gzip: %v", ErrUnsupported, err)
+			return ObjectFile{}, fmt.Errorf("%w: %v", ErrUnsupported, err) // "gzip: invalid header"
 		}
 		defer zr.Close()
 		r = zr

@@ -272,6 +272,9 @@ func openELF(data []byte) (f *elf.File, err error) {
 	if f.Machine != elf.EM_BPF && f.Machine != elf.EM_NONE {
 		return nil, fmt.Errorf("%w: an ELF file for %s, not BPF", ErrInvalidObject, machineName(f.Machine))
 	}
+	if f.Class != elf.ELFCLASS64 {
+		return nil, fmt.Errorf("%w: a 32-bit ELF file; BPF objects are 64-bit", ErrInvalidObject)
+	}
 	return f, nil
 }
 

@@ -79,6 +79,9 @@ func readIndex(ctx context.Context, store content.Fetcher, desc ocispec.Descript
 	if err := json.Unmarshal(data, &index); err != nil {
 		return nil, fmt.Errorf("index %s: %w: %v", desc.Digest, ErrUnsupported, err)
 	}
+	if index.SchemaVersion != manifestSchemaVersion {
+		return nil, fmt.Errorf("index %s: %w: schemaVersion %d, not %d", desc.Digest, ErrUnsupported, index.SchemaVersion, manifestSchemaVersion)
+	}
 	if index.ArtifactType != "" && index.ArtifactType != ArtifactType {
 		return nil, fmt.Errorf("index %s: %w: artifactType %q is not %s", desc.Digest, ErrUnsupported, index.ArtifactType, ArtifactType)
 	}

@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -11,6 +12,10 @@ import (
 
 // maxMetadataSize bounds manifests, indexes and configs read.
 const maxMetadataSize = 4 << 20
+
+// manifestSchemaVersion is the schemaVersion of every OCI image manifest and
+// index, and of the Docker manifests and lists this package reads.
+const manifestSchemaVersion = 2
 
 // Manifest describes one manifest of an artifact: the whole artifact, or the
 // entry of an index for one platform.
@@ -57,6 +62,9 @@ func readManifest(ctx context.Context, store content.Fetcher, desc ocispec.Descr
 	var m ocispec.Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w: %v", desc.Digest, ErrUnsupported, err)
+	}
+	if m.SchemaVersion != manifestSchemaVersion {
+		return nil, fmt.Errorf("manifest %s: %w: schemaVersion %d, not %d", desc.Digest, ErrUnsupported, m.SchemaVersion, manifestSchemaVersion)
 	}
 	mc := &manifestContent{
 		Manifest:   Manifest{Descriptor: desc, Annotations: m.Annotations},
@@ -149,8 +157,8 @@ func fetchBlob(ctx context.Context, store content.Fetcher, desc ocispec.Descript
 		return nil, fmt.Errorf("%w: digest %q: %v", ErrUnsupported, desc.Digest, err)
 	}
 	data, err := content.FetchAll(ctx, store, desc)
-	if err != nil {
-		return nil, classify(err)
+	if err = classify(err); errors.Is(err, ErrNotFound) {
+		return nil, ErrNotFound // the library's text repeats the descriptor
 	}
-	return data, nil
+	return data, err
 }

@@ -82,6 +82,11 @@ func parsePathReference(t Transport, rest string) (Reference, error) {
 	if err != nil {
 		return Reference{}, fmt.Errorf("path %s: %w", path, err)
 	}
+	// "oci:/x/y:v1/." is the directory y:v1, which String would write as
+	// "oci:/x/y:v1", the directory y tagged v1.
+	if t != File && strings.Contains(filepath.Base(abs), ":") {
+		return Reference{}, fmt.Errorf("path %s: its last element has a colon, which would read as a tag: %w", abs, ErrInvalidReference)
+	}
 	ref.Path = abs
 	return ref, nil
 }

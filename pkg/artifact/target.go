@@ -190,6 +190,9 @@ func openLayout(ctx context.Context, path string, create bool) (*oci.Store, erro
 	}
 	store, err := oci.NewWithContext(ctx, path)
 	if err != nil {
+		if cause := explainLayout(ctx, path); cause != nil {
+			err = cause
+		}
 		return nil, fmt.Errorf("oci:%s: %w", path, err)
 	}
 	return store, nil

@@ -1,7 +1,10 @@
 package verify
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -9,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -30,7 +34,7 @@ type ParseOptions struct {
 // LoadPolicy reads, parses and validates the trust policy file at path.
 // Relative paths in it are relative to its directory.
 func LoadPolicy(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPolicyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("trust policy: %w", err)
 	}
@@ -211,7 +215,12 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 				}
 			})
 		},
-		"threshold": func(f string, n *yaml.Node) { threshold, r.Threshold = n, p.int(f, n) },
+		"threshold": func(f string, n *yaml.Node) {
+			reported := len(p.problems)
+			if threshold, r.Threshold = n, p.int(f, n); len(p.problems) > reported {
+				r.Threshold = 1 // the default: a threshold that is no number is not also out of range
+			}
+		},
 		"mode": func(f string, n *yaml.Node) {
 			switch m := Mode(p.str(f, n)); m {
 			case ModeEnforce, ModeWarn:
@@ -312,7 +321,7 @@ func (p *policyParser) key(field string, n *yaml.Node) (*PublicKey, string) {
 		return nil, ""
 	}
 	path = p.resolve(path)
-	data, err := os.ReadFile(path)
+	data, err := readPolicyFile(path)
 	if err != nil {
 		p.problem(pathNode, field+".path", "unreadable key file: %v", err)
 		return nil, ""
@@ -345,7 +354,7 @@ func (p *policyParser) keyless(field string, n *yaml.Node) *Keyless {
 		ok = false
 	} else if k.TrustedRoot != "" {
 		k.TrustedRoot = p.resolve(k.TrustedRoot)
-		data, err := os.ReadFile(k.TrustedRoot)
+		data, err := readPolicyFile(k.TrustedRoot)
 		if err == nil {
 			k.root, err = root.NewTrustedRootFromJSON(data)
 		}
@@ -379,6 +388,36 @@ func (p *policyParser) keyless(field string, n *yaml.Node) *Keyless {
 	}
 	k.identity = id
 	return k
+}
+
+// maxPolicyFileSize bounds a policy file and the key and trusted-root files
+// it names.
+const maxPolicyFileSize = 4 << 20
+
+// readPolicyFile reads a policy, key or trusted-root file: a regular file of
+// at most maxPolicyFileSize bytes, so that a path naming /dev/zero or a FIFO
+// fails instead of reading or waiting forever.
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // opening a FIFO must not wait for a writer
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPolicyFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxPolicyFileSize {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("more than %d bytes", maxPolicyFileSize)}
+	}
+	return data, nil
 }
 
 // resolve makes a path from the policy absolute, relative to its directory.

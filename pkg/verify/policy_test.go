@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,6 +117,9 @@ func TestParsePolicyErrors(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "good.pub"), key(t, 0).pub.PEM())
 	writeFile(t, filepath.Join(dir, "cert.pem"), newTestCA(t).issue(t, "a@example.com", "https://issuer", time.Now()).certPEM)
 	writeFile(t, filepath.Join(dir, "garbage.pub"), []byte("not a key\n"))
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.pub"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	const head = "apiVersion: bpfd.io/v1alpha1\nkind: TrustPolicy\n"
 	const rule = "rules:\n- name: r\n  images: [\"x/*\"]\n"
 
@@ -162,6 +166,10 @@ func TestParsePolicyErrors(t *testing.T) {
 		"unreadable key file": {
 			policy: head + rule + "  authorities: [{key: {path: missing.pub}}]\n",
 			want:   []problem{{6, "rules[0].authorities[0].key.path", "unreadable key file: open " + filepath.Join(dir, "missing.pub") + ": no such file or directory"}},
+		},
+		"key file is a FIFO": {
+			policy: head + rule + "  authorities: [{key: {path: fifo.pub}}]\n",
+			want:   []problem{{6, "rules[0].authorities[0].key.path", "unreadable key file: read " + filepath.Join(dir, "fifo.pub") + ": not a regular file"}},
 		},
 		"key file is not a key": {
 			policy: head + rule + "  authorities:\n  - key: {path: garbage.pub}\n  - key: {path: cert.pem}\n  - key: {pem: hello}\n",
@@ -223,6 +231,10 @@ func TestParsePolicyErrors(t *testing.T) {
 				{7, "rules[0].allowUnsigned", "want true or false, not \"yes please\""},
 				{4, "rules[0].authorities", "empty"},
 			},
+		},
+		"threshold not a number": {
+			policy: head + rule + "  threshold: two\n  authorities: [{key: {path: good.pub}}]\n",
+			want:   []problem{{6, "rules[0].threshold", `want a whole number, not "two"`}},
 		},
 		"allowUnsigned with authorities": {
 			policy: head + rule + "  allowUnsigned: true\n  authorities: [{key: {path: good.pub}}]\n",
