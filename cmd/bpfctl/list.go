@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -14,9 +15,10 @@ import (
 
 var listCommand = &cli.Command{
 	Name:  "list",
-	Usage: "list the programs bpfd manages (--all: every program on the node)",
+	Usage: "list the programs bpfd manages (--all: every program on the node; --hooks: each shared hook's chain)",
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "also list programs bpfd did not load"},
+		&cli.BoolFlag{Name: "hooks", Usage: "show each xdp, tc and tcx hook with its programs in the order it runs them"},
 		&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "only programs of this type, e.g. xdp"},
 		&cli.StringSliceFlag{Name: "selector", Aliases: []string{"l"}, Usage: "only programs with this metadata, KEY=VALUE (repeatable)"},
 		outputFlag,
@@ -48,10 +50,16 @@ var listCommand = &cli.Command{
 		if err != nil {
 			return requestFailed("list", conn.socket, err)
 		}
-		if asJSON {
+		switch {
+		case c.Bool("hooks") && asJSON:
+			return cliutil.WriteJSON(c.App.Writer, newHookList(resp.GetPrograms()))
+		case c.Bool("hooks"):
+			printHookTable(c.App.Writer, newHookList(resp.GetPrograms()))
+		case asJSON:
 			return cliutil.WriteJSON(c.App.Writer, newProgramList(resp.GetPrograms()))
+		default:
+			printProgramTable(c.App.Writer, resp.GetPrograms())
 		}
-		printProgramTable(c.App.Writer, resp.GetPrograms())
 		return nil
 	},
 }
@@ -59,7 +67,7 @@ var listCommand = &cli.Command{
 // printProgramTable prints one line per program.
 func printProgramTable(w io.Writer, programs []*bpfdv1.Program) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tATTACHED TO\tPRIO\tKERNEL ID\tDIGEST\tMETADATA")
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tATTACHED TO\tPOS\tPRIO\tMODE\tPROCEED ON\tKERNEL ID\tDIGEST\tMETADATA")
 	for _, p := range programs {
 		id, typ := "-", p.GetType().Name()
 		if p.GetManaged() {
@@ -67,11 +75,15 @@ func printProgramTable(w io.Writer, programs []*bpfdv1.Program) {
 		} else {
 			typ = "(" + p.GetKernel().GetKernelType() + ")"
 		}
-		prio := "-"
+		pos, prio, mode, proceedOn := "-", "-", "-", "-"
 		if h := p.GetHook(); h != nil {
-			prio = strconv.Itoa(int(h.GetPriority()))
+			pos, prio = strconv.Itoa(int(h.GetPosition())), strconv.Itoa(int(h.GetPriority()))
+			mode = orDash(dispatcherModeName(h.GetDispatcherMode()))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, p.GetName(), typ, attachSummary(p.GetAttach()), prio,
+		if a := newAttach(p.GetAttach()); a != nil && len(a.ProceedOn) > 0 {
+			proceedOn = strings.Join(a.ProceedOn, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, p.GetName(), typ, attachSummary(p.GetAttach()), pos, prio, mode, proceedOn,
 			p.GetKernel().GetProgramId(), shortDigest(p.GetProvenance().GetDigest()), formatMetadata(p.GetMetadata()))
 	}
 	tw.Flush()

@@ -99,6 +99,15 @@ func TestDescribeExampleBytecode(t *testing.T) {
 			},
 			requires: Requirements{ProgramTypes: []string{"xdp"}, AttachTypes: []string{"xdp"}, MapTypes: []string{"array"}, Helpers: []string{}},
 		},
+		"tc_verdict": {
+			programs: []Program{{Name: "tc_verdict", Section: "tc", Type: "sched_cls", Kinds: kinds(progtype.TC, progtype.TCX)}},
+			maps:     []Map{},
+			sections: []DataSection{
+				{Name: ".bss", Size: 8, Globals: []Global{{Name: "packets", Size: 8, Type: "__u64"}}},
+				{Name: ".rodata", ReadOnly: true, Size: 4, Globals: []Global{{Name: "action", Size: 4, Type: "__s32"}}},
+			},
+			requires: Requirements{ProgramTypes: []string{"sched_cls"}, AttachTypes: []string{}, MapTypes: []string{"array"}, Helpers: []string{}},
+		},
 		// chain_trace records the order of a dispatcher's chain.
 		"chain_trace": {
 			programs: []Program{

@@ -50,6 +50,9 @@ func TestOfExampleBytecode(t *testing.T) {
 		"xdp_verdict": {
 			"xdp_verdict": {Kinds: []progtype.Kind{progtype.XDP}},
 		},
+		"tc_verdict": {
+			"tc_verdict": {Kinds: []progtype.Kind{progtype.TC, progtype.TCX}},
+		},
 	}
 	for object, want := range cases {
 		t.Run(object, func(t *testing.T) {

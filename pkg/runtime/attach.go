@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // AttachSpec says where to attach a program. The concrete types are
@@ -33,26 +34,28 @@ type AttachSpec interface {
 }
 
 // target is an attach spec resolved against the kernel: the hook it names
-// and the way to attach to it.
+// and the way to attach to it. A target is a linkTarget (the program gets a
+// BPF link of its own) or a chainTarget (an XDP or TC hook, whose programs
+// run in a chain a dispatcher builds).
 type target interface {
 	// hook names the attach point, e.g. "xdp/ifindex=4/netns=4026531840".
 	// Operations on one hook are serialized.
 	hook() string
-	// exclusive reports whether the hook takes a single program.
-	exclusive() bool
-	// attach attaches prog, which has bpfd id id.
-	attach(prog *ebpf.Program, id ID) (*attachment, error)
 }
 
-// attachment is a program attached to its hook: a BPF link, or for tc a
-// netlink filter, which the kernel cannot pin.
+// linkTarget is a hook a program attaches to with a BPF link of its own.
+type linkTarget interface {
+	target
+	// attach attaches prog.
+	attach(prog *ebpf.Program) (*attachment, error)
+}
+
+// attachment is a program attached to its hook by a BPF link.
 type attachment struct {
-	link   link.Link
-	filter *tcFilter
+	link link.Link
 }
 
-// release closes the attachment's descriptors. An unpinned link detaches; a
-// TC filter stays until detach removes it.
+// release closes the attachment's descriptors. An unpinned link detaches.
 func (a *attachment) release() {
 	if a != nil && a.link != nil {
 		a.link.Close()
@@ -64,9 +67,6 @@ func (a *attachment) detach() error {
 	if a == nil {
 		return nil
 	}
-	if a.filter != nil {
-		return a.filter.remove()
-	}
 	err := a.link.Detach()
 	if errors.Is(err, link.ErrNotSupported) {
 		err = nil // perf-event links detach when their last reference goes
@@ -75,12 +75,11 @@ func (a *attachment) detach() error {
 	return err
 }
 
-// Priorities order programs that share an XDP or TC hook (lower runs first).
-// The dispatchers honour them; until they land XDP takes one program per
-// interface and TC uses the priority as the filter's preference.
+// Priorities order programs that share an XDP, TC or TCX hook (lower runs
+// first).
 const (
-	MinPriority     = 1
-	MaxPriority     = 1000
+	MinPriority     = dispatcher.MinPriority
+	MaxPriority     = dispatcher.MaxPriority
 	DefaultPriority = 500
 )
 
@@ -187,13 +186,16 @@ func kernelError(err error) error {
 	return err
 }
 
-// hookOrder is the key a program's hook runs it by: the priority on XDP and
-// TC hooks; 0, meaning attach order, elsewhere.
-func hookOrder(spec AttachSpec) int {
+// hookPriority is the priority a program has on its hook: the one its
+// attach spec gives on XDP, TC and TCX hooks; 0 elsewhere, where programs
+// run in attach order.
+func hookPriority(spec AttachSpec) int {
 	switch a := spec.(type) {
 	case XDPAttach:
 		return a.Priority
 	case TCAttach:
+		return a.Priority
+	case TCXAttach:
 		return a.Priority
 	}
 	return 0

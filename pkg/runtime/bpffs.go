@@ -22,8 +22,14 @@ import (
 //	                          pinned in each program's directory, so
 //	                          unloading one never pulls maps from under
 //	                          another
+//	<bpffs>/dispatchers/<hook>/  the chain of an XDP or TC hook, pinned by
+//	                          its dispatcher (package dispatcher; Open makes
+//	                          the dispatchers directory); a program
+//	                          in a chain has its maps under <id>/maps and,
+//	                          in freplace mode, its extension program at
+//	                          <id>/program, but no link of its own
 //
-// Directory names that are not ids are left alone.
+// Other directory names that are not ids are left alone.
 const (
 	pinProgram = "program"
 	pinLink    = "link"
@@ -67,6 +73,12 @@ func ensureBPFFS(dir string) (bool, error) {
 		return false, fmt.Errorf("bpffs %s: mount: %w", dir, err)
 	}
 	return true, nil
+}
+
+// onBPFFS reports whether dir is on a bpffs.
+func onBPFFS(dir string) bool {
+	var fs unix.Statfs_t
+	return unix.Statfs(dir, &fs) == nil && fs.Type == unix.BPF_FS_MAGIC
 }
 
 // removePins removes a program's pin directory; one already gone is fine.

@@ -132,10 +132,9 @@ type cgroupTarget struct {
 	attachType CgroupAttachType
 }
 
-func (t *cgroupTarget) hook() string    { return "cgroup/" + string(t.attachType) + t.path }
-func (t *cgroupTarget) exclusive() bool { return false }
+func (t *cgroupTarget) hook() string { return "cgroup/" + string(t.attachType) + t.path }
 
-func (t *cgroupTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
+func (t *cgroupTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	l, err := link.AttachCgroup(link.CgroupOptions{Path: t.path, Attach: cgroupHooks[t.attachType].attach, Program: prog})
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s %s: %w", t.path, t.attachType, attachError(err))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // crashIterationsEnv sets how many times TestCrashRecovery kills its child;
@@ -27,17 +28,22 @@ const crashIterationsEnv = "BPFD_CRASH_ITERATIONS"
 
 // crashSteps are the durable steps of a load and an unload, where the child
 // kills itself in half of the iterations; in the other half the parent
-// kills it at a random moment.
+// kills it at a random moment. load:chained and unload:unchained come right
+// after an XDP or TC hook's chain was rebuilt and swapped, before the
+// records say so; load:recorded, load:pinned and unload:recorded come right
+// before or after a rebuild too when the program is on such a hook.
 var crashSteps = []string{
-	"load:recorded", "load:attached", "load:pinned", "load:committed",
-	"unload:recorded", "unload:detached", "unload:deleted",
+	"load:recorded", "load:attached", "load:chained", "load:pinned", "load:committed",
+	"unload:recorded", "unload:detached", "unload:unchained", "unload:deleted",
 }
 
 // TestCrashRecovery runs a child process that loads and unloads programs in
-// a loop (XDP, TC and, where the kernel has it, TCX on a veth pair,
-// tracepoints), SIGKILLs it at a step of a load or unload or at a random
-// moment, opens a Manager on the same state and checks that the store, the
-// bpffs and the kernel agree.
+// a loop (chains of up to three XDP and three TC programs with random
+// priorities and proceed-on sets, TCX where the kernel has it, tracepoints),
+// SIGKILLs it at a step of a load or unload (rebuilds of chains among them)
+// or at a random moment, opens a Manager on the same state and checks that
+// the store, the bpffs and the kernel agree: each hook runs the chain its
+// records say, whole.
 func TestCrashRecovery(t *testing.T) {
 	e := newEnv(t)
 	v := newVethPair(t)
@@ -147,8 +153,10 @@ func runCrashChild(t *testing.T, e *env, v *vethPair, kinds []progtype.Kind, ste
 
 // checkConsistent checks that store, bpffs and kernel agree: every record
 // is loaded, has its pins and a live kernel program on its hook, no pins
-// lack a record, and the veth pair's hooks (TCX's where the kernel has it)
-// run exactly the recorded programs.
+// lack a record, the peer's XDP and TC ingress hooks run the chains of the
+// recorded programs (in the order of their ranks, each with its priority and
+// proceed-on set), and the host's TCX egress hook (where the kernel has
+// TCX) exactly the recorded tcx programs.
 func checkConsistent(t *testing.T, e *env, m *runtime.Manager, v *vethPair, haveTCX bool) {
 	t.Helper()
 	ctx := context.Background()
@@ -157,12 +165,12 @@ func checkConsistent(t *testing.T, e *env, m *runtime.Manager, v *vethPair, have
 		t.Fatal(err)
 	}
 	var ids []runtime.ID
-	var xdp uint32
-	var tc, tcx []uint32
+	var tcx []uint32
+	chains := map[progtype.Kind][]runtime.Program{}
 	for _, p := range progs {
 		ids = append(ids, p.ID)
 		if p.Kernel == nil {
-			t.Errorf("program %d: no kernel program behind its pin", p.ID)
+			t.Errorf("program %d: no kernel program behind it", p.ID)
 			continue
 		}
 		for _, mp := range p.Maps {
@@ -171,34 +179,41 @@ func checkConsistent(t *testing.T, e *env, m *runtime.Manager, v *vethPair, have
 			}
 		}
 		switch p.Kind {
-		case progtype.XDP:
-			xdp = p.Kernel.ProgramID
-		case progtype.TC:
-			tc = append(tc, p.Kernel.ProgramID)
+		case progtype.XDP, progtype.TC:
+			chains[p.Kind] = append(chains[p.Kind], p)
+			continue
 		case progtype.TCX:
 			tcx = append(tcx, p.Kernel.ProgramID)
 		}
-		if p.Kind != progtype.TC {
-			l, err := link.LoadPinnedLink(filepath.Join(p.PinPath, "link"), nil)
-			if err != nil {
-				t.Errorf("program %d: link pin: %v", p.ID, err)
-				continue
-			}
-			info, err := l.Info()
-			l.Close()
-			if err != nil || uint32(info.Program) != p.Kernel.ProgramID {
-				t.Errorf("program %d: link runs %v (%v), want %d", p.ID, info, err, p.Kernel.ProgramID)
-			}
+		l, err := link.LoadPinnedLink(filepath.Join(p.PinPath, "link"), nil)
+		if err != nil {
+			t.Errorf("program %d: link pin: %v", p.ID, err)
+			continue
+		}
+		info, err := l.Info()
+		l.Close()
+		if err != nil || uint32(info.Program) != p.Kernel.ProgramID {
+			t.Errorf("program %d: link runs %v (%v), want %d", p.ID, info, err, p.Kernel.ProgramID)
 		}
 	}
 	assertOnly(t, e, m, -1, ids...)
-	if got := xdpProgID(t, v.Peer, v.Netns); got != xdp {
-		t.Errorf("XDP on %s runs %d, store says %d", v.Peer, got, xdp)
+	for _, kind := range []progtype.Kind{progtype.XDP, progtype.TC} {
+		chain := chains[kind]
+		slices.SortFunc(chain, func(a, b runtime.Program) int {
+			return dispatcher.Rank{Priority: a.Hook.Priority, Attached: a.LoadedAt, ID: uint64(a.ID)}.Compare(
+				dispatcher.Rank{Priority: b.Hook.Priority, Attached: b.LoadedAt, ID: uint64(b.ID)})
+		})
+		if len(chain) > 0 {
+			assertChain(t, e, m, chain...)
+		} else if got := hookPrograms(t, kind, peerEnd(v), runtime.Ingress); len(got) != 0 {
+			t.Errorf("%s hook of %s runs %v, the store has no program there", kind, v.Peer, got)
+		}
+	}
+	dispatchers, _ := os.ReadDir(filepath.Join(e.bpffs, "dispatchers"))
+	if len(dispatchers) != len(chains) {
+		t.Errorf("%d dispatchers pinned, %d hooks have programs", len(dispatchers), len(chains))
 	}
 	sorted := func(s []uint32) []uint32 { s = slices.Clone(s); slices.Sort(s); return s }
-	if got := tcFilterProgIDs(t, v.Peer, v.Netns, runtime.Ingress); !slices.Equal(sorted(got), sorted(tc)) {
-		t.Errorf("TC filters on %s run %v, store says %v", v.Peer, got, tc)
-	}
 	if !haveTCX {
 		if len(tcx) != 0 {
 			t.Errorf("store has TCX programs %v on a kernel without TCX", tcx)
@@ -237,39 +252,57 @@ func crashHelper() int {
 		})
 	}
 	ctx := context.Background()
-	m, err := runtime.Open(ctx, &fileSource{}, runtime.Options{StateDir: os.Getenv("BPFD_STATE"), BPFFS: os.Getenv("BPFD_BPFFS")})
+	e := &env{stateDir: os.Getenv("BPFD_STATE"), bpffs: os.Getenv("BPFD_BPFFS")}
+	m, err := runtime.Open(ctx, &fileSource{}, runtime.Options{StateDir: e.stateDir, BPFFS: e.bpffs, LibxdpDir: e.libxdpDir()})
 	if err != nil {
 		return fail(err)
 	}
 	fmt.Println("ready")
 
 	host, peer, netns := os.Getenv("BPFD_HOST"), os.Getenv("BPFD_PEER"), os.Getenv("BPFD_NETNS")
-	requests := map[progtype.Kind]runtime.LoadRequest{
-		progtype.XDP: {Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: peer, Netns: netns}}}},
-		progtype.TC: {Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: peer, Netns: netns, Direction: runtime.Ingress}}}},
-		progtype.TCX: {Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: host, Direction: runtime.Egress}}}},
-		progtype.Tracepoint: {Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}},
+	// XDP and TC programs get priorities with ties and proceed-on sets at
+	// random; each hook takes up to three.
+	priorities := []int{10, 20, 20, 30}
+	xdpProceedOn := [][]string{nil, {"pass"}, {"pass", "drop"}, {"dispatcher_return"}}
+	tcProceedOn := [][]string{nil, {"ok"}, {"ok", "shot"}}
+	request := func(kind progtype.Kind) runtime.LoadRequest {
+		prio := priorities[rng.IntN(len(priorities))]
+		switch kind {
+		case progtype.XDP:
+			return runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP,
+				Attach: runtime.XDPAttach{Interface: peer, Netns: netns, Priority: prio, ProceedOn: xdpProceedOn[rng.IntN(len(xdpProceedOn))]}}}}
+		case progtype.TC:
+			return runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tc_counter", Kind: progtype.TC,
+				Attach: runtime.TCAttach{Interface: peer, Netns: netns, Direction: runtime.Ingress, Priority: prio, ProceedOn: tcProceedOn[rng.IntN(len(tcProceedOn))]}}}}
+		case progtype.TCX:
+			return runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tcx_counter", Kind: progtype.TCX,
+				Attach: runtime.TCXAttach{Interface: host, Direction: runtime.Egress, Priority: prio}}}}
+		}
+		return runtime.LoadRequest{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter",
+			Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}}
 	}
 	for range 200 {
 		progs, err := m.List(ctx, runtime.ListOptions{})
 		if err != nil {
 			return fail(err)
 		}
-		if len(progs) > 0 && (len(progs) >= 4 || rng.IntN(2) == 0) {
+		if len(progs) > 0 && (len(progs) >= 8 || rng.IntN(2) == 0) {
 			if err := m.Unload(ctx, progs[rng.IntN(len(progs))].ID); err != nil {
 				return fail(err)
 			}
 			continue
 		}
 		kind := kinds[rng.IntN(len(kinds))]
-		if kind == progtype.XDP && slices.ContainsFunc(progs, func(p runtime.Program) bool { return p.Kind == progtype.XDP }) {
+		onHook := 0
+		for _, p := range progs {
+			if p.Kind == kind {
+				onHook++
+			}
+		}
+		if onHook >= 3 && (kind == progtype.XDP || kind == progtype.TC) {
 			continue
 		}
-		if _, err := m.Load(ctx, requests[kind]); err != nil {
+		if _, err := m.Load(ctx, request(kind)); err != nil {
 			return fail(err)
 		}
 	}

@@ -17,8 +17,10 @@ var (
 	// ErrInvalid: a request is malformed or does not fit the bytecode (wrong
 	// kind, bad attach spec, priority out of range, bad global data override).
 	ErrInvalid = errors.New("invalid")
-	// ErrConflict: the hook is taken (a second XDP program on an interface) or
-	// the state is in use by another process.
+	// ErrConflict: the hook cannot take the program (its chain holds as many
+	// programs as the dispatcher mode allows, the interface runs another
+	// loader's XDP program or its XDP programs in another mode) or the state
+	// is in use by another process.
 	ErrConflict = errors.New("conflict")
 	// ErrPermission: the policy rule that admitted the bytecode does not allow
 	// the requested program kind.

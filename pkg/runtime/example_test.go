@@ -35,7 +35,7 @@ func ExampleManager_Load() {
 	case errors.As(err, &verr):
 		log.Fatalf("%s was rejected; the verifier said:\n%v", verr.Program, verr.Tail)
 	case errors.Is(err, runtime.ErrConflict):
-		log.Fatal("eth0 already has an XDP program")
+		log.Fatalf("eth0's XDP hook cannot take the program: %v", err)
 	case err != nil:
 		log.Fatal(err)
 	}

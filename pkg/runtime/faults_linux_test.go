@@ -417,10 +417,10 @@ func fill(t *testing.T, path string) {
 
 func itoa(n uint32) string { return runtime.ID(n).String() }
 
-// TestPinFailureUnwinds makes pinning fail after both programs of a request
-// are attached (a pin already sits where the second program's goes; a full
-// bpffs cannot be made, it has no size limit): both are detached, their pins
-// and records removed.
+// TestPinFailureUnwinds makes pinning fail after the first program of a
+// request is attached (a pin already sits where the second program's map
+// goes; a full bpffs cannot be made, it has no size limit): it is
+// detached, the pins and records removed.
 func TestPinFailureUnwinds(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
@@ -432,20 +432,27 @@ func TestPinFailureUnwinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer squatter.Close()
-	if err := os.MkdirAll(filepath.Join(e.bpffs, "2"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(e.bpffs, "2", "maps"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := squatter.Pin(filepath.Join(e.bpffs, "2", "program")); err != nil {
+	if err := squatter.Pin(filepath.Join(e.bpffs, "2", "maps", "packet_stats")); err != nil {
 		t.Fatal(err)
+	}
+	// A tcx program attaches with a link of its own before the XDP
+	// program's maps are pinned. Without TCX a tc program takes its place,
+	// which joins its chain only after every map is pinned.
+	ref, first := "file:packet_counters.bpf.o", runtime.ProgramRequest{Name: "tc_egress_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Egress}}
+	if !kernelHasTCX(t) {
+		first = runtime.ProgramRequest{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Egress}}
 	}
 
 	fds := openFDs(t)
-	_, err = m.Load(context.Background(), runtime.LoadRequest{Reference: "file:packet_counters.bpf.o", Programs: []runtime.ProgramRequest{
-		{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Egress}},
+	_, err = m.Load(context.Background(), runtime.LoadRequest{Reference: ref, Programs: []runtime.ProgramRequest{
+		first,
 		{Name: "xdp_ingress_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}},
 	}})
-	if err == nil || !strings.Contains(err.Error(), "program xdp_ingress_counter: pin: ") {
-		t.Fatalf("Load = %v, want the second program's pin to fail", err)
+	if err == nil || !strings.Contains(err.Error(), "program xdp_ingress_counter: map packet_stats: pin: ") {
+		t.Fatalf("Load = %v, want the second program's map pin to fail", err)
 	}
 	t.Logf("error: %v", err)
 	assertOnly(t, e, m, fds)

@@ -43,10 +43,9 @@ type fentryTarget struct {
 	function string
 }
 
-func (t *fentryTarget) hook() string    { return string(t.kind) + "/" + t.function }
-func (t *fentryTarget) exclusive() bool { return false }
+func (t *fentryTarget) hook() string { return string(t.kind) + "/" + t.function }
 
-func (t *fentryTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
+func (t *fentryTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: %w", t.kind, t.function, attachError(err))

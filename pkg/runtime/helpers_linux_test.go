@@ -73,6 +73,8 @@ type env struct {
 	stateDir string
 	bpffs    string
 	src      *fileSource
+	// mode is the dispatcher mode Managers open with; "" probes.
+	mode runtime.DispatcherMode
 }
 
 // newEnv makes a state dir and a bpffs directory (mounted by the first Open)
@@ -91,17 +93,29 @@ func newEnv(t testing.TB) *env {
 // open opens a Manager on the env, closed at the end of the test.
 func (e *env) open(t testing.TB) *runtime.Manager {
 	t.Helper()
-	m, err := runtime.Open(context.Background(), e.src, runtime.Options{
-		StateDir: e.stateDir,
-		BPFFS:    e.bpffs,
-		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	m, err := runtime.Open(context.Background(), e.src, e.options(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
 }
+
+// options are the Manager options of the env, logging to t: freplace XDP
+// chains are pinned for libxdp under the env's bpffs, in e.libxdpDir().
+func (e *env) options(t testing.TB) runtime.Options {
+	return runtime.Options{
+		StateDir:       e.stateDir,
+		BPFFS:          e.bpffs,
+		DispatcherMode: e.mode,
+		LibxdpDir:      e.libxdpDir(),
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// libxdpDir is where the env's Managers pin freplace XDP chains for libxdp;
+// xdp-loader finds them with LIBXDP_BPFFS set to the env's bpffs.
+func (e *env) libxdpDir() string { return filepath.Join(e.bpffs, "xdp") }
 
 // testWriter sends log lines to the test's log.
 type testWriter struct{ t testing.TB }
@@ -112,8 +126,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// pinDirs returns the program directories under the bpffs (the kernel's
-// own maps.debug and progs.debug files left out).
+// pinDirs returns the program directories under the bpffs: those named by
+// an id.
 func (e *env) pinDirs(t *testing.T) []string {
 	t.Helper()
 	entries, err := os.ReadDir(e.bpffs)
@@ -122,8 +136,25 @@ func (e *env) pinDirs(t *testing.T) []string {
 	}
 	var names []string
 	for _, en := range entries {
-		if !strings.HasSuffix(en.Name(), ".debug") {
+		if _, err := runtime.ParseID(en.Name()); err == nil {
 			names = append(names, en.Name())
+		}
+	}
+	return names
+}
+
+// dispatcherDirs returns the hooks' directories under the bpffs' dispatchers
+// directory, and the libxdp directory's entries.
+func (e *env) dispatcherDirs(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, dir := range []string{filepath.Join(e.bpffs, "dispatchers"), e.libxdpDir()} {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		for _, en := range entries {
+			names = append(names, filepath.Join(filepath.Base(dir), en.Name()))
 		}
 	}
 	return names
@@ -384,6 +415,9 @@ func assertOnly(t *testing.T, e *env, m *runtime.Manager, fds int, ids ...runtim
 func assertEmpty(t *testing.T, e *env, m *runtime.Manager) {
 	t.Helper()
 	assertOnly(t, e, m, -1)
+	if dirs := e.dispatcherDirs(t); len(dirs) != 0 {
+		t.Errorf("dispatcher pins left: %v", dirs)
+	}
 	progs, err := m.List(context.Background(), runtime.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,16 +1,18 @@
 package runtime
 
 import (
-	"cmp"
 	"slices"
-	"strings"
 	"sync"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
-// hookTable keeps per-hook state: which programs are attached to each hook,
-// and a lock that serializes the operations on it while operations on other
-// hooks run in parallel. It is the place a dispatcher takes ownership of a
-// hook: the hook's state is what a dispatcher rebuilds from.
+// hookTable keeps per-hook state: the programs on each hook, in the order
+// the hook runs them, the dispatcher of an XDP or TC hook, and a lock that
+// serializes the operations on a hook while operations on other hooks run
+// in parallel.
 type hookTable struct {
 	mu    sync.Mutex
 	hooks map[string]*hookState
@@ -18,20 +20,40 @@ type hookTable struct {
 
 // hookState is one hook.
 type hookState struct {
-	// op is held for the whole of a load or unload that touches the hook.
+	// op is held for the whole of a load or unload that touches the hook;
+	// disp is used under it.
 	op sync.Mutex
-	// mu guards members, so readers need not wait for an operation.
+	// disp is the dispatcher of an XDP or TC hook that has programs (or is
+	// getting its first); nil otherwise.
+	disp *dispatcher.Dispatcher
+
+	// mu guards members and chain, so readers need not wait for an
+	// operation.
 	mu sync.Mutex
-	// members are the bpfd programs attached to the hook, in attach order.
-	members []hookMember
+	// members are the bpfd programs on the hook, in the order it runs them:
+	// by rank (priority, then attach time, then id). On an XDP or TC hook
+	// they are the dispatcher's chain.
+	members []*member
+	// chain is what the dispatcher of an XDP or TC hook runs.
+	chain dispatcher.State
 }
 
-// hookMember is a program on a hook. order is what the hook runs programs by
-// (lower first, ties in attach order): the priority on XDP and TC hooks, 0 on
-// hooks that run programs in attach order.
-type hookMember struct {
-	id    ID
-	order int
+// member is a program on a hook.
+type member struct {
+	rec *record
+	// program is the spec of a program in a chain, kept for rebuilding the
+	// chain; nil until a rebuild needs it after a restart.
+	program *ebpf.ProgramSpec
+}
+
+// rank places the program on its hook.
+func (mb *member) rank() dispatcher.Rank {
+	return dispatcher.Rank{Priority: hookPriority(mb.rec.Attach), Attached: mb.rec.LoadedAt, ID: uint64(mb.rec.ID)}
+}
+
+// sortMembers sorts ms into run order.
+func sortMembers(ms []*member) {
+	slices.SortFunc(ms, func(a, b *member) int { return a.rank().Compare(b.rank()) })
 }
 
 func (t *hookTable) state(key string) *hookState {
@@ -68,44 +90,77 @@ func (t *hookTable) lock(keys ...string) (map[string]*hookState, func()) {
 	}
 }
 
-func (h *hookState) add(id ID, order int) {
+// states returns every hook's state.
+func (t *hookTable) states() []*hookState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*hookState, 0, len(t.hooks))
+	for _, h := range t.hooks {
+		out = append(out, h)
+	}
+	return out
+}
+
+// add puts mb on the hook in its place.
+func (h *hookState) add(mb *member) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.members = append(h.members, hookMember{id: id, order: order})
+	h.members = append(h.members, mb)
+	sortMembers(h.members)
 }
 
 func (h *hookState) remove(id ID) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.members = slices.DeleteFunc(h.members, func(m hookMember) bool { return m.id == id })
+	h.members = slices.DeleteFunc(h.members, func(mb *member) bool { return mb.rec.ID == id })
 }
 
-// ids returns the programs on the hook, in attach order.
-func (h *hookState) ids() []ID {
+// setChain makes ms, in run order, the hook's programs, which its
+// dispatcher runs as chain.
+func (h *hookState) setChain(ms []*member, chain dispatcher.State) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ids := make([]ID, len(h.members))
-	for i, m := range h.members {
-		ids[i] = m.id
-	}
-	return ids
+	h.members = slices.Clone(ms)
+	h.chain = chain
 }
 
-// positions returns each program's 0-based place in the order the hook runs
-// them. On a tc hook equal priorities run newest first: cls_bpf puts a new
-// filter at the head of its preference's list.
-func (t *hookTable) positions(key string) map[ID]int {
-	h := t.state(key)
+// chainState returns what the hook's dispatcher runs.
+func (h *hookState) chainState() dispatcher.State {
 	h.mu.Lock()
-	members := slices.Clone(h.members)
-	h.mu.Unlock()
-	if strings.HasPrefix(key, "tc/") {
-		slices.Reverse(members)
-	}
-	slices.SortStableFunc(members, func(a, b hookMember) int { return cmp.Compare(a.order, b.order) })
+	defer h.mu.Unlock()
+	return h.chain
+}
+
+// snapshot returns the programs on the hook, in run order.
+func (h *hookState) snapshot() []*member {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.members)
+}
+
+// positions returns each program's 0-based place in the order the hook
+// runs them.
+func (t *hookTable) positions(key string) map[ID]int {
+	members := t.state(key).snapshot()
 	pos := make(map[ID]int, len(members))
-	for i, m := range members {
-		pos[m.id] = i
+	for i, mb := range members {
+		pos[mb.rec.ID] = i
 	}
 	return pos
+}
+
+// chainPrograms returns the kernel ids of the programs that run the chains
+// of XDP and TC hooks: dispatchers and their extension programs.
+func (t *hookTable) chainPrograms() map[uint32]bool {
+	ids := map[uint32]bool{}
+	for _, h := range t.states() {
+		st := h.chainState()
+		if st.ProgramID != 0 {
+			ids[uint32(st.ProgramID)] = true
+		}
+		for _, s := range st.Slots {
+			ids[uint32(s.ProgramID)] = true
+		}
+	}
+	return ids
 }

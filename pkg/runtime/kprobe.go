@@ -54,9 +54,7 @@ func (t *kprobeTarget) hook() string {
 	return "kprobe/" + t.function + "+" + strconv.FormatUint(t.offset, 10)
 }
 
-func (t *kprobeTarget) exclusive() bool { return false }
-
-func (t *kprobeTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
+func (t *kprobeTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	if !kprobesSupported() {
 		return nil, fmt.Errorf("kprobe on %s: the kernel has no kprobe PMU or kprobe_events (CONFIG_KPROBES): %w", t.function, ErrUnsupported)
 	}

@@ -54,7 +54,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 	}
 	d := m.describer()
 	var out []Program
-	managed := map[uint32]bool{}
+	managed := m.hooks.chainPrograms()
 	for _, r := range rs {
 		if r.State != stateLoaded {
 			continue

@@ -2,15 +2,21 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // Load fetches the bytecode req names from the Source, checks the request
@@ -63,7 +69,7 @@ func (m *Manager) Load(ctx context.Context, req LoadRequest) ([]Program, error) 
 
 	hooks, unlock := m.hooks.lock(l.hooks()...)
 	defer unlock()
-	if err := checkHooks(l, hooks); err != nil {
+	if err := m.checkHooks(l, hooks); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -73,7 +79,7 @@ func (m *Manager) Load(ctx context.Context, req LoadRequest) ([]Program, error) 
 		return nil, fmt.Errorf("record load: %w", err)
 	}
 	step("load:recorded")
-	if err := m.attachAndPin(l); err != nil {
+	if err := m.attachAndPin(l, hooks); err != nil {
 		m.rollback(l)
 		return nil, err
 	}
@@ -83,7 +89,9 @@ func (m *Manager) Load(ctx context.Context, req LoadRequest) ([]Program, error) 
 	}
 	step("load:committed")
 	for _, p := range l.programs {
-		hooks[p.rec.Hook].add(p.rec.ID, hookOrder(p.rec.Attach))
+		if _, ok := p.target.(chainTarget); !ok {
+			hooks[p.rec.Hook].add(&member{rec: p.rec})
+		}
 	}
 
 	d := m.describer()
@@ -128,6 +136,9 @@ func (m *Manager) loadKernelObjects(l *loading) error {
 		obj.maps = coll
 
 		for _, p := range obj.programs {
+			if _, ok := p.target.(chainTarget); ok {
+				continue // the dispatcher loads it into the hook's chain
+			}
 			one := &ebpf.CollectionSpec{
 				Maps:      obj.spec.Maps,
 				Programs:  map[string]*ebpf.ProgramSpec{p.name: p.spec},
@@ -201,38 +212,47 @@ func (m *Manager) openOwnerMaps(l *loading) error {
 	return nil
 }
 
-// checkHooks refuses to put a second program on a hook that takes one.
-func checkHooks(l *loading, hooks map[string]*hookState) error {
-	taken := map[string]string{}
+// checkHooks groups the programs that join the chain of an XDP or TC hook
+// by hook, and refuses a chain longer than the dispatcher mode allows or
+// one whose programs would disagree on the XDP mode. The caller holds the
+// hooks.
+func (m *Manager) checkHooks(l *loading, hooks map[string]*hookState) error {
 	for _, p := range l.programs {
-		if !p.target.exclusive() {
+		t, ok := p.target.(chainTarget)
+		if !ok {
 			continue
 		}
-		key := p.target.hook()
-		if ids := hooks[key].ids(); len(ids) > 0 {
-			return fmt.Errorf("program %s: %s already has bpfd program %d; it takes one %s program until dispatchers land: %w",
-				p.name, describeTarget(p), ids[0], p.kind, ErrConflict)
+		c := l.chain(t, hooks[t.hook()])
+		c.programs = append(c.programs, p)
+		if n, most := len(c.before)+len(c.programs), m.mode.MaxPrograms(); n > most {
+			return fmt.Errorf("program %s: %s would run %d %s programs, %s mode takes at most %d on one hook: %w",
+				p.name, t, n, p.kind, m.mode, most, ErrConflict)
 		}
-		if other, ok := taken[key]; ok {
-			return fmt.Errorf("program %s: %s is also requested for program %s; it takes one %s program: %w",
-				p.name, describeTarget(p), other, p.kind, ErrConflict)
+		first := c.programs[0].attach
+		if len(c.before) > 0 {
+			first = c.before[0].rec.Attach
 		}
-		taken[key] = p.name
+		if a, ok := p.attach.(XDPAttach); ok && a.Mode != first.(XDPAttach).Mode {
+			return fmt.Errorf("program %s: %s runs its XDP programs in %s mode, not %s: %w",
+				p.name, t, xdpModeName(first.(XDPAttach).Mode), xdpModeName(a.Mode), ErrConflict)
+		}
 	}
 	return nil
 }
 
-func describeTarget(p *loadingProgram) string {
-	if t, ok := p.target.(*xdpTarget); ok {
-		return t.net.String()
+func xdpModeName(m XDPMode) string {
+	if m == XDPModeDefault {
+		return "the default"
 	}
-	return "hook " + p.target.hook()
+	return string(m)
 }
 
-// begin writes a "loading" record for every program, giving each its id.
+// begin writes a "loading" record for every program, giving each its id,
+// with the ELF objects of the programs that join a chain.
 func (m *Manager) begin(l *loading) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	recs := make([]*record, len(l.programs))
+	objects := map[string][]byte{}
 	for i, p := range l.programs {
 		p.rec = &record{
 			State:      stateLoading,
@@ -248,6 +268,11 @@ func (m *Manager) begin(l *loading) error {
 			LoadedBy:   l.req.Requester,
 			LoadedAt:   now,
 		}
+		if t, ok := p.target.(chainTarget); ok {
+			sum := sha256.Sum256(p.object.elf)
+			p.rec.Chain = &chainRecord{Mode: m.mode, Ifindex: t.chainHook().Ifindex, Object: hex.EncodeToString(sum[:])}
+			objects[p.rec.Chain.Object] = p.object.elf
+		}
 		recs[i] = p.rec
 	}
 	byRecord := make(map[*record]*loadingProgram, len(l.programs))
@@ -259,20 +284,33 @@ func (m *Manager) begin(l *loading) error {
 		if first := p.object.programs[0]; first != p && r.MapOwnerID == 0 {
 			r.MapOwnerID = first.rec.ID // programs of one object share its maps
 		}
-		if t, ok := p.target.(*tcTarget); ok {
-			r.TCFilter = t.filter(r.ID)
-		}
-	})
+	}, objects)
 }
 
-// attachAndPin attaches every program and pins it, its link and its maps.
-func (m *Manager) attachAndPin(l *loading) error {
+// attachAndPin pins every program's maps, attaches the programs that take
+// a link of their own and pins them and their links, then rebuilds the
+// chain of each XDP and TC hook with its new programs and, in freplace
+// mode, pins their extension programs.
+func (m *Manager) attachAndPin(l *loading, hooks map[string]*hookState) error {
 	for _, p := range l.programs {
 		id := p.rec.ID
 		if err := os.MkdirAll(m.mapsDir(id), 0o700); err != nil {
 			return fmt.Errorf("program %s: pin directory: %w", p.name, err)
 		}
-		att, err := p.target.attach(p.prog, id)
+		t, ok := p.target.(linkTarget)
+		if !ok {
+			// Its maps are pinned before its chain runs it.
+			maps, err := m.pinMaps(id, p.object.maps.Maps)
+			if err != nil {
+				return fmt.Errorf("program %s: %w", p.name, err)
+			}
+			p.rec.Maps = maps
+			continue
+		}
+		if tcx, ok := t.(*tcxTarget); ok {
+			tcx.anchor = tcxAnchor(l, p, hooks[tcx.hook()].snapshot(), hooks[tcx.tcHook()].chainState())
+		}
+		att, err := t.attach(p.prog)
 		if err != nil {
 			return fmt.Errorf("program %s: %w", p.name, err)
 		}
@@ -282,28 +320,93 @@ func (m *Manager) attachAndPin(l *loading) error {
 		if err := p.prog.Pin(m.programPin(id)); err != nil {
 			return fmt.Errorf("program %s: pin: %w", p.name, err)
 		}
-		if att.link != nil {
-			if err := att.link.Pin(m.linkPin(id)); err != nil {
-				return fmt.Errorf("program %s: pin link: %w", p.name, kernelError(err))
-			}
-			info, err := att.link.Info()
-			if err != nil {
-				return fmt.Errorf("program %s: link info: %w", p.name, err)
-			}
-			p.rec.LinkID = uint32(info.ID)
+		if err := att.link.Pin(m.linkPin(id)); err != nil {
+			return fmt.Errorf("program %s: pin link: %w", p.name, kernelError(err))
 		}
+		info, err := att.link.Info()
+		if err != nil {
+			return fmt.Errorf("program %s: link info: %w", p.name, err)
+		}
+		p.rec.LinkID = uint32(info.ID)
 		maps, err := m.pinMaps(id, p.object.maps.Maps)
 		if err != nil {
 			return fmt.Errorf("program %s: %w", p.name, err)
 		}
 		p.rec.Maps = maps
-		info, err := p.prog.Info()
+		pinfo, err := p.prog.Info()
 		if err != nil {
 			return fmt.Errorf("program %s: info: %w", p.name, err)
 		}
-		pid, _ := info.ID()
+		pid, _ := pinfo.ID()
 		p.rec.ProgramID = uint32(pid)
 		step("load:pinned")
+	}
+	for _, c := range l.chains {
+		if err := m.joinChain(c); err != nil {
+			return err
+		}
+		step("load:chained")
+		if _, err := m.syncMembers(c.hs); err != nil {
+			return fmt.Errorf("hook %s: %w", c.target, err)
+		}
+		step("load:pinned")
+	}
+	return nil
+}
+
+// joinChain rebuilds the chain of c's hook with c's programs added in their
+// places.
+func (m *Manager) joinChain(c *loadingChain) error {
+	ms := slices.Clone(c.before)
+	fresh := make(map[ID]map[string]*ebpf.Map, len(c.programs))
+	for _, p := range c.programs {
+		ms = append(ms, &member{rec: p.rec, program: p.spec})
+		fresh[p.rec.ID] = p.object.maps.Maps
+	}
+	sortMembers(ms)
+	err := m.applyChain(c.target.hook(), c.hs, c.target.chainHook(), ms, fresh)
+	if err == nil {
+		c.applied = true
+		return nil
+	}
+	var ve *VerifierError
+	if errors.As(err, &ve) {
+		return err // it names the program
+	}
+	if t, ok := c.target.(*xdpTarget); ok && errors.Is(err, dispatcher.ErrConflict) {
+		return fmt.Errorf("program %s: %s already has an XDP program%s, not attached by bpfd: %w",
+			c.names(), t.net, t.attachedID(), ErrConflict)
+	}
+	return fmt.Errorf("program %s: attach %s to %s: %w", c.names(), c.target.chainHook().Kind, c.target, err)
+}
+
+// tcxAnchor returns where p goes on its TCX hook among bpfd's programs there,
+// those of the hook (in run order) and those l attached before p: before
+// the first that runs after it, else after the last. With none, it goes
+// before the chain of bpfd's tc programs in the same direction (tc runs
+// after TCX programs on kernels without a tc dispatcher too), else (nil) at
+// the end of the hook.
+func tcxAnchor(l *loading, p *loadingProgram, others []*member, tcChain dispatcher.State) link.Anchor {
+	for _, q := range l.programs {
+		if q == p {
+			break
+		}
+		if q.rec.Hook == p.rec.Hook && q.rec.LinkID != 0 {
+			others = append(others, &member{rec: q.rec})
+		}
+	}
+	sortMembers(others)
+	mine := (&member{rec: p.rec}).rank()
+	for _, o := range others {
+		if mine.Compare(o.rank()) < 0 {
+			return link.BeforeLinkByID(link.ID(o.rec.LinkID))
+		}
+	}
+	if n := len(others); n > 0 {
+		return link.AfterLinkByID(link.ID(others[n-1].rec.LinkID))
+	}
+	if tcChain.ProgramID != 0 {
+		return link.BeforeProgramByID(tcChain.ProgramID)
 	}
 	return nil
 }
@@ -349,23 +452,41 @@ func (m *Manager) commit(l *loading) error {
 	return err
 }
 
-// rollback undoes a failed load after begin: it detaches what was attached,
-// removes the pins and deletes the records. What it cannot undo stays
-// recorded as "loading", for the next Open to finish.
+// rollback undoes a failed load after begin: it makes each XDP and TC hook
+// run the chain it ran before, detaches what was attached, removes the pins
+// and deletes the records. What it cannot undo stays recorded as "loading",
+// for the next Open to finish.
 func (m *Manager) rollback(l *loading) {
 	var ids []ID
+	stuck := map[*loadingProgram]bool{}
+	for i := len(l.chains) - 1; i >= 0; i-- {
+		c := l.chains[i]
+		if !c.applied {
+			m.closeDispatcher(c.target.hook(), c.hs)
+			continue
+		}
+		if err := m.applyChain(c.target.hook(), c.hs, c.target.chainHook(), c.before, nil); err != nil {
+			m.log.Error("roll back load: the hook keeps running the new programs until bpfd restarts",
+				"hook", c.target.hook(), "programs", c.names(), "error", err)
+			for _, p := range c.programs {
+				stuck[p] = true
+			}
+		}
+	}
 	for i := len(l.programs) - 1; i >= 0; i-- {
 		p := l.programs[i]
 		if p.rec == nil || p.rec.ID == 0 {
 			continue
 		}
-		ids = append(ids, p.rec.ID)
 		if err := p.att.detach(); err != nil {
 			m.log.Error("roll back load: detach", "program_id", p.rec.ID, "program", p.name, "error", err)
 		}
 		p.att = nil
 		if err := removePins(m.programDir(p.rec.ID)); err != nil {
 			m.log.Error("roll back load", "program_id", p.rec.ID, "program", p.name, "error", err)
+		}
+		if !stuck[p] {
+			ids = append(ids, p.rec.ID)
 		}
 	}
 	if err := m.store.remove(ids...); err != nil {

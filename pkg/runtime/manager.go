@@ -2,10 +2,14 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // Options configure a Manager. The zero value uses the defaults.
@@ -16,8 +20,20 @@ type Options struct {
 	// empty. The Manager mounts a bpffs there unless one is mounted. A
 	// state dir stays bound to the bpffs dir it was first used with.
 	BPFFS string
-	// Logger receives the Manager's log lines (reconciliation at Open, and
-	// failures to clean up); none when nil.
+	// DispatcherMode is how the programs of an XDP or TC hook are chained:
+	// DispatcherFreplace, DispatcherLinked, or DispatcherAuto (also the
+	// empty value), which probes the kernel once at Open and picks freplace
+	// where it runs extension programs, else linked. Forcing freplace on a
+	// kernel that refuses extension programs fails Open with
+	// ErrUnsupported. Chains built in another mode by an earlier run are
+	// rebuilt in this one at Open.
+	DispatcherMode DispatcherMode
+	// LibxdpDir is where freplace XDP chains are also pinned in libxdp's
+	// layout, so that xdp-loader status shows them; empty means
+	// DefaultLibxdpDir when /sys/fs/bpf is a bpffs, else nowhere.
+	LibxdpDir string
+	// Logger receives the Manager's log lines (reconciliation at Open, the
+	// dispatcher mode, and failures to clean up); none when nil.
 	Logger *slog.Logger
 }
 
@@ -30,6 +46,11 @@ type Manager struct {
 	bpffs string
 	log   *slog.Logger
 	hooks hookTable
+	// mode is the dispatcher mode of XDP and TC chains.
+	mode dispatcher.Mode
+	// libxdpDir is where freplace XDP chains are pinned for libxdp; "" for
+	// nowhere.
+	libxdpDir string
 
 	// mu is held shared by every operation and exclusively by Close.
 	mu     sync.RWMutex
@@ -43,8 +64,9 @@ type Manager struct {
 
 // Open opens the state store, mounts the bpffs if needed and reconciles the
 // store with the kernel and the bpffs:
-//   - programs whose pins (link, or recorded TC filter) are still in place
-//     are adopted without reloading;
+//   - programs whose pins are still in place are adopted without
+//     reloading; the chain each XDP and TC hook runs is compared with the
+//     records and adopted when it matches, else rebuilt from them;
 //   - loads and unloads that a crash interrupted are rolled back or
 //     finished;
 //   - records whose kernel objects are gone are removed, and pin
@@ -75,8 +97,14 @@ func Open(ctx context.Context, src Source, opts Options) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-
 	var err error
+	if m.mode, err = resolveMode(opts.DispatcherMode, m.log); err != nil {
+		return nil, err
+	}
+	if m.libxdpDir = opts.LibxdpDir; m.libxdpDir == "" && onBPFFS(filepath.Dir(DefaultLibxdpDir)) {
+		m.libxdpDir = DefaultLibxdpDir
+	}
+
 	if m.store, err = openStore(stateDir, m.bpffs); err != nil {
 		return nil, err
 	}
@@ -87,6 +115,10 @@ func Open(ctx context.Context, src Source, opts Options) (*Manager, error) {
 	}
 	if mounted {
 		m.log.Info("mounted bpffs", "path", m.bpffs)
+	}
+	if err := os.MkdirAll(filepath.Join(m.bpffs, dispatchersDir), 0o700); err != nil {
+		m.store.close()
+		return nil, fmt.Errorf("bpffs %s: %w", m.bpffs, err)
 	}
 	if mounted, err := ensureTracefs(); err != nil {
 		m.log.Warn("no tracefs; tracepoints cannot be attached", "error", err)
@@ -100,8 +132,9 @@ func Open(ctx context.Context, src Source, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Close waits for running operations to finish and closes the state store.
-// Programs stay loaded and attached: the next Open adopts them.
+// Close waits for running operations to finish, releases the dispatchers'
+// descriptors and closes the state store. Programs stay loaded and
+// attached, chains on their hooks: the next Open adopts them.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -109,7 +142,37 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
-	return m.store.close()
+	var errs []error
+	for _, h := range m.hooks.states() {
+		if h.disp != nil {
+			errs = append(errs, h.disp.Close())
+			h.disp = nil
+		}
+	}
+	errs = append(errs, m.store.close())
+	return errors.Join(errs...)
+}
+
+// DispatcherMode returns the mode the Manager chains the programs of XDP
+// and TC hooks in: DispatcherFreplace or DispatcherLinked.
+func (m *Manager) DispatcherMode() DispatcherMode { return m.mode }
+
+// resolveMode returns the dispatcher mode to run in when requested is asked
+// for, and logs the choice.
+func resolveMode(requested DispatcherMode, log *slog.Logger) (DispatcherMode, error) {
+	if requested == "" {
+		requested = DispatcherAuto
+	}
+	mode, err := dispatcher.ResolveMode(requested)
+	if err != nil {
+		return "", fmt.Errorf("dispatcher mode %s: %w", requested, chainError(err, ""))
+	}
+	attrs := []any{"mode", mode, "requested", requested}
+	if requested == DispatcherAuto && mode == DispatcherLinked {
+		attrs = append(attrs, "freplace", dispatcher.ProbeFreplace())
+	}
+	log.Info("dispatcher mode for XDP and TC hooks", attrs...)
+	return mode, nil
 }
 
 // enter starts an operation; the caller calls m.mu.RUnlock when done.

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -30,9 +31,7 @@ func TestTCCountsPackets(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	p := progs[0]
-	if got := tcFilterProgIDs(t, v.Peer, v.Netns, runtime.Ingress); !slices.Equal(got, []uint32{p.Kernel.ProgramID}) {
-		t.Fatalf("tc ingress filters run programs %v, want [%d]", got, p.Kernel.ProgramID)
-	}
+	assertChain(t, e, m, p)
 	if p.Hook == nil || p.Hook.Priority != 7 || p.Hook.Position != 0 {
 		t.Errorf("hook position %+v, want priority 7 at position 0", p.Hook)
 	}
@@ -43,10 +42,8 @@ func TestTCCountsPackets(t *testing.T) {
 	if err := m.Unload(ctx, p.ID); err != nil {
 		t.Fatalf("Unload: %v", err)
 	}
-	if got := tcFilterProgIDs(t, v.Peer, v.Netns, runtime.Ingress); len(got) != 0 {
-		t.Fatalf("tc filters left after unload: %v", got)
-	}
 	assertEmpty(t, e, m)
+	assertNoAttachments(t, v)
 }
 
 func TestTCXCountsPackets(t *testing.T) {
@@ -174,70 +171,25 @@ func TestSharedMaps(t *testing.T) {
 	assertEmpty(t, e, m)
 }
 
-// TestXDPOnePerInterface checks that a second XDP program on an interface
-// is refused and the first keeps running.
-func TestXDPOnePerInterface(t *testing.T) {
-	e := newEnv(t)
-	m := e.open(t)
-	v := newVethPair(t)
-	ctx := context.Background()
-	req := runtime.LoadRequest{
-		Reference: "file:xdp_counter.bpf.o",
-		Programs:  []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}},
-	}
-	first, err := m.Load(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fds := openFDs(t)
-	_, err = m.Load(ctx, req)
-	assertErr(t, err, runtime.ErrConflict, "already has bpfd program")
-	if got := xdpProgID(t, v.Peer, v.Netns); got != first[0].Kernel.ProgramID {
-		t.Fatalf("interface runs XDP program %d, want the first, %d", got, first[0].Kernel.ProgramID)
-	}
-	assertOnly(t, e, m, fds, first[0].ID)
-	v.SendUDP(t, 5)
-	eventually(t, "the first program to keep counting", func() bool { return readU64(t, mapPin(t, first[0], "xdp_stats"), udp) >= 5 })
-	if err := m.Unload(ctx, first[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	assertEmpty(t, e, m)
-}
-
 // TestTCPriorityOrder checks that TC programs run by priority, equal
-// priorities newest first, and that Get reports those positions: only the
-// first counts, as tc_counter ends classification with TC_ACT_OK.
+// priorities in load order, and that Get reports those positions: all
+// count, as tc_counter returns TC_ACT_OK, on which the next program runs.
 func TestTCPriorityOrder(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
 	v := newVethPair(t)
 	ctx := context.Background()
-	var ids []runtime.ID
+	var progs []runtime.Program
 	for _, prio := range []int{10, 5, 5} {
-		progs, err := m.Load(ctx, runtime.LoadRequest{
-			Reference: "file:tc_counter.bpf.o",
-			Programs:  []runtime.ProgramRequest{{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress, Priority: prio}}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, progs[0].ID)
+		progs = append(progs, loadOne(t, m, "file:tc_counter.bpf.o", "tc_counter", progtype.TC,
+			runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress, Priority: prio}, nil))
 	}
+	assertChain(t, e, m, progs[1], progs[2], progs[0])
 	v.SendUDP(t, 10)
-	wantPosition := map[runtime.ID]int{ids[2]: 0, ids[1]: 1, ids[0]: 2}
-	for _, id := range ids {
-		p, err := m.Get(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Hook.Position != wantPosition[id] {
-			t.Errorf("program %d (priority %d) at position %d, want %d", id, p.Hook.Priority, p.Hook.Position, wantPosition[id])
-		}
-		if n := readU64(t, mapPin(t, p, "tc_stats"), udp); (n > 0) != (p.Hook.Position == 0) {
-			t.Errorf("program %d at position %d counted %d packets", id, p.Hook.Position, n)
-		}
+	for _, p := range progs {
+		eventually(t, fmt.Sprintf("program %d to count", p.ID), func() bool { return udpCount(t, p) == 10 })
 	}
-	if err := m.Unload(ctx, ids...); err != nil {
+	if err := m.Unload(ctx, progs[0].ID, progs[1].ID, progs[2].ID); err != nil {
 		t.Fatal(err)
 	}
 	assertEmpty(t, e, m)

@@ -20,6 +20,9 @@ type loading struct {
 	prov     Provenance
 	objects  []*loadingObject
 	programs []*loadingProgram // in request order
+	// chains are the XDP and TC hooks the load adds programs to, in the
+	// order of the request.
+	chains []*loadingChain
 	// ownerMaps are the map owner's pinned maps, by name.
 	ownerMaps map[string]*ebpf.Map
 }
@@ -27,6 +30,7 @@ type loading struct {
 // loadingObject is an ELF object with at least one requested program.
 type loadingObject struct {
 	name string
+	elf  []byte
 	spec *ebpf.CollectionSpec
 	// maps holds the object's maps once created; its programs share them.
 	maps *ebpf.Collection
@@ -42,9 +46,44 @@ type loadingProgram struct {
 	object *loadingObject
 	spec   *ebpf.ProgramSpec
 	target target
-	prog   *ebpf.Program
-	att    *attachment
-	rec    *record
+	// prog is the loaded program; nil for a program that joins a chain,
+	// which its hook's dispatcher loads.
+	prog *ebpf.Program
+	att  *attachment
+	rec  *record
+}
+
+// loadingChain is an XDP or TC hook the load adds programs to.
+type loadingChain struct {
+	target chainTarget
+	hs     *hookState
+	// before are the hook's programs before the load, in run order.
+	before []*member
+	// programs are the load's programs for the hook.
+	programs []*loadingProgram
+	// applied says whether the hook runs the chain with programs.
+	applied bool
+}
+
+// chain returns the load's loadingChain of t's hook, whose state is hs.
+func (l *loading) chain(t chainTarget, hs *hookState) *loadingChain {
+	for _, c := range l.chains {
+		if c.target.hook() == t.hook() {
+			return c
+		}
+	}
+	c := &loadingChain{target: t, hs: hs, before: hs.snapshot()}
+	l.chains = append(l.chains, c)
+	return c
+}
+
+// names lists the names of c's programs.
+func (c *loadingChain) names() string {
+	names := make([]string, len(c.programs))
+	for i, p := range c.programs {
+		names[i] = p.name
+	}
+	return strings.Join(names, ", ")
 }
 
 // plan checks the request against the bytecode without touching the
@@ -74,7 +113,7 @@ func plan(req *LoadRequest, bc *Bytecode) (*loading, error) {
 		}
 		obj := byIndex[i]
 		if obj == nil {
-			obj = &loadingObject{name: bc.Objects[i].Name, spec: specs[i]}
+			obj = &loadingObject{name: bc.Objects[i].Name, elf: bc.Objects[i].ELF, spec: specs[i]}
 			byIndex[i] = obj
 			l.objects = append(l.objects, obj)
 		}
@@ -211,11 +250,15 @@ func (l *loading) declaredGlobals() string {
 	return strings.Join(slices.Compact(names), ", ")
 }
 
-// hooks returns the hooks the load attaches to.
+// hooks returns the hooks the load attaches to, and for tcx programs the tc
+// hooks whose chains they are placed before.
 func (l *loading) hooks() []string {
-	keys := make([]string, len(l.programs))
-	for i, p := range l.programs {
-		keys[i] = p.target.hook()
+	var keys []string
+	for _, p := range l.programs {
+		keys = append(keys, p.target.hook())
+		if t, ok := p.target.(*tcxTarget); ok {
+			keys = append(keys, t.tcHook())
+		}
 	}
 	return keys
 }

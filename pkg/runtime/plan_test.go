@@ -39,12 +39,12 @@ func TestPlan(t *testing.T) {
 		"xdp with defaults": {
 			objects:  []Object{xdpCounter},
 			req:      LoadRequest{Programs: []ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: eth0}}},
-			wantSpec: XDPAttach{Interface: "eth0", Priority: DefaultPriority},
+			wantSpec: XDPAttach{Interface: "eth0", Priority: DefaultPriority, ProceedOn: []string{"pass", "dispatcher_return"}},
 		},
 		"program in the second object": {
 			objects:  []Object{xdpCounter, verdict},
-			req:      LoadRequest{Programs: []ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0", Priority: 3}}}},
-			wantSpec: XDPAttach{Interface: "eth0", Priority: 3},
+			req:      LoadRequest{Programs: []ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0", Priority: 3, ProceedOn: []string{"PASS", "drop", "pass"}}}}},
+			wantSpec: XDPAttach{Interface: "eth0", Priority: 3, ProceedOn: []string{"drop", "pass"}},
 		},
 		"program in two objects": {
 			objects: []Object{xdpCounter, {Name: "copy.bpf.o", ELF: xdpCounter.ELF}},
@@ -61,6 +61,11 @@ func TestPlan(t *testing.T) {
 			req:      LoadRequest{Programs: []ProgramRequest{{Name: "tc_egress_counter", Kind: progtype.TCX, Attach: TCXAttach{Interface: "eth0", Direction: Egress}}}},
 			wantSpec: TCXAttach{Interface: "eth0", Direction: Egress, Priority: DefaultPriority},
 		},
+		"tc with defaults": {
+			objects:  []Object{packet},
+			req:      LoadRequest{Programs: []ProgramRequest{{Name: "tc_egress_counter", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0", Direction: Egress}}}},
+			wantSpec: TCAttach{Interface: "eth0", Direction: Egress, Priority: DefaultPriority, ProceedOn: []string{"ok", "pipe", "dispatcher_return"}},
+		},
 		"wrong kind": {
 			objects: []Object{packet},
 			req:     LoadRequest{Programs: []ProgramRequest{{Name: "tc_egress_counter", Kind: progtype.XDP, Attach: eth0}}},
@@ -70,7 +75,7 @@ func TestPlan(t *testing.T) {
 			objects:  []Object{xdpCounter},
 			allowed:  []progtype.Kind{progtype.XDP},
 			req:      LoadRequest{Programs: []ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: eth0}}},
-			wantSpec: XDPAttach{Interface: "eth0", Priority: DefaultPriority},
+			wantSpec: XDPAttach{Interface: "eth0", Priority: DefaultPriority, ProceedOn: []string{"pass", "dispatcher_return"}},
 		},
 		"kind the rule forbids": {
 			objects: []Object{xdpCounter},
@@ -81,7 +86,7 @@ func TestPlan(t *testing.T) {
 		"global override": {
 			objects:  []Object{verdict},
 			req:      LoadRequest{Programs: []ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: eth0}}, Globals: map[string][]byte{"verdict": {1, 0, 0, 0}, "packets": make([]byte, 8)}},
-			wantSpec: XDPAttach{Interface: "eth0", Priority: DefaultPriority},
+			wantSpec: XDPAttach{Interface: "eth0", Priority: DefaultPriority, ProceedOn: []string{"pass", "dispatcher_return"}},
 		},
 		"global too long": {
 			objects: []Object{verdict},

@@ -4,12 +4,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // Program is a program bpfd loaded (Managed), or one List found in the
@@ -44,8 +46,9 @@ type Program struct {
 	PinPath string
 	// Maps are the maps the program uses, pinned under PinPath/maps.
 	Maps []Map
-	// Kernel is what the kernel reports; nil when the program's pin cannot
-	// be read.
+	// Kernel is what the kernel reports; nil when the program cannot be
+	// read. A program in a linked chain has no kernel program of its own:
+	// Kernel describes the chain's one program (with this program's maps).
 	Kernel *KernelInfo
 }
 
@@ -54,10 +57,13 @@ type HookPosition struct {
 	// Hook names the hook, e.g. "xdp/ifindex=4/netns=4026531840".
 	Hook string
 	// Position is the program's 0-based place in the order the hook runs
-	// its programs.
+	// bpfd's programs: by priority, then attach time, then id.
 	Position int
 	// Priority is the program's priority on the hook.
 	Priority int
+	// Mode is the dispatcher mode of the chain an XDP or TC program runs
+	// in; empty for tcx programs, which the kernel chains itself.
+	Mode DispatcherMode
 }
 
 // Map is a map a program uses.
@@ -110,6 +116,17 @@ func (m *Manager) describer() *describer {
 	return &describer{m: m, boot: bootTime(), stats: statsEnabled(), positions: map[string]map[ID]int{}}
 }
 
+// bootTime returns when the machine booted, to turn the kernel's load times
+// (time since boot) into wall-clock times. It is computed once, so that a
+// program's load time reads the same every time.
+var bootTime = sync.OnceValue(func() time.Time {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return time.Time{}
+	}
+	return time.Now().Add(-time.Duration(ts.Nano()))
+})
+
 func (d *describer) position(hook string, id ID) int {
 	pos, ok := d.positions[hook]
 	if !ok {
@@ -144,26 +161,36 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 	for _, mr := range r.Maps {
 		p.Maps = append(p.Maps, Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)})
 	}
-	switch a := r.Attach.(type) {
-	case XDPAttach:
-		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
-	case TCAttach:
-		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
-	case TCXAttach:
-		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: a.Priority}
+	switch r.Attach.(type) {
+	case XDPAttach, TCAttach, TCXAttach:
+		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: hookPriority(r.Attach)}
+		if r.Chain != nil {
+			p.Hook.Mode = r.Chain.Mode
+		}
 	}
+	linked := r.Chain != nil && r.Chain.Mode == dispatcher.ModeLinked
 	if prog == nil {
-		pinned, err := ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
+		var err error
+		if linked {
+			prog, err = ebpf.NewProgramFromID(m.hooks.state(r.Hook).chainState().ProgramID)
+		} else {
+			prog, err = ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
+		}
 		if err != nil {
-			m.log.Warn("read pinned program", "program_id", r.ID, "error", err)
+			m.log.Warn("read kernel program", "program_id", r.ID, "error", err)
 			return p
 		}
-		defer pinned.Close()
-		prog = pinned
+		defer prog.Close()
 	}
 	p.Kernel = kernelInfo(prog, d.boot, d.stats)
 	if p.Kernel != nil && r.LinkID != 0 {
 		p.Kernel.LinkIDs = []uint32{r.LinkID}
+	}
+	if p.Kernel != nil && linked {
+		p.Kernel.MapIDs = nil
+		for _, mr := range r.Maps {
+			p.Kernel.MapIDs = append(p.Kernel.MapIDs, mr.ID)
+		}
 	}
 	return p
 }
@@ -199,16 +226,6 @@ func kernelInfo(prog *ebpf.Program, boot time.Time, statsOn bool) *KernelInfo {
 func statsEnabled() bool {
 	b, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
 	return err == nil && strings.TrimSpace(string(b)) == "1"
-}
-
-// bootTime returns when the machine booted, to turn the kernel's load times
-// (time since boot) into wall-clock times.
-func bootTime() time.Time {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return time.Time{}
-	}
-	return time.Now().Add(-time.Duration(ts.Nano()))
 }
 
 func sortMaps(maps []mapRecord) {

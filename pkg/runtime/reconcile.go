@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // reconcile makes the store, the bpffs and the kernel agree at Open; see
@@ -22,9 +26,14 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		return err
 	}
 	kept := map[string]bool{}
+	chains := map[string][]*record{}
 	for _, r := range rs {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if r.Chain != nil {
+			chains[r.Hook] = append(chains[r.Hook], r)
+			continue
 		}
 		log := m.log.With("program_id", r.ID, "program", r.Name, "kind", r.Kind, "hook", r.Hook)
 		adopted, err := m.reconcileRecord(r, log)
@@ -33,6 +42,19 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		}
 		if adopted || err != nil {
 			kept[r.ID.String()] = true
+		}
+	}
+	dispatchers := map[string]bool{}
+	for _, key := range slices.Sorted(maps.Keys(chains)) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ids := m.reconcileChain(key, chains[key])
+		for _, id := range ids {
+			kept[id.String()] = true
+		}
+		if len(ids) > 0 {
+			dispatchers[filepath.Base(m.dispatcherDir(key))] = true
 		}
 	}
 
@@ -51,7 +73,188 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		}
 		m.log.Warn("removed pins without a record", "path", m.programDir(id))
 	}
+	m.removeStaleDispatchers(dispatchers)
 	return nil
+}
+
+// removeStaleDispatchers removes the pins of dispatchers whose hook has no
+// recorded programs: left when removing them failed. Unpinned, their links
+// detach.
+func (m *Manager) removeStaleDispatchers(live map[string]bool) {
+	dir := filepath.Join(m.bpffs, dispatchersDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if live[e.Name()] {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := removePins(path); err != nil {
+			m.log.Error("cannot remove the pins of a dispatcher without programs", "path", path, "error", err)
+			continue
+		}
+		m.log.Warn("removed the pins of a dispatcher without programs", "path", path)
+	}
+}
+
+// reconcileChain makes the XDP or TC hook named key run the chain its
+// records say: the programs recorded loaded, in run order, each with its
+// priority and proceed-on set, in the Manager's dispatcher mode. When the
+// chain the hook runs matches, it is adopted as it runs; otherwise (a crash
+// interrupted a load or an unload, or the mode changed) it is rebuilt from
+// the records. Records of interrupted loads and unloads are removed, and
+// every record when the hook's interface is gone. It returns the ids of the
+// programs it kept.
+func (m *Manager) reconcileChain(key string, recs []*record) []ID {
+	log := m.log.With("hook", key)
+	hs := m.hooks.state(key)
+	var want []*member
+	for _, r := range recs {
+		if r.State == stateLoaded {
+			want = append(want, &member{rec: r})
+		}
+	}
+	sortMembers(want)
+	keepAll := func() []ID {
+		hs.setChain(want, dispatcher.State{})
+		ids := make([]ID, len(recs))
+		for i, r := range recs {
+			ids[i] = r.ID
+		}
+		return ids
+	}
+
+	gone, err := m.hookGone(key, recs[0])
+	if err != nil {
+		log.Error("cannot tell whether the hook is still there; its programs' records stay", "error", err)
+		return keepAll()
+	}
+	// Opening the dispatcher adopts the chain the hook runs, or removes the
+	// pins of one whose hook is gone.
+	d, err := m.dispatcher(key, hs, chainHookOf(recs[0]))
+	if err != nil {
+		log.Error("cannot open the hook's dispatcher; its programs' records stay", "error", err)
+		return keepAll()
+	}
+	for _, r := range recs {
+		reason := ""
+		switch {
+		case gone != "":
+			reason = "removed a program whose " + gone
+		case r.State == stateLoading:
+			reason = "rolled back a load that was interrupted"
+		case r.State == stateUnloading:
+			reason = "finished an unload that was interrupted"
+		case r.State != stateLoaded:
+			reason = fmt.Sprintf("removed a record in unknown state %q", r.State)
+		default:
+			continue
+		}
+		rlog := log.With("program_id", r.ID, "program", r.Name)
+		if err := removePins(m.programDir(r.ID)); err != nil {
+			rlog.Error("cannot remove the pins of a program; its record stays", "error", err)
+			continue
+		}
+		if err := m.store.remove(r.ID); err != nil {
+			rlog.Error("cannot delete a record", "error", err)
+			continue
+		}
+		if r.State == stateLoaded {
+			rlog.Warn(reason)
+		} else {
+			rlog.Info(reason)
+		}
+	}
+	if gone != "" {
+		m.closeDispatcher(key, hs)
+		return nil
+	}
+
+	running := d.State()
+	if len(want) == 0 {
+		if running.ProgramID != 0 {
+			log.Info("took the chain off the hook: it has no program recorded loaded", "was", slotIDs(running))
+		}
+		m.closeDispatcher(key, hs)
+		return nil
+	}
+	for _, mb := range want {
+		if i := slices.IndexFunc(running.Slots, func(s dispatcher.Slot) bool { return s.ID == uint64(mb.rec.ID) }); i >= 0 {
+			m.repairMapPins(mb.rec, running.Slots[i].ProgramID, log)
+		}
+	}
+	if sameChain(running, want, m.mode) {
+		hs.setChain(want, running)
+		log.Debug("adopted chain", "program_ids", memberIDs(want), "mode", running.Mode)
+	} else {
+		if err := m.applyChain(key, hs, chainHookOf(recs[0]), want, nil); err != nil {
+			log.Error("cannot rebuild the hook's chain to match the records; it runs what it ran", "error", err)
+			hs.setChain(want, running)
+			return memberIDs(want)
+		}
+		log.Info("rebuilt the hook's chain to match the records", "was", slotIDs(running), "program_ids", memberIDs(want), "mode", m.mode)
+	}
+	changed, err := m.syncMembers(hs)
+	if err != nil {
+		log.Error("cannot pin the chain's programs", "error", err)
+	}
+	if len(changed) > 0 {
+		if err := m.store.put(changed...); err != nil {
+			log.Error("cannot record the chain's programs", "error", err)
+		}
+	}
+	return memberIDs(want)
+}
+
+// hookGone returns why the hook a chain's record names is gone ("" when it
+// is there): its interface or network namespace is gone, or is another
+// now.
+func (m *Manager) hookGone(key string, r *record) (string, error) {
+	t, err := r.Attach.resolve(r.Kind)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "interface is gone", nil
+	case err != nil:
+		return "", err
+	case t.hook() != key:
+		return "interface is gone (" + t.hook() + " now)", nil
+	}
+	return "", nil
+}
+
+// sameChain reports whether the chain st runs is want, in run order, each
+// with its recorded priority and proceed-on set, built in mode.
+func sameChain(st dispatcher.State, want []*member, mode dispatcher.Mode) bool {
+	if st.Mode != mode || len(st.Slots) != len(want) {
+		return false
+	}
+	for i, mb := range want {
+		s, r := st.Slots[i], mb.rec
+		po, err := proceedOn(r.Kind, proceedOnNames(r.Attach))
+		if err != nil || s.ID != uint64(r.ID) || s.ProceedOn != po || s.Priority != hookPriority(r.Attach) {
+			return false
+		}
+	}
+	return true
+}
+
+// slotIDs returns the ids of the programs in the chain st runs.
+func slotIDs(st dispatcher.State) []uint64 {
+	ids := make([]uint64, len(st.Slots))
+	for i, s := range st.Slots {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+func memberIDs(ms []*member) []ID {
+	ids := make([]ID, len(ms))
+	for i, mb := range ms {
+		ids[i] = mb.rec.ID
+	}
+	return ids
 }
 
 // reconcileRecord adopts a loaded program that is still attached, and
@@ -68,12 +271,12 @@ func (m *Manager) reconcileRecord(r *record, log *slog.Logger) (bool, error) {
 		gone, err := m.gone(r)
 		if err != nil {
 			// Unsure: keep serving the program rather than drop it.
-			m.hooks.state(r.Hook).add(r.ID, hookOrder(r.Attach))
+			m.hooks.state(r.Hook).add(&member{rec: r})
 			return true, fmt.Errorf("check whether it is attached: %w", err)
 		}
 		if gone == "" {
 			m.repairPins(r, log)
-			m.hooks.state(r.Hook).add(r.ID, hookOrder(r.Attach))
+			m.hooks.state(r.Hook).add(&member{rec: r})
 			log.Debug("adopted program")
 			return true, nil
 		}
@@ -96,22 +299,8 @@ func (m *Manager) reconcileRecord(r *record, log *slog.Logger) (bool, error) {
 }
 
 // gone returns why a loaded record's program is no longer attached, or ""
-// when it is: its link pin is there and the link still attached, or for tc
-// its filter is on the interface.
+// when it is: its link pin is there and the link still attached.
 func (m *Manager) gone(r *record) (string, error) {
-	if r.TCFilter != nil {
-		id, err := r.TCFilter.programID()
-		if err != nil {
-			return "", err
-		}
-		if id == 0 {
-			return "tc filter is gone", nil
-		}
-		if id != r.ProgramID {
-			return fmt.Sprintf("tc filter runs kernel program %d, not %d", id, r.ProgramID), nil
-		}
-		return "", nil
-	}
 	l, err := link.LoadPinnedLink(m.linkPin(r.ID), nil)
 	if errors.Is(err, os.ErrNotExist) {
 		return "link pin is gone", nil
@@ -139,19 +328,28 @@ func (m *Manager) gone(r *record) (string, error) {
 
 // repairPins re-pins an adopted program's program and maps from their
 // kernel ids when their pins were removed behind bpfd's back.
-// Only maps the program itself uses are re-pinned: a map no program held
-// may be gone and its id reused.
 func (m *Manager) repairPins(r *record, log *slog.Logger) {
-	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(r.ProgramID))
+	if _, err := os.Stat(m.programPin(r.ID)); errors.Is(err, os.ErrNotExist) {
+		if prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(r.ProgramID)); err == nil {
+			if err := prog.Pin(m.programPin(r.ID)); err == nil {
+				log.Info("re-pinned program")
+			}
+			prog.Close()
+		}
+	}
+	m.repairMapPins(r, ebpf.ProgramID(r.ProgramID), log)
+}
+
+// repairMapPins re-pins the maps of the program recorded by r from their
+// kernel ids when their pins were removed behind bpfd's back. Only maps
+// that the kernel program progID, which runs it, uses are re-pinned: a map
+// no program held may be gone and its id reused.
+func (m *Manager) repairMapPins(r *record, progID ebpf.ProgramID, log *slog.Logger) {
+	prog, err := ebpf.NewProgramFromID(progID)
 	if err != nil {
 		return
 	}
 	defer prog.Close()
-	if _, err := os.Stat(m.programPin(r.ID)); errors.Is(err, os.ErrNotExist) {
-		if err := prog.Pin(m.programPin(r.ID)); err == nil {
-			log.Info("re-pinned program")
-		}
-	}
 	info, err := prog.Info()
 	if err != nil {
 		return
@@ -167,7 +365,7 @@ func (m *Manager) repairPins(r *record, log *slog.Logger) {
 			continue
 		}
 		if os.MkdirAll(m.mapsDir(r.ID), 0o700) == nil && mp.Pin(path) == nil {
-			log.Info("re-pinned map", "map", mr.Name)
+			log.Info("re-pinned map", "program_id", r.ID, "map", mr.Name)
 		}
 		mp.Close()
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -12,12 +13,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
-// The state store is a bbolt file, <state dir>/bpfd.db, with two buckets:
+// The state store is a bbolt file, <state dir>/bpfd.db, with three buckets:
 //
 //	meta      "schema" -> "1"; "bpffs" -> the bpffs directory the records' pins live in
 //	programs  8-byte big-endian ID -> JSON record
+//	objects   hex SHA-256 -> the ELF object of programs in the chain of an
+//	          XDP or TC hook, for rebuilding the chain after a restart; kept
+//	          while a record names it
 //
 // bbolt commits are atomic and synced, so a record is either wholly there or
 // not. A record's state says how far its program got (see record).
@@ -29,6 +34,7 @@ const (
 var (
 	bucketMeta     = []byte("meta")
 	bucketPrograms = []byte("programs")
+	bucketObjects  = []byte("objects")
 	keySchema      = []byte("schema")
 	keyBPFFS       = []byte("bpffs")
 )
@@ -62,13 +68,28 @@ type record struct {
 	LoadedBy   Requester         `json:"loadedBy"`
 	LoadedAt   time.Time         `json:"loadedAt"`
 
-	// Kernel objects, set when the record is loaded.
+	// Kernel objects, set when the record is loaded. ProgramID is 0 for a
+	// program in a linked chain, which runs as part of the chain's one
+	// program; LinkID is 0 for every program in a chain.
 	ProgramID uint32      `json:"programId,omitempty"`
 	LinkID    uint32      `json:"linkId,omitempty"`
 	Maps      []mapRecord `json:"maps,omitempty"`
-	// TCFilter is set in the loading record already, before the filter is
-	// added, so that a crash leaves enough to find it.
-	TCFilter *tcFilter `json:"tcFilter,omitempty"`
+	// Chain is set, in the loading record already, for a program in the
+	// chain of an XDP or TC hook.
+	Chain *chainRecord `json:"chain,omitempty"`
+}
+
+// chainRecord is what a program in the chain of an XDP or TC hook records
+// besides its attach spec.
+type chainRecord struct {
+	// Mode is the dispatcher mode of the chain that runs the program.
+	Mode dispatcher.Mode `json:"mode"`
+	// Ifindex is the interface's index, to find the hook's dispatcher again
+	// when the interface is gone.
+	Ifindex int `json:"ifindex"`
+	// Object is the hex SHA-256 of the program's ELF object, kept in the
+	// objects bucket for rebuilds of the chain after a restart.
+	Object string `json:"object"`
 }
 
 type mapRecord struct {
@@ -132,8 +153,10 @@ func openStore(dir, bpffs string) (*store, error) {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketPrograms); err != nil {
-			return err
+		for _, b := range [][]byte{bucketPrograms, bucketObjects} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
 		}
 		switch v := meta.Get(keySchema); {
 		case v == nil:
@@ -195,8 +218,9 @@ func (s *store) all() ([]*record, error) {
 	return rs, err
 }
 
-// create gives each record a fresh id and writes them all in one commit.
-func (s *store) create(rs []*record, fill func(*record)) error {
+// create gives each record a fresh id and writes them all, with the ELF
+// objects their chain records name (by hex SHA-256), in one commit.
+func (s *store) create(rs []*record, fill func(*record), objects map[string][]byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrograms)
 		for _, r := range rs {
@@ -208,6 +232,14 @@ func (s *store) create(rs []*record, fill func(*record)) error {
 			fill(r)
 			if err := putRecord(b, r); err != nil {
 				return err
+			}
+		}
+		ob := tx.Bucket(bucketObjects)
+		for sum, elf := range objects {
+			if ob.Get([]byte(sum)) == nil {
+				if err := ob.Put([]byte(sum), elf); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -227,17 +259,64 @@ func (s *store) put(rs ...*record) error {
 	})
 }
 
-// remove deletes the records of ids in one commit.
+// remove deletes the records of ids, and the objects no record names any
+// more, in one commit.
 func (s *store) remove(ids ...ID) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPrograms)
+		unused := map[string]bool{}
 		for _, id := range ids {
+			if sum := recordObject(b.Get(idKey(id))); sum != "" {
+				unused[sum] = true
+			}
 			if err := b.Delete(idKey(id)); err != nil {
+				return err
+			}
+		}
+		if len(unused) == 0 {
+			return nil
+		}
+		err := b.ForEach(func(_, v []byte) error {
+			delete(unused, recordObject(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ob := tx.Bucket(bucketObjects)
+		for sum := range unused {
+			if err := ob.Delete([]byte(sum)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// recordObject returns the object a stored record's chain names; "" for
+// none.
+func recordObject(v []byte) string {
+	var r struct {
+		Chain *chainRecord `json:"chain"`
+	}
+	if v == nil || json.Unmarshal(v, &r) != nil || r.Chain == nil {
+		return ""
+	}
+	return r.Chain.Object
+}
+
+// object returns the ELF object with hex SHA-256 sum.
+func (s *store) object(sum string) ([]byte, error) {
+	var elf []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketObjects).Get([]byte(sum))
+		if v == nil {
+			return fmt.Errorf("object %s: not in the state store: %w", sum, ErrNotFound)
+		}
+		elf = bytes.Clone(v)
+		return nil
+	})
+	return elf, err
 }
 
 func putRecord(b *bolt.Bucket, r *record) error {

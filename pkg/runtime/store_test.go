@@ -9,13 +9,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // TestRecordRoundTrip stores and reads back a record of every kind.
 func TestRecordRoundTrip(t *testing.T) {
 	specs := map[progtype.Kind]AttachSpec{
-		progtype.XDP:        XDPAttach{Interface: "eth0", Netns: "/run/netns/a", Mode: XDPModeNative, Priority: 3},
-		progtype.TC:         TCAttach{Interface: "eth0", Direction: Egress, Priority: 10},
+		progtype.XDP:        XDPAttach{Interface: "eth0", Netns: "/run/netns/a", Mode: XDPModeNative, Priority: 3, ProceedOn: []string{"drop", "pass"}},
+		progtype.TC:         TCAttach{Interface: "eth0", Direction: Egress, Priority: 10, ProceedOn: []string{"ok"}},
 		progtype.TCX:        TCXAttach{Interface: "eth0", Direction: Ingress, Priority: 500},
 		progtype.Tracepoint: TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"},
 		progtype.Kprobe:     KprobeAttach{Function: "do_unlinkat", Offset: 4},
@@ -40,12 +41,12 @@ func TestRecordRoundTrip(t *testing.T) {
 			LoadedBy:   Requester{UID: 1, GID: 2, PID: 3}, LoadedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 			ProgramID: 7, LinkID: 8, Maps: []mapRecord{{Name: ".bss", ID: 9}},
 		}
-		if k == progtype.TC {
-			r.TCFilter = &tcFilter{Ifindex: 2, Parent: 0xfffffff3, Priority: 10, Handle: 1, Name: "bpfd-1"}
+		if k == progtype.XDP || k == progtype.TC {
+			r.Chain = &chainRecord{Mode: dispatcher.ModeLinked, Ifindex: 2, Object: "00ff"}
 		}
 		want = append(want, r)
 	}
-	if err := s.create(want, func(*record) {}); err != nil {
+	if err := s.create(want, func(*record) {}, map[string][]byte{"00ff": {0x7f, 'E', 'L', 'F'}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.all()
@@ -68,6 +69,37 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestStoreObjects keeps a chain's object while a record names it.
+func TestStoreObjects(t *testing.T) {
+	s, err := openStore(t.TempDir(), "/run/bpfd/fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	elf := []byte{0x7f, 'E', 'L', 'F'}
+	rec := func() *record {
+		return &record{State: stateLoaded, Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0"},
+			Chain: &chainRecord{Mode: dispatcher.ModeLinked, Ifindex: 2, Object: "abc"}}
+	}
+	a, b := rec(), rec()
+	if err := s.create([]*record{a, b}, func(*record) {}, map[string][]byte{"abc": elf}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		remove ID
+		want   error
+	}{{a.ID, nil}, {b.ID, ErrNotFound}}
+	for _, st := range steps {
+		if err := s.remove(st.remove); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.object("abc")
+		if !errors.Is(err, st.want) || (err == nil && !cmp.Equal(got, elf)) {
+			t.Fatalf("object after removing record %d: %v, %v; want error %v", st.remove, got, err, st.want)
+		}
+	}
+}
+
 // TestStoreIDsNeverReused checks ids keep growing after records go and the
 // store is reopened.
 func TestStoreIDsNeverReused(t *testing.T) {
@@ -77,7 +109,7 @@ func TestStoreIDsNeverReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &record{Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b"}}
-	if err := s.create([]*record{r}, func(*record) {}); err != nil {
+	if err := s.create([]*record{r}, func(*record) {}, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.remove(r.ID)
@@ -87,7 +119,7 @@ func TestStoreIDsNeverReused(t *testing.T) {
 	}
 	defer s.close()
 	r2 := &record{Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b"}}
-	if err := s.create([]*record{r2}, func(*record) {}); err != nil {
+	if err := s.create([]*record{r2}, func(*record) {}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r2.ID <= r.ID {

@@ -10,8 +10,10 @@ import (
 )
 
 // TCXAttach attaches a tcx program to a network interface with a TCX link,
-// the kernel's native multi-program TC hook (Linux 6.6). Programs run in
-// attach order; the dispatcher issue maps priorities onto TCX anchors.
+// the kernel's native multi-program TC hook (Linux 6.6). Each program is a
+// link of its own, placed by priority among bpfd's other tcx programs on the
+// hook (before the first that runs after it, with the kernel's anchors);
+// the kernel's return values decide whether the next one runs (TCX_NEXT).
 type TCXAttach struct {
 	// Interface is the interface's name. Required.
 	Interface string `json:"interface"`
@@ -20,8 +22,9 @@ type TCXAttach struct {
 	Netns string `json:"netns,omitempty"`
 	// Direction is ingress or egress. Required.
 	Direction Direction `json:"direction"`
-	// Priority orders programs on the hook: 1-1000, lower first; 0 means
-	// DefaultPriority. Stored; new links are appended for now.
+	// Priority orders bpfd's programs on the hook: 1-1000, lower first; 0
+	// means DefaultPriority. Equal priorities run in the order they were
+	// loaded.
 	Priority int `json:"priority,omitempty"`
 }
 
@@ -62,16 +65,22 @@ type tcxTarget struct {
 	net        netTarget
 	direction  Direction
 	attachType ebpf.AttachType
+	// anchor places the program among the hook's others; nil appends it.
+	anchor link.Anchor
 }
 
-func (t *tcxTarget) hook() string    { return "tcx/" + string(t.direction) + "/" + t.net.hookSuffix() }
-func (t *tcxTarget) exclusive() bool { return false }
+func (t *tcxTarget) hook() string { return "tcx/" + string(t.direction) + "/" + t.net.hookSuffix() }
 
-func (t *tcxTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
+// tcHook names the hook of the tc chain in the same direction of the same
+// interface: with TCX that chain is one program on this TCX hook, and
+// bpfd's tcx programs run before it.
+func (t *tcxTarget) tcHook() string { return "tc/" + string(t.direction) + "/" + t.net.hookSuffix() }
+
+func (t *tcxTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	var l link.Link
 	err := inNetns(t.net.netns, func() error {
 		var err error
-		l, err = link.AttachTCX(link.TCXOptions{Interface: t.net.ifindex, Program: prog, Attach: t.attachType})
+		l, err = link.AttachTCX(link.TCXOptions{Interface: t.net.ifindex, Program: prog, Attach: t.attachType, Anchor: t.anchor})
 		return err
 	})
 	if err != nil {

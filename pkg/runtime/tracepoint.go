@@ -38,10 +38,9 @@ func (a TracepointAttach) resolve(progtype.Kind) (target, error) {
 
 type tracepointTarget struct{ group, name string }
 
-func (t *tracepointTarget) hook() string    { return "tracepoint/" + t.group + "/" + t.name }
-func (t *tracepointTarget) exclusive() bool { return false }
+func (t *tracepointTarget) hook() string { return "tracepoint/" + t.group + "/" + t.name }
 
-func (t *tracepointTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
+func (t *tracepointTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	l, err := link.Tracepoint(t.group, t.name, prog, nil)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, ErrNotFound)

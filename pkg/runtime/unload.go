@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf/link"
 )
@@ -49,6 +50,7 @@ func (m *Manager) unload(id ID) error {
 	}
 	hooks, unlock := m.hooks.lock(r.Hook)
 	defer unlock()
+	hs := hooks[r.Hook]
 	// Another client may have unloaded it while this one waited for the hook.
 	if r, err = m.store.get(id); err != nil {
 		return err
@@ -63,25 +65,53 @@ func (m *Manager) unload(id ID) error {
 		}
 		step("unload:recorded")
 	}
-	if err := m.teardown(r); err != nil {
+	if r.Chain != nil {
+		if err := m.leaveChain(r, hs); err != nil {
+			// The hook still runs the program: it stays loaded.
+			r.State = stateLoaded
+			if perr := m.store.put(r); perr != nil {
+				m.log.Error("unload failed and its record stays unloading until bpfd restarts", "program_id", id, "error", perr)
+			}
+			return fmt.Errorf("program %s (id %d): %w", r.Name, id, err)
+		}
+	} else if err := m.teardown(r); err != nil {
 		return fmt.Errorf("program %d: %w", id, err)
 	}
 	if err := m.store.remove(id); err != nil {
 		return fmt.Errorf("program %d: delete record: %w", id, err)
 	}
 	step("unload:deleted")
-	hooks[r.Hook].remove(id)
+	hs.remove(id)
 	return nil
 }
 
-// teardown detaches a recorded program and removes its pins. It is
-// idempotent, so that it can finish what a crash interrupted.
-func (m *Manager) teardown(r *record) error {
-	if r.TCFilter != nil {
-		if err := r.TCFilter.remove(); err != nil {
+// leaveChain rebuilds the chain of a program's XDP or TC hook without it,
+// or takes the chain off the hook when it was the last, and removes its
+// pins. When the hook is gone (its interface was deleted), so is its chain:
+// the program just leaves the hook's state, and the last one to leave
+// removes the dispatcher's pins. The caller holds the hook.
+func (m *Manager) leaveChain(r *record, hs *hookState) error {
+	rest := slices.DeleteFunc(hs.snapshot(), func(mb *member) bool { return mb.rec.ID == r.ID })
+	gone, err := m.hookGone(r.Hook, r)
+	switch {
+	case err != nil:
+		return err
+	case gone != "" && len(rest) > 0:
+		m.log.Info("unloading a program whose "+gone, "program_id", r.ID, "program", r.Name, "hook", r.Hook)
+		hs.setChain(rest, hs.chainState())
+	default:
+		if err := m.applyChain(r.Hook, hs, chainHookOf(r), rest, nil); err != nil {
 			return err
 		}
 	}
+	step("unload:unchained")
+	return removePins(m.programDir(r.ID))
+}
+
+// teardown detaches a recorded program that has a link of its own and
+// removes its pins. It is idempotent, so that it can finish what a crash
+// interrupted.
+func (m *Manager) teardown(r *record) error {
 	// Detach explicitly: a link pinned elsewhere or held open by another
 	// process would otherwise stay attached.
 	if l, err := link.LoadPinnedLink(m.linkPin(r.ID), nil); err == nil {

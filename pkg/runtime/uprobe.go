@@ -81,9 +81,7 @@ func (t *uprobeTarget) hook() string {
 	return kind + t.spec.Target + ":" + t.spec.Function + "+" + strconv.FormatUint(t.spec.Offset, 10) + "/pid=" + strconv.Itoa(t.spec.PID)
 }
 
-func (t *uprobeTarget) exclusive() bool { return false }
-
-func (t *uprobeTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
+func (t *uprobeTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	ex, err := link.OpenExecutable(t.spec.Target)
 	if err != nil {
 		return nil, fmt.Errorf("uprobe target %s: %w", t.spec.Target, kernelError(err))

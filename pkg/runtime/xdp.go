@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -10,11 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
-// XDPAttach attaches an xdp program to a network interface. Until the
-// dispatchers land an interface takes one XDP program: a second load on the
-// same interface fails with ErrConflict and leaves the first in place.
+// XDPAttach attaches an xdp program to a network interface. Several programs
+// share an interface: they run one after the other, by priority, in the
+// chain of the interface's XDP dispatcher (see docs/multi-program.md).
 type XDPAttach struct {
 	// Interface is the interface's name. Required.
 	Interface string `json:"interface"`
@@ -22,11 +22,18 @@ type XDPAttach struct {
 	// /run/netns/blue or /proc/PID/ns/net); empty is bpfd's own.
 	Netns string `json:"netns,omitempty"`
 	// Mode is the XDP mode; empty lets the kernel choose (native where the
-	// driver supports it, else generic).
+	// driver supports it, else generic). The programs on one interface
+	// share the mode of the first.
 	Mode XDPMode `json:"mode,omitempty"`
 	// Priority orders programs sharing the interface: 1-1000, lower first;
-	// 0 means DefaultPriority. Stored, and honoured by the dispatchers.
+	// 0 means DefaultPriority. Equal priorities run in the order they were
+	// loaded.
 	Priority int `json:"priority,omitempty"`
+	// ProceedOn names the return values after which the next program on
+	// the interface runs: aborted, drop, pass, tx, redirect,
+	// dispatcher_return. Any other return value is the interface's verdict.
+	// None means pass and dispatcher_return.
+	ProceedOn []string `json:"proceedOn,omitempty"`
 }
 
 // XDPMode is the way an XDP program is attached to its interface.
@@ -64,11 +71,15 @@ func (a XDPAttach) validate() error {
 	if _, err := a.Mode.flags(); err != nil {
 		return err
 	}
+	if _, err := proceedOn(progtype.XDP, a.ProceedOn); err != nil {
+		return err
+	}
 	return checkPriority(a.Priority)
 }
 
 func (a XDPAttach) complete(*ebpf.ProgramSpec) (AttachSpec, error) {
 	a.Priority = withDefaultPriority(a.Priority)
+	a.ProceedOn = canonicalProceedOn(progtype.XDP, a.ProceedOn)
 	return a, nil
 }
 
@@ -86,24 +97,13 @@ type xdpTarget struct {
 	flags link.XDPAttachFlags
 }
 
-func (t *xdpTarget) hook() string    { return "xdp/" + t.net.hookSuffix() }
-func (t *xdpTarget) exclusive() bool { return true }
+func (t *xdpTarget) hook() string { return "xdp/" + t.net.hookSuffix() }
 
-func (t *xdpTarget) attach(prog *ebpf.Program, _ ID) (*attachment, error) {
-	var l link.Link
-	err := inNetns(t.net.netns, func() error {
-		var err error
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: t.net.ifindex, Flags: t.flags})
-		return err
-	})
-	if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("%s already has an XDP program%s, not attached by bpfd: %w", t.net, t.attachedID(), ErrConflict)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("attach xdp to %s: %w", t.net, attachError(err))
-	}
-	return &attachment{link: l}, nil
+func (t *xdpTarget) chainHook() dispatcher.Hook {
+	return dispatcher.Hook{Kind: progtype.XDP, Ifindex: t.net.ifindex, Netns: t.net.netns, XDPFlags: t.flags}
 }
+
+func (t *xdpTarget) String() string { return t.net.String() }
 
 // attachedID describes the XDP program the kernel reports on the interface.
 func (t *xdpTarget) attachedID() string {

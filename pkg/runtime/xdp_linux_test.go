@@ -29,9 +29,7 @@ func TestXDPCountsPackets(t *testing.T) {
 	}
 	p := progs[0]
 	t.Logf("loaded %+v kernel %+v", p, p.Kernel)
-	if got := xdpProgID(t, v.Peer, v.Netns); got != p.Kernel.ProgramID {
-		t.Fatalf("kernel runs XDP program %d on %s, want %d", got, v.Peer, p.Kernel.ProgramID)
-	}
+	assertChain(t, e, m, p)
 	v.SendUDP(t, 20)
 	pin := mapPin(t, p, "xdp_stats")
 	eventually(t, "20 UDP packets counted", func() bool { return readU64(t, pin, 17) >= 20 })
@@ -39,10 +37,6 @@ func TestXDPCountsPackets(t *testing.T) {
 	if err := m.Unload(ctx, p.ID); err != nil {
 		t.Fatalf("Unload: %v", err)
 	}
-	if got := xdpProgID(t, v.Peer, v.Netns); got != 0 {
-		t.Fatalf("XDP program %d still on %s after unload", got, v.Peer)
-	}
-	if dirs := e.pinDirs(t); len(dirs) != 0 {
-		t.Fatalf("pins left after unload: %v", dirs)
-	}
+	assertEmpty(t, e, m)
+	assertNoAttachments(t, v)
 }

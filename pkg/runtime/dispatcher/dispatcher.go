@@ -278,12 +278,14 @@ func (d *Dispatcher) retire(gen *generation) {
 			d.log.Error("close a retired chain", "program_id", gen.programID, "error", err)
 		}
 	}
+	// The libxdp pins go first: while the chain's own pins are there, Open
+	// after a crash finds the chain and removes both.
+	d.unmirror(gen.programID)
 	if gen.dir != "" {
 		if err := os.RemoveAll(gen.dir); err != nil {
 			d.log.Error("remove the pins of a retired chain; the next start removes them", "pins", gen.dir, "error", err)
 		}
 	}
-	d.unmirror(gen.programID)
 }
 
 // clear takes the chain off the hook and removes every pin.
