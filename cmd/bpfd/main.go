@@ -78,6 +78,7 @@ var (
 		{&cli.StringFlag{Name: "log-level", Usage: "`LEVEL`: debug, info, warn or error (log.level)", EnvVars: []string{"BPFD_LOG_LEVEL"}}, func(c *daemon.Config, v string) { c.Log.Level = v }},
 		{&cli.StringFlag{Name: "log-format", Usage: "`FORMAT`: text or json (log.format)", EnvVars: []string{"BPFD_LOG_FORMAT"}}, func(c *daemon.Config, v string) { c.Log.Format = v }},
 		{&cli.StringFlag{Name: "audit-file", Usage: "audit log `FILE`, JSON lines (log.auditFile; default: the log, log=audit)", EnvVars: []string{"BPFD_AUDIT_FILE"}}, func(c *daemon.Config, v string) { c.Log.AuditFile = v }},
+		{&cli.StringFlag{Name: "dispatcher-mode", Usage: "how programs share XDP and TC hooks, `MODE`: auto, freplace or linked (dispatcher.mode)", EnvVars: []string{"BPFD_DISPATCHER_MODE"}}, func(c *daemon.Config, v string) { c.Dispatcher.Mode = v }},
 		{&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at `HOST:PORT`/metrics (metrics.address)", EnvVars: []string{"BPFD_METRICS_ADDRESS"}}, func(c *daemon.Config, v string) { c.Metrics.Address = v }},
 	}
 	plainHTTPFlag = &cli.StringSliceFlag{Name: "plain-http-registry", Usage: "`HOST[:PORT]` reached over plain HTTP, repeatable (plainHTTPRegistries)", EnvVars: []string{"BPFD_PLAIN_HTTP_REGISTRIES"}}

@@ -92,6 +92,11 @@ var cgroupAttachTypes = map[pb.CgroupAttachType]runtime.CgroupAttachType{
 	pb.CgroupAttachType_CGROUP_ATTACH_TYPE_SETSOCKOPT:       runtime.CgroupSetsockopt,
 }
 
+var dispatcherModes = map[runtime.DispatcherMode]pb.DispatcherMode{
+	runtime.DispatcherFreplace: pb.DispatcherMode_DISPATCHER_MODE_FREPLACE,
+	runtime.DispatcherLinked:   pb.DispatcherMode_DISPATCHER_MODE_LINKED,
+}
+
 // invalid returns an error for the request field at path, matching
 // runtime.ErrInvalid.
 func invalid(path, format string, args ...any) error {
@@ -208,8 +213,9 @@ func attachSpec(path string, k progtype.Kind, a *pb.AttachSpec) (runtime.AttachS
 	switch s := a.GetSpec().(type) {
 	case *pb.AttachSpec_Xdp:
 		x := s.Xdp
-		if len(x.GetProceedOn()) > 0 {
-			return nil, invalid(path+".proceed_on", "not supported yet: it needs the XDP dispatcher")
+		proceedOn, err := actionNames(path+".proceed_on", x.GetProceedOn(), pb.XdpAction_name)
+		if err != nil {
+			return nil, err
 		}
 		mode, ok := xdpModes[x.GetMode()]
 		if !ok {
@@ -218,11 +224,12 @@ func attachSpec(path string, k progtype.Kind, a *pb.AttachSpec) (runtime.AttachS
 		if err := checkPath(path+".netns", x.GetNetns()); err != nil {
 			return nil, err
 		}
-		return runtime.XDPAttach{Interface: x.GetInterface(), Netns: x.GetNetns(), Mode: mode, Priority: int(x.GetPriority())}, nil
+		return runtime.XDPAttach{Interface: x.GetInterface(), Netns: x.GetNetns(), Mode: mode, Priority: int(x.GetPriority()), ProceedOn: proceedOn}, nil
 	case *pb.AttachSpec_Tc:
 		x := s.Tc
-		if len(x.GetProceedOn()) > 0 {
-			return nil, invalid(path+".proceed_on", "not supported yet: it needs the TC dispatcher")
+		proceedOn, err := actionNames(path+".proceed_on", x.GetProceedOn(), pb.TcAction_name)
+		if err != nil {
+			return nil, err
 		}
 		dir, err := direction(path+".direction", x.GetDirection())
 		if err != nil {
@@ -231,7 +238,7 @@ func attachSpec(path string, k progtype.Kind, a *pb.AttachSpec) (runtime.AttachS
 		if err := checkPath(path+".netns", x.GetNetns()); err != nil {
 			return nil, err
 		}
-		return runtime.TCAttach{Interface: x.GetInterface(), Netns: x.GetNetns(), Direction: dir, Priority: int(x.GetPriority())}, nil
+		return runtime.TCAttach{Interface: x.GetInterface(), Netns: x.GetNetns(), Direction: dir, Priority: int(x.GetPriority()), ProceedOn: proceedOn}, nil
 	case *pb.AttachSpec_Tcx:
 		x := s.Tcx
 		dir, err := direction(path+".direction", x.GetDirection())
@@ -289,6 +296,40 @@ func oneofName(a *pb.AttachSpec) string {
 		return "cgroup"
 	}
 	return ""
+}
+
+// action is an XDP or TC return value of the API.
+type action interface {
+	~int32
+	Name() string
+}
+
+// actionNames converts a proceed-on list to the runtime's names ("pass",
+// "dispatcher_return"); known maps the enum's values to their names.
+func actionNames[A action](path string, acts []A, known map[int32]string) ([]string, error) {
+	if len(acts) > 16 {
+		return nil, invalid(path, "%d values, at most 16", len(acts))
+	}
+	var names []string
+	for i, a := range acts {
+		if _, ok := known[int32(a)]; !ok || a == 0 {
+			return nil, invalid(fmt.Sprintf("%s[%d]", path, i), "unknown or unspecified value %d", int32(a))
+		}
+		names = append(names, a.Name())
+	}
+	return names, nil
+}
+
+// actionsProto converts the runtime's proceed-on names back, skipping any
+// the API cannot name.
+func actionsProto[A action](names []string, parse func(string) (A, error)) []A {
+	var out []A
+	for _, n := range names {
+		if a, err := parse(n); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func direction(path string, d pb.Direction) (runtime.Direction, error) {
@@ -370,10 +411,11 @@ func programProto(p runtime.Program) *pb.Program {
 	for _, m := range p.Maps {
 		out.Maps = append(out.Maps, &pb.MapInfo{Name: m.Name, Id: m.ID, PinPath: m.PinPath})
 	}
-	if h := p.Hook; h != nil && h.Position >= 0 {
-		out.Hook = &pb.HookPosition{Hook: h.Hook, Position: uint32(h.Position), Priority: int32(h.Priority)}
-	} else if h != nil {
-		out.Hook = &pb.HookPosition{Hook: h.Hook, Priority: int32(h.Priority)}
+	if h := p.Hook; h != nil {
+		out.Hook = &pb.HookPosition{Hook: h.Hook, Priority: int32(h.Priority), DispatcherMode: dispatcherModes[h.Mode]}
+		if h.Position >= 0 {
+			out.Hook.Position = uint32(h.Position)
+		}
 	}
 	if k := p.Kernel; k != nil {
 		out.Kernel = &pb.KernelInfo{
@@ -420,9 +462,11 @@ func attachProto(a runtime.AttachSpec) *pb.AttachSpec {
 				mode = m
 			}
 		}
-		return &pb.AttachSpec{Spec: &pb.AttachSpec_Xdp{Xdp: &pb.XdpAttach{Interface: s.Interface, Netns: s.Netns, Mode: mode, Priority: int32(s.Priority)}}}
+		return &pb.AttachSpec{Spec: &pb.AttachSpec_Xdp{Xdp: &pb.XdpAttach{Interface: s.Interface, Netns: s.Netns, Mode: mode, Priority: int32(s.Priority),
+			ProceedOn: actionsProto(s.ProceedOn, pb.ParseXdpAction)}}}
 	case runtime.TCAttach:
-		return &pb.AttachSpec{Spec: &pb.AttachSpec_Tc{Tc: &pb.TcAttach{Interface: s.Interface, Netns: s.Netns, Direction: directionProto(s.Direction), Priority: int32(s.Priority)}}}
+		return &pb.AttachSpec{Spec: &pb.AttachSpec_Tc{Tc: &pb.TcAttach{Interface: s.Interface, Netns: s.Netns, Direction: directionProto(s.Direction), Priority: int32(s.Priority),
+			ProceedOn: actionsProto(s.ProceedOn, pb.ParseTcAction)}}}
 	case runtime.TCXAttach:
 		return &pb.AttachSpec{Spec: &pb.AttachSpec_Tcx{Tcx: &pb.TcxAttach{Interface: s.Interface, Netns: s.Netns, Direction: directionProto(s.Direction), Priority: int32(s.Priority)}}}
 	case runtime.TracepointAttach:

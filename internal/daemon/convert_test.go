@@ -54,8 +54,10 @@ func TestLoadRequestConversion(t *testing.T) {
 			in: &pb.LoadRequest{
 				Bytecode: &pb.Bytecode{Reference: "oci:/x:v1", PullPolicy: pb.PullPolicy_PULL_POLICY_ALWAYS},
 				Programs: []*pb.LoadProgram{
-					prog("a", pb.ProgramType_PROGRAM_TYPE_XDP, spec(&pb.XdpAttach{Interface: "eth0", Netns: "/run/netns/n", Mode: pb.XdpMode_XDP_MODE_GENERIC, Priority: 10})),
-					prog("b", pb.ProgramType_PROGRAM_TYPE_TC, spec(&pb.TcAttach{Interface: "eth0", Direction: pb.Direction_DIRECTION_EGRESS, Priority: 5})),
+					prog("a", pb.ProgramType_PROGRAM_TYPE_XDP, spec(&pb.XdpAttach{Interface: "eth0", Netns: "/run/netns/n", Mode: pb.XdpMode_XDP_MODE_GENERIC, Priority: 10,
+						ProceedOn: []pb.XdpAction{pb.XdpAction_XDP_ACTION_PASS, pb.XdpAction_XDP_ACTION_DROP}})),
+					prog("b", pb.ProgramType_PROGRAM_TYPE_TC, spec(&pb.TcAttach{Interface: "eth0", Direction: pb.Direction_DIRECTION_EGRESS, Priority: 5,
+						ProceedOn: []pb.TcAction{pb.TcAction_TC_ACTION_DISPATCHER_RETURN}})),
 					prog("c", pb.ProgramType_PROGRAM_TYPE_TCX, spec(&pb.TcxAttach{Interface: "eth0", Direction: pb.Direction_DIRECTION_INGRESS})),
 					prog("d", pb.ProgramType_PROGRAM_TYPE_KRETPROBE, spec(&pb.KprobeAttach{Function: "f"})),
 					prog("e", pb.ProgramType_PROGRAM_TYPE_URETPROBE, spec(&pb.UprobeAttach{Target: "/bin/x", Function: "main", Offset: 4, Pid: 7})),
@@ -70,8 +72,8 @@ func TestLoadRequestConversion(t *testing.T) {
 			want: runtime.LoadRequest{
 				Reference: "oci:/x:v1", PullPolicy: runtime.PullAlways,
 				Programs: []runtime.ProgramRequest{
-					{Name: "a", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: "eth0", Netns: "/run/netns/n", Mode: runtime.XDPModeGeneric, Priority: 10}},
-					{Name: "b", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: "eth0", Direction: runtime.Egress, Priority: 5}},
+					{Name: "a", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: "eth0", Netns: "/run/netns/n", Mode: runtime.XDPModeGeneric, Priority: 10, ProceedOn: []string{"pass", "drop"}}},
+					{Name: "b", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: "eth0", Direction: runtime.Egress, Priority: 5, ProceedOn: []string{"dispatcher_return"}}},
 					{Name: "c", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: "eth0", Direction: runtime.Ingress}},
 					{Name: "d", Kind: progtype.Kretprobe, Attach: runtime.KprobeAttach{Function: "f"}},
 					{Name: "e", Kind: progtype.Uretprobe, Attach: runtime.UprobeAttach{Target: "/bin/x", Function: "main", Offset: 4, PID: 7}},
@@ -97,8 +99,10 @@ func TestLoadRequestConversion(t *testing.T) {
 		"unknown type":        {in: req(prog("a", 99, nil)), wantErr: "programs[0] (a).type: unknown value 99"},
 		"kprobe spec for a fentry": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_FENTRY, spec(&pb.KprobeAttach{Function: "f"}))),
 			wantErr: "programs[0] (a).attach: a kprobe spec does not attach a fentry program (want fentry)"},
-		"tc proceed-on": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_TC, spec(&pb.TcAttach{Interface: "x", Direction: 1, ProceedOn: []pb.TcAction{1}}))),
-			wantErr: "programs[0] (a).attach.tc.proceed_on: not supported yet"},
+		"unknown proceed-on value": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_TC, spec(&pb.TcAttach{Interface: "x", Direction: 1, ProceedOn: []pb.TcAction{1, 99}}))),
+			wantErr: "programs[0] (a).attach.tc.proceed_on[1]: unknown or unspecified value 99"},
+		"unspecified proceed-on value": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_XDP, spec(&pb.XdpAttach{Interface: "x", ProceedOn: []pb.XdpAction{0}}))),
+			wantErr: "programs[0] (a).attach.xdp.proceed_on[0]: unknown or unspecified value 0"},
 		"unknown xdp mode": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_XDP, spec(&pb.XdpAttach{Interface: "x", Mode: 42}))),
 			wantErr: "programs[0] (a).attach.xdp.mode: unknown value 42"},
 		"unknown direction": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_TCX, spec(&pb.TcxAttach{Interface: "x", Direction: 3}))),
@@ -133,8 +137,8 @@ func TestLoadRequestConversion(t *testing.T) {
 func TestProgramRoundTrip(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	specs := map[progtype.Kind]runtime.AttachSpec{
-		progtype.XDP:        runtime.XDPAttach{Interface: "eth0", Netns: "/n", Mode: runtime.XDPModeNative, Priority: 3},
-		progtype.TC:         runtime.TCAttach{Interface: "eth0", Direction: runtime.Egress, Priority: 500},
+		progtype.XDP:        runtime.XDPAttach{Interface: "eth0", Netns: "/n", Mode: runtime.XDPModeNative, Priority: 3, ProceedOn: []string{"drop", "pass", "dispatcher_return"}},
+		progtype.TC:         runtime.TCAttach{Interface: "eth0", Direction: runtime.Egress, Priority: 500, ProceedOn: []string{"ok", "pipe", "dispatcher_return"}},
 		progtype.TCX:        runtime.TCXAttach{Interface: "eth0", Direction: runtime.Ingress, Priority: 500},
 		progtype.Tracepoint: runtime.TracepointAttach{Tracepoint: "a/b"},
 		progtype.Kprobe:     runtime.KprobeAttach{Function: "f", Offset: 8},

@@ -76,7 +76,12 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	d.metrics.policyInForce(d.source.PolicyFingerprint())
 	log.Info("trust policy loaded", "path", cfg.PolicyFile, "fingerprint", d.source.PolicyFingerprint())
 
-	d.manager, err = runtime.Open(ctx, d.source, runtime.Options{StateDir: cfg.StateDir, BPFFS: cfg.BpffsDir, Logger: log})
+	d.manager, err = runtime.Open(ctx, d.source, runtime.Options{
+		StateDir:       cfg.StateDir,
+		BPFFS:          cfg.BpffsDir,
+		DispatcherMode: runtime.DispatcherMode(cfg.Dispatcher.Mode),
+		Logger:         log,
+	})
 	if err != nil {
 		d.Close()
 		return nil, err // it names the state dir or the bpffs

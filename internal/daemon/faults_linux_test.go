@@ -3,11 +3,15 @@ package daemon
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
@@ -43,6 +47,7 @@ func TestLoadFaults(t *testing.T) {
 	tamperedDir := filepath.Join(td.images, "tampered")
 	damage(t, tamperedDir, readManifest(t, tamperedDir, rootOf(t, tampered)).Layers[0].Digest)
 	notCached := strings.SplitN(tp, "@", 2)[0] + "@sha256:" + strings.Repeat("ab", 32)
+	foreignXDP(t, v.Host)
 
 	peer := func(p *pb.XdpAttach) *pb.LoadProgram {
 		if p.Interface == "" {
@@ -79,8 +84,9 @@ func TestLoadFaults(t *testing.T) {
 		"missing uprobe binary":       {load(uprobe, uprobeAt("/nonexistent/binary")), codes.NotFound, []string{"/nonexistent/binary"}},
 		"missing direction":           {load(tc, tcProg("tc_counter", v.Peer, v.Netns, pb.Direction_DIRECTION_UNSPECIFIED)), codes.InvalidArgument, []string{"direction: unspecified"}},
 		"priority out of range":       {load(xdp, peer(&pb.XdpAttach{Priority: 1001})), codes.InvalidArgument, []string{"priority 1001: out of range 1-1000"}},
-		"proceed-on before dispatchers": {load(xdp, peer(&pb.XdpAttach{ProceedOn: []pb.XdpAction{pb.XdpAction_XDP_ACTION_PASS}})), codes.InvalidArgument,
-			[]string{"proceed_on: not supported yet"}},
+		"unknown proceed-on value": {load(xdp, peer(&pb.XdpAttach{ProceedOn: []pb.XdpAction{pb.XdpAction_XDP_ACTION_PASS, 42}})), codes.InvalidArgument,
+			[]string{"proceed_on[1]: unknown or unspecified value 42"}},
+		"interface run by another loader": {load(xdp, peer(&pb.XdpAttach{Interface: v.Host})), codes.AlreadyExists, []string{v.Host}},
 		"global of the wrong size": {&pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: verdict}, Programs: []*pb.LoadProgram{{Name: "xdp_verdict", Type: pb.ProgramType_PROGRAM_TYPE_XDP, Attach: peer(&pb.XdpAttach{}).Attach}},
 			GlobalData: map[string][]byte{"verdict": {1, 0}}}, codes.InvalidArgument, []string{"verdict", "4"}},
 		"unknown global": {&pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: verdict}, Programs: []*pb.LoadProgram{{Name: "xdp_verdict", Type: pb.ProgramType_PROGRAM_TYPE_XDP, Attach: peer(&pb.XdpAttach{}).Attach}},
@@ -99,14 +105,15 @@ func TestLoadFaults(t *testing.T) {
 	// The ErrorInfo reason of each case, by the code's default: invalid
 	// requests, policy denials, verifier rejections.
 	reasons := map[string]pb.ErrorReason{
-		"unknown program":               pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
-		"missing map owner":             pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
-		"missing interface":             pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
-		"missing netns":                 pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
-		"missing tracepoint":            pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
-		"missing uprobe binary":         pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
-		"not cached, pull policy Never": pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED,
-		"missing layout":                pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED,
+		"unknown program":                 pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+		"missing map owner":               pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+		"missing interface":               pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"interface run by another loader": pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"missing netns":                   pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"missing tracepoint":              pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"missing uprobe binary":           pb.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+		"not cached, pull policy Never":   pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED,
+		"missing layout":                  pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED,
 	}
 	byCode := map[codes.Code]pb.ErrorReason{
 		codes.InvalidArgument:    pb.ErrorReason_ERROR_REASON_INVALID_REQUEST,
@@ -139,6 +146,27 @@ func TestLoadFaults(t *testing.T) {
 	if a := td.lastAudit(t, "load"); a["decision"] != "deny" || a["reason"] != "unsigned" || a["digest"] != strings.SplitN(unsigned, "@", 2)[1] {
 		t.Errorf("audit line of a denial: %v", a)
 	}
+}
+
+// foreignXDP attaches an XDP program of this test's own, not bpfd's, to
+// iface until the end of the test.
+func foreignXDP(t *testing.T, iface string) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	dev, err := net.InterfaceByName(iface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: dev.Index})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
 }
 
 // TestRequestFaults: other calls' bad input, and a request over the size

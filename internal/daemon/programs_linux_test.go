@@ -23,7 +23,7 @@ const udp = uint32(17)
 
 // TestXDPThroughAPI loads the signed XDP counter through the API onto the
 // peer of a veth pair in a namespace and watches it count real packets; a
-// second XDP program on the interface is refused; the program survives a
+// second program joins it on the interface's chain; the program survives a
 // daemon restart; unloading removes it.
 func TestXDPThroughAPI(t *testing.T) {
 	td := newTestDaemon(t)
@@ -38,8 +38,9 @@ func TestXDPThroughAPI(t *testing.T) {
 	if diff := cmp.Diff(wantProv, p.GetProvenance(), protocmp.Transform()); diff != "" {
 		t.Errorf("provenance (-want +got):\n%s", diff)
 	}
-	if p.GetKernel().GetProgramId() == 0 || len(p.GetKernel().GetLinkIds()) != 1 || p.GetPinPath() != filepath.Join(td.cfg.BpffsDir, strconv.FormatUint(p.GetId(), 10)) {
-		t.Errorf("program %v: want kernel program and link ids and its pin dir", p)
+	// In a linked chain the kernel program and link are the chain's.
+	if p.GetKernel().GetProgramId() == 0 || p.GetHook().GetDispatcherMode() == pb.DispatcherMode_DISPATCHER_MODE_UNSPECIFIED || p.GetPinPath() != filepath.Join(td.cfg.BpffsDir, strconv.FormatUint(p.GetId(), 10)) {
+		t.Errorf("program %v: want a kernel program, a dispatcher chain and its pin dir", p)
 	}
 	if p.GetLoadedBy().GetUid() != 0 || p.GetLoadedBy().GetPid() != int32(os.Getpid()) {
 		t.Errorf("loaded by %v, want this process (uid 0, pid %d)", p.GetLoadedBy(), os.Getpid())
@@ -56,27 +57,40 @@ func TestXDPThroughAPI(t *testing.T) {
 		}
 	}
 
-	// One XDP program per interface until the dispatcher lands.
-	before := td.snapshot(t)
-	_, err := td.load(t, ref, xdpProg("xdp_counter", v.Peer, v.Netns))
-	wantCode(t, err, codes.AlreadyExists, "xdp")
-	td.assertUnchanged(t, before)
+	// A second program on the interface runs before the first (priority
+	// 100 < 500) in the hook's chain; both count each packet.
+	second := xdpProg("xdp_counter", v.Peer, v.Netns)
+	second.GetAttach().GetXdp().Priority = 100
+	p2 := td.mustLoad(t, ref, second)[0]
+	if p2.GetHook().GetPosition() != 0 || p2.GetHook().GetDispatcherMode() == pb.DispatcherMode_DISPATCHER_MODE_UNSPECIFIED {
+		t.Errorf("second program's hook %v: want position 0 of a dispatcher chain", p2.GetHook())
+	}
+	pin2 := mapPin(t, p2, "xdp_stats")
+	n1 := readU64(t, pin, udp)
+	v.SendUDP(t, 10)
+	eventually(t, "both programs to count 10 packets", func() bool { return readU64(t, pin, udp) >= n1+10 && readU64(t, pin2, udp) >= 10 })
+	td.unload(t, p2.GetId())
 
-	// A restart adopts the program: it keeps counting under the same id.
+	// A restart adopts the program and its chain without reloading: it
+	// keeps counting under the same id and kernel program.
+	before, err := td.client.Get(ctx, &pb.GetRequest{Id: p.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	td.restart(t)
 	got, err := td.client.Get(ctx, &pb.GetRequest{Id: p.GetId()})
 	if err != nil {
 		t.Fatalf("Get after restart: %v", err)
 	}
-	if got.GetProgram().GetKernel().GetProgramId() != p.GetKernel().GetProgramId() {
-		t.Errorf("after restart kernel program %d, want %d", got.GetProgram().GetKernel().GetProgramId(), p.GetKernel().GetProgramId())
+	if was, is := before.GetProgram().GetKernel().GetProgramId(), got.GetProgram().GetKernel().GetProgramId(); was != is {
+		t.Errorf("after restart kernel program %d, want %d", is, was)
 	}
 	n := readU64(t, pin, udp)
 	v.SendUDP(t, 5)
 	eventually(t, "counting after the restart", func() bool { return readU64(t, pin, udp) >= n+5 })
 
 	td.unload(t, p.GetId())
-	if kernelHasProgram(p.GetKernel().GetProgramId()) {
+	if kernelHasProgram(got.GetProgram().GetKernel().GetProgramId()) {
 		t.Error("the kernel still has the program after Unload")
 	}
 	if _, err := os.Stat(p.GetPinPath()); !os.IsNotExist(err) {
