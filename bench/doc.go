@@ -76,6 +76,9 @@
 //     Debian's bpftool on the same object: `bpftool prog load … type xdp`
 //     (load and pin), `bpftool net attach xdp pinned … dev B`, `bpftool net
 //     detach xdp dev B`, `rm` the pin. A and B are the ends of a veth pair.
+//     bpfd puts every XDP program in its interface's dispatcher chain (here
+//     a chain of one, which it builds and has the kernel verify on each
+//     load and unload); bpftool attaches the program alone.
 //   - load+attach+unload tcx and tracepoint: the same bpfctl commands
 //     (tcx_counter on A's ingress; tracepoint_counter on
 //     syscalls/sys_enter_getppid) against bench/minload, since bpftool 7.1
