@@ -20,7 +20,7 @@ FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pk
 
 # Packages whose tests also run in the kernel test VM (hack/vm) on Debian's stock
 # kernel, where kprobes, fentry/fexit and freplace work. Add yours here.
-VM_PKGS      ?= ./internal/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher
+VM_PKGS      ?= ./internal/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd
 VM_TESTFLAGS ?=
 # The kernel hack/vm/setup.sh fetches, as internal/testutil's kernel profiles
 # name it: inside the VM every feature that kernel has must be there.
@@ -136,8 +136,9 @@ lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-demo: ## The main job (placeholder until the daemon lands).
-	@echo "make demo: the end-to-end demo arrives with the bpfd daemon."
+demo: ## The main job, told step by step: sign, verify, load, count packets, deny (as root).
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/bpfd ./cmd/bpfctl ./cmd/bpfctl-image
+	hack/demo.sh
 
 bench: build tools ## Measure bpfd against its peers; prints a table, writes bench/results.json.
 	$(GO) run ./bench $(BENCHFLAGS)

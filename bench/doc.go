@@ -62,4 +62,35 @@
 // but every new repository is uploaded to in full) or the signatures it
 // added. Pulls go to an emptied directory; neither tool keeps a cache of its
 // own. The registry's files sit in the page cache for both sides alike.
+//
+// # The daemon: load, attach, unload, list
+//
+// These rows start bin/bpfd as a process on a socket, state dir, cache and
+// bpffs of their own, with signed artifacts of bytecode/ objects in an OCI
+// layout that bpfd pulls before the timing, so every load comes from a cached
+// digest (bpfd still verifies the cached signature against its policy on each
+// load, and records and pins what it loads). Both sides run as processes:
+//
+//   - load+attach+unload xdp: `bpfctl load image REF@DIGEST --program
+//     xdp_counter:xdp --interface A` then `bpfctl unload ID`, against
+//     Debian's bpftool on the same object: `bpftool prog load … type xdp`
+//     (load and pin), `bpftool net attach xdp pinned … dev B`, `bpftool net
+//     detach xdp dev B`, `rm` the pin. A and B are the ends of a veth pair.
+//     bpfd puts every XDP program in its interface's dispatcher chain (here
+//     a chain of one, which it builds and has the kernel verify on each
+//     load and unload); bpftool attaches the program alone.
+//   - load+attach+unload tcx and tracepoint: the same bpfctl commands
+//     (tcx_counter on A's ingress; tracepoint_counter on
+//     syscalls/sys_enter_getppid) against bench/minload, since bpftool 7.1
+//     (Debian 12) attaches neither: `minload load` loads the program with its
+//     maps through cilium/ebpf, attaches it with a link and pins program,
+//     link and maps, as bpfd does; `minload unload` removes the pins.
+//   - bpfctl list with 1 program loaded, and with 1,000 (tracepoint programs
+//     over 20 syscall tracepoints, the kernel taking 64 per tracepoint,
+//     sharing the first one's maps; loaded through the API at set-up):
+//     `bpfctl list` (a table) and `bpfctl list -o json`. No peer.
+//
+// After each run a check confirms that the side unloaded what it loaded
+// (bpfd lists only the resident program; no pin, no XDP program is left), so
+// that every run does the whole job.
 package main

@@ -108,26 +108,31 @@ const (
 	defaultMaxRequestBytes = 1 << 20
 )
 
-// LoadConfig reads, defaults and validates the configuration file at path.
-// A missing file at the default path yields the defaults; a missing file
-// named explicitly is an error.
-func LoadConfig(path string, explicit bool) (*Config, error) {
+// Override changes a configuration read from a file before its defaults
+// are applied: command-line flags are overrides, so that a flag's value
+// (say --state-dir) also moves what defaults to it (the cache dir).
+type Override func(*Config)
+
+// LoadConfig reads, overrides, defaults and validates the configuration file
+// at path. A missing file at the default path yields the defaults; a
+// missing file named explicitly is an error.
+func LoadConfig(path string, explicit bool, overrides ...Override) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
 		data = nil
 	} else if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	cfg, err := ParseConfig(data)
+	cfg, err := ParseConfig(data, overrides...)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// ParseConfig decodes, defaults and validates a configuration. Its error
-// lists every problem found, one per line.
-func ParseConfig(data []byte) (*Config, error) {
+// ParseConfig decodes, overrides, defaults and validates a configuration.
+// Its error lists every problem found, one per line.
+func ParseConfig(data []byte, overrides ...Override) (*Config, error) {
 	var cfg Config
 	if len(bytes.TrimSpace(data)) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -135,6 +140,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		if err := dec.Decode(&cfg); err != nil {
 			return nil, yamlError(err)
 		}
+	}
+	for _, o := range overrides {
+		o(&cfg)
 	}
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {

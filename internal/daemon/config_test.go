@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bpfd-dev/bpfd/internal/testimage"
+	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -114,5 +117,57 @@ func TestExampleConfig(t *testing.T) {
 	defaults, _ := ParseConfig(nil)
 	if diff := cmp.Diff(defaults, cfg); diff != "" {
 		t.Errorf("config/bpfd.yaml differs from the defaults it documents (-defaults +example):\n%s", diff)
+	}
+}
+
+// TestConfigOverrides: flags override the file before the defaults, so a
+// state dir given by flag moves the cache dir that defaults to it, and a
+// cache dir in the file stays.
+func TestConfigOverrides(t *testing.T) {
+	state := func(c *Config) { c.StateDir = "/srv/bpfd" }
+	cfg, err := ParseConfig(nil, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheDir != "/srv/bpfd/cache" {
+		t.Errorf("cache dir %s, want it under the overridden state dir", cfg.CacheDir)
+	}
+	cfg, err = ParseConfig([]byte("cacheDir: /var/cache/bpfd\n"), state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheDir != "/var/cache/bpfd" || cfg.StateDir != "/srv/bpfd" {
+		t.Errorf("state %s, cache %s", cfg.StateDir, cfg.CacheDir)
+	}
+	if _, err := ParseConfig(nil, func(c *Config) { c.PullPolicy = "Sometimes" }); err == nil {
+		t.Error("an invalid override passed validation")
+	}
+}
+
+// TestExamplePolicy keeps the shipped example trust policy valid, with key
+// files where it names them.
+func TestExamplePolicy(t *testing.T) {
+	data, err := os.ReadFile("../../config/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"platform", "security"} {
+		if _, err := testimage.NewKey(filepath.Join(dir, "keys"), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	policy, err := verify.LoadPolicy(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(policy.Rules); n != 4 {
+		t.Errorf("%d rules, want 4", n)
 	}
 }

@@ -15,7 +15,9 @@ import (
 )
 
 // startTimeout bounds how long Start waits for the registry to serve.
-const startTimeout = 10 * time.Second
+// The test VM's emulated CPU, on a busy host, can take more than 10s to start
+// the registry's 80 MB binary.
+const startTimeout = 30 * time.Second
 
 // Registry is a running registry process.
 type Registry struct {

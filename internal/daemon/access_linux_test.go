@@ -1,0 +1,145 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+// nobody is the unprivileged user the access tests connect as.
+const nobody = 65534
+
+// TestAccess connects as an unprivileged user (a helper process running
+// as nobody): the socket's mode keeps it out; with the socket open to all,
+// the allowed uids decide; its peer credentials reach the audit log.
+func TestAccess(t *testing.T) {
+	dir := publicDir(t)
+	td := newTestDaemon(t, func(c *Config) {
+		c.Socket.Path = filepath.Join(dir, "bpfd.sock")
+		c.Socket.AllowedUIDs = []uint32{4242}
+	})
+	helper := publicCopy(t, dir)
+
+	st, err := os.Stat(td.cfg.Socket.Path)
+	if err != nil || st.Mode().Perm() != 0o660 {
+		t.Fatalf("socket mode %v (%v), want 0660", st.Mode().Perm(), err)
+	}
+	if code, _ := callAs(t, helper, td.cfg.Socket.Path, "list"); code != "Unavailable" {
+		t.Errorf("nobody on a 0660 root socket: %s, want Unavailable (cannot connect)", code)
+	}
+
+	if err := os.Chmod(td.cfg.Socket.Path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := callAs(t, helper, td.cfg.Socket.Path, "list"); code != "PermissionDenied" || !strings.Contains(msg, "uid 65534") {
+		t.Errorf("nobody not among the allowed uids: %s %s, want PermissionDenied naming the uid", code, msg)
+	}
+	if code, _ := callAs(t, helper, td.cfg.Socket.Path, "health"); code != "OK" {
+		t.Errorf("health check by nobody: %s, want OK", code)
+	}
+
+	td.cfg.Socket.AllowedUIDs = []uint32{nobody}
+	td.restart(t)
+	if err := os.Chmod(td.cfg.Socket.Path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := callAs(t, helper, td.cfg.Socket.Path, "list"); code != "OK" {
+		t.Errorf("nobody among the allowed uids: %s, want OK", code)
+	}
+	code, _ := callAs(t, helper, td.cfg.Socket.Path, "load")
+	if code != "NotFound" {
+		t.Errorf("load by nobody: %s, want NotFound", code)
+	}
+	a := td.lastAudit(t, "load")
+	if a["uid"] != float64(nobody) || a["gid"] != float64(nobody) || a["pid"] == float64(os.Getpid()) || a["pid"] == float64(0) {
+		t.Errorf("audit line %v: want the helper's uid, gid and pid", a)
+	}
+}
+
+// publicDir returns a new directory everyone may enter.
+func publicDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bpfd-access-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// publicCopy copies the test binary where nobody may run it.
+func publicCopy(t *testing.T, dir string) string {
+	t.Helper()
+	src, err := os.Open(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	path := filepath.Join(dir, "helper")
+	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// callAs runs the helper as nobody to make one call on the socket and
+// returns the status code and message it got.
+func callAs(t *testing.T, helper, socket, call string) (code, msg string) {
+	t.Helper()
+	cmd := exec.Command(helper)
+	cmd.Env = append(os.Environ(), helperEnv+"=call", "BPFD_SOCKET="+socket, "BPFD_CALL="+call)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	code, msg, _ = strings.Cut(strings.TrimSpace(string(out)), " ")
+	return code, msg
+}
+
+// callHelper makes the call BPFD_CALL names on BPFD_SOCKET and prints the
+// status code and message.
+func callHelper() int {
+	conn, err := grpc.NewClient("unix://"+os.Getenv("BPFD_SOCKET"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Println("Internal", err)
+		return 0
+	}
+	defer conn.Close()
+	client := pb.NewBpfdClient(conn)
+	ctx := context.Background()
+	switch os.Getenv("BPFD_CALL") {
+	case "list":
+		_, err = client.List(ctx, &pb.ListRequest{})
+	case "load":
+		_, err = client.Load(ctx, &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: "oci:/nonexistent:v1"}, Programs: []*pb.LoadProgram{tracepointProg("x", "syscalls/sys_enter_getpid")}})
+	case "health":
+		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	}
+	st := status.Convert(err)
+	fmt.Println(st.Code(), st.Message())
+	return 0
+}

@@ -1,0 +1,206 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+// Daemon is bpfd: the Source, the runtime Manager and the API server over
+// them. New opens the state and the cache, Serve serves until its context
+// ends, Close releases the state; loaded programs stay attached throughout
+// and the next New adopts them.
+type Daemon struct {
+	cfg     *Config
+	log     *slog.Logger
+	source  *Source
+	manager *runtime.Manager
+	metrics *Metrics
+	server  *server
+	health  *health.Server
+	closers []io.Closer
+}
+
+// Options configure New. The zero value logs nothing.
+type Options struct {
+	// Logger receives the daemon's log.
+	Logger *slog.Logger
+}
+
+// shutdownGrace is how long Serve lets requests under way finish.
+const shutdownGrace = 15 * time.Second
+
+// New reads the trust policy, opens the cache and the state (reconciling
+// it with the kernel) and prepares the API; Serve starts serving it.
+func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	defaultPull, err := runtime.ParsePullPolicy(cfg.PullPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("config: pullPolicy: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: log, metrics: NewMetrics(log)}
+	audit, auditCloser, err := openAuditLog(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, auditCloser)
+
+	d.source, err = NewSource(ctx, SourceOptions{
+		CacheDir:            cfg.CacheDir,
+		PolicyFile:          cfg.PolicyFile,
+		CredentialsFile:     cfg.RegistryAuthFile,
+		PlainHTTPRegistries: cfg.PlainHTTPRegistries,
+		Logger:              log,
+		Metrics:             d.metrics,
+	})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.metrics.policyInForce(d.source.PolicyFingerprint())
+	log.Info("trust policy loaded", "path", cfg.PolicyFile, "fingerprint", d.source.PolicyFingerprint())
+
+	d.manager, err = runtime.Open(ctx, d.source, runtime.Options{
+		StateDir:       cfg.StateDir,
+		BPFFS:          cfg.BpffsDir,
+		DispatcherMode: runtime.DispatcherMode(cfg.Dispatcher.Mode),
+		Logger:         log,
+	})
+	if err != nil {
+		d.Close()
+		return nil, err // it names the state dir or the bpffs
+	}
+	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
+		return d.manager.List(ctx, runtime.ListOptions{})
+	})
+	d.server = &server{manager: d.manager, source: d.source, defaultPull: defaultPull, audit: &auditor{log: audit}, metrics: d.metrics, log: log}
+	d.health = health.NewServer()
+	return d, nil
+}
+
+// Serve listens on the configured socket (and metrics address), calls ready
+// once it accepts requests, and serves until ctx ends; then it stops
+// accepting, lets requests under way finish and returns nil. It returns an
+// error when it cannot listen or serving fails.
+func (d *Daemon) Serve(ctx context.Context, ready func()) error {
+	sock, err := listenSocket(d.cfg.Socket.Path, d.cfg.Socket.Group, d.log)
+	if err != nil {
+		return err
+	}
+	var metricsListener net.Listener
+	if addr := d.cfg.Metrics.Address; addr != "" {
+		if metricsListener, err = net.Listen("tcp", addr); err != nil {
+			sock.Close()
+			return fmt.Errorf("metrics address %s: %w", addr, err)
+		}
+	}
+
+	acc := access{uids: d.cfg.Socket.AllowedUIDs, gids: d.cfg.Socket.AllowedGIDs}
+	gs := grpc.NewServer(
+		grpc.Creds(peerCreds{}),
+		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
+		grpc.MaxConcurrentStreams(256),
+		grpc.ChainUnaryInterceptor(d.server.interceptor(acc)),
+	)
+	pb.RegisterBpfdServer(gs, d.server)
+	healthpb.RegisterHealthServer(gs, d.health)
+
+	errs := make(chan error, 2)
+	go func() { errs <- gs.Serve(sock) }()
+	var httpServer *http.Server
+	if metricsListener != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry(), promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}))
+		httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := httpServer.Serve(metricsListener); !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+		d.log.Info("serving metrics", "address", metricsListener.Addr().String())
+	}
+	d.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	d.health.SetServingStatus(pb.Bpfd_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	d.log.Info("serving", "socket", d.cfg.Socket.Path, "state_dir", d.cfg.StateDir, "cache_dir", d.cfg.CacheDir, "bpffs", d.cfg.BpffsDir)
+	if ready != nil {
+		ready()
+	}
+
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-errs:
+	}
+	d.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		gs.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(shutdownGrace):
+		d.log.Warn("requests still running after the grace period; stopping them", "grace", shutdownGrace)
+		gs.Stop()
+		<-stopped
+	}
+	if httpServer != nil {
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		httpServer.Shutdown(shutCtx)
+		cancel()
+	}
+	return err
+}
+
+// ReloadPolicy re-reads the trust policy file. When the file is invalid the
+// policy in force stays and the error says why.
+func (d *Daemon) ReloadPolicy() error {
+	changed, err := d.source.ReloadPolicy()
+	d.metrics.policyReload(err)
+	if err != nil {
+		return err
+	}
+	fp := d.source.PolicyFingerprint()
+	d.metrics.policyInForce(fp)
+	if changed {
+		d.log.Info("trust policy reloaded", "path", d.cfg.PolicyFile, "fingerprint", fp)
+	} else {
+		d.log.Info("trust policy reloaded, unchanged", "path", d.cfg.PolicyFile, "fingerprint", fp)
+	}
+	return nil
+}
+
+// Metrics returns the daemon's metrics.
+func (d *Daemon) Metrics() *Metrics { return d.metrics }
+
+// Close closes the state store and the audit log. Programs stay loaded.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.manager != nil {
+		errs = append(errs, d.manager.Close())
+	}
+	if d.source != nil {
+		errs = append(errs, d.source.Close())
+	}
+	for _, c := range d.closers {
+		errs = append(errs, c.Close())
+	}
+	d.closers = nil
+	return errors.Join(errs...)
+}

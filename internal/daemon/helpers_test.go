@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/bpfd-dev/bpfd/internal/testimage"
+	"github.com/bpfd-dev/bpfd/pkg/artifact"
+	"github.com/bpfd-dev/bpfd/pkg/verify"
+)
+
+// bytecodeDir holds the example objects the tests build artifacts from.
+var bytecodeDir, _ = filepath.Abs(filepath.Join("..", "..", "bytecode"))
+
+// signer is a generated cosign key pair; pub is its public key file.
+type signer struct {
+	key *testimage.Key
+	pub string
+}
+
+// Keys are generated once per process and handed out again to later tests:
+// generating one encrypts it with scrypt, which takes seconds on the test
+// VM's emulated CPU. Within a test each newSigner returns another key.
+var keyPool struct {
+	sync.Mutex
+	keys []*testimage.Key
+	used map[testing.TB]int
+}
+
+func newSigner(t testing.TB) *signer {
+	t.Helper()
+	keyPool.Lock()
+	defer keyPool.Unlock()
+	if keyPool.used == nil {
+		keyPool.used = map[testing.TB]int{}
+	}
+	i := keyPool.used[t]
+	keyPool.used[t]++
+	if i == len(keyPool.keys) {
+		k, err := testimage.NewKey(t.TempDir(), "key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyPool.keys = append(keyPool.keys, k)
+	}
+	k := *keyPool.keys[i]
+	// The public key file, in this test's own directory.
+	k.PubFile = filepath.Join(t.TempDir(), "key.pub")
+	if err := os.WriteFile(k.PubFile, k.Private.Public().PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &signer{key: &k, pub: k.PubFile}
+}
+
+// buildArtifact builds an artifact of the named objects of bytecode/ (or
+// objects at absolute paths) and writes it to dst (a registry or oci:
+// reference with a tag). It returns the reference pinned to the artifact's
+// digest.
+func buildArtifact(t testing.TB, dst string, objects ...string) string {
+	t.Helper()
+	var paths []string
+	for _, o := range objects {
+		if !filepath.IsAbs(o) {
+			o = filepath.Join(bytecodeDir, o)
+		}
+		paths = append(paths, o)
+	}
+	ref, err := testimage.Build(context.Background(), dst, paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// sign signs the artifact ref names (in the given format) with s's key.
+func (s *signer) sign(t testing.TB, ref string, format verify.Format) {
+	t.Helper()
+	if err := s.key.Sign(context.Background(), ref, format); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rootOf resolves ref to its descriptor.
+func rootOf(t testing.TB, ref string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	r, err := artifact.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := artifact.Open(ctx, r, artifact.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	desc, err := target.ResolveReference(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return desc
+}
+
+// policyRule is one rule of a test trust policy.
+type policyRule = testimage.Rule
+
+// writePolicy writes a trust policy of rules (default deny) to path.
+func writePolicy(t testing.TB, path string, rules ...policyRule) {
+	t.Helper()
+	if err := testimage.WritePolicy(path, rules...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testLogger sends log lines to the test's log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// cgroupUDPHelper moves itself into the cgroup named by BPFD_CGROUP and
+// sends BPFD_PACKETS datagrams to itself over loopback.
+func cgroupUDPHelper() int {
+	procs := filepath.Join(os.Getenv("BPFD_CGROUP"), "cgroup.procs")
+	if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	n, _ := strconv.Atoi(os.Getenv("BPFD_PACKETS"))
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	for range n {
+		if _, err := c.WriteTo([]byte("bpfd"), c.LocalAddr()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return 0
+}

@@ -1,0 +1,25 @@
+package daemon
+
+import (
+	"os"
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/internal/testutil"
+)
+
+// helperEnv makes the test binary, re-executed by a test, play a helper
+// process instead of running tests: see helpers.
+const helperEnv = "BPFD_DAEMON_TEST_HELPER"
+
+// helpers are the roles a re-executed test binary can play.
+var helpers = map[string]func() int{
+	"cgroup-udp": cgroupUDPHelper,
+	"call":       callHelper,
+}
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(helperEnv); role != "" {
+		os.Exit(helpers[role]())
+	}
+	testutil.LeakCheckMain(m)
+}

@@ -1,0 +1,209 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
+)
+
+// Metrics are bpfd's Prometheus metrics, served in the text format at
+// /metrics on the configured address:
+//
+//	bpfd_programs_loaded{type}                      managed programs, by program type
+//	bpfd_program_run_count_total{id,name,type}      runs of each managed program \ when the kernel's BPF
+//	bpfd_program_run_time_seconds_total{id,name,type} time spent in it             / statistics are on
+//	bpfd_load_duration_seconds{result}              Load latency (histogram), result ok or error
+//	bpfd_verifications_total{decision,reason}       trust decisions: allow, allow-unsigned, warn, deny, error
+//	bpfd_cache_hits_total, bpfd_cache_misses_total  artifacts found in the cache / pulled
+//	bpfd_cache_repairs_total                        damaged cached artifacts repaired
+//	bpfd_requests_total{method,code}                API requests by gRPC status code
+//	bpfd_policy_reloads_total{result}               trust policy reloads, ok or error
+//	bpfd_policy_info{fingerprint}                   the trust policy in force (value 1)
+//
+// plus the Go runtime's and the process's standard metrics. A nil *Metrics
+// counts nothing.
+type Metrics struct {
+	registry      *prometheus.Registry
+	loads         *prometheus.HistogramVec
+	verifications *prometheus.CounterVec
+	cacheHits     prometheus.Counter
+	cacheMisses   prometheus.Counter
+	cacheRepairs  prometheus.Counter
+	requests      *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	policy        *prometheus.GaugeVec
+
+	programs atomic.Pointer[programsFunc]
+}
+
+type programsFunc func(context.Context) ([]runtime.Program, error)
+
+// NewMetrics returns the metrics, registered on a registry of their own.
+func NewMetrics(log *slog.Logger) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		loads: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bpfd_load_duration_seconds",
+			Help:    "Time to serve a Load request: resolve, verify, load, attach, pin and record.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"result"}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bpfd_verifications_total",
+			Help: "Trust policy decisions on artifacts, by decision (allow, allow-unsigned, warn, deny, error) and reason.",
+		}, []string{"decision", "reason"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bpfd_cache_hits_total",
+			Help: "Artifacts used from the cache without pulling.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bpfd_cache_misses_total",
+			Help: "Artifacts pulled into the cache.",
+		}),
+		cacheRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bpfd_cache_repairs_total",
+			Help: "Cached artifacts found damaged (content not matching its digest) and repaired.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bpfd_requests_total",
+			Help: "API requests, by method and gRPC status code.",
+		}, []string{"method", "code"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bpfd_policy_reloads_total",
+			Help: "Trust policy reloads (SIGHUP), by result.",
+		}, []string{"result"}),
+		policy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bpfd_policy_info",
+			Help: "The trust policy in force, by fingerprint.",
+		}, []string{"fingerprint"}),
+	}
+	m.registry.MustRegister(m.loads, m.verifications, m.cacheHits, m.cacheMisses, m.cacheRepairs, m.requests, m.reloads, m.policy,
+		&programCollector{m: m, log: log},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Registry returns the registry the metrics are registered on.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+func (m *Metrics) setPrograms(f programsFunc) {
+	if m != nil {
+		m.programs.Store(&f)
+	}
+}
+
+func (m *Metrics) load(d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.loads.WithLabelValues(result).Observe(d.Seconds())
+}
+
+func (m *Metrics) verification(decision, reason string) {
+	if m != nil {
+		m.verifications.WithLabelValues(decision, reason).Inc()
+	}
+}
+
+func (m *Metrics) cacheHit() {
+	if m != nil {
+		m.cacheHits.Inc()
+	}
+}
+
+func (m *Metrics) cacheMiss() {
+	if m != nil {
+		m.cacheMisses.Inc()
+	}
+}
+
+func (m *Metrics) cacheRepaired() {
+	if m != nil {
+		m.cacheRepairs.Inc()
+	}
+}
+
+func (m *Metrics) request(method, code string) {
+	if m != nil {
+		m.requests.WithLabelValues(method, code).Inc()
+	}
+}
+
+func (m *Metrics) policyReload(err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.reloads.WithLabelValues("error").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("ok").Inc()
+}
+
+func (m *Metrics) policyInForce(fingerprint string) {
+	if m != nil {
+		m.policy.Reset()
+		m.policy.WithLabelValues(fingerprint).Set(1)
+	}
+}
+
+// programCollector reports the managed programs at each scrape.
+type programCollector struct {
+	m   *Metrics
+	log *slog.Logger
+}
+
+var (
+	programsLoadedDesc = prometheus.NewDesc("bpfd_programs_loaded", "Programs bpfd manages, by program type.", []string{"type"}, nil)
+	runCountDesc       = prometheus.NewDesc("bpfd_program_run_count_total", "Runs of a managed program (when the kernel's BPF statistics are on).", []string{"id", "name", "type"}, nil)
+	runTimeDesc        = prometheus.NewDesc("bpfd_program_run_time_seconds_total", "Time spent running a managed program (when the kernel's BPF statistics are on).", []string{"id", "name", "type"}, nil)
+)
+
+func (c *programCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- programsLoadedDesc
+	ch <- runCountDesc
+	ch <- runTimeDesc
+}
+
+func (c *programCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.m.programs.Load()
+	if f == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	progs, err := (*f)(ctx)
+	if err != nil {
+		c.log.Warn("metrics: list programs", "error", err)
+		return
+	}
+	counts := map[progtype.Kind]int{}
+	for _, k := range progtype.All() {
+		counts[k] = 0
+	}
+	for _, p := range progs {
+		counts[p.Kind]++
+		if p.Kernel == nil || p.Kernel.Stats == nil {
+			continue
+		}
+		labels := []string{strconv.FormatUint(uint64(p.ID), 10), p.Name, string(p.Kind)}
+		ch <- prometheus.MustNewConstMetric(runCountDesc, prometheus.CounterValue, float64(p.Kernel.Stats.RunCount), labels...)
+		ch <- prometheus.MustNewConstMetric(runTimeDesc, prometheus.CounterValue, p.Kernel.Stats.RunTime.Seconds(), labels...)
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(programsLoadedDesc, prometheus.GaugeValue, float64(n), string(k))
+	}
+}
