@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/bpfd-dev/bpfd/internal/testutil"
@@ -100,6 +102,128 @@ func TestXDPThroughAPI(t *testing.T) {
 	if diff := cmp.Diff([]uint64{p.GetId()}, numbersOf(audit["ids"])); diff != "" || audit["result"] != "ok" || !strings.Contains(strings.Join(stringsOf(audit["artifacts"]), ","), digest) {
 		t.Errorf("unload audit line %v", audit)
 	}
+}
+
+// TestChainThroughAPI puts three programs on one XDP hook and three on one
+// TC hook through the API, with priorities and proceed-on sets, and checks
+// what Load, List and Get report and what real traffic shows: each chain
+// runs by priority, and its first program proceeds on its own verdict while
+// the second ends the chain with it.
+func TestChainThroughAPI(t *testing.T) {
+	td := newTestDaemon(t)
+	v := testutil.NewVethPair(t)
+	ctx := context.Background()
+	type kit struct {
+		counter, stopper *pb.LoadProgram // loaded from counterRef, stopperRef
+		counterRef       string
+		stopperRef       string
+		global           string
+		stop             byte
+		counterMap       string
+		attach           func(p *pb.LoadProgram, prio int32, proceedOn ...string) *pb.LoadProgram
+	}
+	xdp := kit{
+		counterRef: td.image(t, "xdp-counter", true, "xdp_counter.bpf.o"), stopperRef: td.image(t, "xdp-verdict", true, "xdp_verdict.bpf.o"),
+		counter: xdpProg("xdp_counter", v.Peer, v.Netns), stopper: xdpProg("xdp_verdict", v.Peer, v.Netns),
+		global: "verdict", stop: 1, counterMap: "xdp_stats",
+		attach: func(p *pb.LoadProgram, prio int32, proceedOn ...string) *pb.LoadProgram {
+			p = proto.Clone(p).(*pb.LoadProgram)
+			x := p.GetAttach().GetXdp()
+			x.Priority = prio
+			for _, n := range proceedOn {
+				a, err := pb.ParseXdpAction(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x.ProceedOn = append(x.ProceedOn, a)
+			}
+			return p
+		},
+	}
+	tc := kit{
+		counterRef: td.image(t, "tc-counter", true, "tc_counter.bpf.o"), stopperRef: td.image(t, "tc-verdict", true, "tc_verdict.bpf.o"),
+		counter: tcProg("tc_counter", v.Peer, v.Netns, pb.Direction_DIRECTION_INGRESS), stopper: tcProg("tc_verdict", v.Peer, v.Netns, pb.Direction_DIRECTION_INGRESS),
+		global: "action", stop: 2, counterMap: "tc_stats",
+		attach: func(p *pb.LoadProgram, prio int32, proceedOn ...string) *pb.LoadProgram {
+			p = proto.Clone(p).(*pb.LoadProgram)
+			x := p.GetAttach().GetTc()
+			x.Priority = prio
+			for _, n := range proceedOn {
+				a, err := pb.ParseTcAction(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x.ProceedOn = append(x.ProceedOn, a)
+			}
+			return p
+		},
+	}
+	for name, k := range map[string]kit{"xdp": xdp, "tc": tc} {
+		t.Run(name, func(t *testing.T) {
+			stopper := func(prio int32, proceedOn ...string) *pb.Program {
+				return td.mustLoadReq(t, &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: k.stopperRef},
+					Programs: []*pb.LoadProgram{k.attach(k.stopper, prio, proceedOn...)}, GlobalData: map[string][]byte{k.global: {k.stop, 0, 0, 0}}})[0]
+			}
+			counter := td.mustLoad(t, k.counterRef, k.attach(k.counter, 30))[0]
+			first := stopper(10, name2(name, "pass", "ok"), name2(name, "drop", "shot"))
+			second := stopper(20)
+
+			resp, err := td.client.List(ctx, &pb.ListRequest{Type: first.GetType()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[uint64]string{}
+			for _, p := range resp.GetPrograms() {
+				h := p.GetHook()
+				got[p.GetId()] = fmt.Sprintf("%d %d %s %v", h.GetPosition(), h.GetPriority(), h.GetDispatcherMode(), proceedOnNames(p))
+			}
+			mode := first.GetHook().GetDispatcherMode()
+			want := map[uint64]string{
+				first.GetId():   fmt.Sprintf("0 10 %s %v", mode, map[string][]string{"xdp": {"drop", "pass"}, "tc": {"ok", "shot"}}[name]),
+				second.GetId():  fmt.Sprintf("1 20 %s %v", mode, map[string][]string{"xdp": {"pass", "dispatcher_return"}, "tc": {"ok", "pipe", "dispatcher_return"}}[name]),
+				counter.GetId(): fmt.Sprintf("2 30 %s %v", mode, map[string][]string{"xdp": {"pass", "dispatcher_return"}, "tc": {"ok", "pipe", "dispatcher_return"}}[name]),
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("hook positions (-want +got):\n%s", diff)
+			}
+
+			a0, b0 := readU64(t, mapPin(t, first, ".bss"), uint32(0)), readU64(t, mapPin(t, second, ".bss"), uint32(0))
+			v.SendUDP(t, 10)
+			eventually(t, "both stoppers to count every packet", func() bool {
+				a, b := readU64(t, mapPin(t, first, ".bss"), uint32(0))-a0, readU64(t, mapPin(t, second, ".bss"), uint32(0))-b0
+				return a >= 10 && a == b
+			})
+			if n := readU64(t, mapPin(t, counter, k.counterMap), udp); n != 0 {
+				t.Errorf("the counter after the chain's end counted %d packets", n)
+			}
+			td.unload(t, second.GetId())
+			v.SendUDP(t, 10)
+			eventually(t, "the counter to count once the second stopper left", func() bool {
+				return readU64(t, mapPin(t, counter, k.counterMap), udp) == 10
+			})
+			td.unload(t, first.GetId(), counter.GetId())
+		})
+	}
+}
+
+// name2 picks the XDP or the TC name of an action.
+func name2(kind, xdp, tc string) string {
+	if kind == "xdp" {
+		return xdp
+	}
+	return tc
+}
+
+// proceedOnNames returns the proceed-on set of an XDP or TC program.
+func proceedOnNames(p *pb.Program) []string {
+	var names []string
+	for _, a := range p.GetAttach().GetXdp().GetProceedOn() {
+		names = append(names, a.Name())
+	}
+	for _, a := range p.GetAttach().GetTc().GetProceedOn() {
+		names = append(names, a.Name())
+	}
+	return names
 }
 
 // TestTCAndTCXThroughAPI loads tc_counter with clsact and tcx_counter with
