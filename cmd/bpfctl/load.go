@@ -73,7 +73,7 @@ func load(c *cli.Context, ref string) error {
 	defer cancel()
 	resp, err := conn.Load(ctx, req)
 	if err != nil {
-		return requestFailed("load "+ref, conn.socket, err)
+		return requestFailed("load", conn.socket, err)
 	}
 	if asJSON {
 		return cliutil.WriteJSON(c.App.Writer, newProgramList(resp.GetPrograms()))

@@ -38,7 +38,7 @@ var pullCommand = &cli.Command{
 		defer cancel()
 		resp, err := conn.PullImage(ctx, &bpfdv1.PullImageRequest{Bytecode: &bpfdv1.Bytecode{Reference: ref, PullPolicy: pull}})
 		if err != nil {
-			return requestFailed("pull "+ref, conn.socket, err)
+			return requestFailed("pull", conn.socket, err)
 		}
 		prov := newProvenance(resp.GetProvenance())
 		if asJSON {
