@@ -20,7 +20,7 @@ FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pk
 
 # Packages whose tests also run in the kernel test VM (hack/vm) on Debian's stock
 # kernel, where kprobes, fentry/fexit and freplace work. Add yours here.
-VM_PKGS      ?= ./internal/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd
+VM_PKGS      ?= ./internal/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl
 VM_TESTFLAGS ?=
 # The kernel hack/vm/setup.sh fetches, as internal/testutil's kernel profiles
 # name it: inside the VM every feature that kernel has must be there.

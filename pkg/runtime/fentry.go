@@ -13,7 +13,8 @@ import (
 // through a BPF trampoline. The function must be in the kernel's BTF; it is
 // bound when the program is loaded, so a missing one fails the load.
 type FentryAttach struct {
-	// Function is the kernel function, e.g. "do_unlinkat". Required.
+	// Function is the kernel function, e.g. "do_unlinkat". Empty means the
+	// one the program's ELF section names (fentry/do_unlinkat).
 	Function string `json:"function"`
 }
 
@@ -22,14 +23,15 @@ func (FentryAttach) Kinds() []progtype.Kind {
 	return []progtype.Kind{progtype.Fentry, progtype.Fexit}
 }
 
-func (a FentryAttach) validate() error {
-	if a.Function == "" {
-		return fmt.Errorf("fentry: missing function: %w", ErrInvalid)
-	}
-	return nil
-}
+func (a FentryAttach) validate() error { return nil }
 
 func (a FentryAttach) complete(p *ebpf.ProgramSpec) (AttachSpec, error) {
+	if a.Function == "" {
+		a.Function = progtype.AttachTarget(p)
+	}
+	if a.Function == "" {
+		return nil, fmt.Errorf("fentry: missing function, and section %q names none: %w", p.SectionName, ErrInvalid)
+	}
 	p.AttachTo = a.Function
 	return a, nil
 }

@@ -14,7 +14,8 @@ import (
 
 // KprobeAttach attaches a kprobe or kretprobe program to a kernel function.
 type KprobeAttach struct {
-	// Function is the kernel symbol, e.g. "do_unlinkat". Required.
+	// Function is the kernel symbol, e.g. "do_unlinkat". Empty means the
+	// one the program's ELF section names (kprobe/do_unlinkat).
 	Function string `json:"function"`
 	// Offset is added to the function's address; kprobes only.
 	Offset uint64 `json:"offset,omitempty"`
@@ -25,14 +26,17 @@ func (KprobeAttach) Kinds() []progtype.Kind {
 	return []progtype.Kind{progtype.Kprobe, progtype.Kretprobe}
 }
 
-func (a KprobeAttach) validate() error {
-	if a.Function == "" {
-		return fmt.Errorf("kprobe: missing function: %w", ErrInvalid)
-	}
-	return nil
-}
+func (a KprobeAttach) validate() error { return nil }
 
-func (a KprobeAttach) complete(*ebpf.ProgramSpec) (AttachSpec, error) { return a, nil }
+func (a KprobeAttach) complete(p *ebpf.ProgramSpec) (AttachSpec, error) {
+	if a.Function == "" {
+		a.Function = progtype.AttachTarget(p)
+	}
+	if a.Function == "" {
+		return nil, fmt.Errorf("kprobe: missing function, and section %q names none: %w", p.SectionName, ErrInvalid)
+	}
+	return a, nil
+}
 
 func (a KprobeAttach) resolve(k progtype.Kind) (target, error) {
 	if k == progtype.Kretprobe && a.Offset != 0 {

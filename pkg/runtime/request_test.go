@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/cilium/ebpf"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestLoadRequestValidate(t *testing.T) {
@@ -36,8 +38,6 @@ func TestLoadRequestValidate(t *testing.T) {
 		"tc without direction": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0"}}}}, wantErr: `direction ""`},
 		"interface name too long": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.XDP, Attach: XDPAttach{Interface: "abcdefghijklmnop"}}}},
 			wantErr: `interface "abcdefghijklmnop": not a valid name`},
-		"kprobe without function":   {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Kprobe, Attach: KprobeAttach{}}}}, wantErr: "kprobe: missing function"},
-		"fexit without function":    {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Fexit, Attach: FentryAttach{}}}}, wantErr: "fentry: missing function"},
 		"uprobe without target":     {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Function: "f"}}}}, wantErr: "uprobe: missing target"},
 		"uprobe without function":   {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uretprobe, Attach: UprobeAttach{Target: "/bin/sh"}}}}, wantErr: "give a function or an offset"},
 		"uprobe at an offset":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Target: "/bin/sh", Offset: 0x1000}}}}},
@@ -72,5 +72,41 @@ func TestParseID(t *testing.T) {
 		if _, err := ParseID(in); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseID(%q) = %v, want ErrInvalid", in, err)
 		}
+	}
+}
+
+// TestCompleteFromSection checks that an attach spec without a target takes
+// the one the program's ELF section names, and that a section naming none
+// is a clear error.
+func TestCompleteFromSection(t *testing.T) {
+	cases := map[string]struct {
+		spec    *ebpf.ProgramSpec
+		attach  AttachSpec
+		want    AttachSpec
+		wantErr string
+	}{
+		"tracepoint":         {spec: &ebpf.ProgramSpec{Type: ebpf.TracePoint, SectionName: "tracepoint/syscalls/sys_enter_openat"}, attach: TracepointAttach{}, want: TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}},
+		"tracepoint given":   {spec: &ebpf.ProgramSpec{Type: ebpf.TracePoint, SectionName: "tracepoint/syscalls/sys_enter_openat"}, attach: TracepointAttach{Tracepoint: "sched/sched_switch"}, want: TracepointAttach{Tracepoint: "sched/sched_switch"}},
+		"kprobe":             {spec: &ebpf.ProgramSpec{Type: ebpf.Kprobe, SectionName: "kprobe/sys_getpid"}, attach: KprobeAttach{Offset: 4}, want: KprobeAttach{Function: "sys_getpid", Offset: 4}},
+		"fentry":             {spec: &ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "do_unlinkat", SectionName: "fentry/do_unlinkat"}, attach: FentryAttach{}, want: FentryAttach{Function: "do_unlinkat"}},
+		"kprobe unnamed":     {spec: &ebpf.ProgramSpec{Type: ebpf.Kprobe, SectionName: "kprobe"}, attach: KprobeAttach{}, wantErr: `kprobe: missing function, and section "kprobe" names none`},
+		"tracepoint unnamed": {spec: &ebpf.ProgramSpec{Type: ebpf.TracePoint, SectionName: "tracepoint"}, attach: TracepointAttach{}, wantErr: `tracepoint: missing group/name, and section "tracepoint" names none`},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := tc.attach.complete(tc.spec)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, ErrInvalid) {
+					t.Fatalf("error = %v, want ErrInvalid mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("completed spec (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -14,7 +14,8 @@ import (
 
 // TracepointAttach attaches a tracepoint program to a kernel tracepoint.
 type TracepointAttach struct {
-	// Tracepoint is "group/name", e.g. "syscalls/sys_enter_openat". Required.
+	// Tracepoint is "group/name", e.g. "syscalls/sys_enter_openat". Empty
+	// means the one the program's ELF section names.
 	Tracepoint string `json:"tracepoint"`
 }
 
@@ -22,6 +23,9 @@ type TracepointAttach struct {
 func (TracepointAttach) Kinds() []progtype.Kind { return []progtype.Kind{progtype.Tracepoint} }
 
 func (a TracepointAttach) validate() error {
+	if a.Tracepoint == "" {
+		return nil // complete takes the section's
+	}
 	group, name, ok := strings.Cut(a.Tracepoint, "/")
 	if !ok || group == "" || name == "" || strings.ContainsAny(name, "/") || strings.Contains(group, "..") || strings.Contains(name, "..") {
 		return fmt.Errorf("tracepoint %q: want group/name: %w", a.Tracepoint, ErrInvalid)
@@ -29,7 +33,15 @@ func (a TracepointAttach) validate() error {
 	return nil
 }
 
-func (a TracepointAttach) complete(*ebpf.ProgramSpec) (AttachSpec, error) { return a, nil }
+func (a TracepointAttach) complete(p *ebpf.ProgramSpec) (AttachSpec, error) {
+	if a.Tracepoint == "" {
+		if a.Tracepoint = progtype.AttachTarget(p); a.Tracepoint == "" {
+			return nil, fmt.Errorf("tracepoint: missing group/name, and section %q names none: %w", p.SectionName, ErrInvalid)
+		}
+		return a, a.validate()
+	}
+	return a, nil
+}
 
 func (a TracepointAttach) resolve(progtype.Kind) (target, error) {
 	group, name, _ := strings.Cut(a.Tracepoint, "/")

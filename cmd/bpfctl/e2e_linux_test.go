@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	"github.com/bpfd-dev/bpfd/internal/daemon"
+	"github.com/bpfd-dev/bpfd/internal/testimage"
+	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/pkg/verify"
+)
+
+func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
+
+// node is a real bpfd serving in this process on a socket in a temporary
+// directory, with a trust policy that trusts one key for the artifacts under
+// images/, and the signed and unsigned artifacts the tests load.
+type node struct {
+	socket           string
+	signed, unsigned string
+	bpffs            string
+}
+
+// signingKey is the tests' one signing key, with its public key's PEM:
+// generating a key takes seconds on the kernel VM's emulated CPU. Each node
+// writes the public key into its own directory.
+var signingKey = sync.OnceValues(func() (signingKeyPair, error) {
+	dir, err := os.MkdirTemp("", "bpfctl-e2e-key-")
+	if err != nil {
+		return signingKeyPair{}, err
+	}
+	defer os.RemoveAll(dir)
+	key, err := testimage.NewKey(dir, "key")
+	if err != nil {
+		return signingKeyPair{}, err
+	}
+	pub, err := os.ReadFile(key.PubFile)
+	return signingKeyPair{key, pub}, err
+})
+
+type signingKeyPair struct {
+	key *testimage.Key
+	pub []byte
+}
+
+func startNode(t *testing.T) *node {
+	t.Helper()
+	testutil.RequirePrivileged(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	images := filepath.Join(dir, "images")
+	objects := func(names ...string) []string {
+		for i, n := range names {
+			names[i] = filepath.Join("..", "..", "bytecode", n)
+		}
+		return names
+	}
+	pair, err := signingKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := *pair.key
+	key.PubFile = filepath.Join(dir, "key.pub")
+	if err := os.WriteFile(key.PubFile, pair.pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := &node{socket: filepath.Join(dir, "bpfd.sock"), bpffs: filepath.Join(dir, "bpffs")}
+	counters := objects("xdp_counter.bpf.o", "tracepoint_counter.bpf.o", "kprobe_counter.bpf.o")
+	if n.signed, err = testimage.Build(ctx, "oci:"+filepath.Join(images, "counters")+":v1", counters...); err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Sign(ctx, n.signed, verify.FormatBundle); err != nil {
+		t.Fatal(err)
+	}
+	if n.unsigned, err = testimage.Build(ctx, "oci:"+filepath.Join(images, "unsigned")+":v1", objects("xdp_counter.bpf.o")...); err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "images", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := daemon.ParseConfig(nil, func(c *daemon.Config) {
+		c.Socket.Path, c.Socket.Group = n.socket, ""
+		c.StateDir, c.BpffsDir, c.PolicyFile = filepath.Join(dir, "state"), n.bpffs, policy
+		c.Log.AuditFile = filepath.Join(dir, "audit.log")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(ctx, cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ready, served := make(chan struct{}), make(chan error, 1)
+	go func() { served <- d.Serve(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-served:
+		d.Close()
+		t.Fatalf("bpfd: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("bpfd: %v", err)
+		}
+		d.Close()
+		unix.Unmount(n.bpffs, unix.MNT_DETACH)
+	})
+	return n
+}
+
+// bpfctl runs the command line against the node and returns its exit code
+// and output.
+func (n *node) bpfctl(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), append([]string{"bpfctl", "--socket", n.socket}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// mustBpfctl runs the command line and fails the test unless it succeeds.
+func (n *node) mustBpfctl(t *testing.T, args ...string) string {
+	t.Helper()
+	code, stdout, stderr := n.bpfctl(t, args...)
+	if code != cliutil.ExitOK {
+		t.Fatalf("bpfctl %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+	}
+	return stdout
+}
+
+// loadJSON loads with -o json and returns the programs loaded.
+func (n *node) loadJSON(t *testing.T, args ...string) []programJSON {
+	t.Helper()
+	var list programListJSON
+	if err := json.Unmarshal([]byte(n.mustBpfctl(t, append(args, "-o", "json")...)), &list); err != nil {
+		t.Fatal(err)
+	}
+	return list.Programs
+}
+
+// TestXDPThroughBpfctl loads the signed XDP counter with bpfctl onto a veth
+// pair, watches it count real traffic, reads it back with list and get, and
+// unloads it.
+func TestXDPThroughBpfctl(t *testing.T) {
+	n := startNode(t)
+	v := testutil.NewVethPair(t)
+	progs := n.loadJSON(t, "load", "image", n.signed, "--program", "xdp_counter:xdp", "--interface", v.Peer, "--netns", v.Netns, "--metadata", "app=e2e")
+	if len(progs) != 1 || progs[0].Provenance.Rule != "images" || progs[0].Provenance.Signer == "" || progs[0].Kernel.ProgramID == 0 {
+		t.Fatalf("load returned %+v: want one program admitted by rule images with a signer and a kernel id", progs)
+	}
+	p := progs[0]
+	id := strconv.FormatUint(p.ID, 10)
+
+	v.SendUDP(t, 20)
+	counts := mapPin(t, p, "xdp_stats")
+	if got := readU64(t, counts, uint32(17)); got != 20 {
+		t.Errorf("xdp_counter counted %d UDP packets, want 20", got)
+	}
+
+	list := n.mustBpfctl(t, "list", "--selector", "app=e2e")
+	for _, want := range []string{id, "xdp_counter", v.Peer, "app=e2e", "linked"} {
+		if !strings.Contains(list, want) && !(want == "linked" && strings.Contains(list, "freplace")) {
+			t.Errorf("bpfctl list lacks %q:\n%s", want, list)
+		}
+	}
+	if got := n.mustBpfctl(t, "list", "--selector", "app=other"); strings.Contains(got, "xdp_counter") {
+		t.Errorf("list --selector app=other shows the program:\n%s", got)
+	}
+	hooks := n.mustBpfctl(t, "list", "--hooks")
+	if !strings.Contains(hooks, "xdp "+v.Peer) {
+		t.Errorf("bpfctl list --hooks lacks the xdp hook on %s:\n%s", v.Peer, hooks)
+	}
+	get := n.mustBpfctl(t, "get", id)
+	for _, want := range []string{"Digest:", p.Provenance.Digest, "Policy rule:    images", "Map xdp_stats:"} {
+		if !strings.Contains(get, want) {
+			t.Errorf("bpfctl get lacks %q:\n%s", want, get)
+		}
+	}
+
+	n.mustBpfctl(t, "unload", id)
+	if _, err := os.Stat(filepath.Join(n.bpffs, id)); !os.IsNotExist(err) {
+		t.Errorf("pins of %s remain after unload: %v", id, err)
+	}
+	if code, _, stderr := n.bpfctl(t, "get", id); code != cliutil.ExitNotFound || !strings.Contains(stderr, "not found") {
+		t.Errorf("get of an unloaded id: exit %d, %q; want %d and not found", code, stderr, cliutil.ExitNotFound)
+	}
+}
+
+// TestTracepointThroughBpfctl loads the openat counter with bpfctl and sees
+// it count this process's calls.
+func TestTracepointThroughBpfctl(t *testing.T) {
+	n := startNode(t)
+	p := n.loadJSON(t, "load", "image", n.signed, "--program", "tracepoint_counter:tracepoint")[0]
+	for range 5 {
+		f, err := os.Open("/proc/self/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if got := readU64(t, mapPin(t, p, "openat_calls"), uint32(os.Getpid())); got < 5 {
+		t.Errorf("tracepoint_counter counted %d openat calls of this process, want at least 5", got)
+	}
+	n.mustBpfctl(t, "unload", strconv.FormatUint(p.ID, 10))
+}
+
+// TestKprobeThroughBpfctl loads kprobe and kretprobe on getpid with one
+// bpfctl command line. It needs kprobes: it runs in the kernel VM.
+func TestKprobeThroughBpfctl(t *testing.T) {
+	testutil.RequireKernelFeature(t, testutil.FeatureKprobe)
+	testutil.RequireKernelFeature(t, testutil.FeatureKretprobe)
+	n := startNode(t)
+	progs := n.loadJSON(t, "load", "image", n.signed, "--program", "kprobe_counter:kprobe", "--program", "kretprobe_counter:kretprobe")
+	for range 10 {
+		unix.Getpid()
+	}
+	calls := mapPin(t, progs[0], "kprobe_calls")
+	if entries, returns := readU64(t, calls, uint32(0)), readU64(t, calls, uint32(1)); entries < 10 || returns < 10 {
+		t.Errorf("counted %d entries and %d returns of getpid, want at least 10 each", entries, returns)
+	}
+	n.mustBpfctl(t, "unload", strconv.FormatUint(progs[0].ID, 10), strconv.FormatUint(progs[1].ID, 10))
+}
+
+// TestBpfctlRefusals checks bpfctl's exit codes and one-line messages for
+// what the node refuses, and that nothing was loaded.
+func TestBpfctlRefusals(t *testing.T) {
+	n := startNode(t)
+	v := testutil.NewVethPair(t)
+	cases := map[string]struct {
+		args     []string
+		code     int
+		fragment string
+	}{
+		"unsigned":          {args: []string{"load", "image", n.unsigned, "--program", "xdp_counter:xdp", "-i", v.Peer, "--netns", v.Netns}, code: cliutil.ExitDenied, fragment: "denied by the trust policy: unsigned"},
+		"unknown program":   {args: []string{"load", "image", n.signed, "--program", "nope:xdp", "-i", v.Peer, "--netns", v.Netns}, code: cliutil.ExitNotFound, fragment: "nope"},
+		"missing interface": {args: []string{"load", "image", n.signed, "--program", "xdp_counter:xdp", "-i", "bpfdnoif0"}, code: cliutil.ExitNotFound, fragment: "bpfdnoif0"},
+		"type mismatch":     {args: []string{"load", "image", n.signed, "--program", "xdp_counter:tracepoint"}, code: cliutil.ExitUsage, fragment: "xdp_counter"},
+		"bad priority":      {args: []string{"load", "image", n.signed, "--program", "xdp_counter:xdp", "-i", v.Peer, "--netns", v.Netns, "--priority", "5000"}, code: cliutil.ExitUsage, fragment: "priority"},
+		"unknown id":        {args: []string{"unload", "424242"}, code: cliutil.ExitNotFound, fragment: "424242"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := n.bpfctl(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.fragment) || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "bpfctl: ") {
+				t.Errorf("exit %d, stderr %q; want exit %d and one line mentioning %q", code, stderr, tc.code, tc.fragment)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+		})
+	}
+	var list programListJSON
+	if err := json.Unmarshal([]byte(n.mustBpfctl(t, "list", "-o", "json")), &list); err != nil || len(list.Programs) != 0 {
+		t.Errorf("after refusals list shows %+v (%v), want nothing", list.Programs, err)
+	}
+}
+
+func mapPin(t *testing.T, p programJSON, name string) string {
+	t.Helper()
+	for _, m := range p.Maps {
+		if m.Name == name {
+			return m.PinPath
+		}
+	}
+	t.Fatalf("program %d has no map %s", p.ID, name)
+	return ""
+}
+
+func readU64[K any](t *testing.T, pin string, key K) uint64 {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(pin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var v uint64
+	if err := m.Lookup(key, &v); err != nil {
+		t.Fatalf("%s: %v", pin, err)
+	}
+	return v
+}
