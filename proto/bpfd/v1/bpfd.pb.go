@@ -1212,7 +1212,8 @@ func (x *TcxAttach) GetPriority() int32 {
 
 type TracepointAttach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// tracepoint is "group/name", e.g. "syscalls/sys_enter_openat".
+	// tracepoint is "group/name", e.g. "syscalls/sys_enter_openat"; empty
+	// means the one the program's ELF section names.
 	Tracepoint    string `protobuf:"bytes,1,opt,name=tracepoint,proto3" json:"tracepoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1257,7 +1258,8 @@ func (x *TracepointAttach) GetTracepoint() string {
 
 type KprobeAttach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// function is the kernel symbol; offset is added to its address.
+	// function is the kernel symbol (empty: the one the program's ELF section
+	// names); offset is added to its address.
 	Function      string `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
 	Offset        uint64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1382,7 +1384,8 @@ func (x *UprobeAttach) GetPid() int32 {
 
 type FentryAttach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// function is the kernel function (with BTF) to trace.
+	// function is the kernel function (with BTF) to trace; empty means the
+	// one the program's ELF section names.
 	Function      string `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
