@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	goruntime "runtime"
 	"strconv"
 
+	"github.com/bpfd-dev/bpfd/internal/netnsutil"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,82 +88,25 @@ func netnsInode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// netlinkHandle opens a netlink handle in the network namespace at path;
-// "" is bpfd's own. The caller closes it.
+// netlinkHandle opens a route netlink handle in the network namespace at
+// path; "" is bpfd's own. The caller closes it.
 func netlinkHandle(path string) (*netlink.Handle, error) {
-	if path == "" {
-		return netlink.NewHandle(unix.NETLINK_ROUTE)
-	}
-	ns, err := netns.GetFromPath(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("netns %s: %w", path, ErrNotFound)
-		}
-		return nil, fmt.Errorf("netns %s: %w", path, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netns %s: netlink: %w", path, err)
-	}
-	return h, nil
+	h, err := netnsutil.NetlinkHandle(path)
+	return h, netnsError(err)
 }
 
 // inNetns runs fn on an OS thread that has entered the network namespace at
 // path, for kernel calls that name an interface by index (XDP and TCX links);
-// "" runs fn where it is. If the thread cannot return to its namespace it is
-// never reused: its goroutine exits while still locked to it.
+// "" runs fn where it is.
 func inNetns(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("netns %s: %w", path, ErrNotFound)
-		}
-		return fmt.Errorf("netns %s: %w", path, err)
-	}
-	defer target.Close()
-
-	done := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		origin, err := netns.Get()
-		if err != nil {
-			goruntime.UnlockOSThread()
-			done <- fmt.Errorf("current netns: %w", err)
-			return
-		}
-		defer origin.Close()
-		if err := netns.Set(target); err != nil {
-			goruntime.UnlockOSThread()
-			done <- fmt.Errorf("enter netns %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(origin); err != nil {
-			done <- errors.Join(ferr, fmt.Errorf("leave netns %s: %w", path, err))
-			return // the thread stays locked and dies with this goroutine
-		}
-		goruntime.UnlockOSThread()
-		done <- ferr
-	}()
-	return <-done
+	return netnsError(netnsutil.Do(path, fn))
 }
 
-// retryDump repeats a netlink dump that the kernel interrupted because the
-// listed objects changed meanwhile.
-func retryDump[T any](dump func() (T, error)) (T, error) {
-	var (
-		v   T
-		err error
-	)
-	for range 5 {
-		v, err = dump()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
+// netnsError classifies a namespace that does not exist as ErrNotFound.
+func netnsError(err error) error {
+	var open *netnsutil.OpenError
+	if errors.As(err, &open) && errors.Is(open.Err, os.ErrNotExist) {
+		return fmt.Errorf("netns %s: %w", open.Path, ErrNotFound)
 	}
-	return v, err
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bpfd-dev/bpfd/internal/netnsutil"
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -108,7 +109,7 @@ func (f *filter) running() (ebpf.ProgramID, error) {
 	if ok, err := hasClsact(h, l); err != nil || !ok {
 		return 0, err
 	}
-	filters, err := retryDump(func() ([]netlink.Filter, error) { return h.FilterList(l, f.parent) })
+	filters, err := netnsutil.RetryDump(func() ([]netlink.Filter, error) { return h.FilterList(l, f.parent) })
 	if err != nil {
 		return 0, fmt.Errorf("list tc filters: %w", err)
 	}
@@ -144,7 +145,7 @@ func (f *filter) String() string {
 
 // hasClsact reports whether the interface has a clsact qdisc.
 func hasClsact(h *netlink.Handle, l netlink.Link) (bool, error) {
-	qdiscs, err := retryDump(func() ([]netlink.Qdisc, error) { return h.QdiscList(l) })
+	qdiscs, err := netnsutil.RetryDump(func() ([]netlink.Qdisc, error) { return h.QdiscList(l) })
 	if err != nil {
 		return false, fmt.Errorf("list qdiscs: %w", err)
 	}
