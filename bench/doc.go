@@ -10,7 +10,11 @@
 //
 //	go run ./bench [-runs 7] [-rows REGEXP] [-out bench/results.json]
 //
-// `make bench` builds the binaries and tools first and runs it as root.
+// `make bench` builds the binaries and tools first and runs it as root. The
+// whole table, 7 runs a side, took 3 min 10 s of wall time (`make bench`
+// with the binaries and tools already built) on 2 cores under a load
+// average of 7–13 from other work; allow 3 to 5 minutes, more on a clean
+// clone, which builds the tools first.
 //
 // # Supply chain: push, pull, sign, verify
 //
