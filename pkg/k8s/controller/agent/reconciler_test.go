@@ -356,6 +356,9 @@ func TestAgentReportsMissingInterface(t *testing.T) {
 	if msg := meta.FindStatusCondition(bp.Status.Conditions, v1alpha1.ConditionReady).Message; !strings.Contains(msg, "interface eth1 not found") {
 		t.Errorf("message %q does not name the interface", msg)
 	}
+	// eth0's request loaded, eth1's failed: the agent unloads eth0's
+	// program rather than leave the config half loaded.
+	waitPrograms(t, n.daemon, 0)
 	// The interface appears; the agent retries with backoff and loads.
 	n.daemon.SetInterfaces("eth0", "eth1")
 	waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
