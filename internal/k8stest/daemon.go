@@ -28,11 +28,11 @@ import (
 // records the requests it serves and answers as bpfd's API documents,
 // including the google.rpc.ErrorInfo reasons of its errors.
 //
-// It stands in for bpfd in the tests of bpfd-agent's reconciler until the
-// daemon exists. It is not the end-to-end test: nothing is pulled, verified
-// or loaded into a kernel. The end-to-end suite, with a real bpfd process, a
-// signed artifact and this machine's kernel, replaces it once the daemon
-// lands.
+// It stands in for bpfd in the unprivileged tests of bpfd-agent's
+// reconciler, which need faults on demand (Reject, Stop, Forget), and in the
+// scale benchmark, which runs a hundred agents. Nothing is pulled, verified
+// or loaded into a kernel: test/e2e runs the agent against the real bpfd
+// and covers once every behaviour these tests rely on.
 type Daemon struct {
 	bpfdv1.UnimplementedBpfdServer
 
@@ -61,26 +61,41 @@ func StartDaemon(tb testing.TB) *Daemon {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
+	d, err := ServeDaemon(filepath.Join(dir, "bpfd.sock"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(d.Stop)
+	return d
+}
+
+// ServeDaemon serves an empty in-memory bpfd on a unix socket at path until
+// Stop, for users without a testing.TB such as the benchmarks.
+func ServeDaemon(path string) (*Daemon, error) {
 	d := &Daemon{
-		Socket:     filepath.Join(dir, "bpfd.sock"),
+		Socket:     path,
 		nextID:     1,
 		programs:   map[uint64]*bpfdv1.Program{},
 		rejections: map[string]error{},
 		calls:      map[string]int{},
 	}
-	d.Start(tb)
-	tb.Cleanup(d.Stop)
-	return d
+	return d, d.serve()
 }
 
 // Start serves on d.Socket again after Stop, with the state d had, as bpfd
 // does after a restart.
 func (d *Daemon) Start(tb testing.TB) {
 	tb.Helper()
+	if err := d.serve(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (d *Daemon) serve() error {
 	os.Remove(d.Socket)
 	l, err := net.Listen("unix", d.Socket)
 	if err != nil {
-		tb.Fatalf("listen on %s: %v", d.Socket, err)
+		return fmt.Errorf("listen on %s: %w", d.Socket, err)
 	}
 	srv := grpc.NewServer()
 	bpfdv1.RegisterBpfdServer(srv, d)
@@ -88,6 +103,7 @@ func (d *Daemon) Start(tb testing.TB) {
 	d.srv = srv
 	d.mu.Unlock()
 	go srv.Serve(l)
+	return nil
 }
 
 // Stop stops serving, as if bpfd went down; calls fail with Unavailable.
@@ -160,7 +176,8 @@ func (d *Daemon) Loads() []*bpfdv1.LoadRequest {
 	return slices.Clone(d.loads)
 }
 
-// Load loads every program of the request or, on any error, none.
+// Load loads every program of the request or, on any error, none. Like
+// bpfd it takes a program at most once per request.
 func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -185,7 +202,13 @@ func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadR
 		}
 		ownerMaps = owner.GetMaps()
 	}
+	seen := map[string]bool{}
 	for _, p := range req.GetPrograms() {
+		if seen[p.GetName()] {
+			return nil, errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+				fmt.Sprintf("program %s: requested twice: invalid", p.GetName()))
+		}
+		seen[p.GetName()] = true
 		if err := d.checkAttach(p); err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -128,13 +129,35 @@ func repoRoot() (string, error) {
 // it, and returns its path.
 func (e *Env) Kubeconfig(tb testing.TB) string {
 	tb.Helper()
-	user, err := e.env.AddUser(envtest.User{Name: "bpfd-test-admin", Groups: []string{"system:masters"}}, nil)
+	return e.KubeconfigAs(tb, "", nil, nil)
+}
+
+// KubeconfigAs writes a kubeconfig file into the test's temporary directory
+// whose requests impersonate user with the groups and extra attributes
+// given, as a token of that identity would authenticate (a pod-bound
+// service-account token carries the node's name as an extra), and returns
+// its path. An empty user means the administrator itself.
+func (e *Env) KubeconfigAs(tb testing.TB, user string, groups []string, extra map[string][]string) string {
+	tb.Helper()
+	admin, err := e.env.AddUser(envtest.User{Name: "bpfd-test-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		tb.Fatalf("kubeconfig: %v", err)
 	}
-	data, err := user.KubeConfig()
+	data, err := admin.KubeConfig()
 	if err != nil {
 		tb.Fatalf("kubeconfig: %v", err)
+	}
+	if user != "" {
+		cfg, err := clientcmd.Load(data)
+		if err != nil {
+			tb.Fatalf("kubeconfig: %v", err)
+		}
+		for _, auth := range cfg.AuthInfos {
+			auth.Impersonate, auth.ImpersonateGroups, auth.ImpersonateUserExtra = user, groups, extra
+		}
+		if data, err = clientcmd.Write(*cfg); err != nil {
+			tb.Fatalf("kubeconfig: %v", err)
+		}
 	}
 	path := filepath.Join(tb.TempDir(), "kubeconfig")
 	if err := os.WriteFile(path, data, 0o600); err != nil {

@@ -151,6 +151,46 @@ func (v *VethPair) SendUDP(tb testing.TB, n int) {
 	}
 }
 
+// SendUDPFromPeer sends n datagrams from the peer's end, inside its
+// namespace, to the host end's address: traffic that arrives on Host.
+func (v *VethPair) SendUDPFromPeer(tb testing.TB, n int) {
+	tb.Helper()
+	done := make(chan error, 1)
+	go func() {
+		// The thread enters the peer's namespace, where the socket is
+		// made; it is never unlocked, so the Go runtime retires it when
+		// this goroutine ends.
+		runtime.LockOSThread()
+		done <- v.sendFromPeer(n)
+	}()
+	if err := <-done; err != nil {
+		tb.Fatalf("send from %s in %s: %v", v.Peer, v.Netns, err)
+	}
+}
+
+func (v *VethPair) sendFromPeer(n int) error {
+	ns, err := netns.GetFromPath(v.Netns)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		return err
+	}
+	c, err := net.ListenPacket("udp4", net.JoinHostPort(v.PeerIP.String(), "0"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	to := &net.UDPAddr{IP: v.HostIP, Port: 9}
+	for range n {
+		if _, err := c.WriteTo([]byte("bpfd test"), to); err != nil {
+			return fmt.Errorf("send to %s: %w", to, err)
+		}
+	}
+	return nil
+}
+
 // RandomSuffix returns n random hex digits, for names that must not collide
 // with those of tests running at the same time.
 func RandomSuffix(n int) string {

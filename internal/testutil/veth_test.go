@@ -31,3 +31,17 @@ func TestVethPair(t *testing.T) {
 		t.Errorf("peer received %d packets, want at least 20", got)
 	}
 }
+
+func TestVethPairSendFromPeer(t *testing.T) {
+	v := NewVethPair(t)
+	host, err := netlink.LinkByName(v.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := host.Attrs().Statistics.RxPackets
+	v.SendUDPFromPeer(t, 20)
+	host, _ = netlink.LinkByName(v.Host)
+	if got := host.Attrs().Statistics.RxPackets - before; got < 20 {
+		t.Errorf("host end received %d packets, want at least 20", got)
+	}
+}

@@ -26,6 +26,7 @@ func TestKustomizations(t *testing.T) {
 		"ClusterRoleBinding/bpfd-agent",
 		"ClusterRoleBinding/bpfd-operator",
 		"ConfigMap/bpfd-config",
+		"ConfigMap/bpfd-trust-policy",
 		"CustomResourceDefinition/bpfprogramconfigs.bpfd.io",
 		"CustomResourceDefinition/bpfprograms.bpfd.io",
 		"Deployment/bpfd-operator",

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -32,30 +33,38 @@ const (
 	ManagedByAgent = "bpfd-agent"
 )
 
-// LoadRequest returns the Load request that makes bpfd run the config's
-// programs on a node: one LoadProgram per program and interface (a program
-// with two interfaces attaches twice, sharing its maps), the config's global
-// data, the metadata the agent finds its programs by, and mapOwnerID (0: none).
-// primaryInterface names the node's primary interface; it is called only
-// when a program asks for it.
-func LoadRequest(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (string, error), mapOwnerID uint64) (*bpfdv1.LoadRequest, error) {
-	req := &bpfdv1.LoadRequest{
-		Bytecode: &bpfdv1.Bytecode{
-			Reference:  cfg.Spec.Bytecode.Image,
-			PullPolicy: pullPolicies[cfg.Spec.Bytecode.PullPolicy],
-		},
-		Metadata: map[string]string{
-			MetadataManagedBy: ManagedByAgent,
-			MetadataConfig:    cfg.Name,
-			MetadataConfigUID: string(cfg.UID),
-		},
-		MapOwnerId: mapOwnerID,
-	}
-	if len(cfg.Spec.GlobalData) > 0 {
-		req.GlobalData = make(map[string][]byte, len(cfg.Spec.GlobalData))
-		for k, v := range cfg.Spec.GlobalData {
-			req.GlobalData[k] = v
+// LoadRequests returns the Load requests that make bpfd run the config's
+// programs on a node. bpfd takes a program at most once per request, so the
+// first request holds every program at its first attach point (network
+// programs attach once per interface), and each further attach point of a
+// program is a request of that program alone. Such a request's MapOwnerId
+// is left 0 for the caller to set to the id bpfd gave the program in the
+// first request's response, so that every attachment of a program shares
+// its maps. mapOwnerID (0: none) is the first request's map owner. Every
+// request carries the config's global data and the metadata the agent finds
+// its programs by, including a hash of all the requests. primaryInterface
+// names the node's primary interface; it is called only when a program asks
+// for it.
+func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (string, error), mapOwnerID uint64) ([]*bpfdv1.LoadRequest, error) {
+	request := func() *bpfdv1.LoadRequest {
+		req := &bpfdv1.LoadRequest{
+			Bytecode: &bpfdv1.Bytecode{
+				Reference:  cfg.Spec.Bytecode.Image,
+				PullPolicy: pullPolicies[cfg.Spec.Bytecode.PullPolicy],
+			},
+			Metadata: map[string]string{
+				MetadataManagedBy: ManagedByAgent,
+				MetadataConfig:    cfg.Name,
+				MetadataConfigUID: string(cfg.UID),
+			},
 		}
+		if len(cfg.Spec.GlobalData) > 0 {
+			req.GlobalData = make(map[string][]byte, len(cfg.Spec.GlobalData))
+			for k, v := range cfg.Spec.GlobalData {
+				req.GlobalData[k] = v
+			}
+		}
+		return req
 	}
 	var primary string
 	interfaces := func(sel v1alpha1.InterfaceSelector) ([]string, error) {
@@ -71,31 +80,49 @@ func LoadRequest(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (string
 		}
 		return []string{primary}, nil
 	}
+	first := request()
+	first.MapOwnerId = mapOwnerID
+	reqs := []*bpfdv1.LoadRequest{first}
 	for _, p := range cfg.Spec.Programs {
 		attaches, err := attachSpecs(p, interfaces)
 		if err != nil {
 			return nil, fmt.Errorf("program %s: %w", p.Name, err)
 		}
-		for _, a := range attaches {
-			req.Programs = append(req.Programs, &bpfdv1.LoadProgram{Name: p.Name, Type: programTypes[p.Type], Attach: a})
+		for i, a := range attaches {
+			lp := &bpfdv1.LoadProgram{Name: p.Name, Type: programTypes[p.Type], Attach: a}
+			if i == 0 {
+				first.Programs = append(first.Programs, lp)
+				continue
+			}
+			more := request()
+			more.Programs = []*bpfdv1.LoadProgram{lp}
+			reqs = append(reqs, more)
 		}
 	}
-	hash, err := requestHash(req)
+	hash, err := requestHash(reqs)
 	if err != nil {
 		return nil, err
 	}
-	req.Metadata[MetadataRequestHash] = hash
-	return req, nil
+	for _, req := range reqs {
+		req.Metadata[MetadataRequestHash] = hash
+	}
+	return reqs, nil
 }
 
-// requestHash returns a short hash of everything in req.
-func requestHash(req *bpfdv1.LoadRequest) (string, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-	if err != nil {
-		return "", fmt.Errorf("hash load request: %w", err)
+// requestHash returns a short hash of everything in reqs.
+func requestHash(reqs []*bpfdv1.LoadRequest) (string, error) {
+	h := sha256.New()
+	for _, req := range reqs {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+		if err != nil {
+			return "", fmt.Errorf("hash load request: %w", err)
+		}
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8]), nil
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
 // attachSpecs returns the attach specs of program p, one per interface for

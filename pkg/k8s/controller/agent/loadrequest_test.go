@@ -24,27 +24,50 @@ func config(programs ...v1alpha1.Program) *v1alpha1.BpfProgramConfig {
 	}
 }
 
-func TestLoadRequest(t *testing.T) {
+func TestLoadRequests(t *testing.T) {
 	primary := func() (string, error) { return "ens5", nil }
 	noPrimary := func() (string, error) { return "", ErrNoDefaultRoute }
+	xdp := func(iface string) *bpfdv1.LoadProgram {
+		return &bpfdv1.LoadProgram{Name: "xdp_counter", Type: bpfdv1.ProgramType_PROGRAM_TYPE_XDP, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Xdp{Xdp: &bpfdv1.XdpAttach{
+			Interface: iface, Priority: 100, ProceedOn: []bpfdv1.XdpAction{bpfdv1.XdpAction_XDP_ACTION_PASS, bpfdv1.XdpAction_XDP_ACTION_DISPATCHER_RETURN}}}}}
+	}
+	tcx := func(iface string) *bpfdv1.LoadProgram {
+		return &bpfdv1.LoadProgram{Name: "tcx_counter", Type: bpfdv1.ProgramType_PROGRAM_TYPE_TCX, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Tcx{Tcx: &bpfdv1.TcxAttach{
+			Interface: iface, Direction: bpfdv1.Direction_DIRECTION_INGRESS}}}}
+	}
+	xdpOn := func(ifaces ...string) v1alpha1.Program {
+		return v1alpha1.Program{Name: "xdp_counter", Type: "xdp", XDP: &v1alpha1.XDPAttach{
+			InterfaceSelector: v1alpha1.InterfaceSelector{Interfaces: ifaces},
+			Priority:          100,
+			ProceedOn:         []v1alpha1.XDPAction{"Pass", "DispatcherReturn"},
+		}}
+	}
+	// A request as LoadRequests makes it: programs, then its map owner.
+	type request struct {
+		programs []*bpfdv1.LoadProgram
+		mapOwner uint64
+	}
 	cases := map[string]struct {
 		cfg      *v1alpha1.BpfProgramConfig
 		primary  func() (string, error)
 		mapOwner uint64
-		want     []*bpfdv1.LoadProgram
+		want     []request
 		wantErr  error
 	}{
+		// bpfd takes a program once per request: the second interface is
+		// a request of its own, whose map owner the reconciler fills in.
 		"xdp on two interfaces": {
-			cfg: config(v1alpha1.Program{Name: "xdp_counter", Type: "xdp", XDP: &v1alpha1.XDPAttach{
-				InterfaceSelector: v1alpha1.InterfaceSelector{Interfaces: []string{"eth0", "eth1"}},
-				Priority:          100,
-				ProceedOn:         []v1alpha1.XDPAction{"Pass", "DispatcherReturn"},
-			}}),
-			want: []*bpfdv1.LoadProgram{
-				{Name: "xdp_counter", Type: bpfdv1.ProgramType_PROGRAM_TYPE_XDP, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Xdp{Xdp: &bpfdv1.XdpAttach{
-					Interface: "eth0", Priority: 100, ProceedOn: []bpfdv1.XdpAction{bpfdv1.XdpAction_XDP_ACTION_PASS, bpfdv1.XdpAction_XDP_ACTION_DISPATCHER_RETURN}}}}},
-				{Name: "xdp_counter", Type: bpfdv1.ProgramType_PROGRAM_TYPE_XDP, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Xdp{Xdp: &bpfdv1.XdpAttach{
-					Interface: "eth1", Priority: 100, ProceedOn: []bpfdv1.XdpAction{bpfdv1.XdpAction_XDP_ACTION_PASS, bpfdv1.XdpAction_XDP_ACTION_DISPATCHER_RETURN}}}}},
+			cfg:  config(xdpOn("eth0", "eth1")),
+			want: []request{{programs: []*bpfdv1.LoadProgram{xdp("eth0")}}, {programs: []*bpfdv1.LoadProgram{xdp("eth1")}}},
+		},
+		"two programs, one on three interfaces, with a map owner": {
+			cfg: config(xdpOn("eth0", "eth1", "eth2"), v1alpha1.Program{Name: "tcx_counter", Type: "tcx", TCX: &v1alpha1.TCXAttach{
+				InterfaceSelector: v1alpha1.InterfaceSelector{Interfaces: []string{"eth0"}}, Direction: v1alpha1.Ingress}}),
+			mapOwner: 7,
+			want: []request{
+				{programs: []*bpfdv1.LoadProgram{xdp("eth0"), tcx("eth0")}, mapOwner: 7},
+				{programs: []*bpfdv1.LoadProgram{xdp("eth1")}},
+				{programs: []*bpfdv1.LoadProgram{xdp("eth2")}},
 			},
 		},
 		"tc on the primary interface": {
@@ -54,8 +77,8 @@ func TestLoadRequest(t *testing.T) {
 				ProceedOn:         []v1alpha1.TCAction{"OK", "Shot"},
 			}}),
 			primary: primary,
-			want: []*bpfdv1.LoadProgram{{Name: "tc_counter", Type: bpfdv1.ProgramType_PROGRAM_TYPE_TC, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Tc{Tc: &bpfdv1.TcAttach{
-				Interface: "ens5", Direction: bpfdv1.Direction_DIRECTION_EGRESS, ProceedOn: []bpfdv1.TcAction{bpfdv1.TcAction_TC_ACTION_OK, bpfdv1.TcAction_TC_ACTION_SHOT}}}}}},
+			want: []request{{programs: []*bpfdv1.LoadProgram{{Name: "tc_counter", Type: bpfdv1.ProgramType_PROGRAM_TYPE_TC, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Tc{Tc: &bpfdv1.TcAttach{
+				Interface: "ens5", Direction: bpfdv1.Direction_DIRECTION_EGRESS, ProceedOn: []bpfdv1.TcAction{bpfdv1.TcAction_TC_ACTION_OK, bpfdv1.TcAction_TC_ACTION_SHOT}}}}}}}},
 		},
 		"no primary interface": {
 			cfg: config(v1alpha1.Program{Name: "tcx_counter", Type: "tcx", TCX: &v1alpha1.TCXAttach{
@@ -72,13 +95,13 @@ func TestLoadRequest(t *testing.T) {
 				v1alpha1.Program{Name: "cg", Type: "cgroup", Cgroup: &v1alpha1.CgroupAttach{Path: "/sys/fs/cgroup", AttachType: "InetEgress"}},
 			),
 			mapOwner: 7,
-			want: []*bpfdv1.LoadProgram{
+			want: []request{{mapOwner: 7, programs: []*bpfdv1.LoadProgram{
 				{Name: "tp", Type: bpfdv1.ProgramType_PROGRAM_TYPE_TRACEPOINT, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Tracepoint{Tracepoint: &bpfdv1.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}},
 				{Name: "kr", Type: bpfdv1.ProgramType_PROGRAM_TYPE_KRETPROBE, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Kprobe{Kprobe: &bpfdv1.KprobeAttach{Function: "do_unlinkat"}}}},
 				{Name: "up", Type: bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Uprobe{Uprobe: &bpfdv1.UprobeAttach{Target: "/usr/bin/bash", Function: "readline", Offset: 16}}}},
 				{Name: "fx", Type: bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Fentry{Fentry: &bpfdv1.FentryAttach{Function: "do_unlinkat"}}}},
 				{Name: "cg", Type: bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Cgroup{Cgroup: &bpfdv1.CgroupAttach{Path: "/sys/fs/cgroup", AttachType: bpfdv1.CgroupAttachType_CGROUP_ATTACH_TYPE_INET_EGRESS}}}},
-			},
+			}}},
 		},
 	}
 	for name, tc := range cases {
@@ -86,27 +109,30 @@ func TestLoadRequest(t *testing.T) {
 			if tc.primary == nil {
 				tc.primary = func() (string, error) { t.Fatal("primary interface looked up without need"); return "", nil }
 			}
-			got, err := LoadRequest(tc.cfg, tc.primary, tc.mapOwner)
+			got, err := LoadRequests(tc.cfg, tc.primary, tc.mapOwner)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("error %v, want %v", err, tc.wantErr)
 			}
 			if err != nil {
 				return
 			}
-			want := &bpfdv1.LoadRequest{
-				Bytecode: &bpfdv1.Bytecode{Reference: image, PullPolicy: bpfdv1.PullPolicy_PULL_POLICY_IF_NOT_PRESENT},
-				Programs: tc.want,
-				Metadata: map[string]string{
-					MetadataManagedBy: ManagedByAgent, MetadataConfig: "counters", MetadataConfigUID: "uid-1",
-					MetadataRequestHash: got.GetMetadata()[MetadataRequestHash],
-				},
-				MapOwnerId: tc.mapOwner,
+			hash := got[0].GetMetadata()[MetadataRequestHash]
+			if len(hash) != 16 {
+				t.Errorf("request hash %q, want 16 hex digits", hash)
+			}
+			var want []*bpfdv1.LoadRequest
+			for _, r := range tc.want {
+				want = append(want, &bpfdv1.LoadRequest{
+					Bytecode: &bpfdv1.Bytecode{Reference: image, PullPolicy: bpfdv1.PullPolicy_PULL_POLICY_IF_NOT_PRESENT},
+					Programs: r.programs,
+					Metadata: map[string]string{
+						MetadataManagedBy: ManagedByAgent, MetadataConfig: "counters", MetadataConfigUID: "uid-1", MetadataRequestHash: hash,
+					},
+					MapOwnerId: r.mapOwner,
+				})
 			}
 			if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
-				t.Errorf("LoadRequest (-want +got):\n%s", diff)
-			}
-			if len(got.GetMetadata()[MetadataRequestHash]) != 16 {
-				t.Errorf("request hash %q, want 16 hex digits", got.GetMetadata()[MetadataRequestHash])
+				t.Errorf("LoadRequests (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -122,11 +148,11 @@ func TestLoadRequestHash(t *testing.T) {
 		return c
 	}
 	hash := func(c *v1alpha1.BpfProgramConfig, primary string, owner uint64) string {
-		req, err := LoadRequest(c, func() (string, error) { return primary, nil }, owner)
+		reqs, err := LoadRequests(c, func() (string, error) { return primary, nil }, owner)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return req.GetMetadata()[MetadataRequestHash]
+		return reqs[0].GetMetadata()[MetadataRequestHash]
 	}
 	h := hash(base(), "eth0", 0)
 	for range 20 { // maps iterate in random order

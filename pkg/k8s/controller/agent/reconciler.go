@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -141,7 +142,7 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(have))
 	}
 	// Anything else loaded for this config name (an older request, an older
-	// config of the same name, a partial set) goes, then the request loads
+	// config of the same name, a partial set) goes, then the requests load
 	// whole. bpfd has no update in place yet, so an edit briefly leaves the
 	// hooks empty.
 	if len(have) > 0 {
@@ -150,41 +151,75 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 		}
 		log.FromContext(ctx).Info("unloaded outdated programs", "count", len(have))
 	}
-	callCtx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
-	defer cancel()
-	resp, err := r.daemon.Load(callCtx, want)
+	programs, err := r.loadAll(ctx, want)
 	if err != nil {
 		return r.failed(ctx, bp, cfg, "load", err)
 	}
-	log.FromContext(ctx).Info("loaded", "image", cfg.Spec.Bytecode.Image, "programs", len(resp.GetPrograms()))
-	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(resp.GetPrograms()))
+	log.FromContext(ctx).Info("loaded", "image", cfg.Spec.Bytecode.Image, "programs", len(programs))
+	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(programs))
 }
 
-// request returns the Load request for cfg on this node or, when there is
-// none yet, the reason to report and when to try again.
-func (r *Reconciler) request(ctx context.Context, cfg *v1alpha1.BpfProgramConfig) (_ *bpfdv1.LoadRequest, reason string, retry time.Duration, _ error) {
+// loadAll sends the requests LoadRequests made, each further attachment of
+// a program with the program's first attachment as its map owner, and
+// returns what bpfd loaded. When one fails, it unloads what the others
+// loaded (what it cannot unload, the next reconcile finds) and returns the
+// failure.
+func (r *Reconciler) loadAll(ctx context.Context, reqs []*bpfdv1.LoadRequest) ([]*bpfdv1.Program, error) {
+	callCtx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	resp, err := r.daemon.Load(callCtx, reqs[0])
+	if err != nil {
+		return nil, err
+	}
+	programs := resp.GetPrograms()
+	firstIDs := make(map[string]uint64, len(programs))
+	for _, p := range programs {
+		firstIDs[p.GetName()] = p.GetId()
+	}
+	for _, req := range reqs[1:] {
+		req = proto.CloneOf(req)
+		req.MapOwnerId = firstIDs[req.GetPrograms()[0].GetName()]
+		resp, err := r.daemon.Load(callCtx, req)
+		if err != nil {
+			if uerr := r.unloadPrograms(ctx, programs); uerr != nil {
+				log.FromContext(ctx).Error(uerr, "unload the programs of a partly failed load")
+			}
+			return nil, err
+		}
+		programs = append(programs, resp.GetPrograms()...)
+	}
+	return programs, nil
+}
+
+// request returns the Load requests for cfg on this node or, when there
+// are none yet, the reason to report and when to try again.
+func (r *Reconciler) request(ctx context.Context, cfg *v1alpha1.BpfProgramConfig) (_ []*bpfdv1.LoadRequest, reason string, retry time.Duration, _ error) {
 	mapOwner, err := r.mapOwner(ctx, cfg)
 	if err != nil {
 		return nil, v1alpha1.ReasonMapOwnerNotReady, r.opts.RetryPeriod, err
 	}
-	req, err := LoadRequest(cfg, r.opts.PrimaryInterface, mapOwner)
+	reqs, err := LoadRequests(cfg, r.opts.PrimaryInterface, mapOwner)
 	switch {
 	case errors.Is(err, ErrNoDefaultRoute):
 		return nil, v1alpha1.ReasonAttachFailed, r.opts.RetryPeriod, err // a route may come up
 	case err != nil:
 		return nil, v1alpha1.ReasonInvalidRequest, r.opts.ResyncPeriod, err
 	}
-	return req, "", 0, nil
+	return reqs, "", 0, nil
 }
 
 // current reports whether have is exactly what want loads.
-func current(have []*bpfdv1.Program, want *bpfdv1.LoadRequest) bool {
-	if len(have) != len(want.GetPrograms()) {
+func current(have []*bpfdv1.Program, want []*bpfdv1.LoadRequest) bool {
+	n := 0
+	for _, req := range want {
+		n += len(req.GetPrograms())
+	}
+	if len(have) != n {
 		return false
 	}
 	for _, p := range have {
 		for _, k := range []string{MetadataConfigUID, MetadataRequestHash} {
-			if p.GetMetadata()[k] != want.GetMetadata()[k] {
+			if p.GetMetadata()[k] != want[0].GetMetadata()[k] {
 				return false
 			}
 		}

@@ -165,18 +165,24 @@ func TestAgentLoadsAndReports(t *testing.T) {
 	if len(programs) != 2 {
 		t.Fatalf("bpfd holds %d programs, want 2 (one per interface)", len(programs))
 	}
-	// What the agent asked for.
+	// What the agent asked for: bpfd takes a program once per request, so
+	// the second interface is a second request sharing the first's maps.
 	loads := n.daemon.Loads()
-	if len(loads) != 1 {
-		t.Fatalf("%d Load calls, want 1", len(loads))
+	if len(loads) != 2 {
+		t.Fatalf("%d Load calls, want 2 (one per interface)", len(loads))
 	}
-	if got := loads[0].GetBytecode().GetReference(); got != cfg.Spec.Bytecode.Image {
-		t.Errorf("Load reference %q, want %q", got, cfg.Spec.Bytecode.Image)
-	}
-	for k, want := range map[string]string{agent.MetadataManagedBy: agent.ManagedByAgent, agent.MetadataConfig: cfg.Name, agent.MetadataConfigUID: string(cfg.UID)} {
-		if got := loads[0].GetMetadata()[k]; got != want {
-			t.Errorf("Load metadata %s = %q, want %q", k, got, want)
+	for i, load := range loads {
+		if got := load.GetBytecode().GetReference(); got != cfg.Spec.Bytecode.Image {
+			t.Errorf("Load %d reference %q, want %q", i, got, cfg.Spec.Bytecode.Image)
 		}
+		for k, want := range map[string]string{agent.MetadataManagedBy: agent.ManagedByAgent, agent.MetadataConfig: cfg.Name, agent.MetadataConfigUID: string(cfg.UID)} {
+			if got := load.GetMetadata()[k]; got != want {
+				t.Errorf("Load %d metadata %s = %q, want %q", i, k, got, want)
+			}
+		}
+	}
+	if got, want := loads[1].GetMapOwnerId(), programs[0].GetId(); got != want {
+		t.Errorf("the second Load's map owner is %d, want the first program, %d", got, want)
 	}
 	// What the agent reported.
 	if diff := cmp.Diff(v1alpha1.BpfProgramSpec{NodeName: n.name, ConfigName: cfg.Name}, bp.Spec); diff != "" {
@@ -193,12 +199,14 @@ func TestAgentLoadsAndReports(t *testing.T) {
 		Rule:                     "test-rule",
 		PolicyFingerprint:        "sha256:test-policy",
 	}
+	// Both attachments count in the first one's map.
+	first := int64(programs[0].GetId())
 	for i, iface := range []string{"eth0", "eth1"} {
 		id := int64(programs[i].GetId())
 		wantStatus.Programs = append(wantStatus.Programs, v1alpha1.LoadedProgram{
 			Name: "xdp_counter", Type: "xdp", AttachPoint: iface, ID: id, KernelID: 1000 + id, LinkIDs: []int64{3000 + id},
 			PinPath: fmt.Sprintf("/run/bpfd/fs/%d", id),
-			Maps:    []v1alpha1.LoadedMap{{Name: "counters", ID: 5000 + id, PinPath: fmt.Sprintf("/run/bpfd/fs/%d/counters", id)}},
+			Maps:    []v1alpha1.LoadedMap{{Name: "counters", ID: 5000 + first, PinPath: fmt.Sprintf("/run/bpfd/fs/%d/counters", first)}},
 		})
 	}
 	got := bp.Status
@@ -348,6 +356,9 @@ func TestAgentReportsMissingInterface(t *testing.T) {
 	if msg := meta.FindStatusCondition(bp.Status.Conditions, v1alpha1.ConditionReady).Message; !strings.Contains(msg, "interface eth1 not found") {
 		t.Errorf("message %q does not name the interface", msg)
 	}
+	// eth0's request loaded, eth1's failed: the agent unloads eth0's
+	// program rather than leave the config half loaded.
+	waitPrograms(t, n.daemon, 0)
 	// The interface appears; the agent retries with backoff and loads.
 	n.daemon.SetInterfaces("eth0", "eth1")
 	waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)

@@ -18,17 +18,23 @@ const AgentServiceAccount = "bpfd-agent"
 // Paths inside the bpfd pod; bpfd and bpfd-agent are started with them.
 const (
 	// RunDir is the host's /run/bpfd: bpfd's socket and its bpffs
-	// (/run/bpfd/fs), shared with the host so pins outlive the pod.
+	// (PinDir), shared with the host so pins outlive the pod.
 	RunDir = "/run/bpfd"
 	// SocketPath is bpfd's gRPC socket.
 	SocketPath = RunDir + "/bpfd.sock"
+	// PinDir is where bpfd mounts its bpffs and pins programs, links and
+	// maps.
+	PinDir = RunDir + "/fs"
 	// BpffsDir is the host's bpffs.
 	BpffsDir = "/sys/fs/bpf"
 	// StateDir is the host's /var/lib/bpfd: bpfd's store and image cache.
 	StateDir = "/var/lib/bpfd"
-	// TrustPolicyFile is the trust policy, from the key policy.yaml of the
+	// TrustDir holds the keys of the trust-policy ConfigMap as files: the
+	// policy and the public keys it names relative to itself.
+	TrustDir = "/etc/bpfd/trust"
+	// TrustPolicyFile is the trust policy, the key policy.yaml of the
 	// trust-policy ConfigMap.
-	TrustPolicyFile = "/etc/bpfd/trust/policy.yaml"
+	TrustPolicyFile = TrustDir + "/policy.yaml"
 	// RegistryAuthFile is the Docker config file with registry credentials,
 	// from the key .dockerconfigjson of the credentials Secret.
 	RegistryAuthFile = "/etc/bpfd/registry/config.json"
@@ -57,7 +63,6 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 		hostPath("state", StateDir, corev1.HostPathDirectoryOrCreate),
 		{Name: "trust-policy", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.TrustPolicyConfigMap},
-			Items:                []corev1.KeyToPath{{Key: "policy.yaml", Path: "policy.yaml"}},
 		}}},
 		{Name: "agent-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
 			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}},
@@ -70,17 +75,19 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 			}}},
 		}}}},
 	}
+	// bpfd's flags (cmd/bpfd); test/e2e runs bpfd with exactly these.
 	bpfdArgs := []string{
 		"--socket=" + SocketPath,
 		"--state-dir=" + StateDir,
-		"--trust-policy=" + TrustPolicyFile,
+		"--bpffs=" + PinDir,
+		"--policy=" + TrustPolicyFile,
 		"--log-level=" + s.LogLevel,
 	}
 	bpfdMounts := []corev1.VolumeMount{
 		{Name: "bpffs", MountPath: BpffsDir, MountPropagation: &bidirectional},
 		{Name: "run", MountPath: RunDir, MountPropagation: &bidirectional},
 		{Name: "state", MountPath: StateDir},
-		{Name: "trust-policy", MountPath: "/etc/bpfd/trust", ReadOnly: true},
+		{Name: "trust-policy", MountPath: TrustDir, ReadOnly: true},
 	}
 	if s.RegistryCredentialsSecret != "" {
 		volumes = append(volumes, corev1.Volume{Name: "registry-credentials", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
@@ -88,7 +95,7 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 			Items:      []corev1.KeyToPath{{Key: corev1.DockerConfigJsonKey, Path: "config.json"}},
 		}}})
 		bpfdMounts = append(bpfdMounts, corev1.VolumeMount{Name: "registry-credentials", MountPath: "/etc/bpfd/registry", ReadOnly: true})
-		bpfdArgs = append(bpfdArgs, "--registry-auth="+RegistryAuthFile)
+		bpfdArgs = append(bpfdArgs, "--registry-auth-file="+RegistryAuthFile)
 	}
 
 	return &appsv1.DaemonSet{

@@ -65,7 +65,7 @@ func TestOperatorDaemonSet(t *testing.T) {
 	if ref := metav1.GetControllerOf(ds); ref == nil || ref.Kind != "ConfigMap" || ref.Name != cm.Name {
 		t.Errorf("DaemonSet controller %+v, want the ConfigMap", ref)
 	}
-	if !slices.Contains(ds.Spec.Template.Spec.Containers[0].Args, "--registry-auth="+operator.RegistryAuthFile) {
+	if !slices.Contains(ds.Spec.Template.Spec.Containers[0].Args, "--registry-auth-file="+operator.RegistryAuthFile) {
 		t.Errorf("bpfd args %v lack the registry credentials", ds.Spec.Template.Spec.Containers[0].Args)
 	}
 

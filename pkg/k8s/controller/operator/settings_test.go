@@ -115,7 +115,7 @@ func TestDaemonSetPrivileges(t *testing.T) {
 	if sc := agent.SecurityContext; sc == nil || sc.Privileged != nil || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Drop) != 1 {
 		t.Errorf("agent security context %+v, want unprivileged with every capability dropped", sc)
 	}
-	if !slices.Contains(bpfd.Args, "--registry-auth="+RegistryAuthFile) || !slices.Contains(bpfd.Args, "--trust-policy="+TrustPolicyFile) {
+	if !slices.Contains(bpfd.Args, "--registry-auth-file="+RegistryAuthFile) || !slices.Contains(bpfd.Args, "--policy="+TrustPolicyFile) {
 		t.Errorf("bpfd args %v", bpfd.Args)
 	}
 	if len(agent.Env) != 1 || agent.Env[0].Name != "NODE_NAME" || agent.Env[0].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
