@@ -11,7 +11,7 @@ import (
 // requestCounter counts the requests a Kubernetes client sends, by verb:
 // get, list, watch, create, update, patch, delete, deletecollection, with
 // the subresource when there is one ("update status"), and "discovery" for
-// the API group and version lookups; and the answers other than success, by
+// the API group and version lookups, "other" for the rest (/version); and the answers other than success, by
 // verb and status code ("update status 409"): conflicts, throttling (429).
 // Install it with rest.Config.Wrap.
 type requestCounter struct {
@@ -64,8 +64,10 @@ func verbOf(method, path, watch string) string {
 		parts = parts[2:]
 	case len(parts) >= 3 && parts[0] == "apis":
 		parts = parts[3:]
-	default:
+	case parts[0] == "api" || parts[0] == "apis":
 		return "discovery"
+	default:
+		return "other" // /healthz, /version, /openapi/...
 	}
 	if len(parts) == 0 {
 		return "discovery"
