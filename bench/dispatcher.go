@@ -14,10 +14,6 @@ import (
 	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
-func init() {
-	groups = append(groups, group{name: "dispatcher", setup: dispatcherRows})
-}
-
 // testRunRepeat is how many times one BPF_PROG_TEST_RUN runs a program.
 const testRunRepeat = 1_000_000
 

@@ -13,7 +13,11 @@
 // -groups sets up and runs only the groups whose name matches ("supply
 // chain", "bpfd: …", "dispatcher", "k8s"); -rows then picks rows among them.
 //
-// `make bench` builds the binaries and tools first and runs it as root.
+// `make bench` builds the binaries and tools first and runs it as root. The
+// whole table, 7 runs a side, took 3 min 10 s of wall time (`make bench`
+// with the binaries and tools already built) on 2 cores under a load
+// average of 7–13 from other work; allow 3 to 5 minutes, more on a clean
+// clone, which builds the tools first.
 //
 // # Supply chain: push, pull, sign, verify
 //
@@ -66,6 +70,26 @@
 // added. Pulls go to an emptied directory; neither tool keeps a cache of its
 // own. The registry's files sit in the page cache for both sides alike.
 //
+// # The daemon: a cold signed load
+//
+// One row measures the whole way of a new artifact onto a node, with
+// nothing cached: resolve a tag in the local registry (bin/tools/registry,
+// started for the row), verify its signature, pull it, load the program and
+// attach it to one end of a veth pair.
+//
+//   - cold signed load+attach xdp: `bpfctl load image REGISTRY/cold/
+//     xdp_counter:v1 --program xdp_counter:xdp --interface A` against a bpfd
+//     restarted before each run (untimed) on an emptied cache, so that it
+//     resolves, pulls the artifact and its signature, verifies it against
+//     its policy, records, loads, builds the dispatcher and attaches. The
+//     peer does the same job with the usual tools, each a process: `oras
+//     resolve` of the tag, `cosign verify --key` (v3, offline:
+//     --insecure-ignore-tlog) of the digest, `oras pull` of the digest into
+//     an emptied directory, `bpftool prog load` (pinned) of the pulled
+//     object and `bpftool net attach xdp` to B. The signature, in the bundle
+//     format, is made by bpfd's own signing code; both sides verify it.
+//     Between runs each side's program is unloaded and detached, untimed.
+//
 // # The daemon: load, attach, unload, list
 //
 // These rows start bin/bpfd as a process on a socket, state dir, cache and
@@ -88,14 +112,33 @@
 //     (Debian 12) attaches neither: `minload load` loads the program with its
 //     maps through cilium/ebpf, attaches it with a link and pins program,
 //     link and maps, as bpfd does; `minload unload` removes the pins.
-//   - bpfctl list with 1 program loaded, and with 1,000 (tracepoint programs
-//     over 20 syscall tracepoints, the kernel taking 64 per tracepoint,
-//     sharing the first one's maps; loaded through the API at set-up):
-//     `bpfctl list` (a table) and `bpfctl list -o json`. No peer.
 //
 // After each run a check confirms that the side unloaded what it loaded
 // (bpfd lists only the resident program; no pin, no XDP program is left), so
 // that every run does the whole job.
+//
+// # The daemon: list, get, restart, memory
+//
+// These rows run on a bpfd of their own, with 1, then 100, then 1,000
+// managed programs: tracepoint programs over 20 syscall tracepoints (the
+// kernel takes 64 per tracepoint), sharing the first one's maps, loaded
+// through the API by the first (untimed) preparation of each level's rows.
+// No peer: bpftool keeps no record of what it loaded and runs no daemon.
+//
+//   - bpfctl list, list -o json and get with 1, 100 and 1,000 programs:
+//     `bpfctl list` (a table), `bpfctl list -o json` (each checked to show
+//     every program) and `bpfctl get ID` of the first program.
+//   - memory, 1,000 programs loaded through the API: the daemon's peak and
+//     current resident set (VmHWM and VmRSS of /proc/PID/status), measured
+//     once, after the loads and the list and get rows.
+//   - restart to serving, 1,000 programs: SIGTERM to the daemon, its exit,
+//     a new bpfd started on the same state, until its health service
+//     answers SERVING for bpfd.v1: the new process has opened the state and
+//     adopted the 1,000 programs (checked afterwards: it lists them all).
+//   - start to serving, 1,000 programs: the same from the new process's
+//     exec alone (the old one stopped untimed).
+//   - memory, 1,000 programs adopted at start: VmHWM and VmRSS of the
+//     process the last start left, after it listed the 1,000 programs.
 //
 // # Kubernetes: nodes × configs
 //

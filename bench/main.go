@@ -24,8 +24,16 @@ type group struct {
 	setup func(ctx context.Context, env *Env) ([]Row, func(), error)
 }
 
-// groups lists every row group, in the order of the printed table.
-var groups []group
+// groups lists every row group, in the order of the printed table: the
+// supply chain, then the daemon from a cold signed load to cached loads,
+// list, get and restarts, then the dispatcher's per-packet cost.
+var groups = []group{
+	{name: "supply chain", setup: supplyChainRows},
+	{name: "bpfd: cold signed load", setup: coldLoadRows},
+	{name: "bpfd: load+attach+unload", setup: daemonLatencyRows},
+	{name: "bpfd: list, get, restart", setup: daemonListRows},
+	{name: "dispatcher", setup: dispatcherRows},
+}
 
 // Env is what every group may use.
 type Env struct {

@@ -16,10 +16,6 @@ import (
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
-func init() {
-	groups = append(groups, group{name: "supply chain", setup: supplyChainRows})
-}
-
 // payloadSizes are the artifacts the push and pull rows move.
 var payloadSizes = []struct {
 	name string

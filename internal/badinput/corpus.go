@@ -74,13 +74,16 @@ func (c *Corpus) objectPath(name string) string {
 	return filepath.Join(c.Bytecode, name+".bpf.o")
 }
 
+// RPCs are the bpfd.v1 methods request entries are sent to.
+var RPCs = []string{"Load", "Unload", "Get", "List"}
+
 // tableFile is the name of a surface's table.
 const tableFile = "corpus.yaml"
 
 // Table is a surface's corpus.yaml: what the surface is and its entries.
 type Table struct {
 	// Surface is the directory's name: elf, artifact, signature, policy,
-	// config or reference.
+	// config, reference or request.
 	Surface string `yaml:"surface"`
 	// About says what the entries are fed to.
 	About string `yaml:"about"`
@@ -111,6 +114,12 @@ type Entry struct {
 	// Input is the input itself, for surfaces whose input is one line (a
 	// reference).
 	Input string `yaml:"input"`
+	// RPC is the method a request entry's file (a protojson message, a
+	// template) is sent to: Load, Unload, Get or List (request only).
+	RPC string `yaml:"rpc"`
+	// Reason is the google.rpc.ErrorInfo reason the refusal must carry, an
+	// ErrorReason name without its ERROR_REASON_ prefix (request only).
+	Reason string `yaml:"reason"`
 	// Files are the input files, relative to the surface's directory;
 	// "@name" is the example object bytecode/<name>.bpf.o.
 	Files []string `yaml:"files"`
@@ -185,6 +194,12 @@ func (t *Table) check(surface string) error {
 			return fmt.Errorf("entry %s: base %s is not an earlier entry", e.Name, e.Base)
 		case e.Format != "" && e.Format != "bundle" && e.Format != "legacy":
 			return fmt.Errorf("entry %s: format %q: want bundle or legacy", e.Name, e.Format)
+		case t.Surface == "request" && !slices.Contains(RPCs, e.RPC):
+			return fmt.Errorf("entry %s: rpc %q: want one of %s", e.Name, e.RPC, strings.Join(RPCs, ", "))
+		case t.Surface == "request" && len(e.Files) != 1:
+			return fmt.Errorf("entry %s: %d files, want the one request", e.Name, len(e.Files))
+		case t.Surface != "request" && (e.RPC != "" || e.Reason != ""):
+			return fmt.Errorf("entry %s: rpc and reason are for request entries", e.Name)
 		}
 		seen[e.Name] = true
 		for _, f := range e.Files {

@@ -1,7 +1,8 @@
 // Package badinput reads testdata/bad, bpfd's corpus of hostile input: ELF
-// objects, artifacts, signatures, trust policies, daemon configuration files
-// and references that bpfd must refuse with a clear error, without panicking
-// and without writing anything. testdata/bad/README.md describes the format.
+// objects, artifacts, signatures, trust policies, daemon configuration files,
+// references and gRPC requests that bpfd must refuse with a clear error,
+// without panicking and without writing (or loading) anything.
+// testdata/bad/README.md describes the format.
 //
 // Each surface (a directory of testdata/bad) has a table, corpus.yaml, whose
 // entries name their input files and the error class and message they must
@@ -11,6 +12,7 @@
 //
 // The package only reads the corpus and builds inputs from it. The tests
 // that feed the entries to bpfd's entry points live beside it
-// (surfaces_test.go) and in cmd/bpfctl-image; the fuzz targets of
-// pkg/artifact, pkg/verify and internal/daemon take their seeds from it.
+// (surfaces_test.go; request_test.go sends the requests to a real bpfd) and
+// in cmd/bpfctl-image; the fuzz targets of pkg/artifact, pkg/verify and
+// internal/daemon take their seeds from it.
 package badinput

@@ -33,6 +33,13 @@ type surface struct {
 	// classes tells, for each error class entries of the surface name,
 	// whether an error is of that class.
 	classes map[string]func(error) bool
+	// reason, if set, returns the reason an error carries, which must be
+	// the entry's Reason (request: the status's ErrorInfo reason).
+	reason func(error) string
+	// leftovers, if set, runs after the operations and fails the test when
+	// the entry left anything behind beyond the files runEntry checks
+	// (request: programs loaded, pinned or recorded by the daemon).
+	leftovers func(t *testing.T, r *run)
 }
 
 // run is one entry going through a surface.
@@ -41,15 +48,17 @@ type run struct {
 	work   string // a directory the entry's inputs are built in
 	layout *badinput.Layout
 	vars   map[string]string
+	// daemon is the bpfd a request entry is sent to.
+	daemon *requestDaemon
 }
 
 // platform is the platform artifacts are fetched for: fixed, so that the
 // corpus means the same on every host.
 var platform = ocispec.Platform{OS: "linux", Architecture: "amd64"}
 
-// surfaces lists the surfaces and how their entries are run. Adding one (the
-// daemon's gRPC requests, say) is one more entry here and a directory with a
-// corpus.yaml under testdata/bad.
+// surfaces lists the surfaces and how their entries are run. Adding one is
+// one more entry here (request_test.go adds the daemon's gRPC requests) and
+// a directory with a corpus.yaml under testdata/bad.
 var surfaces = map[string]surface{
 	"elf": {
 		ops: map[string]func(context.Context, *run) error{
@@ -230,6 +239,14 @@ func runEntry(t *testing.T, c *badinput.Corpus, table *badinput.Table, s surface
 			continue
 		}
 		check(t, op, e, r, err, s.classes[e.Expect])
+		if s.reason != nil && err != nil {
+			if got := s.reason(err); got != e.Reason {
+				t.Errorf("%s: reason %q, want %q", op, got, e.Reason)
+			}
+		}
+	}
+	if s.leftovers != nil {
+		s.leftovers(t, r)
 	}
 	if diff := cmp.Diff(before, snapshot(t, r.work, table.Dir())); diff != "" {
 		t.Errorf("files changed (-before +after):\n%s", diff)

@@ -2,12 +2,9 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -132,33 +129,4 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// cgroupUDPHelper moves itself into the cgroup named by BPFD_CGROUP and
-// sends BPFD_PACKETS datagrams to itself over loopback.
-func cgroupUDPHelper() int {
-	procs := filepath.Join(os.Getenv("BPFD_CGROUP"), "cgroup.procs")
-	if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	n, _ := strconv.Atoi(os.Getenv("BPFD_PACKETS"))
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	for range n {
-		if _, err := c.WriteTo([]byte("bpfd"), c.LocalAddr()); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if _, _, err := c.ReadFrom(buf); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
-	return 0
 }

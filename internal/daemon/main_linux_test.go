@@ -13,8 +13,7 @@ const helperEnv = "BPFD_DAEMON_TEST_HELPER"
 
 // helpers are the roles a re-executed test binary can play.
 var helpers = map[string]func() int{
-	"cgroup-udp": cgroupUDPHelper,
-	"call":       callHelper,
+	"call": callHelper,
 }
 
 func TestMain(m *testing.M) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -304,7 +303,7 @@ func TestUprobeThroughAPI(t *testing.T) {
 // TestCgroupThroughAPI counts the packets of a process in a new cgroup.
 func TestCgroupThroughAPI(t *testing.T) {
 	td := newTestDaemon(t)
-	cg := newCgroup(t)
+	cg := testutil.NewCgroup(t)
 	ref := td.image(t, "cgroup", true, "cgroup_counter.bpf.o")
 	progs := td.mustLoad(t, ref,
 		&pb.LoadProgram{Name: "cgroup_ingress_counter", Type: pb.ProgramType_PROGRAM_TYPE_CGROUP, Attach: &pb.AttachSpec{Spec: &pb.AttachSpec_Cgroup{Cgroup: &pb.CgroupAttach{Path: cg}}}},
@@ -314,11 +313,7 @@ func TestCgroupThroughAPI(t *testing.T) {
 		t.Errorf("attach type from the ELF section: %v, want inet ingress", got)
 	}
 	const packets = 6
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"=cgroup-udp", "BPFD_CGROUP="+cg, "BPFD_PACKETS="+strconv.Itoa(packets))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("helper in cgroup: %v\n%s", err, out)
-	}
+	testutil.SendUDPFromCgroup(t, cg, packets)
 	pin := mapPin(t, progs[0], "cgroup_packets")
 	if got := readU64(t, pin, uint32(0)); got < packets {
 		t.Errorf("ingress counted %d packets, want at least %d", got, packets)
@@ -327,33 +322,6 @@ func TestCgroupThroughAPI(t *testing.T) {
 		t.Errorf("egress counted %d packets, want at least %d", got, packets)
 	}
 	td.unload(t, ids(progs)...)
-}
-
-// newCgroup creates a cgroup under the v2 root, removed at the end.
-func newCgroup(t *testing.T) string {
-	t.Helper()
-	root := ""
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && root == "" {
-				root = f[4]
-			}
-		}
-	}
-	if root == "" {
-		t.Skip("no cgroup v2 hierarchy mounted")
-	}
-	dir := filepath.Join(root, "bpfd-test-"+testutil.RandomSuffix(8))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(dir) })
-	return dir
 }
 
 // TestKprobeThroughAPI counts getpid(2) at entry and return with kprobes;

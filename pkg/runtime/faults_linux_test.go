@@ -30,7 +30,7 @@ func TestLoadRejects(t *testing.T) {
 	m := e.open(t)
 	v := newVethPair(t)
 	bin := testutil.UprobeTargetBinary(t)
-	cg := newCgroup(t)
+	cg := testutil.NewCgroup(t)
 	notNetns := filepath.Join(t.TempDir(), "not-a-netns")
 	if err := os.WriteFile(notNetns, nil, 0o600); err != nil {
 		t.Fatal(err)

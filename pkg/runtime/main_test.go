@@ -13,8 +13,7 @@ const helperEnv = "BPFD_RUNTIME_TEST_HELPER"
 
 // helpers are the roles a re-executed test binary can play.
 var helpers = map[string]func() int{
-	"cgroup-udp": cgroupUDPHelper,
-	"crash":      crashHelper,
+	"crash": crashHelper,
 }
 
 func TestMain(m *testing.M) {

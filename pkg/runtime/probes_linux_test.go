@@ -2,13 +2,7 @@ package runtime_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -97,69 +91,10 @@ func TestUprobeCountsCalls(t *testing.T) {
 	assertEmpty(t, e, m)
 }
 
-// cgroupV2Root returns where the cgroup v2 hierarchy is mounted.
-func cgroupV2Root(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" {
-				return f[4]
-			}
-		}
-	}
-	t.Skip("no cgroup v2 hierarchy mounted")
-	return ""
-}
-
-// newCgroup creates a cgroup under the v2 root, removed at the end.
-func newCgroup(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(cgroupV2Root(t), "bpfd-test-"+randomSuffix(8))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(dir) })
-	return dir
-}
-
-// cgroupUDPHelper moves itself into the cgroup named by BPFD_CGROUP and
-// sends BPFD_PACKETS datagrams to itself over loopback.
-func cgroupUDPHelper() int {
-	procs := filepath.Join(os.Getenv("BPFD_CGROUP"), "cgroup.procs")
-	if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	n, _ := strconv.Atoi(os.Getenv("BPFD_PACKETS"))
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	for range n {
-		if _, err := c.WriteTo([]byte("bpfd"), c.LocalAddr()); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if _, _, err := c.ReadFrom(buf); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
-	return 0
-}
-
 func TestCgroupSKBCountsPackets(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
-	cg := newCgroup(t)
+	cg := testutil.NewCgroup(t)
 	ctx := context.Background()
 
 	progs, err := m.Load(ctx, runtime.LoadRequest{
@@ -176,11 +111,7 @@ func TestCgroupSKBCountsPackets(t *testing.T) {
 		t.Errorf("attach type from the ELF section = %q, want %q", got, runtime.CgroupInetIngress)
 	}
 	const packets = 6
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"=cgroup-udp", "BPFD_CGROUP="+cg, "BPFD_PACKETS="+strconv.Itoa(packets))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("helper in cgroup: %v\n%s", err, out)
-	}
+	testutil.SendUDPFromCgroup(t, cg, packets)
 	pin := mapPin(t, progs[0], "cgroup_packets")
 	if got := readU64(t, pin, 0); got < packets {
 		t.Errorf("ingress counted %d packets, want at least %d", got, packets)

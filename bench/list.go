@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+// listLevels are the numbers of managed programs the list and get rows run
+// with, in ascending order: each level loads the programs it adds.
+var listLevels = []int{1, 100, 1000}
+
+// syscallTracepointCount is how many syscall tracepoints the programs are
+// spread over: the kernel takes 64 programs per tracepoint.
+const syscallTracepointCount = 20
+
+// listDaemon is a bpfd whose programs the list rows add as they go.
+type listDaemon struct {
+	*benchDaemon
+	tracepoints []string
+	// owner is the first program's id: the others share its maps.
+	owner  uint64
+	loaded int
+}
+
+// daemonListRows times `bpfctl list` (a table and -o json) and `bpfctl get`
+// with 1, 100 and 1,000 managed programs (tracepoint programs over
+// syscallTracepointCount syscall tracepoints, sharing the first one's maps,
+// loaded through the API by each level's first run's untimed Prepare), then,
+// with 1,000, bpfd's peak RSS, its restart time (SIGTERM until the health
+// service answers SERVING for bpfd.v1, the new process having adopted the
+// 1,000 programs) and its start time (exec until SERVING). No peer:
+// bpftool keeps no record of what it loaded and has no daemon.
+func daemonListRows(ctx context.Context, env *Env) (_ []Row, _ func(), err error) {
+	bd, err := startDaemon(ctx, env, "daemon-list", "tracepoint_counter.bpf.o")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			bd.stop()
+		}
+	}()
+	d := &listDaemon{benchDaemon: bd}
+	if d.tracepoints, err = syscallTracepoints(syscallTracepointCount); err != nil {
+		return nil, nil, err
+	}
+
+	var rows []Row
+	for _, n := range listLevels {
+		programs := fmt.Sprintf("%s loaded", plural(n, "program"))
+		prepare := func(ctx context.Context) error { return d.ensure(ctx, n) }
+		rows = append(rows,
+			Row{Name: "bpfd: bpfctl list, " + programs, Ours: Side{Name: "bpfctl list", Prepare: prepare, Run: d.list(n)}},
+			Row{Name: "bpfd: bpfctl list -o json, " + programs, Ours: Side{Name: "bpfctl list -o json", Prepare: prepare, Run: d.list(n, "-o", "json")}},
+			Row{Name: "bpfd: bpfctl get, " + programs, Ours: Side{Name: "bpfctl get ID", Prepare: prepare, Run: d.get}},
+		)
+	}
+	most := listLevels[len(listLevels)-1]
+	programs := plural(most, "program")
+	serving := func(ctx context.Context) error {
+		list, err := d.client.List(ctx, &pb.ListRequest{})
+		if err != nil {
+			return err
+		}
+		if got := len(list.GetPrograms()); got != most {
+			return fmt.Errorf("bpfd lists %d programs after the restart, want %d", got, most)
+		}
+		return nil
+	}
+	rows = append(rows,
+		Row{Name: "bpfd: memory, " + programs + " loaded through the API", Figures: d.memory},
+		Row{Name: "bpfd: restart to serving, " + programs, Ours: Side{
+			Name: "SIGTERM, exit, start, until SERVING",
+			Measure: func(ctx context.Context) (time.Duration, error) {
+				start := time.Now()
+				if err := d.terminate(); err != nil {
+					return 0, err
+				}
+				err := d.start(ctx)
+				return time.Since(start), err
+			},
+			Check: serving,
+		}},
+		Row{Name: "bpfd: start to serving, " + programs, Ours: Side{
+			Name:    "exec until SERVING",
+			Prepare: func(context.Context) error { return d.terminate() },
+			Measure: func(ctx context.Context) (time.Duration, error) {
+				start := time.Now()
+				err := d.start(ctx)
+				return time.Since(start), err
+			},
+			Check: serving,
+		}},
+		Row{Name: "bpfd: memory, " + programs + " adopted at start", Figures: func(ctx context.Context) ([]Figure, error) {
+			// The process the last start left, after it listed them all.
+			if err := serving(ctx); err != nil {
+				return nil, err
+			}
+			return d.memory(ctx)
+		}},
+	)
+	return rows, d.stop, nil
+}
+
+// ensure loads programs through the API until bpfd manages n of them.
+func (d *listDaemon) ensure(ctx context.Context, n int) error {
+	if d.loaded > n {
+		return fmt.Errorf("%d programs loaded, more than the %d wanted (run the levels in ascending order)", d.loaded, n)
+	}
+	for ; d.loaded < n; d.loaded++ {
+		tp := d.tracepoints[d.loaded%len(d.tracepoints)]
+		resp, err := d.client.Load(ctx, &pb.LoadRequest{
+			Bytecode:   &pb.Bytecode{Reference: d.refs["tracepoint_counter.bpf.o"]},
+			Programs:   []*pb.LoadProgram{{Name: "tracepoint_counter", Type: pb.ProgramType_PROGRAM_TYPE_TRACEPOINT, Attach: &pb.AttachSpec{Spec: &pb.AttachSpec_Tracepoint{Tracepoint: &pb.TracepointAttach{Tracepoint: tp}}}}},
+			MapOwnerId: d.owner,
+			Metadata:   map[string]string{"bench": "list"},
+		})
+		if err != nil {
+			return fmt.Errorf("load %d of %d on %s: %w", d.loaded+1, n, tp, err)
+		}
+		if d.owner == 0 {
+			d.owner = resp.GetPrograms()[0].GetId()
+		}
+	}
+	return nil
+}
+
+// list runs `bpfctl list` with args and checks that it showed all n
+// programs.
+func (d *listDaemon) list(n int, args ...string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		out, err := d.bpfctl(ctx, append([]string{"list"}, args...)...)
+		if err != nil {
+			return err
+		}
+		if got := bytes.Count(out, []byte("tracepoint_counter")); got < n {
+			return fmt.Errorf("bpfctl list showed %d programs, want %d", got, n)
+		}
+		return nil
+	}
+}
+
+// get runs `bpfctl get` of the first program.
+func (d *listDaemon) get(ctx context.Context) error {
+	out, err := d.bpfctl(ctx, "get", strconv.FormatUint(d.owner, 10))
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(out, []byte("tracepoint_counter")) {
+		return fmt.Errorf("bpfctl get %d does not show the program: %s", d.owner, out)
+	}
+	return nil
+}
+
+// memory reports the daemon's peak and current resident set size (VmHWM,
+// VmRSS of /proc/PID/status).
+func (d *listDaemon) memory(context.Context) ([]Figure, error) {
+	if d.cmd == nil {
+		return nil, errors.New("bpfd is not running")
+	}
+	status, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		return nil, err
+	}
+	defer status.Close()
+	fields := map[string]string{"VmHWM": "peak RSS (VmHWM)", "VmRSS": "RSS (VmRSS)"}
+	var figs []Figure
+	s := bufio.NewScanner(status)
+	for s.Scan() {
+		key, value, _ := strings.Cut(s.Text(), ":")
+		name, ok := fields[key]
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", key, value, err)
+		}
+		figs = append(figs, Figure{Name: name, Value: kb / 1024, Unit: "MiB"})
+	}
+	if len(figs) != len(fields) {
+		return nil, fmt.Errorf("/proc/%d/status lacks VmHWM or VmRSS", d.cmd.Process.Pid)
+	}
+	return figs, s.Err()
+}
+
+// plural returns "1 program", "1,000 programs".
+func plural(n int, noun string) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if n != 1 {
+		noun += "s"
+	}
+	return s + " " + noun
+}
+
+// syscallTracepoints returns n syscall entry tracepoints of this kernel.
+func syscallTracepoints(n int) ([]string, error) {
+	var out []string
+	for _, root := range []string{"/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"} {
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "sys_enter_") && len(out) < n {
+				out = append(out, "syscalls/"+e.Name())
+			}
+		}
+		if len(out) == n {
+			return out, nil
+		}
+	}
+	return nil, errors.New("fewer syscall tracepoints than needed (is tracefs mounted?)")
+}
