@@ -8,7 +8,10 @@
 // bench/results.json. Figures depend on the machine: none is committed as an
 // expectation.
 //
-//	go run ./bench [-runs 7] [-rows REGEXP] [-out bench/results.json]
+//	go run ./bench [-runs 7] [-groups REGEXP] [-rows REGEXP] [-out bench/results.json]
+//
+// -groups sets up and runs only the groups whose name matches ("supply
+// chain", "bpfd: …", "dispatcher", "k8s"); -rows then picks rows among them.
 //
 // `make bench` builds the binaries and tools first and runs it as root. The
 // whole table, 7 runs a side, took 3 min 10 s of wall time (`make bench`
@@ -136,4 +139,37 @@
 //     exec alone (the old one stopped untimed).
 //   - memory, 1,000 programs adopted at start: VmHWM and VmRSS of the
 //     process the last start left, after it listed the 1,000 programs.
+//
+// # Kubernetes: nodes × configs
+//
+// These rows measure the Kubernetes side at scale on one machine, without a
+// kubelet: envtest's kube-apiserver and etcd (bin/k8s, default flags and
+// limits) with bpfd's CRDs, 100 Node objects, and for each node an agent set
+// up by agent.NewManager exactly as bpfd-agent does (its own manager, cache,
+// connection pool and client limits: 50 QPS, burst 100) talking over a real
+// unix-socket gRPC connection to an in-memory bpfd of its own
+// (k8stest.Daemon: it records programs, nothing reaches a kernel), plus
+// bpfd-operator's config controller (no client-side limit, as
+// controller-runtime sets it in a cluster). All run in this process. The
+// 20 configs select every node and alternate one XDP program on one
+// interface and one tracepoint program, so 2,000 BpfPrograms. In order:
+//
+//   - start agents: until every manager's cache is in sync.
+//   - create configs: until every config is Ready at its generation with
+//     every node loaded, every node's bpfd holds exactly one program of each
+//     from its image, and 2,000 BpfPrograms exist.
+//   - edit a config: a new image digest for one config, until it is Ready
+//     again at the new generation and every bpfd holds the new image.
+//   - delete a config, then delete the rest: until the configs, their
+//     BpfPrograms and their programs in every bpfd are gone.
+//
+// Convergence is polled every 100 ms by an uncounted client. Then the row
+// waits until no client has sent a request for 2 s, and reports the
+// requests the agents (together) and the operator sent during the phase, by
+// verb, per reconcile (controller-runtime's reconcile counter), the failed
+// ones by status code (409 conflicts from a stale cache, 404, 429), and the
+// calls the bpfds served. -k8s-nodes and -k8s-configs change the size. The
+// whole group takes about 90 seconds on 2 cores, control plane included:
+//
+//	go run ./bench -groups k8s [-k8s-nodes 100 -k8s-configs 20]
 package main

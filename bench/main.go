@@ -61,17 +61,22 @@ type Report struct {
 func main() {
 	runs := flag.Int("runs", 7, "timed runs of each side of a row (at least 5)")
 	only := flag.String("rows", "", "run only the rows whose name matches this regular expression")
+	onlyGroups := flag.String("groups", "", "set up and run only the groups whose name matches this regular expression: "+groupNames())
 	out := flag.String("out", "bench/results.json", "where to write the results")
 	flag.Parse()
-	if err := run(*runs, *only, *out); err != nil {
+	if err := run(*runs, *onlyGroups, *only, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(runs int, only, out string) error {
+func run(runs int, onlyGroups, only, out string) error {
 	if runs < 5 {
 		return fmt.Errorf("-runs %d: medians need at least 5 runs", runs)
+	}
+	groupFilter, err := regexp.Compile(onlyGroups)
+	if err != nil {
+		return fmt.Errorf("-groups: %w", err)
 	}
 	filter, err := regexp.Compile(only)
 	if err != nil {
@@ -95,6 +100,9 @@ func run(runs int, only, out string) error {
 	for _, g := range groups {
 		if ctx.Err() != nil {
 			break
+		}
+		if !groupFilter.MatchString(g.name) {
+			continue
 		}
 		rows, cleanup, err := g.setup(ctx, env)
 		if err != nil {
@@ -125,6 +133,15 @@ func run(runs int, only, out string) error {
 	}
 	fmt.Printf("\nwrote %s\n", out)
 	return ctx.Err()
+}
+
+// groupNames lists the groups' names, quoted, for -groups's usage.
+func groupNames() string {
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = fmt.Sprintf("%q", g.name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func kernelRelease() string {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	"github.com/bpfd-dev/bpfd/internal/controllercmd"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
@@ -70,24 +69,13 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts.Cache = agent.CacheOptions(node)
-	mgr, err := ctrl.NewManager(cfg, opts)
-	if err != nil {
-		return fmt.Errorf("controller manager: %w", err)
-	}
 	daemon, err := agent.DialDaemon(c.String("bpfd-socket"))
 	if err != nil {
 		return err
 	}
 	defer daemon.Close()
-	r := agent.NewReconciler(mgr.GetClient(), daemon, node, agent.ReconcilerOptions{ResyncPeriod: c.Duration("resync-period")})
-	if err := r.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("agent controller: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	mgr, err := agent.NewManager(cfg, opts, daemon, node, agent.ReconcilerOptions{ResyncPeriod: c.Duration("resync-period")})
+	if err != nil {
 		return err
 	}
 	ctrl.Log.Info("starting", "node", node, "bpfd_socket", c.String("bpfd-socket"))
