@@ -10,9 +10,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -45,19 +42,9 @@ func main() {
 				EnvVars: []string{"BPFD_AGENT_RESYNC_PERIOD"},
 			},
 		}, controllercmd.Flags...),
-		Action:         run,
-		ExitErrHandler: func(*cli.Context, error) {}, // main reports errors once, below
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return controllercmd.UsageError{Err: err}
-		},
+		Action: run,
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "bpfd-agent: %v\n", err)
-		if errors.As(err, new(controllercmd.UsageError)) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	controllercmd.Main(app)
 }
 
 func run(c *cli.Context) error {

@@ -5,9 +5,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v2"
 	"k8s.io/apimachinery/pkg/types"
@@ -50,19 +48,9 @@ func main() {
 				EnvVars: []string{"BPFD_LEADER_ELECT"},
 			},
 		}, controllercmd.Flags...),
-		Action:         run,
-		ExitErrHandler: func(*cli.Context, error) {}, // main reports errors once, below
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return controllercmd.UsageError{Err: err}
-		},
+		Action: run,
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "bpfd-operator: %v\n", err)
-		if errors.As(err, new(controllercmd.UsageError)) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	controllercmd.Main(app)
 }
 
 func run(c *cli.Context) error {

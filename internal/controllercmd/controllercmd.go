@@ -1,6 +1,7 @@
 package controllercmd
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 )
 
@@ -52,7 +54,7 @@ var Flags = []cli.Flag{
 func Setup(c *cli.Context) (*rest.Config, ctrl.Options, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, ctrl.Options{}, UsageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
+		return nil, ctrl.Options{}, cliutil.UsageError{Err: fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
 	}
 	logger := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctrl.SetLogger(logger)
@@ -84,18 +86,26 @@ func Setup(c *cli.Context) (*rest.Config, ctrl.Options, error) {
 	}, nil
 }
 
-// UsageError marks a command line that does not parse or lacks a value;
-// mains exit with 2 on it.
-type UsageError struct{ Err error }
-
-func (e UsageError) Error() string { return e.Err.Error() }
-func (e UsageError) Unwrap() error { return e.Err }
+// Main runs app, a controller manager's command line, with os.Args and
+// exits: 0 when it returns, 2 on a usage error, 1 on any other error, which
+// it prints once on stderr.
+func Main(app *cli.App) {
+	app.ExitErrHandler = func(*cli.Context, error) {} // reported once, below
+	app.OnUsageError = cliutil.OnUsageError
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
+		if errors.As(err, new(cliutil.UsageError)) {
+			os.Exit(cliutil.ExitUsage)
+		}
+		os.Exit(cliutil.ExitError)
+	}
+}
 
 // Required returns a UsageError unless the string flag name is set.
 func Required(c *cli.Context, name string) (string, error) {
 	v := strings.TrimSpace(c.String(name))
 	if v == "" {
-		return "", UsageError{fmt.Errorf("--%s is required", name)}
+		return "", cliutil.Usagef("--%s is required", name)
 	}
 	return v, nil
 }
