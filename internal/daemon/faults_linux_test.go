@@ -312,6 +312,44 @@ func TestUnwritableCache(t *testing.T) {
 	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
 }
 
+// TestFullCacheDir: with the cache's file system (a small tmpfs) full, a
+// load that must pull fails with ResourceExhausted naming the cause and
+// leaves nothing: nothing loaded, no blob or half-written blob of it in the
+// cache, which stays whole (what it held loads, unrepaired). Once there is
+// room the same load succeeds.
+func TestFullCacheDir(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	cache := t.TempDir()
+	if err := unix.Mount("tmpfs", cache, "tmpfs", 0, "size=8m"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(cache, unix.MNT_DETACH)
+	td := newTestDaemon(t, func(c *Config) { c.CacheDir = cache })
+	cached := td.image(t, "cached", true, "tracepoint_counter.bpf.o")
+	big := td.image(t, "big", true, paddedObject(t, "tracepoint_counter.bpf.o", 2<<20))
+	prog := tracepointProg("tracepoint_counter", "syscalls/sys_enter_getpid")
+	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
+
+	filler := filepath.Join(cache, "filler")
+	fill(t, filler)
+	before := td.snapshot(t)
+	_, err := td.load(t, big, prog)
+	wantCode(t, err, codes.ResourceExhausted, "no space left on device")
+	t.Logf("load into a full cache: %v", err)
+	td.assertUnchanged(t, before)
+	assertNotCached(t, cache, readManifest(t, filepath.Join(td.images, "big"), rootOf(t, big)).Layers[0].Digest)
+	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	td.unload(t, td.mustLoad(t, big, prog)[0].GetId())
+	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
+	if n := promtest.ToFloat64(td.d.Metrics().cacheRepairs); n != 0 {
+		t.Errorf("%v cache repairs: the full disk damaged the cache", n)
+	}
+}
+
 // TestFullStateDir: with the state dir's file system full, a load fails
 // with ResourceExhausted and leaves nothing; once there is room it loads.
 func TestFullStateDir(t *testing.T) {
