@@ -425,6 +425,66 @@ func TestUnwritableStateDir(t *testing.T) {
 	}
 }
 
+// TestReadOnlyStateDir: a node whose state dir turns read-only between two
+// runs of bpfd (a remount after a disk error, say). bpfd refuses to start,
+// naming the dir and the cause, and touches nothing: the programs the last
+// run loaded stay in the kernel and pinned. Once the dir is writable again
+// bpfd adopts them from the intact store, and they unload.
+func TestReadOnlyStateDir(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	state := t.TempDir()
+	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(state, unix.MNT_DETACH)
+	td := newTestDaemon(t, func(c *Config) {
+		c.StateDir = state
+		c.CacheDir = filepath.Join(state, "cache")
+	})
+	ref := td.image(t, "tracepoint", true, "tracepoint_counter.bpf.o")
+	loaded := td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_getpid"))[0]
+	pins := td.snapshot(t).Pins
+	td.stop(t)
+
+	if err := unix.Mount("", state, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(context.Background(), td.cfg, Options{Logger: testLogger(t)})
+	if err == nil {
+		d.Close()
+		t.Fatalf("New on a read-only state dir succeeded")
+	}
+	if !errors.Is(err, unix.EROFS) || !strings.Contains(err.Error(), state) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("New on a read-only state dir: %v, want one line naming %s with a read-only file system error", err, state)
+	}
+	t.Logf("start on a read-only state dir: %v", err)
+	if !kernelHasProgram(loaded.GetKernel().GetProgramId()) {
+		t.Errorf("the failed start unloaded program %d (kernel program %d)", loaded.GetId(), loaded.GetKernel().GetProgramId())
+	}
+	for _, pin := range pins {
+		if _, err := os.Stat(filepath.Join(td.cfg.BpffsDir, pin)); err != nil {
+			t.Errorf("the failed start removed a pin: %v", err)
+		}
+	}
+
+	if err := unix.Mount("", state, "", unix.MS_REMOUNT, ""); err != nil {
+		t.Fatal(err)
+	}
+	td.start(t)
+	resp, err := td.client.Get(context.Background(), &pb.GetRequest{Id: loaded.GetId()})
+	if err != nil {
+		t.Fatalf("Get %d after the state dir is writable again: %v", loaded.GetId(), err)
+	}
+	if got, want := resp.GetProgram().GetKernel().GetProgramId(), loaded.GetKernel().GetProgramId(); got != want {
+		t.Errorf("program %d adopted with kernel program %d, want %d", loaded.GetId(), got, want)
+	}
+	if n := promtest.ToFloat64(td.d.Metrics().cacheRepairs); n != 0 {
+		t.Errorf("%v cache repairs: the read-only start damaged the cache", n)
+	}
+	td.unload(t, loaded.GetId())
+	td.unload(t, td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_getppid"))[0].GetId())
+}
+
 // fill writes path until its file system is full.
 func fill(t *testing.T, path string) {
 	t.Helper()
