@@ -135,15 +135,16 @@ func TestConcurrentClients(t *testing.T) {
 	t.Logf("kernel objects reported and freed: %d programs, %d links, %d maps", len(kernel["program"]), len(kernel["link"]), len(kernel["map"]))
 	// The daemon closes a connection's descriptors and goroutines a moment
 	// after the client goes.
+	var afterFDs, afterGoroutines int
 	eventually(t, "the daemon's descriptors to return to their number before", func() string {
-		if after := daemonFDs(t, b); after > beforeFDs {
-			return fmt.Sprintf("%d open descriptors, %d before the clients:\n%s", after, beforeFDs, strings.Join(fdTargets(b), "\n"))
+		if afterFDs = daemonFDs(t, b); afterFDs > beforeFDs {
+			return fmt.Sprintf("%d open descriptors, %d before the clients:\n%s", afterFDs, beforeFDs, strings.Join(fdTargets(b), "\n"))
 		}
 		return ""
 	})
 	eventually(t, "the daemon's goroutines to return to their number before", func() string {
-		if after := goroutines(t, metrics); after > beforeGoroutines {
-			return fmt.Sprintf("%d goroutines, %d before the clients", after, beforeGoroutines)
+		if afterGoroutines = goroutines(t, metrics); afterGoroutines > beforeGoroutines {
+			return fmt.Sprintf("%d goroutines, %d before the clients", afterGoroutines, beforeGoroutines)
 		}
 		return ""
 	})
@@ -152,9 +153,25 @@ func TestConcurrentClients(t *testing.T) {
 	if st := b.stop(t, syscall.SIGTERM); st.ExitCode() != 0 {
 		t.Errorf("exit after SIGTERM: %v", st)
 	}
-	if records, objects := storeContents(t, n.state); len(records) != 0 || objects != 0 {
+	records, objects := storeContents(t, n.state)
+	if len(records) != 0 || objects != 0 {
 		t.Errorf("store holds %d records %v and %d objects, want none", len(records), records, objects)
 	}
+	t.Logf("left after the clients: %d pins, %d dispatchers, %d kernel objects, %d daemon descriptors more than the %d before (%d goroutines, %d before), %d store records, %d stored objects",
+		len(pinnedPrograms(t, n.bpffs)), len(dispatchers(t, n.bpffs)), leftCount(kernel), max(0, afterFDs-beforeFDs), beforeFDs, afterGoroutines, beforeGoroutines, len(records), objects)
+}
+
+// leftCount is how many of the kernel objects (by kind) still exist.
+func leftCount(objects map[string]map[uint32]bool) int {
+	n := 0
+	for kind, ids := range objects {
+		for id := range ids {
+			if kernelHasObject(kind, id) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // workload is what the soak clients load: signed artifacts of the example
