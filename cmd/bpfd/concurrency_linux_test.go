@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -65,6 +66,9 @@ func TestConcurrentClients(t *testing.T) {
 		if err != nil {
 			t.Fatalf("warm-up load of %s: %v\n%s", kind, err, b.log())
 		}
+		if kind == "xdp" {
+			w.setChainRoom(resp.GetPrograms()[0].GetHook().GetDispatcherMode())
+		}
 		if _, err := admin.Unload(ctx, &pb.UnloadRequest{Ids: ids(resp.GetPrograms())}); err != nil {
 			t.Fatal(err)
 		}
@@ -73,12 +77,12 @@ func TestConcurrentClients(t *testing.T) {
 	beforeGoroutines := goroutines(t, metrics)
 
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("%d clients x %d calls, seed %d", soakClients, calls, seed)
+	t.Logf("%d clients x %d calls, seed %d, chains of up to %d programs", soakClients, calls, seed, w.chainRoom["xdp"])
 	clients := make([]*soakClient, soakClients)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range clients {
-		c := &soakClient{w: w, rng: rand.New(rand.NewPCG(seed, uint64(i))), loaded: map[uint64]bool{}, gone: map[uint64]bool{},
+		c := &soakClient{w: w, rng: rand.New(rand.NewPCG(seed, uint64(i))), loaded: map[uint64]string{}, gone: map[uint64]bool{},
 			kernel: map[string]map[uint32]bool{"program": {}, "link": {}, "map": {}}, tally: map[string]int{}}
 		client, closeClient := n.client(t)
 		c.client = client
@@ -180,6 +184,47 @@ type workload struct {
 	v    *testutil.VethPair
 	tcx  bool // the kernel attaches TCX links
 	refs map[string]string
+
+	// chainRoom is how many more programs the XDP and TC chains take, by
+	// kind: a client takes room before it loads and gives it back when it
+	// unloads, so that no load finds its chain full (in freplace mode a
+	// chain takes fewer programs than the clients may hold).
+	mu        sync.Mutex
+	chainRoom map[string]int
+}
+
+// setChainRoom sizes the chains for the daemon's dispatcher mode.
+func (w *workload) setChainRoom(mode pb.DispatcherMode) {
+	room := dispatcher.MaxLinkedPrograms
+	if mode == pb.DispatcherMode_DISPATCHER_MODE_FREPLACE {
+		room = dispatcher.MaxFreplacePrograms
+	}
+	w.chainRoom = map[string]int{"xdp": room, "tc": room}
+}
+
+// takeRoom takes room for one program of kind in its chain; it reports
+// false when the chain is full. Kinds without a chain always have room.
+func (w *workload) takeRoom(kind string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	room, ok := w.chainRoom[kind]
+	if !ok {
+		return true
+	}
+	if room == 0 {
+		return false
+	}
+	w.chainRoom[kind] = room - 1
+	return true
+}
+
+// giveRoom gives back the room of one program of kind.
+func (w *workload) giveRoom(kind string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.chainRoom[kind]; ok {
+		w.chainRoom[kind]++
+	}
 }
 
 // tracepoints spread the tracepoint programs (the kernel takes 64 per
@@ -218,7 +263,9 @@ func (w *workload) request(kind string, rng *rand.Rand) *pb.LoadRequest {
 }
 
 // maxHeld is how many programs a soak client holds at most: eight clients
-// fill an XDP or TC chain to at most 48 of the linked mode's 64.
+// fill an XDP or TC chain to at most 48 of the linked mode's 64; the
+// freplace mode's 10 fill up, and chainRoom turns loads past them into
+// tracepoint loads.
 const maxHeld = 6
 
 // soakClient is one client of TestConcurrentClients. Its calls are
@@ -228,8 +275,8 @@ type soakClient struct {
 	client pb.BpfdClient
 	rng    *rand.Rand
 
-	loaded map[uint64]bool // loaded by this client, not yet unloaded
-	gone   map[uint64]bool // unloaded by this client
+	loaded map[uint64]string // kind by id: loaded by this client, not yet unloaded
+	gone   map[uint64]bool   // unloaded by this client
 	// kernel holds the ids of the kernel programs, links and maps the
 	// daemon reported for this client's programs.
 	kernel map[string]map[uint32]bool
@@ -323,6 +370,9 @@ func (c *soakClient) pick() uint64 {
 }
 
 func (c *soakClient) load(kind string) {
+	if !c.w.takeRoom(kind) {
+		kind = "tracepoint"
+	}
 	req := c.w.request(kind, c.rng)
 	var resp *pb.LoadResponse
 	err := c.call(func(ctx context.Context) (err error) {
@@ -331,11 +381,12 @@ func (c *soakClient) load(kind string) {
 	})
 	c.tally["Load "+kind+" "+outcome(err)]++
 	if err != nil {
+		c.w.giveRoom(kind)
 		c.problem("Load %s: %v", kind, err)
 		return
 	}
 	for _, p := range resp.GetPrograms() {
-		c.loaded[p.GetId()] = true
+		c.loaded[p.GetId()] = kind
 		c.note(p)
 	}
 }
@@ -370,6 +421,7 @@ func (c *soakClient) unload(id uint64) {
 		c.problem("Unload %d: %v", id, err)
 		return
 	}
+	c.w.giveRoom(c.loaded[id])
 	delete(c.loaded, id)
 	c.gone[id] = true
 }

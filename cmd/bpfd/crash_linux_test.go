@@ -144,12 +144,18 @@ type churnResult struct {
 	interrupted string // the call under way when bpfd died: "load xdp", "unload", ...
 }
 
-// churn loads and unloads until bpfd stops answering. It holds up to eight
-// programs and unloads one at random half of the time.
+// churn loads and unloads until bpfd stops answering. It takes over the
+// programs earlier churns left, holds up to eight and unloads one at random
+// half of the time, so that hooks never fill up over many kills.
 func churn(client pb.BpfdClient, v *testutil.VethPair, refs map[string]string, kinds []string) churnResult {
 	ctx := context.Background()
 	var res churnResult
-	var loaded []uint64
+	list, err := client.List(ctx, &pb.ListRequest{})
+	if status.Code(err) == codes.Unavailable {
+		res.interrupted = "list"
+		return res
+	}
+	loaded := ids(list.GetPrograms())
 	for {
 		if len(loaded) > 0 && (len(loaded) >= 8 || rand.IntN(2) == 0) {
 			i := rand.IntN(len(loaded))
@@ -201,8 +207,28 @@ func (n *node) checkConsistent(t *testing.T, v *testutil.VethPair, b *bpfd, reco
 		}
 		switch p.GetType() {
 		case pb.ProgramType_PROGRAM_TYPE_XDP, pb.ProgramType_PROGRAM_TYPE_TC:
-			// The hook's chain runs it: its kernel program is the chain's.
-			chains[p.GetType()][k.GetProgramId()] = true
+			// The hook's chain runs it. In linked mode its kernel program
+			// is the chain's dispatcher; in freplace mode it is its
+			// extension program, pinned in its directory.
+			hook := p.GetHook()
+			disp := pinnedDispatchers(t, n.bpffs, hook.GetHook())
+			if len(disp) != 1 {
+				t.Errorf("program %d (%s): hook %s has dispatchers %v pinned, want one", p.GetId(), p.GetName(), hook.GetHook(), disp)
+				continue
+			}
+			chains[p.GetType()][disp[0]] = true
+			switch hook.GetDispatcherMode() {
+			case pb.DispatcherMode_DISPATCHER_MODE_LINKED:
+				if k.GetProgramId() != disp[0] {
+					t.Errorf("program %d (%s): reports kernel program %d, its hook's linked dispatcher is %d", p.GetId(), p.GetName(), k.GetProgramId(), disp[0])
+				}
+			case pb.DispatcherMode_DISPATCHER_MODE_FREPLACE:
+				if got := pinnedProgramID(filepath.Join(p.GetPinPath(), "program")); got != k.GetProgramId() {
+					t.Errorf("program %d (%s): its pinned extension program is %d, bpfd reports %d", p.GetId(), p.GetName(), got, k.GetProgramId())
+				}
+			default:
+				t.Errorf("program %d (%s): dispatcher mode %v", p.GetId(), p.GetName(), hook.GetDispatcherMode())
+			}
 			continue
 		case pb.ProgramType_PROGRAM_TYPE_TCX:
 			tcx = append(tcx, k.GetProgramId())
@@ -263,6 +289,22 @@ func pinnedMapID(path string) uint32 {
 	}
 	defer m.Close()
 	info, err := m.Info()
+	if err != nil {
+		return 0
+	}
+	id, _ := info.ID()
+	return uint32(id)
+}
+
+// pinnedProgramID returns the kernel id of the program pinned at path, 0
+// if none.
+func pinnedProgramID(path string) uint32 {
+	p, err := ebpf.LoadPinnedProgram(path, &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return 0
+	}
+	defer p.Close()
+	info, err := p.Info()
 	if err != nil {
 		return 0
 	}

@@ -148,6 +148,30 @@ func dispatchers(t *testing.T, bpffs string) []string {
 	return out
 }
 
+// pinnedDispatchers returns the kernel ids of the dispatcher programs
+// pinned for the XDP or TC hook named hook ("xdp/ifindex=4/netns=…"): each
+// generation pins in <bpffs>/dispatchers/<hook with / as _>/<mode>-<id>.
+func pinnedDispatchers(t *testing.T, bpffs, hook string) []uint32 {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(bpffs, "dispatchers", strings.ReplaceAll(hook, "/", "_")))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []uint32
+	for _, e := range entries {
+		_, id, ok := strings.Cut(e.Name(), "-")
+		if !ok || !e.IsDir() {
+			continue // the hook's link
+		}
+		n, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			t.Fatalf("dispatcher pin %s of hook %s: not <mode>-<id>", e.Name(), hook)
+		}
+		out = append(out, uint32(n))
+	}
+	return out
+}
+
 // kernelLeft returns which of the kernel programs, links and maps (by
 // kind: "program", "link", "map") still exist, or "" when none does.
 func kernelLeft(objects map[string]map[uint32]bool) string {
