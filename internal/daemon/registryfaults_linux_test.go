@@ -89,9 +89,9 @@ func TestRegistryKilledMidPull(t *testing.T) {
 			return testutil.Fault{}
 		}
 		return testutil.Fault{After: 8 << 20, Then: func() {
-			f.reg.Stop() // SIGKILL
+			close(killed) // first: the cut may end the load before Stop returns
+			f.reg.Stop()  // SIGKILL
 			f.proxy.Down()
-			close(killed)
 		}}
 	})
 	before := f.td.snapshot(t)
