@@ -18,6 +18,12 @@ FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
 	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig
 
+# The soak (make soak): bpfd's concurrency and crash tests at full length (8
+# clients x 500 calls, 200 SIGKILLs; BPFD_SOAK=1), then the daemon's registry and
+# disk fault tests. `make test` runs the same tests short (8 x 50 calls, 20 kills).
+SOAK_TESTS  := ^(TestConcurrentClients|TestCrashDuringLoads)$$
+FAULT_TESTS := ^(TestRegistryKilledMidPull|TestSlowRegistry|TestRegistryServesOtherContent|TestFullCacheDir|TestFullStateDir|TestUnwritableStateDir|TestUnwritableCache|TestReadOnlyStateDir)$$
+
 # Packages whose tests also run in the kernel test VM (hack/vm) on Debian's stock
 # kernel, where kprobes, fentry/fexit and freplace work. Add yours here.
 VM_PKGS      ?= ./internal/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl
@@ -49,7 +55,7 @@ TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_cou
 	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
 	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c pkg/runtime/dispatcher/testdata/*.bpf.c))
 
-.PHONY: help build test test-vm fuzz tools bytecode lint generate demo bench clean
+.PHONY: help build test test-vm soak fuzz tools bytecode lint generate demo bench clean
 
 help: ## Show the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -63,6 +69,10 @@ tools: ## Install or build every external component the tests use (idempotent).
 test: tools ## Run every test this machine can run, then the kernel tests in the VM.
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory test-vm
+
+soak: tools ## Run the soak long: 8 clients x 500 calls and 200 bpfd crashes, then the registry and disk faults.
+	BPFD_SOAK=1 $(GO) test -count=1 -timeout 60m -v -run '$(SOAK_TESTS)' ./cmd/bpfd
+	BPFD_SOAK=1 $(GO) test -count=1 -timeout 10m -run '$(FAULT_TESTS)' ./internal/daemon
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 60s), one after the other.
 	@set -e; for t in $(FUZZ_TARGETS); do \

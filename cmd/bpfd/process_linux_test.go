@@ -3,14 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,8 +14,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -100,9 +94,9 @@ type bpfd struct {
 	lines []string
 }
 
-// start runs bpfd on the node's directories and waits for its READY=1 on
-// the notify socket.
-func (n *node) start(t *testing.T) *bpfd {
+// start runs bpfd on the node's directories, with extra flags, and waits
+// for its READY=1 on the notify socket.
+func (n *node) start(t *testing.T, flags ...string) *bpfd {
 	t.Helper()
 	notifyPath := filepath.Join(n.dir, "notify-"+testutil.RandomSuffix(6))
 	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
@@ -111,8 +105,9 @@ func (n *node) start(t *testing.T) *bpfd {
 	}
 	defer notify.Close()
 
-	cmd := exec.Command(os.Args[0], "--socket", n.socket, "--state-dir", n.state, "--bpffs", n.bpffs,
-		"--policy", n.policy, "--config", filepath.Join(n.dir, "bpfd.yaml"), "--log-level", "debug")
+	args := []string{"--socket", n.socket, "--state-dir", n.state, "--bpffs", n.bpffs,
+		"--policy", n.policy, "--config", filepath.Join(n.dir, "bpfd.yaml"), "--log-level", "debug"}
+	cmd := exec.Command(os.Args[0], append(args, flags...)...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "NOTIFY_SOCKET="+notifyPath)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -282,237 +277,4 @@ func TestSignals(t *testing.T) {
 	if st := b.stop(t, syscall.SIGINT); st.ExitCode() != 0 {
 		t.Errorf("exit after SIGINT: %v", st)
 	}
-}
-
-// TestCrashDuringLoads kills bpfd with SIGKILL while clients load and
-// unload XDP, TC and tracepoint programs, at random moments, then starts it
-// again: every program it lists is live and pinned, no pin lacks a
-// program, and the veth's XDP and TC hooks run a chain exactly when bpfd
-// lists programs on them.
-// BPFD_CRASH_ITERATIONS sets the number of kills (default 20).
-func TestCrashDuringLoads(t *testing.T) {
-	n := newNode(t)
-	v := testutil.NewVethPair(t)
-	refs := map[string]string{
-		"tracepoint": n.image(t, "tracepoint", "tracepoint_counter.bpf.o"),
-		"xdp":        n.image(t, "xdp", "xdp_counter.bpf.o"),
-		"tc":         n.image(t, "tc", "tc_counter.bpf.o"),
-	}
-	iterations := 20
-	if s := os.Getenv("BPFD_CRASH_ITERATIONS"); s != "" {
-		iterations, _ = strconv.Atoi(s)
-	}
-	// Kills land within a few loads' time: time one load on this machine
-	// (the VM's emulated CPU is many times slower than the host's).
-	b := n.start(t)
-	client, closeClient := n.client(t)
-	var perLoad time.Duration
-	for _, tp := range []string{"syscalls/sys_enter_getpid", "syscalls/sys_enter_getppid"} { // the first pulls
-		start := time.Now()
-		if _, err := client.Load(context.Background(), &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: refs["tracepoint"]}, Programs: []*pb.LoadProgram{tracepoint(tp)}}); err != nil {
-			t.Fatal(err)
-		}
-		perLoad = time.Since(start)
-	}
-	// An XDP load rebuilds the interface's chain: the slowest of the mix.
-	start := time.Now()
-	if _, err := client.Load(context.Background(), &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: refs["xdp"]}, Programs: []*pb.LoadProgram{{Name: "xdp_counter", Type: pb.ProgramType_PROGRAM_TYPE_XDP,
-		Attach: &pb.AttachSpec{Spec: &pb.AttachSpec_Xdp{Xdp: &pb.XdpAttach{Interface: v.Peer, Netns: v.Netns}}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	perLoad = max(perLoad, time.Since(start))
-	closeClient()
-	b.stop(t, syscall.SIGTERM)
-	t.Logf("a load takes %v", perLoad)
-
-	loads := 0
-	for i := range iterations {
-		b := n.start(t)
-		n.checkConsistent(t, v, b)
-		client, closeClient := n.client(t)
-		stopped := make(chan int)
-		go func() { stopped <- churn(client, v, refs) }()
-		time.Sleep(time.Duration(rand.Int64N(int64(6 * perLoad))))
-		b.stop(t, syscall.SIGKILL)
-		loads += <-stopped
-		closeClient()
-		t.Logf("kill %d: after %d loads in all", i+1, loads)
-	}
-	b = n.start(t)
-	n.checkConsistent(t, v, b)
-	client, closeClient = n.client(t)
-	defer closeClient()
-	list, err := client.List(context.Background(), &pb.ListRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []uint64
-	for _, p := range list.GetPrograms() {
-		ids = append(ids, p.GetId())
-	}
-	if len(ids) > 0 {
-		if _, err := client.Unload(context.Background(), &pb.UnloadRequest{Ids: ids}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if loads == 0 {
-		t.Error("no load completed between the kills: the test did not exercise loads")
-	}
-	b.stop(t, syscall.SIGTERM)
-}
-
-// churn loads and unloads until bpfd stops answering; it returns how many
-// loads succeeded.
-func churn(client pb.BpfdClient, v *testutil.VethPair, refs map[string]string) int {
-	ctx := context.Background()
-	tps := []string{"syscalls/sys_enter_getpid", "syscalls/sys_enter_getppid", "syscalls/sys_enter_close"}
-	var loaded []uint64
-	var xdp uint64
-	done := 0
-	for {
-		var req *pb.LoadRequest
-		switch rand.IntN(4) {
-		case 0:
-			req = &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: refs["tracepoint"]}, Programs: []*pb.LoadProgram{tracepoint(tps[rand.IntN(len(tps))])}}
-		case 1:
-			req = &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: refs["tc"]}, Programs: []*pb.LoadProgram{{Name: "tc_counter", Type: pb.ProgramType_PROGRAM_TYPE_TC,
-				Attach: &pb.AttachSpec{Spec: &pb.AttachSpec_Tc{Tc: &pb.TcAttach{Interface: v.Peer, Netns: v.Netns, Direction: pb.Direction_DIRECTION_INGRESS, Priority: int32(1 + rand.IntN(100))}}}}}}
-		case 2:
-			if xdp != 0 {
-				if _, err := client.Unload(ctx, &pb.UnloadRequest{Ids: []uint64{xdp}}); status.Code(err) == codes.Unavailable {
-					return done
-				}
-				loaded = slices.DeleteFunc(loaded, func(id uint64) bool { return id == xdp })
-				xdp = 0
-			}
-			req = &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: refs["xdp"]}, Programs: []*pb.LoadProgram{{Name: "xdp_counter", Type: pb.ProgramType_PROGRAM_TYPE_XDP,
-				Attach: &pb.AttachSpec{Spec: &pb.AttachSpec_Xdp{Xdp: &pb.XdpAttach{Interface: v.Peer, Netns: v.Netns}}}}}}
-		case 3:
-			if len(loaded) > 0 {
-				i := rand.IntN(len(loaded))
-				if _, err := client.Unload(ctx, &pb.UnloadRequest{Ids: []uint64{loaded[i]}}); status.Code(err) == codes.Unavailable {
-					return done
-				}
-				if loaded[i] == xdp {
-					xdp = 0
-				}
-				loaded = slices.Delete(loaded, i, i+1)
-			}
-			continue
-		}
-		resp, err := client.Load(ctx, req)
-		if status.Code(err) == codes.Unavailable {
-			return done
-		}
-		if err != nil {
-			continue // e.g. XDP taken by a load a kill interrupted
-		}
-		done++
-		id := resp.GetPrograms()[0].GetId()
-		loaded = append(loaded, id)
-		if resp.GetPrograms()[0].GetType() == pb.ProgramType_PROGRAM_TYPE_XDP {
-			xdp = id
-		}
-	}
-}
-
-// checkConsistent checks what bpfd lists against the bpffs and the kernel.
-func (n *node) checkConsistent(t *testing.T, v *testutil.VethPair, b *bpfd) {
-	t.Helper()
-	client, closeClient := n.client(t)
-	defer closeClient()
-	list, err := client.List(context.Background(), &pb.ListRequest{})
-	if err != nil {
-		t.Fatalf("List: %v\n%s", err, b.log())
-	}
-	var listed []string
-	xdp, tc := 0, 0
-	for _, p := range list.GetPrograms() {
-		listed = append(listed, strconv.FormatUint(p.GetId(), 10))
-		k := p.GetKernel()
-		if k == nil || !kernelHas(k.GetProgramId()) {
-			t.Errorf("program %d (%s) listed but not in the kernel", p.GetId(), p.GetName())
-		}
-		// Programs in a linked chain have their maps pinned, not the
-		// program: the chain's one program is pinned by its dispatcher.
-		if _, err := os.Stat(filepath.Join(p.GetPinPath(), "maps")); err != nil {
-			t.Errorf("program %d: %v", p.GetId(), err)
-		}
-		switch p.GetType() {
-		case pb.ProgramType_PROGRAM_TYPE_XDP:
-			xdp++
-		case pb.ProgramType_PROGRAM_TYPE_TC:
-			tc++
-		}
-	}
-	var pins []string
-	entries, err := os.ReadDir(n.bpffs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if _, err := strconv.ParseUint(e.Name(), 10, 64); err == nil { // a program's; not maps.debug, dispatchers
-			pins = append(pins, e.Name())
-		}
-	}
-	slices.Sort(listed)
-	slices.Sort(pins)
-	if !slices.Equal(listed, pins) {
-		t.Errorf("pin dirs %v, listed programs %v\n%s", pins, listed, b.log())
-	}
-	// The programs of each hook run in one dispatcher chain: the interface
-	// runs an XDP program exactly when bpfd lists XDP programs on it, and
-	// has at most one BPF filter on ingress (the TC chain's on kernels
-	// without TCX), none without tc programs.
-	gotXDP, gotTC := hooks(t, v)
-	if (gotXDP != 0) != (xdp > 0) {
-		t.Errorf("interface runs XDP program %d, bpfd lists %d xdp programs", gotXDP, xdp)
-	}
-	if gotTC > 1 || tc == 0 && gotTC > 0 {
-		t.Errorf("interface has %d BPF filters on ingress, bpfd lists %d tc programs", gotTC, tc)
-	}
-}
-
-func kernelHas(id uint32) bool {
-	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
-	if err != nil {
-		return false
-	}
-	p.Close()
-	return true
-}
-
-// hooks returns the XDP program id and the number of BPF filters on the
-// ingress of the veth's peer.
-func hooks(t *testing.T, v *testutil.VethPair) (uint32, int) {
-	t.Helper()
-	ns, err := netns.GetFromPath(v.Netns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		t.Fatalf("netlink in %s: %v", v.Netns, err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName(v.Peer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var xdp uint32
-	if l.Attrs().Xdp != nil {
-		xdp = l.Attrs().Xdp.ProgId
-	}
-	filters, err := h.FilterList(l, netlink.HANDLE_MIN_INGRESS)
-	if err != nil && !strings.Contains(err.Error(), "invalid argument") {
-		t.Fatal(fmt.Errorf("filters of %s: %w", v.Peer, err))
-	}
-	tc := 0
-	for _, f := range filters {
-		if _, ok := f.(*netlink.BpfFilter); ok {
-			tc++
-		}
-	}
-	return xdp, tc
 }

@@ -41,6 +41,14 @@ type cache struct {
 
 	mu    sync.Mutex
 	locks map[digest.Digest]*digestLock
+
+	// pulls counts the pulls under way. A failed pull may leave a file in
+	// ingest/ (on a full disk the layout store leaves an empty one behind),
+	// so ingestDirty is set and ingest/ is emptied once no pull is under
+	// way, rather than only at the next start.
+	ingestMu    sync.Mutex
+	pulls       int
+	ingestDirty bool
 }
 
 type digestLock struct {
@@ -80,7 +88,7 @@ func openCache(ctx context.Context, dir string, log *slog.Logger) (*cache, error
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
 	// Half-written blobs of an interrupted pull.
-	if err := os.RemoveAll(filepath.Join(dir, "ingest")); err != nil {
+	if err := os.RemoveAll(filepath.Join(dir, ingestDir)); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
 	store, err := oci.NewWithContext(ctx, dir)
@@ -153,12 +161,36 @@ func (c *cache) has(ctx context.Context, root ocispec.Descriptor) (bool, error) 
 	return ok, nil
 }
 
+// ingestDir is where the layout store writes blobs before moving them in.
+const ingestDir = "ingest"
+
 // pull copies root, its referrers and cosign tags from src into the cache.
 func (c *cache) pull(ctx context.Context, src *artifact.Target, root ocispec.Descriptor) error {
-	if _, err := artifact.Copy(ctx, src, root, c.store, "", artifact.CopyOptions{}); err != nil {
+	c.ingestMu.Lock()
+	c.pulls++
+	c.ingestMu.Unlock()
+	_, err := artifact.Copy(ctx, src, root, c.store, "", artifact.CopyOptions{})
+	c.pullDone(err != nil)
+	if err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
 	return nil
+}
+
+// pullDone ends a pull; after failures it empties ingest/ once no pull is
+// under way.
+func (c *cache) pullDone(failed bool) {
+	c.ingestMu.Lock()
+	defer c.ingestMu.Unlock()
+	c.pulls--
+	c.ingestDirty = c.ingestDirty || failed
+	if c.pulls > 0 || !c.ingestDirty {
+		return
+	}
+	c.ingestDirty = false
+	if err := os.RemoveAll(filepath.Join(c.dir, ingestDir)); err != nil {
+		c.log.Warn("cache: cannot remove the half-written blobs of failed pulls", "path", filepath.Join(c.dir, ingestDir), "error", err)
+	}
 }
 
 // tag records that name (NAME:TAG) resolved to root, unless it already

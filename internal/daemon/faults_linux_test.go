@@ -312,6 +312,44 @@ func TestUnwritableCache(t *testing.T) {
 	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
 }
 
+// TestFullCacheDir: with the cache's file system (a small tmpfs) full, a
+// load that must pull fails with ResourceExhausted naming the cause and
+// leaves nothing: nothing loaded, no blob or half-written blob of it in the
+// cache, which stays whole (what it held loads, unrepaired). Once there is
+// room the same load succeeds.
+func TestFullCacheDir(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	cache := t.TempDir()
+	if err := unix.Mount("tmpfs", cache, "tmpfs", 0, "size=8m"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(cache, unix.MNT_DETACH)
+	td := newTestDaemon(t, func(c *Config) { c.CacheDir = cache })
+	cached := td.image(t, "cached", true, "tracepoint_counter.bpf.o")
+	big := td.image(t, "big", true, paddedObject(t, "tracepoint_counter.bpf.o", 2<<20))
+	prog := tracepointProg("tracepoint_counter", "syscalls/sys_enter_getpid")
+	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
+
+	filler := filepath.Join(cache, "filler")
+	fill(t, filler)
+	before := td.snapshot(t)
+	_, err := td.load(t, big, prog)
+	wantCode(t, err, codes.ResourceExhausted, "no space left on device")
+	t.Logf("load into a full cache: %v", err)
+	td.assertUnchanged(t, before)
+	assertNotCached(t, cache, readManifest(t, filepath.Join(td.images, "big"), rootOf(t, big)).Layers[0].Digest)
+	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	td.unload(t, td.mustLoad(t, big, prog)[0].GetId())
+	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
+	if n := promtest.ToFloat64(td.d.Metrics().cacheRepairs); n != 0 {
+		t.Errorf("%v cache repairs: the full disk damaged the cache", n)
+	}
+}
+
 // TestFullStateDir: with the state dir's file system full, a load fails
 // with ResourceExhausted and leaves nothing; once there is room it loads.
 func TestFullStateDir(t *testing.T) {
@@ -385,6 +423,66 @@ func TestUnwritableStateDir(t *testing.T) {
 	if _, err := os.Stat(cfg.Socket.Path); !os.IsNotExist(err) {
 		t.Errorf("a failed start left a socket: %v", err)
 	}
+}
+
+// TestReadOnlyStateDir: a node whose state dir turns read-only between two
+// runs of bpfd (a remount after a disk error, say). bpfd refuses to start,
+// naming the dir and the cause, and touches nothing: the programs the last
+// run loaded stay in the kernel and pinned. Once the dir is writable again
+// bpfd adopts them from the intact store, and they unload.
+func TestReadOnlyStateDir(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	state := t.TempDir()
+	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(state, unix.MNT_DETACH)
+	td := newTestDaemon(t, func(c *Config) {
+		c.StateDir = state
+		c.CacheDir = filepath.Join(state, "cache")
+	})
+	ref := td.image(t, "tracepoint", true, "tracepoint_counter.bpf.o")
+	loaded := td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_getpid"))[0]
+	pins := td.snapshot(t).Pins
+	td.stop(t)
+
+	if err := unix.Mount("", state, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(context.Background(), td.cfg, Options{Logger: testLogger(t)})
+	if err == nil {
+		d.Close()
+		t.Fatalf("New on a read-only state dir succeeded")
+	}
+	if !errors.Is(err, unix.EROFS) || !strings.Contains(err.Error(), state) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("New on a read-only state dir: %v, want one line naming %s with a read-only file system error", err, state)
+	}
+	t.Logf("start on a read-only state dir: %v", err)
+	if !kernelHasProgram(loaded.GetKernel().GetProgramId()) {
+		t.Errorf("the failed start unloaded program %d (kernel program %d)", loaded.GetId(), loaded.GetKernel().GetProgramId())
+	}
+	for _, pin := range pins {
+		if _, err := os.Stat(filepath.Join(td.cfg.BpffsDir, pin)); err != nil {
+			t.Errorf("the failed start removed a pin: %v", err)
+		}
+	}
+
+	if err := unix.Mount("", state, "", unix.MS_REMOUNT, ""); err != nil {
+		t.Fatal(err)
+	}
+	td.start(t)
+	resp, err := td.client.Get(context.Background(), &pb.GetRequest{Id: loaded.GetId()})
+	if err != nil {
+		t.Fatalf("Get %d after the state dir is writable again: %v", loaded.GetId(), err)
+	}
+	if got, want := resp.GetProgram().GetKernel().GetProgramId(), loaded.GetKernel().GetProgramId(); got != want {
+		t.Errorf("program %d adopted with kernel program %d, want %d", loaded.GetId(), got, want)
+	}
+	if n := promtest.ToFloat64(td.d.Metrics().cacheRepairs); n != 0 {
+		t.Errorf("%v cache repairs: the read-only start damaged the cache", n)
+	}
+	td.unload(t, loaded.GetId())
+	td.unload(t, td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_getppid"))[0].GetId())
 }
 
 // fill writes path until its file system is full.

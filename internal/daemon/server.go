@@ -72,7 +72,7 @@ func (s *server) Unload(ctx context.Context, in *pb.UnloadRequest) (*pb.UnloadRe
 		for _, id := range ids {
 			if p, gerr := s.manager.Get(ctx, id); gerr == nil {
 				rec.Programs = append(rec.Programs, p.Name)
-				rec.Artifacts = append(rec.Artifacts, p.Provenance.Reference+"@"+p.Provenance.Digest)
+				rec.Artifacts = append(rec.Artifacts, artifactName(p.Provenance))
 			}
 		}
 		err = s.manager.Unload(ctx, ids...)
@@ -83,6 +83,15 @@ func (s *server) Unload(ctx context.Context, in *pb.UnloadRequest) (*pb.UnloadRe
 		return nil, toStatus(err)
 	}
 	return &pb.UnloadResponse{}, nil
+}
+
+// artifactName names the artifact a program came from: its reference,
+// with the digest unless the reference names it (or is a local file).
+func artifactName(p runtime.Provenance) string {
+	if p.Digest == "" || strings.HasSuffix(p.Reference, "@"+p.Digest) {
+		return p.Reference
+	}
+	return p.Reference + "@" + p.Digest
 }
 
 func (s *server) List(ctx context.Context, in *pb.ListRequest) (*pb.ListResponse, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
@@ -61,7 +62,8 @@ func classify(err error) error {
 		return classified{err, ErrNotFound}
 	case errors.Is(err, content.ErrMismatchedDigest):
 		return ErrDigestMismatch
-	case errors.Is(err, content.ErrTrailingData), errors.Is(err, content.ErrInvalidDescriptorSize), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, content.ErrTrailingData), errors.Is(err, content.ErrInvalidDescriptorSize), errors.Is(err, io.ErrUnexpectedEOF),
+		strings.HasSuffix(err.Error(), ": mismatch Content-Length"): // oras-go's registry client: a body of another size than asked for
 		return fmt.Errorf("%w (%v)", ErrDigestMismatch, err)
 	case errors.As(err, &opErr):
 		return fmt.Errorf("%w: %v", ErrUnreachable, opErr)

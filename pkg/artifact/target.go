@@ -39,11 +39,26 @@ type OpenOptions struct {
 	HTTPClient *http.Client
 }
 
-// DefaultHTTPClient returns the HTTP client Open uses for registries: bounded
-// dial, TLS and response timeouts, and at most two retries with backoff for
-// timeouts, resets and 5xx/429 answers, so that a registry that is down fails
-// in seconds rather than hanging.
-func DefaultHTTPClient() *http.Client {
+// DefaultHTTPClient returns the HTTP client Open uses for registries:
+// NewHTTPClient with the default options.
+func DefaultHTTPClient() *http.Client { return NewHTTPClient(HTTPClientOptions{}) }
+
+// HTTPClientOptions configure NewHTTPClient. The zero value gives the
+// defaults.
+type HTTPClientOptions struct {
+	// StallTimeout is how long a response body may go without a byte
+	// before the transfer fails with ErrUnreachable; 0 is
+	// DefaultStallTimeout.
+	StallTimeout time.Duration
+}
+
+// NewHTTPClient returns an HTTP client for registries with bounded dial,
+// TLS and response timeouts, at most two retries with backoff for
+// timeouts, resets and 5xx/429 answers, and a bound on the time a response
+// body may stall, so that a registry that is down or stops answering fails
+// in seconds rather than hanging. A transfer the network cuts short fails
+// with ErrUnreachable, not as content that does not match its digest.
+func NewHTTPClient(opts HTTPClientOptions) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	base.TLSHandshakeTimeout = 10 * time.Second
@@ -58,7 +73,11 @@ func DefaultHTTPClient() *http.Client {
 			MaxRetry:  2,
 		}
 	}
-	return &http.Client{Transport: transport}
+	stall := opts.StallTimeout
+	if stall <= 0 {
+		stall = DefaultStallTimeout
+	}
+	return &http.Client{Transport: &transferTransport{base: transport, stall: stall}}
 }
 
 // Target is an opened reference: a registry repository, an OCI layout or a

@@ -382,7 +382,7 @@ func assertErr(t *testing.T, err, want error, fragments ...string) {
 }
 
 // assertOnly checks that the store and the bpffs hold exactly the programs
-// ids, all loaded, and that the process has fds descriptors open.
+// ids, all loaded, and that the process has at most fds descriptors open.
 func assertOnly(t *testing.T, e *env, m *runtime.Manager, fds int, ids ...runtime.ID) {
 	t.Helper()
 	records, err := runtime.StoredRecords(m)
@@ -404,9 +404,11 @@ func assertOnly(t *testing.T, e *env, m *runtime.Manager, fds int, ids ...runtim
 	if diff := cmp.Diff(dirs, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("pin directories (-want +got):\n%s", diff)
 	}
+	// Fewer is no leak: an object an earlier test dropped may be closed
+	// by its finalizer meanwhile.
 	if fds >= 0 {
-		if now := openFDs(t); now != fds {
-			t.Errorf("%d file descriptors open, want %d", now, fds)
+		if now := openFDs(t); now > fds {
+			t.Errorf("%d file descriptors open, want at most %d", now, fds)
 		}
 	}
 }

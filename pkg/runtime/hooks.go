@@ -27,8 +27,8 @@ type hookState struct {
 	// getting its first); nil otherwise.
 	disp *dispatcher.Dispatcher
 
-	// mu guards members and chain, so readers need not wait for an
-	// operation.
+	// mu guards members, chain and chainProg, so readers need not wait for
+	// an operation.
 	mu sync.Mutex
 	// members are the bpfd programs on the hook, in the order it runs them:
 	// by rank (priority, then attach time, then id). On an XDP or TC hook
@@ -36,6 +36,10 @@ type hookState struct {
 	members []*member
 	// chain is what the dispatcher of an XDP or TC hook runs.
 	chain dispatcher.State
+	// chainProg holds chain's program open for readers: a rebuild closes
+	// the chain it replaces before the hook's state names the new one, and
+	// a reader opening the old one by id then would find it gone.
+	chainProg *ebpf.Program
 }
 
 // member is a program on a hook.
@@ -116,11 +120,23 @@ func (h *hookState) remove(id ID) {
 }
 
 // setChain makes ms, in run order, the hook's programs, which its
-// dispatcher runs as chain.
+// dispatcher runs as chain. The caller holds the hook, so chain's program
+// is alive.
 func (h *hookState) setChain(ms []*member, chain dispatcher.State) {
+	var prog *ebpf.Program
+	if chain.ProgramID != 0 && chain.ProgramID != h.chainState().ProgramID {
+		// Without it readers fall back to opening the chain by id.
+		prog, _ = ebpf.NewProgramFromID(chain.ProgramID)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.members = slices.Clone(ms)
+	if chain.ProgramID != h.chain.ProgramID {
+		if h.chainProg != nil {
+			h.chainProg.Close()
+		}
+		h.chainProg = prog
+	}
 	h.chain = chain
 }
 
@@ -129,6 +145,27 @@ func (h *hookState) chainState() dispatcher.State {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.chain
+}
+
+// chainProgram returns a new descriptor of the program that runs the
+// hook's chain; the caller closes it.
+func (h *hookState) chainProgram() (*ebpf.Program, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.chainProg != nil {
+		return h.chainProg.Clone()
+	}
+	return ebpf.NewProgramFromID(h.chain.ProgramID)
+}
+
+// release closes what the hook's state holds open.
+func (h *hookState) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.chainProg != nil {
+		h.chainProg.Close()
+		h.chainProg = nil
+	}
 }
 
 // snapshot returns the programs on the hook, in run order.

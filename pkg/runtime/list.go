@@ -38,7 +38,24 @@ func (m *Manager) Get(ctx context.Context, id ID) (Program, error) {
 	if r.State != stateLoaded {
 		return Program{}, fmt.Errorf("program %d: %w", id, ErrNotFound)
 	}
-	return m.describer().describe(r, nil), nil
+	p := m.describer().describe(r, nil)
+	if p.Kernel == nil && !m.stillLoaded(id) {
+		return Program{}, fmt.Errorf("program %d: %w", id, ErrNotFound)
+	}
+	return p, nil
+}
+
+// stillLoaded reports whether the record of id still says loaded: a
+// program whose kernel program could not be read may have been unloaded
+// since its record was read. One still loaded without its kernel program
+// is logged.
+func (m *Manager) stillLoaded(id ID) bool {
+	r, err := m.store.get(id)
+	if err != nil || r.State != stateLoaded {
+		return false
+	}
+	m.log.Warn("loaded program without a readable kernel program", "program_id", id)
+	return true
 }
 
 // List returns the managed programs that match opts, by id, then with
@@ -66,7 +83,11 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		out = append(out, d.describe(r, nil))
+		p := d.describe(r, nil)
+		if p.Kernel == nil && !m.stillLoaded(r.ID) {
+			continue // unloaded meanwhile
+		}
+		out = append(out, p)
 	}
 	if !opts.All || len(opts.Selector) > 0 {
 		return out, nil

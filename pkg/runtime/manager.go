@@ -148,6 +148,7 @@ func (m *Manager) Close() error {
 			errs = append(errs, h.disp.Close())
 			h.disp = nil
 		}
+		h.release()
 	}
 	errs = append(errs, m.store.close())
 	return errors.Join(errs...)

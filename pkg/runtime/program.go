@@ -172,12 +172,14 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 	if prog == nil {
 		var err error
 		if linked {
-			prog, err = ebpf.NewProgramFromID(m.hooks.state(r.Hook).chainState().ProgramID)
+			prog, err = m.hooks.state(r.Hook).chainProgram()
 		} else {
 			prog, err = ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
 		}
 		if err != nil {
-			m.log.Warn("read kernel program", "program_id", r.ID, "error", err)
+			// List and Get tell a program unloaded meanwhile from one
+			// whose kernel program is missing.
+			m.log.Debug("read kernel program", "program_id", r.ID, "error", err)
 			return p
 		}
 		defer prog.Close()
