@@ -204,10 +204,10 @@ func attachSpec(path string, k progtype.Kind, a *pb.AttachSpec) (runtime.AttachS
 	want := specNames[k]
 	got := oneofName(a)
 	if got == "" {
-		return nil, invalid(path, "missing: a %s program needs the %s spec", k, want)
+		return nil, invalid(path, "missing: %s programs need the %s spec", k, want)
 	}
 	if got != want {
-		return nil, invalid(path, "a %s spec does not attach a %s program (want %s)", got, k, want)
+		return nil, invalid(path, "a %s spec does not attach %s programs (want %s)", got, k, want)
 	}
 	path += "." + want
 	switch s := a.GetSpec().(type) {

@@ -98,7 +98,7 @@ func TestLoadRequestConversion(t *testing.T) {
 		"too many programs":   {in: req(make([]*pb.LoadProgram, 65)...), wantErr: "programs: 65 programs, at most 64"},
 		"unknown type":        {in: req(prog("a", 99, nil)), wantErr: "programs[0] (a).type: unknown value 99"},
 		"kprobe spec for a fentry": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_FENTRY, spec(&pb.KprobeAttach{Function: "f"}))),
-			wantErr: "programs[0] (a).attach: a kprobe spec does not attach a fentry program (want fentry)"},
+			wantErr: "programs[0] (a).attach: a kprobe spec does not attach fentry programs (want fentry)"},
 		"unknown proceed-on value": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_TC, spec(&pb.TcAttach{Interface: "x", Direction: 1, ProceedOn: []pb.TcAction{1, 99}}))),
 			wantErr: "programs[0] (a).attach.tc.proceed_on[1]: unknown or unspecified value 99"},
 		"unspecified proceed-on value": {in: req(prog("a", pb.ProgramType_PROGRAM_TYPE_XDP, spec(&pb.XdpAttach{Interface: "x", ProceedOn: []pb.XdpAction{0}}))),

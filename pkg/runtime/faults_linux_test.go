@@ -73,7 +73,7 @@ func TestLoadRejects(t *testing.T) {
 		"kind the program is not": {
 			req: runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
 				{Name: "xdp_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress}}}},
-			want: runtime.ErrInvalid, fragments: []string{"program xdp_counter: is a xdp program", "not tc"},
+			want: runtime.ErrInvalid, fragments: []string{"program xdp_counter: is of kind xdp", "not tc"},
 		},
 		"attach spec of another kind": {
 			req: runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{

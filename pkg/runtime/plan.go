@@ -173,7 +173,7 @@ func (p *loadingProgram) check(pr ProgramRequest, prov Provenance) error {
 		return fmt.Errorf("a %s program (section %q) is not a kind bpfd attaches: %w", p.spec.Type, p.spec.SectionName, ErrInvalid)
 	}
 	if !slices.Contains(kinds, pr.Kind) {
-		return fmt.Errorf("is a %s program (%s), not %s: %w", kindList(kinds), p.spec.SectionName, pr.Kind, ErrInvalid)
+		return fmt.Errorf("is of kind %s (section %s), not %s: %w", kindList(kinds), p.spec.SectionName, pr.Kind, ErrInvalid)
 	}
 	if prov.AllowedKinds != nil && !slices.Contains(prov.AllowedKinds, pr.Kind) {
 		return fmt.Errorf("kind %s not allowed by policy rule %q (allows %s): %w", pr.Kind, prov.Rule, kindList(prov.AllowedKinds), ErrPermission)

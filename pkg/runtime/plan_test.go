@@ -69,7 +69,7 @@ func TestPlan(t *testing.T) {
 		"wrong kind": {
 			objects: []Object{packet},
 			req:     LoadRequest{Programs: []ProgramRequest{{Name: "tc_egress_counter", Kind: progtype.XDP, Attach: eth0}}},
-			want:    ErrInvalid, wantErr: "program tc_egress_counter: is a tc or tcx program (tc), not xdp",
+			want:    ErrInvalid, wantErr: "program tc_egress_counter: is of kind tc or tcx (section tc), not xdp",
 		},
 		"kind allowed by the rule": {
 			objects:  []Object{xdpCounter},
