@@ -8,7 +8,8 @@ TOOLS     := $(BIN)/tools
 K8S       := $(BIN)/k8s
 BINARIES  := bpfctl-image bpfd bpfctl bpfd-agent bpfd-operator
 PKGS      ?= ./...
-TESTFLAGS ?= -timeout 30m
+# -count=1: a cached result of a kernel, registry or cluster test proves nothing.
+TESTFLAGS ?= -count=1 -timeout 30m
 
 # Fuzz targets, as package:Target, run one after the other by `make fuzz`, each
 # for FUZZTIME (a go test -fuzztime value: 60s, 5m, 100000x). Seeds come from
