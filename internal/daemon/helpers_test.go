@@ -90,21 +90,28 @@ func (s *signer) sign(t testing.TB, ref string, format verify.Format) {
 // rootOf resolves ref to its descriptor.
 func rootOf(t testing.TB, ref string) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
+	_, root := openRef(t, ref)
+	return root
+}
+
+// openRef opens the repository or layout ref names, closed when t ends, and
+// resolves ref in it.
+func openRef(t testing.TB, ref string) (*artifact.Target, ocispec.Descriptor) {
+	t.Helper()
 	r, err := artifact.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := artifact.Open(ctx, r, artifact.OpenOptions{})
+	target, err := artifact.Open(context.Background(), r, artifact.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer target.Close()
-	desc, err := target.ResolveReference(ctx)
+	t.Cleanup(func() { target.Close() })
+	root, err := target.ResolveReference(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return desc
+	return target, root
 }
 
 // policyRule is one rule of a test trust policy.

@@ -445,24 +445,11 @@ func remoteManifest(t *testing.T, ref string) ocispec.Manifest {
 // desc nil of the manifest ref names.
 func remoteBlob(t *testing.T, ref string, desc *ocispec.Descriptor) []byte {
 	t.Helper()
-	ctx := context.Background()
-	r, err := artifact.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, err := artifact.Open(ctx, r, artifact.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
+	target, root := openRef(t, ref)
 	if desc == nil {
-		root, err := target.ResolveReference(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
 		desc = &root
 	}
-	data, err := content.FetchAll(ctx, target, *desc)
+	data, err := content.FetchAll(context.Background(), target, *desc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,21 +461,9 @@ func remoteBlob(t *testing.T, ref string, desc *ocispec.Descriptor) []byte {
 func remoteSignature(t *testing.T, ref string) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
-	r, err := artifact.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target, err := artifact.Open(ctx, r, artifact.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	root, err := target.ResolveReference(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	target, root := openRef(t, ref)
 	var sig ocispec.Descriptor
-	err = target.Referrers(ctx, root, "", func(referrers []ocispec.Descriptor) error {
+	err := target.Referrers(ctx, root, "", func(referrers []ocispec.Descriptor) error {
 		for _, d := range referrers {
 			if sig.Digest == "" {
 				data, err := content.FetchAll(ctx, target, d)
