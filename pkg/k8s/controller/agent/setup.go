@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -46,7 +46,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](250*time.Millisecond, 30*time.Second),
 		}).
-		For(&v1alpha1.BpfProgramConfig{}, builder.WithPredicates(configChanged{})).
+		For(&v1alpha1.BpfProgramConfig{}, builder.WithPredicates(configChanged{finalizer: v1alpha1.NodeFinalizer(r.nodeName)})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.allConfigs),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Watches(&v1alpha1.BpfProgram{}, handler.EnqueueRequestsFromMapFunc(configOf)).
@@ -54,15 +54,19 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// configChanged passes the config events that can change what a node runs:
-// not the operator's status updates.
-type configChanged struct{ predicate.Funcs }
+// configChanged passes the config events that can change what this node
+// runs: not the operator's status updates, nor its adding or removing other
+// nodes' finalizers (with a hundred nodes, each would wake every agent).
+type configChanged struct {
+	predicate.Funcs
+	finalizer string // this node's
+}
 
-func (configChanged) Update(e event.UpdateEvent) bool {
+func (p configChanged) Update(e event.UpdateEvent) bool {
 	o, n := e.ObjectOld, e.ObjectNew
 	return o.GetGeneration() != n.GetGeneration() ||
 		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-		!slices.Equal(o.GetFinalizers(), n.GetFinalizers())
+		controllerutil.ContainsFinalizer(o, p.finalizer) != controllerutil.ContainsFinalizer(n, p.finalizer)
 }
 
 func (r *Reconciler) allConfigs(ctx context.Context, _ client.Object) []reconcile.Request {

@@ -1,0 +1,41 @@
+package agent
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
+)
+
+func TestConfigChanged(t *testing.T) {
+	mine, other := v1alpha1.NodeFinalizer("worker-1"), v1alpha1.NodeFinalizer("worker-2")
+	now := metav1.Now()
+	config := func(generation int64, deleted *metav1.Time, finalizers ...string) *v1alpha1.BpfProgramConfig {
+		return &v1alpha1.BpfProgramConfig{ObjectMeta: metav1.ObjectMeta{
+			Name: "c", Generation: generation, DeletionTimestamp: deleted, Finalizers: finalizers,
+		}}
+	}
+	tests := []struct {
+		name     string
+		old, new *v1alpha1.BpfProgramConfig
+		want     bool
+	}{
+		{"status only", config(1, nil, mine), config(1, nil, mine), false},
+		{"spec", config(1, nil, mine), config(2, nil, mine), true},
+		{"deleted", config(1, nil, mine), config(1, &now, mine), true},
+		{"this node's finalizer added", config(1, nil, other), config(1, nil, other, mine), true},
+		{"this node's finalizer removed", config(1, &now, mine, other), config(1, &now, other), true},
+		{"another node's finalizer added", config(1, nil, mine), config(1, nil, mine, other), false},
+		{"another node's finalizer removed", config(1, &now, mine, other), config(1, &now, mine), false},
+	}
+	p := configChanged{finalizer: mine}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := p.Update(event.UpdateEvent{ObjectOld: tt.old, ObjectNew: tt.new}); got != tt.want {
+				t.Errorf("Update = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
