@@ -34,7 +34,7 @@ func CacheOptions(nodeName string) cache.Options {
 
 // SetupWithManager registers the reconciler with mgr, whose cache must be
 // set up with CacheOptions. It reconciles a config when the config's spec,
-// finalizers or deletion change, when the node's labels change (every
+// deletion or this node's finalizer change, when the node's labels change (every
 // config), when the node's BpfProgram of the config changes, and at start
 // for every config bpfd holds programs of (configs deleted while the agent
 // was away among them).
