@@ -14,10 +14,10 @@
 // chain", "bpfd: …", "dispatcher", "k8s"); -rows then picks rows among them.
 //
 // `make bench` builds the binaries and tools first and runs it as root. The
-// whole table, 7 runs a side, took 3 min 10 s of wall time (`make bench`
-// with the binaries and tools already built) on 2 cores under a load
-// average of 7–13 from other work; allow 3 to 5 minutes, more on a clean
-// clone, which builds the tools first.
+// whole table, 7 runs a side and the k8s group included, took 1 min 54 s of
+// wall time on 2 cores of an otherwise quiet machine (binaries and tools
+// already built), and about 4.5 minutes under a load average of 7–13 from
+// other work; a clean clone builds the tools first.
 //
 // # Supply chain: push, pull, sign, verify
 //
@@ -169,7 +169,7 @@
 // verb, per reconcile (controller-runtime's reconcile counter), the failed
 // ones by status code (409 conflicts from a stale cache, 404, 429), and the
 // calls the bpfds served. -k8s-nodes and -k8s-configs change the size. The
-// whole group takes about 90 seconds on 2 cores, control plane included:
+// whole group takes 40–90 seconds on 2 cores, control plane included:
 //
 //	go run ./bench -groups k8s [-k8s-nodes 100 -k8s-configs 20]
 package main
