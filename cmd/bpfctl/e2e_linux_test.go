@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
@@ -168,7 +167,7 @@ func TestXDPThroughBpfctl(t *testing.T) {
 
 	v.SendUDP(t, 20)
 	counts := mapPin(t, p, "xdp_stats")
-	if got := readU64(t, counts, uint32(17)); got != 20 {
+	if got := testutil.ReadU64(t, counts, uint32(17)); got != 20 {
 		t.Errorf("xdp_counter counted %d UDP packets, want 20", got)
 	}
 
@@ -213,7 +212,7 @@ func TestTracepointThroughBpfctl(t *testing.T) {
 		}
 		f.Close()
 	}
-	if got := readU64(t, mapPin(t, p, "openat_calls"), uint32(os.Getpid())); got < 5 {
+	if got := testutil.ReadU64(t, mapPin(t, p, "openat_calls"), uint32(os.Getpid())); got < 5 {
 		t.Errorf("tracepoint_counter counted %d openat calls of this process, want at least 5", got)
 	}
 	n.mustBpfctl(t, "unload", strconv.FormatUint(p.ID, 10))
@@ -230,7 +229,7 @@ func TestKprobeThroughBpfctl(t *testing.T) {
 		unix.Getpid()
 	}
 	calls := mapPin(t, progs[0], "kprobe_calls")
-	if entries, returns := readU64(t, calls, uint32(0)), readU64(t, calls, uint32(1)); entries < 10 || returns < 10 {
+	if entries, returns := testutil.ReadU64(t, calls, uint32(0)), testutil.ReadU64(t, calls, uint32(1)); entries < 10 || returns < 10 {
 		t.Errorf("counted %d entries and %d returns of getpid, want at least 10 each", entries, returns)
 	}
 	n.mustBpfctl(t, "unload", strconv.FormatUint(progs[0].ID, 10), strconv.FormatUint(progs[1].ID, 10))
@@ -279,18 +278,4 @@ func mapPin(t *testing.T, p programJSON, name string) string {
 	}
 	t.Fatalf("program %d has no map %s", p.ID, name)
 	return ""
-}
-
-func readU64[K any](t *testing.T, pin string, key K) uint64 {
-	t.Helper()
-	m, err := ebpf.LoadPinnedMap(pin, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	var v uint64
-	if err := m.Lookup(key, &v); err != nil {
-		t.Fatalf("%s: %v", pin, err)
-	}
-	return v
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -52,7 +51,7 @@ func TestConcurrentClients(t *testing.T) {
 			"tc":         n.image(t, "tc", "tc_counter.bpf.o"),
 		},
 	}
-	metrics := freeLoopbackAddr(t)
+	metrics := testutil.FreeLoopbackAddr(t)
 	b := n.start(t, "--metrics-address", metrics, "--log-level", "info")
 	admin, closeAdmin := n.client(t)
 	defer closeAdmin()
@@ -510,17 +509,6 @@ func ids(progs []*pb.Program) []uint64 {
 		out = append(out, p.GetId())
 	}
 	return out
-}
-
-// freeLoopbackAddr returns a loopback address with a port free a moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // eventually retries check, which returns what is still wrong or "", for

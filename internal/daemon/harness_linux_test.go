@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -317,21 +316,6 @@ func mapPin(t *testing.T, p *pb.Program, name string) string {
 	}
 	t.Fatalf("program %d has no map %s", p.GetId(), name)
 	return ""
-}
-
-// readU64 reads the __u64 at key in a pinned map; 0 when absent.
-func readU64[K any](t *testing.T, pin string, key K) uint64 {
-	t.Helper()
-	m, err := ebpf.LoadPinnedMap(pin, nil)
-	if err != nil {
-		t.Fatalf("open map %s: %v", pin, err)
-	}
-	defer m.Close()
-	var v uint64
-	if err := m.Lookup(key, &v); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		t.Fatalf("map %s: %v", pin, err)
-	}
-	return v
 }
 
 // eventually retries cond for up to five seconds.

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -22,7 +22,7 @@ import (
 // the kernel's BPF statistics on: every metric bpfd documents is there,
 // with the program's run count.
 func TestMetrics(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeLoopbackAddr(t)
 	td := newTestDaemon(t, func(c *Config) { c.Metrics.Address = addr })
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
@@ -71,17 +71,6 @@ func TestMetrics(t *testing.T) {
 	if m := regexp.MustCompile(`bpfd_program_run_count_total\{[^}]*\} (\d+)`).FindSubmatch(body); m == nil || string(m[1]) == "0" {
 		t.Errorf("run count %q, want the openat calls counted", m)
 	}
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestConcurrentClients: many clients load and unload at once, on their

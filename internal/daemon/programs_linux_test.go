@@ -50,7 +50,7 @@ func TestXDPThroughAPI(t *testing.T) {
 
 	v.SendUDP(t, 20)
 	pin := mapPin(t, p, "xdp_stats")
-	eventually(t, "20 UDP packets counted", func() bool { return readU64(t, pin, udp) >= 20 })
+	eventually(t, "20 UDP packets counted", func() bool { return testutil.ReadU64(t, pin, udp) >= 20 })
 
 	audit := td.lastAudit(t, "load")
 	for k, want := range map[string]any{"result": "ok", "reference": ref, "digest": digest, "decision": "allow", "rule": "images", "signer": fingerprint(t, td.key.pub), "uid": float64(0), "pid": float64(os.Getpid())} {
@@ -68,9 +68,9 @@ func TestXDPThroughAPI(t *testing.T) {
 		t.Errorf("second program's hook %v: want position 0 of a dispatcher chain", p2.GetHook())
 	}
 	pin2 := mapPin(t, p2, "xdp_stats")
-	n1 := readU64(t, pin, udp)
+	n1 := testutil.ReadU64(t, pin, udp)
 	v.SendUDP(t, 10)
-	eventually(t, "both programs to count 10 packets", func() bool { return readU64(t, pin, udp) >= n1+10 && readU64(t, pin2, udp) >= 10 })
+	eventually(t, "both programs to count 10 packets", func() bool { return testutil.ReadU64(t, pin, udp) >= n1+10 && testutil.ReadU64(t, pin2, udp) >= 10 })
 	td.unload(t, p2.GetId())
 
 	// A restart adopts the program and its chain without reloading: it
@@ -87,9 +87,9 @@ func TestXDPThroughAPI(t *testing.T) {
 	if was, is := before.GetProgram().GetKernel().GetProgramId(), got.GetProgram().GetKernel().GetProgramId(); was != is {
 		t.Errorf("after restart kernel program %d, want %d", is, was)
 	}
-	n := readU64(t, pin, udp)
+	n := testutil.ReadU64(t, pin, udp)
 	v.SendUDP(t, 5)
-	eventually(t, "counting after the restart", func() bool { return readU64(t, pin, udp) >= n+5 })
+	eventually(t, "counting after the restart", func() bool { return testutil.ReadU64(t, pin, udp) >= n+5 })
 
 	td.unload(t, p.GetId())
 	if kernelHasProgram(got.GetProgram().GetKernel().GetProgramId()) {
@@ -188,19 +188,19 @@ func TestChainThroughAPI(t *testing.T) {
 				t.Errorf("hook positions (-want +got):\n%s", diff)
 			}
 
-			a0, b0 := readU64(t, mapPin(t, first, ".bss"), uint32(0)), readU64(t, mapPin(t, second, ".bss"), uint32(0))
+			a0, b0 := testutil.ReadU64(t, mapPin(t, first, ".bss"), uint32(0)), testutil.ReadU64(t, mapPin(t, second, ".bss"), uint32(0))
 			v.SendUDP(t, 10)
 			eventually(t, "both stoppers to count every packet", func() bool {
-				a, b := readU64(t, mapPin(t, first, ".bss"), uint32(0))-a0, readU64(t, mapPin(t, second, ".bss"), uint32(0))-b0
+				a, b := testutil.ReadU64(t, mapPin(t, first, ".bss"), uint32(0))-a0, testutil.ReadU64(t, mapPin(t, second, ".bss"), uint32(0))-b0
 				return a >= 10 && a == b
 			})
-			if n := readU64(t, mapPin(t, counter, k.counterMap), udp); n != 0 {
+			if n := testutil.ReadU64(t, mapPin(t, counter, k.counterMap), udp); n != 0 {
 				t.Errorf("the counter after the chain's end counted %d packets", n)
 			}
 			td.unload(t, second.GetId())
 			v.SendUDP(t, 10)
 			eventually(t, "the counter to count once the second stopper left", func() bool {
-				return readU64(t, mapPin(t, counter, k.counterMap), udp) == 10
+				return testutil.ReadU64(t, mapPin(t, counter, k.counterMap), udp) == 10
 			})
 			td.unload(t, first.GetId(), counter.GetId())
 		})
@@ -237,7 +237,7 @@ func TestTCAndTCXThroughAPI(t *testing.T) {
 
 	tc := td.mustLoad(t, ref, tcProg("tc_counter", v.Peer, v.Netns, pb.Direction_DIRECTION_INGRESS))[0]
 	v.SendUDP(t, 15)
-	eventually(t, "15 UDP packets counted by tc", func() bool { return readU64(t, mapPin(t, tc, "tc_stats"), udp) >= 15 })
+	eventually(t, "15 UDP packets counted by tc", func() bool { return testutil.ReadU64(t, mapPin(t, tc, "tc_stats"), udp) >= 15 })
 	if tc.GetHook().GetHook() == "" {
 		t.Errorf("tc program without a hook position: %v", tc)
 	}
@@ -246,10 +246,10 @@ func TestTCAndTCXThroughAPI(t *testing.T) {
 		testutil.RequireKernelFeature(t, testutil.FeatureTCX)
 		tcx := td.mustLoad(t, ref, tcxProg("tcx_counter", v.Peer, v.Netns, pb.Direction_DIRECTION_INGRESS))[0]
 		pin := mapPin(t, tcx, "tc_stats")
-		n := readU64(t, pin, udp)
+		n := testutil.ReadU64(t, pin, udp)
 		v.SendUDP(t, 10)
 		// Each packet passes both programs, each counting in its own map.
-		eventually(t, "10 UDP packets counted by tcx", func() bool { return readU64(t, pin, udp) >= n+10 })
+		eventually(t, "10 UDP packets counted by tcx", func() bool { return testutil.ReadU64(t, pin, udp) >= n+10 })
 		td.unload(t, tcx.GetId())
 	})
 	td.unload(t, tc.GetId())
@@ -262,7 +262,7 @@ func TestTracepointThroughAPI(t *testing.T) {
 	p := td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_openat"))[0]
 	pin := mapPin(t, p, "openat_calls")
 	pid := uint32(os.Getpid())
-	before := readU64(t, pin, pid)
+	before := testutil.ReadU64(t, pin, pid)
 	const opens = 30
 	for range opens {
 		f, err := os.Open("/proc/self/stat")
@@ -271,7 +271,7 @@ func TestTracepointThroughAPI(t *testing.T) {
 		}
 		f.Close()
 	}
-	if got := readU64(t, pin, pid) - before; got < opens {
+	if got := testutil.ReadU64(t, pin, pid) - before; got < opens {
 		t.Errorf("counted %d openat calls, want at least %d", got, opens)
 	}
 	td.unload(t, p.GetId())
@@ -293,10 +293,10 @@ func TestUprobeThroughAPI(t *testing.T) {
 	const calls = 7
 	testutil.CallUprobeTarget(t, calls)
 	pin := mapPin(t, progs[0], "uprobe_calls")
-	if got := readU64(t, pin, uint32(0)); got != calls {
+	if got := testutil.ReadU64(t, pin, uint32(0)); got != calls {
 		t.Errorf("uprobe counted %d calls, want %d", got, calls)
 	}
-	if got := readU64(t, pin, uint32(1)); got != calls {
+	if got := testutil.ReadU64(t, pin, uint32(1)); got != calls {
 		t.Errorf("uretprobe counted %d returns, want %d", got, calls)
 	}
 	td.unload(t, ids(progs)...)
@@ -317,10 +317,10 @@ func TestCgroupThroughAPI(t *testing.T) {
 	const packets = 6
 	testutil.SendUDPFromCgroup(t, cg, packets)
 	pin := mapPin(t, progs[0], "cgroup_packets")
-	if got := readU64(t, pin, uint32(0)); got < packets {
+	if got := testutil.ReadU64(t, pin, uint32(0)); got < packets {
 		t.Errorf("ingress counted %d packets, want at least %d", got, packets)
 	}
-	if got := readU64(t, pin, uint32(1)); got < packets {
+	if got := testutil.ReadU64(t, pin, uint32(1)); got < packets {
 		t.Errorf("egress counted %d packets, want at least %d", got, packets)
 	}
 	td.unload(t, ids(progs)...)
@@ -348,15 +348,15 @@ func TestKprobeThroughAPI(t *testing.T) {
 	testutil.RequireKernelFeature(t, testutil.FeatureKretprobe)
 	progs := td.mustLoad(t, ref, programs...)
 	pin := mapPin(t, progs[0], "kprobe_calls")
-	entries, returns := readU64(t, pin, uint32(0)), readU64(t, pin, uint32(1))
+	entries, returns := testutil.ReadU64(t, pin, uint32(0)), testutil.ReadU64(t, pin, uint32(1))
 	const calls = 20
 	for range calls {
 		syscall.Getpid()
 	}
-	if got := readU64(t, pin, uint32(0)) - entries; got < calls {
+	if got := testutil.ReadU64(t, pin, uint32(0)) - entries; got < calls {
 		t.Errorf("kprobe counted %d calls, want at least %d", got, calls)
 	}
-	if got := readU64(t, pin, uint32(1)) - returns; got < calls {
+	if got := testutil.ReadU64(t, pin, uint32(1)) - returns; got < calls {
 		t.Errorf("kretprobe counted %d returns, want at least %d", got, calls)
 	}
 	td.unload(t, ids(progs)...)
@@ -375,7 +375,7 @@ func TestFentryThroughAPI(t *testing.T) {
 		&pb.LoadProgram{Name: "fexit_counter", Type: pb.ProgramType_PROGRAM_TYPE_FEXIT, Attach: attach},
 	)
 	pin := mapPin(t, progs[0], "unlinkat_calls")
-	entries, exits := readU64(t, pin, uint32(0)), readU64(t, pin, uint32(1))
+	entries, exits := testutil.ReadU64(t, pin, uint32(0)), testutil.ReadU64(t, pin, uint32(1))
 	const calls = 10
 	dir := t.TempDir()
 	for i := range calls {
@@ -387,10 +387,10 @@ func TestFentryThroughAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := readU64(t, pin, uint32(0)) - entries; got < calls {
+	if got := testutil.ReadU64(t, pin, uint32(0)) - entries; got < calls {
 		t.Errorf("fentry counted %d calls, want at least %d", got, calls)
 	}
-	if got := readU64(t, pin, uint32(1)) - exits; got < calls {
+	if got := testutil.ReadU64(t, pin, uint32(1)) - exits; got < calls {
 		t.Errorf("fexit counted %d exits, want at least %d", got, calls)
 	}
 	td.unload(t, ids(progs)...)

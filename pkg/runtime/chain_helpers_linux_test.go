@@ -212,7 +212,7 @@ func hookPrograms(t *testing.T, kind progtype.Kind, end hookEnd, dir runtime.Dir
 // globalU64 reads the __u64 global at the start of a program's .bss.
 func globalU64(t *testing.T, p runtime.Program) uint64 {
 	t.Helper()
-	return readU64(t, mapPin(t, p, ".bss"), 0)
+	return testutil.ReadU64(t, mapPin(t, p, ".bss"), 0)
 }
 
 // udpCount reads the UDP packets xdp_counter or tc_counter counted.
@@ -222,7 +222,7 @@ func udpCount(t *testing.T, p runtime.Program) uint64 {
 	if p.Kind != progtype.XDP {
 		name = "tc_stats"
 	}
-	return readU64(t, mapPin(t, p, name), udp)
+	return testutil.ReadU64(t, mapPin(t, p, name), udp)
 }
 
 // udpListener receives UDP datagrams on the peer's port 9 and counts them.

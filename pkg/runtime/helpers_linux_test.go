@@ -171,21 +171,6 @@ func newVethPair(t testing.TB) *vethPair { return testutil.NewVethPair(t) }
 // randomSuffix returns n random hex characters.
 func randomSuffix(n int) string { return testutil.RandomSuffix(n) }
 
-// readU64 reads the __u64 at key in the pinned map.
-func readU64(t *testing.T, pin string, key uint32) uint64 {
-	t.Helper()
-	m, err := ebpf.LoadPinnedMap(pin, nil)
-	if err != nil {
-		t.Fatalf("open map %s: %v", pin, err)
-	}
-	defer m.Close()
-	var v uint64
-	if err := m.Lookup(key, &v); err != nil {
-		t.Fatalf("map %s key %d: %v", pin, key, err)
-	}
-	return v
-}
-
 // eventually retries cond for up to five seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()

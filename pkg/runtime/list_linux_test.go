@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -160,7 +161,7 @@ func TestGlobalOverride(t *testing.T) {
 		t.Fatalf("verdict in .rodata = %d, want 1 (XDP_DROP)", got)
 	}
 	v.SendUDP(t, 8)
-	eventually(t, "8 packets counted in .bss", func() bool { return readU64(t, mapPin(t, p, ".bss"), 0) >= 8 })
+	eventually(t, "8 packets counted in .bss", func() bool { return testutil.ReadU64(t, mapPin(t, p, ".bss"), 0) >= 8 })
 	got, err := m.Get(ctx, p.ID)
 	if err != nil {
 		t.Fatal(err)

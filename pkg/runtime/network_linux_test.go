@@ -37,7 +37,7 @@ func TestTCCountsPackets(t *testing.T) {
 	}
 	v.SendUDP(t, 25)
 	pin := mapPin(t, p, "tc_stats")
-	eventually(t, "25 UDP packets counted", func() bool { return readU64(t, pin, udp) >= 25 })
+	eventually(t, "25 UDP packets counted", func() bool { return testutil.ReadU64(t, pin, udp) >= 25 })
 
 	if err := m.Unload(ctx, p.ID); err != nil {
 		t.Fatalf("Unload: %v", err)
@@ -74,7 +74,7 @@ func TestTCXCountsPackets(t *testing.T) {
 	}
 	v.SendUDP(t, 25)
 	pin := mapPin(t, p, "tc_stats")
-	eventually(t, "25 UDP packets counted", func() bool { return readU64(t, pin, udp) >= 25 })
+	eventually(t, "25 UDP packets counted", func() bool { return testutil.ReadU64(t, pin, udp) >= 25 })
 
 	if err := m.Unload(ctx, p.ID); err != nil {
 		t.Fatalf("Unload: %v", err)
@@ -133,7 +133,7 @@ func TestSharedMaps(t *testing.T) {
 	v.SendUDP(t, 10)
 	pin := mapPin(t, tc, "packet_stats")
 	eventually(t, "10 packets seen by XDP on ingress and TC on egress", func() bool {
-		return readU64(t, pin, 0) >= 10 && readU64(t, pin, 1) >= 10
+		return testutil.ReadU64(t, pin, 0) >= 10 && testutil.ReadU64(t, pin, 1) >= 10
 	})
 
 	// A separate load sharing the first program's map: on TCX, or where the
@@ -157,13 +157,13 @@ func TestSharedMaps(t *testing.T) {
 	if err := m.Unload(ctx, xdp.ID); err != nil {
 		t.Fatal(err)
 	}
-	before := readU64(t, third[0].Maps[0].PinPath, 1)
+	before := testutil.ReadU64(t, third[0].Maps[0].PinPath, 1)
 	v.SendUDP(t, 5)
 	// tc_egress_counter returns TC_ACT_OK, which ends the egress hook: as a
 	// TCX verdict (TCX_PASS) before the tc filters run, and among tc filters
 	// of one priority the newest runs first. Only the sharer counts.
 	eventually(t, "the sharer to keep counting after its owner went", func() bool {
-		return readU64(t, third[0].Maps[0].PinPath, 1) >= before+5
+		return testutil.ReadU64(t, third[0].Maps[0].PinPath, 1) >= before+5
 	})
 	if err := m.Unload(ctx, tc.ID, third[0].ID); err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestMapOwnerSharesGlobals(t *testing.T) {
 	}
 	v.SendUDP(t, 10)
 	eventually(t, "the peer's program to count into the owner's .bss", func() bool {
-		return readU64(t, mapPin(t, first[0], ".bss"), 0) >= 10
+		return testutil.ReadU64(t, mapPin(t, first[0], ".bss"), 0) >= 10
 	})
 	if err := m.Unload(ctx, first[0].ID, second[0].ID); err != nil {
 		t.Fatal(err)

@@ -78,10 +78,10 @@ func TestUprobeCountsCalls(t *testing.T) {
 	const calls = 7
 	testutil.CallUprobeTarget(t, calls)
 	pin := mapPin(t, progs[0], "uprobe_calls")
-	if got := readU64(t, pin, 0); got != calls {
+	if got := testutil.ReadU64(t, pin, 0); got != calls {
 		t.Errorf("uprobe counted %d calls, want %d", got, calls)
 	}
-	if got := readU64(t, pin, 1); got != calls {
+	if got := testutil.ReadU64(t, pin, 1); got != calls {
 		t.Errorf("uretprobe counted %d returns, want %d", got, calls)
 	}
 	if err := m.Unload(ctx, progs[0].ID, progs[1].ID); err != nil {
@@ -113,10 +113,10 @@ func TestCgroupSKBCountsPackets(t *testing.T) {
 	const packets = 6
 	testutil.SendUDPFromCgroup(t, cg, packets)
 	pin := mapPin(t, progs[0], "cgroup_packets")
-	if got := readU64(t, pin, 0); got < packets {
+	if got := testutil.ReadU64(t, pin, 0); got < packets {
 		t.Errorf("ingress counted %d packets, want at least %d", got, packets)
 	}
-	if got := readU64(t, pin, 1); got < packets {
+	if got := testutil.ReadU64(t, pin, 1); got < packets {
 		t.Errorf("egress counted %d packets, want at least %d", got, packets)
 	}
 	if err := m.Unload(ctx, progs[0].ID, progs[1].ID); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/vishvananda/netlink"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -59,9 +60,9 @@ func TestRestartAdoptsPrograms(t *testing.T) {
 		t.Fatalf("programs after restart (-before +after):\n%s", diff)
 	}
 	counter := mapPin(t, xdp, "xdp_stats")
-	n := readU64(t, counter, udp)
+	n := testutil.ReadU64(t, counter, udp)
 	v.SendUDP(t, 10)
-	eventually(t, "the adopted XDP program to count", func() bool { return readU64(t, counter, udp) >= n+10 })
+	eventually(t, "the adopted XDP program to count", func() bool { return testutil.ReadU64(t, counter, udp) >= n+10 })
 
 	second := loadOne(t, m2, "file:xdp_counter.bpf.o", "xdp_counter", progtype.XDP, runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}, nil)
 	assertChain(t, e, m2, xdp, second)

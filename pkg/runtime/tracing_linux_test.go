@@ -38,12 +38,12 @@ func testEntryExit(t *testing.T, ref, mapName string, entry, exit runtime.Progra
 	}
 	const calls = 9
 	pin := mapPin(t, progs[0], mapName)
-	before0, before1 := readU64(t, pin, 0), readU64(t, pin, 1)
+	before0, before1 := testutil.ReadU64(t, pin, 0), testutil.ReadU64(t, pin, 1)
 	unlinkFiles(t, calls)
-	if got := readU64(t, pin, 0) - before0; got < calls {
+	if got := testutil.ReadU64(t, pin, 0) - before0; got < calls {
 		t.Errorf("%s counted %d calls, want at least %d", entry.Name, got, calls)
 	}
-	if got := readU64(t, pin, 1) - before1; got < calls {
+	if got := testutil.ReadU64(t, pin, 1) - before1; got < calls {
 		t.Errorf("%s counted %d returns, want at least %d", exit.Name, got, calls)
 	}
 	if err := m.Unload(ctx, progs[0].ID, progs[1].ID); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/bpfd-dev/bpfd/internal/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -32,7 +33,7 @@ func TestXDPCountsPackets(t *testing.T) {
 	assertChain(t, e, m, p)
 	v.SendUDP(t, 20)
 	pin := mapPin(t, p, "xdp_stats")
-	eventually(t, "20 UDP packets counted", func() bool { return readU64(t, pin, 17) >= 20 })
+	eventually(t, "20 UDP packets counted", func() bool { return testutil.ReadU64(t, pin, 17) >= 20 })
 
 	if err := m.Unload(ctx, p.ID); err != nil {
 		t.Fatalf("Unload: %v", err)

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -291,7 +290,7 @@ func (c *cluster) startBpfd(t *testing.T, p *pod) (_ *process, metricsAddr strin
 	if err := os.WriteFile(config, []byte("apiVersion: bpfd.io/v1alpha1\nkind: DaemonConfig\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	metricsAddr = freeLoopbackAddr(t)
+	metricsAddr = testutil.FreeLoopbackAddr(t)
 	args = append(args, "--config="+config, "--metrics-address="+metricsAddr)
 	b := startProcess(t, "bpfd", filepath.Join(c.bins, "bpfd"), args, env)
 	c.processes = append(c.processes, b)
@@ -386,16 +385,6 @@ func waitServing(t *testing.T, b *process, socket string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func serviceAccount(name string) string { return "system:serviceaccount:" + namespace + ":" + name }

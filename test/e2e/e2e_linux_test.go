@@ -187,7 +187,7 @@ func (c *cluster) testApplyAndDelete(t *testing.T) {
 	if n := c.requests(t, "Load"); n != 0 {
 		t.Errorf("%d Load requests to the restarted bpfd, want none (its programs are adopted)", n)
 	}
-	before := readU64(t, pin, udp)
+	before := testutil.ReadU64(t, pin, udp)
 	v1.SendUDPFromPeer(t, 5)
 	waitCount(t, pin, before+5)
 
@@ -615,7 +615,7 @@ func waitCount(t *testing.T, pin string, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got := readU64(t, pin, udp)
+		got := testutil.ReadU64(t, pin, udp)
 		if got >= n {
 			return
 		}
@@ -624,19 +624,4 @@ func waitCount(t *testing.T, pin string, n uint64) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// readU64 reads the __u64 at key in a pinned map; 0 when absent.
-func readU64(t *testing.T, pin string, key uint32) uint64 {
-	t.Helper()
-	m, err := ebpf.LoadPinnedMap(pin, nil)
-	if err != nil {
-		t.Fatalf("open map %s: %v", pin, err)
-	}
-	defer m.Close()
-	var v uint64
-	if err := m.Lookup(key, &v); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		t.Fatalf("map %s: %v", pin, err)
-	}
-	return v
 }
