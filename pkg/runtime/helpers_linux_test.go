@@ -168,9 +168,6 @@ type vethPair = testutil.VethPair
 // namespace; both go away at the end of the test.
 func newVethPair(t testing.TB) *vethPair { return testutil.NewVethPair(t) }
 
-// randomSuffix returns n random hex characters.
-func randomSuffix(n int) string { return testutil.RandomSuffix(n) }
-
 // eventually retries cond for up to five seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
