@@ -69,6 +69,40 @@ func TestAccess(t *testing.T) {
 	}
 }
 
+// TestAccessByGroup: allowed uids and gids each admit a client; one that
+// matches neither is refused, naming its uid and gid.
+func TestAccessByGroup(t *testing.T) {
+	tests := []struct {
+		name       string
+		uids, gids []uint32
+		want       string
+	}{
+		{"gid allowed", []uint32{4242}, []uint32{nobody}, "OK"},
+		{"only gids set, gid allowed", nil, []uint32{nobody}, "OK"},
+		{"neither allowed", []uint32{4242}, []uint32{4243}, "PermissionDenied"},
+		{"only gids set, gid not allowed", nil, []uint32{4243}, "PermissionDenied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := publicDir(t)
+			td := newTestDaemon(t, func(c *Config) {
+				c.Socket.Path = filepath.Join(dir, "bpfd.sock")
+				c.Socket.AllowedUIDs, c.Socket.AllowedGIDs = tt.uids, tt.gids
+			})
+			if err := os.Chmod(td.cfg.Socket.Path, 0o666); err != nil {
+				t.Fatal(err)
+			}
+			code, msg := callAs(t, publicCopy(t, dir), td.cfg.Socket.Path, "list")
+			if code != tt.want {
+				t.Fatalf("list by uid and gid %d: %s %s, want %s", nobody, code, msg, tt.want)
+			}
+			if code == "PermissionDenied" && !strings.Contains(msg, fmt.Sprintf("uid %d gid %d", nobody, nobody)) {
+				t.Errorf("refusal %q does not name the client's uid and gid", msg)
+			}
+		})
+	}
+}
+
 // publicDir returns a new directory everyone may enter.
 func publicDir(t *testing.T) string {
 	t.Helper()
