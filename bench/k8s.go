@@ -358,7 +358,7 @@ func benchConfig(name string, i int, version string) *v1alpha1.BpfProgramConfig 
 		Spec: v1alpha1.BpfProgramConfigSpec{
 			Bytecode:     v1alpha1.BytecodeImage{Image: imageOf(name, version)},
 			Programs:     []v1alpha1.Program{p},
-			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{benchLabel: "scale"}},
+			NodeSelector: v1alpha1.LabelSelector{MatchLabels: map[string]string{benchLabel: "scale"}},
 		},
 	}
 }

@@ -42,7 +42,7 @@ func TestAgentProcess(t *testing.T) {
 			Bytecode: v1alpha1.BytecodeImage{Image: "registry.example.com/bpfd/tracepoint_counter:v1", AllowTagUnsafe: true},
 			Programs: []v1alpha1.Program{{Name: "tracepoint_counter", Type: "tracepoint",
 				Tracepoint: &v1alpha1.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}},
-			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{"test": "agent-process"}},
+			NodeSelector: v1alpha1.LabelSelector{MatchLabels: map[string]string{"test": "agent-process"}},
 		},
 	}
 	ctx := context.Background()

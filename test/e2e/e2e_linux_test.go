@@ -301,7 +301,7 @@ func (c *cluster) testMapOwner(t *testing.T) {
 		}
 	}
 	user := config("map-user", vUser.Host)
-	user.Spec.MapOwnerSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"e2e.bpfd.io/maps": "counters"}}
+	user.Spec.MapOwnerSelector = &v1alpha1.LabelSelector{MatchLabels: map[string]string{"e2e.bpfd.io/maps": "counters"}}
 	owner := config("map-owner", vOwner.Host)
 	owner.Labels = map[string]string{"e2e.bpfd.io/maps": "counters"}
 

@@ -59,16 +59,12 @@ type BpfProgramConfigSpec struct {
 	// creating their own. It must match exactly one config, which must be
 	// loaded on the node first.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.size() <= 16",message="mapOwnerSelector takes at most 16 matchLabels"
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.size() <= 16",message="mapOwnerSelector takes at most 16 matchExpressions"
-	MapOwnerSelector *metav1.LabelSelector `json:"mapOwnerSelector,omitempty"`
+	MapOwnerSelector *LabelSelector `json:"mapOwnerSelector,omitempty"`
 
 	// nodeSelector selects the nodes, by their labels, on which the programs
 	// run; {} selects every node.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.size() <= 16",message="nodeSelector takes at most 16 matchLabels"
-	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.size() <= 16",message="nodeSelector takes at most 16 matchExpressions"
-	NodeSelector metav1.LabelSelector `json:"nodeSelector"`
+	NodeSelector LabelSelector `json:"nodeSelector"`
 }
 
 // BytecodeImage names an OCI artifact of BPF bytecode. The node's bpfd pulls

@@ -124,7 +124,25 @@ func TestConfigValidation(t *testing.T) {
 			for i := range 17 {
 				c.Spec.NodeSelector.MatchLabels[string(rune('a'+i))] = "x"
 			}
-		}, wantErr: "nodeSelector takes at most 16 matchLabels"},
+		}, wantErr: "spec.nodeSelector.matchLabels: Too many: 17: must have at most 16 items"},
+		"node selector value too long": {edit: func(c *v1alpha1.BpfProgramConfig) {
+			c.Spec.NodeSelector.MatchLabels = map[string]string{"k": strings.Repeat("v", 64)}
+		}, wantErr: "a label value at most 63"},
+		"node selector expression": {edit: func(c *v1alpha1.BpfProgramConfig) {
+			c.Spec.NodeSelector.MatchExpressions = []v1alpha1.LabelSelectorRequirement{{Key: "zone", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}
+		}},
+		"node selector too many values": {edit: func(c *v1alpha1.BpfProgramConfig) {
+			c.Spec.NodeSelector.MatchExpressions = []v1alpha1.LabelSelectorRequirement{{Key: "zone", Operator: metav1.LabelSelectorOpIn, Values: make([]string, 65)}}
+		}, wantErr: "spec.nodeSelector.matchExpressions[0].values: Too many: 65: must have at most 64 items"},
+		"node selector key too long": {edit: func(c *v1alpha1.BpfProgramConfig) {
+			c.Spec.NodeSelector.MatchExpressions = []v1alpha1.LabelSelectorRequirement{{Key: strings.Repeat("k", 318), Operator: metav1.LabelSelectorOpExists}}
+		}, wantErr: "spec.nodeSelector.matchExpressions[0].key: Too long"},
+		"node selector bad operator": {edit: func(c *v1alpha1.BpfProgramConfig) {
+			c.Spec.NodeSelector.MatchExpressions = []v1alpha1.LabelSelectorRequirement{{Key: "zone", Operator: "Near"}}
+		}, wantErr: `spec.nodeSelector.matchExpressions[0].operator: Unsupported value: "Near"`},
+		"map owner selector value too long": {edit: func(c *v1alpha1.BpfProgramConfig) {
+			c.Spec.MapOwnerSelector = &v1alpha1.LabelSelector{MatchExpressions: []v1alpha1.LabelSelectorRequirement{{Key: "k", Operator: metav1.LabelSelectorOpIn, Values: []string{strings.Repeat("v", 64)}}}}
+		}, wantErr: "spec.mapOwnerSelector.matchExpressions[0].values[0]: Too long"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

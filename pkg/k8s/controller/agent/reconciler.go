@@ -300,7 +300,7 @@ func (r *Reconciler) mapOwner(ctx context.Context, cfg *v1alpha1.BpfProgramConfi
 	if cfg.Spec.MapOwnerSelector == nil {
 		return 0, nil
 	}
-	sel, err := metav1.LabelSelectorAsSelector(cfg.Spec.MapOwnerSelector)
+	sel, err := cfg.Spec.MapOwnerSelector.Selector()
 	if err != nil {
 		return 0, fmt.Errorf("mapOwnerSelector: %w", err)
 	}

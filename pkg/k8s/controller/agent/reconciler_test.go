@@ -78,7 +78,7 @@ func createConfig(t *testing.T, name, selector string, nodes ...string) *v1alpha
 			Programs: []v1alpha1.Program{{Name: "xdp_counter", Type: "xdp", XDP: &v1alpha1.XDPAttach{
 				InterfaceSelector: v1alpha1.InterfaceSelector{Interfaces: []string{"eth0", "eth1"}},
 			}}},
-			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{"test": selector}},
+			NodeSelector: v1alpha1.LabelSelector{MatchLabels: map[string]string{"test": selector}},
 		},
 	}
 	for _, n := range nodes {
@@ -477,8 +477,8 @@ func TestAgentSharesTheMapOwnersMaps(t *testing.T) {
 			Programs: []v1alpha1.Program{{Name: "tcx_counter", Type: "tcx", TCX: &v1alpha1.TCXAttach{
 				InterfaceSelector: v1alpha1.InterfaceSelector{PrimaryNodeInterface: true}, Direction: v1alpha1.Ingress,
 			}}},
-			MapOwnerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"owner-of": name}},
-			NodeSelector:     metav1.LabelSelector{MatchLabels: map[string]string{"test": name}},
+			MapOwnerSelector: &v1alpha1.LabelSelector{MatchLabels: map[string]string{"owner-of": name}},
+			NodeSelector:     v1alpha1.LabelSelector{MatchLabels: map[string]string{"test": name}},
 		},
 	}
 	if err := testEnv.Client.Create(context.Background(), user); err != nil {

@@ -46,7 +46,7 @@ func newConfig(name, selector string) *v1alpha1.BpfProgramConfig {
 			Bytecode: v1alpha1.BytecodeImage{Image: "registry.example.com/bpfd/tracepoint_counter" + digestA},
 			Programs: []v1alpha1.Program{{Name: "tracepoint_counter", Type: "tracepoint",
 				Tracepoint: &v1alpha1.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}},
-			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{"test": selector}},
+			NodeSelector: v1alpha1.LabelSelector{MatchLabels: map[string]string{"test": selector}},
 		},
 	}
 }
