@@ -24,7 +24,8 @@ const nobody = 65534
 
 // TestAccess connects as an unprivileged user (a helper process running
 // as nobody): the socket's mode keeps it out; with the socket open to all,
-// the allowed uids decide; its peer credentials reach the audit log.
+// the allowed uids decide; its peer credentials reach the audit log, for
+// refused calls and reads too.
 func TestAccess(t *testing.T) {
 	dir := publicDir(t)
 	td := newTestDaemon(t, func(c *Config) {
@@ -47,6 +48,15 @@ func TestAccess(t *testing.T) {
 	if code, msg := callAs(t, helper, td.cfg.Socket.Path, "list"); code != "PermissionDenied" || !strings.Contains(msg, "uid 65534") {
 		t.Errorf("nobody not among the allowed uids: %s %s, want PermissionDenied naming the uid", code, msg)
 	}
+	if a := td.lastAudit(t, "list"); a["result"] != "error" || a["code"] != "PermissionDenied" || a["uid"] != float64(nobody) {
+		t.Errorf("audit line of the refused list %v: want result error, code PermissionDenied, uid %d", a, nobody)
+	}
+	if code, _ := callAs(t, helper, td.cfg.Socket.Path, "load"); code != "PermissionDenied" {
+		t.Errorf("load by nobody not among the allowed uids: %s, want PermissionDenied", code)
+	}
+	if a := td.lastAudit(t, "load"); a["result"] != "error" || a["code"] != "PermissionDenied" || a["uid"] != float64(nobody) {
+		t.Errorf("audit line of the refused load %v: want result error, code PermissionDenied, uid %d", a, nobody)
+	}
 	if code, _ := callAs(t, helper, td.cfg.Socket.Path, "health"); code != "OK" {
 		t.Errorf("health check by nobody: %s, want OK", code)
 	}
@@ -58,6 +68,9 @@ func TestAccess(t *testing.T) {
 	}
 	if code, _ := callAs(t, helper, td.cfg.Socket.Path, "list"); code != "OK" {
 		t.Errorf("nobody among the allowed uids: %s, want OK", code)
+	}
+	if a := td.lastAudit(t, "list"); a["result"] != "ok" || a["uid"] != float64(nobody) || a["gid"] != float64(nobody) {
+		t.Errorf("audit line of the list %v: want result ok, the helper's uid and gid", a)
 	}
 	code, _ := callAs(t, helper, td.cfg.Socket.Path, "load")
 	if code != "NotFound" {

@@ -5,18 +5,20 @@ import (
 	"log/slog"
 	"sync"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
-// The audit log has one line per load, unload and pull decision, written
-// whether the request succeeded or not:
+// The audit log has one line per API request (health checks aside),
+// written whether the request succeeded, failed or was refused:
 //
 //	time=… level=INFO msg=audit action=load result=ok uid=0 gid=0 pid=4242
 //	  reference=oci:/srv/xdp:v1 digest=sha256:… decision=allow rule=net
 //	  signer=sha256:… policy=sha256:… programs=xdp_counter ids=7
 //
-// action is load, unload or pull; result ok or error (with error and code,
+// action is load, unload, pull, list or get; result ok or error (with error and code,
 // the gRPC status code); decision, rule, signer and policy are the trust
 // policy's verdict when verification ran (decision deny with reason for a
 // denial). An unload names the programs' ids, names and artifacts
@@ -81,7 +83,11 @@ func (a *auditor) write(ctx context.Context, r auditRecord) {
 		attrs = append(attrs, slog.Any("ids", ids))
 	}
 	if r.Err != nil {
-		attrs = append(attrs, slog.String("code", statusCode(r.Err).String()), slog.String("error", r.Err.Error()))
+		code, msg := statusCode(r.Err), r.Err.Error()
+		if st, ok := status.FromError(r.Err); ok { // refused before a handler ran, or a read's answer
+			code, msg = st.Code(), st.Message()
+		}
+		attrs = append(attrs, slog.String("code", code.String()), slog.String("error", msg))
 	}
 	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "audit", attrs...)
 }

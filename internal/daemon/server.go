@@ -142,13 +142,15 @@ func (s *server) PullImage(ctx context.Context, in *pb.PullImageRequest) (*pb.Pu
 }
 
 // interceptor checks every API call's client against the allowed uids and
-// gids (health checks are open to anyone who can connect) and counts it in
-// the metrics.
+// gids (health checks are open to anyone who can connect), writes the audit
+// line of calls whose handlers do not write their own, and counts the call
+// in the metrics.
 func (s *server) interceptor(acc access) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		method := path.Base(info.FullMethod)
 		who, err := requester(ctx)
 		var resp any
+		handled := false
 		switch {
 		case err != nil:
 			err = status.Errorf(codes.Unauthenticated, "%s: %v", method, err)
@@ -157,6 +159,14 @@ func (s *server) interceptor(acc access) grpc.UnaryServerInterceptor {
 			err = status.Errorf(codes.PermissionDenied, "uid %d gid %d: %v to use bpfd (see socket.allowedUIDs and allowedGIDs)", who.UID, who.GID, ErrPermissionDenied)
 		default:
 			resp, err = handler(ctx, req)
+			handled = true
+		}
+		if a, ok := auditActions[method]; ok && !(handled && a.handlerWrites) {
+			rec := auditRecord{Action: a.action, Peer: who, Err: err}
+			if g, ok := req.(*pb.GetRequest); ok && g.GetId() != 0 {
+				rec.IDs = []runtime.ID{runtime.ID(g.GetId())}
+			}
+			s.audit.write(ctx, rec)
 		}
 		code := status.Code(err)
 		s.metrics.request(method, code.String())
@@ -165,4 +175,18 @@ func (s *server) interceptor(acc access) grpc.UnaryServerInterceptor {
 		}
 		return resp, err
 	}
+}
+
+// auditActions name the audit line of each API method. Load, Unload and
+// PullImage write their own, with what they decided; the interceptor
+// writes it for them only when it refused the call.
+var auditActions = map[string]struct {
+	action        string
+	handlerWrites bool
+}{
+	"Load":      {"load", true},
+	"Unload":    {"unload", true},
+	"PullImage": {"pull", true},
+	"List":      {"list", false},
+	"Get":       {"get", false},
 }
