@@ -39,6 +39,7 @@ func TestMetrics(t *testing.T) {
 		}
 		f.Close()
 	}
+	td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_getpid")) // from the cache
 	_, err = td.load(t, td.image(t, "unsigned", false, "xdp_counter.bpf.o"), xdpProg("xdp_counter", "lo", ""))
 	wantCode(t, err, codes.PermissionDenied)
 
@@ -50,14 +51,15 @@ func TestMetrics(t *testing.T) {
 	resp.Body.Close()
 	id := strconv.FormatUint(p.GetId(), 10)
 	for _, want := range []string{
-		`bpfd_programs_loaded{type="tracepoint"} 1`,
+		`bpfd_programs_loaded{type="tracepoint"} 2`,
 		`bpfd_programs_loaded{type="xdp"} 0`,
-		`bpfd_load_duration_seconds_count{result="ok"} 1`,
+		`bpfd_load_duration_seconds_count{result="ok"} 2`,
 		`bpfd_load_duration_seconds_count{result="error"} 1`,
-		`bpfd_verifications_total{decision="allow",reason=""} 1`,
+		`bpfd_verifications_total{decision="allow",reason=""} 2`,
 		`bpfd_verifications_total{decision="deny",reason="unsigned"} 1`,
 		`bpfd_cache_misses_total 2`,
-		`bpfd_requests_total{code="OK",method="Load"} 1`,
+		`bpfd_cache_hits_total 1`,
+		`bpfd_requests_total{code="OK",method="Load"} 2`,
 		`bpfd_requests_total{code="PermissionDenied",method="Load"} 1`,
 		`bpfd_policy_info{fingerprint="` + td.d.source.PolicyFingerprint() + `"} 1`,
 		`bpfd_program_run_count_total{id="` + id + `",name="tracepoint_counter",type="tracepoint"} `,
