@@ -60,6 +60,10 @@ func classify(err error) error {
 		return classified{err, ErrNotFound}
 	case errors.As(err, &ecResp) && isNotFoundCode(ecResp):
 		return classified{err, ErrNotFound}
+	case errors.As(err, &urlErr) && (errors.Is(urlErr.Err, io.EOF) || errors.Is(urlErr.Err, io.ErrUnexpectedEOF)):
+		// The registry closed the connection before it answered: it went
+		// away (a body cut short is transferBody's to report).
+		return fmt.Errorf("%w: %v: connection closed before an answer", ErrUnreachable, urlErr)
 	case errors.Is(err, content.ErrMismatchedDigest):
 		return ErrDigestMismatch
 	case errors.Is(err, content.ErrTrailingData), errors.Is(err, content.ErrInvalidDescriptorSize), errors.Is(err, io.ErrUnexpectedEOF),
