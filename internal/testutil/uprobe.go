@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,7 +68,12 @@ func UprobeTarget(x int) int { return x + 1 }
 func CallUprobeTarget(tb testing.TB, n int) {
 	tb.Helper()
 	cmd := exec.Command(UprobeTargetBinary(tb), "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", uprobeCallsEnv, n))
+	// A uretprobe's return belongs to the thread that made the call. Go
+	// may preempt a goroutine inside UprobeTarget and resume it on another
+	// thread, whose return then finds no call (the kernel's trampoline
+	// ends in SIGILL): no asynchronous preemption in the child, and the
+	// calls stay on one thread (serveUprobeTarget).
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", uprobeCallsEnv, n), "GODEBUG=asyncpreemptoff=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("uprobe target process: %v\n%s", err, out)
 	}
@@ -85,6 +91,7 @@ func serveUprobeTarget() {
 		fmt.Fprintf(os.Stderr, "%s=%q: %v\n", uprobeCallsEnv, v, err)
 		os.Exit(2)
 	}
+	runtime.LockOSThread()
 	sum := 0
 	for i := range n {
 		sum += UprobeTarget(i)
