@@ -19,6 +19,13 @@
 // already built), and about 4.5 minutes under a load average of 7–13 from
 // other work; a clean clone builds the tools first.
 //
+// The dispatcher rows cover the modes this machine's kernel allows: linked
+// mode everywhere, freplace mode only where extension programs load. `make
+// bench` then runs `make bench-vm`: pkg/runtime/dispatcher's BenchmarkChain
+// (the same chains, both modes, against the programs run directly) in the
+// kernel VM on Debian's 6.1 kernel, where freplace works. Under emulation
+// the nanoseconds are the VM's, and only the ratios within one run compare.
+//
 // # Supply chain: push, pull, sign, verify
 //
 // These rows run bin/bpfctl-image against bin/tools/oras, cosign2 and
