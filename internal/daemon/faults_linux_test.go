@@ -291,11 +291,7 @@ func TestDamagedCacheThroughAPI(t *testing.T) {
 // clear error and leaves nothing; what is cached still loads.
 func TestUnwritableCache(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	cache := t.TempDir()
-	if err := unix.Mount("tmpfs", cache, "tmpfs", 0, "size=4m"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(cache, unix.MNT_DETACH)
+	cache := testutil.Tmpfs(t, "4m", 0)
 	td := newTestDaemon(t, func(c *Config) { c.CacheDir = cache })
 	cached := td.image(t, "cached", true, "tracepoint_counter.bpf.o")
 	fresh := td.image(t, "fresh", true, "kprobe_counter.bpf.o")
@@ -319,11 +315,7 @@ func TestUnwritableCache(t *testing.T) {
 // room the same load succeeds.
 func TestFullCacheDir(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	cache := t.TempDir()
-	if err := unix.Mount("tmpfs", cache, "tmpfs", 0, "size=8m"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(cache, unix.MNT_DETACH)
+	cache := testutil.Tmpfs(t, "8m", 0)
 	td := newTestDaemon(t, func(c *Config) { c.CacheDir = cache })
 	cached := td.image(t, "cached", true, "tracepoint_counter.bpf.o")
 	big := td.image(t, "big", true, paddedObject(t, "tracepoint_counter.bpf.o", 2<<20))
@@ -331,7 +323,7 @@ func TestFullCacheDir(t *testing.T) {
 	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
 
 	filler := filepath.Join(cache, "filler")
-	fill(t, filler)
+	testutil.Fill(t, filler)
 	before := td.snapshot(t)
 	_, err := td.load(t, big, prog)
 	wantCode(t, err, codes.ResourceExhausted, "no space left on device")
@@ -354,11 +346,7 @@ func TestFullCacheDir(t *testing.T) {
 // with ResourceExhausted and leaves nothing; once there is room it loads.
 func TestFullStateDir(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	small := t.TempDir()
-	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=512k"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(small, unix.MNT_DETACH)
+	small := testutil.Tmpfs(t, "512k", 0)
 	td := newTestDaemon(t, func(c *Config) {
 		c.StateDir = filepath.Join(small, "state")
 		c.CacheDir = filepath.Join(t.TempDir(), "cache")
@@ -368,7 +356,7 @@ func TestFullStateDir(t *testing.T) {
 	td.unload(t, td.mustLoad(t, ref, prog)[0].GetId())
 
 	filler := filepath.Join(small, "filler")
-	fill(t, filler)
+	testutil.Fill(t, filler)
 	before := td.snapshot(t)
 	var loaded []uint64
 	var err error
@@ -392,11 +380,7 @@ func TestFullStateDir(t *testing.T) {
 // which dir and why, and leaves no bpffs mounted and no socket.
 func TestUnwritableStateDir(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	ro := t.TempDir()
-	if err := unix.Mount("tmpfs", ro, "tmpfs", unix.MS_RDONLY, "size=64k"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(ro, unix.MNT_DETACH)
+	ro := testutil.Tmpfs(t, "64k", unix.MS_RDONLY)
 	dir := t.TempDir()
 	td := &testDaemon{images: filepath.Join(dir, "images"), key: newSigner(t)}
 	cfg, err := ParseConfig(nil, func(c *Config) {
@@ -432,11 +416,7 @@ func TestUnwritableStateDir(t *testing.T) {
 // bpfd adopts them from the intact store, and they unload.
 func TestReadOnlyStateDir(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	state := t.TempDir()
-	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "size=16m"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(state, unix.MNT_DETACH)
+	state := testutil.Tmpfs(t, "16m", 0)
 	td := newTestDaemon(t, func(c *Config) {
 		c.StateDir = state
 		c.CacheDir = filepath.Join(state, "cache")
@@ -483,23 +463,4 @@ func TestReadOnlyStateDir(t *testing.T) {
 	}
 	td.unload(t, loaded.GetId())
 	td.unload(t, td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_getppid"))[0].GetId())
-}
-
-// fill writes path until its file system is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, unix.ENOSPC) {
-				return
-			}
-			t.Fatal(err)
-		}
-	}
 }

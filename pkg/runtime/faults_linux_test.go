@@ -324,11 +324,7 @@ func TestXDPTakenByAnotherLoader(t *testing.T) {
 // TestOpenUnwritableStateDir opens a Manager on a read-only file system.
 func TestOpenUnwritableStateDir(t *testing.T) {
 	e := newEnv(t)
-	ro := t.TempDir()
-	if err := unix.Mount("tmpfs", ro, "tmpfs", unix.MS_RDONLY, "size=64k"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(ro, unix.MNT_DETACH)
+	ro := testutil.Tmpfs(t, "64k", unix.MS_RDONLY)
 	_, err := runtime.Open(context.Background(), e.src, runtime.Options{StateDir: filepath.Join(ro, "state"), BPFFS: e.bpffs})
 	if err == nil || !errors.Is(err, unix.EROFS) || !strings.Contains(err.Error(), "state dir "+filepath.Join(ro, "state")) {
 		t.Fatalf("Open on a read-only state dir: %v, want a read-only file system error naming the dir", err)
@@ -345,11 +341,7 @@ func TestOpenUnwritableStateDir(t *testing.T) {
 // the store holds exactly those.
 func TestFullStateDir(t *testing.T) {
 	e := newEnv(t)
-	small := t.TempDir()
-	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=256k"); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Unmount(small, unix.MNT_DETACH)
+	small := testutil.Tmpfs(t, "256k", 0)
 	e.stateDir = filepath.Join(small, "state")
 	m := e.open(t)
 	ctx := context.Background()
@@ -358,7 +350,7 @@ func TestFullStateDir(t *testing.T) {
 		Programs:  []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}},
 	}
 	filler := filepath.Join(small, "filler")
-	fill(t, filler)
+	testutil.Fill(t, filler)
 
 	fds := openFDs(t)
 	var ids []runtime.ID
@@ -394,25 +386,6 @@ func idNames(ids []runtime.ID) []string {
 		s = append(s, id.String())
 	}
 	return s
-}
-
-// fill writes path until its file system is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, unix.ENOSPC) {
-				return
-			}
-			t.Fatal(err)
-		}
-	}
 }
 
 func itoa(n uint32) string { return runtime.ID(n).String() }
