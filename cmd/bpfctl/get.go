@@ -30,12 +30,11 @@ var getCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		conn, ctx, cancel, err := connect(c)
+		conn, ctx, err := connect(c)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		defer cancel()
 		resp, err := conn.Get(ctx, &bpfdv1.GetRequest{Id: ids[0]})
 		if err != nil {
 			return requestFailed(fmt.Sprintf("get %d", ids[0]), conn.socket, err)

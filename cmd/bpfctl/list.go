@@ -40,12 +40,11 @@ var listCommand = &cli.Command{
 		if req.Selector, err = parseKeyValues("selector", c.StringSlice("selector")); err != nil {
 			return err
 		}
-		conn, ctx, cancel, err := connect(c)
+		conn, ctx, err := connect(c)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		defer cancel()
 		resp, err := conn.List(ctx, req)
 		if err != nil {
 			return requestFailed("list", conn.socket, err)

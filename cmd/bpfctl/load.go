@@ -65,12 +65,11 @@ func load(c *cli.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	conn, ctx, cancel, err := connect(c)
+	conn, ctx, err := connect(c)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	defer cancel()
 	resp, err := conn.Load(ctx, req)
 	if err != nil {
 		return requestFailed("load", conn.socket, err)

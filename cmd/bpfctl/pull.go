@@ -30,12 +30,11 @@ var pullCommand = &cli.Command{
 		if err != nil {
 			return cliutil.Usagef("--pull-policy: %v", err)
 		}
-		conn, ctx, cancel, err := connect(c)
+		conn, ctx, err := connect(c)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		defer cancel()
 		resp, err := conn.PullImage(ctx, &bpfdv1.PullImageRequest{Bytecode: &bpfdv1.Bytecode{Reference: ref, PullPolicy: pull}})
 		if err != nil {
 			return requestFailed("pull", conn.socket, err)

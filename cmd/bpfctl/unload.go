@@ -21,12 +21,11 @@ var unloadCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		conn, ctx, cancel, err := connect(c)
+		conn, ctx, err := connect(c)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		defer cancel()
 		if _, err := conn.Unload(ctx, &bpfdv1.UnloadRequest{Ids: ids}); err != nil {
 			return requestFailed("unload", conn.socket, err)
 		}
