@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -62,9 +62,10 @@ const (
 // in-memory bpfd, and the operator's config controller, all in this process.
 type k8sScale struct {
 	env     *k8stest.Env
-	tb      *setupTB
+	sockets string // where the in-memory bpfds listen
 	nodes   []string
 	daemons []*k8stest.Daemon
+	clients []*agent.DaemonClient
 	configs []string
 
 	agentReqs, operatorReqs *requestCounter
@@ -98,7 +99,7 @@ func k8sRows(_ context.Context, env *Env) ([]Row, func(), error) {
 	ctrl.SetLogger(logr.Discard())
 	klog.SetLogger(logr.Discard())
 
-	s := &k8sScale{tb: newSetupTB("k8s", env.Dir), agentReqs: newRequestCounter(), operatorReqs: newRequestCounter()}
+	s := &k8sScale{sockets: env.Dir, agentReqs: newRequestCounter(), operatorReqs: newRequestCounter()}
 	e, err := k8stest.Start()
 	if err != nil {
 		return nil, nil, err
@@ -152,7 +153,12 @@ func (s *k8sScale) stop() {
 			fmt.Fprintln(os.Stderr, "bench: k8s:", err)
 		}
 	}
-	s.tb.cleanup()
+	for _, dc := range s.clients {
+		dc.Close()
+	}
+	for _, d := range s.daemons {
+		d.Stop()
+	}
 	if err := s.env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: k8s: stop control plane:", err)
 	}
@@ -192,8 +198,8 @@ func (s *k8sScale) start(ctx context.Context) ([]Figure, error) {
 			return nil, fmt.Errorf("create node %s: %w", name, err)
 		}
 		s.nodes = append(s.nodes, name)
-		var d *k8stest.Daemon
-		if err := s.tb.call(func(tb testing.TB) { d = k8stest.StartDaemon(tb) }); err != nil {
+		d, err := k8stest.ServeDaemon(filepath.Join(s.sockets, fmt.Sprintf("k8s-%03d.sock", i)))
+		if err != nil {
 			return nil, err
 		}
 		s.daemons = append(s.daemons, d)
@@ -209,7 +215,7 @@ func (s *k8sScale) start(ctx context.Context) ([]Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.tb.Cleanup(func() { dc.Close() })
+		s.clients = append(s.clients, dc)
 		mgr, err := agent.NewManager(s.clientConfig(s.agentReqs), s.managerOptions(), dc, node, agent.ReconcilerOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("agent of %s: %w", node, err)
