@@ -29,7 +29,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/bpfd-dev/bpfd/internal/k8stest"
+	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/operator"

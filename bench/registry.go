@@ -4,7 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bpfd-dev/bpfd/internal/localregistry"
+	"github.com/bpfd-dev/bpfd/internal/testing/localregistry"
 )
 
 // startRegistry starts distribution's registry (bin/tools/registry) on a

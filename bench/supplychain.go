@@ -12,7 +12,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry/remote"
 
-	"github.com/bpfd-dev/bpfd/internal/localregistry"
+	"github.com/bpfd-dev/bpfd/internal/testing/localregistry"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bpfd-dev/bpfd/internal/badinput"
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/badinput"
 )
 
 // corpusRun is one entry of testdata/bad going through bpfctl-image.

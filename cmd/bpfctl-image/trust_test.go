@@ -19,7 +19,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 

@@ -17,8 +17,8 @@ import (
 
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/internal/daemon"
-	"github.com/bpfd-dev/bpfd/internal/testimage"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 

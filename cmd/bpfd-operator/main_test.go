@@ -13,7 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/bpfd-dev/bpfd/internal/k8stest"
+	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 )
 

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/bpfd-dev/bpfd/internal/testimage"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/badinput"
+	"github.com/bpfd-dev/bpfd/internal/testing/badinput"
 )
 
 // FuzzParseConfig parses a daemon configuration, seeded from

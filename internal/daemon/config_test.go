@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bpfd-dev/bpfd/internal/testimage"
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 

@@ -20,7 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )

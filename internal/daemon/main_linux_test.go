@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 // helperEnv makes the test binary, re-executed by a test, play a helper

@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"oras.land/oras-go/v2/content"
 
-	"github.com/bpfd-dev/bpfd/internal/localregistry"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/localregistry"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"oras.land/oras-go/v2/content/oci"
 
-	"github.com/bpfd-dev/bpfd/internal/testimage"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"

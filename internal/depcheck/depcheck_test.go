@@ -22,6 +22,14 @@ var forbidden = map[string][]string{
 	"./pkg/runtime/...":  {module + "/pkg/artifact", module + "/pkg/verify"},
 	// bpfctl starts fast: no Kubernetes client libraries.
 	"./cmd/bpfctl": {"k8s.io/", "sigs.k8s.io/"},
+	// Libraries stand on their own: plumbing a pkg/ package needs lives under
+	// it (pkg/runtime/internal/...), never in the module's internal/.
+	"./pkg/...": {module + "/internal/"},
+	// Test support is for tests: no binary or plumbing links it.
+	"./cmd/...":                    {module + "/internal/testing/"},
+	"./internal/daemon/...":        {module + "/internal/testing/"},
+	"./internal/cliutil/...":       {module + "/internal/testing/"},
+	"./internal/controllercmd/...": {module + "/internal/testing/"},
 }
 
 func TestDependencies(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/registry"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 // signed is an artifact with the kinds of referrers Copy must carry: an OCI

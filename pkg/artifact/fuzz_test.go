@@ -15,7 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 
-	"github.com/bpfd-dev/bpfd/internal/badinput"
+	"github.com/bpfd-dev/bpfd/internal/testing/badinput"
 )
 
 // The fuzz targets of this package take their seeds from testdata/bad and

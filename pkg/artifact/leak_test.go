@@ -3,7 +3,7 @@ package artifact
 import (
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 // TestMain fails the package when a test leaves a file or connection open.

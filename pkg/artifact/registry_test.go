@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"oras.land/oras-go/v2/content/memory"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 // These tests run against a real registry (distribution's, which has no

@@ -24,7 +24,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/bpfd-dev/bpfd/internal/k8stest"
+	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 )
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/bpfd-dev/bpfd/internal/netnsutil"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/internal/netnsutil"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )

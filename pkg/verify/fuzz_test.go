@@ -16,7 +16,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/errdef"
 
-	"github.com/bpfd-dev/bpfd/internal/badinput"
+	"github.com/bpfd-dev/bpfd/internal/testing/badinput"
 )
 
 // The fuzz targets of this package take their seeds from testdata/bad; `make

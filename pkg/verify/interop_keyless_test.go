@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 // TestInteropKeyless crosses certificate ("keyless") signatures with cosign,

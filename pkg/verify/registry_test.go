@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 // TestVerifyRegistry verifies on a registry without the referrers API, where

@@ -20,9 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/bpfd-dev/bpfd/internal/k8stest"
-	"github.com/bpfd-dev/bpfd/internal/testimage"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/operator"
 	"github.com/bpfd-dev/bpfd/pkg/verify"

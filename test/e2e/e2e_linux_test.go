@@ -23,8 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/bpfd-dev/bpfd/internal/k8stest"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )

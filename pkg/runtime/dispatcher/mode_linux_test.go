@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 

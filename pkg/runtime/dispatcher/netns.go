@@ -1,6 +1,6 @@
 package dispatcher
 
-import "github.com/bpfd-dev/bpfd/internal/netnsutil"
+import "github.com/bpfd-dev/bpfd/pkg/runtime/internal/netnsutil"
 
 // The dispatcher works in the hook's network namespace through these.
 var (

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/bpfd-dev/bpfd/internal/netnsutil"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/internal/netnsutil"
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"

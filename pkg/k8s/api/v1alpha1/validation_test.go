@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/bpfd-dev/bpfd/internal/k8stest"
+	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 )
 

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	"github.com/bpfd-dev/bpfd/internal/k8stest"
+	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
 	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"

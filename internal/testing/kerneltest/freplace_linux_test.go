@@ -3,7 +3,7 @@ package kerneltest
 import (
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )

@@ -7,8 +7,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/bpfd-dev/bpfd/internal/netnsutil"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/internal/netnsutil"
 )
 
 func TestDoAndHandle(t *testing.T) {

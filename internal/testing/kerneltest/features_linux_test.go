@@ -3,7 +3,7 @@ package kerneltest
 import (
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 // TestKernelFeatures probes every feature the test gates know. On the host it

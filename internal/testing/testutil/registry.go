@@ -3,7 +3,7 @@ package testutil
 import (
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/localregistry"
+	"github.com/bpfd-dev/bpfd/internal/testing/localregistry"
 )
 
 // Registry is a real OCI registry (distribution's registry binary) serving on

@@ -15,8 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/bpfd-dev/bpfd/internal/badinput"
 	"github.com/bpfd-dev/bpfd/internal/daemon"
+	"github.com/bpfd-dev/bpfd/internal/testing/badinput"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )

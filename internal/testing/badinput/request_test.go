@@ -23,10 +23,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/bpfd-dev/bpfd/internal/badinput"
 	"github.com/bpfd-dev/bpfd/internal/daemon"
-	"github.com/bpfd-dev/bpfd/internal/testimage"
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/badinput"
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )

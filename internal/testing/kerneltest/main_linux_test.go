@@ -3,7 +3,7 @@ package kerneltest
 import (
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/internal/testutil"
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
 func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
