@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,10 @@ type testDaemon struct {
 	images string
 	cfg    *Config
 	key    *signer
+
+	// httpClient, if set, is the daemon's registry client from its next
+	// start.
+	httpClient *http.Client
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -88,7 +93,7 @@ func (td *testDaemon) writePolicy(t *testing.T, extra ...policyRule) {
 // start opens the daemon on the configured dirs and serves.
 func (td *testDaemon) start(t *testing.T) {
 	t.Helper()
-	d, err := New(context.Background(), td.cfg, Options{Logger: testLogger(t)})
+	d, err := New(context.Background(), td.cfg, Options{Logger: testLogger(t), HTTPClient: td.httpClient})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -12,19 +12,22 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
-// server implements the bpfd.v1 API over a runtime.Manager and the Source.
-// Handlers convert the request (convert.go), call the runtime, write the
-// audit line and convert errors to status codes (status.go).
+// server implements the bpfd.v1 API over the supply chain and a
+// runtime.Manager. Handlers convert the request (convert.go), check it, have
+// the supply chain resolve, pull and verify the bytecode, hand what it
+// admitted to the runtime (bytecode.go), write the audit line and convert
+// errors to status codes (status.go).
 type server struct {
 	pb.UnimplementedBpfdServer
 
 	manager     *runtime.Manager
-	source      *Source
-	defaultPull runtime.PullPolicy
+	chain       *supplychain.Chain
+	defaultPull supplychain.PullPolicy
 	audit       *auditor
 	metrics     *Metrics
 	log         *slog.Logger
@@ -35,16 +38,11 @@ var _ pb.BpfdServer = (*server)(nil)
 func (s *server) Load(ctx context.Context, in *pb.LoadRequest) (*pb.LoadResponse, error) {
 	start := time.Now()
 	who, _ := requester(ctx)
-	ctx, note := withNote(ctx)
-	rec := auditRecord{Action: "load", Peer: who, Reference: in.GetBytecode().GetReference(), Note: note}
+	rec := auditRecord{Action: "load", Peer: who, Reference: in.GetBytecode().GetReference()}
 	for _, p := range in.GetPrograms() {
 		rec.Programs = append(rec.Programs, p.GetName())
 	}
-	req, err := loadRequest(in, s.defaultPull, who)
-	var progs []runtime.Program
-	if err == nil {
-		progs, err = s.manager.Load(ctx, req)
-	}
+	progs, err := s.load(ctx, in, who, &rec)
 	s.metrics.load(time.Since(start), err)
 	for _, p := range progs {
 		rec.IDs = append(rec.IDs, p.ID)
@@ -59,6 +57,35 @@ func (s *server) Load(ctx context.Context, in *pb.LoadRequest) (*pb.LoadResponse
 		out.Programs[i] = programProto(p)
 	}
 	return out, nil
+}
+
+// load checks the request, has the supply chain fetch and admit its
+// bytecode, and loads it; rec gets what the supply chain decided.
+func (s *server) load(ctx context.Context, in *pb.LoadRequest, who runtime.Requester, rec *auditRecord) ([]runtime.Program, error) {
+	req, ref, pull, err := loadRequest(in, s.defaultPull, who)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	res, err := s.fetch(ctx, ref, pull)
+	rec.Supply = res
+	if err != nil {
+		return nil, err
+	}
+	return s.manager.Load(ctx, req, bytecode(res))
+}
+
+// fetch has the supply chain resolve, pull and verify ref, and counts what
+// it did.
+func (s *server) fetch(ctx context.Context, ref string, pull supplychain.PullPolicy) (*supplychain.Result, error) {
+	res, err := s.chain.Fetch(ctx, ref, pull)
+	s.metrics.fetched(res)
+	if err != nil {
+		return res, fmt.Errorf("bytecode %s: %w", ref, err)
+	}
+	return res, nil
 }
 
 func (s *server) Unload(ctx context.Context, in *pb.UnloadRequest) (*pb.UnloadResponse, error) {
@@ -123,22 +150,19 @@ func (s *server) Get(ctx context.Context, in *pb.GetRequest) (*pb.GetResponse, e
 
 func (s *server) PullImage(ctx context.Context, in *pb.PullImageRequest) (*pb.PullImageResponse, error) {
 	who, _ := requester(ctx)
-	ctx, note := withNote(ctx)
-	rec := auditRecord{Action: "pull", Peer: who, Reference: in.GetBytecode().GetReference(), Note: note}
+	rec := auditRecord{Action: "pull", Peer: who, Reference: in.GetBytecode().GetReference()}
 	ref, pull, err := bytecodeRef(in.GetBytecode(), s.defaultPull)
-	var prov runtime.Provenance
+	var res *supplychain.Result
 	if err == nil {
-		prov, err = s.source.Pull(ctx, ref, pull)
-		if err != nil {
-			err = fmt.Errorf("bytecode %s: %w", ref, err)
-		}
+		res, err = s.fetch(ctx, ref, pull)
+		rec.Supply = res
 	}
 	rec.Err = err
 	s.audit.write(ctx, rec)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.PullImageResponse{Provenance: provenanceProto(prov)}, nil
+	return &pb.PullImageResponse{Provenance: provenanceProto(provenance(res))}, nil
 }
 
 // interceptor checks every API call's client against the allowed uids and
