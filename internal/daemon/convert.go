@@ -149,6 +149,9 @@ func programsRequest(in *pb.LoadRequest, who runtime.Requester) (runtime.LoadReq
 		MapOwnerID: runtime.ID(in.GetMapOwnerId()),
 		Requester:  who,
 	}
+	if o := in.GetOwner(); o != nil {
+		out.Owner = runtime.Owner{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
+	}
 	switch n := len(in.GetPrograms()); {
 	case n == 0:
 		return runtime.LoadRequest{}, invalid("programs", "none: name at least one program to load")
@@ -413,6 +416,10 @@ func programProto(p runtime.Program) *pb.Program {
 		MapOwnerId: uint64(p.MapOwnerID),
 	}
 	if p.Managed {
+		out.OwnerUid = p.Owner.UID
+		if o := p.Owner; o.Config != "" || o.Namespace != "" || len(o.MapReaderNamespaces) > 0 {
+			out.Owner = &pb.Owner{Config: o.Config, Namespace: o.Namespace, MapReaderNamespaces: o.MapReaderNamespaces}
+		}
 		out.Provenance = provenanceProto(p.Provenance)
 		out.LoadedBy = &pb.Peer{Uid: p.LoadedBy.UID, Gid: p.LoadedBy.GID, Pid: p.LoadedBy.PID}
 		out.LoadedAt = timestamp(p.LoadedAt)

@@ -70,6 +70,7 @@ func TestLoadRequestConversion(t *testing.T) {
 				GlobalData: map[string][]byte{"v": {1, 2, 3, 4}},
 				Metadata:   map[string]string{"app": "web"},
 				MapOwnerId: 9,
+				Owner:      &pb.Owner{Config: "web", Namespace: "team-a", MapReaderNamespaces: []string{"obs"}},
 			},
 			wantPull: supplychain.PullAlways,
 			want: runtime.LoadRequest{
@@ -87,6 +88,7 @@ func TestLoadRequestConversion(t *testing.T) {
 				Metadata:   map[string]string{"app": "web"},
 				MapOwnerID: 9,
 				Requester:  who,
+				Owner:      runtime.Owner{Config: "web", Namespace: "team-a", MapReaderNamespaces: []string{"obs"}},
 			},
 		},
 		"default pull policy": {
@@ -157,12 +159,15 @@ func TestProgramRoundTrip(t *testing.T) {
 			p := runtime.Program{ID: 7, Managed: true, Name: "p", Kind: kind, Attach: spec, LoadedAt: at,
 				Provenance: runtime.Provenance{Reference: "r", Digest: "sha256:x", Signer: "s", Rule: "rule", PolicyFingerprint: "fp"},
 				LoadedBy:   runtime.Requester{UID: 1, GID: 2, PID: 3},
+				Owner:      runtime.Owner{UID: 1, Config: "web", MapReaderNamespaces: []string{"obs"}},
 				Kernel:     &runtime.KernelInfo{ProgramID: 11, LinkIDs: []uint32{12}, Stats: &runtime.RunStats{RunCount: 5, RunTime: time.Second}},
 			}
 			out := programProto(p)
 			want := &pb.Program{Id: 7, Managed: true, Name: "p", Type: typeOf(kind), Attach: out.Attach, LoadedAt: timestamppb.New(at),
 				Provenance: &pb.Provenance{Reference: "r", Digest: "sha256:x", Signer: "s", Rule: "rule", PolicyFingerprint: "fp"},
 				LoadedBy:   &pb.Peer{Uid: 1, Gid: 2, Pid: 3},
+				OwnerUid:   1,
+				Owner:      &pb.Owner{Config: "web", MapReaderNamespaces: []string{"obs"}},
 				Kernel:     &pb.KernelInfo{ProgramId: 11, LinkIds: []uint32{12}, RunCount: 5, RunTime: durationpb.New(time.Second)},
 			}
 			if diff := cmp.Diff(want, out, protocmp.Transform()); diff != "" {

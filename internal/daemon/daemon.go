@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
@@ -93,7 +94,15 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
 		return d.manager.List(ctx, runtime.ListOptions{})
 	})
-	d.server = &server{manager: d.manager, chain: d.chain, defaultPull: defaultPull, audit: &auditor{log: audit}, metrics: d.metrics, log: log}
+	d.server = &server{
+		manager:     d.manager,
+		chain:       d.chain,
+		defaultPull: defaultPull,
+		access:      access{uids: cfg.Socket.AllowedUIDs, gids: cfg.Socket.AllowedGIDs, adminGIDs: cfg.Socket.AdminGIDs},
+		audit:       &auditor{log: audit},
+		metrics:     d.metrics,
+		log:         log,
+	}
 	d.health = health.NewServer()
 	return d, nil
 }
@@ -115,12 +124,11 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		}
 	}
 
-	acc := access{uids: d.cfg.Socket.AllowedUIDs, gids: d.cfg.Socket.AllowedGIDs}
 	gs := grpc.NewServer(
-		grpc.Creds(peerCreds{}),
+		grpc.Creds(peercred.TransportCredentials()),
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(256),
-		grpc.ChainUnaryInterceptor(d.server.interceptor(acc)),
+		grpc.ChainUnaryInterceptor(d.server.interceptor()),
 	)
 	pb.RegisterBpfdServer(gs, d.server)
 	healthpb.RegisterHealthServer(gs, d.health)

@@ -35,7 +35,7 @@ func statusCode(err error) codes.Code {
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
-	case errors.As(err, &denial), errors.Is(err, runtime.ErrPermission):
+	case errors.As(err, &denial), errors.Is(err, runtime.ErrPermission), errors.Is(err, ErrPermissionDenied):
 		return codes.PermissionDenied
 	case errors.Is(err, artifact.ErrDigestMismatch):
 		// Content that does not match the digest that was resolved and
@@ -67,6 +67,8 @@ func reasonOf(err error) pb.ErrorReason {
 		pull   *supplychain.PullError
 	)
 	switch {
+	case errors.Is(err, ErrPermissionDenied):
+		return pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED
 	case errors.As(err, &denial), errors.Is(err, runtime.ErrPermission), errors.Is(err, artifact.ErrDigestMismatch):
 		return pb.ErrorReason_ERROR_REASON_POLICY_DENIED
 	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, artifact.ErrInvalidReference), errors.Is(err, supplychain.ErrInvalid):

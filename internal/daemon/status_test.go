@@ -60,6 +60,9 @@ func TestStatusCode(t *testing.T) {
 		"unknown id":                {fmt.Errorf("program 42: %w", runtime.ErrProgramNotFound), codes.NotFound, pb.ErrorReason_ERROR_REASON_INVALID_REQUEST},
 		"unknown map owner":         {fmt.Errorf("map owner 42: program %w", runtime.ErrProgramNotFound), codes.NotFound, pb.ErrorReason_ERROR_REASON_INVALID_REQUEST},
 		"not found, unclassified":   {fmt.Errorf("x: %w", runtime.ErrNotFound), codes.NotFound, 0},
+		"client not allowed":        {fmt.Errorf("uid 7 gid 7: %w to use bpfd", ErrPermissionDenied), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED},
+		"not the owner":             {&NotOwnerError{ID: 3, OwnerUID: 1000, ClientUID: 1001, Action: "unload"}, codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED},
+		"not the map owner's":       {fmt.Errorf("map owner: %w", &NotOwnerError{ID: 3, OwnerUID: 1000, ClientUID: 1001, Action: "use the maps of"}), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED},
 		"anything else":             {errors.New("boom"), codes.Internal, 0},
 	}
 	for name, tc := range cases {
