@@ -128,7 +128,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		grpc.Creds(peercred.TransportCredentials()),
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(256),
-		grpc.ChainUnaryInterceptor(d.server.interceptor()),
+		grpc.ChainUnaryInterceptor(d.server.interceptor(), recovery(d.log)),
 	)
 	pb.RegisterBpfdServer(gs, d.server)
 	healthpb.RegisterHealthServer(gs, d.health)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -190,8 +191,8 @@ func (s *server) PullImage(ctx context.Context, in *pb.PullImageRequest) (*pb.Pu
 
 // interceptor checks every API call's client against the allowed uids and
 // gids (health checks are open to anyone who can connect), writes the audit
-// line of calls whose handlers do not write their own, and counts the call
-// in the metrics.
+// line of calls whose handlers do not write their own (or did not finish:
+// a panic), and counts the call in the metrics.
 func (s *server) interceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		method := path.Base(info.FullMethod)
@@ -206,7 +207,10 @@ func (s *server) interceptor() grpc.UnaryServerInterceptor {
 			err = toStatus(fmt.Errorf("uid %d gid %d: %w to use bpfd (see socket.allowedUIDs and allowedGIDs)", who.UID, who.GID, ErrPermissionDenied))
 		default:
 			resp, err = handler(ctx, req)
-			handled = true
+			handled = !errors.Is(err, errPanicked)
+			if !handled {
+				err = toStatus(err)
+			}
 		}
 		if a, ok := auditActions[method]; ok && !(handled && a.handlerWrites) {
 			rec := auditRecord{Action: a.action, Peer: requesterOf(who), Err: err}

@@ -63,6 +63,7 @@ func TestStatusCode(t *testing.T) {
 		"client not allowed":        {fmt.Errorf("uid 7 gid 7: %w to use bpfd", ErrPermissionDenied), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED},
 		"not the owner":             {&NotOwnerError{ID: 3, OwnerUID: 1000, ClientUID: 1001, Action: "unload"}, codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED},
 		"not the map owner's":       {fmt.Errorf("map owner: %w", &NotOwnerError{ID: 3, OwnerUID: 1000, ClientUID: 1001, Action: "use the maps of"}), codes.PermissionDenied, pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED},
+		"panicked":                  {fmt.Errorf("List: %w", errPanicked), codes.Internal, 0},
 		"anything else":             {errors.New("boom"), codes.Internal, 0},
 	}
 	for name, tc := range cases {
