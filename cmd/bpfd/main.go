@@ -5,7 +5,8 @@
 //	bpfd [--config /etc/bpfd/bpfd.yaml] [--socket PATH] [--state-dir DIR] ...
 //
 // Every path of the configuration file has a flag that overrides it. SIGHUP
-// re-reads the trust policy (an invalid file keeps the policy in force);
+// re-reads the trust policy (an invalid file keeps the policy in force; one
+// received during start is applied once bpfd serves);
 // SIGTERM and SIGINT stop serving, and programs stay loaded: the next start
 // adopts them. Under systemd (Type=notify) bpfd reports READY=1 once it
 // serves.
@@ -133,23 +134,26 @@ func config(c *cli.Context) (*daemon.Config, error) {
 }
 
 func serve(c *cli.Context) error {
+	// Signals first, before any start-up work: a SIGTERM during start ends
+	// it, and a SIGHUP during start is kept (not fatal, as an unhandled one
+	// is) and re-reads the policy once bpfd serves.
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg, err := config(c)
 	if err != nil {
 		return err
 	}
 	log := daemon.NewLogger(c.App.ErrWriter, cfg)
-
-	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	d, err := daemon.New(ctx, cfg, daemon.Options{Logger: log})
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			if err := d.ReloadPolicy(); err != nil {
