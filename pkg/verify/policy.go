@@ -80,7 +80,18 @@ type Rule struct {
 
 // matches reports whether one of r's image patterns matches name.
 func (r *Rule) matches(name string) bool {
-	return slices.ContainsFunc(r.globs, func(re *regexp.Regexp) bool { return re.MatchString(name) })
+	return slices.ContainsFunc(r.globs, func(re *regexp.Regexp) bool { return matchName(re, name) })
+}
+
+// matchingPattern returns the first of r's image patterns that matches
+// name, or "".
+func (r *Rule) matchingPattern(name string) string {
+	for i, re := range r.globs {
+		if matchName(re, name) {
+			return r.Images[i]
+		}
+	}
+	return ""
 }
 
 // match returns the rule governing name, or nil.

@@ -231,8 +231,13 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 		},
 		"allowUnsigned": func(f string, n *yaml.Node) { r.AllowUnsigned = p.bool(f, n) },
 		"allow": func(f string, n *yaml.Node) {
-			p.mapping(n, f, map[string]func(string, *yaml.Node){
+			seen := p.mapping(n, f, map[string]func(string, *yaml.Node){
 				"programTypes": func(f string, n *yaml.Node) {
+					if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+						// An empty list could mean "none" or "any": refuse the ambiguity.
+						p.problem(n, f, "empty: list the program types the images may load, or leave out allow to allow any")
+						return
+					}
 					p.seq(f, n, func(f string, item *yaml.Node) {
 						k, err := progtype.Parse(p.str(f, item))
 						if err != nil {
@@ -243,6 +248,9 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 					})
 				},
 			})
+			if n.Kind == yaml.MappingNode && len(seen) == 0 {
+				p.problem(n, f, "empty: list programTypes, or leave out allow to allow any program type")
+			}
 		},
 	})
 	if n.Kind != yaml.MappingNode {

@@ -248,6 +248,18 @@ func TestParsePolicyErrors(t *testing.T) {
 				{9, "rules[2].name", `"b" is also the name of rules[1]`},
 			},
 		},
+		"empty program types": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  allow: {programTypes: []}\n",
+			want:   []problem{{7, "rules[0].allow.programTypes", "empty: list the program types the images may load, or leave out allow to allow any"}},
+		},
+		"empty allow": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  allow: {}\n",
+			want:   []problem{{7, "rules[0].allow", "empty: list programTypes, or leave out allow to allow any program type"}},
+		},
+		"control character in a pattern": {
+			policy: head + "rules:\n- name: r\n  images: [\"a/*\\nb\"]\n  authorities: [{key: {path: good.pub}}]\n",
+			want:   []problem{{5, "rules[0].images[0]", "contains control characters"}},
+		},
 		"repeated key": {
 			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  mode: warn\n  mode: enforce\n",
 			want:   []problem{{8, "rules[0].mode", "repeated"}},
@@ -380,7 +392,23 @@ func TestCompileGlob(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "[abc", `a\`, "a/[!"} {
+	// Newlines and other control characters: no wildcard or class matches
+	// one, so `**` and `*` agree, and a name holding one matches nothing.
+	for _, pattern := range []string{"r/**", "r/*", "r/?x", "r/[!a]x", "r/*x", "**"} {
+		re, err := compileGlob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"r/\nx", "r/a\nx", "r/\x7fx", "r/\u0085x", "r/\tx"} {
+			if re.MatchString(name) || matchName(re, name) {
+				t.Errorf("%q matches %q", pattern, name)
+			}
+		}
+	}
+	if matchName(anyImage, "r/\nx") || !matchName(anyImage, "r/x") {
+		t.Error("the pattern ** of a key policy disagrees with a compiled **")
+	}
+	for _, bad := range []string{"", "[abc", `a\`, "a/[!", "a\n*", "a\x00"} {
 		if _, err := compileGlob(bad); err == nil {
 			t.Errorf("compileGlob(%q) accepted a bad pattern", bad)
 		}

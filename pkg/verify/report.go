@@ -39,7 +39,8 @@ const (
 	// authority of the rule trusts.
 	ReasonUntrustedKey Reason = "untrusted-key"
 	// ReasonOutOfScope: no rule covers the image, or the signer is trusted
-	// only by a rule whose images do not include it.
+	// only by a rule that does not govern it: a rule for other images, or a
+	// later rule outranked by the first rule whose images match.
 	ReasonOutOfScope Reason = "out-of-scope"
 	// ReasonDigestMismatch: a trusted signature over another digest (replayed
 	// from another artifact, or stored under another subject).
@@ -103,7 +104,8 @@ type SignatureResult struct {
 	// Identity is the signing certificate's identity, for certificate
 	// (keyless) signatures.
 	Identity *Identity `json:"identity,omitempty"`
-	// Authority describes the policy authority that accepted it.
+	// Authority describes the policy authority that accepted it; set only
+	// on a valid signature.
 	Authority string `json:"authority,omitempty"`
 	// Valid reports whether the signature counts toward the rule's
 	// threshold.

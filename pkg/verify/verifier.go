@@ -189,18 +189,20 @@ func (v *Verifier) judge(subject Subject, rule *Rule, s *Signature) SignatureRes
 	}
 
 	if owner != nil {
+		// Authority names only the authority that accepted a valid
+		// signature; a signature that does not count names the signer in
+		// its detail.
 		a := owner.Authorities[index]
-		res.Authority = a.String()
 		if a.Key != nil {
 			res.Key = a.Key.Fingerprint()
 		}
 		switch {
 		case !s.claims(subject.Descriptor.Digest):
-			res.Reason, res.Detail = ReasonDigestMismatch, fmt.Sprintf("signed by a trusted signer but over %s, not %s", joinDigests(s), subject.Descriptor.Digest)
+			res.Reason, res.Detail = ReasonDigestMismatch, fmt.Sprintf("signed by %s, trusted by rule %q, but over %s, not %s", a, owner.Name, joinDigests(s), subject.Descriptor.Digest)
 		case owner != rule:
-			res.Reason, res.Detail = ReasonOutOfScope, fmt.Sprintf("signer trusted only by rule %q, whose images (%s) do not include %s", owner.Name, strings.Join(owner.Images, ", "), subject.Name)
+			res.Reason, res.Detail = ReasonOutOfScope, outOfScope(subject, rule, owner, a)
 		default:
-			res.Valid, res.authority = true, index
+			res.Valid, res.authority, res.Authority = true, index, a.String()
 		}
 		return res
 	}
@@ -226,6 +228,23 @@ func (v *Verifier) judge(subject Subject, rule *Rule, s *Signature) SignatureRes
 		res.Reason, res.Detail = ReasonUntrustedKey, fmt.Sprintf("does not verify with any key %s trusts (made by another key, or altered)", ruleName)
 	}
 	return res
+}
+
+// outOfScope explains why a signature by a, an authority of rule owner,
+// does not count for subject, which rule governs (or no rule does). Rules
+// apply by first match: when owner's images include subject too, owner comes
+// after rule and is never consulted.
+func outOfScope(subject Subject, rule, owner *Rule, a *Authority) string {
+	var governs string
+	if rule == nil {
+		governs = fmt.Sprintf("no rule covers %s", subject.Name)
+	} else {
+		governs = fmt.Sprintf("rule %q governs %s (the first rule whose images match it: %s) and does not trust this signer", rule.Name, subject.Name, rule.matchingPattern(subject.Name))
+	}
+	if owner.matches(subject.Name) {
+		return fmt.Sprintf("signed by %s, which the later rule %q trusts; %s", a, owner.Name, governs)
+	}
+	return fmt.Sprintf("signed by %s, which only rule %q trusts, for other images (%s); %s", a, owner.Name, strings.Join(owner.Images, ", "), governs)
 }
 
 // knowsKey reports whether any authority of p is the key with fingerprint fp.
