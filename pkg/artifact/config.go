@@ -159,3 +159,15 @@ func (c *Config) Program(name string) (Program, Object, bool) {
 	}
 	return Program{}, Object{}, false
 }
+
+// mapNamed returns the map named name and the object defining it.
+func (c *Config) mapNamed(name string) (Map, Object, bool) {
+	for _, o := range c.Objects {
+		for _, m := range o.Maps {
+			if m.Name == name {
+				return m, o, true
+			}
+		}
+	}
+	return Map{}, Object{}, false
+}
