@@ -115,20 +115,20 @@ func checkBpfmanLabels(cfg *Config, programs, mapLabels map[string]string) error
 		typ := programs[name]
 		p, obj, ok := cfg.Program(name)
 		if !ok {
-			return fmt.Errorf("%w: label %s names program %s, which %s does not define", ErrUnsupported, LabelPrograms, name, objectNames(cfg))
+			return classified{fmt.Errorf("%w: label %s names program %s, which %s does not define", ErrUnsupported, LabelPrograms, name, objectNames(cfg)), ErrConfigMismatch}
 		}
 		if typ != "" && !bpfmanProgramType(p, typ) {
-			return fmt.Errorf("%w: label %s says program %s is %q, but %s defines it as %s", ErrUnsupported, LabelPrograms, name, typ, obj.Name, programDescription(p))
+			return classified{fmt.Errorf("%w: label %s says program %s is %q, but %s defines it as %s", ErrUnsupported, LabelPrograms, name, typ, obj.Name, programDescription(p)), ErrConfigMismatch}
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(mapLabels)) {
 		typ := mapLabels[name]
 		m, obj, ok := cfg.mapNamed(name)
 		if !ok {
-			return fmt.Errorf("%w: label %s names map %s, which %s does not define", ErrUnsupported, LabelMaps, name, objectNames(cfg))
+			return classified{fmt.Errorf("%w: label %s names map %s, which %s does not define", ErrUnsupported, LabelMaps, name, objectNames(cfg)), ErrConfigMismatch}
 		}
 		if typ != "" && normalizeType(typ) != normalizeType(m.Type) {
-			return fmt.Errorf("%w: label %s says map %s is %q, but %s defines it as %s", ErrUnsupported, LabelMaps, name, typ, obj.Name, m.Type)
+			return classified{fmt.Errorf("%w: label %s says map %s is %q, but %s defines it as %s", ErrUnsupported, LabelMaps, name, typ, obj.Name, m.Type), ErrConfigMismatch}
 		}
 	}
 	return nil

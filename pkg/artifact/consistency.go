@@ -17,7 +17,7 @@ func checkConfig(declared *Config, objects []ObjectFile) error {
 		return err
 	}
 	if d := configDifference(declared, derived); d != "" {
-		return fmt.Errorf("%w: the config disagrees with the objects: %s", ErrUnsupported, d)
+		return fmt.Errorf("%w: %w: %s", ErrUnsupported, ErrConfigMismatch, d)
 	}
 	return nil
 }

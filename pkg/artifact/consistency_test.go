@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -33,7 +34,7 @@ func TestBpfmanLabelTypes(t *testing.T) {
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Errorf("refused: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			case tc.wantErr != "" && (!errors.Is(err, ErrConfigMismatch) || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Errorf("error %v, want one containing %q", err, tc.wantErr)
 			}
 		})
@@ -61,8 +62,8 @@ func TestCheckConfigOwnBuild(t *testing.T) {
 				lie(cfg)
 			}
 			err = checkConfig(cfg, objects)
-			if (err == nil) != (lie == nil) {
-				t.Errorf("checkConfig = %v", err)
+			if (err == nil) != (lie == nil) || (lie != nil && !errors.Is(err, ErrConfigMismatch)) {
+				t.Errorf("checkConfig = %v, want ErrConfigMismatch", err)
 			}
 			t.Log(err)
 		})
