@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -63,7 +64,7 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 		return cliutil.Usagef("push: %s: SRC must be an oci:DIR layout or oci-archive:FILE (use copy between registries)", srcRef)
 	}
 
-	src, err := artifact.Open(c.Context, srcRef, openOptions(c, false))
+	src, err := open(c, srcRef, false)
 	if err != nil {
 		return err
 	}
@@ -102,14 +103,14 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 		return err
 	}
 	out := copyOutput{
-		SchemaVersion: outputSchemaVersion,
-		Source:        srcRef.String(),
-		Destination:   pinned.String(),
-		Digest:        root.Digest,
-		MediaType:     root.MediaType,
-		Size:          root.Size,
-		Referrers:     []referrerOutput{},
-		Tags:          append([]string{}, result.Tags...),
+		Envelope:    newEnvelope(strings.ToUpper(c.Command.Name[:1]) + c.Command.Name[1:]),
+		Source:      srcRef.String(),
+		Destination: pinned.String(),
+		Digest:      root.Digest,
+		MediaType:   root.MediaType,
+		Size:        root.Size,
+		Referrers:   []referrerOutput{},
+		Tags:        append([]string{}, result.Tags...),
 	}
 	for _, r := range result.Referrers {
 		out.Referrers = append(out.Referrers, referrerOutput{Digest: r.Digest, MediaType: r.MediaType, ArtifactType: r.ArtifactType})

@@ -11,8 +11,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/urfave/cli/v2"
+
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	"github.com/bpfd-dev/bpfd/internal/version"
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -42,16 +44,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	for _, c := range commands {
+	cmds := cliutil.CloneCommands(commands)
+	for _, c := range cmds {
 		c.OnUsageError = cliutil.OnUsageError
 	}
 	return &cli.App{
 		Name:                  "bpfctl-image",
 		Usage:                 "build, move, sign and verify BPF bytecode artifacts",
-		Version:               version(),
+		Version:               version.Get().String(),
 		Description:           "References are host[:port]/repo[:tag][@digest] (a registry), oci:PATH[:tag][@digest] (an OCI image layout on disk) or oci-archive:FILE[:tag][@digest] (a tar of a layout).",
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
-		Commands:              commands,
+		Commands:              cmds,
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		EnableBashCompletion:  true,
@@ -59,5 +62,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run reports errors once
 		OnUsageError:              cliutil.OnUsageError,
+		Action:                    cliutil.UnknownCommand,
+		Flags:                     cliutil.CloneFlags([]cli.Flag{debugFlag}),
 	}
 }

@@ -154,3 +154,16 @@ func TestUnreachableDaemon(t *testing.T) {
 		t.Errorf("stderr = %q, want %q", stderr.String(), want)
 	}
 }
+
+// TestUnknownCommandAndVersion checks that an unknown command is a usage
+// error (exit 2) and that version prints without a daemon.
+func TestUnknownCommandAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bpfctl", "nope"}, &stdout, &stderr); code != cliutil.ExitUsage || !strings.Contains(stderr.String(), `unknown command "nope"`) {
+		t.Errorf("bpfctl nope: exit %d, %q", code, stderr.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"bpfctl", "version", "-o", "json"}, &stdout, &stderr); code != cliutil.ExitOK || !strings.Contains(stdout.String(), `"apiVersion": "bpfctl.bpfd.io/v1"`) || !strings.Contains(stdout.String(), `"commit"`) {
+		t.Errorf("bpfctl version -o json: exit %d, %s", code, stdout.String())
+	}
+}

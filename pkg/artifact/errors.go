@@ -34,6 +34,10 @@ var (
 	// objects do not (invented programs, another program type). Errors
 	// wrapping it wrap ErrUnsupported too.
 	ErrConfigMismatch = errors.New("the config disagrees with the objects")
+	// ErrNotBytecode: a manifest or index of another kind of artifact (its
+	// artifactType or config media type says so), as opposed to a broken
+	// bytecode artifact. Errors wrapping it wrap ErrUnsupported too.
+	ErrNotBytecode = errors.New("not a bytecode artifact")
 )
 
 // classified is an error from a library, given the identity of one of this

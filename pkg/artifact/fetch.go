@@ -85,7 +85,7 @@ func readIndex(ctx context.Context, store content.Fetcher, desc ocispec.Descript
 		return nil, fmt.Errorf("index %s: %w: schemaVersion %d, not %d", desc.Digest, ErrUnsupported, index.SchemaVersion, manifestSchemaVersion)
 	}
 	if index.ArtifactType != "" && index.ArtifactType != ArtifactType {
-		return nil, fmt.Errorf("index %s: %w: artifactType %q is not %s", desc.Digest, ErrUnsupported, index.ArtifactType, ArtifactType)
+		return nil, classified{fmt.Errorf("index %s: %w: artifactType %q is not %s", desc.Digest, ErrUnsupported, index.ArtifactType, ArtifactType), ErrNotBytecode}
 	}
 	return &index, nil
 }

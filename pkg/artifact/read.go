@@ -82,7 +82,7 @@ func readManifest(ctx context.Context, store content.Fetcher, desc ocispec.Descr
 		if artifactType == "" {
 			artifactType = m.Config.MediaType
 		}
-		err = fmt.Errorf("%w: artifactType %q is not %s", ErrUnsupported, artifactType, ArtifactType)
+		err = classified{fmt.Errorf("%w: artifactType %q is not %s", ErrUnsupported, artifactType, ArtifactType), ErrNotBytecode}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
