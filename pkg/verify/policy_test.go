@@ -260,6 +260,21 @@ func TestParsePolicyErrors(t *testing.T) {
 			policy: head + "rules:\n- name: r\n  images: [\"a/*\\nb\"]\n  authorities: [{key: {path: good.pub}}]\n",
 			want:   []problem{{5, "rules[0].images[0]", "contains control characters"}},
 		},
+		"attestation requirements": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  require:\n    attestations:\n    - predicateType: spdx\n      authorities: [{key: {path: good.pub}}]\n      conditions: {builderId: x}\n    - predicateType: not a type\n      authorities: []\n    - authorities: [{key: {path: good.pub}}]\n      threshold: 2\n      conditions: {}\n",
+			want: []problem{
+				{11, "rules[0].require.attestations[0].conditions", "conditions read SLSA provenance; predicate type https://spdx.dev/Document has none"},
+				{12, "rules[0].require.attestations[1].predicateType", `predicate type "not a type": want cyclonedx, link, openvex, slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, vuln, or an absolute URI`},
+				{13, "rules[0].require.attestations[1].authorities", "empty: list the keys or keyless identities that must sign the attestation"},
+				{16, "rules[0].require.attestations[2].conditions", "empty: give builderId, buildType or sourceRepository"},
+				{14, "rules[0].require.attestations[2].predicateType", "missing"},
+				{15, "rules[0].require.attestations[2].threshold", "2: want between 1 and the number of authorities (1)"},
+			},
+		},
+		"attestations required of unsigned images": {
+			policy: head + rule + "  allowUnsigned: true\n  require: {attestations: [{predicateType: spdx, authorities: [{key: {path: good.pub}}]}]}\n",
+			want:   []problem{{7, "rules[0].require", "a rule with allowUnsigned requires no attestations"}},
+		},
 		"repeated key": {
 			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  mode: warn\n  mode: enforce\n",
 			want:   []problem{{8, "rules[0].mode", "repeated"}},
@@ -338,6 +353,7 @@ func TestPolicyFingerprint(t *testing.T) {
 		"warn mode":  base + "  mode: warn\n",
 		"other type": strings.Replace(base, "tc]", "tracepoint]", 1),
 		"default":    base + "default: allow-unsigned\n",
+		"requirement": base + "  require: {attestations: [{predicateType: slsaprovenance, authorities: [{key: {path: a.pub}}]}]}\n",
 	}
 	for name, policy := range different {
 		if got := fingerprint(policy); got == want {
