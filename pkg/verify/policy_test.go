@@ -349,10 +349,10 @@ func TestPolicyFingerprint(t *testing.T) {
 		}
 	}
 	different := map[string]string{
-		"other key":  strings.Replace(base, "a.pub", "b.pub", 1),
-		"warn mode":  base + "  mode: warn\n",
-		"other type": strings.Replace(base, "tc]", "tracepoint]", 1),
-		"default":    base + "default: allow-unsigned\n",
+		"other key":   strings.Replace(base, "a.pub", "b.pub", 1),
+		"warn mode":   base + "  mode: warn\n",
+		"other type":  strings.Replace(base, "tc]", "tracepoint]", 1),
+		"default":     base + "default: allow-unsigned\n",
 		"requirement": base + "  require: {attestations: [{predicateType: slsaprovenance, authorities: [{key: {path: a.pub}}]}]}\n",
 	}
 	for name, policy := range different {
