@@ -21,6 +21,7 @@ var commands = []*cli.Command{
 	inspectCommand,
 	keygenCommand,
 	signCommand,
+	attestCommand,
 	verifyCommand,
 	versionCommand,
 	completionCommand,

@@ -116,7 +116,7 @@ func signAction(c *cli.Context) error {
 func loadSigningKey(c *cli.Context) (*verify.PrivateKey, error) {
 	path := c.String("key")
 	if path == "" {
-		return nil, cliutil.Usagef("sign: --key is required")
+		return nil, cliutil.Usagef("%s: --key is required", c.Command.Name)
 	}
 	pemBytes, err := os.ReadFile(path)
 	if err != nil {

@@ -210,6 +210,36 @@ func admittedPrograms(c *cli.Context, src *artifact.Target, desc ocispec.Descrip
 	return programs, nil
 }
 
+// renderRequirements writes the outcome of each attestation requirement.
+func renderRequirements(w io.Writer, reqs []verify.RequirementResult) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "Attestations required:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, q := range reqs {
+		outcome := "met"
+		if !q.Satisfied {
+			outcome = fmt.Sprintf("NOT MET: %s: %s", q.Reason, q.Detail)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", q.Name, q.PredicateType, outcome)
+		for _, a := range q.Attestations {
+			who := a.Key
+			if a.Identity != nil {
+				who = "certificate " + a.Identity.String()
+			} else if who != "" {
+				who = "key " + who
+			}
+			verdict := "valid, trusted by " + a.Authority
+			if !a.Valid {
+				verdict = string(a.Reason) + ": " + a.Detail
+			}
+			fmt.Fprintf(tw, "\t%s %s\t%s\t%s\n", a.Format, a.Manifest, dash(who), verdict)
+		}
+	}
+	return tw.Flush()
+}
+
 // renderReport writes the report for people.
 func renderReport(w io.Writer, ref artifact.Reference, source string, r *verify.Report, programs []verifyProgram) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -252,6 +282,9 @@ func renderReport(w io.Writer, ref artifact.Reference, source string, r *verify.
 		fmt.Fprintf(tw, "\t\t\tstored in manifest %s\n", s.Manifest)
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := renderRequirements(w, r.Requirements); err != nil {
 		return err
 	}
 	switch r.Decision {
