@@ -23,6 +23,8 @@ var commands = []*cli.Command{
 	signCommand,
 	attestCommand,
 	verifyCommand,
+	loginCommand,
+	logoutCommand,
 	versionCommand,
 	completionCommand,
 }

@@ -37,6 +37,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.RunContext(ctx, cliutil.HoistFlags(app, args)); err != nil {
+		err = explainAuth(err, args[1:])
 		fmt.Fprintf(stderr, "bpfctl-image: %v\n", err)
 		return exitCode(err)
 	}

@@ -24,8 +24,8 @@ var debugFlag = &cli.BoolFlag{
 	EnvVars: []string{"BPFCTL_IMAGE_DEBUG"},
 }
 
-// registryFlags configure access to registries.
-var registryFlags = []cli.Flag{
+// connectFlags configure how registries are reached.
+var connectFlags = []cli.Flag{
 	&cli.BoolFlag{
 		Name:    "plain-http",
 		Usage:   "talk plain HTTP to registries (loopback registries always are)",
@@ -41,13 +41,18 @@ var registryFlags = []cli.Flag{
 		Usage:   "PEM `FILE` of certificate authorities to trust for registries, besides the system's",
 		EnvVars: []string{"BPFCTL_IMAGE_CA_FILE"},
 	},
+}
+
+// registryFlags configure access to registries: how they are reached, the
+// credentials, --debug.
+var registryFlags = flags(connectFlags, []cli.Flag{
 	&cli.StringFlag{
 		Name:    "registry-config",
 		Usage:   "Docker `config.json` with registry credentials and credential helpers; it must exist (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json)",
 		EnvVars: []string{"BPFCTL_IMAGE_REGISTRY_CONFIG"},
 	},
 	debugFlag,
-}
+})
 
 // open opens the registry repository, layout or archive ref names, with the
 // registry flags; create makes a missing layout or archive.
