@@ -74,7 +74,7 @@ var cliSurfaces = map[string]cliSurface{
 		},
 		codes: map[string]int{
 			"unreadable-signature": cliutil.ExitDenied, "digest-mismatch": cliutil.ExitDenied,
-			"signature-invalid": cliutil.ExitDenied, "untrusted-key": cliutil.ExitDenied,
+			"signature-invalid": cliutil.ExitDenied, "untrusted-key": cliutil.ExitDenied, "unsigned": cliutil.ExitDenied,
 		},
 	},
 	"policy": {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
@@ -90,4 +91,14 @@ func explainAuth(err error, args []string) error {
 		return err
 	}
 	return f
+}
+
+// classifyNotFound returns artifact.ErrNotFound for a store's "not found"
+// (oras-go's errdef.ErrNotFound, a registry's 404), err otherwise.
+func classifyNotFound(err error) error {
+	var resp *errcode.ErrorResponse
+	if errors.Is(err, errdef.ErrNotFound) || (errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound) {
+		return artifact.ErrNotFound
+	}
+	return err
 }

@@ -46,9 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cmds := cliutil.CloneCommands(commands)
-	for _, c := range cmds {
-		c.OnUsageError = cliutil.OnUsageError
-	}
+	cliutil.SetUsageErrors(cmds)
 	return &cli.App{
 		Name:                  "bpfctl-image",
 		Usage:                 "build, move, sign and verify BPF bytecode artifacts",

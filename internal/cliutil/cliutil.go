@@ -182,3 +182,12 @@ func CloneFlags(flags []cli.Flag) []cli.Flag {
 	}
 	return out
 }
+
+// SetUsageErrors makes flag errors of every command and subcommand usage
+// errors.
+func SetUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = OnUsageError
+		SetUsageErrors(c.Subcommands)
+	}
+}

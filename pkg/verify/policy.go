@@ -78,7 +78,8 @@ type Rule struct {
 	// their signatures (require.attestations).
 	Attestations []*AttestationRequirement
 
-	globs []*regexp.Regexp
+	globs      []*regexp.Regexp
+	imageLines []int // each pattern's line in the policy file; 0 when unknown
 }
 
 // matches reports whether one of r's image patterns matches name.

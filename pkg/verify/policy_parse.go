@@ -205,6 +205,7 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 					return
 				}
 				r.Images, r.globs = append(r.Images, pattern), append(r.globs, re)
+				r.imageLines = append(r.imageLines, item.Line)
 			})
 		},
 		"authorities": func(f string, n *yaml.Node) {

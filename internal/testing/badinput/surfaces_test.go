@@ -120,6 +120,7 @@ var surfaces = map[string]surface{
 			"digest-mismatch":      deniedFor(verify.ReasonDigestMismatch),
 			"signature-invalid":    deniedFor(verify.ReasonSignatureInvalid),
 			"untrusted-key":        deniedFor(verify.ReasonUntrustedKey),
+			"unsigned":             deniedFor(verify.ReasonUnsigned),
 		},
 	},
 	"policy": {
