@@ -116,7 +116,10 @@ func build(c *cli.Context) error {
 	if ref.Tag == "" {
 		ref.Tag = artifact.DefaultTag
 	}
-	if _, err := write(c, staged, root, ref, ref.Tag, artifact.CopyOptions{SkipReferrers: true, OnCopied: progress(c, "wrote")}); err != nil {
+	m := newMeter(c, "wrote")
+	_, err = write(c, staged, root, ref, ref.Tag, artifact.CopyOptions{SkipReferrers: true, OnCopied: m.onCopied()})
+	m.finish()
+	if err != nil {
 		return err
 	}
 	if !asJSON {

@@ -144,6 +144,14 @@ func TestVersionStamped(t *testing.T) {
 		t.Errorf("build.tool %q, want %q", got, "bpfctl-image "+want)
 	}
 
+	// On a terminal (script(1) gives the command one), pull and copy show
+	// their progress on stderr; piped, above, they showed none.
+	tty := exec.Command("script", "-qec", image+" copy oci:"+dir+":v1 oci:"+dir+"/copy:v1 && "+image+" pull --dest "+dir+"/pulled oci:"+dir+":v1", "/dev/null")
+	out, err = tty.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "\rcopied 3 blobs, ") || !strings.Contains(string(out), "\rpulled 3 blobs, ") {
+		t.Errorf("progress on a terminal: %v\n%q", err, out)
+	}
+
 	script := `source <("$BIN" completion bash); COMP_WORDS=("$BIN" ve); COMP_CWORD=1; _bpfctl_image_complete; echo "${COMPREPLY[@]}"`
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Env = append(os.Environ(), "BIN="+image)

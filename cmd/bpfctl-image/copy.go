@@ -83,11 +83,16 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 	if tag == "" && srcRef.Digest == "" {
 		tag = artifact.DefaultTag
 	}
-	report := progress(c, "copied")
+	verb := "copied"
+	if localSource {
+		verb = "pushed"
+	}
+	m := newMeter(c, verb)
 	result, err := write(c, src, root, dstRef, tag, artifact.CopyOptions{
 		SkipReferrers: c.Bool("skip-referrers"),
-		OnCopied:      report,
+		OnCopied:      m.onCopied(),
 	})
+	m.finish()
 	if err != nil {
 		return fmt.Errorf("%s to %w", srcRef, err)
 	}
@@ -96,7 +101,7 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 	pinned.Tag = tag
 	pinned = pinned.WithDigest(root.Digest)
 	if !asJSON {
-		if report != nil {
+		if m != nil {
 			fmt.Fprintf(c.App.ErrWriter, "%s: %d referrers, %d cosign tags\n", pinned, len(result.Referrers), len(result.Tags))
 		}
 		_, err := fmt.Fprintln(c.App.Writer, root.Digest)

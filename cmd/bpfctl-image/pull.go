@@ -78,7 +78,9 @@ func pull(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	bc, err := artifact.Fetch(c.Context, src, root, platform)
+	m := newMeter(c, "pulled")
+	bc, err := artifact.Fetch(c.Context, m.fetcher(src), root, platform)
+	m.finish()
 	if err != nil {
 		return fmt.Errorf("%s: %w", ref, err)
 	}
