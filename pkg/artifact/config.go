@@ -138,7 +138,8 @@ type Requirements struct {
 
 // BuildInfo records how an artifact was built.
 type BuildInfo struct {
-	// Tool is the builder and its version, e.g. "bpfctl-image v0.1.0".
+	// Tool is the builder, its version and commit, e.g. "bpfctl-image
+	// v0.1.0 (commit 1a2b3c4d5e6f)".
 	Tool string `json:"tool,omitempty"`
 	// Compilers are the producers named in the objects' .comment sections.
 	Compilers []string `json:"compilers,omitempty"`
