@@ -160,3 +160,23 @@ func TestVersionStamped(t *testing.T) {
 		t.Errorf("bash completion of 've': %q (%v), want \"verify version\"", out, err)
 	}
 }
+
+// TestNoIngestDir checks that layouts and archives bpfctl-image writes hold
+// only the OCI image layout: no empty ingest/ directory.
+func TestNoIngestDir(t *testing.T) {
+	dir := t.TempDir()
+	layout := filepath.Join(dir, "layout")
+	ok(t, "build", "--dest", "oci:"+layout+":v1", object("xdp_counter"))
+	ok(t, "copy", "oci:"+layout+":v1", "oci-archive:"+dir+"/a.tar:v1")
+	ok(t, "tag", "oci:"+layout+":v1", "v2")
+	if _, err := os.Stat(filepath.Join(layout, "ingest")); !os.IsNotExist(err) {
+		t.Errorf("layout has ingest/: %v", err)
+	}
+	out, err := exec.Command("tar", "-tf", dir+"/a.tar").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "ingest") {
+		t.Errorf("archive holds ingest/:\n%s", out)
+	}
+}
