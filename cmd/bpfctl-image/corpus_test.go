@@ -77,6 +77,22 @@ var cliSurfaces = map[string]cliSurface{
 			"signature-invalid": cliutil.ExitDenied, "untrusted-key": cliutil.ExitDenied, "unsigned": cliutil.ExitDenied,
 		},
 	},
+	"attestation": {
+		layout: true,
+		report: true,
+		commands: func(r *corpusRun) map[string][]string {
+			policy := filepath.Join(r.work, "policy.yaml")
+			pub := r.corpus.PublicKeyPath()
+			text := "apiVersion: bpfd.io/v1alpha1\nkind: TrustPolicy\nrules:\n- name: corpus\n  images: [\"**\"]\n  authorities: [{key: {path: " + pub + "}}]\n" +
+				"  require:\n    attestations:\n    - name: provenance\n      predicateType: slsaprovenance\n      authorities: [{key: {path: " + pub + "}}]\n" +
+				"      conditions: {builderId: https://ci.example.com/trusted, sourceRepository: \"git+https://github.com/example/*\"}\n"
+			if err := os.WriteFile(policy, []byte(text), 0o644); err != nil {
+				panic(err)
+			}
+			return map[string][]string{"verify": {"verify", "--policy", policy, r.layout.Ref()}}
+		},
+		codes: map[string]int{"attestation-missing": cliutil.ExitDenied, "attestation-conditions-unmet": cliutil.ExitDenied},
+	},
 	"policy": {
 		commands: func(r *corpusRun) map[string][]string {
 			return map[string][]string{"load": {"verify", "--policy", r.entry.FilePaths()[0], r.valid}}

@@ -63,6 +63,10 @@ type slsaFacts struct {
 // uri.
 func readSLSA(uri string, predicate json.RawMessage) (slsaFacts, error) {
 	var f slsaFacts
+	var object map[string]json.RawMessage
+	if err := json.Unmarshal(predicate, &object); err != nil {
+		return f, fmt.Errorf("the SLSA provenance predicate is not a JSON object")
+	}
 	if uri == PredicateSLSAProvenance1 {
 		var p struct {
 			BuildDefinition struct {
