@@ -70,6 +70,10 @@ func TestJSONEnvelope(t *testing.T) {
 	t.Setenv("COSIGN_PASSWORD", "pw")
 	layout := "oci:" + dir + "/layout:v1"
 	keys := filepath.Join(dir, "k")
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte("apiVersion: bpfd.io/v1alpha1\nkind: TrustPolicy\nrules:\n- name: local\n  images: [\"oci:/**\"]\n  allowUnsigned: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	runs := []struct {
 		kind string
 		args []string
@@ -82,6 +86,12 @@ func TestJSONEnvelope(t *testing.T) {
 		{"Pull", []string{"pull", "--dest", dir + "/pulled", layout}},
 		{"Inspect", []string{"inspect", layout}},
 		{"VerificationReport", []string{"verify", "--key", keys + ".pub", layout}},
+		{"Attest", []string{"attest", "--key", keys + ".key", "--type", "spdx", "--predicate", policyFile, layout}},
+		{"Tag", []string{"tag", layout, "v2"}},
+		{"Tags", []string{"ls", "oci:" + dir + "/layout"}},
+		{"Discover", []string{"discover", layout}},
+		{"PublicKey", []string{"public-key", "--key", keys + ".key"}},
+		{"PolicyCheck", []string{"policy", "check", policyFile}},
 		{"Version", []string{"version"}},
 	}
 	for _, r := range runs {
