@@ -164,7 +164,13 @@ func Open(ctx context.Context, ref Reference, opts OpenOptions) (*Target, error)
 		if err != nil {
 			return nil, err
 		}
-		t := &Target{GraphTarget: store, Ref: ref, close: func() error { removeEmptyIngest(ref.Path); return nil }}
+		w := &writeTracking{Store: store}
+		t := &Target{GraphTarget: w, Ref: ref, close: func() error {
+			if w.written.Load() {
+				removeEmptyIngest(ref.Path)
+			}
+			return nil
+		}}
 		if errors.Is(statErr, fs.ErrNotExist) {
 			t.discard = func() { os.RemoveAll(ref.Path) }
 		}
