@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +166,24 @@ func TestUnknownCommandAndVersion(t *testing.T) {
 	stdout.Reset()
 	if code := run(context.Background(), []string{"bpfctl", "version", "-o", "json"}, &stdout, &stderr); code != cliutil.ExitOK || !strings.Contains(stdout.String(), `"apiVersion": "bpfctl.bpfd.io/v1"`) || !strings.Contains(stdout.String(), `"commit"`) {
 		t.Errorf("bpfctl version -o json: exit %d, %s", code, stdout.String())
+	}
+}
+
+// TestCompletion prints bpfctl's completion scripts; bash's completes
+// through the program itself.
+func TestCompletion(t *testing.T) {
+	// urfave/cli reads os.Args when it completes: make them bpfctl's.
+	args := os.Args
+	os.Args = []string{"bpfctl", "--generate-bash-completion"}
+	defer func() { os.Args = args }()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bpfctl", "--generate-bash-completion"}, &stdout, &stderr); code != cliutil.ExitOK || !strings.Contains(stdout.String(), "load") || !strings.Contains(stdout.String(), "version") {
+		t.Errorf("--generate-bash-completion: exit %d, %q", code, stdout.String())
+	}
+	for shell, want := range map[string]string{"bash": "complete -o bashdefault -o default -F _bpfctl_complete bpfctl", "zsh": "#compdef bpfctl", "fish": "complete -c bpfctl"} {
+		stdout.Reset()
+		if code := run(context.Background(), []string{"bpfctl", "completion", shell}, &stdout, &stderr); code != cliutil.ExitOK || !strings.Contains(stdout.String(), want) {
+			t.Errorf("completion %s: exit %d, %q lacks %q", shell, code, stdout.String(), want)
+		}
 	}
 }
