@@ -35,15 +35,6 @@ Every command that reads a registry uses what login stored.`,
 	Action: login,
 }
 
-var logoutCommand = &cli.Command{
-	Name:        "logout",
-	Usage:       "forget the credentials stored for a registry",
-	ArgsUsage:   "HOST[:PORT]",
-	Description: "Removes the registry's credentials from where login stored them (a credential helper or the Docker config file).",
-	Flags:       []cli.Flag{registryConfigFlag()},
-	Action:      logout,
-}
-
 // loginRegistryFlags are the registry flags without --registry-config, which
 // login may create.
 var loginRegistryFlags = flags(connectFlags, []cli.Flag{registryConfigFlag(), debugFlag})
@@ -117,22 +108,6 @@ func login(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "Warning: the password is stored unencrypted in %s; configure a credential helper (credsStore) to avoid it\n", store.ConfigPath())
 	}
 	_, err = fmt.Fprintf(c.App.Writer, "Login to %s succeeded\n", host)
-	return err
-}
-
-func logout(c *cli.Context) error {
-	host, err := registryHost(c)
-	if err != nil {
-		return err
-	}
-	store, err := credentialStore(c)
-	if err != nil {
-		return fmt.Errorf("registry credentials: %w", err)
-	}
-	if err := credentials.Logout(c.Context, store, host); err != nil {
-		return fmt.Errorf("logout %s: %w", host, err)
-	}
-	_, err = fmt.Fprintf(c.App.Writer, "Removed the credentials for %s\n", host)
 	return err
 }
 
