@@ -80,6 +80,7 @@ func policyCheck(c *cli.Context) error {
 			out.Problems = append(out.Problems, policyProblem{"lint", p.Line, p.Field, p.Message})
 		}
 	}
+	err = nil // the problems are the report
 	if asJSON {
 		err = cliutil.WriteJSON(c.App.Writer, out)
 	} else {

@@ -124,6 +124,10 @@ func TestPolicyCheck(t *testing.T) {
 	if !strings.Contains(r.stderr, lint+": 3 problems reported") {
 		t.Errorf("stderr %q", r.stderr)
 	}
+	r = mustImage(t, cliutil.ExitError, "policy", "check", bad)
+	if want := bad + ":6: rules[0].authorities[0].key.path: error: unreadable key file"; !strings.Contains(r.stdout, want) || r.stderr != "bpfctl-image: "+bad+": 1 problems reported\n" {
+		t.Errorf("invalid policy: stdout %q, stderr %q; want %q and one line", r.stdout, r.stderr, want)
+	}
 	r = mustImage(t, cliutil.ExitError, "policy", "check", "-o", "json", bad)
 	var out policyCheckOutput
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Valid || len(out.Problems) != 1 || out.Problems[0].Severity != "error" || out.Problems[0].Line != 6 {
