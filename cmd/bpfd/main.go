@@ -82,11 +82,12 @@ var (
 		{&cli.StringFlag{Name: "dispatcher-mode", Usage: "how programs share XDP and TC hooks, `MODE`: auto, freplace or linked (dispatcher.mode)", EnvVars: []string{"BPFD_DISPATCHER_MODE"}}, func(c *daemon.Config, v string) { c.Dispatcher.Mode = v }},
 		{&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at `HOST:PORT`/metrics (metrics.address)", EnvVars: []string{"BPFD_METRICS_ADDRESS"}}, func(c *daemon.Config, v string) { c.Metrics.Address = v }},
 	}
+	adminGIDFlag  = &cli.UintSliceFlag{Name: "socket-admin-gid", Usage: "`GID` whose members, like root, may set program owners and unload or borrow the maps of any program, repeatable (socket.adminGIDs)", EnvVars: []string{"BPFD_SOCKET_ADMIN_GIDS"}}
 	plainHTTPFlag = &cli.StringSliceFlag{Name: "plain-http-registry", Usage: "`HOST[:PORT]` reached over plain HTTP, repeatable (plainHTTPRegistries)", EnvVars: []string{"BPFD_PLAIN_HTTP_REGISTRIES"}}
 )
 
 func newApp(stderr io.Writer) *cli.App {
-	flags := []cli.Flag{configFlag, plainHTTPFlag}
+	flags := []cli.Flag{configFlag, plainHTTPFlag, adminGIDFlag}
 	for _, f := range pathFlags {
 		flags = append(flags, f.flag)
 	}
@@ -121,6 +122,13 @@ func config(c *cli.Context) (*daemon.Config, error) {
 			v, set := c.String(f.flag.Name), f.set
 			overrides = append(overrides, func(cfg *daemon.Config) { set(cfg, v) })
 		}
+	}
+	if c.IsSet(adminGIDFlag.Name) {
+		var gids []uint32
+		for _, g := range c.UintSlice(adminGIDFlag.Name) {
+			gids = append(gids, uint32(g)) // the flag parses 32-bit values only
+		}
+		overrides = append(overrides, func(cfg *daemon.Config) { cfg.Socket.AdminGIDs = gids })
 	}
 	if c.IsSet(plainHTTPFlag.Name) {
 		v := c.StringSlice(plainHTTPFlag.Name)
