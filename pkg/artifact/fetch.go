@@ -42,9 +42,14 @@ func Fetch(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, 
 	if !ok {
 		return nil, fmt.Errorf("platform %s: unknown architecture %q", FormatPlatform(platform), platform.Architecture)
 	}
-	chosen := desc
-	if isIndex(desc.MediaType) {
-		index, err := readIndex(ctx, store, desc)
+	rootNode, err := fetchNode(ctx, store, desc, maxMetadataSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", nodeName(desc), err)
+	}
+	desc = rootNode.Descriptor // the type the content has, not the one claimed
+	chosen := rootNode
+	if rootNode.IsIndex() {
+		index, err := readIndexNode(rootNode)
 		if err != nil {
 			return nil, err
 		}
@@ -52,15 +57,17 @@ func Fetch(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, 
 		if !ok {
 			return nil, fmt.Errorf("index %s: no manifest for platform %s (has %s): %w", desc.Digest, FormatPlatform(platform), platformList(index.Manifests), ErrNotFound)
 		}
-		chosen = entry
+		if chosen, err = fetchNode(ctx, store, entry, maxMetadataSize); err != nil {
+			return nil, fmt.Errorf("manifest %s: %w", entry.Digest, err)
+		}
 	}
-	mc, err := readManifest(ctx, store, chosen, true)
+	mc, err := readManifestNode(ctx, store, chosen, true)
 	if err != nil {
 		return nil, err
 	}
-	mc.Platform = chosen.Platform
+	mc.Platform = chosen.Descriptor.Platform
 	if mc.Config.ByteOrder != order {
-		return nil, fmt.Errorf("manifest %s: %w: %s-endian objects, but %s is %s-endian", chosen.Digest, ErrUnsupported, mc.Config.ByteOrder, FormatPlatform(platform), order)
+		return nil, fmt.Errorf("manifest %s: %w: %s-endian objects, but %s is %s-endian", chosen.Descriptor.Digest, ErrUnsupported, mc.Config.ByteOrder, FormatPlatform(platform), order)
 	}
 	return &Bytecode{Root: desc, Manifest: mc.Manifest, Objects: mc.objects}, nil
 }
@@ -71,16 +78,22 @@ func isIndex(mediaType string) bool {
 
 // readIndex reads an image index (or Docker manifest list).
 func readIndex(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor) (*ocispec.Index, error) {
-	data, err := fetchBlob(ctx, store, desc, maxMetadataSize)
+	n, err := fetchNode(ctx, store, desc, maxMetadataSize)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
 	}
-	var index ocispec.Index
-	if err := json.Unmarshal(data, &index); err != nil {
-		return nil, fmt.Errorf("index %s: %w: %v", desc.Digest, ErrUnsupported, err)
+	return readIndexNode(n)
+}
+
+// readIndexNode is readIndex for an index already fetched.
+func readIndexNode(n *Node) (*ocispec.Index, error) {
+	desc := n.Descriptor
+	if !n.IsIndex() {
+		return nil, fmt.Errorf("index %s: %w: media type %q is not an index", desc.Digest, ErrUnsupported, desc.MediaType)
 	}
-	if index.SchemaVersion != manifestSchemaVersion {
-		return nil, fmt.Errorf("index %s: %w: schemaVersion %d, not %d", desc.Digest, ErrUnsupported, index.SchemaVersion, manifestSchemaVersion)
+	var index ocispec.Index
+	if err := json.Unmarshal(n.Data, &index); err != nil {
+		return nil, fmt.Errorf("index %s: %w: %v", desc.Digest, ErrUnsupported, err)
 	}
 	if index.ArtifactType != "" && index.ArtifactType != ArtifactType {
 		return nil, fmt.Errorf("index %s: %w: artifactType %q is not %s", desc.Digest, ErrUnsupported, index.ArtifactType, ArtifactType)
