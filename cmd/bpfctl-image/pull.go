@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -76,16 +79,26 @@ func pull(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	bc, err := artifact.Fetch(c.Context, src, root, platform)
+	dir := c.String("dir")
+	files := &stagedFiles{dir: dir}
+	if err := files.mkdir(); err != nil {
+		return err
+	}
+	defer files.discard()
+	bc, err := artifact.FetchObjects(c.Context, src, root, platform, func(name string, r io.Reader) error {
+		if name == metadataFile {
+			return fmt.Errorf("an object is named %s, which pull writes itself", metadataFile)
+		}
+		return files.write(name, r)
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", ref, err)
 	}
 
-	dir := c.String("dir")
 	out := pullOutput{
 		SchemaVersion: outputSchemaVersion,
-		Reference:     ref.WithDigest(root.Digest).String(),
-		Digest:        root.Digest,
+		Reference:     ref.WithDigest(bc.Root.Digest).String(),
+		Digest:        bc.Root.Digest,
 		Manifest:      bc.Descriptor.Digest,
 		Format:        string(bc.Format),
 		Directory:     dir,
@@ -97,21 +110,18 @@ func pull(c *cli.Context) error {
 	if bc.Platform != nil {
 		out.Platform = artifact.FormatPlatform(*bc.Platform)
 	}
-	files := map[string][]byte{}
-	for _, o := range bc.Objects {
-		if o.Name == metadataFile {
-			return fmt.Errorf("%s: an object is named %s, which pull writes itself", ref, metadataFile)
-		}
-		files[o.Name] = o.Data
-		out.Files = append(out.Files, filepath.Join(dir, o.Name))
+	for _, name := range files.names {
+		out.Files = append(out.Files, filepath.Join(dir, name))
 	}
 	out.Files = append(out.Files, filepath.Join(dir, metadataFile))
 	metadata, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err
 	}
-	files[metadataFile] = append(metadata, '\n')
-	if err := writeFiles(dir, files); err != nil {
+	if err := files.write(metadataFile, bytes.NewReader(append(metadata, '\n'))); err != nil {
+		return err
+	}
+	if err := files.commit(); err != nil {
 		return err
 	}
 	if asJSON {
@@ -125,45 +135,76 @@ func pull(c *cli.Context) error {
 	return nil
 }
 
-// writeFiles writes each file into dir (created if missing), each through a
-// temporary file renamed into place; on failure it removes what it wrote.
-func writeFiles(dir string, files map[string][]byte) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// stagedFiles writes files into dir as hidden temporary files, streamed,
+// and renames them into place on commit; discard removes what is left, so
+// that a failed pull leaves no file behind (and a pull that fails while
+// renaming removes those it renamed).
+type stagedFiles struct {
+	dir   string
+	names []string
+	temps []string
+	done  []string
+	// made are the directories mkdir made, deepest first.
+	made []string
+}
+
+// mkdir makes dir and its missing parents, remembering which it made.
+func (s *stagedFiles) mkdir() error {
+	for d := filepath.Clean(s.dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		s.made = append(s.made, d)
+	}
+	return os.MkdirAll(s.dir, 0o755)
+}
+
+func (s *stagedFiles) write(name string, r io.Reader) error {
+	if slices.Contains(s.names, name) {
+		return fmt.Errorf("two objects are named %s", name)
+	}
+	path := filepath.Join(s.dir, name)
+	if info, err := os.Lstat(path); err == nil && !info.Mode().IsRegular() {
+		return fmt.Errorf("%s: exists and is not a regular file", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	var written []string
-	fail := func(err error) error {
-		for _, p := range written {
-			os.Remove(p)
-		}
+	tmp, err := os.CreateTemp(s.dir, "."+name+".tmp-")
+	if err != nil {
 		return err
 	}
-	for name, data := range files {
-		path := filepath.Join(dir, name)
-		if info, err := os.Lstat(path); err == nil && !info.Mode().IsRegular() {
-			return fail(fmt.Errorf("%s: exists and is not a regular file", path))
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fail(err)
-		}
-		tmp, err := os.CreateTemp(dir, "."+name+".tmp-")
-		if err != nil {
-			return fail(err)
-		}
-		_, err = tmp.Write(data)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Chmod(tmp.Name(), 0o644)
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), path)
-		}
-		if err != nil {
-			os.Remove(tmp.Name())
-			return fail(fmt.Errorf("%s: %w", path, err))
-		}
-		written = append(written, path)
+	s.temps = append(s.temps, tmp.Name())
+	_, err = io.Copy(tmp, r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	s.names = append(s.names, name)
 	return nil
+}
+
+func (s *stagedFiles) commit() error {
+	for i, name := range s.names {
+		path := filepath.Join(s.dir, name)
+		if err := os.Rename(s.temps[i], path); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		s.done = append(s.done, path)
+	}
+	s.temps, s.done, s.made = nil, nil, nil
+	return nil
+}
+
+func (s *stagedFiles) discard() {
+	for _, p := range append(s.temps, s.done...) {
+		os.Remove(p)
+	}
+	for _, d := range s.made {
+		os.Remove(d) // only if empty
+	}
 }

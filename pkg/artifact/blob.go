@@ -138,7 +138,7 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	v.n += int64(n)
 	if v.n > v.desc.Size {
-		return 0, v.fail(fmt.Errorf("%w (more than the %d bytes its descriptor gives)", ErrDigestMismatch, v.desc.Size))
+		return 0, v.fail(fmt.Errorf("%w (trailing data)", ErrDigestMismatch))
 	}
 	v.verifier.Write(p[:n])
 	if v.progress != nil && n > 0 {

@@ -1,9 +1,12 @@
 package artifact
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -13,8 +16,8 @@ import (
 // of its objects and the objects themselves, each verified against its
 // digest.
 type Bytecode struct {
-	// Root is the descriptor Fetch was given: the index or manifest that
-	// signatures cover.
+	// Root is the descriptor Fetch was given, the index or manifest that
+	// signatures cover, with the media type of its content.
 	Root ocispec.Descriptor
 	// Manifest is the manifest read: Root itself, or Root's entry for the
 	// platform.
@@ -35,41 +38,114 @@ type Bytecode struct {
 // bytecode artifact, inconsistent, or of the other byte order), ErrInvalidObject (a bpfman image whose
 // object is not valid) and ErrUnreachable.
 func Fetch(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, platform ocispec.Platform) (*Bytecode, error) {
+	root, mc, err := fetchManifest(ctx, store, desc, platform, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Bytecode{Root: root, Manifest: mc.Manifest, Objects: mc.objects}, nil
+}
+
+// ObjectWriter receives one object of an artifact, streamed (FetchObjects).
+// r yields the object's bytes checked against its digest and size as they
+// pass: content that does not match is an error from r.Read instead of
+// io.EOF. The writer must read r to io.EOF, and must not keep what it wrote
+// when r (or it) fails.
+type ObjectWriter func(name string, r io.Reader) error
+
+// FetchObjects is Fetch without holding the objects in memory: it reads and
+// checks the manifest for platform as Fetch does, then hands each object,
+// in layer order, to write as it streams from store. The Bytecode it
+// returns has no Objects. A bpfman image's object, which comes out of a
+// compressed tar, is extracted in memory within MaxObjectSize, as Fetch
+// does. Errors are Fetch's, and those of write.
+func FetchObjects(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, platform ocispec.Platform, write ObjectWriter) (*Bytecode, error) {
+	root, mc, err := fetchManifest(ctx, store, desc, platform, false)
+	if err != nil {
+		return nil, err
+	}
+	bc := &Bytecode{Root: root, Manifest: mc.Manifest}
+	if mc.Format == FormatBpfman {
+		for _, o := range mc.objects {
+			if err := write(o.Name, bytes.NewReader(o.Data)); err != nil {
+				return nil, err
+			}
+		}
+		return bc, nil
+	}
+	for _, l := range mc.layers {
+		name := l.Annotations[ocispec.AnnotationTitle]
+		if err := streamObject(ctx, store, l, name, write); err != nil {
+			return nil, fmt.Errorf("manifest %s: layer %s (%s): %w", mc.Descriptor.Digest, l.Digest, name, err)
+		}
+	}
+	return bc, nil
+}
+
+// streamObject hands layer l to write through a verifyingReader, and checks
+// that write read it to its end.
+func streamObject(ctx context.Context, store content.Fetcher, l ocispec.Descriptor, name string, write ObjectWriter) error {
+	rc, err := store.Fetch(ctx, l)
+	if err != nil {
+		if err = classify(err); errors.Is(err, ErrNotFound) {
+			return ErrNotFound
+		}
+		return err
+	}
+	defer rc.Close()
+	vr := &verifyingReader{r: rc, desc: l, verifier: l.Digest.Verifier()}
+	err = write(name, vr)
+	if vr.err != nil {
+		return vr.err
+	}
+	if err != nil {
+		return err
+	}
+	if !vr.done {
+		return fmt.Errorf("%s: the writer stopped before the end of the object", name)
+	}
+	return nil
+}
+
+// fetchManifest reads the root desc describes and the manifest for
+// platform, checked as Fetch checks them, with the objects if withObjects
+// (a bpfman image's always). It returns the root's descriptor with the
+// media type of its content.
+func fetchManifest(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, platform ocispec.Platform, withObjects bool) (ocispec.Descriptor, *manifestContent, error) {
 	if platform.OS == "" && platform.Architecture == "" {
 		platform = HostPlatform()
 	}
 	order, ok := PlatformByteOrder(platform)
 	if !ok {
-		return nil, fmt.Errorf("platform %s: unknown architecture %q", FormatPlatform(platform), platform.Architecture)
+		return desc, nil, fmt.Errorf("platform %s: unknown architecture %q", FormatPlatform(platform), platform.Architecture)
 	}
 	rootNode, err := fetchNode(ctx, store, desc, maxMetadataSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", nodeName(desc), err)
+		return desc, nil, fmt.Errorf("%s: %w", nodeName(desc), err)
 	}
 	desc = rootNode.Descriptor // the type the content has, not the one claimed
 	chosen := rootNode
 	if rootNode.IsIndex() {
 		index, err := readIndexNode(rootNode)
 		if err != nil {
-			return nil, err
+			return desc, nil, err
 		}
 		entry, ok := selectPlatform(index.Manifests, platform)
 		if !ok {
-			return nil, fmt.Errorf("index %s: no manifest for platform %s (has %s): %w", desc.Digest, FormatPlatform(platform), platformList(index.Manifests), ErrNotFound)
+			return desc, nil, fmt.Errorf("index %s: no manifest for platform %s (has %s): %w", desc.Digest, FormatPlatform(platform), platformList(index.Manifests), ErrNotFound)
 		}
 		if chosen, err = fetchNode(ctx, store, entry, maxMetadataSize); err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", entry.Digest, err)
+			return desc, nil, fmt.Errorf("manifest %s: %w", entry.Digest, err)
 		}
 	}
-	mc, err := readManifestNode(ctx, store, chosen, true)
+	mc, err := readManifestNode(ctx, store, chosen, withObjects)
 	if err != nil {
-		return nil, err
+		return desc, nil, err
 	}
 	mc.Platform = chosen.Descriptor.Platform
 	if mc.Config.ByteOrder != order {
-		return nil, fmt.Errorf("manifest %s: %w: %s-endian objects, but %s is %s-endian", chosen.Descriptor.Digest, ErrUnsupported, mc.Config.ByteOrder, FormatPlatform(platform), order)
+		return desc, nil, fmt.Errorf("manifest %s: %w: %s-endian objects, but %s is %s-endian", chosen.Descriptor.Digest, ErrUnsupported, mc.Config.ByteOrder, FormatPlatform(platform), order)
 	}
-	return &Bytecode{Root: desc, Manifest: mc.Manifest, Objects: mc.objects}, nil
+	return desc, mc, nil
 }
 
 func isIndex(mediaType string) bool {
