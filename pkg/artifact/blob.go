@@ -94,7 +94,10 @@ func copyBlob(ctx context.Context, src content.Fetcher, dst content.Pusher, desc
 		return err
 	}
 	defer rc.Close()
-	vr := &verifyingReader{r: rc, desc: desc, verifier: desc.Digest.Verifier(), progress: progress}
+	vr := &verifyingReader{r: rc, desc: desc, progress: progress}
+	if !verifiesPushes(dst) {
+		vr.verifier = desc.Digest.Verifier()
+	}
 	err = dst.Push(ctx, desc, vr)
 	switch {
 	case vr.err != nil:
@@ -107,11 +110,25 @@ func copyBlob(ctx context.Context, src content.Fetcher, dst content.Pusher, desc
 	return classify(err)
 }
 
+// verifiesPushes reports whether dst checks what is pushed to it against the
+// digest before it keeps it, so that hashing the content on the way too
+// would only double the work: an OCI layout opened by this package (whose
+// oras-go storage verifies, and whose leftovers layoutStore removes).
+// Registries verify too, but a stream cut short of its end by our own check
+// never completes an upload, and the error then names the source's fault.
+func verifiesPushes(dst content.Pusher) bool {
+	if t, ok := dst.(*Target); ok {
+		dst = t.GraphTarget
+	}
+	_, ok := dst.(*layoutStore)
+	return ok
+}
+
 // verifyingReader checks what it reads against a descriptor: at most Size
-// bytes, exactly Size before the end, and the digest at the end. On a
-// mismatch it returns an error wrapping ErrDigestMismatch instead of io.EOF,
-// so that a writer stopping at the first error never completes a write of
-// the wrong content.
+// bytes, exactly Size before the end, and the digest at the end (unless
+// verifier is nil: the destination checks it). On a mismatch it returns an
+// error wrapping ErrDigestMismatch instead of io.EOF, so that a writer
+// stopping at the first error never completes a write of the wrong content.
 type verifyingReader struct {
 	r        io.Reader
 	desc     ocispec.Descriptor
@@ -140,7 +157,9 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	if v.n > v.desc.Size {
 		return 0, v.fail(fmt.Errorf("%w (trailing data)", ErrDigestMismatch))
 	}
-	v.verifier.Write(p[:n])
+	if v.verifier != nil {
+		v.verifier.Write(p[:n])
+	}
 	if v.progress != nil && n > 0 {
 		v.progress(v.n)
 	}
@@ -149,7 +168,7 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 		if v.n != v.desc.Size {
 			return n, v.fail(fmt.Errorf("%w (%d bytes, not the %d its descriptor gives)", ErrDigestMismatch, v.n, v.desc.Size))
 		}
-		if !v.verifier.Verified() {
+		if v.verifier != nil && !v.verifier.Verified() {
 			return n, v.fail(ErrDigestMismatch)
 		}
 		v.done = true
