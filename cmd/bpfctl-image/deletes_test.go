@@ -16,13 +16,13 @@ import (
 // (distribution's default, where each of these used to fail with 405 after
 // writing the sha256-<hex> index) and on one that allows them.
 func TestSignaturesOnRegistryWithoutDeletes(t *testing.T) {
+	keys := []string{keyFiles(t), keyFiles(t), keyFiles(t), keyFiles(t)}
 	for name, opts := range map[string][]testutil.RegistryOption{
 		"deletes refused": nil,
 		"deletes enabled": {testutil.WithDeletes()},
 	} {
 		t.Run(name, func(t *testing.T) {
 			reg := testutil.StartRegistry(t, opts...)
-			keys := []string{keyFiles(t), keyFiles(t), keyFiles(t), keyFiles(t)}
 			layout := "oci:" + filepath.Join(t.TempDir(), "layout") + ":v1"
 			ok(t, "build", "-o", layout, object("xdp_counter"))
 			for _, k := range keys[:2] {
