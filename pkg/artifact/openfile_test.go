@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+	"oras.land/oras-go/v2/content/memory"
 )
 
 // mkfifo makes a FIFO in a temporary directory. At cleanup it opens it for
@@ -207,5 +209,27 @@ func TestOpenLayoutBounds(t *testing.T) {
 	}
 	if f, err := os.OpenFile(filepath.Join(dir, "index.json"), os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
 		f.Close()
+	}
+}
+
+// TestLayoutPushFailureLeavesNoPartialBlob: content that does not match its
+// descriptor, pushed to a layout, leaves neither a blob nor a partial file
+// (oras-go's ingest leaves its temporary file behind on failure).
+func TestLayoutPushFailureLeavesNoPartialBlob(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "layout")
+	target := mustOpen(t, mustReference(t, "oci:"+dir), OpenOptions{Create: true})
+	before := snapshot(t, dir)
+	data := []byte("the content pushed")
+	desc := pushBlob(t, memory.New(), "application/octet-stream", []byte("the content described"), nil)
+	desc.Size = int64(len(data))
+	if err := target.Push(ctx, desc, bytes.NewReader(data)); err == nil {
+		t.Fatal("Push of other content succeeded")
+	}
+	if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
+		t.Errorf("layout changed (-before +after):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ingest")); err == nil {
+		t.Error("ingest/ left in the layout")
 	}
 }
