@@ -366,3 +366,54 @@ func TestCopySkipLayers(t *testing.T) {
 	}
 	checkSigned(t, dst, s, "v1")
 }
+
+func ExampleFetchNode() {
+	ctx := context.Background()
+	src, err := Open(ctx, Reference{Transport: Layout, Path: "testdata/layout"}, OpenOptions{})
+	if err != nil {
+		panic(err)
+	}
+	defer src.Close()
+	root, err := src.Resolve(ctx, "v1")
+	if err != nil {
+		panic(err)
+	}
+	n, err := FetchNode(ctx, src, root, Limits{})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(n.IsIndex(), n.Descriptor.ArtifactType, len(n.Successors()))
+	// Output: true application/vnd.bpfd.bytecode.v1 2
+}
+
+func ExampleListReferrers() {
+	ctx := context.Background()
+	store := memory.New()
+	subject, err := oras.PackManifest(ctx, store, oras.PackManifestVersion1_1, "application/vnd.example.thing", oras.PackManifestOptions{
+		ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: "2024-01-01T00:00:00Z"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	for _, t := range []string{"application/vnd.example.signature", "application/vnd.example.sbom"} {
+		if _, err := oras.PackManifest(ctx, store, oras.PackManifestVersion1_1, t, oras.PackManifestOptions{
+			Subject:             &subject,
+			ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: "2024-01-01T00:00:00Z"},
+		}); err != nil {
+			panic(err)
+		}
+	}
+	list, err := ListReferrers(ctx, store, subject, ReferrerOptions{ArtifactTypes: []string{"application/vnd.example.signature"}})
+	if err != nil {
+		panic(err)
+	}
+	for _, n := range list.Referrers {
+		fmt.Println("kept", n.Descriptor.ArtifactType)
+	}
+	for _, s := range list.Skipped {
+		fmt.Println("skipped", s.Reason, s.Detail)
+	}
+	// Output:
+	// kept application/vnd.example.signature
+	// skipped type artifact type "application/vnd.example.sbom"
+}
