@@ -135,7 +135,7 @@ func (c *Chain) local(ctx context.Context, res *Result, ref artifact.Reference) 
 	if err != nil {
 		return err
 	}
-	obj, err := artifact.ReadObjectFile(ref.Path)
+	obj, err := artifact.ReadObjectFileDigest(ref.Path, ref.Digest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("local file %s: %w", ref.Path, artifact.ErrNotFound)
 	}

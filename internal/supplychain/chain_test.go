@@ -416,6 +416,15 @@ func TestLocalFile(t *testing.T) {
 	if len(res.Objects) != 1 || res.Objects[0].Name != "tracepoint_counter.bpf.o" {
 		t.Errorf("objects %v", res.Objects)
 	}
+	// file:PATH@digest loads only the content it names.
+	tp := filepath.Join(bytecodeDir, "tracepoint_counter.bpf.o")
+	if _, err := e.chain.Fetch(ctx, "file:"+tp+"@"+fileDigest(t, tp).String(), PullIfNotPresent); err != nil {
+		t.Errorf("file:PATH@its digest: %v", err)
+	}
+	other := fileDigest(t, filepath.Join(bytecodeDir, "xdp_counter.bpf.o"))
+	if _, err := e.chain.Fetch(ctx, "file:"+tp+"@"+other.String(), PullIfNotPresent); !errors.Is(err, artifact.ErrDigestMismatch) {
+		t.Errorf("file:PATH@another digest: %v, want ErrDigestMismatch", err)
+	}
 	var pe *PullError
 	if _, err := e.chain.Fetch(ctx, "file:"+filepath.Join(bytecodeDir, "missing.bpf.o"), PullIfNotPresent); !errors.Is(err, artifact.ErrNotFound) || !errors.As(err, &pe) {
 		t.Errorf("missing local file: %v, want not found", err)
@@ -424,6 +433,16 @@ func TestLocalFile(t *testing.T) {
 	if _, err := e.chain.Fetch(ctx, "file:/etc/passwd", PullIfNotPresent); !errors.As(err, &denial) || denial.Reason != verify.ReasonOutOfScope {
 		t.Errorf("file outside the rule: %v, want an out-of-scope denial", err)
 	}
+}
+
+// fileDigest returns the digest of the file at path.
+func fileDigest(t *testing.T, path string) digest.Digest {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest.FromBytes(data)
 }
 
 // TestOpenCacheDamagedIndex: a cache whose index.json was cut short (a
