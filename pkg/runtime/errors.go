@@ -45,6 +45,10 @@ var (
 	ErrUnsupported = errors.New("not supported by this kernel")
 	// ErrClosed: the Manager was closed.
 	ErrClosed = errors.New("manager closed")
+	// ErrStoreTooNew: the state store was written by a newer bpfd, in a
+	// schema version this one cannot read. Open changes nothing then: not
+	// the store, the pins or the kernel.
+	ErrStoreTooNew = errors.New("written by a newer bpfd")
 )
 
 // verifierTailLines is how many lines of the verifier log a VerifierError

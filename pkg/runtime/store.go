@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +19,8 @@ import (
 
 // The state store is a bbolt file, <state dir>/bpfd.db, with three buckets:
 //
-//	meta      "schema" -> "1"; "bpffs" -> the bpffs directory the records' pins live in
+//	meta      "schema" -> the schema version (schema.go), e.g. "2";
+//	          "bpffs" -> the bpffs directory the records' pins live in
 //	programs  8-byte big-endian ID -> JSON record
 //	objects   hex SHA-256 -> the ELF object of programs in the chain of an
 //	          XDP or TC hook, for rebuilding the chain after a restart; kept
@@ -26,10 +28,7 @@ import (
 //
 // bbolt commits are atomic and synced, so a record is either wholly there or
 // not. A record's state says how far its program got (see record).
-const (
-	storeFile     = "bpfd.db"
-	schemaVersion = "1"
-)
+const storeFile = "bpfd.db"
 
 var (
 	bucketMeta     = []byte("meta")
@@ -67,8 +66,8 @@ type record struct {
 	Provenance Provenance        `json:"provenance"`
 	LoadedBy   Requester         `json:"loadedBy"`
 	LoadedAt   time.Time         `json:"loadedAt"`
-	// Owner is who the program belongs to; records written before owners
-	// existed have none, and read back owned by LoadedBy.UID.
+	// Owner is who the program belongs to. Records written before owners
+	// existed (schema version 1) get LoadedBy.UID's when migrated.
 	Owner Owner `json:"owner"`
 
 	// Kernel objects, set when the record is loaded. ProgramID is 0 for a
@@ -119,16 +118,10 @@ func (r *record) UnmarshalJSON(data []byte) error {
 	var v struct {
 		*plain
 		Attach json.RawMessage `json:"attach"`
-		Owner  *Owner          `json:"owner"`
 	}
 	v.plain = (*plain)(r)
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
-	}
-	if v.Owner != nil {
-		r.Owner = *v.Owner
-	} else {
-		r.Owner = Owner{UID: r.LoadedBy.UID}
 	}
 	spec, err := decodeAttach(r.Kind, v.Attach)
 	if err != nil {
@@ -145,10 +138,14 @@ var errNoObject = errors.New("not in the state store")
 // store is the bbolt state store.
 type store struct {
 	db *bolt.DB
+	// migrated says what opening it migrated, for the log.
+	migrated []string
 }
 
 // openStore opens (creating) the store in dir and checks that it was used
-// with bpffs, or records bpffs in a new store.
+// with bpffs, or records bpffs in a new store. It migrates a store of an
+// older schema version forward and refuses, changing nothing, one of a
+// newer version (ErrStoreTooNew) or of another bpffs (ErrConflict).
 func openStore(dir, bpffs string) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", dir, err)
@@ -161,7 +158,40 @@ func openStore(dir, bpffs string) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	s := &store{db: db}
+	if err := s.prepare(bpffs); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// prepare checks the store's version and bpffs without writing, then
+// creates a new store's buckets or migrates an older one.
+func (s *store) prepare(bpffs string) error {
+	var version int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if version, err = storedVersion(tx); err != nil || version == 0 {
+			return err
+		}
+		if version > schemaVersion {
+			return fmt.Errorf("schema version %d (this bpfd reads up to %d): %w; start that bpfd or a newer one, or move the state dir aside to start afresh", version, schemaVersion, ErrStoreTooNew)
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyBPFFS); v != nil && string(v) != bpffs {
+			return fmt.Errorf("its programs are pinned under %s, not %s; start bpfd with that bpffs dir or a fresh state dir: %w", v, bpffs, ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if version > 0 && version < schemaVersion {
+		if s.migrated, err = migrate(s.db, version); err != nil {
+			return err
+		}
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -171,27 +201,16 @@ func openStore(dir, bpffs string) (*store, error) {
 				return err
 			}
 		}
-		switch v := meta.Get(keySchema); {
-		case v == nil:
-			if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
+		if version == 0 {
+			if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
 				return err
 			}
-		case string(v) != schemaVersion:
-			return fmt.Errorf("schema version %q, this bpfd reads %q: %w", v, schemaVersion, ErrConflict)
 		}
-		switch v := meta.Get(keyBPFFS); {
-		case v == nil:
+		if meta.Get(keyBPFFS) == nil {
 			return meta.Put(keyBPFFS, []byte(bpffs))
-		case string(v) != bpffs:
-			return fmt.Errorf("its programs are pinned under %s, not %s; start bpfd with that bpffs dir or a fresh state dir: %w", v, bpffs, ErrConflict)
 		}
 		return nil
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state store %s: %w", path, err)
-	}
-	return &store{db: db}, nil
 }
 
 func (s *store) close() error { return s.db.Close() }
