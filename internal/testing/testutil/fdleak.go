@@ -16,17 +16,21 @@ import (
 // kernel objects:
 //
 //	func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
-func LeakCheckMain(m *testing.M) {
+func LeakCheckMain(m *testing.M) { os.Exit(LeakCheckRun(m)) }
+
+// LeakCheckRun is LeakCheckMain returning the exit code instead of exiting,
+// for a TestMain with work to do after the tests.
+func LeakCheckRun(m *testing.M) int {
 	serveUprobeTarget()
 	serveCgroupUDP()
 	if err := startNetpoller(); err != nil {
 		fmt.Fprintln(os.Stderr, "fd leak check:", err)
-		os.Exit(1)
+		return 1
 	}
 	before, err := openFDs()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fd leak check:", err)
-		os.Exit(1)
+		return 1
 	}
 	code := m.Run()
 	if code == 0 {
@@ -35,7 +39,7 @@ func LeakCheckMain(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // startNetpoller makes the Go runtime open its network poller (an epoll and an
