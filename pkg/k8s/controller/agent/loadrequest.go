@@ -114,10 +114,19 @@ func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (strin
 	return reqs, nil
 }
 
-// requestHash returns a short hash of everything in reqs.
+// requestHash returns a short hash of everything in reqs but the owner.
+// The owner follows from the config's name, which the metadata holds, and
+// the agent of v0.1.0 sent none: leaving it out keeps the hash, and so the
+// programs that agent loaded, when the agent is upgraded. A field added to
+// the requests later that follows from what is hashed already is left out
+// likewise (test/upgrade compares the hashes of both releases).
 func requestHash(reqs []*bpfdv1.LoadRequest) (string, error) {
 	h := sha256.New()
 	for _, req := range reqs {
+		if req.GetOwner() != nil {
+			req = proto.CloneOf(req)
+			req.Owner = nil
+		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 		if err != nil {
 			return "", fmt.Errorf("hash load request: %w", err)
