@@ -25,6 +25,14 @@ import (
 // it against the current code.
 const Previous = "v0.1.0"
 
+// Known holds the commit of each release the tests name, so that a clone
+// without tags (a CI checkout often fetches none) still finds the release
+// by its commit. A tag that names another commit is refused: the release
+// would not be the one the tests were written against.
+var Known = map[string]string{
+	"v0.1.0": "7c17e1163a5e4f918addda640a52dffc047c4233",
+}
+
 // Build returns a directory holding the commands pkgs (package paths in
 // the module, e.g. "./cmd/bpfd"; each binary is named after its last
 // element) built from the repository's source at ref, a tag or commit. The
@@ -78,11 +86,21 @@ func Current(tb testing.TB, pkgs ...string) string {
 	tb.Helper()
 	dir := tb.TempDir()
 	start := time.Now()
-	if err := goBuild(RepoRoot(tb), dir, pkgs); err != nil {
+	if err := CurrentInto(dir, pkgs...); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Logf("built %s in %s", strings.Join(pkgs, " "), time.Since(start).Round(100*time.Millisecond))
 	return dir
+}
+
+// CurrentInto is Current into dir, for a package that builds once for all
+// its tests.
+func CurrentInto(dir string, pkgs ...string) error {
+	out, err := git("", "rev-parse", "--show-toplevel")
+	if err != nil {
+		return err
+	}
+	return goBuild(strings.TrimSpace(string(out)), dir, pkgs)
 }
 
 // RepoRoot returns the top of the git work tree the test runs in.
@@ -95,14 +113,46 @@ func RepoRoot(tb testing.TB) string {
 	return strings.TrimSpace(string(out))
 }
 
-// Commit returns the commit ref names; tb fails when there is none.
+// Commit returns the commit ref names: the tag or commit ref, or for a
+// release in Known whose tag the clone lacks, the release's commit. tb
+// fails when there is none, or when the tag names another commit than
+// Known's.
 func Commit(tb testing.TB, ref string) string {
 	tb.Helper()
-	out, err := git("", "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	commit, err := Resolve("", ref, Known)
 	if err != nil {
-		tb.Fatalf("%s is not a tag or commit of this repository (a clone without tags? git fetch --tags): %v", ref, err)
+		tb.Fatalf("%v", err)
 	}
-	return strings.TrimSpace(string(out))
+	return commit
+}
+
+// Resolve returns the commit ref names in the repository at dir ("" for
+// the working directory's), falling back to known[ref] when the repository
+// has no such tag.
+func Resolve(dir, ref string, known map[string]string) (string, error) {
+	want, isKnown := known[ref]
+	out, err := git(dir, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	if err == nil {
+		got := strings.TrimSpace(string(out))
+		if isKnown && got != want {
+			return "", fmt.Errorf("release %s: the tag names commit %s, the release is %s (a moved tag?)", ref, short(got), short(want))
+		}
+		return got, nil
+	}
+	if !isKnown {
+		return "", fmt.Errorf("%s is not a tag or commit of this repository (a clone without tags? git fetch --tags)", ref)
+	}
+	if _, err := git(dir, "rev-parse", "--verify", "--quiet", want+"^{commit}"); err != nil {
+		return "", fmt.Errorf("release %s: neither its tag nor its commit %s is in this repository (a shallow clone? git fetch --unshallow --tags)", ref, short(want))
+	}
+	return want, nil
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
 }
 
 // Source returns the file at path in the repository's source at ref.

@@ -51,6 +51,87 @@ func TestCommitOfUnknownTag(t *testing.T) {
 	}
 }
 
+// TestResolve finds a release by its tag, or by its known commit in a
+// clone without the tag, and refuses a tag that names another commit, and
+// a ref the repository lacks, naming it.
+func TestResolve(t *testing.T) {
+	repo := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid", "GIT_CONFIG_GLOBAL=/dev/null")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("init", "-q")
+	run("commit", "-q", "--allow-empty", "-m", "one")
+	first := run("rev-parse", "HEAD")
+	run("commit", "-q", "--allow-empty", "-m", "two")
+	second := run("rev-parse", "HEAD")
+	run("tag", "v1.0.0", first)
+	run("tag", "v2.0.0", second)
+	const absent = "0123456789abcdef0123456789abcdef01234567"
+	known := map[string]string{"v1.0.0": first, "v2.0.0": first, "v3.0.0": second, "v4.0.0": absent}
+	for _, tc := range []struct {
+		name, ref, want, err string
+	}{
+		{name: "tag", ref: "v1.0.0", want: first},
+		{name: "commit", ref: second, want: second},
+		{name: "unknown tag in the repository", ref: "HEAD", want: second},
+		{name: "known release without its tag", ref: "v3.0.0", want: second},
+		{name: "tag moved", ref: "v2.0.0", err: "the tag names commit " + second[:12] + ", the release is " + first[:12]},
+		{name: "known release, commit absent", ref: "v4.0.0", err: "neither its tag nor its commit 0123456789ab"},
+		{name: "unknown ref", ref: "v9.9.9", err: "v9.9.9 is not a tag or commit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := release.Resolve(repo, tc.ref, known)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Resolve(%s) = %s, %v; want an error with %q", tc.ref, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Resolve(%s) = %s, %v; want %s", tc.ref, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPreviousWithoutTags resolves the previous release in clones of this
+// repository as CI may make them: without tags it is the known commit; a
+// shallow clone, which has not got it, is told to fetch it.
+func TestPreviousWithoutTags(t *testing.T) {
+	root := release.RepoRoot(t)
+	clone := func(args ...string) string {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "clone")
+		cmd := exec.Command("git", append(append([]string{"clone", "-q", "--no-tags", "--no-checkout"}, args...), "file://"+root, dir)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git clone: %v\n%s", err, out)
+		}
+		if out, err := exec.Command("git", "-C", dir, "tag", "-l").Output(); err != nil || len(out) != 0 {
+			t.Fatalf("the clone has tags %q (%v)", out, err)
+		}
+		return dir
+	}
+	got, err := release.Resolve(clone(), release.Previous, release.Known)
+	if err != nil || got != release.Known[release.Previous] {
+		t.Errorf("without tags: %s, %v; want %s", got, err, release.Known[release.Previous])
+	}
+	if _, err := release.Resolve(clone("--depth=1"), release.Previous, release.Known); err == nil || !strings.Contains(err.Error(), "shallow") {
+		t.Errorf("shallow clone: %v; want an error saying to fetch", err)
+	}
+	// The tag, where the repository has it, names the known commit.
+	if got := release.Commit(t, release.Previous); got != release.Known[release.Previous] {
+		t.Errorf("Commit(%s) = %s, want %s", release.Previous, got, release.Known[release.Previous])
+	}
+}
+
 // fakeTB records a Fatalf and stops the caller by panicking.
 type fakeTB struct {
 	testing.TB
