@@ -7,7 +7,8 @@
 // bpfd refuses the newer store and changes nothing. The skew tests run each
 // version's requests against the other version's daemon through the API
 // contract (internal/testing/apicontract), and a restart of this bpfd under
-// traffic loses no packet either.
+// traffic, stopped as the kubelet stops a container (SIGTERM) or killed
+// (SIGKILL), loses no packet either (TestRestartUnderTraffic).
 //
 // Everything runs for real as processes on this machine's kernel; the tests
 // are privileged (testutil.RequirePrivileged) and `make test` runs them.
