@@ -165,6 +165,24 @@ func Source(tb testing.TB, ref, path string) []byte {
 	return out
 }
 
+// Files returns the paths of the files in directory dir (a path in the
+// repository, e.g. "config/crd/bases") in the source at ref, sorted.
+func Files(tb testing.TB, ref, dir string) []string {
+	tb.Helper()
+	out, err := git("", "ls-tree", "--full-tree", "--name-only", "-z", Commit(tb, ref)+":"+dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var files []string
+	for _, name := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		if name != "" {
+			files = append(files, path.Join(dir, name))
+		}
+	}
+	slices.Sort(files)
+	return files
+}
+
 func git(dir string, args ...string) ([]byte, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir

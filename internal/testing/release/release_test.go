@@ -146,3 +146,15 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.msg = fmt.Sprintf(format, args...)
 	panic(f)
 }
+
+// TestFiles lists a directory as the previous release had it.
+func TestFiles(t *testing.T) {
+	files := release.Files(t, release.Previous, "config/crd/bases")
+	want := []string{"config/crd/bases/bpfd.io_bpfprogramconfigs.yaml", "config/crd/bases/bpfd.io_bpfprograms.yaml"}
+	if strings.Join(files, " ") != strings.Join(want, " ") {
+		t.Errorf("Files = %q, want %q", files, want)
+	}
+	if got := release.Source(t, release.Previous, files[0]); !strings.Contains(string(got), "kind: CustomResourceDefinition") {
+		t.Errorf("Source(%s) is not a CRD", files[0])
+	}
+}
