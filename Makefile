@@ -48,6 +48,9 @@ BPF_OBJS  := $(BPF_SRCS:.c=.o)
 # The dispatchers are built into the package that embeds them.
 DISPATCHER_SRCS := $(wildcard bytecode/dispatcher/*.bpf.c)
 DISPATCHER_OBJS := $(patsubst bytecode/dispatcher/%.c,pkg/runtime/dispatcher/bpf/%.o,$(DISPATCHER_SRCS))
+# The node inventory's iterators are built into the package that embeds them.
+INVENTORY_SRCS := $(wildcard bytecode/inventory/*.bpf.c)
+INVENTORY_OBJS := $(patsubst bytecode/inventory/%.c,pkg/runtime/inventory/bpf/%.o,$(INVENTORY_SRCS))
 # Objects the tests load: pkg/artifact's malformed and unusual objects (one
 # without programs, a big-endian build, one without BTF) and pkg/runtime's
 # programs the verifier must reject, pkg/runtime/dispatcher's too.
@@ -94,13 +97,17 @@ test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-
 		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
-bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers and the tests' objects with Debian's clang.
+bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(INVENTORY_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers, the inventory's iterators and the tests' objects with Debian's clang.
 
 bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
 pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+pkg/runtime/inventory/bpf/%.bpf.o: bytecode/inventory/%.bpf.c
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
