@@ -103,7 +103,8 @@ bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
-pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h
+# The accounting variants include their dispatcher's source.
+pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h $(DISPATCHER_SRCS)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 

@@ -24,7 +24,9 @@ const testRunRepeat = 1_000_000
 // 1,000,000 on a 64-byte packet, as the kernel times the runs (to the
 // nanosecond, without the time the benchmark was scheduled out). Each run of a
 // program has a cost of its own, which the first row measures with an empty
-// program: the programs run directly pay it once each, a chain once.
+// program: the programs run directly pay it once each, a chain once. Then
+// what per-member accounting (bpfctl top, stats on) adds: the same chains
+// built with and without it.
 func dispatcherRows(_ context.Context, env *Env) (_ []Row, _ func(), err error) {
 	modes := []dispatcher.Mode{dispatcher.ModeLinked}
 	if dispatcher.ProbeFreplace() == nil {
@@ -92,6 +94,25 @@ func dispatcherRows(_ context.Context, env *Env) (_ []Row, _ func(), err error) 
 				Name: fmt.Sprintf("dispatcher %s: chain of %s, per packet", mode, xdpPrograms(n)),
 				Ours: Side{Name: fmt.Sprintf("%s chain (BPF_PROG_TEST_RUN)", mode), Measure: perPacket(c.Program())},
 				Peer: &Side{Name: fmt.Sprintf("the %s run directly", xdpPrograms(n)), Measure: perPacket(progs...)},
+			})
+		}
+	}
+	for _, mode := range modes {
+		for _, n := range []int{1, 10} {
+			off, err := dispatcher.Build(progtype.XDP, mode, members[:n])
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s chain of %d: %w", mode, n, err)
+			}
+			closers = append(closers, off.Close)
+			on, err := dispatcher.BuildWithOptions(progtype.XDP, mode, members[:n], dispatcher.BuildOptions{Accounting: true})
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s chain of %d with accounting: %w", mode, n, err)
+			}
+			closers = append(closers, on.Close)
+			rows = append(rows, Row{
+				Name: fmt.Sprintf("dispatcher %s: per-member accounting, chain of %s, per packet", mode, xdpPrograms(n)),
+				Ours: Side{Name: "stats on: each member timed and counted", Measure: perPacket(on.Program())},
+				Peer: &Side{Name: "stats off: the chain without accounting", Measure: perPacket(off.Program())},
 			})
 		}
 	}
