@@ -104,13 +104,15 @@ func TestRBAC(t *testing.T) {
 		},
 	}
 	bpB := bpfProgram("node-b")
+	bnB := bpfNode("node-b")
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "registry-credentials"}}
-	for _, o := range []client.Object{cfg, bpB, secret} {
+	for _, o := range []client.Object{cfg, bpB, bnB, secret} {
 		ensure(o)
 	}
-	// Updates and deletes of a node-a BpfProgram create it first.
+	// Updates and deletes of a node-a BpfProgram or BpfNode create it first.
 	t.Cleanup(func() {
 		admin.DeleteAllOf(ctx, &v1alpha1.BpfProgram{}, client.MatchingFields{"spec.nodeName": "node-a"})
+		admin.Delete(ctx, bpfNode("node-a"))
 	})
 
 	as := func(user string, groups []string, extra map[string][]string) client.Client {
@@ -167,6 +169,13 @@ func TestRBAC(t *testing.T) {
 		{"agent", agentA, "update another node's BpfProgram status", updateStatus(bpB), policy},
 		{"agent", agentA, "delete another node's BpfProgram", del(bpB), policy},
 		{"agent without a pod-bound token", agentUnbound, "create a BpfProgram", create(func() client.Object { return bpfProgram("node-a") }), policy},
+		{"agent", agentA, "create its node's BpfNode", create(func() client.Object { return bpfNode("node-a") }), allowed},
+		{"agent", agentA, "update its node's BpfNode status", updateStatus(bpfNode("node-a")), allowed},
+		{"agent", agentA, "create another node's BpfNode", create(func() client.Object { return bpfNode("node-c") }), policy},
+		{"agent", agentA, "update another node's BpfNode status", updateStatus(bnB), policy},
+		{"agent", agentA, "delete its node's BpfNode", del(bpfNode("node-a")), rbac},
+		{"agent without a pod-bound token", agentUnbound, "create a BpfNode", create(func() client.Object { return bpfNode("node-a") }), policy},
+		{"agent", agentA, "list its node's pods", list(&corev1.PodList{}, client.MatchingFields{"spec.nodeName": "node-a"}), allowed},
 		{"agent", agentA, "create a pod", create(func() client.Object {
 			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "p"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
@@ -186,6 +195,9 @@ func TestRBAC(t *testing.T) {
 		{"viewer", viewer, "get a config", get(cfg), allowed},
 		{"viewer", viewer, "create a config", create(func() client.Object { c := cfg.DeepCopy(); c.ResourceVersion = ""; c.Name = "viewer-made"; return c }), rbac},
 		{"viewer", viewer, "delete a BpfProgram", del(bpB), rbac},
+		{"viewer", viewer, "list BpfNodes", list(&v1alpha1.BpfNodeList{}), allowed},
+		{"viewer", viewer, "get a BpfNode", get(bnB), allowed},
+		{"viewer", viewer, "update a BpfNode's status", updateStatus(bnB), rbac},
 		{"viewer", viewer, "get a Secret", get(secret), rbac},
 
 		{"editor", editor, "create a config", create(func() client.Object { c := cfg.DeepCopy(); c.ResourceVersion = ""; c.Name = "editor-made"; return c }), allowed},
@@ -229,6 +241,10 @@ func orAllowed(s string) string {
 
 func isPolicyDenial(err error) bool {
 	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'bpfd-agent-own-node'")
+}
+
+func bpfNode(node string) *v1alpha1.BpfNode {
+	return &v1alpha1.BpfNode{ObjectMeta: metav1.ObjectMeta{Name: node}, Spec: v1alpha1.BpfNodeSpec{NodeName: node}}
 }
 
 func bpfProgram(node string) *v1alpha1.BpfProgram {
