@@ -47,6 +47,8 @@ type Daemon struct {
 	interfaces map[string]bool
 	calls      map[string]int
 	loads      []*bpfdv1.LoadRequest
+	// unmanaged is what Inventory reports besides the loaded programs.
+	unmanaged *bpfdv1.InventoryResponse
 }
 
 var _ bpfdv1.BpfdServer = (*Daemon)(nil)
@@ -162,7 +164,8 @@ func (d *Daemon) Programs() []*bpfdv1.Program {
 	return ps
 }
 
-// Calls returns how often method ("Load", "Unload", "List") was called.
+// Calls returns how often method ("Load", "Unload", "List", "Inventory")
+// was called.
 func (d *Daemon) Calls(method string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()

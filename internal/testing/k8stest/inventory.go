@@ -1,0 +1,43 @@
+package k8stest
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
+)
+
+// SetUnmanaged makes Inventory report, besides the loaded programs, the
+// programs, links and processes of inv as the node's programs bpfd did not
+// load. Nil reports none.
+func (d *Daemon) SetUnmanaged(inv *bpfdv1.InventoryResponse) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.unmanaged = proto.CloneOf(inv)
+}
+
+// Inventory reports the loaded programs as managed kernel programs (by
+// their KernelInfo) and what SetUnmanaged set, by kernel id.
+func (d *Daemon) Inventory(_ context.Context, req *bpfdv1.InventoryRequest) (*bpfdv1.InventoryResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls["Inventory"]++
+	resp := &bpfdv1.InventoryResponse{HolderSource: bpfdv1.HolderSource_HOLDER_SOURCE_ITERATOR, ScannedAt: timestamppb.Now()}
+	if d.unmanaged != nil {
+		resp = proto.CloneOf(d.unmanaged)
+		resp.ScannedAt = timestamppb.Now()
+	}
+	for _, id := range slices.Sorted(maps.Keys(d.programs)) {
+		k := d.programs[id].GetKernel()
+		resp.Programs = append(resp.Programs, &bpfdv1.InventoryProgram{
+			Id: k.GetProgramId(), Name: k.GetName(), KernelType: "XDP", MapIds: k.GetMapIds(), LinkIds: k.GetLinkIds(),
+			ManagedIds: []uint64{id},
+		})
+	}
+	slices.SortFunc(resp.Programs, func(a, b *bpfdv1.InventoryProgram) int { return int(a.GetId()) - int(b.GetId()) })
+	return resp, nil
+}
