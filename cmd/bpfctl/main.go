@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Usage:                 "load, list and unload BPF programs through bpfd",
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
 		Flags:                 globalFlags,
-		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand},
+		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand, inventoryCommand, topCommand},
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		ExitErrHandler:        func(*cli.Context, error) {}, // run reports errors once

@@ -17,6 +17,8 @@ const jsonAPIVersion = "bpfctl.bpfd.io/v1"
 type programListJSON struct {
 	APIVersion string        `json:"apiVersion"`
 	Programs   []programJSON `json:"programs"`
+	// Processes are those holding the programs (list --all).
+	Processes []processJSON `json:"processes,omitempty"`
 }
 
 // programJSON is what get prints with --output json.
@@ -37,6 +39,8 @@ type programJSON struct {
 	MapOwnerID uint64            `json:"mapOwnerId,omitempty"`
 	LoadedBy   *peerJSON         `json:"loadedBy,omitempty"`
 	LoadedAt   *time.Time        `json:"loadedAt,omitempty"`
+	// Holders are the processes holding its kernel program (list --all).
+	Holders []holderJSON `json:"holders,omitempty"`
 }
 
 // attachJSON holds the attach parameters that apply to the program's type.
