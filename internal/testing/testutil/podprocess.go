@@ -36,8 +36,7 @@ const (
 // and a map it loaded itself, outside bpfd.
 type PodProcess struct {
 	PID int
-	// PodUID and ContainerID are random, the cgroup's names made from
-	// them; Cgroup is its path below the cgroup v2 mount, as
+	// PodUID and ContainerID name the cgroup; Cgroup is its path below the cgroup v2 mount, as
 	// /proc/<pid>/cgroup shows it.
 	PodUID, ContainerID string
 	Cgroup              string
@@ -48,19 +47,22 @@ type PodProcess struct {
 }
 
 // StartPodProcess creates, under the cgroup v2 mount and a test directory
-// of random name, the cgroup of a container of a pod with a random uid as
-// driver names it, and starts the test binary as a child process that moves
+// of random name, the cgroup of a container of random id in the pod with
+// uid podUID (random when empty) as driver names it, and starts the test binary as a child process that moves
 // itself into it, loads a socket filter program and its map and holds them
 // until the test ends. The child is served by LeakCheckMain, which the
 // package's TestMain must call.
-func StartPodProcess(tb testing.TB, driver CgroupDriver) *PodProcess {
+func StartPodProcess(tb testing.TB, driver CgroupDriver, podUID string) *PodProcess {
 	tb.Helper()
 	RequirePrivileged(tb)
 	root, err := cgroupV2Root()
 	if err != nil {
 		skipOrFail(tb, RequirePrivilegedEnv, "cgroup v2: %v", err)
 	}
-	p := &PodProcess{PodUID: randomUUID(), ContainerID: randomHex(64), ProgramName: "pod_" + RandomSuffix(8)}
+	if podUID == "" {
+		podUID = randomUUID()
+	}
+	p := &PodProcess{PodUID: podUID, ContainerID: randomHex(64), ProgramName: "pod_" + RandomSuffix(8)}
 	top := "bpfd-test-" + RandomSuffix(8)
 	var elems []string
 	switch driver {

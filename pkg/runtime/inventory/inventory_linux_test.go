@@ -30,7 +30,7 @@ func TestHoldersInPodCgroups(t *testing.T) {
 	for _, driver := range []testutil.CgroupDriver{testutil.CgroupDriverSystemd, testutil.CgroupDriverCgroupfs} {
 		for _, source := range []inventory.HolderSource{inventory.HolderSourceIterator, inventory.HolderSourceProcfs} {
 			t.Run(string(driver)+"/"+string(source), func(t *testing.T) {
-				pp := testutil.StartPodProcess(t, driver)
+				pp := testutil.StartPodProcess(t, driver, "")
 				inv := scan(t, inventory.Options{Holders: source})
 				if inv.HolderSource != source {
 					t.Fatalf("holder source %q, want %q", inv.HolderSource, source)
@@ -236,7 +236,7 @@ func TestLinkOnly(t *testing.T) {
 // that what they leave out is counted.
 func TestBounds(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	pp := testutil.StartPodProcess(t, testutil.CgroupDriverSystemd)
+	pp := testutil.StartPodProcess(t, testutil.CgroupDriverSystemd, "")
 	// This process holds the pod process's program too: two holders.
 	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(pp.ProgramID))
 	if err != nil {
