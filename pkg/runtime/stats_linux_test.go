@@ -72,6 +72,9 @@ func TestStatsHold(t *testing.T) {
 			if s, ok := stats[got.Kernel.ProgramID+foreignKey]; ok {
 				t.Errorf("program %d of the chain is listed as a program of its own: %+v", got.Kernel.ProgramID, s)
 			}
+			if hook := m.ChainPrograms()[got.Kernel.ProgramID]; hook != got.Hook.Hook {
+				t.Errorf("ChainPrograms names the hook of kernel program %d %q, want %q", got.Kernel.ProgramID, hook, got.Hook.Hook)
+			}
 		}
 
 		// Released: the chain no longer accounts; its counts stay.
