@@ -55,14 +55,14 @@ type holding struct {
 // the source the options name, and sets sc's source and ownership test.
 func (s *Scanner) findHolders(ctx context.Context, sc *scan) ([]holding, error) {
 	sc.own = func(objectKind, uint32) bool { return false }
-	source := s.opts.Holders
+	source := sc.opts.Holders
 	switch source {
 	case HolderSourceNone:
 		sc.inv.HolderSource = HolderSourceNone
 		return nil, nil
 	case HolderSourceProcfs:
 		sc.inv.HolderSource = HolderSourceProcfs
-		return procfsHolders(ctx, s.opts.ProcRoot)
+		return procfsHolders(ctx, sc.opts.ProcRoot)
 	}
 	if s.iter == nil && s.iterErr == nil {
 		s.iter, s.iterErr = loadTaskFiles()
@@ -84,7 +84,7 @@ func (s *Scanner) findHolders(ctx context.Context, sc *scan) ([]holding, error) 
 	}
 	sc.warn("holders: %v; read /proc instead", err)
 	sc.inv.HolderSource = HolderSourceProcfs
-	return procfsHolders(ctx, s.opts.ProcRoot)
+	return procfsHolders(ctx, sc.opts.ProcRoot)
 }
 
 // holders sets the objects' holders and describes the processes.

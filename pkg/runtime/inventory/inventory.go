@@ -135,21 +135,16 @@ func (o *Options) defaults() error {
 // Scan reports the node's BPF objects, their holders and pins, once: a
 // Scanner that scans repeatedly is cheaper.
 func Scan(ctx context.Context, opts Options) (*Inventory, error) {
-	s, err := NewScanner(opts)
-	if err != nil {
-		return nil, err
-	}
+	s := NewScanner()
 	defer s.Close()
-	return s.Scan(ctx)
+	return s.Scan(ctx, opts)
 }
 
-// Scanner scans the node repeatedly with the same Options, keeping the BPF
-// iterator that finds holders loaded between scans. Its methods are safe
-// for concurrent use; scans run one at a time. The iterator's own program
-// and link are never reported.
+// Scanner scans the node repeatedly, keeping the BPF iterator that finds
+// holders loaded between scans. Its methods are safe for concurrent use;
+// scans run one at a time. The iterator's own program and link are never
+// reported (Own names them for callers that list programs themselves).
 type Scanner struct {
-	opts Options
-
 	mu sync.Mutex
 	// iter is the loaded iterator; iterErr why it could not be loaded,
 	// after which an automatic source reads /proc.
@@ -157,13 +152,9 @@ type Scanner struct {
 	iterErr error
 }
 
-// NewScanner returns a Scanner; it loads nothing until the first Scan.
-func NewScanner(opts Options) (*Scanner, error) {
-	if err := opts.defaults(); err != nil {
-		return nil, err
-	}
-	return &Scanner{opts: opts}, nil
-}
+// NewScanner returns a Scanner; it loads nothing until a Scan needs the
+// iterator.
+func NewScanner() *Scanner { return &Scanner{} }
 
 // Close releases the iterator.
 func (s *Scanner) Close() error {
@@ -177,17 +168,32 @@ func (s *Scanner) Close() error {
 	return err
 }
 
-// Scan reports the node's BPF objects, their holders and pins. Holders are
-// found first, so that the descriptors Scan itself opens to read the
-// objects are never among them. An object created or closed during the
-// scan may or may not be reported. Errors are returned only when nothing
-// could be listed (the bpf syscall refused, ctx done) or when the holder
-// source Options named fails; what could not be read of one object or
-// process is left out or noted in Warnings.
-func (s *Scanner) Scan(ctx context.Context) (*Inventory, error) {
+// Own returns the kernel ids of the Scanner's iterator program and link;
+// zeros while it has none loaded.
+func (s *Scanner) Own() (programID, linkID uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc := &scan{opts: s.opts, inv: &Inventory{ScannedAt: time.Now()}}
+	if s.iter == nil {
+		return 0, 0
+	}
+	return s.iter.progID, s.iter.linkID
+}
+
+// Scan reports the node's BPF objects, their holders and pins, as opts
+// say. Holders are found first, so that the descriptors Scan itself opens
+// to read the objects are never among them. An object created or closed
+// during the scan may or may not be reported. Errors are returned only for
+// invalid options (ErrInvalid), when nothing could be listed (the bpf
+// syscall refused, ctx done) or when the holder source opts name fails;
+// what could not be read of one object or process is left out or noted in
+// Warnings.
+func (s *Scanner) Scan(ctx context.Context, opts Options) (*Inventory, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := &scan{opts: opts, inv: &Inventory{ScannedAt: time.Now()}}
 	held, err := s.findHolders(ctx, sc)
 	if err != nil {
 		return nil, err
@@ -195,7 +201,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Inventory, error) {
 	if err := sc.programs(ctx); err != nil {
 		return nil, err
 	}
-	if !s.opts.SkipMaps {
+	if !opts.SkipMaps {
 		if err := sc.maps(ctx); err != nil {
 			return nil, err
 		}
@@ -203,7 +209,7 @@ func (s *Scanner) Scan(ctx context.Context) (*Inventory, error) {
 	if err := sc.links(ctx); err != nil {
 		return nil, err
 	}
-	if !s.opts.SkipPins {
+	if !opts.SkipPins {
 		sc.pins(ctx)
 	}
 	sc.holders(held)

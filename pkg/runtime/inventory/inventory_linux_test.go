@@ -284,13 +284,10 @@ func TestBounds(t *testing.T) {
 // stays loaded between scans, and finds neither its program nor its link.
 func TestScannerHidesItsIterator(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	s, err := inventory.NewScanner(inventory.Options{Holders: inventory.HolderSourceIterator})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := inventory.NewScanner()
 	defer s.Close()
 	for range 2 {
-		inv, err := s.Scan(context.Background())
+		inv, err := s.Scan(context.Background(), inventory.Options{Holders: inventory.HolderSourceIterator})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,6 +300,15 @@ func TestScannerHidesItsIterator(t *testing.T) {
 			if l.Type == "iter" && slices.ContainsFunc(l.Holders, func(h inventory.Holder) bool { return h.PID == os.Getpid() }) {
 				t.Errorf("the scanner's own iterator link is listed: link %d", l.ID)
 			}
+		}
+		prog, link := s.Own()
+		if prog == 0 || link == 0 {
+			t.Fatalf("Own() = %d, %d while the iterator is loaded", prog, link)
+		}
+		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(prog)); err != nil {
+			t.Errorf("Own() names program %d: %v", prog, err)
+		} else {
+			p.Close()
 		}
 	}
 }
