@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"context"
+	"fmt"
 	"slices"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -164,3 +166,27 @@ func withoutPrograms(ps []runtime.Program, skip uint32) []runtime.Program {
 	return slices.DeleteFunc(ps, func(p runtime.Program) bool { return !p.Managed && p.Kernel != nil && p.Kernel.ProgramID == skip })
 }
 
+
+func (s *server) Inventory(ctx context.Context, in *pb.InventoryRequest) (*pb.InventoryResponse, error) {
+	opts, err := inventoryOptions(in)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	inv, err := s.scanner.Scan(ctx, opts)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("node inventory: %w", err))
+	}
+	managed, err := s.manager.List(ctx, runtime.ListOptions{})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return inventoryProto(inv, newBPFDObjects(managed, s.manager.ChainPrograms())), nil
+}
+
+// ownProgram returns the kernel id of the program bpfd runs for itself
+// that is not a program it manages: its inventory's iterator (0 while none
+// is loaded). Listings of the node's programs leave it out.
+func (s *server) ownProgram() uint32 {
+	prog, _ := s.scanner.Own()
+	return prog
+}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -28,6 +29,8 @@ type server struct {
 	audit       *auditor
 	metrics     *Metrics
 	log         *slog.Logger
+	// scanner reads the node inventory, keeping its iterator loaded.
+	scanner *inventory.Scanner
 }
 
 var _ pb.BpfdServer = (*server)(nil)
@@ -103,6 +106,7 @@ func (s *server) List(ctx context.Context, in *pb.ListRequest) (*pb.ListResponse
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	progs = withoutPrograms(progs, s.ownProgram())
 	out := &pb.ListResponse{Programs: make([]*pb.Program, len(progs))}
 	for i, p := range progs {
 		out.Programs[i] = programProto(p)
@@ -189,4 +193,6 @@ var auditActions = map[string]struct {
 	"PullImage": {"pull", true},
 	"List":      {"list", false},
 	"Get":       {"get", false},
+	"Inventory": {"inventory", false},
+	"Top":       {"top", false},
 }

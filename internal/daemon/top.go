@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	goruntime "runtime"
 	"slices"
@@ -89,4 +90,54 @@ func topSample(prev, cur []runtime.ProgramStats, elapsed time.Duration, at time.
 		out.Programs = out.Programs[:maxTopPrograms]
 	}
 	return out
+}
+
+// Top holds BPF statistics on and sends a sample every interval until the
+// client goes away.
+func (s *server) Top(in *pb.TopRequest, stream pb.Bpfd_TopServer) error {
+	interval, err := topInterval(in)
+	if err != nil {
+		return toStatus(err)
+	}
+	ctx := stream.Context()
+	release, err := s.manager.HoldStats(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	defer release()
+	prev, err := s.stats(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	last := time.Now()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		cur, err := s.stats(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		now := time.Now()
+		if err := stream.Send(topSample(prev, cur, now.Sub(last), now)); err != nil {
+			return err
+		}
+		prev, last = cur, now
+	}
+}
+
+// stats returns every program's runs, without bpfd's own iterator.
+func (s *server) stats(ctx context.Context) ([]runtime.ProgramStats, error) {
+	st, err := s.manager.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if own := s.ownProgram(); own != 0 {
+		st = slices.DeleteFunc(st, func(p runtime.ProgramStats) bool { return p.ID == 0 && p.KernelID == own })
+	}
+	return st, nil
 }

@@ -55,6 +55,9 @@ type holding struct {
 // the source the options name, and sets sc's source and ownership test.
 func (s *Scanner) findHolders(ctx context.Context, sc *scan) ([]holding, error) {
 	sc.own = func(objectKind, uint32) bool { return false }
+	if s.iter != nil {
+		sc.own = s.iter.own
+	}
 	source := sc.opts.Holders
 	switch source {
 	case HolderSourceNone:
