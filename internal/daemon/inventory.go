@@ -166,7 +166,6 @@ func withoutPrograms(ps []runtime.Program, skip uint32) []runtime.Program {
 	return slices.DeleteFunc(ps, func(p runtime.Program) bool { return !p.Managed && p.Kernel != nil && p.Kernel.ProgramID == skip })
 }
 
-
 func (s *server) Inventory(ctx context.Context, in *pb.InventoryRequest) (*pb.InventoryResponse, error) {
 	opts, err := inventoryOptions(in)
 	if err != nil {
