@@ -61,8 +61,8 @@ type BpfNodeStatus struct {
 	// +kubebuilder:validation:MaxLength=16
 	HolderSource string `json:"holderSource,omitempty"`
 
-	// unmanaged are programs bpfd did not load, lowest kernel id first,
-	// at most 64.
+	// unmanaged are programs bpfd did not load, the newest (highest
+	// kernel id) first, at most 64.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64

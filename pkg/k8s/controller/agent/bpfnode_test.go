@@ -123,12 +123,12 @@ func TestBpfNodeReport(t *testing.T) {
 		if bn.Status.ManagedPrograms != 1 || bn.Status.UnmanagedPrograms != 2 || len(bn.Status.Unmanaged) != 2 {
 			return fmt.Errorf("status %+v, want 1 managed and 2 unmanaged programs", bn.Status)
 		}
-		if h := bn.Status.Unmanaged[0].Holders; len(h) != 1 || h[0].PodName != here.Name || h[0].PodNamespace != here.Namespace {
+		if h := bn.Status.Unmanaged[1].Holders; len(h) != 1 || h[0].PodName != here.Name || h[0].PodNamespace != here.Namespace {
 			return fmt.Errorf("holders of program 50: %+v, want pod %s/%s", h, here.Namespace, here.Name)
 		}
 		return nil
 	})
-	if h := bn.Status.Unmanaged[1].Holders; len(h) != 1 || h[0].PodUID != string(there.UID) || h[0].PodName != "" {
+	if h := bn.Status.Unmanaged[0].Holders; len(h) != 1 || h[0].PodUID != string(there.UID) || h[0].PodName != "" {
 		t.Errorf("holders of program 51: %+v, want pod uid %s of another node, not named", h, there.UID)
 	}
 	if c := meta.FindStatusCondition(bn.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {

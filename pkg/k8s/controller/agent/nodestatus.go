@@ -24,8 +24,8 @@ const (
 	maxHolders    = 8
 )
 
-// nodeStatus returns what a BpfNode says of inv: the counts and, lowest
-// kernel id first, at most max of the programs bpfd did not load, with
+// nodeStatus returns what a BpfNode says of inv: the counts and, newest
+// (highest kernel id) first, at most max of the programs bpfd did not load, with
 // their holders' pods found by pods. The dispatchers and extension
 // programs bpfd runs chains with are neither managed nor unmanaged
 // programs. It sets neither LastChange nor the conditions.
@@ -40,7 +40,7 @@ func nodeStatus(inv *bpfdv1.InventoryResponse, pods podLookup, max int) v1alpha1
 			unmanaged = append(unmanaged, p)
 		}
 	}
-	slices.SortFunc(unmanaged, func(a, b *bpfdv1.InventoryProgram) int { return cmp.Compare(a.GetId(), b.GetId()) })
+	slices.SortFunc(unmanaged, func(a, b *bpfdv1.InventoryProgram) int { return cmp.Compare(b.GetId(), a.GetId()) })
 	st := v1alpha1.BpfNodeStatus{
 		ManagedPrograms:   int32(len(managed)),
 		UnmanagedPrograms: int32(len(unmanaged)),

@@ -60,7 +60,6 @@ func TestNodeStatus(t *testing.T) {
 			want: v1alpha1.BpfNodeStatus{
 				ManagedPrograms: 3, UnmanagedPrograms: 2, HolderSource: "iterator",
 				Unmanaged: []v1alpha1.UnmanagedProgram{
-					{KernelID: 11, Name: "pinned", Type: "XDP"},
 					{KernelID: 12, Name: "cil_from_netdev", Type: "SchedCLS", Tag: "0123456789abcdef", LoadedAt: ptr.To(metav1.NewTime(loaded)),
 						LoaderUID: ptr.To(int64(0)), AttachedTo: []string{"tcx eth0 ingress", "tcx eth0 egress"}, Pins: []string{"/sys/fs/bpf/tc/globals/x"},
 						Holders: []v1alpha1.ProgramHolder{
@@ -68,6 +67,7 @@ func TestNodeStatus(t *testing.T) {
 							{PID: 301, Command: "stranger", PodUID: "uid-unknown", ContainerID: "c2"},
 							{PID: 302, Command: "bpftool"},
 						}},
+					{KernelID: 11, Name: "pinned", Type: "XDP"},
 				},
 			},
 		},
@@ -75,7 +75,7 @@ func TestNodeStatus(t *testing.T) {
 			inv: many, max: 2,
 			want: v1alpha1.BpfNodeStatus{
 				UnmanagedPrograms: 5, OmittedPrograms: 4 + 3,
-				Unmanaged: []v1alpha1.UnmanagedProgram{{KernelID: 96, Type: "Kprobe"}, {KernelID: 97, Type: "Kprobe"}},
+				Unmanaged: []v1alpha1.UnmanagedProgram{{KernelID: 100, Type: "Kprobe"}, {KernelID: 99, Type: "Kprobe"}},
 			},
 		},
 	}
