@@ -92,7 +92,7 @@ func TestBpfNodeColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { testEnv.Client.Delete(ctx, bn) })
-	bn.Status = v1alpha1.BpfNodeStatus{ManagedPrograms: 3, UnmanagedPrograms: 12, LastChange: &metav1.Time{Time: time.Now().Add(-2 * time.Minute)}, HolderSource: "iterator"}
+	bn.Status = v1alpha1.BpfNodeStatus{ManagedPrograms: 3, UnmanagedPrograms: 12, LastChange: &metav1.Time{Time: time.Now().Add(-15 * time.Minute)}, HolderSource: "iterator"}
 	if err := testEnv.Client.Status().Update(ctx, bn); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestBpfNodeColumns(t *testing.T) {
 	}
 	for _, want := range [][]string{
 		{"NAME", "MANAGED", "UNMANAGED", "LAST", "CHANGE", "AGE"},
-		{"worker-9", "3", "12", "2m"},
+		{"worker-9", "3", "12", "15m"},
 	} {
 		if !slices.ContainsFunc(rows, func(r []string) bool { return len(r) >= len(want) && slices.Equal(r[:len(want)], want) }) {
 			t.Errorf("kubectl get lacks a row %q", want)

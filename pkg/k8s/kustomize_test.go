@@ -27,6 +27,7 @@ func TestKustomizations(t *testing.T) {
 		"ClusterRoleBinding/bpfd-operator",
 		"ConfigMap/bpfd-config",
 		"ConfigMap/bpfd-trust-policy",
+		"CustomResourceDefinition/bpfnodes.bpfd.io",
 		"CustomResourceDefinition/bpfprogramconfigs.bpfd.io",
 		"CustomResourceDefinition/bpfprograms.bpfd.io",
 		"Deployment/bpfd-operator",

@@ -17,9 +17,7 @@ import (
 //
 //	func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
 func LeakCheckMain(m *testing.M) {
-	serveUprobeTarget()
-	serveCgroupUDP()
-	servePodProcess()
+	ServeHelpers()
 	if err := startNetpoller(); err != nil {
 		fmt.Fprintln(os.Stderr, "fd leak check:", err)
 		os.Exit(1)
@@ -37,6 +35,16 @@ func LeakCheckMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// ServeHelpers serves, when the environment asks for one, the helper
+// processes this package starts from the test binary (CallUprobeTarget,
+// SendUDPFromCgroup, StartPodProcess): it exits the process after. A
+// TestMain that does not call LeakCheckMain calls it first.
+func ServeHelpers() {
+	serveUprobeTarget()
+	serveCgroupUDP()
+	servePodProcess()
 }
 
 // startNetpoller makes the Go runtime open its network poller (an epoll and an
