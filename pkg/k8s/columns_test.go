@@ -106,7 +106,7 @@ func TestBpfNodeColumns(t *testing.T) {
 		rows = append(rows, strings.Fields(line))
 	}
 	for _, want := range [][]string{
-		{"NAME", "MANAGED", "UNMANAGED", "LAST", "CHANGE", "AGE"},
+		{"NAME", "MANAGED", "UNMANAGED", "CHANGED", "AGE"},
 		{"worker-9", "3", "12", "15m"},
 	} {
 		if !slices.ContainsFunc(rows, func(r []string) bool { return len(r) >= len(want) && slices.Equal(r[:len(want)], want) }) {

@@ -52,7 +52,7 @@ func (c *cluster) testBpfNode(t *testing.T) {
 	})
 	rows := getTable(t, c.admin, "bpfnodes")
 	r := row(t, rows, c.node)
-	if r["UNMANAGED"] == "" || r["UNMANAGED"] == "0" || r["MANAGED"] != strconv.Itoa(int(bn.Status.ManagedPrograms)) || r["LAST CHANGE"] == "" {
+	if r["UNMANAGED"] == "" || r["UNMANAGED"] == "0" || r["MANAGED"] != strconv.Itoa(int(bn.Status.ManagedPrograms)) || r["CHANGED"] == "" {
 		t.Errorf("kubectl get bpfnodes: %v, want the node's counts and last change", r)
 	}
 }

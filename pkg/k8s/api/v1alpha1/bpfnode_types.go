@@ -16,7 +16,7 @@ import (
 // +kubebuilder:selectablefield:JSONPath=`.spec.nodeName`
 // +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.managedPrograms`
 // +kubebuilder:printcolumn:name="Unmanaged",type=integer,JSONPath=`.status.unmanagedPrograms`
-// +kubebuilder:printcolumn:name="Last Change",type=date,JSONPath=`.status.lastChange`
+// +kubebuilder:printcolumn:name="Changed",type=date,JSONPath=`.status.lastChange`
 // +kubebuilder:printcolumn:name="Holders",type=string,JSONPath=`.status.holderSource`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.nodeName",message="a BpfNode is named after its node"
