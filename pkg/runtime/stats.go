@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
@@ -36,13 +39,28 @@ type statsControl struct {
 	// on is whether chains should account: read by dispatcher() without
 	// mu, which a rebuild holding hooks must not wait for.
 	on atomic.Bool
-	// names caches the names and types of programs bpfd did not load, by
-	// kernel id, for Stats.
+	// namesMu guards the caches of Stats: names are the names and types
+	// of kernel programs by id; records bpfd's records by key, as stored
+	// and as decoded.
 	namesMu sync.Mutex
 	names   map[uint32]kernelName
+	records map[string]statsRecord
 }
 
 type kernelName struct{ name, typ string }
+
+// statsRecord is what Stats needs of a record, and the stored bytes it
+// was decoded from.
+type statsRecord struct {
+	raw       []byte
+	ID        ID            `json:"id"`
+	State     recordState   `json:"state"`
+	Name      string        `json:"name"`
+	Kind      progtype.Kind `json:"kind"`
+	Hook      string        `json:"hook"`
+	ProgramID uint32        `json:"programId"`
+	Chain     *struct{}     `json:"chain"`
+}
 
 // HoldStats turns BPF statistics on until release is called: the kernel's
 // counters of every program, and the accounting of each member of the
@@ -177,53 +195,77 @@ func (m *Manager) Stats(ctx context.Context) ([]ProgramStats, error) {
 		return nil, err
 	}
 	defer m.mu.RUnlock()
-	rs, err := m.store.all()
+	m.stats.namesMu.Lock()
+	defer m.stats.namesMu.Unlock()
+	rs, err := m.statsRecords()
 	if err != nil {
 		return nil, err
 	}
 	skip := m.hooks.chainPrograms()
+	// bpfd's programs outside chains, by the kernel program that runs each.
+	own := map[uint32]statsRecord{}
 	var out []ProgramStats
 	chains := map[string]map[uint64]ProgramStats{}
 	for _, r := range rs {
 		if r.State != stateLoaded {
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		if r.Chain == nil {
+			if r.ProgramID != 0 {
+				own[r.ProgramID] = r
+			}
+			continue
 		}
 		if r.ProgramID != 0 {
 			skip[r.ProgramID] = true
 		}
-		p := ProgramStats{ID: r.ID, KernelID: r.ProgramID, Name: r.Name, Kind: r.Kind}
-		if r.Chain != nil {
-			counts, ok := chains[r.Hook]
-			if !ok {
-				counts = m.chainStats(r.Hook)
-				chains[r.Hook] = counts
-			}
-			c := counts[uint64(r.ID)]
-			p.KernelID, p.Hook, p.RunCount, p.RunTime, p.Accounted = c.KernelID, r.Hook, c.RunCount, c.RunTime, true
-			out = append(out, p)
-			continue
+		counts, ok := chains[r.Hook]
+		if !ok {
+			counts = m.chainStats(r.Hook)
+			chains[r.Hook] = counts
 		}
-		prog, err := ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
-		if err != nil {
-			continue // unloaded meanwhile
-		}
-		if st, err := prog.Stats(); err == nil {
-			p.RunCount, p.RunTime = st.RunCount, st.Runtime
-		}
-		if p.KernelType == "" {
-			p.KernelType = prog.Type().String()
-		}
-		prog.Close()
-		out = append(out, p)
+		c := counts[uint64(r.ID)]
+		out = append(out, ProgramStats{ID: r.ID, KernelID: c.KernelID, Name: r.Name, Kind: r.Kind, Hook: r.Hook,
+			RunCount: c.RunCount, RunTime: c.RunTime, Accounted: true})
 	}
-	unmanaged, err := m.kernelStats(ctx, skip)
+	kernel, err := m.kernelStats(ctx, skip, own)
 	if err != nil {
 		return nil, err
 	}
-	return append(out, unmanaged...), nil
+	return append(out, kernel...), nil
+}
+
+// statsRecords returns the records as Stats needs them, decoding only
+// those stored anew since the last call. The caller holds namesMu.
+func (m *Manager) statsRecords() ([]statsRecord, error) {
+	var out []statsRecord
+	seen := map[string]bool{}
+	err := m.store.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPrograms).ForEach(func(k, v []byte) error {
+			key := string(k)
+			seen[key] = true
+			r, ok := m.stats.records[key]
+			if !ok || !bytes.Equal(r.raw, v) {
+				r = statsRecord{}
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("stored record %x: %w", k, err)
+				}
+				r.raw = bytes.Clone(v)
+				if m.stats.records == nil {
+					m.stats.records = map[string]statsRecord{}
+				}
+				m.stats.records[key] = r
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	for key := range m.stats.records {
+		if !seen[key] {
+			delete(m.stats.records, key)
+		}
+	}
+	return out, err
 }
 
 // chainStats returns the members' stats of the chain of hook key, by
@@ -252,10 +294,9 @@ func (m *Manager) chainStats(key string) map[uint64]ProgramStats {
 	return out
 }
 
-// kernelStats returns the kernel's counts of every program not in skip.
-func (m *Manager) kernelStats(ctx context.Context, skip map[uint32]bool) ([]ProgramStats, error) {
-	m.stats.namesMu.Lock()
-	defer m.stats.namesMu.Unlock()
+// kernelStats returns the kernel's counts of every program not in skip,
+// those in own as bpfd's programs. The caller holds namesMu.
+func (m *Manager) kernelStats(ctx context.Context, skip map[uint32]bool, own map[uint32]statsRecord) ([]ProgramStats, error) {
 	seen := map[uint32]bool{}
 	var out []ProgramStats
 	id := ebpf.ProgramID(0)
@@ -296,7 +337,11 @@ func (m *Manager) kernelStats(ctx context.Context, skip map[uint32]bool) ([]Prog
 			m.stats.names = map[uint32]kernelName{}
 		}
 		m.stats.names[uint32(id)] = n
-		out = append(out, ProgramStats{KernelID: uint32(id), Name: n.name, KernelType: n.typ, RunCount: st.RunCount, RunTime: st.Runtime})
+		p := ProgramStats{KernelID: uint32(id), Name: n.name, KernelType: n.typ, RunCount: st.RunCount, RunTime: st.Runtime}
+		if r, ok := own[uint32(id)]; ok {
+			p.ID, p.Name, p.Kind = r.ID, r.Name, r.Kind
+		}
+		out = append(out, p)
 	}
 	for id := range m.stats.names {
 		if !seen[id] {
