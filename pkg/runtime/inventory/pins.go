@@ -1,14 +1,18 @@
 package inventory
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // maxPinDepth bounds how deep below a bpffs mount pins are looked for.
@@ -93,33 +97,60 @@ func (s *scan) addPin(path string) {
 	}
 }
 
-// pinnedObject opens the pin at path read-only and returns the kind and
-// kernel id of the object it pins.
+// pinnedObject opens the pin at path and returns the kind and kernel id of
+// the object it pins: one BPF_OBJ_GET, read-only for programs and maps
+// (links open read-write only, so a refused read-only open is tried again
+// read-write), and its fdinfo, which names the kind by its id field.
 func pinnedObject(path string) (objectKind, uint32, bool) {
-	ro := &ebpf.LoadPinOptions{ReadOnly: true}
-	if p, err := ebpf.LoadPinnedProgram(path, ro); err == nil {
-		defer p.Close()
-		id, ok := fdID(p.FD(), "prog_id:")
-		return kindProgram, id, ok
+	fd, err := objGet(path, unix.BPF_F_RDONLY)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = objGet(path, 0)
 	}
-	if m, err := ebpf.LoadPinnedMap(path, ro); err == nil {
-		defer m.Close()
-		id, ok := fdID(m.FD(), "map_id:")
-		return kindMap, id, ok
+	if err != nil {
+		return 0, 0, false
 	}
-	// The kernel opens links read-write only.
-	if l, err := link.LoadPinnedLink(path, nil); err == nil {
-		defer l.Close()
-		info, err := l.Info()
-		if err != nil {
-			return 0, 0, false
+	defer unix.Close(fd)
+	f, err := os.Open("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		field, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
 		}
-		return kindLink, uint32(info.ID), true
+		kind, ok := idFields[field]
+		if !ok {
+			continue
+		}
+		id, err := strconv.ParseUint(strings.TrimSpace(value), 10, 32)
+		return kind, uint32(id), err == nil
 	}
 	return 0, 0, false
 }
 
-// fdID reads the id of this process's descriptor fd from its fdinfo.
-func fdID(fd int, field string) (uint32, bool) {
-	return fdinfoID("/proc/self/fdinfo/"+strconv.Itoa(fd), field)
+// idFields are the fdinfo fields that hold a BPF object's id, by kind.
+var idFields = map[string]objectKind{"prog_id": kindProgram, "map_id": kindMap, "link_id": kindLink}
+
+// objGet opens the BPF object pinned at path (BPF_OBJ_GET) with flags:
+// cilium/ebpf opens pins only as the kind of object the caller expects,
+// each attempt a syscall and a read of fdinfo.
+func objGet(path string, flags uint32) (int, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return -1, err
+	}
+	attr := struct {
+		pathname  uint64
+		bpfFD     uint32
+		fileFlags uint32
+	}{pathname: uint64(uintptr(unsafe.Pointer(p))), fileFlags: flags}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_OBJ_GET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(p)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil // the kernel opens it close-on-exec
 }
