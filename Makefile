@@ -17,7 +17,8 @@ TESTFLAGS ?= -count=1 -timeout 30m
 FUZZTIME    ?= 60s
 FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
-	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig
+	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig \
+	./pkg/runtime/inventory:FuzzParsePodCgroup
 
 # The soak (make soak): bpfd's concurrency and crash tests at full length (8
 # clients x 500 calls, 200 SIGKILLs; BPFD_SOAK=1), then the daemon's registry and
