@@ -95,6 +95,7 @@ func TestTracingLinks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			want = kernelReports(info, want)
 			got := linkByID(t, scan(t, inventory.Options{}), uint32(info.ID))
 			// The kernel shows a kprobe's address only to those who may
 			// read kernel addresses; the count of missed runs varies.
