@@ -519,7 +519,7 @@ func ensureTracefs(t *testing.T) {
 // before 6.6 give no details of perf event links (kprobes, uprobes,
 // tracepoints), only their type.
 func kernelReports(info *link.Info, want inventory.Attachment) inventory.Attachment {
-	if info.Type == link.PerfEventType && info.PerfEvent() == nil {
+	if pe := info.PerfEvent(); info.Type == link.PerfEventType && (pe == nil || pe.Type == link.PerfEventUnspecified) {
 		return inventory.Attachment{Hook: inventory.HookPerfEvent}
 	}
 	return want
