@@ -120,7 +120,7 @@ func (a Attachment) String() string {
 	add("pid %d", a.PID, a.PID != 0)
 	add("%d functions", a.Count, a.Count != 0)
 	add("netns %d", a.NetnsInode, a.NetnsInode != 0)
-	add("type %d", a.PerfEventType, a.Hook == HookPerfEvent && a.Function == "" && a.Tracepoint == "" && a.File == "")
+	add("type %d", a.PerfEventType, a.PerfEventType != 0)
 	add("config %#x", a.PerfEventConfig, a.PerfEventConfig != 0)
 	add("%s", a.AttachType, a.AttachType != "" && a.Direction == "")
 	return strings.Join(parts, " ")
