@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
@@ -97,6 +98,20 @@ func dispatcherRows(_ context.Context, env *Env) (_ []Row, _ func(), err error) 
 			})
 		}
 	}
+	// What the kernel's own statistics (BPF_ENABLE_STATS: two clock reads
+	// around every program run) add to one program's run, for comparison.
+	rows = append(rows, Row{
+		Name: "dispatcher: the kernel's BPF statistics, 1 xdp program, per packet",
+		Ours: Side{Name: "BPF_ENABLE_STATS held", Measure: func(ctx context.Context) (time.Duration, error) {
+			stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+			if err != nil {
+				return 0, fmt.Errorf("enable BPF statistics: %w", err)
+			}
+			defer stats.Close()
+			return perPacket(direct[0])(ctx)
+		}},
+		Peer: &Side{Name: "statistics off", Measure: perPacket(direct[0])},
+	})
 	for _, mode := range modes {
 		for _, n := range []int{1, 10} {
 			off, err := dispatcher.Build(progtype.XDP, mode, members[:n])
