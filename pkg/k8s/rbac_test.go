@@ -18,6 +18,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -164,6 +165,17 @@ func TestRBAC(t *testing.T) {
 		{"agent", agentA, "delete its node's BpfNode", del(bpfNode("node-a")), rbac},
 		{"agent without a pod-bound token", agentUnbound, "create a BpfNode", create(func() client.Object { return bpfNode("node-a") }), policy},
 		{"agent", agentA, "list its node's pods", list(&corev1.PodList{}, client.MatchingFields{"spec.nodeName": "node-a"}), allowed},
+		{"agent", agentA, "emit an event about its node's BpfNode", create(func() client.Object { return bpfNodeEvent("default", "node-a") }), allowed},
+		{"agent", agentA, "emit an event about another node's BpfNode", create(func() client.Object { return bpfNodeEvent("default", "node-b") }), policy},
+		{"agent", agentA, "emit an event in bpfd's namespace", create(func() client.Object {
+			e := bpfNodeEvent(namespace, "node-a")
+			e.Regarding = corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: namespace, Name: "bpfd-x"}
+			return e
+		}), policy},
+		{"agent", agentA, "emit a core event about a pod", create(func() client.Object {
+			return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "rbac-"},
+				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: "default"}, Reason: "X", Message: "x"}
+		}), rbac},
 		{"agent", agentA, "create a pod", create(func() client.Object {
 			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "p"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
@@ -312,7 +324,19 @@ func orAllowed(s string) string {
 }
 
 func isPolicyDenial(err error) bool {
-	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'bpfd-agent-own-node'")
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'bpfd-agent-own-")
+}
+
+// bpfNodeEvent is an events.k8s.io Event in namespace ns about node's
+// BpfNode, as the agent's recorder makes one.
+func bpfNodeEvent(ns, node string) *eventsv1.Event {
+	return &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Namespace: ns, GenerateName: "rbac-"},
+		EventTime:           metav1.NowMicro(),
+		ReportingController: "bpfd-agent", ReportingInstance: "bpfd-agent-" + node,
+		Action: "Observe", Reason: "UnmanagedProgram", Type: corev1.EventTypeWarning, Note: "test",
+		Regarding: corev1.ObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "BpfNode", Name: node},
+	}
 }
 
 func bpfNode(node string) *v1alpha1.BpfNode {

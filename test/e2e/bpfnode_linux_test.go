@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
+	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
 )
 
 // testBpfNode: a Pod on the node, and a process in the cgroup the kubelet
@@ -49,6 +52,21 @@ func (c *cluster) testBpfNode(t *testing.T) {
 			return fmt.Errorf("program %d: holders %+v, want process %d in pod %s/%s", pp.ProgramID, p.Holders, pp.PID, pod.Namespace, pod.Name)
 		}
 		return fmt.Errorf("BpfNode %s does not list program %d among %d (of %d unmanaged)", c.node, pp.ProgramID, len(bn.Status.Unmanaged), bn.Status.UnmanagedPrograms)
+	})
+	// The agent, as its service account under the admission policies,
+	// announced the program in an event about its BpfNode.
+	k8stest.Eventually(t, timeout, func() error {
+		var events eventsv1.EventList
+		if err := testEnv.Client.List(ctx, &events, client.InNamespace("default")); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Kind == "BpfNode" && e.Regarding.Name == c.node && e.Reason == agent.ReasonUnmanagedProgram &&
+				strings.Contains(e.Note, fmt.Sprintf("BPF program %d ", pp.ProgramID)) && strings.Contains(e.Note, pod.Namespace+"/"+pod.Name) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event about program %d among %d events", agent.ReasonUnmanagedProgram, pp.ProgramID, len(events.Items))
 	})
 	rows := getTable(t, c.admin, "bpfnodes")
 	r := row(t, rows, c.node)
