@@ -44,7 +44,7 @@
 // pseudo-random bytes, distinct per platform), up to 1 MiB and 32 MiB of
 // distinct files: 19 and 25 blobs with configs, manifests and index.
 //
-//   - push … from object files: `bpfctl-image build -o REGISTRY --platform
+//   - push … from object files: `bpfctl-image build --dest REGISTRY --platform
 //     …` (reads the ELF objects, extracts their metadata, pushes) against
 //     what an oras user runs for a multi-platform artifact: `oras push
 //     --artifact-platform P` of each platform's files, then `oras manifest

@@ -122,7 +122,7 @@ func (sc *supplyChain) buildArtifact(ctx context.Context, env *Env, name string,
 	if a.Layout, err = os.MkdirTemp(sc.dir, "layout-"); err != nil {
 		return nil, err
 	}
-	args := []string{"build", "-o", "oci:" + a.Layout + ":" + artifactTag}
+	args := []string{"build", "--dest", "oci:" + a.Layout + ":" + artifactTag}
 	for _, po := range p.Platforms {
 		args = append(args, "--platform", po.Platform+"="+strings.Join(po.Paths(), ","))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -63,7 +64,7 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 		return cliutil.Usagef("push: %s: SRC must be an oci:DIR layout or oci-archive:FILE (use copy between registries)", srcRef)
 	}
 
-	src, err := artifact.Open(c.Context, srcRef, openOptions(c, false))
+	src, err := open(c, srcRef, false)
 	if err != nil {
 		return err
 	}
@@ -82,11 +83,16 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 	if tag == "" && srcRef.Digest == "" {
 		tag = artifact.DefaultTag
 	}
-	report := progress(c, "copied")
+	verb := "copied"
+	if localSource {
+		verb = "pushed"
+	}
+	m := newMeter(c, verb)
 	result, err := write(c, src, root, dstRef, tag, artifact.CopyOptions{
 		SkipReferrers: c.Bool("skip-referrers"),
-		OnCopied:      report,
+		OnCopied:      m.onCopied(),
 	})
+	m.finish()
 	if err != nil {
 		return fmt.Errorf("%s to %w", srcRef, err)
 	}
@@ -95,21 +101,21 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 	pinned.Tag = tag
 	pinned = pinned.WithDigest(root.Digest)
 	if !asJSON {
-		if report != nil {
+		if m != nil {
 			fmt.Fprintf(c.App.ErrWriter, "%s: %d referrers, %d cosign tags\n", pinned, len(result.Referrers), len(result.Tags))
 		}
 		_, err := fmt.Fprintln(c.App.Writer, root.Digest)
 		return err
 	}
 	out := copyOutput{
-		SchemaVersion: outputSchemaVersion,
-		Source:        srcRef.String(),
-		Destination:   pinned.String(),
-		Digest:        root.Digest,
-		MediaType:     root.MediaType,
-		Size:          root.Size,
-		Referrers:     []referrerOutput{},
-		Tags:          append([]string{}, result.Tags...),
+		Envelope:    newEnvelope(strings.ToUpper(c.Command.Name[:1]) + c.Command.Name[1:]),
+		Source:      srcRef.String(),
+		Destination: pinned.String(),
+		Digest:      root.Digest,
+		MediaType:   root.MediaType,
+		Size:        root.Size,
+		Referrers:   []referrerOutput{},
+		Tags:        append([]string{}, result.Tags...),
 	}
 	for _, r := range result.Referrers {
 		out.Referrers = append(out.Referrers, referrerOutput{Digest: r.Digest, MediaType: r.MediaType, ArtifactType: r.ArtifactType})

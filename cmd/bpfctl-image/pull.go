@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
@@ -24,15 +25,16 @@ var pullCommand = &cli.Command{
 	Description: `Fetches the artifact REF names for a platform (default: this host's; from
 an index, else its arch-neutral entry), verifies every blob against its
 digest, and writes the ELF objects under their file names and metadata.json
-(the pull --output json document, with the config) into the directory -o
-names. Reads bpfd artifacts and bpfman images. Nothing is written unless the
+(the pull --output json document, with the config) into the directory --dest
+names. The text output says which platform's manifest it chose, then lists
+the files. Reads bpfd artifacts and bpfman images. Nothing is written unless the
 whole artifact was read and verified.`,
 	Flags: flags([]cli.Flag{
 		&cli.StringFlag{
-			Name:    "dir",
-			Aliases: []string{"o"},
+			Name:    "dest",
+			Aliases: []string{"d"},
 			Usage:   "`DIR` to write the objects and metadata.json to, created if missing (required)",
-			EnvVars: []string{"BPFCTL_IMAGE_PULL_DIR"},
+			EnvVars: []string{"BPFCTL_IMAGE_PULL_DEST"},
 		},
 		&cli.StringFlag{
 			Name:    "platform",
@@ -45,7 +47,7 @@ whole artifact was read and verified.`,
 }
 
 func pull(c *cli.Context) error {
-	args, err := arguments(c, 1, 1, "pull -o DIR REF")
+	args, err := arguments(c, 1, 1, "pull --dest DIR REF")
 	if err != nil {
 		return err
 	}
@@ -53,8 +55,8 @@ func pull(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("dir") == "" {
-		return cliutil.Usagef("pull: -o DIR is required")
+	if c.String("dest") == "" {
+		return cliutil.Usagef("pull: --dest DIR is required")
 	}
 	ref, err := parseReference(args[0])
 	if err != nil {
@@ -67,7 +69,7 @@ func pull(c *cli.Context) error {
 		}
 	}
 
-	src, err := artifact.Open(c.Context, ref, openOptions(c, false))
+	src, err := open(c, ref, false)
 	if err != nil {
 		return err
 	}
@@ -76,23 +78,25 @@ func pull(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	bc, err := artifact.Fetch(c.Context, src, root, platform)
+	m := newMeter(c, "pulled")
+	bc, err := artifact.Fetch(c.Context, m.fetcher(src), root, platform)
+	m.finish()
 	if err != nil {
 		return fmt.Errorf("%s: %w", ref, err)
 	}
 
-	dir := c.String("dir")
+	dir := c.String("dest")
 	out := pullOutput{
-		SchemaVersion: outputSchemaVersion,
-		Reference:     ref.WithDigest(root.Digest).String(),
-		Digest:        root.Digest,
-		Manifest:      bc.Descriptor.Digest,
-		Format:        string(bc.Format),
-		Directory:     dir,
-		Files:         []string{},
-		Annotations:   bc.Annotations,
-		Labels:        bc.Labels,
-		Config:        bc.Config,
+		Envelope:    newEnvelope("Pull"),
+		Reference:   ref.WithDigest(root.Digest).String(),
+		Digest:      root.Digest,
+		Manifest:    bc.Descriptor.Digest,
+		Format:      string(bc.Format),
+		Directory:   dir,
+		Files:       []string{},
+		Annotations: bc.Annotations,
+		Labels:      bc.Labels,
+		Config:      bc.Config,
 	}
 	if bc.Platform != nil {
 		out.Platform = artifact.FormatPlatform(*bc.Platform)
@@ -116,6 +120,9 @@ func pull(c *cli.Context) error {
 	}
 	if asJSON {
 		return cliutil.WriteJSON(c.App.Writer, out)
+	}
+	if _, err := fmt.Fprintf(c.App.Writer, "Pulled %s for %s\n", out.Reference, choice(out, platform)); err != nil {
+		return err
 	}
 	for _, f := range out.Files {
 		if _, err := fmt.Fprintln(c.App.Writer, f); err != nil {
@@ -166,4 +173,17 @@ func writeFiles(dir string, files map[string][]byte) error {
 		written = append(written, path)
 	}
 	return nil
+}
+
+// choice says which manifest pull took for the platform asked for.
+func choice(out pullOutput, asked ocispec.Platform) string {
+	want := artifact.FormatPlatform(asked)
+	switch {
+	case out.Platform == "":
+		return fmt.Sprintf("%s: the artifact's only manifest (not an index)", want)
+	case out.Platform == want:
+		return fmt.Sprintf("%s: the index's manifest %s", want, out.Manifest)
+	default:
+		return fmt.Sprintf("%s: the index's %s manifest %s (no %s entry; its objects are arch-neutral)", want, out.Platform, out.Manifest, want)
+	}
 }

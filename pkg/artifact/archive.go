@@ -52,6 +52,7 @@ func openArchive(ctx context.Context, ref Reference, create bool) (*Target, erro
 			if !w.written.Load() {
 				return nil
 			}
+			removeEmptyIngest(dir)
 			if err := writeTar(dir, ref.Path); err != nil {
 				return fmt.Errorf("%s: write archive: %w", ref, err)
 			}

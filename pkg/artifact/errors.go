@@ -30,6 +30,14 @@ var (
 	ErrDigestMismatch = errors.New("content does not match its digest")
 	// ErrUnreachable: the registry did not answer (down, refused, timed out).
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrConfigMismatch: a config, or a bpfman image's labels, says what the
+	// objects do not (invented programs, another program type). Errors
+	// wrapping it wrap ErrUnsupported too.
+	ErrConfigMismatch = errors.New("the config disagrees with the objects")
+	// ErrNotBytecode: a manifest or index of another kind of artifact (its
+	// artifactType or config media type says so), as opposed to a broken
+	// bytecode artifact. Errors wrapping it wrap ErrUnsupported too.
+	ErrNotBytecode = errors.New("not a bytecode artifact")
 )
 
 // classified is an error from a library, given the identity of one of this

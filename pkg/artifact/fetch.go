@@ -27,12 +27,14 @@ type Bytecode struct {
 // zero value means HostPlatform): from an index it takes the entry for that
 // platform, or else the arch-neutral entry of its byte order. It reads bpfd
 // artifacts and bpfman images, verifies every blob against its digest, checks
-// that the config describes exactly the layers, and that the objects' byte
-// order is the platform's.
+// that the config describes exactly the layers and agrees with what the
+// objects define (a bpfman image's labels likewise), and that the objects'
+// byte order is the platform's.
 //
 // Errors wrap ErrNotFound (no such manifest or blob, no entry for the
 // platform), ErrDigestMismatch (tampered content), ErrUnsupported (not a
-// bytecode artifact, inconsistent, or of the other byte order), ErrInvalidObject (a bpfman image whose
+// bytecode artifact, a config or labels that disagree with the objects, or
+// of the other byte order), ErrInvalidObject (a bpfman image whose
 // object is not valid) and ErrUnreachable.
 func Fetch(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, platform ocispec.Platform) (*Bytecode, error) {
 	if platform.OS == "" && platform.Architecture == "" {
@@ -83,7 +85,7 @@ func readIndex(ctx context.Context, store content.Fetcher, desc ocispec.Descript
 		return nil, fmt.Errorf("index %s: %w: schemaVersion %d, not %d", desc.Digest, ErrUnsupported, index.SchemaVersion, manifestSchemaVersion)
 	}
 	if index.ArtifactType != "" && index.ArtifactType != ArtifactType {
-		return nil, fmt.Errorf("index %s: %w: artifactType %q is not %s", desc.Digest, ErrUnsupported, index.ArtifactType, ArtifactType)
+		return nil, classified{fmt.Errorf("index %s: %w: artifactType %q is not %s", desc.Digest, ErrUnsupported, index.ArtifactType, ArtifactType), ErrNotBytecode}
 	}
 	return &index, nil
 }

@@ -22,8 +22,9 @@ type Description struct {
 }
 
 // Inspect reads the description of the artifact desc describes, for every
-// platform: manifests and configs, checked as Fetch checks them, but not the
-// object layers of bpfd artifacts. Errors are those of Fetch.
+// platform: manifests, configs and objects, checked as Fetch checks them (a
+// config that disagrees with its objects is refused). Errors are those of
+// Fetch.
 func Inspect(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor) (*Description, error) {
 	d := &Description{Root: desc, Size: desc.Size}
 	entries := []ocispec.Descriptor{desc}
@@ -46,7 +47,7 @@ func Inspect(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor
 		}
 	}
 	for _, e := range entries {
-		mc, err := readManifest(ctx, store, e, false)
+		mc, err := readManifest(ctx, store, e, true)
 		if err != nil {
 			return nil, err
 		}

@@ -47,8 +47,9 @@ type manifestContent struct {
 
 // readManifest reads the manifest desc describes and its config, and checks
 // that they form a bytecode artifact of a format this package knows. With
-// withObjects it also fetches and verifies the object layers; a bpfman
-// image's layer is always fetched, as its metadata comes from the object.
+// withObjects it also fetches and verifies the object layers and checks the
+// config against them; a bpfman image's layer is always fetched, as its
+// metadata comes from the object, and its labels are checked against it.
 func readManifest(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, withObjects bool) (*manifestContent, error) {
 	switch desc.MediaType {
 	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
@@ -81,7 +82,7 @@ func readManifest(ctx context.Context, store content.Fetcher, desc ocispec.Descr
 		if artifactType == "" {
 			artifactType = m.Config.MediaType
 		}
-		err = fmt.Errorf("%w: artifactType %q is not %s", ErrUnsupported, artifactType, ArtifactType)
+		err = classified{fmt.Errorf("%w: artifactType %q is not %s", ErrUnsupported, artifactType, ArtifactType), ErrNotBytecode}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
@@ -143,6 +144,9 @@ func (mc *manifestContent) readBpfd(ctx context.Context, store content.Fetcher, 
 			return fmt.Errorf("layer %s (%s): %w", l.Digest, name, err)
 		}
 		mc.objects = append(mc.objects, ObjectFile{Name: name, Data: data})
+	}
+	if err := checkConfig(&mc.Config, mc.objects); err != nil {
+		return fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,6 +51,9 @@ type HTTPClientOptions struct {
 	// before the transfer fails with ErrUnreachable; 0 is
 	// DefaultStallTimeout.
 	StallTimeout time.Duration
+	// TLSConfig, if set, configures TLS to registries (a CA bundle, or
+	// InsecureSkipVerify); nil uses the system's roots.
+	TLSConfig *tls.Config
 }
 
 // NewHTTPClient returns an HTTP client for registries with bounded dial,
@@ -62,6 +66,9 @@ func NewHTTPClient(opts HTTPClientOptions) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	base.TLSHandshakeTimeout = 10 * time.Second
+	if opts.TLSConfig != nil {
+		base.TLSClientConfig = opts.TLSConfig
+	}
 	base.ResponseHeaderTimeout = 15 * time.Second
 	transport := retry.NewTransport(base)
 	transport.Policy = func() retry.Policy {
@@ -157,7 +164,13 @@ func Open(ctx context.Context, ref Reference, opts OpenOptions) (*Target, error)
 		if err != nil {
 			return nil, err
 		}
-		t := &Target{GraphTarget: store, Ref: ref}
+		w := &writeTracking{Store: store}
+		t := &Target{GraphTarget: w, Ref: ref, close: func() error {
+			if w.written.Load() {
+				removeEmptyIngest(ref.Path)
+			}
+			return nil
+		}}
 		if errors.Is(statErr, fs.ErrNotExist) {
 			t.discard = func() { os.RemoveAll(ref.Path) }
 		}
