@@ -103,9 +103,6 @@ type Options struct {
 	SkipMaps bool
 	// SkipPins does not walk the bpffs mounts.
 	SkipPins bool
-	// SkipProgramIDs leaves out these programs (and does not open them):
-	// for a caller that describes them itself.
-	SkipProgramIDs map[uint32]bool
 	// ProcRoot is where procfs is mounted; "" means /proc.
 	ProcRoot string
 }

@@ -69,7 +69,7 @@ func (s *scan) programs(ctx context.Context) error {
 			return fmt.Errorf("list programs: %w", err)
 		}
 		id = next
-		if s.opts.SkipProgramIDs[uint32(id)] || s.own(kindProgram, uint32(id)) {
+		if s.own(kindProgram, uint32(id)) {
 			continue
 		}
 		if len(s.inv.Programs) >= s.opts.MaxObjects {
