@@ -27,9 +27,12 @@ var copyCommand = &cli.Command{
 	Description: `Copies the artifact SRC names to DST: any of a registry, an OCI layout
 (oci:DIR) or a layout archive (oci-archive:FILE), e.g. into a layout for an
 air-gapped audit. Referrers (OCI 1.1 subjects, or the sha256-<hex> tag
-schema) and cosign's sha256-<hex>.sig/.att/.sbom tags come along. DST is
-tagged with its own tag, else SRC's. Everything is read and verified before
-DST is written, so a missing or tampered blob leaves DST untouched.`,
+schema) and cosign's sha256-<hex>.sig/.att/.sbom tags come along; those
+over the limits (docs/artifact-spec.md) or malformed are skipped with a
+warning. DST is tagged with its own tag, else SRC's. Blobs stream from SRC
+to DST, each verified against its digest on the way, without being held in
+memory; the tag is written last, so a missing or tampered blob leaves DST
+untagged (a layout or archive as it was).`,
 	Flags:  flags(copyFlags, registryFlags),
 	Action: func(c *cli.Context) error { return copyArtifact(c, false) },
 }
@@ -96,6 +99,9 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 	if err != nil {
 		return fmt.Errorf("%s to %w", srcRef, err)
 	}
+	for _, sk := range result.Skipped {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", sk)
+	}
 
 	pinned := dstRef
 	pinned.Tag = tag
@@ -112,10 +118,14 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 		Source:      srcRef.String(),
 		Destination: pinned.String(),
 		Digest:      root.Digest,
-		MediaType:   root.MediaType,
+		MediaType:   result.Root.MediaType,
 		Size:        root.Size,
 		Referrers:   []referrerOutput{},
 		Tags:        append([]string{}, result.Tags...),
+		Skipped:     []skippedOutput{},
+	}
+	for _, sk := range result.Skipped {
+		out.Skipped = append(out.Skipped, skippedOutput{Digest: sk.Descriptor.Digest, Subject: sk.Subject, Reason: string(sk.Reason), Detail: sk.Detail})
 	}
 	for _, r := range result.Referrers {
 		out.Referrers = append(out.Referrers, referrerOutput{Digest: r.Digest, MediaType: r.MediaType, ArtifactType: r.ArtifactType})

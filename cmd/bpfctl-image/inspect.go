@@ -55,8 +55,8 @@ func inspect(c *cli.Context) error {
 		Envelope:     newEnvelope("Inspect"),
 		Reference:    ref.WithDigest(root.Digest).String(),
 		Digest:       root.Digest,
-		MediaType:    root.MediaType,
-		ArtifactType: root.ArtifactType,
+		MediaType:    d.Root.MediaType, // the content's, not the one claimed
+		ArtifactType: d.Root.ArtifactType,
 		Size:         d.Size,
 		Annotations:  d.Annotations,
 	}

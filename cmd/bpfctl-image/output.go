@@ -50,6 +50,21 @@ type copyOutput struct {
 	Referrers []referrerOutput `json:"referrers"`
 	// Tags are the cosign-style tags carried along ("sha256-<hex>.sig").
 	Tags []string `json:"tags"`
+	// Skipped are the referrers left behind: of another type, over a
+	// limit, or malformed.
+	Skipped []skippedOutput `json:"skipped"`
+}
+
+// skippedOutput describes one referrer copy or push left behind.
+type skippedOutput struct {
+	// Digest is the referrer's; empty when the listing itself was at
+	// fault or the skip stands for the rest of a listing.
+	Digest digest.Digest `json:"digest,omitempty"`
+	// Subject is the digest of what it refers to.
+	Subject digest.Digest `json:"subject,omitempty"`
+	// Reason is "type", "limit" or "invalid"; Detail says more.
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
 }
 
 // referrerOutput describes one referrer copied.

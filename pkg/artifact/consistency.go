@@ -11,8 +11,8 @@ import (
 // disagreement: a reader never reports, writes or acts on metadata its
 // objects do not back. Build.Tool, Source and Revision are not derived from
 // the objects and are not compared.
-func checkConfig(declared *Config, objects []ObjectFile) error {
-	derived, err := Describe(objects)
+func checkConfig(declared *Config, objects []objectSource) error {
+	derived, err := describe(objects)
 	if err != nil {
 		return err
 	}

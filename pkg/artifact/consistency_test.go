@@ -61,7 +61,11 @@ func TestCheckConfigOwnBuild(t *testing.T) {
 			if lie != nil {
 				lie(cfg)
 			}
-			err = checkConfig(cfg, objects)
+			sources := make([]objectSource, len(objects))
+			for i, o := range objects {
+				sources[i] = o.source()
+			}
+			err = checkConfig(cfg, sources)
 			if (err == nil) != (lie == nil) || (lie != nil && !errors.Is(err, ErrConfigMismatch)) {
 				t.Errorf("checkConfig = %v, want ErrConfigMismatch", err)
 			}
