@@ -71,6 +71,11 @@ type SocketConfig struct {
 	// those uids or primary gids (root is always allowed).
 	AllowedUIDs []uint32 `yaml:"allowedUIDs"`
 	AllowedGIDs []uint32 `yaml:"allowedGIDs"`
+	// AdminGIDs are the groups whose members (by primary or supplementary
+	// group), like root, may set a program's owner and unload or borrow the
+	// maps of any program. Other clients may unload, or name as map owner,
+	// only the programs their uid loaded. Default none.
+	AdminGIDs []uint32 `yaml:"adminGIDs"`
 	// MaxRequestBytes bounds a request message (default 1 MiB).
 	MaxRequestBytes int `yaml:"maxRequestBytes"`
 }
@@ -108,6 +113,9 @@ type StatsConfig struct {
 	// false: on only while a client's Top call is open).
 	Enabled bool `yaml:"enabled"`
 }
+
+// noID is (uid_t)-1 and (gid_t)-1, which the kernel takes for "no id".
+const noID = 1<<32 - 1
 
 // Defaults.
 const (
@@ -237,6 +245,21 @@ func (c *Config) Validate() error {
 	if c.Metrics.Address != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Address); err != nil {
 			bad("metrics.address: %q is not host:port", c.Metrics.Address)
+		}
+	}
+	for _, f := range []struct {
+		field string
+		ids   []uint32
+	}{{"socket.allowedUIDs", c.Socket.AllowedUIDs}, {"socket.allowedGIDs", c.Socket.AllowedGIDs}, {"socket.adminGIDs", c.Socket.AdminGIDs}} {
+		seen := map[uint32]bool{}
+		for _, id := range f.ids {
+			switch {
+			case id == noID:
+				bad("%s: %d is not a valid id", f.field, id)
+			case seen[id]:
+				bad("%s: %d is listed twice", f.field, id)
+			}
+			seen[id] = true
 		}
 	}
 	for _, r := range c.PlainHTTPRegistries {
