@@ -32,12 +32,22 @@ func (d *Daemon) Inventory(_ context.Context, req *bpfdv1.InventoryRequest) (*bp
 		resp.ScannedAt = timestamppb.Now()
 	}
 	for _, id := range slices.Sorted(maps.Keys(d.programs)) {
-		k := d.programs[id].GetKernel()
+		p := d.programs[id]
+		k := p.GetKernel()
 		resp.Programs = append(resp.Programs, &bpfdv1.InventoryProgram{
-			Id: k.GetProgramId(), Name: k.GetName(), KernelType: "XDP", MapIds: k.GetMapIds(), LinkIds: k.GetLinkIds(),
+			Id: k.GetProgramId(), Name: k.GetName(), KernelType: kernelTypes[p.GetType()], MapIds: k.GetMapIds(), LinkIds: k.GetLinkIds(),
 			ManagedIds: []uint64{id},
 		})
 	}
 	slices.SortFunc(resp.Programs, func(a, b *bpfdv1.InventoryProgram) int { return int(a.GetId()) - int(b.GetId()) })
 	return resp, nil
+}
+
+// kernelTypes are the kernel's program types of bpfd's kinds of program.
+var kernelTypes = map[bpfdv1.ProgramType]string{
+	bpfdv1.ProgramType_PROGRAM_TYPE_XDP: "XDP", bpfdv1.ProgramType_PROGRAM_TYPE_TC: "SchedCLS", bpfdv1.ProgramType_PROGRAM_TYPE_TCX: "SchedCLS",
+	bpfdv1.ProgramType_PROGRAM_TYPE_TRACEPOINT: "TracePoint", bpfdv1.ProgramType_PROGRAM_TYPE_KPROBE: "Kprobe",
+	bpfdv1.ProgramType_PROGRAM_TYPE_KRETPROBE: "Kprobe", bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE: "Kprobe",
+	bpfdv1.ProgramType_PROGRAM_TYPE_URETPROBE: "Kprobe", bpfdv1.ProgramType_PROGRAM_TYPE_FENTRY: "Tracing",
+	bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT: "Tracing", bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP: "CGroupSKB",
 }
