@@ -139,7 +139,7 @@ type scenario struct {
 	programs map[string]*bpfdv1.Program
 	// kernelIDs are the kernel programs each load returned, by label.
 	kernelIDs map[string]uint32
-	stopped  bool
+	stopped   bool
 }
 
 // id returns the id of the program loaded as label.
