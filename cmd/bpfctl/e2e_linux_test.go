@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,8 @@ type node struct {
 	socket           string
 	signed, unsigned string
 	bpffs            string
+	// policy, auditFile and metrics (host:port) are bpfd's.
+	policy, auditFile, metrics string
 }
 
 // signingKey is the tests' one signing key, with its public key's PEM:
@@ -91,10 +94,12 @@ func startNode(t *testing.T) *node {
 	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "images", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}}); err != nil {
 		t.Fatal(err)
 	}
+	n.policy, n.auditFile, n.metrics = policy, filepath.Join(dir, "audit.log"), freeLoopbackPort(t)
 	cfg, err := daemon.ParseConfig(nil, func(c *daemon.Config) {
 		c.Socket.Path, c.Socket.Group = n.socket, ""
 		c.StateDir, c.BpffsDir, c.PolicyFile = filepath.Join(dir, "state"), n.bpffs, policy
-		c.Log.AuditFile = filepath.Join(dir, "audit.log")
+		c.Log.AuditFile = n.auditFile
+		c.Metrics.Address = n.metrics
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +126,18 @@ func startNode(t *testing.T) *node {
 		unix.Unmount(n.bpffs, unix.MNT_DETACH)
 	})
 	return n
+}
+
+// freeLoopbackPort returns a loopback address with a port free a moment
+// ago, for bpfd's metrics.
+func freeLoopbackPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // bpfctl runs the command line against the node and returns its exit code
