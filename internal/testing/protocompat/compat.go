@@ -14,9 +14,19 @@ import (
 // Compile compiles the .proto source src, named name, with the
 // well-known imports (google/protobuf/*.proto) at hand.
 func Compile(name string, src []byte) (protoreflect.FileDescriptor, error) {
+	return CompileWith(name, map[string][]byte{name: src})
+}
+
+// CompileWith is Compile of the file name among srcs (import path to
+// source), which holds the files it imports but the standard ones.
+func CompileWith(name string, srcs map[string][]byte) (protoreflect.FileDescriptor, error) {
+	m := map[string]string{}
+	for path, src := range srcs {
+		m[path] = string(src)
+	}
 	c := protocompile.Compiler{
 		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
-			Accessor: protocompile.SourceAccessorFromMap(map[string]string{name: string(src)}),
+			Accessor: protocompile.SourceAccessorFromMap(m),
 		}),
 	}
 	files, err := c.Compile(context.Background(), name)

@@ -2,6 +2,9 @@ package bpfdv1_test
 
 import (
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,19 +16,34 @@ import (
 // docs/daemon.md (the API section) against the file as the previous
 // release tagged it: every client built from that release's API keeps
 // working with this one. A change the check refuses is a new package
-// version, bpfd.v2, beside bpfd.v1.
+// version, bpfd.v2, beside bpfd.v1. Each version's bpfd.proto is compiled
+// with the other .proto files of its proto/bpfd/v1, which it may import.
 func TestCompatibleWithPreviousRelease(t *testing.T) {
 	start := time.Now()
-	prevSrc := release.Source(t, release.Previous, "proto/bpfd/v1/bpfd.proto")
-	curSrc, err := os.ReadFile("bpfd.proto")
+	const name = "bpfd/v1/bpfd.proto"
+	prevSrcs := map[string][]byte{}
+	for _, f := range release.Files(t, release.Previous, "proto/bpfd/v1") {
+		if strings.HasSuffix(f, ".proto") {
+			prevSrcs["bpfd/v1/"+path.Base(f)] = release.Source(t, release.Previous, f)
+		}
+	}
+	curFiles, err := filepath.Glob("*.proto")
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev, err := protocompat.Compile("bpfd/v1/bpfd.proto", prevSrc)
+	curSrcs := map[string][]byte{}
+	for _, f := range curFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		curSrcs["bpfd/v1/"+f] = b
+	}
+	prev, err := protocompat.CompileWith(name, prevSrcs)
 	if err != nil {
 		t.Fatalf("%s: %v", release.Previous, err)
 	}
-	cur, err := protocompat.Compile("bpfd/v1/bpfd.proto", curSrc)
+	cur, err := protocompat.CompileWith(name, curSrcs)
 	if err != nil {
 		t.Fatal(err)
 	}
