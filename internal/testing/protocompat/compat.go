@@ -312,5 +312,14 @@ func Summary(prev, cur protoreflect.FileDescriptor) string {
 			}
 		}
 	}
+	for i := range cur.Services().Len() {
+		svc := cur.Services().Get(i)
+		p, _ := find(prev, svc.FullName()).(protoreflect.ServiceDescriptor)
+		for j := range svc.Methods().Len() {
+			if m := svc.Methods().Get(j); p == nil || p.Methods().ByName(m.Name()) == nil {
+				added = append(added, fmt.Sprintf("rpc %s (%s)", m.FullName(), m.Input().ParentFile().Path()))
+			}
+		}
+	}
 	return strings.Join(added, ", ")
 }
