@@ -74,7 +74,9 @@ func (c *cluster) testMustGather(t *testing.T) {
 		t.Errorf("index.txt does not say the bpfd container's log could not be had (no kubelet here)")
 	}
 
-	secrets := []string{"e2e-secret", base64.StdEncoding.EncodeToString([]byte("bpfd:e2e-secret"))}
+	// The password, the auth field, and the Secret's data as the API
+	// serves it (the whole config file in base64).
+	secrets := []string{"e2e-secret", base64.StdEncoding.EncodeToString([]byte("bpfd:e2e-secret")), base64.StdEncoding.EncodeToString(c.registryCredentials())}
 	check := func(name string, b []byte) {
 		for _, s := range secrets {
 			if bytes.Contains(b, []byte(s)) {
