@@ -13,6 +13,10 @@ import (
 type Result struct {
 	// Reference is the reference as requested.
 	Reference string
+	// Origin is the name the artifact was fetched from, which the trust
+	// policy judged: the reference's name ("host/repo", "oci:/path",
+	// "file:/path"); empty when the reference did not parse.
+	Origin string
 	// Digest is the manifest digest the reference resolved to; empty until
 	// resolved, and for local files.
 	Digest digest.Digest
@@ -22,7 +26,8 @@ type Result struct {
 	Verified bool
 	Verdict  *Verdict
 	// Objects are the artifact's ELF objects for this host's platform, in
-	// the artifact's order; set only when the policy admitted them.
+	// the artifact's order; set only when the policy admitted them, and
+	// never by Pull.
 	Objects []Object
 	// CacheHits counts artifacts found in the cache without pulling,
 	// Pulls those pulled from their origin, Repairs cached artifacts found
@@ -32,7 +37,7 @@ type Result struct {
 
 // Admitted reports whether the trust policy admitted the artifact.
 func (r *Result) Admitted() bool {
-	return r != nil && r.Verdict != nil && r.Verdict.Decision != verify.DecisionDeny && r.Objects != nil
+	return r != nil && r.Verdict != nil && r.Verdict.Decision != verify.DecisionDeny
 }
 
 // Object is one BPF ELF object of an admitted artifact.
