@@ -91,8 +91,8 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 		client = artifact.DefaultHTTPClient()
 	}
 	return &Chain{
-		cache: c,
-		trust: t,
+		cache:   c,
+		trust:   t,
 		open:    artifact.OpenOptions{CredentialsFile: opts.CredentialsFile, HTTPClient: client, Limits: opts.Limits},
 		plain:   opts.PlainHTTPRegistries,
 		maxSize: opts.MaxSize,
