@@ -59,6 +59,9 @@ type Manager struct {
 	// yet; retryRemovals deletes them.
 	pendingMu sync.Mutex
 	pending   []ID
+
+	// faults are the programs marked faulty (fault.go).
+	faults faults
 }
 
 // Open opens the state store, mounts the bpffs if needed and reconciles the
