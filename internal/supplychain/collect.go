@@ -56,6 +56,10 @@ type CollectOptions struct {
 	// All removes every artifact not kept, not only as many as the size
 	// limit requires.
 	All bool
+	// Since, if set, keeps the artifacts used at or after it too: those a
+	// request used while the caller worked out Keep (say, a load not yet
+	// recorded).
+	Since time.Time
 }
 
 // Collection is what Collect did.
@@ -300,7 +304,7 @@ func (c *cache) collect(ctx context.Context, opts CollectOptions, maxSize int64)
 	}
 	var candidates []*cacheEntry
 	for _, e := range u.entries {
-		if !keep[e.Digest] {
+		if !keep[e.Digest] && (opts.Since.IsZero() || lastUsed(e).Before(opts.Since)) {
 			candidates = append(candidates, e)
 		}
 	}

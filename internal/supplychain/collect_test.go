@@ -80,10 +80,18 @@ func TestCollect(t *testing.T) {
 	if _, err := e.chain.Fetch(ctx, refs[1], PullNever); !errors.Is(err, ErrNotCached) {
 		t.Errorf("the removed artifact under Never: %v, want not cached", err)
 	}
+	since := time.Now()
 	for _, i := range []int{0, 2} {
 		if _, err := e.chain.Fetch(ctx, refs[i], PullNever); err != nil {
 			t.Errorf("an artifact left: %v", err)
 		}
+	}
+
+	// Since: what a fetch used at or after it stays, though not kept (a
+	// load not yet recorded).
+	col, err = e.chain.Collect(ctx, CollectOptions{All: true, Since: since})
+	if err != nil || len(col.Removed) != 0 {
+		t.Errorf("All since the last fetches removed %+v (%v), want nothing", col.Removed, err)
 	}
 
 	// All: everything not kept goes, whatever the limit.

@@ -74,7 +74,7 @@ func verdictFrom(report *verify.Report, err error) (*Verdict, error) {
 		if v == nil {
 			v = &Verdict{}
 		}
-		v.Decision, v.Reason = verify.DecisionDeny, denial.Reason
+		v.Decision, v.Reason, v.Detail = verify.DecisionDeny, denial.Reason, denial.Detail
 		return v, nil
 	case err != nil:
 		return nil, err

@@ -74,6 +74,9 @@ func TestRejudge(t *testing.T) {
 		if v.Decision != s.want || v.Reason != s.reason || v.Policy != e.chain.PolicyFingerprint() {
 			t.Errorf("%s: verdict %+v, want %s (%s) under the policy in force", s.name, v, s.want, s.reason)
 		}
+		if s.want == verify.DecisionDeny && v.Detail == "" {
+			t.Errorf("%s: a denial without a detail: %+v", s.name, v)
+		}
 		if s.want == verify.DecisionAllow && (len(v.Signers) != 1 || v.Signers[0] != testimage.Fingerprint(t, e.key.pub)) {
 			t.Errorf("%s: signers %v", s.name, v.Signers)
 		}

@@ -51,9 +51,10 @@ type Object struct {
 // Verdict is the trust policy's decision on an artifact.
 type Verdict struct {
 	// Decision is allow, allow-unsigned, warn or deny; Reason explains a
-	// deny or a warn.
+	// deny or a warn, and Detail in a sentence.
 	Decision verify.Decision
 	Reason   verify.Reason
+	Detail   string
 	// Rule names the rule that governed the artifact; empty when the
 	// default applied.
 	Rule string
@@ -71,7 +72,7 @@ func verdictOf(report *verify.Report) *Verdict {
 	if report == nil {
 		return nil
 	}
-	return &Verdict{
+	v := &Verdict{
 		Decision:     report.Decision,
 		Reason:       report.Reason,
 		Rule:         report.Rule,
@@ -79,4 +80,8 @@ func verdictOf(report *verify.Report) *Verdict {
 		Policy:       report.Policy,
 		AllowedKinds: report.AllowedProgramTypes,
 	}
+	if len(report.Findings) > 0 {
+		v.Detail = report.Findings[0].Detail
+	}
+	return v
 }
