@@ -28,6 +28,9 @@ import (
 //	bpfd_requests_total{method,code}                API requests by gRPC status code
 //	bpfd_policy_reloads_total{result}               trust policy reloads, ok or error
 //	bpfd_policy_info{fingerprint}                   the trust policy in force (value 1)
+//	bpfd_programs_not_admitted                      loaded programs the policy in force no longer admits
+//	bpfd_programs_revoked_total                     programs unloaded for it (revocation: unload)
+//	bpfd_cache_size_bytes                           the cache's size, as last measured
 //
 // plus the Go runtime's and the process's standard metrics. A nil *Metrics
 // counts nothing.
@@ -41,8 +44,11 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	policy        *prometheus.GaugeVec
+	revocations   prometheus.Counter
+	cacheBytes    prometheus.Gauge
 
-	programs atomic.Pointer[programsFunc]
+	programs    atomic.Pointer[programsFunc]
+	notAdmitted atomic.Pointer[func() int]
 }
 
 type programsFunc func(context.Context) ([]runtime.Program, error)
@@ -84,8 +90,16 @@ func NewMetrics(log *slog.Logger) *Metrics {
 			Name: "bpfd_policy_info",
 			Help: "The trust policy in force, by fingerprint.",
 		}, []string{"fingerprint"}),
+		revocations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bpfd_programs_revoked_total",
+			Help: "Programs unloaded because the trust policy in force no longer admitted them (revocation: unload).",
+		}),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bpfd_cache_size_bytes",
+			Help: "Bytes the artifact cache holds, as last measured (collection, cache list).",
+		}),
 	}
-	m.registry.MustRegister(m.loads, m.verifications, m.cacheHits, m.cacheMisses, m.cacheRepairs, m.requests, m.reloads, m.policy,
+	m.registry.MustRegister(m.loads, m.verifications, m.cacheHits, m.cacheMisses, m.cacheRepairs, m.requests, m.reloads, m.policy, m.revocations, m.cacheBytes,
 		&programCollector{m: m, log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -99,6 +113,24 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 func (m *Metrics) setPrograms(f programsFunc) {
 	if m != nil {
 		m.programs.Store(&f)
+	}
+}
+
+func (m *Metrics) setNotAdmitted(f func() int) {
+	if m != nil {
+		m.notAdmitted.Store(&f)
+	}
+}
+
+func (m *Metrics) revoked() {
+	if m != nil {
+		m.revocations.Inc()
+	}
+}
+
+func (m *Metrics) cacheSize(bytes int64) {
+	if m != nil {
+		m.cacheBytes.Set(float64(bytes))
 	}
 }
 
@@ -165,15 +197,20 @@ var (
 	programsLoadedDesc = prometheus.NewDesc("bpfd_programs_loaded", "Programs bpfd manages, by program type.", []string{"type"}, nil)
 	runCountDesc       = prometheus.NewDesc("bpfd_program_run_count_total", "Runs of a managed program (when the kernel's BPF statistics are on).", []string{"id", "name", "type"}, nil)
 	runTimeDesc        = prometheus.NewDesc("bpfd_program_run_time_seconds_total", "Time spent running a managed program (when the kernel's BPF statistics are on).", []string{"id", "name", "type"}, nil)
+	notAdmittedDesc    = prometheus.NewDesc("bpfd_programs_not_admitted", "Loaded programs the trust policy in force no longer admits (judged at start and at each policy reload).", nil, nil)
 )
 
 func (c *programCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- programsLoadedDesc
+	ch <- notAdmittedDesc
 	ch <- runCountDesc
 	ch <- runTimeDesc
 }
 
 func (c *programCollector) Collect(ch chan<- prometheus.Metric) {
+	if f := c.m.notAdmitted.Load(); f != nil {
+		ch <- prometheus.MustNewConstMetric(notAdmittedDesc, prometheus.GaugeValue, float64((*f)()))
+	}
 	f := c.m.programs.Load()
 	if f == nil {
 		return
