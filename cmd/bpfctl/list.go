@@ -66,7 +66,7 @@ var listCommand = &cli.Command{
 // printProgramTable prints one line per program.
 func printProgramTable(w io.Writer, programs []*bpfdv1.Program) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tATTACHED TO\tPOS\tPRIO\tMODE\tPROCEED ON\tKERNEL ID\tDIGEST\tMETADATA")
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tATTACHED TO\tPOS\tPRIO\tMODE\tPROCEED ON\tKERNEL ID\tDIGEST\tOWNER\tADMISSION\tMETADATA")
 	for _, p := range programs {
 		id, typ := "-", p.GetType().Name()
 		if p.GetManaged() {
@@ -82,8 +82,13 @@ func printProgramTable(w io.Writer, programs []*bpfdv1.Program) {
 		if a := newAttach(p.GetAttach()); a != nil && len(a.ProceedOn) > 0 {
 			proceedOn = strings.Join(a.ProceedOn, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, p.GetName(), typ, attachSummary(p.GetAttach()), pos, prio, mode, proceedOn,
-			p.GetKernel().GetProgramId(), shortDigest(p.GetProvenance().GetDigest()), formatMetadata(p.GetMetadata()))
+		j := newProgram(p)
+		admission := admissionSummary(j)
+		if j.Fault != "" {
+			admission += ", FAULT"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", id, p.GetName(), typ, attachSummary(p.GetAttach()), pos, prio, mode, proceedOn,
+			p.GetKernel().GetProgramId(), shortDigest(p.GetProvenance().GetDigest()), ownerSummary(j), admission, formatMetadata(p.GetMetadata()))
 	}
 	tw.Flush()
 }

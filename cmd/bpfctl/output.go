@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,30 @@ type programJSON struct {
 	MapOwnerID uint64            `json:"mapOwnerId,omitempty"`
 	LoadedBy   *peerJSON         `json:"loadedBy,omitempty"`
 	LoadedAt   *time.Time        `json:"loadedAt,omitempty"`
+	// OwnerUID is the uid that owns the program (managed programs only).
+	OwnerUID *uint32    `json:"ownerUid,omitempty"`
+	Owner    *ownerJSON `json:"owner,omitempty"`
+	// Admission is the trust policy's latest judgement of the program.
+	Admission *admissionJSON `json:"admission,omitempty"`
+	// Fault is what bpfd found wrong with the program.
+	Fault string `json:"fault,omitempty"`
+}
+
+type ownerJSON struct {
+	Config              string   `json:"config,omitempty"`
+	Namespace           string   `json:"namespace,omitempty"`
+	MapReaderNamespaces []string `json:"mapReaderNamespaces,omitempty"`
+}
+
+type admissionJSON struct {
+	// Admitted is whether the trust policy in force admits the program.
+	Admitted          bool       `json:"admitted"`
+	Decision          string     `json:"decision,omitempty"`
+	Reason            string     `json:"reason,omitempty"`
+	Detail            string     `json:"detail,omitempty"`
+	Rule              string     `json:"rule,omitempty"`
+	PolicyFingerprint string     `json:"policyFingerprint,omitempty"`
+	CheckedAt         *time.Time `json:"checkedAt,omitempty"`
 }
 
 // attachJSON holds the attach parameters that apply to the program's type.
@@ -65,6 +90,7 @@ type hookJSON struct {
 
 type provenanceJSON struct {
 	Reference         string `json:"reference,omitempty"`
+	Origin            string `json:"origin,omitempty"`
 	Digest            string `json:"digest,omitempty"`
 	Signer            string `json:"signer,omitempty"`
 	Rule              string `json:"rule,omitempty"`
@@ -136,14 +162,62 @@ func newProgram(p *bpfdv1.Program) programJSON {
 		t := p.GetLoadedAt().AsTime()
 		j.LoadedAt = &t
 	}
+	if p.GetManaged() {
+		uid := p.GetOwnerUid()
+		j.OwnerUID = &uid
+	}
+	if o := p.GetOwner(); o != nil {
+		j.Owner = &ownerJSON{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
+	}
+	if a := p.GetAdmission(); a != nil {
+		j.Admission = &admissionJSON{Admitted: a.GetState() == bpfdv1.AdmissionState_ADMISSION_STATE_ADMITTED, Decision: a.GetDecision(),
+			Reason: a.GetReason(), Detail: a.GetDetail(), Rule: a.GetRule(), PolicyFingerprint: a.GetPolicyFingerprint()}
+		if a.GetCheckedAt() != nil {
+			t := a.GetCheckedAt().AsTime()
+			j.Admission.CheckedAt = &t
+		}
+	}
+	j.Fault = p.GetFault()
 	return j
+}
+
+// ownerSummary says who owns a program: uid 1000, or uid 0 config
+// ns/name.
+func ownerSummary(p programJSON) string {
+	if p.OwnerUID == nil {
+		return "-"
+	}
+	s := "uid " + strconv.FormatUint(uint64(*p.OwnerUID), 10)
+	if o := p.Owner; o != nil && o.Config != "" {
+		s += " config "
+		if o.Namespace != "" {
+			s += o.Namespace + "/"
+		}
+		s += o.Config
+	}
+	return s
+}
+
+// admissionSummary says whether the policy in force admits a program:
+// admitted, or NOT ADMITTED (reason); "-" when not judged.
+func admissionSummary(p programJSON) string {
+	a := p.Admission
+	switch {
+	case a == nil:
+		return "-"
+	case a.Admitted:
+		return "admitted"
+	case a.Reason != "":
+		return "NOT ADMITTED (" + a.Reason + ")"
+	}
+	return "NOT ADMITTED"
 }
 
 func newProvenance(p *bpfdv1.Provenance) *provenanceJSON {
 	if p == nil {
 		return nil
 	}
-	return &provenanceJSON{Reference: p.GetReference(), Digest: p.GetDigest(), Signer: p.GetSigner(), Rule: p.GetRule(), PolicyFingerprint: p.GetPolicyFingerprint()}
+	return &provenanceJSON{Reference: p.GetReference(), Origin: p.GetOrigin(), Digest: p.GetDigest(), Signer: p.GetSigner(), Rule: p.GetRule(), PolicyFingerprint: p.GetPolicyFingerprint()}
 }
 
 func newAttach(a *bpfdv1.AttachSpec) *attachJSON {
