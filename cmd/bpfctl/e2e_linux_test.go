@@ -205,7 +205,7 @@ func TestXDPThroughBpfctl(t *testing.T) {
 func TestCacheThroughBpfctl(t *testing.T) {
 	n := startNode(t)
 	p := n.loadJSON(t, "load", "image", n.signed, "--program", "tracepoint_counter:tracepoint")[0]
-	if p.OwnerUID == nil || *p.OwnerUID != 0 || p.Admission == nil || !p.Admission.Admitted || p.Admission.Rule != "images" {
+	if p.OwnerUID != 0 || p.Admission == nil || !p.Admission.Admitted || p.Admission.Rule != "images" {
 		t.Errorf("program %+v: want owner uid 0, admitted by rule images", p)
 	}
 	if code, _, _ := n.bpfctl(t, "pull", n.unsigned); code != cliutil.ExitDenied {

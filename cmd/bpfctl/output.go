@@ -18,6 +18,8 @@ const jsonAPIVersion = "bpfctl.bpfd.io/v1"
 type programListJSON struct {
 	APIVersion string        `json:"apiVersion"`
 	Programs   []programJSON `json:"programs"`
+	// Processes are those holding the programs (list --all).
+	Processes []processJSON `json:"processes,omitempty"`
 }
 
 // programJSON is what get prints with --output json.
@@ -36,21 +38,18 @@ type programJSON struct {
 	PinPath    string            `json:"pinPath,omitempty"`
 	Maps       []mapJSON         `json:"maps,omitempty"`
 	MapOwnerID uint64            `json:"mapOwnerId,omitempty"`
-	LoadedBy   *peerJSON         `json:"loadedBy,omitempty"`
-	LoadedAt   *time.Time        `json:"loadedAt,omitempty"`
-	// OwnerUID is the uid that owns the program (managed programs only).
-	OwnerUID *uint32    `json:"ownerUid,omitempty"`
+	// OwnerUID is the uid that owns the program; Owner who it belongs to
+	// beyond it (a config, a namespace).
+	OwnerUID uint32     `json:"ownerUid"`
 	Owner    *ownerJSON `json:"owner,omitempty"`
+	LoadedBy *peerJSON  `json:"loadedBy,omitempty"`
+	LoadedAt *time.Time `json:"loadedAt,omitempty"`
+	// Holders are the processes holding its kernel program (list --all).
+	Holders []holderJSON `json:"holders,omitempty"`
 	// Admission is the trust policy's latest judgement of the program.
 	Admission *admissionJSON `json:"admission,omitempty"`
 	// Fault is what bpfd found wrong with the program.
 	Fault string `json:"fault,omitempty"`
-}
-
-type ownerJSON struct {
-	Config              string   `json:"config,omitempty"`
-	Namespace           string   `json:"namespace,omitempty"`
-	MapReaderNamespaces []string `json:"mapReaderNamespaces,omitempty"`
 }
 
 type admissionJSON struct {
@@ -79,6 +78,12 @@ type attachJSON struct {
 	PID              int32    `json:"pid,omitempty"`
 	Cgroup           string   `json:"cgroup,omitempty"`
 	CgroupAttachType string   `json:"cgroupAttachType,omitempty"`
+}
+
+type ownerJSON struct {
+	Config              string   `json:"config,omitempty"`
+	Namespace           string   `json:"namespace,omitempty"`
+	MapReaderNamespaces []string `json:"mapReaderNamespaces,omitempty"`
 }
 
 type hookJSON struct {
@@ -139,7 +144,10 @@ func newProgram(p *bpfdv1.Program) programJSON {
 	j := programJSON{
 		ID: p.GetId(), Managed: p.GetManaged(), Name: p.GetName(), Type: p.GetType().Name(),
 		Attach: newAttach(p.GetAttach()), Metadata: p.GetMetadata(), Provenance: newProvenance(p.GetProvenance()),
-		PinPath: p.GetPinPath(), MapOwnerID: p.GetMapOwnerId(),
+		PinPath: p.GetPinPath(), MapOwnerID: p.GetMapOwnerId(), OwnerUID: p.GetOwnerUid(),
+	}
+	if o := p.GetOwner(); o != nil {
+		j.Owner = &ownerJSON{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
 	}
 	if h := p.GetHook(); h != nil {
 		j.Hook = &hookJSON{Hook: h.GetHook(), Position: h.GetPosition(), Priority: h.GetPriority(), DispatcherMode: dispatcherModeName(h.GetDispatcherMode())}
@@ -162,13 +170,6 @@ func newProgram(p *bpfdv1.Program) programJSON {
 		t := p.GetLoadedAt().AsTime()
 		j.LoadedAt = &t
 	}
-	if p.GetManaged() {
-		uid := p.GetOwnerUid()
-		j.OwnerUID = &uid
-	}
-	if o := p.GetOwner(); o != nil {
-		j.Owner = &ownerJSON{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
-	}
 	if a := p.GetAdmission(); a != nil {
 		j.Admission = &admissionJSON{Admitted: a.GetState() == bpfdv1.AdmissionState_ADMISSION_STATE_ADMITTED, Decision: a.GetDecision(),
 			Reason: a.GetReason(), Detail: a.GetDetail(), Rule: a.GetRule(), PolicyFingerprint: a.GetPolicyFingerprint()}
@@ -184,10 +185,10 @@ func newProgram(p *bpfdv1.Program) programJSON {
 // ownerSummary says who owns a program: uid 1000, or uid 0 config
 // ns/name.
 func ownerSummary(p programJSON) string {
-	if p.OwnerUID == nil {
+	if !p.Managed {
 		return "-"
 	}
-	s := "uid " + strconv.FormatUint(uint64(*p.OwnerUID), 10)
+	s := "uid " + strconv.FormatUint(uint64(p.OwnerUID), 10)
 	if o := p.Owner; o != nil && o.Config != "" {
 		s += " config "
 		if o.Namespace != "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -34,6 +35,8 @@ type Daemon struct {
 	server  *server
 	health  *health.Server
 	closers []io.Closer
+	// releaseStats ends the hold on BPF statistics of stats.enabled.
+	releaseStats func()
 }
 
 // Options configure New. The zero value logs nothing.
@@ -93,6 +96,15 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		d.Close()
 		return nil, err // it names the state dir or the bpffs
 	}
+	if cfg.Stats.Enabled {
+		if d.releaseStats, err = d.manager.HoldStats(ctx); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("config: stats.enabled: %w", err)
+		}
+		log.Info("BPF statistics on (stats.enabled)")
+	}
+	scanner := inventory.NewScanner()
+	d.closers = append(d.closers, scanner)
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
 		return d.manager.List(ctx, runtime.ListOptions{})
 	})
@@ -104,9 +116,11 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		audit:        &auditor{log: audit},
 		metrics:      d.metrics,
 		log:          log,
+		scanner:      scanner,
 		revocation:   cfg.Revocation,
 		maxCacheSize: int64(cfg.Cache.MaxSize),
 	}
+	d.metrics.setStats(d.server.stats)
 	d.metrics.setNotAdmitted(d.server.admissions.notAdmitted)
 	// The programs adopted are judged again under the policy in force.
 	if err := d.server.rejudge(ctx, "start", nil); err != nil {
@@ -139,6 +153,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(256),
 		grpc.ChainUnaryInterceptor(d.server.interceptor(), recovery(d.log)),
+		grpc.ChainStreamInterceptor(d.server.streamInterceptor(), streamRecovery(d.log)),
 	)
 	pb.RegisterBpfdServer(gs, d.server)
 	healthpb.RegisterHealthServer(gs, d.health)
@@ -223,6 +238,10 @@ func (d *Daemon) Close() error {
 		d.server.collectWG.Wait()
 	}
 	var errs []error
+	if d.releaseStats != nil {
+		d.releaseStats()
+		d.releaseStats = nil
+	}
 	if d.manager != nil {
 		errs = append(errs, d.manager.Close())
 	}

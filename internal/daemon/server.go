@@ -17,6 +17,7 @@ import (
 	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -47,6 +48,8 @@ type server struct {
 	collectMu                sync.Mutex
 	collecting, collectAgain bool
 	collectWG                sync.WaitGroup
+	// scanner reads the node inventory, keeping its iterator loaded.
+	scanner *inventory.Scanner
 }
 
 var _ pb.BpfdServer = (*server)(nil)
@@ -194,6 +197,7 @@ func (s *server) List(ctx context.Context, in *pb.ListRequest) (*pb.ListResponse
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	progs = withoutPrograms(progs, s.ownProgram())
 	out := &pb.ListResponse{Programs: make([]*pb.Program, len(progs))}
 	for i, p := range progs {
 		out.Programs[i] = s.programProto(p)
@@ -286,4 +290,6 @@ var auditActions = map[string]struct {
 	// ListCache and PruneCache write their own.
 	"ListCache":  {"list-cache", true},
 	"PruneCache": {"prune-cache", true},
+	"Inventory":  {"inventory", false},
+	"Top":        {"top", false},
 }

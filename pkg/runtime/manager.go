@@ -62,6 +62,8 @@ type Manager struct {
 
 	// faults are the programs marked faulty (fault.go).
 	faults faults
+	// stats is the hold on BPF statistics (stats.go).
+	stats statsControl
 }
 
 // Open opens the state store, mounts the bpffs if needed and reconciles the
@@ -127,6 +129,11 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		m.store.close()
 		return nil, fmt.Errorf("reconcile state: %w", err)
 	}
+	// Chains an earlier run left accounting (it held statistics) are
+	// rebuilt without.
+	if err := m.settleAccounting(false); err != nil {
+		m.log.Warn("turn off per-member accounting", "error", err)
+	}
 	return m, nil
 }
 
@@ -140,7 +147,7 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
-	var errs []error
+	errs := []error{m.closeStats()}
 	for _, h := range m.hooks.states() {
 		if h.disp != nil {
 			errs = append(errs, h.disp.Close())

@@ -3135,7 +3135,7 @@ var File_bpfd_v1_bpfd_proto protoreflect.FileDescriptor
 
 const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\n" +
-	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"^\n" +
+	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\"^\n" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
@@ -3417,7 +3417,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xac\x03\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xa2\x04\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
@@ -3426,7 +3426,9 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12B\n" +
 	"\tListCache\x12\x19.bpfd.v1.ListCacheRequest\x1a\x1a.bpfd.v1.ListCacheResponse\x12E\n" +
 	"\n" +
-	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12B\n" +
+	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
+	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -3494,6 +3496,10 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	nil,                           // 48: bpfd.v1.Program.MetadataEntry
 	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 50: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 51: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 52: bpfd.v1.TopRequest
+	(*InventoryResponse)(nil),     // 53: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 54: bpfd.v1.TopSample
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
@@ -3553,15 +3559,19 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	30, // 54: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
 	39, // 55: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
 	43, // 56: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
-	23, // 57: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	25, // 58: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	27, // 59: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	29, // 60: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	31, // 61: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	40, // 62: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
-	44, // 63: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
-	57, // [57:64] is the sub-list for method output_type
-	50, // [50:57] is the sub-list for method input_type
+	51, // 57: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	52, // 58: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	23, // 59: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	25, // 60: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	27, // 61: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	29, // 62: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	31, // 63: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	40, // 64: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
+	44, // 65: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
+	53, // 66: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	54, // 67: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	59, // [59:68] is the sub-list for method output_type
+	50, // [50:59] is the sub-list for method input_type
 	50, // [50:50] is the sub-list for extension type_name
 	50, // [50:50] is the sub-list for extension extendee
 	0,  // [0:50] is the sub-list for field type_name
@@ -3572,6 +3582,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 	if File_bpfd_v1_bpfd_proto != nil {
 		return
 	}
+	file_bpfd_v1_inventory_proto_init()
 	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
