@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"crypto/rand"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
@@ -358,4 +360,63 @@ func TestSigTagOverwriteThroughAPI(t *testing.T) {
 	// legitimate .sig.
 	_, err = td.loadWith(evil, pb.PullPolicy_PULL_POLICY_NEVER, tp)
 	wantCode(t, err, codes.PermissionDenied, "untrusted-key")
+}
+
+// TestOversizedLayerThroughAPI: a signed artifact whose layer is 200 MiB,
+// over cache.limits.blobSize (64 MiB), is refused from its manifest,
+// naming the limit: the registry never serves a byte of the layer, and
+// nothing is loaded or cached.
+func TestOversizedLayerThroughAPI(t *testing.T) {
+	f := newFaultyRegistry(t)
+	ctx := context.Background()
+	_, small, _ := f.push(t, "small", "tracepoint_counter.bpf.o")
+	m := remoteManifest(t, strings.Replace(small, f.proxy.Host, f.reg.Host, 1))
+	repo, err := remote.NewRepository(f.reg.Host + "/faults/oversized")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	data := make([]byte, 200<<20)
+	rand.Read(data)
+	layer := content.NewDescriptorFromBytes(m.Layers[0].MediaType, data)
+	layer.Annotations = m.Layers[0].Annotations
+	if err := repo.Push(ctx, layer, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	data = nil
+	config := remoteBlob(t, strings.Replace(small, f.proxy.Host, f.reg.Host, 1), &m.Config)
+	if err := repo.Push(ctx, m.Config, bytes.NewReader(config)); err != nil {
+		t.Fatal(err)
+	}
+	m.Layers = []ocispec.Descriptor{layer}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := content.NewDescriptorFromBytes(m.MediaType, b)
+	if err := repo.PushReference(ctx, root, bytes.NewReader(b), "v1"); err != nil {
+		t.Fatal(err)
+	}
+	f.td.key.sign(t, f.reg.Host+"/faults/oversized@"+root.Digest.String(), verify.FormatBundle)
+
+	var layerGets atomic.Int64
+	f.proxy.SetFaults(func(r *http.Request) testutil.Fault {
+		if blob("oversized", layer.Digest)(r) {
+			layerGets.Add(1)
+		}
+		return testutil.Fault{}
+	})
+	before := f.td.snapshot(t)
+	for _, ref := range []string{f.proxy.Host + "/faults/oversized:v1", f.proxy.Host + "/faults/oversized@" + root.Digest.String()} {
+		_, err := f.td.loadWith(ref, pb.PullPolicy_PULL_POLICY_ALWAYS, "syscalls/sys_enter_getpid")
+		wantCode(t, err, codes.FailedPrecondition, "BlobSize")
+		_, err = f.td.client.PullImage(ctx, &pb.PullImageRequest{Bytecode: &pb.Bytecode{Reference: ref}})
+		wantCode(t, err, codes.FailedPrecondition, "BlobSize")
+	}
+	if n := layerGets.Load(); n != 0 {
+		t.Errorf("the registry served the oversized layer %d times", n)
+	}
+	f.settle()
+	f.td.assertUnchanged(t, before)
+	assertNotCached(t, f.td.cfg.CacheDir, layer.Digest)
 }
