@@ -12,13 +12,14 @@ import (
 // LeakCheckMain runs the package's tests like m.Run and then fails the package
 // when it left file descriptors open that were not open before. It also
 // serves the helper processes this package starts from the test binary
-// (CallUprobeTarget, SendUDPFromCgroup). Use it as the body of TestMain in packages that open
+// (CallUprobeTarget, SendUDPFromCgroup, StartUnprivileged). Use it as the body of TestMain in packages that open
 // kernel objects:
 //
 //	func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
 func LeakCheckMain(m *testing.M) {
 	serveUprobeTarget()
 	serveCgroupUDP()
+	serveUnprivileged()
 	if err := startNetpoller(); err != nil {
 		fmt.Fprintln(os.Stderr, "fd leak check:", err)
 		os.Exit(1)
