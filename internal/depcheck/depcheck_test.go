@@ -20,6 +20,12 @@ var forbidden = map[string][]string{
 	"./pkg/artifact/...": {module + "/pkg/verify", module + "/pkg/runtime"},
 	"./pkg/verify/...":   {module + "/pkg/artifact", module + "/pkg/runtime"},
 	"./pkg/runtime/...":  {module + "/pkg/artifact", module + "/pkg/verify"},
+	// Applications import the maps library alone: cilium/ebpf and the
+	// standard library, no Kubernetes, gRPC, daemon, registry or signing
+	// code.
+	"./pkg/maps/...": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "google.golang.org/protobuf", "oras.land/", "github.com/sigstore/",
+		"github.com/opencontainers/", "github.com/prometheus/", module + "/internal/", module + "/pkg/k8s", module + "/pkg/runtime",
+		module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
 	// bpfctl starts fast: no Kubernetes client libraries.
 	"./cmd/bpfctl": {"k8s.io/", "sigs.k8s.io/"},
 	// Libraries stand on their own: plumbing a pkg/ package needs lives under
