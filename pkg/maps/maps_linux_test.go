@@ -1,14 +1,11 @@
 package maps_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -24,66 +21,6 @@ func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
 // fsGroup is the group the test's volumes are given to, as the driver
 // gives them to a pod's fsGroup.
 const fsGroup = 4242
-
-func init() {
-	// reader opens map args[1] of the volume at args[0] and answers each
-	// line: "read K" with the value at key K or the error, "write K V"
-	// with "ok" or the error, "readonly" with whether the volume is.
-	testutil.RegisterUnprivileged("reader", func(args []string, in *bufio.Scanner, out io.Writer) error {
-		v, err := maps.Open(args[0])
-		if err != nil {
-			return err
-		}
-		m, err := v.Map(args[1])
-		if err != nil {
-			fmt.Fprintf(out, "error: %v\n", err)
-			for in.Scan() {
-				fmt.Fprintf(out, "error: %v\n", err)
-			}
-			return nil
-		}
-		defer m.Close()
-		for in.Scan() {
-			f := strings.Fields(in.Text())
-			switch {
-			case len(f) == 2 && f[0] == "read":
-				key, _ := strconv.ParseUint(f[1], 10, 32)
-				var val uint64
-				if err := m.Lookup(uint32(key), &val); err != nil {
-					fmt.Fprintf(out, "error: %v\n", err)
-					continue
-				}
-				fmt.Fprintln(out, val)
-			case len(f) == 3 && f[0] == "write":
-				key, _ := strconv.ParseUint(f[1], 10, 32)
-				val, _ := strconv.ParseUint(f[2], 10, 64)
-				if err := m.Put(uint32(key), val); err != nil {
-					fmt.Fprintf(out, "error: %v\n", err)
-					continue
-				}
-				fmt.Fprintln(out, "ok")
-			case len(f) == 1 && f[0] == "readonly":
-				fmt.Fprintln(out, v.ReadOnly())
-			default:
-				return fmt.Errorf("unknown request %q", in.Text())
-			}
-		}
-		return nil
-	})
-	// names lists the maps of the volume at args[0].
-	testutil.RegisterUnprivileged("names", func(args []string, _ *bufio.Scanner, out io.Writer) error {
-		v, err := maps.Open(args[0])
-		if err != nil {
-			return err
-		}
-		names, err := v.Names()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(out, strings.Join(names, " "))
-		return nil
-	})
-}
 
 // volume lays out a volume as the driver does: a directory of a new bpffs
 // (whose root holds the kernel's iterators maps.debug and progs.debug, not
@@ -161,93 +98,99 @@ func TestUnprivilegedReader(t *testing.T) {
 	defer restore()
 	t.Logf("kernel %s, kernel.unprivileged_bpf_disabled=%s", release(t), sysctl(t))
 	m := counters(t, 42)
+	// open opens xdp_stats as a reader in fsGroup, checking that this
+	// kernel refuses it exactly when it refuses bpf() to unprivileged
+	// processes.
+	open := func(t *testing.T, dir string) (*testutil.MapReader, bool) {
+		t.Helper()
+		r := testutil.StartMapReader(t, []uint32{fsGroup}, dir)
+		err := r.Open(t, "xdp_stats")
+		if !unprivilegedMayOpen(t) {
+			var re *testutil.ReaderError
+			if !errors.As(err, &re) || re.Kind != "unprivileged-bpf-disabled" || !strings.Contains(re.Message, "kernel.unprivileged_bpf_disabled=") {
+				t.Fatalf("on kernel %s with kernel.unprivileged_bpf_disabled=%s: %v, want ErrUnprivilegedBPFDisabled naming the sysctl", release(t), sysctl(t), err)
+			}
+			t.Logf("refused, as this kernel does: %v", err)
+			return nil, false
+		}
+		if err != nil {
+			t.Fatalf("open xdp_stats: %v", err)
+		}
+		return r, true
+	}
 
 	t.Run("read-only volume: reads, is refused writes", func(t *testing.T) {
-		dir := volume(t, fsGroup, 0o440, true, map[string]*ebpf.Map{"xdp_stats": m})
-		p := testutil.StartUnprivileged(t, []uint32{fsGroup}, "reader", dir, "xdp_stats")
-		got := p.Ask(t, "read 1")
-		if !unprivilegedMayOpen(t) {
-			wantRefused(t, got)
+		r, ok := open(t, volume(t, fsGroup, 0o440, true, map[string]*ebpf.Map{"xdp_stats": m}))
+		if !ok {
 			return
 		}
-		if got != "42" {
-			t.Fatalf("read key 1: %s, want 42", got)
+		if got, err := r.Read(t, 1); err != nil || got != 42 {
+			t.Fatalf("read key 1: %d, %v; want 42", got, err)
 		}
 		if err := m.Put(uint32(1), uint64(43)); err != nil {
 			t.Fatal(err)
 		}
-		if got := p.Ask(t, "read 1"); got != "43" {
-			t.Errorf("read key 1 after the counter rose: %s, want 43", got)
+		if got, err := r.Read(t, 1); err != nil || got != 43 {
+			t.Errorf("read key 1 after the counter rose: %d, %v; want 43", got, err)
 		}
-		if got := p.Ask(t, "readonly"); got != "true" {
-			t.Errorf("ReadOnly %s, want true", got)
+		if !r.ReadOnly(t) {
+			t.Error("ReadOnly false on a read-only volume")
 		}
-		if got := p.Ask(t, "write 1 7"); !strings.HasPrefix(got, "error:") {
-			t.Errorf("write on a read-only volume: %s, want an error", got)
+		if err := r.Write(t, 1, 7); !isKind(err, "EPERM") {
+			t.Errorf("write on a read-only volume: %v, want EPERM", err)
 		}
 		assertValue(t, m, 1, 43)
 	})
 
 	t.Run("a pin of mode 0440 on a writable volume: opened read-only", func(t *testing.T) {
-		dir := volume(t, fsGroup, 0o440, false, map[string]*ebpf.Map{"xdp_stats": m})
-		p := testutil.StartUnprivileged(t, []uint32{fsGroup}, "reader", dir, "xdp_stats")
-		got := p.Ask(t, "write 1 7")
-		if !unprivilegedMayOpen(t) {
-			wantRefused(t, got)
+		r, ok := open(t, volume(t, fsGroup, 0o440, false, map[string]*ebpf.Map{"xdp_stats": m}))
+		if !ok {
 			return
 		}
-		if !strings.HasPrefix(got, "error:") {
-			t.Errorf("write through a pin of mode 0440: %s, want an error", got)
+		if r.ReadOnly(t) {
+			t.Error("ReadOnly true on a writable volume")
 		}
-		if got := p.Ask(t, "readonly"); got != "false" {
-			t.Errorf("ReadOnly %s, want false", got)
+		if err := r.Write(t, 1, 7); !isKind(err, "EPERM") {
+			t.Errorf("write through a pin of mode 0440: %v, want EPERM", err)
 		}
 		assertValue(t, m, 1, 43)
 	})
 
 	t.Run("read-write volume: writes", func(t *testing.T) {
-		dir := volume(t, fsGroup, 0o660, false, map[string]*ebpf.Map{"xdp_stats": m})
-		p := testutil.StartUnprivileged(t, []uint32{fsGroup}, "reader", dir, "xdp_stats")
-		got := p.Ask(t, "write 2 9")
-		if !unprivilegedMayOpen(t) {
-			wantRefused(t, got)
+		r, ok := open(t, volume(t, fsGroup, 0o660, false, map[string]*ebpf.Map{"xdp_stats": m}))
+		if !ok {
 			return
 		}
-		if got != "ok" {
-			t.Fatalf("write on a read-write volume: %s", got)
+		if err := r.Write(t, 2, 9); err != nil {
+			t.Fatalf("write on a read-write volume: %v", err)
 		}
 		assertValue(t, m, 2, 9)
 	})
 
 	t.Run("a process not in the volume's group is refused", func(t *testing.T) {
 		dir := volume(t, fsGroup, 0o440, true, map[string]*ebpf.Map{"xdp_stats": m})
-		out, stderr, err := testutil.RunUnprivileged(t, nil, "names", dir)
-		if err == nil || !strings.Contains(stderr, "permission denied") {
-			t.Errorf("listing a volume of another group: %v, %q, %q; want permission denied", err, out, stderr)
+		r := testutil.StartMapReader(t, nil, dir)
+		if names, err := r.Names(t); !isKind(err, "EACCES") {
+			t.Errorf("listing a volume of another group: %v, %v; want EACCES", names, err)
 		}
-		// The pin itself, named directly, is refused too.
-		p := testutil.StartUnprivileged(t, nil, "reader", dir, "xdp_stats")
-		if got := p.Ask(t, "read 1"); !strings.HasPrefix(got, "error:") {
-			t.Errorf("a process outside the group read %s", got)
+		if err := r.Open(t, "xdp_stats"); !isKind(err, "EACCES") {
+			t.Errorf("opening a map of a volume of another group: %v, want EACCES", err)
 		}
 	})
 
 	t.Run("a map the volume does not hold", func(t *testing.T) {
 		dir := volume(t, fsGroup, 0o440, true, map[string]*ebpf.Map{"xdp_stats": m, ".bss": counters(t, 0)})
-		p := testutil.StartUnprivileged(t, []uint32{fsGroup}, "reader", dir, "other_map")
-		got := p.Ask(t, "read 1")
-		if !strings.Contains(got, "no such map in the volume") || !strings.Contains(got, "_bss, xdp_stats") {
-			t.Errorf("opening a map the volume lacks: %s, want ErrNotFound naming the maps it holds", got)
+		r := testutil.StartMapReader(t, []uint32{fsGroup}, dir)
+		err := r.Open(t, "other_map")
+		if !isKind(err, "not-found") || !strings.Contains(err.Error(), "_bss, xdp_stats") {
+			t.Errorf("opening a map the volume lacks: %v, want ErrNotFound naming the maps it holds", err)
 		}
 	})
 }
 
-func wantRefused(t *testing.T, got string) {
-	t.Helper()
-	if !strings.Contains(got, maps.ErrUnprivilegedBPFDisabled.Error()) || !strings.Contains(got, "kernel.unprivileged_bpf_disabled=") {
-		t.Fatalf("on kernel %s with kernel.unprivileged_bpf_disabled=%s: %q, want ErrUnprivilegedBPFDisabled naming the sysctl", release(t), sysctl(t), got)
-	}
-	t.Logf("refused, as this kernel does: %s", got)
+func isKind(err error, kind string) bool {
+	var re *testutil.ReaderError
+	return errors.As(err, &re) && re.Kind == kind
 }
 
 // TestUnprivilegedReaderSysctlOff measures what an unprivileged reader
@@ -261,13 +204,15 @@ func TestUnprivilegedReaderSysctlOff(t *testing.T) {
 	restore := setSysctl(t, "0")
 	defer restore()
 	m := counters(t, 42)
-	dir := volume(t, fsGroup, 0o440, true, map[string]*ebpf.Map{"xdp_stats": m})
-	p := testutil.StartUnprivileged(t, []uint32{fsGroup}, "reader", dir, "xdp_stats")
-	if got := p.Ask(t, "read 1"); got != "42" {
-		t.Fatalf("kernel %s, kernel.unprivileged_bpf_disabled=0: read key 1: %s, want 42", release(t), got)
+	r := testutil.StartMapReader(t, []uint32{fsGroup}, volume(t, fsGroup, 0o440, true, map[string]*ebpf.Map{"xdp_stats": m}))
+	if err := r.Open(t, "xdp_stats"); err != nil {
+		t.Fatalf("kernel %s, kernel.unprivileged_bpf_disabled=0: open: %v", release(t), err)
 	}
-	if got := p.Ask(t, "write 1 7"); !strings.HasPrefix(got, "error:") {
-		t.Errorf("write on a read-only volume: %s, want an error", got)
+	if got, err := r.Read(t, 1); err != nil || got != 42 {
+		t.Fatalf("kernel %s, kernel.unprivileged_bpf_disabled=0: read key 1: %d, %v; want 42", release(t), got, err)
+	}
+	if err := r.Write(t, 1, 7); !isKind(err, "EPERM") {
+		t.Errorf("write on a read-only volume: %v, want EPERM", err)
 	}
 }
 
