@@ -34,6 +34,7 @@ var forbidden = map[string][]string{
 	// Test support is for tests: no binary or plumbing links it.
 	"./cmd/...":                    {module + "/internal/testing/"},
 	"./internal/daemon/...":        {module + "/internal/testing/"},
+	"./internal/csi/...":           {module + "/internal/testing/"},
 	"./internal/cliutil/...":       {module + "/internal/testing/"},
 	"./internal/controllercmd/...": {module + "/internal/testing/"},
 }

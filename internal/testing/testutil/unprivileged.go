@@ -251,3 +251,45 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// unprivilegedBPFSysctl is the sysctl kernel.unprivileged_bpf_disabled.
+const unprivilegedBPFSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled"
+
+// AllowUnprivilegedMapAccess makes this kernel let an unprivileged process
+// open a pinned map, for the length of the test. Kernels from 6.5 check
+// kernel.unprivileged_bpf_disabled only when a map is created or a program
+// loaded, and are left alone; older kernels refuse every bpf() command to
+// such a process while it is set, so it is set to 0 and restored at the
+// end. When it is 1 (which holds until reboot) the test skips, or fails
+// under BPFD_REQUIRE_PRIVILEGED.
+func AllowUnprivilegedMapAccess(tb testing.TB) {
+	tb.Helper()
+	RequirePrivileged(tb)
+	var major, minor int
+	if _, err := fmt.Sscanf(kernelRelease(), "%d.%d", &major, &minor); err != nil {
+		tb.Fatalf("kernel release %q: %v", kernelRelease(), err)
+	}
+	if major > 6 || major == 6 && minor >= 5 {
+		return
+	}
+	b, err := os.ReadFile(unprivilegedBPFSysctl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	old := strings.TrimSpace(string(b))
+	switch old {
+	case "0":
+		return
+	case "1":
+		skipOrFail(tb, RequirePrivilegedEnv, "kernel %s refuses bpf() to unprivileged processes while kernel.unprivileged_bpf_disabled=1, which cannot change until reboot", kernelRelease())
+	}
+	if err := os.WriteFile(unprivilegedBPFSysctl, []byte("0"), 0o644); err != nil {
+		tb.Fatalf("set kernel.unprivileged_bpf_disabled=0: %v", err)
+	}
+	tb.Logf("kernel %s: kernel.unprivileged_bpf_disabled=0 for this test (was %s)", kernelRelease(), old)
+	tb.Cleanup(func() {
+		if err := os.WriteFile(unprivilegedBPFSysctl, []byte(old), 0o644); err != nil {
+			tb.Errorf("restore kernel.unprivileged_bpf_disabled=%s: %v", old, err)
+		}
+	})
+}
