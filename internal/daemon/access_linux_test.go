@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -185,6 +186,8 @@ func callHelper() int {
 		_, err = client.Load(ctx, &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: "oci:/nonexistent:v1"}, Programs: []*pb.LoadProgram{tracepointProg("x", "syscalls/sys_enter_getpid")}})
 	case "health":
 		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	case "csi-info":
+		_, err = csipb.NewIdentityClient(conn).GetPluginInfo(ctx, &csipb.GetPluginInfoRequest{})
 	}
 	st := status.Convert(err)
 	fmt.Println(st.Code(), st.Message())

@@ -24,6 +24,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		PolicyFile: "/etc/bpfd/policy.yaml", PullPolicy: "IfNotPresent",
 		Log:        LogConfig{Level: "info", Format: "text"},
 		Dispatcher: DispatcherConfig{Mode: "auto"},
+		CSI: CSIConfig{Socket: "/var/lib/kubelet/plugins/csi.bpfd.io/csi.sock", PodsDir: "/var/lib/kubelet/pods",
+			StagingDir: "/var/lib/kubelet/plugins/csi.bpfd.io/staging"},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -62,10 +64,22 @@ metrics: {address: nope}
 			in:      "stateDir: /x\nsokcet: {path: /y}\nlog: {colour: red}\n",
 			wantErr: []string{"line 2: field sokcet not found", "line 3: field colour not found"},
 		},
-		"wrong kind":   {in: "kind: TrustPolicy\n", wantErr: []string{`kind: "TrustPolicy" is not DaemonConfig`}},
-		"wrong type":   {in: "socket: {maxRequestBytes: lots}\n", wantErr: []string{"line 1: cannot unmarshal"}},
-		"not yaml":     {in: "socket: [\n", wantErr: []string{"not valid YAML"}},
-		"tiny request": {in: "socket: {maxRequestBytes: 10}\n", wantErr: []string{"socket.maxRequestBytes: 10 is outside"}},
+		"csi": {
+			in: "csi: {enabled: true, nodeName: worker-1, socket: /run/csi/csi.sock}\n",
+			check: func(c *Config) string {
+				return cmp.Diff(CSIConfig{Enabled: true, NodeName: "worker-1", Socket: "/run/csi/csi.sock", PodsDir: "/var/lib/kubelet/pods", StagingDir: "/run/csi/staging"}, c.CSI)
+			},
+		},
+		"csi without a node name": {in: "csi: {enabled: true}\n", wantErr: []string{"csi.nodeName: empty"}},
+		"csi's bad paths and node": {
+			in:      "csi: {enabled: true, nodeName: Worker_1, socket: csi.sock, podsDir: pods}\n",
+			wantErr: []string{`csi.nodeName: "Worker_1" is not a node name`, `csi.socket: "csi.sock" is not an absolute path`, `csi.podsDir: "pods" is not an absolute path`},
+		},
+		"csi on the API's socket": {in: "csi: {enabled: true, nodeName: n, socket: /run/bpfd/bpfd.sock}\n", wantErr: []string{"csi.socket: \"/run/bpfd/bpfd.sock\" is the API's socket"}},
+		"wrong kind":              {in: "kind: TrustPolicy\n", wantErr: []string{`kind: "TrustPolicy" is not DaemonConfig`}},
+		"wrong type":              {in: "socket: {maxRequestBytes: lots}\n", wantErr: []string{"line 1: cannot unmarshal"}},
+		"not yaml":                {in: "socket: [\n", wantErr: []string{"not valid YAML"}},
+		"tiny request":            {in: "socket: {maxRequestBytes: 10}\n", wantErr: []string{"socket.maxRequestBytes: 10 is outside"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/bpfd-dev/bpfd/internal/csi"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
@@ -31,6 +32,8 @@ type Daemon struct {
 	metrics *Metrics
 	server  *server
 	health  *health.Server
+	// csi is the CSI driver csi.bpfd.io; nil unless enabled.
+	csi     *csi.Driver
 	closers []io.Closer
 }
 
@@ -89,6 +92,18 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
 		return d.manager.List(ctx, runtime.ListOptions{})
 	})
+	if cfg.CSI.Enabled {
+		d.csi, err = csi.New(csiPrograms{manager: d.manager}, csi.Options{
+			NodeID:     cfg.CSI.NodeName,
+			PodsDir:    cfg.CSI.PodsDir,
+			StagingDir: cfg.CSI.StagingDir,
+			Logger:     log,
+		})
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	d.server = &server{manager: d.manager, source: d.source, defaultPull: defaultPull, audit: &auditor{log: audit}, metrics: d.metrics, log: log}
 	d.health = health.NewServer()
 	return d, nil
@@ -111,6 +126,17 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		}
 	}
 
+	var csiListener net.Listener
+	if d.csi != nil {
+		if csiListener, err = listenSocket(d.cfg.CSI.Socket, "", d.log); err != nil {
+			sock.Close()
+			if metricsListener != nil {
+				metricsListener.Close()
+			}
+			return err
+		}
+	}
+
 	acc := access{uids: d.cfg.Socket.AllowedUIDs, gids: d.cfg.Socket.AllowedGIDs}
 	gs := grpc.NewServer(
 		grpc.Creds(peerCreds{}),
@@ -121,8 +147,22 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	pb.RegisterBpfdServer(gs, d.server)
 	healthpb.RegisterHealthServer(gs, d.health)
 
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- gs.Serve(sock) }()
+	csiCtx, stopCSI := context.WithCancel(context.Background())
+	defer stopCSI()
+	csiDone := make(chan struct{})
+	if csiListener != nil {
+		go func() {
+			defer close(csiDone)
+			if err := d.serveCSI(csiCtx, csiListener); err != nil {
+				errs <- err
+			}
+		}()
+		d.log.Info("serving the CSI driver", "driver", csi.DriverName, "socket", d.cfg.CSI.Socket, "node", d.cfg.CSI.NodeName, "pods_dir", d.cfg.CSI.PodsDir)
+	} else {
+		close(csiDone)
+	}
 	var httpServer *http.Server
 	if metricsListener != nil {
 		mux := http.NewServeMux()
@@ -165,6 +205,8 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		httpServer.Shutdown(shutCtx)
 		cancel()
 	}
+	stopCSI()
+	<-csiDone
 	return err
 }
 
