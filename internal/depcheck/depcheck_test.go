@@ -26,6 +26,12 @@ var forbidden = map[string][]string{
 	"./pkg/maps/...": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "google.golang.org/protobuf", "oras.land/", "github.com/sigstore/",
 		"github.com/opencontainers/", "github.com/prometheus/", module + "/internal/", module + "/pkg/k8s", module + "/pkg/runtime",
 		module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
+	// Application operators and agents import the API types and a
+	// controller-runtime client: nothing of bpfd's controllers, daemon or
+	// gRPC API, no bytecode, registry or signing code.
+	"./pkg/k8s/appclient/...": {"google.golang.org/grpc", "oras.land/", "github.com/sigstore/", "github.com/cilium/ebpf",
+		module + "/internal/", module + "/pkg/k8s/controller", module + "/pkg/runtime", module + "/pkg/artifact",
+		module + "/pkg/verify", module + "/proto"},
 	// bpfctl starts fast: no Kubernetes client libraries.
 	"./cmd/bpfctl": {"k8s.io/", "sigs.k8s.io/"},
 	// Libraries stand on their own: plumbing a pkg/ package needs lives under
