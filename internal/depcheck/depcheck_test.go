@@ -32,6 +32,10 @@ var forbidden = map[string][]string{
 	"./pkg/k8s/appclient/...": {"google.golang.org/grpc", "oras.land/", "github.com/sigstore/", "github.com/cilium/ebpf",
 		module + "/internal/", module + "/pkg/k8s/controller", module + "/pkg/runtime", module + "/pkg/artifact",
 		module + "/pkg/verify", module + "/proto"},
+	// The example application's user-space half: package maps and a
+	// metrics library, nothing of Kubernetes, gRPC or bpfd itself.
+	"./examples/xdp-counter": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "oras.land/", "github.com/sigstore/",
+		module + "/internal/", module + "/pkg/k8s", module + "/pkg/runtime", module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
 	// bpfctl starts fast: no Kubernetes client libraries.
 	"./cmd/bpfctl": {"k8s.io/", "sigs.k8s.io/"},
 	// Libraries stand on their own: plumbing a pkg/ package needs lives under
