@@ -27,7 +27,7 @@ FAULT_TESTS := ^(TestRegistryKilledMidPull|TestSlowRegistry|TestRegistryServesOt
 
 # Packages whose tests also run in the kernel test VM (hack/vm) on Debian's stock
 # kernel, where kprobes, fentry/fexit and freplace work. Add yours here.
-VM_PKGS      ?= ./internal/testing/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl
+VM_PKGS      ?= ./internal/testing/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl ./pkg/maps ./internal/csi
 VM_TESTFLAGS ?=
 # The kernel hack/vm/setup.sh fetches, as internal/testing/testutil's kernel profiles
 # name it: inside the VM every feature that kernel has must be there.

@@ -20,8 +20,8 @@
 //
 // An unprivileged process may open a pinned map (BPF_OBJ_GET) and read it
 // on kernels that check kernel.unprivileged_bpf_disabled only where maps are
-// created and programs loaded; older kernels refuse every bpf() command to
-// it while that sysctl is set, and Map says so with an error matching
-// ErrUnprivilegedBPFDisabled (docs/kubernetes.md lists the kernels
-// measured).
+// created and programs loaded (5.19 and later); older kernels refuse every
+// bpf() command to it while that sysctl is set, and Map says so with an
+// error matching ErrUnprivilegedBPFDisabled (docs/kubernetes.md lists the
+// kernels measured).
 package maps

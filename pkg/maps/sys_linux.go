@@ -42,8 +42,8 @@ func unprivilegedHint() string {
 		v = "unreadable: " + err.Error()
 	}
 	return fmt.Sprintf("kernel.unprivileged_bpf_disabled=%s on kernel %s; this process has no CAP_BPF. "+
-		"Kernels that check the sysctl for every bpf() command refuse even opening a pinned map: "+
-		"run on a kernel that checks it only when creating maps and loading programs, or ask the node's administrator", v, release())
+		"Kernels before 5.19 check the sysctl for every bpf() command and refuse even opening a pinned map; "+
+		"later ones only creating maps and loading programs", v, release())
 }
 
 // permissionHint describes the pin's owner and mode and this process's

@@ -67,7 +67,9 @@ func StartUnprivileged(tb testing.TB, groups []uint32, name string, args ...stri
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential:  &syscall.Credential{Uid: Nobody, Gid: Nobody, Groups: append([]uint32{}, groups...)},
 		AmbientCaps: []uintptr{},
-		Pdeathsig:   syscall.SIGKILL,
+		// No Pdeathsig: it fires when the thread that forked exits, and
+		// tests lock threads that then exit (SendUDPFromPeer); the
+		// cleanup below kills the child.
 	}
 	p := &UnprivilegedProcess{cmd: cmd, stderr: &syncBuf{}, done: make(chan error, 1)}
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
@@ -256,7 +258,7 @@ func (s *syncBuf) String() string {
 const unprivilegedBPFSysctl = "/proc/sys/kernel/unprivileged_bpf_disabled"
 
 // AllowUnprivilegedMapAccess makes this kernel let an unprivileged process
-// open a pinned map, for the length of the test. Kernels from 6.5 check
+// open a pinned map, for the length of the test. Kernels from 5.19 check
 // kernel.unprivileged_bpf_disabled only when a map is created or a program
 // loaded, and are left alone; older kernels refuse every bpf() command to
 // such a process while it is set, so it is set to 0 and restored at the
@@ -269,7 +271,7 @@ func AllowUnprivilegedMapAccess(tb testing.TB) {
 	if _, err := fmt.Sscanf(kernelRelease(), "%d.%d", &major, &minor); err != nil {
 		tb.Fatalf("kernel release %q: %v", kernelRelease(), err)
 	}
-	if major > 6 || major == 6 && minor >= 5 {
+	if major > 5 || major == 5 && minor >= 19 {
 		return
 	}
 	b, err := os.ReadFile(unprivilegedBPFSysctl)
