@@ -56,7 +56,7 @@ TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_cou
 	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
 	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c pkg/runtime/dispatcher/testdata/*.bpf.c))
 
-.PHONY: help build test test-vm soak fuzz tools bytecode lint generate demo bench bench-vm clean
+.PHONY: help build test test-vm soak fuzz tools bytecode lint generate bundle demo bench bench-vm clean
 
 help: ## Show the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,8 @@ tools: ## Install or build every external component the tests use (idempotent).
 	hack/tools.sh
 
 test: tools ## Run every test this machine can run, then the kernel tests in the VM.
+	$(MAKE) --no-print-directory bundle
+	@test -z "$$(git status --porcelain -- bundle bundle.Dockerfile)" || { git status --short -- bundle bundle.Dockerfile; echo "make bundle changed the committed bundle"; exit 1; }
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory test-vm
 
@@ -142,6 +144,9 @@ generate: ## Regenerate the gRPC code, the API's deepcopy functions, CRDs, RBAC 
 	$(BIN)/gen/controller-gen rbac:roleName=bpfd-agent paths=./pkg/k8s/controller/agent/... output:rbac:artifacts:config=config/rbac/agent
 	for f in config/crd/bases/*.yaml config/rbac/operator/role.yaml config/rbac/agent/role.yaml; do \
 		{ echo '$(GEN_HEADER)'; cat $$f; } > $$f.tmp && mv $$f.tmp $$f; done
+
+bundle: ## Regenerate the OLM bundle (bundle/, bundle.Dockerfile) from config/ and config/manifests.
+	$(GO) run ./hack/bundle
 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -67,8 +67,9 @@ type Config struct {
 type SocketConfig struct {
 	// Path of the socket (default /run/bpfd/bpfd.sock), created mode 0660.
 	Path string `yaml:"path"`
-	// Group owns the socket (default "bpfd"); when no such group exists the
-	// socket keeps bpfd's own group.
+	// Group owns the socket (default "bpfd"): a group name, or a numeric
+	// gid taken as it is; when no group of that name exists the socket
+	// keeps bpfd's own group.
 	Group string `yaml:"group"`
 	// AllowedUIDs and AllowedGIDs, when either is set, restrict clients to
 	// those uids or primary gids (root is always allowed).

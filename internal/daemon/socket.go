@@ -48,7 +48,7 @@ func listenSocket(path, group string, log *slog.Logger) (*net.UnixListener, erro
 		return fail(err)
 	}
 	if group != "" {
-		g, err := user.LookupGroup(group)
+		gid, err := lookupGroup(group)
 		var unknown user.UnknownGroupError
 		switch {
 		case errors.As(err, &unknown), errors.Is(err, fs.ErrNotExist): // no such group, or no /etc/group
@@ -56,13 +56,26 @@ func listenSocket(path, group string, log *slog.Logger) (*net.UnixListener, erro
 		case err != nil:
 			return fail(fmt.Errorf("group %s: %w", group, err))
 		default:
-			gid, _ := strconv.Atoi(g.Gid)
 			if err := os.Chown(path, -1, gid); err != nil {
 				return fail(err)
 			}
 		}
 	}
 	return l, nil
+}
+
+// lookupGroup returns the gid of group: a number is a gid as it is (a
+// container image need not list the group a pod runs its clients with), a
+// name is looked up.
+func lookupGroup(group string) (int, error) {
+	if gid, err := strconv.ParseUint(group, 10, 31); err == nil {
+		return int(gid), nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(g.Gid)
 }
 
 func fileKind(m fs.FileMode) string {

@@ -41,8 +41,10 @@ var forbidden = map[string][]string{
 	// Libraries stand on their own: plumbing a pkg/ package needs lives under
 	// it (pkg/runtime/internal/...), never in the module's internal/.
 	"./pkg/...": {module + "/internal/"},
-	// Test support is for tests: no binary or plumbing links it.
-	"./cmd/...":                    {module + "/internal/testing/"},
+	// Test support is for tests: no binary or plumbing links it. Nor do
+	// binaries link what only the OLM bundle's generator and the SCC checks
+	// use (hack/bundle, internal/testing/scctest).
+	"./cmd/...":                    {module + "/internal/testing/", "github.com/operator-framework/", "github.com/openshift/"},
 	"./internal/daemon/...":        {module + "/internal/testing/"},
 	"./internal/csi/...":           {module + "/internal/testing/"},
 	"./internal/cliutil/...":       {module + "/internal/testing/"},

@@ -73,8 +73,8 @@ func TestPrinterColumns(t *testing.T) {
 		{"NAME", "READY", "REASON", "SELECTED", "LOADED", "FAILED", "AGE"},
 		{"bpfprogramconfig.bpfd.io/xdp-counter", "False", "NodesFailed", "2", "1", "1"},
 		{"NAME", "NODE", "CONFIG", "READY", "REASON", "AGE"},
-		{"bpfprogram.bpfd.io/xdp-counter-worker-1", "worker-1", "xdp-counter", "True", "Loaded"},
-		{"bpfprogram.bpfd.io/xdp-counter-worker-2", "worker-2", "xdp-counter", "False", "PolicyDenied"},
+		{"bpfprogram.bpfd.io/" + v1alpha1.BpfProgramName("xdp-counter", "worker-1"), "worker-1", "xdp-counter", "True", "Loaded"},
+		{"bpfprogram.bpfd.io/" + v1alpha1.BpfProgramName("xdp-counter", "worker-2"), "worker-2", "xdp-counter", "False", "PolicyDenied"},
 	} {
 		if !slices.ContainsFunc(rows, func(r []string) bool { return len(r) >= len(want) && slices.Equal(r[:len(want)], want) }) {
 			t.Errorf("kubectl get lacks a row %q", want)

@@ -42,6 +42,23 @@ func TestKustomizations(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config/default (-want +got):\n%s", diff)
 	}
+	// config/openshift: config/default and the SCCs with who may use them.
+	var extra []string
+	for _, o := range kustomize(t, "openshift") {
+		if id := o.GetKind() + "/" + o.GetName(); !slices.Contains(want, id) {
+			extra = append(extra, id)
+		}
+	}
+	slices.Sort(extra)
+	if diff := cmp.Diff([]string{
+		"ClusterRole/bpfd-restricted-scc",
+		"Role/bpfd-node-scc",
+		"RoleBinding/bpfd-node-scc",
+		"SecurityContextConstraints/bpfd-node",
+		"SecurityContextConstraints/bpfd-restricted",
+	}, extra); diff != "" {
+		t.Errorf("config/openshift beyond config/default (-want +got):\n%s", diff)
+	}
 	if n := len(kustomize(t, "samples")); n != 11 {
 		t.Errorf("config/samples holds %d objects, want one per program type (11)", n)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -80,20 +81,7 @@ func TestRBAC(t *testing.T) {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	ensure(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})
-	for _, o := range kustomize(t, "rbac") {
-		ensure(o)
-	}
-	// Users of the shipped user roles: a viewer and an editor, each a
-	// service account of some application.
-	for role, sa := range map[string]string{"bpfd-bpfprogram-viewer": "viewer", "bpfd-bpfprogramconfig-editor": "editor"} {
-		ensure(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: sa}})
-		ensure(&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: sa},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: sa}},
-		})
-	}
+	installRBAC(t)
 
 	// What exists: a config, node b's BpfProgram, a Secret.
 	cfg := &v1alpha1.BpfProgramConfig{
@@ -217,6 +205,90 @@ func TestRBAC(t *testing.T) {
 				t.Fatalf("%s, want %s (err %v)", orAllowed(got), tc.want, err)
 			}
 		})
+	}
+}
+
+// installRBAC applies config/rbac and binds its user roles to a viewer and
+// an editor, each a service account of some application in default. Objects
+// are created unless they exist, so tests can run again against the same API
+// server (-count).
+func installRBAC(t *testing.T) {
+	t.Helper()
+	ensure := func(o client.Object) {
+		t.Helper()
+		if err := testEnv.Client.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	ensure(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}})
+	for _, o := range kustomize(t, "rbac") {
+		ensure(o)
+	}
+	for role, sa := range map[string]string{"bpfd-bpfprogram-viewer": "viewer", "bpfd-bpfprogramconfig-editor": "editor"} {
+		ensure(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: sa}})
+		ensure(&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: sa},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: sa}},
+		})
+	}
+}
+
+// TestNamespaceWrites: write access to bpfd's namespace is root on every
+// node (whoever changes the DaemonSet, its pods, its service account's
+// tokens or the trust-policy ConfigMap decides what runs privileged on every
+// node and what bpfd trusts), so no identity config/rbac ships may write
+// there but the operator, and the operator only the DaemonSet it keeps, its
+// leader-election Leases and Events. Asked of the API server's authorizer
+// (SubjectAccessReview) for every write verb on every resource that matters.
+func TestNamespaceWrites(t *testing.T) {
+	installRBAC(t)
+	type identity struct {
+		user   string
+		groups []string
+	}
+	sa := func(ns, name string) identity { u, g := serviceAccount(ns, name); return identity{u, g} }
+	identities := map[string]identity{
+		"agent":          sa(namespace, "bpfd-agent"),
+		"operator":       sa(namespace, "bpfd-operator"),
+		"viewer":         sa("default", "viewer"),
+		"editor":         sa("default", "editor"),
+		"any user":       {"someone", []string{"system:authenticated"}},
+		"any in default": sa("default", "default"),
+	}
+	resources := []struct{ group, resource, subresource string }{
+		{"apps", "daemonsets", ""}, {"apps", "deployments", ""}, {"", "pods", ""}, {"", "pods", "exec"},
+		{"", "pods", "ephemeralcontainers"}, {"", "configmaps", ""}, {"", "secrets", ""}, {"", "serviceaccounts", ""},
+		{"", "serviceaccounts", "token"}, {"rbac.authorization.k8s.io", "roles", ""}, {"rbac.authorization.k8s.io", "rolebindings", ""},
+		{"coordination.k8s.io", "leases", ""}, {"", "events", ""},
+	}
+	// What the operator may write, as resource[/subresource] verb.
+	want := map[string]bool{
+		"daemonsets create": true, "daemonsets update": true, "daemonsets delete": true,
+		"leases create": true, "leases update": true, "leases patch": true, "leases delete": true,
+		"events create": true, "events patch": true,
+	}
+	for who, id := range identities {
+		for _, r := range resources {
+			for _, verb := range []string{"create", "update", "patch", "delete", "deletecollection"} {
+				what := r.resource
+				if r.subresource != "" {
+					what += "/" + r.subresource
+				}
+				what += " " + verb
+				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+					User: id.user, Groups: id.groups,
+					ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb,
+						Group: r.group, Resource: r.resource, Subresource: r.subresource},
+				}}
+				if err := testEnv.Client.Create(context.Background(), sar); err != nil {
+					t.Fatal(err)
+				}
+				if allowed, expected := sar.Status.Allowed, who == "operator" && want[what]; allowed != expected {
+					t.Errorf("%s: %s in namespace %s: allowed %v, want %v", who, what, namespace, allowed, expected)
+				}
+			}
+		}
 	}
 }
 

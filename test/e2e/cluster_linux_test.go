@@ -314,7 +314,17 @@ func (c *cluster) startAgent(t *testing.T) {
 	t.Helper()
 	args, env := c.pod.command(t, "bpfd-agent")
 	args = append(args, "--kubeconfig="+c.agentConfig, fmt.Sprintf("--resync-period=%s", resync))
-	c.agent = startProcess(t, "bpfd-agent", filepath.Join(c.bins, "bpfd-agent"), args, env)
+	// As its container's user (not root, no capabilities): it reaches
+	// bpfd's socket by the group bpfd gives it.
+	cred := c.pod.credential(t, "bpfd-agent")
+	if cred == nil {
+		t.Fatal("the DaemonSet runs bpfd-agent as root")
+	}
+	bin := filepath.Join(c.bins, "bpfd-agent")
+	passable(t, bin)
+	shareWith(t, c.agentConfig, int(cred.Uid))
+	passable(t, c.pod.volumes["run"])
+	c.agent = startProcessAs(t, "bpfd-agent", bin, args, env, cred)
 	c.processes = append(c.processes, c.agent)
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -128,6 +129,37 @@ func (p *pod) command(t *testing.T, name string) (args, env []string) {
 		}
 	}
 	return args, env
+}
+
+// credential returns the user and group container name runs as (its
+// securityContext's, else the pod's runAsUser and runAsGroup), nil for
+// root.
+func (p *pod) credential(t *testing.T, name string) *syscall.Credential {
+	t.Helper()
+	i := slices.IndexFunc(p.spec.Containers, func(c corev1.Container) bool { return c.Name == name })
+	if i < 0 {
+		t.Fatalf("the pod has no container %s", name)
+	}
+	var uid, gid *int64
+	if psc := p.spec.SecurityContext; psc != nil {
+		uid, gid = psc.RunAsUser, psc.RunAsGroup
+	}
+	if sc := p.spec.Containers[i].SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			uid = sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			gid = sc.RunAsGroup
+		}
+	}
+	if uid == nil || *uid == 0 {
+		return nil
+	}
+	cred := &syscall.Credential{Uid: uint32(*uid), Gid: uint32(*uid), Groups: []uint32{}}
+	if gid != nil {
+		cred.Gid = uint32(*gid)
+	}
+	return cred
 }
 
 // hostPath returns where path, inside container c, lies on this host: under

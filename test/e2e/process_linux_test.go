@@ -55,7 +55,17 @@ type process struct {
 // PATH). The caller stops it, e.g. with stopAtEnd.
 func startProcess(t *testing.T, name, bin string, args, env []string) *process {
 	t.Helper()
+	return startProcessAs(t, name, bin, args, env, nil)
+}
+
+// startProcessAs is startProcess with the process's user and groups; nil
+// keeps the test's (root).
+func startProcessAs(t *testing.T, name, bin string, args, env []string, cred *syscall.Credential) *process {
+	t.Helper()
 	p := &process{name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	if cred != nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -144,4 +154,32 @@ func tempDir(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// shareWith gives the file path to uid, as the kubelet does a token
+// mounted into a container running as that user, and lets anyone pass
+// through the directories above it.
+func shareWith(t *testing.T, path string, uid int) {
+	t.Helper()
+	if err := os.Chown(path, uid, -1); err != nil {
+		t.Fatal(err)
+	}
+	passable(t, path)
+}
+
+// passable lets anyone pass through every directory above path, up to the
+// system's temporary directory, as anyone may reach a volume's mount point
+// in a container.
+func passable(t *testing.T, path string) {
+	t.Helper()
+	tmp := filepath.Clean(os.TempDir())
+	for dir := filepath.Dir(path); strings.HasPrefix(dir, tmp+"/"); dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, st.Mode().Perm()|0o011); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

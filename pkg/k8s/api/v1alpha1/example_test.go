@@ -13,5 +13,5 @@ func ExampleNodeFinalizer() {
 
 func ExampleBpfProgramName() {
 	fmt.Println(v1alpha1.BpfProgramName("xdp-counter", "worker-1"))
-	// Output: xdp-counter-worker-1
+	// Output: xdp-counter-worker-1-040a74bf7deaab54
 }

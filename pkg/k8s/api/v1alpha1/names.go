@@ -4,6 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // NodeFinalizerPrefix begins the finalizers the operator puts on a
@@ -18,11 +22,70 @@ func NodeFinalizer(node string) string {
 	return NodeFinalizerPrefix + shorten(node, 63)
 }
 
+// Labels the agent puts on every BpfProgram, so that `kubectl get bp -l
+// bpfd.io/node=worker-1` reads well. Names longer than a label value may be
+// (63 characters) are shortened by LabelValue. A label says where to look,
+// never what an object is: its spec and its controller reference say that.
+const (
+	// LabelConfig holds LabelValue of the config's name.
+	LabelConfig = "bpfd.io/config"
+	// LabelNode holds LabelValue of the node's name.
+	LabelNode = "bpfd.io/node"
+	// LabelConfigUID holds the config's uid.
+	LabelConfigUID = "bpfd.io/config-uid"
+)
+
+// BpfProgramHashLen is the length of the hash that ends a BpfProgram's name:
+// 16 hex digits, 64 bits of SHA-256, so that no one can make up a config or
+// node name whose BpfProgram name another pair already has.
+const BpfProgramHashLen = 16
+
 // BpfProgramName returns the name of the BpfProgram in which node reports on
-// config: <config>-<node>, shortened and made unique by a hash when longer
-// than a name may be.
+// config: <config>-<node>-<hash>, where hash is the first 16 hex digits of
+// the SHA-256 of config and node with a NUL byte between them (which no name
+// contains). The readable prefix is cut short so that the name keeps to 253
+// characters. Two different (config, node) pairs never share a name, even
+// where their prefixes read the same ("a-b" on "c" and "a" on "b-c").
 func BpfProgramName(config, node string) string {
-	return shorten(config+"-"+node, 253)
+	sum := sha256.Sum256([]byte(config + "\x00" + node))
+	hash := hex.EncodeToString(sum[:])[:BpfProgramHashLen]
+	prefix := config + "-" + node
+	if max := 253 - 1 - len(hash); len(prefix) > max {
+		prefix = strings.TrimRight(prefix[:max], "-.")
+	}
+	return prefix + "-" + hash
+}
+
+// BpfProgramLabels returns the labels of the BpfProgram in which node
+// reports on config, whose uid is configUID.
+func BpfProgramLabels(config, node string, configUID types.UID) map[string]string {
+	return map[string]string{
+		LabelConfig:    LabelValue(config),
+		LabelNode:      LabelValue(node),
+		LabelConfigUID: string(configUID),
+	}
+}
+
+// LabelValue returns name as a label value: name itself when it has at most
+// 63 characters, else a prefix and a hash of all of it, 63 characters
+// together. Object names (DNS subdomains) are valid label values but for
+// their length.
+func LabelValue(name string) string {
+	return shorten(name, 63)
+}
+
+// Reports reports whether bp is node's report on the config named config
+// whose uid is configUID: its spec names both, it carries the name
+// BpfProgramName gives them, and that config is its controller. An object
+// that merely has the right name, or merely the right spec, is not.
+func (bp *BpfProgram) Reports(config string, configUID types.UID, node string) bool {
+	ref := metav1.GetControllerOf(bp)
+	if ref == nil {
+		return false
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && gv.Group == GroupVersion.Group && ref.Kind == "BpfProgramConfig" && ref.UID == configUID &&
+		bp.Spec.ConfigName == config && bp.Spec.NodeName == node && bp.Name == BpfProgramName(config, node)
 }
 
 // shorten returns s when it has at most max characters, else a prefix of s

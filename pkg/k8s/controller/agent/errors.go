@@ -9,4 +9,7 @@ var (
 	// ErrMapOwnerNotReady means a config's mapOwnerSelector does not match
 	// exactly one config, or that config is not loaded on the node yet.
 	ErrMapOwnerNotReady = errors.New("map owner not ready")
+	// ErrNameTaken means an object holds the name of the node's BpfProgram
+	// of a config that is not the node's report on that config.
+	ErrNameTaken = errors.New("BpfProgram name taken")
 )

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -87,11 +88,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		// leaves the node's programs alone rather than guess.
 		return reconcile.Result{}, fmt.Errorf("node %s: %w", r.nodeName, err)
 	}
-	bp := &v1alpha1.BpfProgram{}
-	if err := r.client.Get(ctx, types.NamespacedName{Name: v1alpha1.BpfProgramName(req.Name, r.nodeName)}, bp); apierrors.IsNotFound(err) {
-		bp = nil
-	} else if err != nil {
-		return reconcile.Result{}, fmt.Errorf("BpfProgram of %s: %w", req.Name, err)
+	if node.Name != r.nodeName {
+		return reconcile.Result{}, fmt.Errorf("node %s: the cache returned node %s", r.nodeName, node.Name)
+	}
+	bps, err := r.bpfPrograms(ctx, req.Name)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 
 	want := cfg != nil && cfg.DeletionTimestamp.IsZero()
@@ -103,16 +105,35 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		want = selected
 	}
 	if !want {
-		return reconcile.Result{}, r.unload(ctx, req.Name, cfg, bp)
+		return reconcile.Result{}, r.unload(ctx, req.Name, cfg, bps)
 	}
-	return r.load(ctx, cfg, bp)
+	return r.load(ctx, cfg, bps)
 }
 
-// load makes bpfd run exactly what cfg asks for on this node.
-func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bp *v1alpha1.BpfProgram) (reconcile.Result, error) {
+// bpfPrograms returns this node's BpfPrograms whose spec names the config
+// called name: under the name BpfProgramName gives them or another (one an
+// older agent made, or one made by someone else). What the cache holds is
+// checked again, not trusted to be this node's.
+func (r *Reconciler) bpfPrograms(ctx context.Context, name string) ([]*v1alpha1.BpfProgram, error) {
+	var list v1alpha1.BpfProgramList
+	if err := r.client.List(ctx, &list, client.MatchingFields{configNameField: name}); err != nil {
+		return nil, fmt.Errorf("BpfPrograms of %s: %w", name, err)
+	}
+	var bps []*v1alpha1.BpfProgram
+	for i := range list.Items {
+		if bp := &list.Items[i]; bp.Spec.NodeName == r.nodeName && bp.Spec.ConfigName == name {
+			bps = append(bps, bp)
+		}
+	}
+	return bps, nil
+}
+
+// load makes bpfd run exactly what cfg asks for on this node. bps are this
+// node's BpfPrograms of cfg's name.
+func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bps []*v1alpha1.BpfProgram) (reconcile.Result, error) {
 	// The BpfProgram exists before anything loads, so that the operator
 	// knows this node may hold programs of cfg.
-	bp, err := r.ensureBpfProgram(ctx, cfg, bp)
+	bp, err := r.ensureBpfProgram(ctx, cfg, bps)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -241,8 +262,8 @@ func (r *Reconciler) failed(ctx context.Context, bp *v1alpha1.BpfProgram, cfg *v
 }
 
 // unload removes whatever bpfd holds for the config name and, once that is
-// done, the node's BpfProgram.
-func (r *Reconciler) unload(ctx context.Context, name string, cfg *v1alpha1.BpfProgramConfig, bp *v1alpha1.BpfProgram) error {
+// done, the node's BpfPrograms of it (bps).
+func (r *Reconciler) unload(ctx context.Context, name string, cfg *v1alpha1.BpfProgramConfig, bps []*v1alpha1.BpfProgram) error {
 	have, err := r.list(ctx, map[string]string{MetadataConfig: name})
 	if err == nil && len(have) > 0 {
 		err = r.unloadPrograms(ctx, have)
@@ -251,16 +272,27 @@ func (r *Reconciler) unload(ctx context.Context, name string, cfg *v1alpha1.BpfP
 		}
 	}
 	if err != nil {
-		if bp != nil && cfg != nil {
-			if werr := r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonUnloading, "unload: %s", messageOf(err))); werr != nil {
-				return werr
+		if cfg != nil {
+			for _, bp := range bps {
+				if bp.Reports(cfg.Name, cfg.UID, r.nodeName) {
+					if werr := r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonUnloading, "unload: %s", messageOf(err))); werr != nil {
+						return werr
+					}
+				}
 			}
 		}
 		return fmt.Errorf("unload %s: %w", name, err)
 	}
-	if bp == nil {
-		return nil
+	for _, bp := range bps {
+		if err := r.delete(ctx, bp); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// delete deletes bp, this very object (by uid), unless it is gone already.
+func (r *Reconciler) delete(ctx context.Context, bp *v1alpha1.BpfProgram) error {
 	if err := r.client.Delete(ctx, bp, client.Preconditions{UID: &bp.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete BpfProgram %s: %w", bp.Name, err)
 	}
@@ -322,32 +354,65 @@ func (r *Reconciler) mapOwner(ctx context.Context, cfg *v1alpha1.BpfProgramConfi
 	return slices.MinFunc(programs, func(a, b *bpfdv1.Program) int { return cmp.Compare(a.GetId(), b.GetId()) }).GetId(), nil
 }
 
-// ensureBpfProgram returns the node's BpfProgram for cfg, created when
-// missing and owned by cfg (a new config of an old name takes it over).
-func (r *Reconciler) ensureBpfProgram(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bp *v1alpha1.BpfProgram) (*v1alpha1.BpfProgram, error) {
-	owner := []metav1.OwnerReference{{
-		APIVersion: v1alpha1.GroupVersion.String(),
-		Kind:       "BpfProgramConfig",
-		Name:       cfg.Name,
-		UID:        cfg.UID,
-		Controller: ptr.To(true),
-	}}
+// ensureBpfProgram returns the node's report on cfg: the BpfProgram named
+// BpfProgramName(cfg, node), with their spec and labels, controlled by cfg.
+// bps are the node's BpfPrograms whose spec names cfg's name. One of them of
+// that name that another config (an older one of the same name, or none)
+// controls is replaced, not adopted: its status is not this agent's. Those
+// of other names (an older agent's <config>-<node>, or anyone's) are deleted
+// once the report exists. An object of that name this node's cache does not
+// hold (its spec names another node or config) is never touched or reported
+// into: creating the report fails until someone removes it.
+func (r *Reconciler) ensureBpfProgram(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bps []*v1alpha1.BpfProgram) (*v1alpha1.BpfProgram, error) {
+	name := v1alpha1.BpfProgramName(cfg.Name, r.nodeName)
+	labels := v1alpha1.BpfProgramLabels(cfg.Name, r.nodeName, cfg.UID)
+	var bp *v1alpha1.BpfProgram
+	var others []*v1alpha1.BpfProgram
+	for _, o := range bps {
+		switch {
+		case o.Reports(cfg.Name, cfg.UID, r.nodeName):
+			bp = o
+		case o.Name == name:
+			// The name and spec are right, the controller is not.
+			if err := r.delete(ctx, o); err != nil {
+				return nil, err
+			}
+			log.FromContext(ctx).Info("replacing a BpfProgram this config does not control", "name", o.Name, "controller", metav1.GetControllerOf(o))
+		default:
+			others = append(others, o)
+		}
+	}
 	if bp == nil {
 		bp = &v1alpha1.BpfProgram{
-			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.BpfProgramName(cfg.Name, r.nodeName), OwnerReferences: owner},
-			Spec:       v1alpha1.BpfProgramSpec{NodeName: r.nodeName, ConfigName: cfg.Name},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: v1alpha1.GroupVersion.String(),
+				Kind:       "BpfProgramConfig",
+				Name:       cfg.Name,
+				UID:        cfg.UID,
+				Controller: ptr.To(true),
+			}}},
+			Spec: v1alpha1.BpfProgramSpec{NodeName: r.nodeName, ConfigName: cfg.Name},
 		}
-		if err := r.client.Create(ctx, bp); err != nil {
-			return nil, fmt.Errorf("create BpfProgram %s: %w", bp.Name, err)
+		if err := r.client.Create(ctx, bp); apierrors.IsAlreadyExists(err) {
+			// Either the cache has not seen this agent's own create yet,
+			// or the object is not this node's: its spec names another
+			// node or config. Both retry; the second until it is removed.
+			return nil, fmt.Errorf("create BpfProgram %s: %w: an object of that name exists that this node's cache does not hold as its report on %s; nothing is loaded while it is there", name, ErrNameTaken, cfg.Name)
+		} else if err != nil {
+			return nil, fmt.Errorf("create BpfProgram %s: %w", name, err)
 		}
-		return bp, nil
-	}
-	if !equality.Semantic.DeepEqual(bp.OwnerReferences, owner) {
+	} else if !maps.Equal(bp.Labels, labels) {
 		bp = bp.DeepCopy()
-		bp.OwnerReferences = owner
+		bp.Labels = labels
 		if err := r.client.Update(ctx, bp); err != nil {
 			return nil, fmt.Errorf("update BpfProgram %s: %w", bp.Name, err)
 		}
+	}
+	for _, o := range others {
+		if err := r.delete(ctx, o); err != nil {
+			return nil, err
+		}
+		log.FromContext(ctx).Info("deleted a BpfProgram of this node and config under another name", "name", o.Name)
 	}
 	return bp, nil
 }

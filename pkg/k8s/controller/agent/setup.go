@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +24,10 @@ import (
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 )
 
+// configNameField indexes the node's BpfPrograms by spec.configName in the
+// cache.
+const configNameField = "spec.configName"
+
 // CacheOptions returns the manager cache settings of node nodeName's agent:
 // it caches its own Node and BpfPrograms only (and every config).
 func CacheOptions(nodeName string) cache.Options {
@@ -39,6 +44,11 @@ func CacheOptions(nodeName string) cache.Options {
 // for every config bpfd holds programs of (configs deleted while the agent
 // was away among them).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.BpfProgram{}, configNameField, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.BpfProgram).Spec.ConfigName}
+	}); err != nil {
+		return fmt.Errorf("index BpfPrograms by config: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bpfd-agent").
 		// Failures retry within half a minute at most: bpfd restarting or a

@@ -87,8 +87,14 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 			log.FromContext(ctx).Info("deleted the BpfProgram of a vanished node", "node", bp.Spec.NodeName)
 			continue
 		}
-		reports[bp.Spec.NodeName] = bp
+		// Any BpfProgram of the node keeps its finalizer (the node may hold
+		// programs: an older agent reported under <config>-<node>), but
+		// only the node's report counts in the status: the object
+		// BpfProgramName names, controlled by this very config.
 		reporting = append(reporting, bp.Spec.NodeName)
+		if bp.Reports(cfg.Name, cfg.UID, bp.Spec.NodeName) {
+			reports[bp.Spec.NodeName] = bp
+		}
 	}
 
 	if want := finalizers(cfg, selected, reporting); !slices.Equal(want, cfg.Finalizers) {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -76,18 +77,33 @@ func writeReport(t *testing.T, cfg *v1alpha1.BpfProgramConfig, node string, stat
 	bp := &v1alpha1.BpfProgram{}
 	key := client.ObjectKey{Name: v1alpha1.BpfProgramName(cfg.Name, node)}
 	if err := testEnv.Client.Get(ctx, key, bp); err != nil {
-		bp = &v1alpha1.BpfProgram{
-			ObjectMeta: metav1.ObjectMeta{Name: key.Name},
-			Spec:       v1alpha1.BpfProgramSpec{NodeName: node, ConfigName: cfg.Name},
-		}
+		bp = newBpfProgram(key.Name, cfg, node)
 		if err := testEnv.Client.Create(ctx, bp); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { testEnv.Client.Delete(ctx, bp) })
 	}
+	return setReport(t, bp, cfg, status, reason, msg)
+}
+
+// newBpfProgram returns a BpfProgram called name with the spec of cfg on
+// node, controlled by cfg.
+func newBpfProgram(name string, cfg *v1alpha1.BpfProgramConfig, node string) *v1alpha1.BpfProgram {
+	return &v1alpha1.BpfProgram{
+		ObjectMeta: metav1.ObjectMeta{Name: name, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: v1alpha1.GroupVersion.String(), Kind: "BpfProgramConfig", Name: cfg.Name, UID: cfg.UID, Controller: ptr.To(true),
+		}}},
+		Spec: v1alpha1.BpfProgramSpec{NodeName: node, ConfigName: cfg.Name},
+	}
+}
+
+// setReport writes a Ready condition on cfg's current generation into bp's
+// status.
+func setReport(t *testing.T, bp *v1alpha1.BpfProgram, cfg *v1alpha1.BpfProgramConfig, status metav1.ConditionStatus, reason, msg string) *v1alpha1.BpfProgram {
+	t.Helper()
 	bp.Status.ObservedConfigGeneration = cfg.Generation
 	meta.SetStatusCondition(&bp.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg})
-	if err := testEnv.Client.Status().Update(ctx, bp); err != nil {
+	if err := testEnv.Client.Status().Update(context.Background(), bp); err != nil {
 		t.Fatal(err)
 	}
 	return bp
@@ -179,6 +195,52 @@ func TestOperatorKeepsNodeFinalizersAndStatus(t *testing.T) {
 		writeReport(t, cfg, n, metav1.ConditionTrue, v1alpha1.ReasonLoaded, "1 programs loaded")
 	}
 	waitConfig(t, name, countsAre(counts{Selected: 3, Loaded: 3, Ready: v1alpha1.ReasonAllNodesLoaded}))
+}
+
+// TestOperatorCountsOnlyTheNodesReports: a BpfProgram of a node and
+// config that is not the node's report (another name, such as an older
+// agent's <config>-<node>, or the right name controlled by something else)
+// does not count in the status, though it keeps the node's finalizer.
+func TestOperatorCountsOnlyTheNodesReports(t *testing.T) {
+	name := k8stest.Name(t)
+	a := name + "-a"
+	testEnv.CreateNode(t, a, map[string]string{"test": name})
+	startOperator(t)
+	cfg := createConfig(t, newConfig(name, name))
+	waitConfig(t, name, finalizersAre(v1alpha1.NodeFinalizer(a)))
+	writeReport(t, cfg, a, metav1.ConditionFalse, v1alpha1.ReasonPolicyDenied, "load: signed by an untrusted key")
+	waitConfig(t, name, countsAre(counts{Selected: 1, Failed: 1, Ready: v1alpha1.ReasonNodesFailed}))
+
+	ctx := context.Background()
+	other := &v1alpha1.BpfProgramConfig{}
+	if err := testEnv.Client.Get(ctx, client.ObjectKeyFromObject(cfg), other); err != nil {
+		t.Fatal(err)
+	}
+	other.UID = "not-the-configs-uid"
+	for _, o := range []*v1alpha1.BpfProgram{
+		newBpfProgram(name+"-"+a, cfg, a),                           // the name before hashes
+		newBpfProgram(v1alpha1.BpfProgramName(name, a)+"x", cfg, a), // any other name
+		newBpfProgram(v1alpha1.BpfProgramName(name+"-x", a), other, a),
+	} {
+		o.Spec.ConfigName = name
+		if err := testEnv.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { testEnv.Client.Delete(ctx, o) })
+		setReport(t, o, cfg, metav1.ConditionTrue, v1alpha1.ReasonLoaded, "1 programs loaded")
+	}
+	// The status does not move; a change of the real report still shows.
+	time.Sleep(500 * time.Millisecond)
+	waitConfig(t, name, countsAre(counts{Selected: 1, Failed: 1, Ready: v1alpha1.ReasonNodesFailed}))
+	writeReport(t, cfg, a, metav1.ConditionFalse, v1alpha1.ReasonVerifierRejected, "verifier")
+	got := waitConfig(t, name, countsAre(counts{Selected: 1, Failed: 1, Ready: v1alpha1.ReasonNodesFailed}))
+	k8stest.Eventually(t, timeout, func() error {
+		got = waitConfig(t, name, countsAre(counts{Selected: 1, Failed: 1, Ready: v1alpha1.ReasonNodesFailed}))
+		if len(got.Status.Failures) != 1 || got.Status.Failures[0].Reason != v1alpha1.ReasonVerifierRejected {
+			return fmt.Errorf("failures %+v, want node %s VerifierRejected", got.Status.Failures, a)
+		}
+		return nil
+	})
 }
 
 // TestOperatorReleasesTheConfig: a deleted config stays while a node still

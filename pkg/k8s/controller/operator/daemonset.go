@@ -1,6 +1,8 @@
 package operator
 
 import (
+	"fmt"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -55,6 +57,23 @@ const (
 	registrarCSIDir = "/csi"
 )
 
+// The bpfd-agent container's user and group. bpfd gives its socket this
+// group (--socket-group), so the agent reaches it as a user without
+// privileges or capabilities.
+const (
+	AgentUID = 65532
+	AgentGID = 65532
+)
+
+// NodeSCC is the OpenShift SecurityContextConstraints the DaemonSet's pods
+// run under (config/openshift/scc-node.yaml); the pod template names it in
+// the annotation openshift.io/required-scc, which other platforms ignore.
+const NodeSCC = "bpfd-node"
+
+// RequiredSCCAnnotation names the SCC a pod must be admitted by on
+// OpenShift, instead of the one OpenShift would pick.
+const RequiredSCCAnnotation = "openshift.io/required-scc"
+
 // podLabels label the DaemonSet and its pods; the first two select them.
 var podLabels = map[string]string{
 	"app.kubernetes.io/name":       "bpfd",
@@ -103,6 +122,7 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 		"--bpffs=" + PinDir,
 		"--policy=" + TrustPolicyFile,
 		"--log-level=" + s.LogLevel,
+		fmt.Sprintf("--socket-group=%d", AgentGID),
 		"--csi",
 		"--csi-socket=" + CSISocket,
 		"--csi-pods-dir=" + KubeletPodsDir,
@@ -135,7 +155,7 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 				"app.kubernetes.io/component": podLabels["app.kubernetes.io/component"],
 			}},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{RequiredSCCAnnotation: NodeSCC}},
 				Spec: corev1.PodSpec{
 					ServiceAccountName: AgentServiceAccount,
 					// The token is projected into the agent's container only.
@@ -146,6 +166,9 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 					DNSPolicy:         corev1.DNSClusterFirstWithHostNet,
 					PriorityClassName: "system-node-critical",
 					Tolerations:       []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					// bpfd is privileged, so its seccomp profile is the
+					// runtime's concern; the agent's is the runtime's default.
+					SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 					Containers: []corev1.Container{
 						{
 							Name:  "bpfd",
@@ -168,7 +191,12 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 							Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
 								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
 							}}},
+							// Not root, no capabilities: it reaches bpfd's
+							// socket by its group.
 							SecurityContext: &corev1.SecurityContext{
+								RunAsNonRoot:             ptr.To(true),
+								RunAsUser:                ptr.To[int64](AgentUID),
+								RunAsGroup:               ptr.To[int64](AgentGID),
 								AllowPrivilegeEscalation: ptr.To(false),
 								ReadOnlyRootFilesystem:   ptr.To(true),
 								Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
