@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	securityv1 "github.com/openshift/api/security/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,25 +23,28 @@ import (
 	"k8s.io/pod-security-admission/policy"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/bpfd-dev/bpfd/internal/testing/scctest"
 )
 
 // TestManifests builds the example's kustomizations and checks that the
-// pod they run is admitted by Pod Security's restricted profile and by the
-// SCC bpfd-app, which is OpenShift's restricted-v2 with csi volumes and
-// nothing looser.
+// pod they run is admitted by Pod Security's restricted profile and, on
+// OpenShift, by bpfd's SCC bpfd-restricted (restricted-v2 with csi volumes,
+// config/openshift), which restricted-v2 would refuse for the csi volume
+// alone.
 func TestManifests(t *testing.T) {
 	base := kustomize(t, ".")
 	ocp := kustomize(t, "openshift")
 	if diff := cmp.Diff([]string{"BpfProgramConfig/xdp-counter", "DaemonSet/xdp-counter", "Namespace/xdp-counter", "ServiceAccount/xdp-counter"}, kinds(base)); diff != "" {
 		t.Errorf("examples/xdp-counter (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"BpfProgramConfig/xdp-counter", "DaemonSet/xdp-counter", "Namespace/xdp-counter", "Role/use-bpfd-app-scc",
-		"RoleBinding/use-bpfd-app-scc", "SecurityContextConstraints/bpfd-app", "ServiceAccount/xdp-counter"}, kinds(ocp)); diff != "" {
+	if diff := cmp.Diff([]string{"BpfProgramConfig/xdp-counter", "DaemonSet/xdp-counter", "Namespace/xdp-counter",
+		"RoleBinding/bpfd-restricted-scc", "ServiceAccount/xdp-counter"}, kinds(ocp)); diff != "" {
 		t.Errorf("examples/xdp-counter/openshift (-want +got):\n%s", diff)
 	}
-	basePod, ocpPod := podOf(t, base), podOf(t, ocp)
-	bpfdApp := sccOf(t, ocp)
-	restricted := readSCC(t, "testdata/restricted-v2.yaml")
+	basePod, ocpTemplate := podOf(t, base), templateOf(t, ocp)
+	ocpPod := ocpTemplate.Spec
+	restricted := readSCC(t, filepath.Join("..", "..", "config", "openshift", "scc-restricted.yaml"))
 
 	t.Run("Pod Security restricted admits the pod", func(t *testing.T) {
 		ns := object(t, base, "Namespace", "xdp-counter")
@@ -77,62 +80,29 @@ func TestManifests(t *testing.T) {
 		if s := ocpPod.SecurityContext; s.FSGroup != nil || s.RunAsUser != nil || s.RunAsGroup != nil {
 			t.Errorf("the OpenShift pod fixes fsGroup %v, runAsUser %v, runAsGroup %v; the SCC assigns them", s.FSGroup, s.RunAsUser, s.RunAsGroup)
 		}
+		if got := ocpTemplate.Annotations["openshift.io/required-scc"]; got != "bpfd-restricted" {
+			t.Errorf("the OpenShift pod requires SCC %q, want bpfd-restricted", got)
+		}
 		v := basePod.Volumes[0]
 		if v.CSI == nil || v.CSI.Driver != "csi.bpfd.io" || !ptr.Deref(v.CSI.ReadOnly, false) || v.CSI.VolumeAttributes["config"] != "xdp-counter" {
 			t.Errorf("volume %+v, want a read-only csi.bpfd.io volume of config xdp-counter", v)
 		}
 	})
-	t.Run("bpfd-app admits the pod", func(t *testing.T) {
-		if v := bpfdApp.violations(ocpPod); len(v) > 0 {
-			t.Errorf("bpfd-app refuses the pod: %s", strings.Join(v, "; "))
+	t.Run("bpfd-restricted admits the pod, restricted-v2 refuses it for its csi volume alone", func(t *testing.T) {
+		r := scctest.Admit(restricted, &ocpPod, scctest.DefaultNamespace)
+		if len(r.Violations) > 0 {
+			t.Fatalf("bpfd-restricted refuses the pod: %v", r.Violations)
 		}
-	})
-	t.Run("restricted-v2 refuses it for its csi volume alone", func(t *testing.T) {
-		want := []string{"volume maps: csi volumes are not allowed"}
-		if diff := cmp.Diff(want, restricted.violations(ocpPod)); diff != "" {
+		c := r.Containers[0]
+		if c.RunAsUser == nil || *c.RunAsUser != scctest.DefaultNamespace.UIDs.Min || c.Privileged || c.AllowPrivilegeEscalation || !c.ReadOnlyRootFilesystem || len(c.Add) > 0 {
+			t.Errorf("the container runs with %+v", c)
+		}
+		var fields []string
+		for _, v := range scctest.Admit(scctest.RestrictedV2(), &ocpPod, scctest.DefaultNamespace).Violations {
+			fields = append(fields, v.Field)
+		}
+		if diff := cmp.Diff([]string{"spec.volumes[maps]"}, fields); diff != "" {
 			t.Errorf("restricted-v2's refusals (-want +got):\n%s", diff)
-		}
-	})
-	t.Run("bpfd-app is restricted-v2 with csi volumes, nothing looser", func(t *testing.T) {
-		for _, d := range restricted.looserIn(bpfdApp) {
-			if d != "volumes: csi" {
-				t.Errorf("bpfd-app is looser than restricted-v2 in %s", d)
-			}
-		}
-		if !slices.Equal(bpfdApp.Volumes, []string{"csi"}) || !bpfdApp.ReadOnlyRootFilesystem || len(bpfdApp.AllowedCapabilities) > 0 ||
-			len(bpfdApp.Users) > 0 || len(bpfdApp.Groups) > 0 {
-			t.Errorf("bpfd-app: volumes %v, readOnlyRootFilesystem %t, capabilities %v, users %v, groups %v; want csi only, true, none, granted by RBAC only",
-				bpfdApp.Volumes, bpfdApp.ReadOnlyRootFilesystem, bpfdApp.AllowedCapabilities, bpfdApp.Users, bpfdApp.Groups)
-		}
-	})
-	t.Run("bpfd-app refuses what it must", func(t *testing.T) {
-		cases := map[string]func(*corev1.PodSpec){
-			"a capability": func(p *corev1.PodSpec) {
-				p.Containers[0].SecurityContext.Capabilities.Add = []corev1.Capability{"NET_BIND_SERVICE"}
-			},
-			"privilege escalation":         func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true) },
-			"a writable root":              func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.ReadOnlyRootFilesystem = ptr.To(false) },
-			"privileged":                   func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.Privileged = ptr.To(true) },
-			"the host's network":           func(p *corev1.PodSpec) { p.HostNetwork = true },
-			"a host port":                  func(p *corev1.PodSpec) { p.Containers[0].Ports[0].HostPort = 9100 },
-			"root":                         func(p *corev1.PodSpec) { p.SecurityContext.RunAsUser = ptr.To[int64](0) },
-			"an fsGroup outside the range": func(p *corev1.PodSpec) { p.SecurityContext.FSGroup = ptr.To[int64](65532) },
-			"an unconfined seccomp": func(p *corev1.PodSpec) {
-				p.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
-			},
-			"an emptyDir": func(p *corev1.PodSpec) {
-				p.Volumes = append(p.Volumes, corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
-			},
-			"a hostPath of bpfd's bpffs": func(p *corev1.PodSpec) {
-				p.Volumes = append(p.Volumes, corev1.Volume{Name: "bpffs", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/run/bpfd/fs"}}})
-			},
-		}
-		for name, edit := range cases {
-			pod := *ocpPod.DeepCopy()
-			edit(&pod)
-			if v := bpfdApp.violations(pod); len(v) == 0 {
-				t.Errorf("%s: admitted", name)
-			}
 		}
 	})
 }
@@ -207,42 +177,27 @@ func object(t *testing.T, objs []*unstructured.Unstructured, kind, name string) 
 
 func podOf(t *testing.T, objs []*unstructured.Unstructured) corev1.PodSpec {
 	t.Helper()
+	return templateOf(t, objs).Spec
+}
+
+func templateOf(t *testing.T, objs []*unstructured.Unstructured) corev1.PodTemplateSpec {
+	t.Helper()
 	ds := &appsv1.DaemonSet{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(object(t, objs, "DaemonSet", "xdp-counter").Object, ds, true); err != nil {
 		t.Fatalf("DaemonSet: %v", err)
 	}
-	return ds.Spec.Template.Spec
+	return ds.Spec.Template
 }
 
-func sccOf(t *testing.T, objs []*unstructured.Unstructured) *scc {
-	t.Helper()
-	b, err := yaml.Marshal(object(t, objs, "SecurityContextConstraints", "bpfd-app").Object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parseSCC(t, "bpfd-app", b)
-}
-
-func readSCC(t *testing.T, path string) *scc {
+func readSCC(t *testing.T, path string) *securityv1.SecurityContextConstraints {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parseSCC(t, path, b)
-}
-
-func parseSCC(t *testing.T, name string, b []byte) *scc {
-	t.Helper()
-	s := &scc{}
-	if err := yaml.UnmarshalStrict(b, s); err != nil {
-		t.Fatalf("SCC %s: %v", name, err)
+	scc := &securityv1.SecurityContextConstraints{}
+	if err := yaml.UnmarshalStrict(b, scc); err != nil {
+		t.Fatalf("SCC %s: %v", path, err)
 	}
-	if s.APIVersion != "security.openshift.io/v1" || s.Kind != "SecurityContextConstraints" {
-		t.Fatalf("SCC %s: %s %s", name, s.APIVersion, s.Kind)
-	}
-	return s
+	return scc
 }
-
-// String names the SCC.
-func (s *scc) String() string { return fmt.Sprintf("SCC %s", s.Metadata.Name) }
