@@ -8,6 +8,12 @@ TOOLS     := $(BIN)/tools
 K8S       := $(BIN)/k8s
 BINARIES  := bpfctl-image bpfd bpfctl bpfd-agent bpfd-operator
 PKGS      ?= ./...
+# The version and commit every binary reports (--version) and bpfctl-image
+# records in the artifacts it builds: git describe of a v* tag, else
+# v0.0.0-<commit count>-g<short commit>; -dirty when the tree has changes.
+VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo "v0.0.0-$$(git rev-list --count HEAD 2>/dev/null || echo 0)-g$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty)")
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS   := -X github.com/bpfd-dev/bpfd/internal/version.version=$(VERSION) -X github.com/bpfd-dev/bpfd/internal/version.commit=$(COMMIT)
 # -count=1: a cached result of a kernel, registry or cluster test proves nothing.
 TESTFLAGS ?= -count=1 -timeout 30m
 
@@ -56,13 +62,16 @@ TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_cou
 	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
 	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c pkg/runtime/dispatcher/testdata/*.bpf.c))
 
-.PHONY: help build test test-vm soak fuzz tools bytecode lint generate bundle demo bench bench-vm clean
+.PHONY: help build print-ldflags test test-vm soak fuzz tools bytecode lint generate bundle demo bench bench-vm clean
 
 help: ## Show the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## Build the five binaries into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+build: ## Build the five binaries into bin/, stamped with VERSION and COMMIT.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+
+print-ldflags: ## Print the -ldflags that stamp the version (the version tests build with them).
+	@echo '$(LDFLAGS)'
 
 tools: ## Install or build every external component the tests use (idempotent).
 	hack/tools.sh
@@ -120,7 +129,7 @@ $(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o: $(ARTIFACT_TESTDATA)/xdp_pass.bpf.c
 # An OCI layout holding an index of xdp_counter for linux/amd64 and, arch-neutral, linux/bpfel.
 $(ARTIFACT_TESTDATA)/layout/index.json: bytecode/xdp_counter.bpf.o
 	rm -rf $(@D)
-	$(GO) run ./cmd/bpfctl-image build -o oci:$(@D):v1 --platform linux/amd64=$< --platform linux/bpfel=$<
+	$(GO) run ./cmd/bpfctl-image build --dest oci:$(@D):v1 --platform linux/amd64=$< --platform linux/bpfel=$<
 
 pkg/%.bpf.o: pkg/%.bpf.c
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -153,7 +162,7 @@ lint: ## gofmt and go vet.
 	$(GO) vet ./...
 
 demo: ## The main job, told step by step: sign, verify, load, count packets, deny (as root).
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/bpfd ./cmd/bpfctl ./cmd/bpfctl-image
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/bpfd ./cmd/bpfctl ./cmd/bpfctl-image
 	hack/demo.sh
 
 bench: build tools ## Measure bpfd against its peers; prints a table, writes bench/results.json; then bench-vm.

@@ -13,7 +13,7 @@ import (
 // pushRows compares pushing a's files to a fresh repository each run, two
 // ways each:
 //
-//   - from the object files: `bpfctl-image build -o REGISTRY`, which reads
+//   - from the object files: `bpfctl-image build --dest REGISTRY`, which reads
 //     the ELF objects, extracts their metadata and pushes the index, against
 //     what an oras user runs for a multi-platform artifact: `oras push
 //     --artifact-platform` of each platform's files, then `oras manifest
@@ -24,7 +24,7 @@ func (sc *supplyChain) pushRows(a *builtArtifact) []Row {
 	shape := fmt.Sprintf("%s (%d platforms, %s in %d blobs)", a.Name, len(a.Platforms), humanBytes(a.Bytes), a.Blobs)
 	fromFiles := func(repos *freshRepos) func(context.Context) error {
 		return func(ctx context.Context) error {
-			args := []string{"build", "-o", sc.ref(repos.Name, ":"+artifactTag)}
+			args := []string{"build", "--dest", sc.ref(repos.Name, ":"+artifactTag)}
 			for _, po := range a.Platforms {
 				args = append(args, "--platform", po.Platform+"="+strings.Join(po.Paths(), ","))
 			}
@@ -67,7 +67,7 @@ func (sc *supplyChain) pushRows(a *builtArtifact) []Row {
 	return []Row{
 		{
 			Name: "push " + shape + " from object files",
-			Ours: *side("bpfctl-image build -o REGISTRY", "push-files-bpfctl-"+slug, fromFiles),
+			Ours: *side("bpfctl-image build --dest REGISTRY", "push-files-bpfctl-"+slug, fromFiles),
 			Peer: side(fmt.Sprintf("oras push ×%d + oras manifest index create", len(a.Platforms)), "push-files-oras-"+slug, orasFromFiles),
 		},
 		{
@@ -120,7 +120,7 @@ func (sc *supplyChain) pullRow(ctx context.Context, a *builtArtifact) (Row, erro
 		// Index, manifest, config and the layers.
 		Name: fmt.Sprintf("pull %s's %s objects (%s in %d blobs)", a.Name, pullPlatform, humanBytes(size), 3+len(po.Files)),
 		Ours: *side("bpfctl-image pull", func(out string) command {
-			return sc.bpfctlImageCommand("pull", "--platform", pullPlatform, "-o", out, ref)
+			return sc.bpfctlImageCommand("pull", "--platform", pullPlatform, "--dest", out, ref)
 		}),
 		Peer: side("oras pull --platform", func(out string) command {
 			return sc.orasCommand("", "pull", "--plain-http", "--platform", pullPlatform, "-o", out, ref)

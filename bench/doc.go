@@ -44,7 +44,7 @@
 // pseudo-random bytes, distinct per platform), up to 1 MiB and 32 MiB of
 // distinct files: 19 and 25 blobs with configs, manifests and index.
 //
-//   - push … from object files: `bpfctl-image build -o REGISTRY --platform
+//   - push … from object files: `bpfctl-image build --dest REGISTRY --platform
 //     …` (reads the ELF objects, extracts their metadata, pushes) against
 //     what an oras user runs for a multi-platform artifact: `oras push
 //     --artifact-platform P` of each platform's files, then `oras manifest
@@ -70,6 +70,16 @@
 //     repository holding one signature, made by that row's cosign at set-up:
 //     cosign verifies its own signature, bpfctl-image the same one.
 //     bpfctl-image looks for both formats, cosign for the one it is asked.
+//   - copy 200 MiB … registry -> OCI layout: `bpfctl-image copy REG
+//     oci:DIR` against `oras cp -r --from-plain-http REG --to-oci-layout
+//     DIR` (both carry referrers) of a one-platform artifact of 200 MiB of
+//     table objects, into an emptied directory; checked: the layout holds
+//     the artifact, tagged, with every blob. pull 200 MiB's objects is the
+//     pull row above for that artifact.
+//   - peak RSS, copy … and pull …: each side's peak resident set (GNU
+//     time's %M: the rusage of the bench's own children would count the
+//     bench, which Go forks them from), the median of 3 runs. Both tools
+//     stream blobs: neither grows with the artifact.
 //
 // Caching: each push and each sign goes to a new repository, so no run finds
 // the blobs an earlier one pushed (the registry stores blobs by digest once,

@@ -65,8 +65,8 @@ const maxTableObject = 4 << 20
 
 // makePayload writes a payload of size bytes, give or take a few bytes a
 // table object, into a new directory under dir: the objects in bytecode/ and
-// table objects, for each of payloadPlatforms.
-func makePayload(ctx context.Context, env *Env, dir, name string, size int64) (*payload, error) {
+// table objects, for each of platforms.
+func makePayload(ctx context.Context, env *Env, dir, name string, size int64, platforms []string) (*payload, error) {
 	real, err := filepath.Glob(filepath.Join(env.Root, "bytecode", "*.bpf.o"))
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func makePayload(ctx context.Context, env *Env, dir, name string, size int64) (*
 		realBytes += info.Size()
 	}
 	// The platforms share the real objects: the rest is table objects.
-	padding := (size - realBytes) / int64(len(payloadPlatforms))
+	padding := (size - realBytes) / int64(len(platforms))
 	if padding <= 0 {
 		return nil, fmt.Errorf("payload of %d bytes: smaller than bytecode/'s objects (%d bytes)", size, realBytes)
 	}
@@ -105,7 +105,7 @@ func makePayload(ctx context.Context, env *Env, dir, name string, size int64) (*
 	}
 
 	p := &payload{Name: name, Bytes: realBytes}
-	for _, platform := range payloadPlatforms {
+	for _, platform := range platforms {
 		po := platformObjects{Platform: platform, Dir: filepath.Join(root, strings.ReplaceAll(platform, "/", "-")), Digests: map[string]digest.Digest{}}
 		if err := os.Mkdir(po.Dir, 0o755); err != nil {
 			return nil, err

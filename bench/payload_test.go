@@ -21,7 +21,7 @@ func TestMakePayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	const size = 2 * (2*maxTableObject + 1<<20)
-	p, err := makePayload(context.Background(), &Env{Root: root}, t.TempDir(), "test", size)
+	p, err := makePayload(context.Background(), &Env{Root: root}, t.TempDir(), "test", size, payloadPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}

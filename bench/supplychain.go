@@ -77,7 +77,7 @@ func supplyChainRows(ctx context.Context, env *Env) (_ []Row, _ func(), err erro
 	var rows []Row
 	var artifacts []*builtArtifact
 	for _, s := range payloadSizes {
-		a, err := sc.buildArtifact(ctx, env, s.name, s.size)
+		a, err := sc.buildArtifact(ctx, env, s.name, s.size, payloadPlatforms)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s artifact: %w", s.name, err)
 		}
@@ -97,7 +97,12 @@ func supplyChainRows(ctx context.Context, env *Env) (_ []Row, _ func(), err erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return append(rows, signRows...), cleanup, nil
+	rows = append(rows, signRows...)
+	bigRows, err := sc.bigArtifactRows(ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(rows, bigRows...), cleanup, nil
 }
 
 // A builtArtifact is a payload built into an OCI layout.
@@ -111,10 +116,10 @@ type builtArtifact struct {
 	Blobs int
 }
 
-// buildArtifact makes a payload and builds it with bpfctl-image into an OCI
-// layout.
-func (sc *supplyChain) buildArtifact(ctx context.Context, env *Env, name string, size int64) (*builtArtifact, error) {
-	p, err := makePayload(ctx, env, sc.dir, name, size)
+// buildArtifact makes a payload for platforms and builds it with
+// bpfctl-image into an OCI layout.
+func (sc *supplyChain) buildArtifact(ctx context.Context, env *Env, name string, size int64, platforms []string) (*builtArtifact, error) {
+	p, err := makePayload(ctx, env, sc.dir, name, size, platforms)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +127,7 @@ func (sc *supplyChain) buildArtifact(ctx context.Context, env *Env, name string,
 	if a.Layout, err = os.MkdirTemp(sc.dir, "layout-"); err != nil {
 		return nil, err
 	}
-	args := []string{"build", "-o", "oci:" + a.Layout + ":" + artifactTag}
+	args := []string{"build", "--dest", "oci:" + a.Layout + ":" + artifactTag}
 	for _, po := range p.Platforms {
 		args = append(args, "--platform", po.Platform+"="+strings.Join(po.Paths(), ","))
 	}

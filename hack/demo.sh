@@ -109,7 +109,7 @@ printf 'Working directory: %s\n' "$W"
 step "Build an OCI artifact from a BPF object" \
 	"bytecode/xdp_counter.bpf.o counts packets per IP protocol at the XDP hook." \
 	"bpfctl-image packs it, with metadata read from the ELF, into an OCI layout (no registry needed)."
-DIGEST=$(run bpfctl-image build -o "oci:$W/images/xdp-counter:v1" "$ROOT/bytecode/xdp_counter.bpf.o")
+DIGEST=$(run bpfctl-image build --dest "oci:$W/images/xdp-counter:v1" "$ROOT/bytecode/xdp_counter.bpf.o")
 echo "$DIGEST"
 REF="oci:$W/images/xdp-counter@$DIGEST"
 run bpfctl-image inspect "oci:$W/images/xdp-counter:v1"
@@ -178,7 +178,7 @@ run bpfctl list
 run bpfctl get "$ID"
 
 step "Try an unsigned artifact" "The same object built with another annotation: a new digest that no one signed."
-UNSIGNED=$(bpfctl-image build -o "oci:$W/images/unsigned:v1" --annotation org.opencontainers.image.description=unsigned "$ROOT/bytecode/xdp_counter.bpf.o")
+UNSIGNED=$(bpfctl-image build --dest "oci:$W/images/unsigned:v1" --annotation org.opencontainers.image.description=unsigned "$ROOT/bytecode/xdp_counter.bpf.o")
 refused bpfctl load image "oci:$W/images/unsigned@$UNSIGNED" --program xdp_counter:xdp --interface "$HOST"
 
 step "Try a tampered artifact" \

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ var buildCommand = &cli.Command{
 	Name:      "build",
 	Usage:     "build a bytecode artifact from BPF object files",
 	ArgsUsage: "FILE.o [FILE.o...]",
-	Description: `Builds an OCI artifact of the objects and writes it to the reference -o
+	Description: `Builds an OCI artifact of the objects and writes it to the reference --dest
 names (a registry, oci:DIR or oci-archive:FILE), tagged (default: latest).
 The metadata (programs, maps, globals, kernel requirements) is extracted
 from the objects. With --platform instead of files, it builds one manifest
@@ -29,10 +30,10 @@ arch-neutral CO-RE objects. The created time is SOURCE_DATE_EPOCH, or the
 Unix epoch: the same objects give the same digest. Prints the digest.`,
 	Flags: flags([]cli.Flag{
 		&cli.StringFlag{
-			Name:    "image",
-			Aliases: []string{"o"},
+			Name:    "dest",
+			Aliases: []string{"d"},
 			Usage:   "`REF` to write the artifact to (required)",
-			EnvVars: []string{"BPFCTL_IMAGE_BUILD_IMAGE"},
+			EnvVars: []string{"BPFCTL_IMAGE_BUILD_DEST"},
 		},
 		&cli.StringSliceFlag{
 			Name:    "platform",
@@ -50,7 +51,7 @@ Unix epoch: the same objects give the same digest. Prints the digest.`,
 }
 
 func build(c *cli.Context) error {
-	files, err := arguments(c, 0, -1, "build -o REF FILE.o [FILE.o...] or build -o REF --platform os/arch=FILE.o...")
+	files, err := arguments(c, 0, -1, "build --dest REF FILE.o [FILE.o...] or build --dest REF --platform os/arch=FILE.o...")
 	if err != nil {
 		return err
 	}
@@ -65,15 +66,15 @@ func build(c *cli.Context) error {
 	case len(files) > 0 && len(platformSpecs) > 0:
 		return cliutil.Usagef("build: give object files or --platform, not both")
 	}
-	if c.String("image") == "" {
-		return cliutil.Usagef("build: -o REF is required")
+	if c.String("dest") == "" {
+		return cliutil.Usagef("build: --dest REF is required")
 	}
-	ref, err := parseReference(c.String("image"))
+	ref, err := parseReference(c.String("dest"))
 	if err != nil {
 		return err
 	}
 	if ref.Digest != "" {
-		return cliutil.Usagef("build: -o %s: a build destination takes a tag, not a digest", ref)
+		return cliutil.Usagef("build: --dest %s: a build destination takes a tag, not a digest", ref)
 	}
 	opts, err := buildOptions(c)
 	if err != nil {
@@ -115,7 +116,10 @@ func build(c *cli.Context) error {
 	if ref.Tag == "" {
 		ref.Tag = artifact.DefaultTag
 	}
-	if _, err := write(c, staged, root, ref, ref.Tag, artifact.CopyOptions{SkipReferrers: true, OnCopied: progress(c, "wrote")}); err != nil {
+	m := newMeter(c, "wrote")
+	_, err = write(c, staged, root, ref, ref.Tag, artifact.CopyOptions{SkipReferrers: true, OnCopied: m.onCopied()})
+	m.finish()
+	if err != nil {
 		return err
 	}
 	if !asJSON {
@@ -123,13 +127,13 @@ func build(c *cli.Context) error {
 		return err
 	}
 	out := buildOutput{
-		SchemaVersion: outputSchemaVersion,
-		Reference:     ref.WithDigest(root.Digest).String(),
-		Digest:        root.Digest,
-		MediaType:     root.MediaType,
-		Size:          desc.Size,
-		Platforms:     platforms,
-		Programs:      programNames(desc),
+		Envelope:  newEnvelope("Build"),
+		Reference: ref.WithDigest(root.Digest).String(),
+		Digest:    root.Digest,
+		MediaType: root.MediaType,
+		Size:      desc.Size,
+		Platforms: platforms,
+		Programs:  programNames(desc),
 	}
 	return cliutil.WriteJSON(c.App.Writer, out)
 }
@@ -174,6 +178,9 @@ func parsePlatformSpec(s string) (artifact.PlatformObjects, error) {
 func readObjects(paths []string) ([]artifact.ObjectFile, error) {
 	var objects []artifact.ObjectFile
 	for _, p := range paths {
+		if filepath.Base(p) == metadataFile {
+			return nil, fmt.Errorf("%s: %w: an object may not be named %s, which pull writes beside the objects", p, artifact.ErrInvalidObject, metadataFile)
+		}
 		o, err := artifact.ReadObjectFile(p)
 		if err != nil {
 			return nil, err

@@ -2,13 +2,13 @@ package main
 
 import (
 	"fmt"
-	"runtime/debug"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 	"oras.land/oras-go/v2"
 
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	"github.com/bpfd-dev/bpfd/internal/version"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 )
 
@@ -18,29 +18,26 @@ var commands = []*cli.Command{
 	pushCommand,
 	pullCommand,
 	copyCommand,
+	tagCommand,
+	lsCommand,
 	inspectCommand,
+	discoverCommand,
 	keygenCommand,
+	publicKeyCommand,
 	signCommand,
+	attestCommand,
 	verifyCommand,
-}
-
-// registryFlags configure access to registries.
-var registryFlags = []cli.Flag{
-	&cli.BoolFlag{
-		Name:    "plain-http",
-		Usage:   "talk plain HTTP to registries (loopback registries always are)",
-		EnvVars: []string{"BPFCTL_IMAGE_PLAIN_HTTP"},
-	},
-	&cli.StringFlag{
-		Name:    "registry-config",
-		Usage:   "Docker `config.json` with registry credentials and credential helpers (default: ~/.docker/config.json)",
-		EnvVars: []string{"BPFCTL_IMAGE_REGISTRY_CONFIG"},
-	},
+	policyCommand,
+	loginCommand,
+	logoutCommand,
+	versionCommand,
+	completionCommand,
 }
 
 // outputFlag selects how results are written to stdout.
 var outputFlag = &cli.StringFlag{
 	Name:    "output",
+	Aliases: []string{"o"},
 	Value:   "text",
 	Usage:   "result `format`: text or json (a versioned document, see docs/bpfctl-image.md)",
 	EnvVars: []string{"BPFCTL_IMAGE_OUTPUT"},
@@ -53,16 +50,6 @@ func flags(groups ...[]cli.Flag) []cli.Flag {
 		all = append(all, g...)
 	}
 	return all
-}
-
-// openOptions returns the options for opening a reference, from the registry
-// flags.
-func openOptions(c *cli.Context, create bool) artifact.OpenOptions {
-	return artifact.OpenOptions{
-		Create:          create,
-		PlainHTTP:       c.Bool("plain-http"),
-		CredentialsFile: c.String("registry-config"),
-	}
 }
 
 // arguments returns the command's positional arguments, checking their
@@ -93,26 +80,18 @@ func jsonOutput(c *cli.Context) (bool, error) {
 	case "json":
 		return true, nil
 	default:
-		return false, cliutil.Usagef("--output %q: want text or json", f)
+		return false, cliutil.Usagef("--output %q: want text or json (-o is the output format; build and pull write to --dest)", f)
 	}
 }
 
-// version returns bpfctl-image's module version, "(devel)" when built from a
-// work tree.
-func version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "(devel)"
-}
-
-// toolName names bpfctl-image in the build info of artifacts.
-func toolName() string { return "bpfctl-image " + version() }
+// toolName names bpfctl-image, its version and commit, in the build info of
+// artifacts: "bpfctl-image v0.3.0 (commit 1a2b3c4d5e6f)".
+func toolName() string { return "bpfctl-image " + version.Get().String() }
 
 // write copies the artifact root from src to the reference ref, tagging it
 // tag, and leaves the destination as it was when that fails.
 func write(c *cli.Context, src oras.ReadOnlyGraphTarget, root ocispec.Descriptor, ref artifact.Reference, tag string, opts artifact.CopyOptions) (*artifact.CopyResult, error) {
-	dst, err := artifact.Open(c.Context, ref, openOptions(c, true))
+	dst, err := open(c, ref, true)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,9 +27,12 @@ var copyCommand = &cli.Command{
 	Description: `Copies the artifact SRC names to DST: any of a registry, an OCI layout
 (oci:DIR) or a layout archive (oci-archive:FILE), e.g. into a layout for an
 air-gapped audit. Referrers (OCI 1.1 subjects, or the sha256-<hex> tag
-schema) and cosign's sha256-<hex>.sig/.att/.sbom tags come along. DST is
-tagged with its own tag, else SRC's. Everything is read and verified before
-DST is written, so a missing or tampered blob leaves DST untouched.`,
+schema) and cosign's sha256-<hex>.sig/.att/.sbom tags come along; those
+over the limits (docs/artifact-spec.md) or malformed are skipped with a
+warning. DST is tagged with its own tag, else SRC's. Blobs stream from SRC
+to DST, each verified against its digest on the way, without being held in
+memory; the tag is written last, so a missing or tampered blob leaves DST
+untagged (a layout or archive as it was).`,
 	Flags:  flags(copyFlags, registryFlags),
 	Action: func(c *cli.Context) error { return copyArtifact(c, false) },
 }
@@ -63,7 +67,7 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 		return cliutil.Usagef("push: %s: SRC must be an oci:DIR layout or oci-archive:FILE (use copy between registries)", srcRef)
 	}
 
-	src, err := artifact.Open(c.Context, srcRef, openOptions(c, false))
+	src, err := open(c, srcRef, false)
 	if err != nil {
 		return err
 	}
@@ -82,34 +86,46 @@ func copyArtifact(c *cli.Context, localSource bool) error {
 	if tag == "" && srcRef.Digest == "" {
 		tag = artifact.DefaultTag
 	}
-	report := progress(c, "copied")
+	verb := "copied"
+	if localSource {
+		verb = "pushed"
+	}
+	m := newMeter(c, verb)
 	result, err := write(c, src, root, dstRef, tag, artifact.CopyOptions{
 		SkipReferrers: c.Bool("skip-referrers"),
-		OnCopied:      report,
+		OnCopied:      m.onCopied(),
 	})
+	m.finish()
 	if err != nil {
 		return fmt.Errorf("%s to %w", srcRef, err)
+	}
+	for _, sk := range result.Skipped {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", sk)
 	}
 
 	pinned := dstRef
 	pinned.Tag = tag
 	pinned = pinned.WithDigest(root.Digest)
 	if !asJSON {
-		if report != nil {
+		if m != nil {
 			fmt.Fprintf(c.App.ErrWriter, "%s: %d referrers, %d cosign tags\n", pinned, len(result.Referrers), len(result.Tags))
 		}
 		_, err := fmt.Fprintln(c.App.Writer, root.Digest)
 		return err
 	}
 	out := copyOutput{
-		SchemaVersion: outputSchemaVersion,
-		Source:        srcRef.String(),
-		Destination:   pinned.String(),
-		Digest:        root.Digest,
-		MediaType:     root.MediaType,
-		Size:          root.Size,
-		Referrers:     []referrerOutput{},
-		Tags:          append([]string{}, result.Tags...),
+		Envelope:    newEnvelope(strings.ToUpper(c.Command.Name[:1]) + c.Command.Name[1:]),
+		Source:      srcRef.String(),
+		Destination: pinned.String(),
+		Digest:      root.Digest,
+		MediaType:   result.Root.MediaType,
+		Size:        root.Size,
+		Referrers:   []referrerOutput{},
+		Tags:        append([]string{}, result.Tags...),
+		Skipped:     []skippedOutput{},
+	}
+	for _, sk := range result.Skipped {
+		out.Skipped = append(out.Skipped, skippedOutput{Digest: sk.Descriptor.Digest, Subject: sk.Subject, Reason: string(sk.Reason), Detail: sk.Detail})
 	}
 	for _, r := range result.Referrers {
 		out.Referrers = append(out.Referrers, referrerOutput{Digest: r.Digest, MediaType: r.MediaType, ArtifactType: r.ArtifactType})

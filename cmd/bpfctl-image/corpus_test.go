@@ -2,6 +2,7 @@ package main
 
 import (
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,16 +43,22 @@ type cliSurface struct {
 var cliSurfaces = map[string]cliSurface{
 	"elf": {
 		commands: func(r *corpusRun) map[string][]string {
-			return map[string][]string{"describe": append([]string{"build", "-o", "oci:" + filepath.Join(r.work, "out") + ":v1"}, r.entry.FilePaths()...)}
+			return map[string][]string{"describe": append([]string{"build", "--dest", "oci:" + filepath.Join(r.work, "out") + ":v1"}, r.entry.FilePaths()...)}
 		},
 		codes: map[string]int{"invalid-object": cliutil.ExitError},
 	},
 	"artifact": {
 		layout: true,
 		commands: func(r *corpusRun) map[string][]string {
+			// verify admits every layout unsigned, then reads the artifact.
+			policy := filepath.Join(r.work, "policy.yaml")
+			if err := os.WriteFile(policy, []byte("apiVersion: bpfd.io/v1alpha1\nkind: TrustPolicy\nrules:\n- name: any\n  images: ['oci:/**']\n  allowUnsigned: true\n"), 0o644); err != nil {
+				panic(err)
+			}
 			return map[string][]string{
-				"fetch":   {"pull", "--platform", "linux/amd64", "-o", filepath.Join(r.work, "out"), r.layout.Ref()},
+				"fetch":   {"pull", "--platform", "linux/amd64", "--dest", filepath.Join(r.work, "out"), r.layout.Ref()},
 				"inspect": {"inspect", r.layout.Ref()},
+				"verify":  {"verify", "--policy", policy, r.layout.Ref()},
 			}
 		},
 		codes: map[string]int{
@@ -67,8 +74,24 @@ var cliSurfaces = map[string]cliSurface{
 		},
 		codes: map[string]int{
 			"unreadable-signature": cliutil.ExitDenied, "digest-mismatch": cliutil.ExitDenied,
-			"signature-invalid": cliutil.ExitDenied, "untrusted-key": cliutil.ExitDenied,
+			"signature-invalid": cliutil.ExitDenied, "untrusted-key": cliutil.ExitDenied, "unsigned": cliutil.ExitDenied,
 		},
+	},
+	"attestation": {
+		layout: true,
+		report: true,
+		commands: func(r *corpusRun) map[string][]string {
+			policy := filepath.Join(r.work, "policy.yaml")
+			pub := r.corpus.PublicKeyPath()
+			text := "apiVersion: bpfd.io/v1alpha1\nkind: TrustPolicy\nrules:\n- name: corpus\n  images: [\"**\"]\n  authorities: [{key: {path: " + pub + "}}]\n" +
+				"  require:\n    attestations:\n    - name: provenance\n      predicateType: slsaprovenance\n      authorities: [{key: {path: " + pub + "}}]\n" +
+				"      conditions: {builderId: https://ci.example.com/trusted, sourceRepository: \"git+https://github.com/example/*\"}\n"
+			if err := os.WriteFile(policy, []byte(text), 0o644); err != nil {
+				panic(err)
+			}
+			return map[string][]string{"verify": {"verify", "--policy", policy, r.layout.Ref()}}
+		},
+		codes: map[string]int{"attestation-missing": cliutil.ExitDenied, "attestation-conditions-unmet": cliutil.ExitDenied},
 	},
 	"policy": {
 		commands: func(r *corpusRun) map[string][]string {

@@ -38,7 +38,7 @@ func inspect(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	src, err := artifact.Open(c.Context, ref, openOptions(c, false))
+	src, err := open(c, ref, false)
 	if err != nil {
 		return err
 	}
@@ -52,13 +52,13 @@ func inspect(c *cli.Context) error {
 		return fmt.Errorf("%s: %w", ref, err)
 	}
 	out := inspectOutput{
-		SchemaVersion: outputSchemaVersion,
-		Reference:     ref.WithDigest(root.Digest).String(),
-		Digest:        root.Digest,
-		MediaType:     root.MediaType,
-		ArtifactType:  root.ArtifactType,
-		Size:          d.Size,
-		Annotations:   d.Annotations,
+		Envelope:     newEnvelope("Inspect"),
+		Reference:    ref.WithDigest(root.Digest).String(),
+		Digest:       root.Digest,
+		MediaType:    d.Root.MediaType, // the content's, not the one claimed
+		ArtifactType: d.Root.ArtifactType,
+		Size:         d.Size,
+		Annotations:  d.Annotations,
 	}
 	for _, m := range d.Manifests {
 		im := inspectManifest{

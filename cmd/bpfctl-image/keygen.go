@@ -30,6 +30,7 @@ never overwritten.`,
 
 // keygenResult is keygen's JSON output.
 type keygenResult struct {
+	Envelope
 	PrivateKey  string `json:"privateKey"`
 	PublicKey   string `json:"publicKey"`
 	Fingerprint string `json:"fingerprint"`
@@ -44,7 +45,7 @@ func keygen(c *cli.Context) error {
 		return err
 	}
 	prefix := c.String("out")
-	res := keygenResult{PrivateKey: prefix + ".key", PublicKey: prefix + ".pub"}
+	res := keygenResult{Envelope: newEnvelope("Keygen"), PrivateKey: prefix + ".key", PublicKey: prefix + ".pub"}
 	for _, path := range []string{res.PrivateKey, res.PublicKey} {
 		if _, err := os.Stat(path); err == nil {
 			return fmt.Errorf("%s exists: not overwriting a key", path)

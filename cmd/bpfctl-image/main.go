@@ -11,8 +11,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/urfave/cli/v2"
+
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	"github.com/bpfd-dev/bpfd/internal/version"
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -35,6 +37,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.RunContext(ctx, cliutil.HoistFlags(app, args)); err != nil {
+		err = explainAuth(err, args[1:])
 		fmt.Fprintf(stderr, "bpfctl-image: %v\n", err)
 		return exitCode(err)
 	}
@@ -42,16 +45,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	for _, c := range commands {
-		c.OnUsageError = cliutil.OnUsageError
-	}
+	cmds := cliutil.CloneCommands(commands)
+	cliutil.SetUsageErrors(cmds)
 	return &cli.App{
 		Name:                  "bpfctl-image",
 		Usage:                 "build, move, sign and verify BPF bytecode artifacts",
-		Version:               version(),
+		Version:               version.Get().String(),
 		Description:           "References are host[:port]/repo[:tag][@digest] (a registry), oci:PATH[:tag][@digest] (an OCI image layout on disk) or oci-archive:FILE[:tag][@digest] (a tar of a layout).",
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
-		Commands:              commands,
+		Commands:              cmds,
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		EnableBashCompletion:  true,
@@ -59,5 +61,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run reports errors once
 		OnUsageError:              cliutil.OnUsageError,
+		Action:                    cliutil.UnknownCommand,
+		Flags:                     cliutil.CloneFlags([]cli.Flag{debugFlag}),
 	}
 }

@@ -60,8 +60,8 @@ func TestRoundTrip(t *testing.T) {
 	layout := "oci:" + filepath.Join(dir, "layout") + ":v1"
 	objects := []string{object("xdp_verdict"), object("packet_counters")}
 
-	digest := strings.TrimSpace(ok(t, append([]string{"build", "-o", layout, "--annotation", "org.opencontainers.image.source=https://example.com/bpf"}, objects...)...))
-	again := strings.TrimSpace(ok(t, append([]string{"build", "-o", "oci:" + filepath.Join(dir, "again"), "--annotation", "org.opencontainers.image.source=https://example.com/bpf"}, objects[1], objects[0])...))
+	digest := strings.TrimSpace(ok(t, append([]string{"build", "--dest", layout, "--annotation", "org.opencontainers.image.source=https://example.com/bpf"}, objects...)...))
+	again := strings.TrimSpace(ok(t, append([]string{"build", "--dest", "oci:" + filepath.Join(dir, "again"), "--annotation", "org.opencontainers.image.source=https://example.com/bpf"}, objects[1], objects[0])...))
 	if digest != again || !strings.HasPrefix(digest, "sha256:") {
 		t.Fatalf("two builds of the same objects: %q and %q", digest, again)
 	}
@@ -73,7 +73,7 @@ func TestRoundTrip(t *testing.T) {
 
 	out := filepath.Join(dir, "pulled")
 	var pulled pullOutput
-	if err := json.Unmarshal([]byte(ok(t, "pull", "-o", out, remote, "--output", "json")), &pulled); err != nil {
+	if err := json.Unmarshal([]byte(ok(t, "pull", "--dest", out, remote, "--output", "json")), &pulled); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range objects {
@@ -140,13 +140,13 @@ func TestRoundTrip(t *testing.T) {
 func TestBuildPlatformsAndEpoch(t *testing.T) {
 	dir := t.TempDir()
 	var built buildOutput
-	if err := json.Unmarshal([]byte(ok(t, "build", "--output", "json", "-o", "oci:"+dir+"/multi",
+	if err := json.Unmarshal([]byte(ok(t, "build", "--output", "json", "--dest", "oci:"+dir+"/multi",
 		"--platform", "linux/s390x=../../pkg/artifact/testdata/xdp_counter_be.bpf.o",
 		"--platform", "linux/bpfel="+object("xdp_counter")+","+object("tc_counter"))), &built); err != nil {
 		t.Fatal(err)
 	}
 	want := buildOutput{
-		SchemaVersion: 1, Reference: "oci:" + dir + "/multi:latest@" + string(built.Digest), Digest: built.Digest,
+		Envelope: newEnvelope("Build"), Reference: "oci:" + dir + "/multi:latest@" + string(built.Digest), Digest: built.Digest,
 		MediaType: "application/vnd.oci.image.index.v1+json", Size: built.Size,
 		Platforms: []string{"linux/bpfel", "linux/s390x"}, Programs: []string{"tc_counter", "tcx_counter", "xdp_counter"},
 	}
@@ -154,16 +154,16 @@ func TestBuildPlatformsAndEpoch(t *testing.T) {
 		t.Errorf("build --output json (-want +got):\n%s", diff)
 	}
 	var pulled pullOutput
-	if err := json.Unmarshal([]byte(ok(t, "pull", "--platform", "linux/arm64", "-o", dir+"/arm64", "--output", "json", "oci:"+dir+"/multi")), &pulled); err != nil {
+	if err := json.Unmarshal([]byte(ok(t, "pull", "--platform", "linux/arm64", "--dest", dir+"/arm64", "--output", "json", "oci:"+dir+"/multi")), &pulled); err != nil {
 		t.Fatal(err)
 	}
 	if pulled.Platform != "linux/bpfel" || len(pulled.Files) != 3 {
 		t.Errorf("pull for linux/arm64: platform %s, files %v", pulled.Platform, pulled.Files)
 	}
 
-	plain := strings.TrimSpace(ok(t, "build", "-o", "oci:"+dir+"/a", object("xdp_counter")))
+	plain := strings.TrimSpace(ok(t, "build", "--dest", "oci:"+dir+"/a", object("xdp_counter")))
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	dated := strings.TrimSpace(ok(t, "build", "-o", "oci:"+dir+"/b", object("xdp_counter")))
+	dated := strings.TrimSpace(ok(t, "build", "--dest", "oci:"+dir+"/b", object("xdp_counter")))
 	if plain == dated {
 		t.Errorf("SOURCE_DATE_EPOCH did not change the digest %s", plain)
 	}
@@ -200,15 +200,15 @@ func TestBadInput(t *testing.T) {
 	// An existing layout and registry tag, with v1 on an older artifact that
 	// no failed command may move.
 	existing := "oci:" + dir + "/existing:v1"
-	ok(t, "build", "-o", existing, object("tc_counter"))
+	ok(t, "build", "--dest", existing, object("tc_counter"))
 	multi := "oci:" + dir + "/multi:v1"
-	ok(t, "build", "-o", multi, "--platform", "linux/amd64="+object("xdp_counter"))
+	ok(t, "build", "--dest", multi, "--platform", "linux/amd64="+object("xdp_counter"))
 	remote := reg.Host + "/bytecode/xdp:v1"
-	remoteDigest := strings.TrimSpace(ok(t, "build", "-o", remote, object("tc_counter")))
+	remoteDigest := strings.TrimSpace(ok(t, "build", "--dest", remote, object("tc_counter")))
 
 	// A layout whose xdp_counter layer was tampered with.
 	tampered := dir + "/tampered"
-	ok(t, "build", "-o", "oci:"+tampered+":v1", object("xdp_counter"))
+	ok(t, "build", "--dest", "oci:"+tampered+":v1", object("xdp_counter"))
 	d := digest.FromBytes(xdp).String()
 	blob := filepath.Join(tampered, "blobs", "sha256", d[len("sha256:"):])
 	data, err := os.ReadFile(blob)
@@ -237,15 +237,15 @@ func TestBadInput(t *testing.T) {
 		wantCode int
 		wantMsg  string
 	}{
-		"not an ELF":         {args: []string{"build", "-o", newLayout, dir + "/notes.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/notes.o: invalid BPF object: not an ELF file"},
-		"ELF, not BPF":       {args: []string{"build", "-o", newLayout, self}, wantCode: cliutil.ExitError, wantMsg: self + ": invalid BPF object: an ELF file for X86_64, not BPF"},
-		"truncated":          {args: []string{"build", "-o", existing, dir + "/truncated.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/truncated.o: invalid BPF object"},
-		"no programs":        {args: []string{"build", "-o", remote, "../../pkg/artifact/testdata/no_programs.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: "no_programs.bpf.o: invalid BPF object: no BPF programs in it"},
-		"same program twice": {args: []string{"build", "-o", existing, object("xdp_counter"), dir + "/copy.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/copy.bpf.o: invalid BPF object: program xdp_counter is also declared by " + object("xdp_counter")},
-		"empty file":         {args: []string{"build", "-o", newLayout, dir + "/empty.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/empty.o: invalid BPF object: empty file"},
-		"missing file":       {args: []string{"build", "-o", remote, dir + "/missing.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/missing.o: no such file or directory"},
+		"not an ELF":         {args: []string{"build", "--dest", newLayout, dir + "/notes.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/notes.o: invalid BPF object: not an ELF file"},
+		"ELF, not BPF":       {args: []string{"build", "--dest", newLayout, self}, wantCode: cliutil.ExitError, wantMsg: self + ": invalid BPF object: an ELF file for X86_64, not BPF"},
+		"truncated":          {args: []string{"build", "--dest", existing, dir + "/truncated.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/truncated.o: invalid BPF object"},
+		"no programs":        {args: []string{"build", "--dest", remote, "../../pkg/artifact/testdata/no_programs.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: "no_programs.bpf.o: invalid BPF object: no BPF programs in it"},
+		"same program twice": {args: []string{"build", "--dest", existing, object("xdp_counter"), dir + "/copy.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/copy.bpf.o: invalid BPF object: program xdp_counter is also declared by " + object("xdp_counter")},
+		"empty file":         {args: []string{"build", "--dest", newLayout, dir + "/empty.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/empty.o: invalid BPF object: empty file"},
+		"missing file":       {args: []string{"build", "--dest", remote, dir + "/missing.o"}, wantCode: cliutil.ExitError, wantMsg: dir + "/missing.o: no such file or directory"},
 		"tampered layer, pull": {
-			args: []string{"pull", "-o", dir + "/out", "oci:" + tampered + ":v1"}, wantCode: cliutil.ExitError,
+			args: []string{"pull", "--dest", dir + "/out", "oci:" + tampered + ":v1"}, wantCode: cliutil.ExitError,
 			wantMsg: "layer " + d + " (xdp_counter.bpf.o): content does not match its digest",
 		},
 		"tampered layer, push": {
@@ -261,21 +261,21 @@ func TestBadInput(t *testing.T) {
 			wantMsg: `unsupported artifact: artifactType "application/vnd.example.readme.v1" is not application/vnd.bpfd.bytecode.v1`,
 		},
 		"unknown artifactType, pull": {
-			args: []string{"pull", "-o", dir + "/out", "oci:" + foreign + ":v1"}, wantCode: cliutil.ExitError,
+			args: []string{"pull", "--dest", dir + "/out", "oci:" + foreign + ":v1"}, wantCode: cliutil.ExitError,
 			wantMsg: "oci:" + foreign + ":v1: manifest sha256:",
 		},
-		"reference does not parse":    {args: []string{"build", "-o", "Not/A Reference", object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: `reference "Not/A Reference": not a registry reference`},
-		"registry down, build":        {args: []string{"build", "-o", down.Host + "/bytecode/xdp:v1", object("xdp_counter")}, wantCode: cliutil.ExitError, wantMsg: down.Host + "/bytecode/xdp:v1: registry unreachable"},
+		"reference does not parse":    {args: []string{"build", "--dest", "Not/A Reference", object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: `reference "Not/A Reference": not a registry reference`},
+		"registry down, build":        {args: []string{"build", "--dest", down.Host + "/bytecode/xdp:v1", object("xdp_counter")}, wantCode: cliutil.ExitError, wantMsg: down.Host + "/bytecode/xdp:v1: registry unreachable"},
 		"registry down, inspect":      {args: []string{"inspect", down.Host + "/bytecode/xdp:v1"}, wantCode: cliutil.ExitError, wantMsg: down.Host + "/bytecode/xdp:v1: registry unreachable"},
 		"tag not found":               {args: []string{"inspect", reg.Host + "/bytecode/xdp:v9"}, wantCode: cliutil.ExitNotFound, wantMsg: reg.Host + "/bytecode/xdp:v9: not found"},
-		"repository not found":        {args: []string{"pull", "-o", dir + "/out", reg.Host + "/nothing/here:v1"}, wantCode: cliutil.ExitNotFound, wantMsg: reg.Host + "/nothing/here:v1: not found"},
+		"repository not found":        {args: []string{"pull", "--dest", dir + "/out", reg.Host + "/nothing/here:v1"}, wantCode: cliutil.ExitNotFound, wantMsg: reg.Host + "/nothing/here:v1: not found"},
 		"layout not found":            {args: []string{"copy", "oci:" + dir + "/nowhere:v1", newLayout}, wantCode: cliutil.ExitNotFound, wantMsg: "oci:" + dir + "/nowhere: no OCI layout there: not found"},
-		"platform not found":          {args: []string{"pull", "--platform", "linux/s390x", "-o", dir + "/out", multi}, wantCode: cliutil.ExitNotFound, wantMsg: "no manifest for platform linux/s390x (has linux/amd64): not found"},
-		"wrong byte order":            {args: []string{"pull", "--platform", "linux/s390x", "-o", dir + "/out", existing}, wantCode: cliutil.ExitError, wantMsg: "little-endian objects, but linux/s390x is big-endian"},
+		"platform not found":          {args: []string{"pull", "--platform", "linux/s390x", "--dest", dir + "/out", multi}, wantCode: cliutil.ExitNotFound, wantMsg: "no manifest for platform linux/s390x (has linux/amd64): not found"},
+		"wrong byte order":            {args: []string{"pull", "--platform", "linux/s390x", "--dest", dir + "/out", existing}, wantCode: cliutil.ExitError, wantMsg: "little-endian objects, but linux/s390x is big-endian"},
 		"no arguments":                {args: []string{"inspect"}, wantCode: cliutil.ExitUsage, wantMsg: "inspect: want inspect REF"},
-		"files and platforms":         {args: []string{"build", "-o", newLayout, "--platform", "linux/amd64=" + object("xdp_counter"), object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: "give object files or --platform, not both"},
-		"unknown architecture":        {args: []string{"build", "-o", newLayout, "--platform", "linux/vax=" + object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: `unknown architecture "vax"`},
-		"big-endian object for amd64": {args: []string{"build", "-o", newLayout, "--platform", "linux/amd64=../../pkg/artifact/testdata/xdp_counter_be.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: "big-endian object for a little-endian platform"},
+		"files and platforms":         {args: []string{"build", "--dest", newLayout, "--platform", "linux/amd64=" + object("xdp_counter"), object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: "give object files or --platform, not both"},
+		"unknown architecture":        {args: []string{"build", "--dest", newLayout, "--platform", "linux/vax=" + object("xdp_counter")}, wantCode: cliutil.ExitUsage, wantMsg: `unknown architecture "vax"`},
+		"big-endian object for amd64": {args: []string{"build", "--dest", newLayout, "--platform", "linux/amd64=../../pkg/artifact/testdata/xdp_counter_be.bpf.o"}, wantCode: cliutil.ExitError, wantMsg: "big-endian object for a little-endian platform"},
 		"unknown flag":                {args: []string{"inspect", existing, "--bogus"}, wantCode: cliutil.ExitUsage, wantMsg: "flag provided but not defined: -bogus"},
 		"bad output format":           {args: []string{"inspect", "--output", "yaml", existing}, wantCode: cliutil.ExitUsage, wantMsg: `--output "yaml": want text or json`},
 	}
@@ -317,8 +317,8 @@ func TestHoistFlags(t *testing.T) {
 		"flags first":      {in: []string{"x", "inspect", "--output", "json", "REF"}, want: []string{"x", "inspect", "--output", "json", "REF"}},
 		"flags after":      {in: []string{"x", "inspect", "REF", "--output", "json"}, want: []string{"x", "inspect", "--output", "json", "REF"}},
 		"bool and inline":  {in: []string{"x", "copy", "A", "--plain-http", "B", "--output=json"}, want: []string{"x", "copy", "--plain-http", "--output=json", "A", "B"}},
-		"short with value": {in: []string{"x", "pull", "REF", "-o", "dir"}, want: []string{"x", "pull", "-o", "dir", "REF"}},
-		"after --":         {in: []string{"x", "build", "-o", "R", "--", "-weird.o"}, want: []string{"x", "build", "-o", "R", "--", "-weird.o"}},
+		"short with value": {in: []string{"x", "pull", "REF", "--dest", "dir"}, want: []string{"x", "pull", "--dest", "dir", "REF"}},
+		"after --":         {in: []string{"x", "build", "--dest", "R", "--", "-weird.o"}, want: []string{"x", "build", "--dest", "R", "--", "-weird.o"}},
 		"no command":       {in: []string{"x", "--help"}, want: []string{"x", "--help"}},
 	}
 	for name, tc := range cases {
@@ -366,11 +366,11 @@ func TestRegistryConfig(t *testing.T) {
 	}
 	ref := reg.Host + "/private/xdp:v1"
 
-	r := bpfctlImage(t, "build", "-o", ref, object("xdp_counter"))
+	r := bpfctlImage(t, "build", "--dest", ref, object("xdp_counter"))
 	if r.code != cliutil.ExitError || !strings.Contains(r.stderr, ref+": ") || !strings.Contains(r.stderr, "credential") {
 		t.Errorf("build without credentials: exit %d, %q", r.code, r.stderr)
 	}
-	digest := strings.TrimSpace(ok(t, "build", "--registry-config", config, "-o", ref, object("xdp_counter")))
+	digest := strings.TrimSpace(ok(t, "build", "--registry-config", config, "--dest", ref, object("xdp_counter")))
 	t.Setenv("BPFCTL_IMAGE_REGISTRY_CONFIG", config)
 	if !strings.Contains(ok(t, "inspect", ref), digest) {
 		t.Errorf("inspect with BPFCTL_IMAGE_REGISTRY_CONFIG does not show %s", digest)
@@ -416,7 +416,7 @@ func TestInspectBpfmanImage(t *testing.T) {
 			t.Errorf("inspect lacks %q:\n%s", s, text)
 		}
 	}
-	ok(t, "pull", "-o", dir+"/out", "oci:"+dir+"/image:v1")
+	ok(t, "pull", "--dest", dir+"/out", "oci:"+dir+"/image:v1")
 	if got, err := os.ReadFile(dir + "/out/xdp_counter.bpf.o"); err != nil || !bytes.Equal(got, xdp) {
 		t.Errorf("pulled object: %v", err)
 	}

@@ -10,9 +10,20 @@ import (
 // are only added within a version; docs/bpfctl-image.md describes them.
 const outputSchemaVersion = 1
 
+// Envelope begins every JSON document bpfctl-image writes: the version of the
+// documents' schema, and which document it is (one kind per command).
+type Envelope struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	Kind          string `json:"kind"`
+}
+
+func newEnvelope(kind string) Envelope {
+	return Envelope{SchemaVersion: outputSchemaVersion, Kind: kind}
+}
+
 // buildOutput is what `build --output json` writes.
 type buildOutput struct {
-	SchemaVersion int `json:"schemaVersion"`
+	Envelope
 	// Reference is where the artifact was written, pinned to its digest.
 	Reference string        `json:"reference"`
 	Digest    digest.Digest `json:"digest"`
@@ -28,8 +39,8 @@ type buildOutput struct {
 
 // copyOutput is what `push --output json` and `copy --output json` write.
 type copyOutput struct {
-	SchemaVersion int    `json:"schemaVersion"`
-	Source        string `json:"source"`
+	Envelope
+	Source string `json:"source"`
 	// Destination is the destination reference, pinned to the digest.
 	Destination string        `json:"destination"`
 	Digest      digest.Digest `json:"digest"`
@@ -39,6 +50,21 @@ type copyOutput struct {
 	Referrers []referrerOutput `json:"referrers"`
 	// Tags are the cosign-style tags carried along ("sha256-<hex>.sig").
 	Tags []string `json:"tags"`
+	// Skipped are the referrers left behind: of another type, over a
+	// limit, or malformed.
+	Skipped []skippedOutput `json:"skipped"`
+}
+
+// skippedOutput describes one referrer copy or push left behind.
+type skippedOutput struct {
+	// Digest is the referrer's; empty when the listing itself was at
+	// fault or the skip stands for the rest of a listing.
+	Digest digest.Digest `json:"digest,omitempty"`
+	// Subject is the digest of what it refers to.
+	Subject digest.Digest `json:"subject,omitempty"`
+	// Reason is "type", "limit" or "invalid"; Detail says more.
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
 }
 
 // referrerOutput describes one referrer copied.
@@ -51,8 +77,8 @@ type referrerOutput struct {
 // pullOutput is what `pull --output json` writes, and what pull stores as
 // metadata.json beside the objects.
 type pullOutput struct {
-	SchemaVersion int    `json:"schemaVersion"`
-	Reference     string `json:"reference"`
+	Envelope
+	Reference string `json:"reference"`
 	// Digest is the root's (what signatures cover); Manifest is the
 	// platform's manifest within it (the same unless Digest is an index).
 	Digest   digest.Digest `json:"digest"`
@@ -69,11 +95,11 @@ type pullOutput struct {
 
 // inspectOutput is what `inspect --output json` writes.
 type inspectOutput struct {
-	SchemaVersion int           `json:"schemaVersion"`
-	Reference     string        `json:"reference"`
-	Digest        digest.Digest `json:"digest"`
-	MediaType     string        `json:"mediaType"`
-	ArtifactType  string        `json:"artifactType,omitempty"`
+	Envelope
+	Reference    string        `json:"reference"`
+	Digest       digest.Digest `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	ArtifactType string        `json:"artifactType,omitempty"`
 	// Size is the total of the root and everything it references.
 	Size        int64             `json:"size"`
 	Annotations map[string]string `json:"annotations,omitempty"`

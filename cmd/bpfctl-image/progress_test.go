@@ -2,24 +2,59 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content/memory"
 )
 
-func TestProgressLine(t *testing.T) {
+// TestMeter checks the progress line of a copy (whole blobs) and of a pull
+// (bytes as they are read), redrawn in place, and that a nil meter does
+// nothing.
+func TestMeter(t *testing.T) {
 	var buf bytes.Buffer
-	report := progressTo(&buf, "copied")
-	report(ocispec.Descriptor{
-		Digest:      digest.FromString("x"),
-		Size:        3448,
-		Annotations: map[string]string{ocispec.AnnotationTitle: "xdp_counter.bpf.o"},
-	})
-	report(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("y"), Size: 820})
-	want := "copied 2d711642b726   3.4 KiB  xdp_counter.bpf.o\n" +
-		"copied a1fce4363854     820 B  application/vnd.oci.image.manifest.v1+json\n"
+	clock := time.Unix(0, 0)
+	m := newMeterTo(&buf, "copied")
+	m.now = func() time.Time { clock = clock.Add(time.Second); return clock }
+	hook := m.onCopied()
+	hook(ocispec.Descriptor{Digest: digest.FromString("x"), Size: 3448})
+	hook(ocispec.Descriptor{Digest: digest.FromString("y"), Size: 200 << 20})
+	m.finish()
+	want := "\rcopied 1 blobs, 3.4 KiB\x1b[K\rcopied 2 blobs, 200.0 MiB\x1b[K\rcopied 2 blobs, 200.0 MiB\x1b[K\n"
 	if got := buf.String(); got != want {
-		t.Errorf("progress:\n%s\nwant:\n%s", got, want)
+		t.Errorf("copy progress %q, want %q", got, want)
 	}
+
+	buf.Reset()
+	store := memory.New()
+	data := bytes.Repeat([]byte("x"), 5000)
+	desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if err := store.Push(context.Background(), desc, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	m = newMeterTo(&buf, "pulled")
+	m.now = func() time.Time { clock = clock.Add(time.Second); return clock }
+	rc, err := m.fetcher(store).Fetch(context.Background(), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	m.finish()
+	if got := buf.String(); !strings.HasSuffix(got, "\rpulled 1 blobs, 4.9 KiB\x1b[K\n") {
+		t.Errorf("pull progress %q", got)
+	}
+
+	var none *meter
+	if none.onCopied() != nil || none.fetcher(store) != store {
+		t.Error("a nil meter is not inert")
+	}
+	none.finish()
 }

@@ -40,6 +40,7 @@ manifest. No transparency log or certificate authority is contacted.`,
 
 // signResult is sign's JSON output.
 type signResult struct {
+	Envelope
 	// Reference is REF as given; Digest what it resolved to and was signed.
 	Reference string `json:"reference"`
 	Digest    string `json:"digest"`
@@ -82,7 +83,7 @@ func signAction(c *cli.Context) error {
 		return err
 	}
 
-	target, err := artifact.Open(c.Context, ref, openOptions(c, false))
+	target, err := open(c, ref, false)
 	if err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func signAction(c *cli.Context) error {
 		return err
 	}
 
-	res := signResult{Reference: ref.String(), Digest: desc.Digest.String(), Format: string(format), Signature: sig}
+	res := signResult{Envelope: newEnvelope("Sign"), Reference: ref.String(), Digest: desc.Digest.String(), Format: string(format), Signature: sig}
 	if format == verify.FormatLegacy {
 		res.Tag = verify.LegacySignatureTag(desc.Digest)
 	}
@@ -115,7 +116,7 @@ func signAction(c *cli.Context) error {
 func loadSigningKey(c *cli.Context) (*verify.PrivateKey, error) {
 	path := c.String("key")
 	if path == "" {
-		return nil, cliutil.Usagef("sign: --key is required")
+		return nil, cliutil.Usagef("%s: --key is required", c.Command.Name)
 	}
 	pemBytes, err := os.ReadFile(path)
 	if err != nil {

@@ -103,7 +103,7 @@ func verifyJSON(t *testing.T, want int, args ...string) verifyOutput {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatalf("verify output is not JSON: %v\n%s", err, r.stdout)
 	}
-	if out.APIVersion != "bpfd.io/v1alpha1" || out.Kind != "VerificationReport" || out.Report == nil {
+	if out.SchemaVersion != 1 || out.Kind != "VerificationReport" || out.Report == nil {
 		t.Fatalf("verify output %s lacks its version, kind or report", r.stdout)
 	}
 	return out

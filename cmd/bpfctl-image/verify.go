@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
@@ -44,19 +46,27 @@ denied, 4 when REF is not found, 1 on other errors.`,
 	Action: verifyAction,
 }
 
-// Version and kind of verify's JSON output, documented in docs/policy.md.
-const (
-	reportAPIVersion = "bpfd.io/v1alpha1"
-	reportKind       = "VerificationReport"
-)
-
-// verifyOutput is verify's JSON output: the report and what was asked.
+// verifyOutput is verify's JSON output (kind VerificationReport, documented
+// in docs/policy.md): the report and what was asked.
 type verifyOutput struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
+	Envelope
 	// Reference is REF as given.
 	Reference string `json:"reference"`
 	*verify.Report
+	// Programs are the programs of an admitted bytecode artifact, read and
+	// checked against its objects, with whether the rule lets each load.
+	Programs []verifyProgram `json:"programs,omitempty"`
+}
+
+// verifyProgram is one program of an admitted artifact.
+type verifyProgram struct {
+	Name     string          `json:"name"`
+	Object   string          `json:"object"`
+	Platform string          `json:"platform,omitempty"`
+	Kinds    []progtype.Kind `json:"kinds"`
+	// Allowed reports whether the rule's programTypes admit one of its
+	// kinds (the daemon refuses the others at load time).
+	Allowed bool `json:"allowed"`
 }
 
 func verifyAction(c *cli.Context) error {
@@ -79,6 +89,7 @@ func verifyAction(c *cli.Context) error {
 	v := verify.NewVerifier(policy, verify.VerifierOptions{Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))})
 
 	var report *verify.Report
+	var programs []verifyProgram
 	var verr error
 	if ref.Transport == artifact.File {
 		subject, err := localSubject(ref)
@@ -87,13 +98,18 @@ func verifyAction(c *cli.Context) error {
 		}
 		report, verr = v.Verify(subject, nil)
 	} else {
-		target, err := artifact.Open(c.Context, ref, openOptions(c, false))
+		target, err := open(c, ref, false)
 		if err != nil {
 			return err
 		}
 		desc, err := resolve(c, target, ref)
 		if err == nil {
 			report, verr = v.VerifyArtifact(c.Context, target, verify.Subject{Name: ref.Name(), Descriptor: desc})
+		}
+		if err == nil && verr == nil {
+			// Only what the policy admitted is read further: the objects,
+			// checked against the config the report's programs come from.
+			programs, err = admittedPrograms(c, target, desc, report)
 		}
 		if cerr := target.Close(); err == nil {
 			err = cerr
@@ -107,9 +123,9 @@ func verifyAction(c *cli.Context) error {
 		return verr
 	}
 	if asJSON {
-		err = cliutil.WriteJSON(c.App.Writer, verifyOutput{APIVersion: reportAPIVersion, Kind: reportKind, Reference: args[0], Report: report})
+		err = cliutil.WriteJSON(c.App.Writer, verifyOutput{Envelope: newEnvelope("VerificationReport"), Reference: args[0], Report: report, Programs: programs})
 	} else {
-		err = renderReport(c.App.Writer, ref, source, report)
+		err = renderReport(c.App.Writer, ref, source, report, programs)
 	}
 	if err != nil {
 		return err
@@ -166,8 +182,66 @@ func localSubject(ref artifact.Reference) (verify.Subject, error) {
 	return verify.Subject{Name: ref.Name(), Descriptor: ocispec.Descriptor{Digest: digest.NewDigest(digest.SHA256, h), Size: n}}, nil
 }
 
+// admittedPrograms reads the programs of the admitted artifact desc, every
+// platform's, checked against their objects: a config that disagrees with
+// them is an error, and so is any other fault of a bytecode artifact. An
+// artifact of another kind (verify checks any signed artifact) has none.
+func admittedPrograms(c *cli.Context, src *artifact.Target, desc ocispec.Descriptor, r *verify.Report) ([]verifyProgram, error) {
+	d, err := artifact.Inspect(c.Context, src, desc)
+	switch {
+	case errors.Is(err, artifact.ErrNotBytecode):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", src.Ref, err)
+	}
+	programs := []verifyProgram{}
+	for _, m := range d.Manifests {
+		platform := ""
+		if m.Platform != nil {
+			platform = artifact.FormatPlatform(*m.Platform)
+		}
+		for _, o := range m.Config.Objects {
+			for _, p := range o.Programs {
+				allowed := len(p.Kinds) > 0 && (len(r.AllowedProgramTypes) == 0 || slices.ContainsFunc(p.Kinds, func(k progtype.Kind) bool { return slices.Contains(r.AllowedProgramTypes, k) }))
+				programs = append(programs, verifyProgram{Name: p.Name, Object: o.Name, Platform: platform, Kinds: p.Kinds, Allowed: allowed})
+			}
+		}
+	}
+	return programs, nil
+}
+
+// renderRequirements writes the outcome of each attestation requirement.
+func renderRequirements(w io.Writer, reqs []verify.RequirementResult) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "Attestations required:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, q := range reqs {
+		outcome := "met"
+		if !q.Satisfied {
+			outcome = fmt.Sprintf("NOT MET: %s: %s", q.Reason, q.Detail)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", q.Name, q.PredicateType, outcome)
+		for _, a := range q.Attestations {
+			who := a.Key
+			if a.Identity != nil {
+				who = "certificate " + a.Identity.String()
+			} else if who != "" {
+				who = "key " + who
+			}
+			verdict := "valid, trusted by " + a.Authority
+			if !a.Valid {
+				verdict = string(a.Reason) + ": " + a.Detail
+			}
+			fmt.Fprintf(tw, "\t%s %s\t%s\t%s\n", a.Format, a.Manifest, dash(who), verdict)
+		}
+	}
+	return tw.Flush()
+}
+
 // renderReport writes the report for people.
-func renderReport(w io.Writer, ref artifact.Reference, source string, r *verify.Report) error {
+func renderReport(w io.Writer, ref artifact.Reference, source string, r *verify.Report, programs []verifyProgram) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Image:\t%s\n", r.Image)
 	if ref.Tag != "" && ref.Digest == "" {
@@ -210,6 +284,9 @@ func renderReport(w io.Writer, ref artifact.Reference, source string, r *verify.
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := renderRequirements(w, r.Requirements); err != nil {
+		return err
+	}
 	switch r.Decision {
 	case verify.DecisionAllow:
 		fmt.Fprintf(w, "Decision: allow\n")
@@ -231,6 +308,18 @@ func renderReport(w io.Writer, ref artifact.Reference, source string, r *verify.
 			kinds = strings.Join(s, ", ")
 		}
 		fmt.Fprintf(w, "Program types allowed: %s\n", kinds)
+	}
+	if len(programs) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROGRAM\tKINDS\tOBJECT\tPLATFORM\tMAY LOAD")
+		for _, p := range programs {
+			kinds := make([]string, len(p.Kinds))
+			for i, k := range p.Kinds {
+				kinds[i] = string(k)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, dash(strings.Join(kinds, ",")), p.Object, dash(p.Platform), yesNo(p.Allowed))
+		}
+		return tw.Flush()
 	}
 	return nil
 }

@@ -13,8 +13,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/urfave/cli/v2"
+
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
+	"github.com/bpfd-dev/bpfd/internal/version"
 )
 
 const exitCodesHelp = `EXIT CODES:
@@ -38,11 +40,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Usage:                 "load, list and unload BPF programs through bpfd",
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
 		Flags:                 globalFlags,
-		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand},
+		Version:               version.Get().String(),
+		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand, versionCommand, completionCommand},
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		ExitErrHandler:        func(*cli.Context, error) {}, // run reports errors once
 		OnUsageError:          cliutil.OnUsageError,
+		Action:                cliutil.UnknownCommand,
+		EnableBashCompletion:  true,
 	}
 	setUsageErrors(app.Commands)
 	if err := app.RunContext(ctx, cliutil.HoistFlags(app, args)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,5 +153,37 @@ func TestUnreachableDaemon(t *testing.T) {
 	want := "bpfctl: list: cannot reach bpfd at " + socket + " (is it running?): no such file or directory\n"
 	if stderr.String() != want {
 		t.Errorf("stderr = %q, want %q", stderr.String(), want)
+	}
+}
+
+// TestUnknownCommandAndVersion checks that an unknown command is a usage
+// error (exit 2) and that version prints without a daemon.
+func TestUnknownCommandAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bpfctl", "nope"}, &stdout, &stderr); code != cliutil.ExitUsage || !strings.Contains(stderr.String(), `unknown command "nope"`) {
+		t.Errorf("bpfctl nope: exit %d, %q", code, stderr.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"bpfctl", "version", "-o", "json"}, &stdout, &stderr); code != cliutil.ExitOK || !strings.Contains(stdout.String(), `"apiVersion": "bpfctl.bpfd.io/v1"`) || !strings.Contains(stdout.String(), `"commit"`) {
+		t.Errorf("bpfctl version -o json: exit %d, %s", code, stdout.String())
+	}
+}
+
+// TestCompletion prints bpfctl's completion scripts; bash's completes
+// through the program itself.
+func TestCompletion(t *testing.T) {
+	// urfave/cli reads os.Args when it completes: make them bpfctl's.
+	args := os.Args
+	os.Args = []string{"bpfctl", "--generate-bash-completion"}
+	defer func() { os.Args = args }()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bpfctl", "--generate-bash-completion"}, &stdout, &stderr); code != cliutil.ExitOK || !strings.Contains(stdout.String(), "load") || !strings.Contains(stdout.String(), "version") {
+		t.Errorf("--generate-bash-completion: exit %d, %q", code, stdout.String())
+	}
+	for shell, want := range map[string]string{"bash": "complete -o bashdefault -o default -F _bpfctl_complete bpfctl", "zsh": "#compdef bpfctl", "fish": "complete -c bpfctl"} {
+		stdout.Reset()
+		if code := run(context.Background(), []string{"bpfctl", "completion", shell}, &stdout, &stderr); code != cliutil.ExitOK || !strings.Contains(stdout.String(), want) {
+			t.Errorf("completion %s: exit %d, %q lacks %q", shell, code, stdout.String(), want)
+		}
 	}
 }

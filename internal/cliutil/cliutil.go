@@ -122,3 +122,72 @@ func find(cmds []*cli.Command, name string) *cli.Command {
 	}
 	return nil
 }
+
+// UnknownCommand is the Action of an App or of a command with subcommands:
+// with no argument it shows the help; with one it is a usage error naming
+// the unknown command (urfave/cli would exit 3, "No help topic").
+func UnknownCommand(c *cli.Context) error {
+	if !c.Args().Present() {
+		return cli.ShowSubcommandHelp(c)
+	}
+	name := c.App.Name
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
+		name += " " + c.Command.Name
+	}
+	return Usagef("unknown command %q: see %s --help", c.Args().First(), name)
+}
+
+// CloneCommands returns copies of cmds whose flags are copies too. urfave/cli
+// writes what it reads from a flag's environment variable into the flag
+// itself, so an app built twice in one process (tests run the CLI
+// in-process) would keep values read by an earlier run; each App gets its
+// own.
+func CloneCommands(cmds []*cli.Command) []*cli.Command {
+	out := make([]*cli.Command, len(cmds))
+	for i, c := range cmds {
+		cp := *c
+		cp.Flags = CloneFlags(c.Flags)
+		cp.Subcommands = CloneCommands(c.Subcommands)
+		out[i] = &cp
+	}
+	return out
+}
+
+// CloneFlags returns copies of flags (see CloneCommands).
+func CloneFlags(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(flags))
+	for i, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			cp := *f
+			out[i] = &cp
+		case *cli.BoolFlag:
+			cp := *f
+			out[i] = &cp
+		case *cli.IntFlag:
+			cp := *f
+			out[i] = &cp
+		case *cli.DurationFlag:
+			cp := *f
+			out[i] = &cp
+		case *cli.StringSliceFlag:
+			cp := *f
+			if f.Value != nil {
+				cp.Value = cli.NewStringSlice(f.Value.Value()...)
+			}
+			out[i] = &cp
+		default:
+			out[i] = f
+		}
+	}
+	return out
+}
+
+// SetUsageErrors makes flag errors of every command and subcommand usage
+// errors.
+func SetUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = OnUsageError
+		SetUsageErrors(c.Subcommands)
+	}
+}

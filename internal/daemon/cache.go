@@ -169,12 +169,27 @@ func (c *cache) pull(ctx context.Context, src *artifact.Target, root ocispec.Des
 	c.ingestMu.Lock()
 	c.pulls++
 	c.ingestMu.Unlock()
-	_, err := artifact.Copy(ctx, src, root, c.store, "", artifact.CopyOptions{})
-	c.pullDone(err != nil)
+	result, err := artifact.Copy(ctx, src, root, c.store, "", artifact.CopyOptions{})
+	// A referrer skipped as invalid may have failed half-way into ingest/.
+	c.pullDone(err != nil || skippedInvalid(result))
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
 	return nil
+}
+
+// skippedInvalid reports whether a copy left a referrer behind for its
+// content (missing, tampered, malformed).
+func skippedInvalid(result *artifact.CopyResult) bool {
+	if result == nil {
+		return false
+	}
+	for _, s := range result.Skipped {
+		if s.Reason == artifact.SkipInvalid {
+			return true
+		}
+	}
+	return false
 }
 
 // pullDone ends a pull; after failures it empties ingest/ once no pull is

@@ -154,7 +154,7 @@ func (s *Source) local(ctx context.Context, raw string, ref artifact.Reference) 
 	if err != nil {
 		return nil, err
 	}
-	obj, err := artifact.ReadObjectFile(ref.Path)
+	obj, err := artifact.ReadObjectFileDigest(ref.Path, ref.Digest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("local file %s: %w", ref.Path, runtime.ErrNotFound)
 	}

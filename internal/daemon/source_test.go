@@ -447,6 +447,15 @@ func TestSourceLocalFile(t *testing.T) {
 	if diff := cmp.Diff(want, bc.Provenance); diff != "" {
 		t.Errorf("provenance (-want +got):\n%s", diff)
 	}
+	// file:PATH@digest loads only the content it names.
+	tp := filepath.Join(bytecodeDir, "tracepoint_counter.bpf.o")
+	if _, err := e.src.Bytecode(ctx, "file:"+tp+"@"+fileDigest(t, tp).String(), runtime.PullIfNotPresent); err != nil {
+		t.Errorf("file:PATH@its digest: %v", err)
+	}
+	other := fileDigest(t, filepath.Join(bytecodeDir, "xdp_counter.bpf.o"))
+	if _, err := e.src.Bytecode(ctx, "file:"+tp+"@"+other.String(), runtime.PullIfNotPresent); !errors.Is(err, artifact.ErrDigestMismatch) {
+		t.Errorf("file:PATH@another digest: %v, want ErrDigestMismatch", err)
+	}
 	if _, err := e.src.Bytecode(ctx, "file:"+filepath.Join(bytecodeDir, "missing.bpf.o"), runtime.PullIfNotPresent); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("missing local file: %v, want not found", err)
 	}
@@ -454,6 +463,16 @@ func TestSourceLocalFile(t *testing.T) {
 	if _, err := e.src.Bytecode(ctx, "file:/etc/passwd", runtime.PullIfNotPresent); !errors.As(err, &denial) || denial.Reason != verify.ReasonOutOfScope {
 		t.Errorf("file outside the rule: %v, want an out-of-scope denial", err)
 	}
+}
+
+// fileDigest returns the digest of the file at path.
+func fileDigest(t *testing.T, path string) digest.Digest {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest.FromBytes(data)
 }
 
 // TestOpenCacheDamagedIndex: a cache whose index.json was cut short (a

@@ -10,22 +10,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content/oci"
 )
 
 // openArchive unpacks the layout archive ref.Path into a temporary directory
 // and opens it as a layout. Closing the target writes the archive back, whole
 // and atomically, if anything was pushed or tagged.
-func openArchive(ctx context.Context, ref Reference, create bool) (*Target, error) {
+func openArchive(ctx context.Context, ref Reference, create bool, limits Limits) (*Target, error) {
 	dir, err := os.MkdirTemp("", "bpfd-oci-archive-")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	switch err := untar(ref.Path, dir); {
+	switch err := untar(ref.Path, dir, limits.WithDefaults()); {
 	case errors.Is(err, fs.ErrNotExist) && create:
 	case errors.Is(err, fs.ErrNotExist):
 		cleanup()
@@ -34,24 +30,21 @@ func openArchive(ctx context.Context, ref Reference, create bool) (*Target, erro
 		cleanup()
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
-	store, err := oci.NewWithContext(ctx, dir)
+	store, err := openLayoutStore(ctx, dir, limits)
 	if err != nil {
-		if cause := explainLayout(ctx, dir); cause != nil {
-			err = cause
-		}
 		cleanup()
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
-	w := &writeTracking{Store: store}
 	return &Target{
-		GraphTarget: w,
+		GraphTarget: store,
 		Ref:         ref,
 		discard:     cleanup,
 		close: func() error {
 			defer cleanup()
-			if !w.written.Load() {
+			if !store.wasWritten() {
 				return nil
 			}
+			store.tidy()
 			if err := writeTar(dir, ref.Path); err != nil {
 				return fmt.Errorf("%s: write archive: %w", ref, err)
 			}
@@ -60,31 +53,23 @@ func openArchive(ctx context.Context, ref Reference, create bool) (*Target, erro
 	}, nil
 }
 
-// writeTracking is an OCI store that remembers whether it was written to.
-type writeTracking struct {
-	*oci.Store
-	written atomic.Bool
-}
-
-func (w *writeTracking) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
-	w.written.Store(true)
-	return w.Store.Push(ctx, expected, r)
-}
-
-func (w *writeTracking) Tag(ctx context.Context, desc ocispec.Descriptor, reference string) error {
-	w.written.Store(true)
-	return w.Store.Tag(ctx, desc, reference)
-}
-
-// untar extracts the regular files and directories of the tar file src into
-// dir, refusing entries that would land outside it.
-func untar(src, dir string) error {
-	f, err := os.Open(src)
+// untar extracts the tar file src into dir: regular files and directories
+// only (no links, devices or FIFOs), none landing outside dir, within
+// limits.ArchiveSize bytes and limits.ArchiveEntries entries. src must be a
+// regular file: a FIFO or device is refused without waiting on it.
+func untar(src, dir string, limits Limits) error {
+	f, _, err := openRegular(src)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && errors.Is(pe.Err, errNotRegular) {
+			return fmt.Errorf("%w: %v", ErrUnsupported, pe.Err)
+		}
 		return err
 	}
 	defer f.Close()
 	tr := tar.NewReader(f)
+	var entries int
+	var size int64
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -92,6 +77,9 @@ func untar(src, dir string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("not a tar archive of an OCI layout: %w", err)
+		}
+		if entries++; entries > limits.ArchiveEntries {
+			return &LimitError{What: "archive entries", Limit: "ArchiveEntries", Value: int64(entries), Max: int64(limits.ArchiveEntries)}
 		}
 		name := filepath.Clean(hdr.Name)
 		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
@@ -104,12 +92,16 @@ func untar(src, dir string) error {
 				return err
 			}
 		case tar.TypeReg:
+			if size += hdr.Size; hdr.Size < 0 || size > limits.ArchiveSize {
+				return &LimitError{What: "archive content", Limit: "ArchiveSize", Value: size, Max: limits.ArchiveSize}
+			}
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				return err
 			}
-			out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			// O_EXCL: an entry given twice is refused, not merged.
+			out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 			if err != nil {
-				return err
+				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
 			}
 			_, err = io.Copy(out, tr)
 			if cerr := out.Close(); err == nil {
@@ -119,7 +111,7 @@ func untar(src, dir string) error {
 				return fmt.Errorf("archive entry %q: %w", hdr.Name, err)
 			}
 		default:
-			return fmt.Errorf("archive entry %q: unsupported type %q", hdr.Name, hdr.Typeflag)
+			return fmt.Errorf("archive entry %q: unsupported type %q (only files and directories)", hdr.Name, hdr.Typeflag)
 		}
 	}
 }
@@ -142,6 +134,9 @@ func writeTar(dir, dst string) (err error) {
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || path == dir {
 			return err
+		}
+		if d.IsDir() && path == filepath.Join(dir, ingestDir) {
+			return filepath.SkipDir // oras-go's scratch space, not the layout's
 		}
 		rel, err := filepath.Rel(dir, path)
 		if err != nil {

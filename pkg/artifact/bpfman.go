@@ -9,11 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+
+	"github.com/bpfd-dev/bpfd/pkg/progtype"
 )
 
 // The config labels of bpfman's bytecode images. The current ones hold JSON
@@ -47,7 +51,7 @@ func (mc *manifestContent) readBpfman(ctx context.Context, store content.Fetcher
 	if err := json.Unmarshal(data, &ic); err != nil {
 		return fmt.Errorf("config %s: %w: %v", m.Config.Digest, ErrUnsupported, err)
 	}
-	programs, err := bpfmanPrograms(ic.Config.Labels)
+	programs, mapLabels, err := bpfmanLabels(ic.Config.Labels)
 	if err != nil {
 		return err
 	}
@@ -70,10 +74,8 @@ func (mc *manifestContent) readBpfman(ctx context.Context, store content.Fetcher
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", layer.Digest, err)
 	}
-	for name := range programs {
-		if _, _, ok := cfg.Program(name); !ok {
-			return fmt.Errorf("%w: label %s names program %s, which %s does not define", ErrUnsupported, LabelPrograms, name, obj.Name)
-		}
+	if err := checkBpfmanLabels(cfg, programs, mapLabels); err != nil {
+		return err
 	}
 	cfg.Build.Source = mc.Annotations[ocispec.AnnotationSource]
 	cfg.Build.Revision = mc.Annotations[ocispec.AnnotationRevision]
@@ -82,26 +84,103 @@ func (mc *manifestContent) readBpfman(ctx context.Context, store content.Fetcher
 	return nil
 }
 
-// bpfmanPrograms returns the programs the labels name, with their bpfman
-// types, or ErrUnsupported when the image is not a bpfman image.
-func bpfmanPrograms(labels map[string]string) (map[string]string, error) {
+// bpfmanLabels returns the programs and maps the labels name, with their
+// bpfman types, or ErrUnsupported when the image is not a bpfman image.
+func bpfmanLabels(labels map[string]string) (programs, mapLabels map[string]string, err error) {
 	if raw, ok := labels[LabelPrograms]; ok {
-		var programs map[string]string
 		if err := json.Unmarshal([]byte(raw), &programs); err != nil {
-			return nil, fmt.Errorf("%w: label %s is not a JSON object of program names: %v", ErrUnsupported, LabelPrograms, err)
+			return nil, nil, fmt.Errorf("%w: label %s is not a JSON object of program names: %v", ErrUnsupported, LabelPrograms, err)
 		}
 		if raw, ok := labels[LabelMaps]; ok {
-			var maps map[string]string
-			if err := json.Unmarshal([]byte(raw), &maps); err != nil {
-				return nil, fmt.Errorf("%w: label %s is not a JSON object of map names: %v", ErrUnsupported, LabelMaps, err)
+			if err := json.Unmarshal([]byte(raw), &mapLabels); err != nil {
+				return nil, nil, fmt.Errorf("%w: label %s is not a JSON object of map names: %v", ErrUnsupported, LabelMaps, err)
 			}
 		}
-		return programs, nil
+		return programs, mapLabels, nil
 	}
 	if name, ok := labels[labelV1FunctionName]; ok {
-		return map[string]string{name: labels[labelV1ProgramType]}, nil
+		return map[string]string{name: labels[labelV1ProgramType]}, nil, nil
 	}
-	return nil, fmt.Errorf("%w: a container image without the %s label, not bytecode", ErrUnsupported, LabelPrograms)
+	return nil, nil, fmt.Errorf("%w: a container image without the %s label, not bytecode", ErrUnsupported, LabelPrograms)
+}
+
+// checkBpfmanLabels checks what the labels say against the object: every
+// program and map they name exists, with a type that is the object's.
+// bpfman spells types its own way ("kprobe" for a kretprobe, "tc" for a
+// sched_cls program, "per_cpu_array" for percpu_array), so a program's type
+// matches its kernel type, any kind bpfd attaches it as, or a kind of the
+// same family; a map's matches ignoring case and underscores.
+func checkBpfmanLabels(cfg *Config, programs, mapLabels map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(programs)) {
+		typ := programs[name]
+		p, obj, ok := cfg.Program(name)
+		if !ok {
+			return classified{fmt.Errorf("%w: label %s names program %s, which %s does not define", ErrUnsupported, LabelPrograms, name, objectNames(cfg)), ErrConfigMismatch}
+		}
+		if typ != "" && !bpfmanProgramType(p, typ) {
+			return classified{fmt.Errorf("%w: label %s says program %s is %q, but %s defines it as %s", ErrUnsupported, LabelPrograms, name, typ, obj.Name, programDescription(p)), ErrConfigMismatch}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(mapLabels)) {
+		typ := mapLabels[name]
+		m, obj, ok := cfg.mapNamed(name)
+		if !ok {
+			return classified{fmt.Errorf("%w: label %s names map %s, which %s does not define", ErrUnsupported, LabelMaps, name, objectNames(cfg)), ErrConfigMismatch}
+		}
+		if typ != "" && normalizeType(typ) != normalizeType(m.Type) {
+			return classified{fmt.Errorf("%w: label %s says map %s is %q, but %s defines it as %s", ErrUnsupported, LabelMaps, name, typ, obj.Name, m.Type), ErrConfigMismatch}
+		}
+	}
+	return nil
+}
+
+// bpfmanProgramType reports whether typ, a bpfman program type, names
+// program p.
+func bpfmanProgramType(p Program, typ string) bool {
+	t := normalizeType(typ)
+	if t == normalizeType(p.Type) {
+		return true
+	}
+	for _, k := range p.Kinds {
+		for _, alias := range kindFamily[k] {
+			if t == alias {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// kindFamily lists, for each kind bpfd attaches, the bpfman type names that
+// may label a program of that kind (normalized).
+var kindFamily = map[progtype.Kind][]string{
+	progtype.XDP:        {"xdp"},
+	progtype.TC:         {"tc", "tcx", "schedcls"},
+	progtype.TCX:        {"tc", "tcx", "schedcls"},
+	progtype.Tracepoint: {"tracepoint"},
+	progtype.Kprobe:     {"kprobe", "kretprobe", "probe"},
+	progtype.Kretprobe:  {"kprobe", "kretprobe", "probe"},
+	progtype.Uprobe:     {"uprobe", "uretprobe", "probe"},
+	progtype.Uretprobe:  {"uprobe", "uretprobe", "probe"},
+	progtype.Fentry:     {"fentry", "fexit", "tracing"},
+	progtype.Fexit:      {"fentry", "fexit", "tracing"},
+	progtype.Cgroup:     {"cgroup", "cgroupskb", "cgroupsock", "cgroupsockaddr", "cgroupsockopt", "cgroupsysctl", "cgroupdevice", "sockops"},
+}
+
+// normalizeType lowercases a type name and drops underscores and dashes.
+func normalizeType(s string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+}
+
+func programDescription(p Program) string {
+	if len(p.Kinds) == 0 {
+		return p.Type
+	}
+	return fmt.Sprintf("%s (%s)", p.Type, kindList(p))
+}
+
+func objectNames(cfg *Config) string {
+	return strings.Join(names(cfg.Objects, func(o Object) string { return o.Name }), ", ")
 }
 
 // bpfmanObject fetches a bpfman layer and returns the first regular file in

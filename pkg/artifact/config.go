@@ -138,7 +138,8 @@ type Requirements struct {
 
 // BuildInfo records how an artifact was built.
 type BuildInfo struct {
-	// Tool is the builder and its version, e.g. "bpfctl-image v0.1.0".
+	// Tool is the builder, its version and commit, e.g. "bpfctl-image
+	// v0.1.0 (commit 1a2b3c4d5e6f)".
 	Tool string `json:"tool,omitempty"`
 	// Compilers are the producers named in the objects' .comment sections.
 	Compilers []string `json:"compilers,omitempty"`
@@ -158,4 +159,16 @@ func (c *Config) Program(name string) (Program, Object, bool) {
 		}
 	}
 	return Program{}, Object{}, false
+}
+
+// mapNamed returns the map named name and the object defining it.
+func (c *Config) mapNamed(name string) (Map, Object, bool) {
+	for _, o := range c.Objects {
+		for _, m := range o.Maps {
+			if m.Name == name {
+				return m, o, true
+			}
+		}
+	}
+	return Map{}, Object{}, false
 }

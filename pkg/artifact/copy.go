@@ -2,41 +2,66 @@ package artifact
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/errdef"
-	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
-// cosignTagSuffixes are the suffixes of the tags under which cosign stores
-// signatures, attestations and SBOMs of digest sha256:<hex>, as
-// "sha256-<hex>.sig": artifacts that point at their subject only by name.
-var cosignTagSuffixes = []string{".sig", ".att", ".sbom"}
+// CosignTagSuffixes are the suffixes of the tags under which cosign stores
+// the signatures, attestations and SBOMs of digest sha256:<hex>, as
+// "sha256-<hex>.sig": manifests that point at their subject only by name.
+var CosignTagSuffixes = []string{".sig", ".att", ".sbom"}
+
+// DefaultCopyConcurrency is how many blobs Copy transfers at once by
+// default, as oras does.
+const DefaultCopyConcurrency = 3
 
 // CopyOptions configures Copy. The zero value copies the artifact with its
-// referrers and cosign-style tags.
+// referrers of every type and its cosign-style tags, within the default
+// Limits, three blobs at a time.
 type CopyOptions struct {
 	// SkipReferrers copies the artifact alone: no referrers, no
 	// cosign-style tags.
 	SkipReferrers bool
+	// ReferrerTypes, if not empty, copies only the referrers whose
+	// artifact type (that of their content) is listed; the others are
+	// skipped and reported. Empty copies referrers of every type.
+	ReferrerTypes []string
+	// TagSuffixes are the cosign-style tags copied along: the manifest
+	// tagged "sha256-<hex>"+suffix for the root and each manifest of an
+	// index. Nil means CosignTagSuffixes; an empty, non-nil slice copies
+	// none.
+	TagSuffixes []string
+	// SkipLayers copies everything but the artifact's layers: its index,
+	// manifests and configs, and its referrers and tagged manifests in
+	// full. A later Copy without it adds the layers. It lets a reader
+	// check signatures, and read configs, before it fetches the layers.
+	// The artifact is then incomplete in dst: Copy refuses a tag with it.
+	SkipLayers bool
+	// Concurrency is how many blobs are transferred at once; 0 means
+	// DefaultCopyConcurrency.
+	Concurrency int
+	// Limits bound the copy; the zero value is the defaults.
+	Limits Limits
 	// OnCopied, if set, is called after each manifest or blob is written to
 	// the destination (not for those it already had). It may be called from
 	// several goroutines at once.
 	OnCopied func(ocispec.Descriptor)
+	// OnProgress, if set, is called as a blob's bytes stream through with
+	// the number read so far. It may be called from several goroutines at
+	// once.
+	OnProgress func(desc ocispec.Descriptor, read int64)
 }
 
 // CopyResult reports what Copy wrote.
 type CopyResult struct {
-	// Root is the artifact's descriptor.
+	// Root is the artifact's descriptor, with the media type and artifact
+	// type of its content.
 	Root ocispec.Descriptor
 	// Referrers are the manifests copied because their subject is the
 	// artifact, one of its manifests, or another referrer (OCI 1.1
@@ -44,195 +69,84 @@ type CopyResult struct {
 	Referrers []ocispec.Descriptor
 	// Tags are the cosign-style tags copied along ("sha256-<hex>.sig").
 	Tags []string
+	// Skipped are the referrers and tagged manifests not copied, and why.
+	Skipped []SkippedReferrer
+	// Bytes is how many bytes were written (what dst had already is not
+	// counted).
+	Bytes int64
 }
 
 // Copy copies the artifact root from src to dst and tags it there with tag,
 // unless tag is empty. Unless opts.SkipReferrers, it carries along the
 // artifact's referrers (found through the OCI 1.1 referrers API, the
 // "sha256-<hex>" tag schema a registry without it uses, or a layout's
-// subjects), recursively, and the manifests tagged "sha256-<hex>.sig",
-// ".att" and ".sbom" for the root or one of its manifests. Referrers written
-// to a registry without the referrers API are indexed under the tag schema.
+// subjects; see ListReferrers), recursively, and the manifests tagged with
+// opts.TagSuffixes for the root or one of its manifests. Referrers written
+// to a registry without the referrers API are indexed under the tag schema;
+// a registry that refuses to delete the index this replaces keeps it,
+// untagged, which is not an error.
 //
-// Copy works on any artifact, not only bytecode. It first reads the whole
-// graph from src into memory, verifying every blob against its digest, and
-// writes to dst only when that succeeded; the tags come last, the root's
-// after all others. So a missing or tampered blob leaves dst untouched.
+// Copy works on any artifact, not only bytecode, and never holds a blob in
+// memory: it first reads the graph's manifests and indexes (each within
+// Limits.ManifestSize, verified against its digest, its type taken from its
+// content), checking every size against opts.Limits; then streams the
+// blobs dst lacks from src to dst, opts.Concurrency at a time, each verified
+// against its digest and size as it passes (see CopyBlob); then writes the
+// manifests, children before parents; and the tags last, the root's after
+// all others. So when anything fails, dst does not have tag (nor a
+// cosign-style tag): a registry keeps the blobs written, unreferenced, and
+// an OCI layout or archive opened as a *Target is put back as it was by
+// Target.Discard.
+//
+// A referrer or tagged manifest that is of a type not asked for, past a
+// count of Limits, over a size, or whose content is missing, tampered or
+// malformed is skipped and reported in the result, never a failure. The
+// artifact itself over a limit fails with a *LimitError; missing or tampered
+// with ErrNotFound or ErrDigestMismatch, naming the blob.
 func Copy(ctx context.Context, src oras.ReadOnlyGraphTarget, root ocispec.Descriptor, dst oras.Target, tag string, opts CopyOptions) (*CopyResult, error) {
-	staged := &stage{memory.New()}
-	result := &CopyResult{Root: root}
-	if err := copyGraph(ctx, src, staged, root, oras.CopyGraphOptions{}); err != nil {
+	if opts.SkipLayers && tag != "" {
+		return nil, fmt.Errorf("tag %s: %w: an artifact copied without its layers cannot be tagged", tag, ErrUnsupported)
+	}
+	p := newCopyPlan(src, opts)
+	if err := p.planArtifact(ctx, root); err != nil {
 		return nil, err
 	}
-	type taggedDesc struct {
-		tag  string
-		desc ocispec.Descriptor
-	}
-	var tagged []taggedDesc
 	if !opts.SkipReferrers {
-		manifests, err := manifestsOf(ctx, staged, root)
-		if err != nil {
+		if err := p.planReferrers(ctx); err != nil {
 			return nil, err
 		}
-		referrers, err := stageReferrers(ctx, src, staged, manifests)
-		if err != nil {
-			return nil, err
-		}
-		result.Referrers = referrers
-		for _, m := range manifests {
-			for _, suffix := range cosignTagSuffixes {
-				t := strings.Replace(m.Digest.String(), ":", "-", 1) + suffix
-				desc, err := src.Resolve(ctx, t)
-				if errors.Is(err, errdef.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return nil, fmt.Errorf("tag %s: %w", t, classify(err))
-				}
-				if err := copyGraph(ctx, src, staged, desc, oras.CopyGraphOptions{}); err != nil {
-					return nil, fmt.Errorf("tag %s: %w", t, err)
-				}
-				tagged = append(tagged, taggedDesc{t, desc})
-				result.Tags = append(result.Tags, t)
-			}
-		}
-	}
-
-	// Everything is read and verified: write.
-	copyOpts := oras.CopyGraphOptions{}
-	if opts.OnCopied != nil {
-		copyOpts.PostCopy = func(_ context.Context, desc ocispec.Descriptor) error {
-			opts.OnCopied(desc)
-			return nil
-		}
-	}
-	nodes := []ocispec.Descriptor{root}
-	nodes = append(nodes, result.Referrers...)
-	for _, t := range tagged {
-		nodes = append(nodes, t.desc)
-	}
-	for _, n := range nodes {
-		if err := copyGraph(ctx, staged, dst, n, copyOpts); err != nil {
+		if err := p.planTags(ctx); err != nil {
 			return nil, err
 		}
 	}
-	for _, t := range tagged {
-		if err := dst.Tag(ctx, t.desc, t.tag); err != nil {
-			return nil, fmt.Errorf("tag %s: %w", t.tag, classify(err))
-		}
+	result, err := p.execute(ctx, dst)
+	if err != nil {
+		return nil, err
 	}
 	if tag != "" {
-		if err := dst.Tag(ctx, root, tag); err != nil {
+		if err := dst.Tag(ctx, result.Root, tag); err != nil {
 			return nil, fmt.Errorf("tag %s: %w", tag, classify(err))
 		}
 	}
 	return result, nil
 }
 
-// manifestsOf returns root and, for an index, the manifests it lists.
-func manifestsOf(ctx context.Context, store content.Fetcher, root ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	out := []ocispec.Descriptor{root}
-	if !isIndex(root.MediaType) {
-		return out, nil
+// tolerateReferrersIndexDelete drops the error oras-go gives when, after
+// indexing a referrer under the tag schema, the registry refuses to delete
+// the index it replaced (distribution's default: deletes disabled). The
+// referrer and the new index are in place.
+func tolerateReferrersIndexDelete(err error) error {
+	var re *remote.ReferrersError
+	if errors.As(err, &re) && re.IsReferrersIndexDelete() {
+		return nil
 	}
-	index, err := readIndex(ctx, store, root)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, index.Manifests...), nil
+	return err
 }
 
-// stageReferrers copies the referrers of nodes, and theirs in turn, from src
-// into staged, and returns them in the order found.
-func stageReferrers(ctx context.Context, src content.ReadOnlyGraphStorage, staged *stage, nodes []ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	var found []ocispec.Descriptor
-	seen := map[string]bool{}
-	queue := slices.Clone(nodes)
-	for len(queue) > 0 {
-		node := queue[0]
-		queue = queue[1:]
-		referrers, err := registry.Referrers(ctx, src, node, "")
-		if err != nil {
-			return nil, fmt.Errorf("referrers of %s: %w", node.Digest, classify(err))
-		}
-		for _, r := range referrers {
-			if seen[r.Digest.String()] {
-				continue
-			}
-			seen[r.Digest.String()] = true
-			if err := copyGraph(ctx, src, staged, r, oras.CopyGraphOptions{}); err != nil {
-				return nil, fmt.Errorf("referrer %s of %s: %w", r.Digest, node.Digest, err)
-			}
-			// A tag-schema index may say less than the manifest itself.
-			if t, err := artifactTypeOf(ctx, staged, r); err == nil {
-				r.ArtifactType = t
-			}
-			found = append(found, r)
-			queue = append(queue, r)
-		}
-	}
-	return found, nil
-}
+// isAlreadyExists reports whether err says the content was there already.
+func isAlreadyExists(err error) bool { return errors.Is(err, errdef.ErrAlreadyExists) }
 
-// artifactTypeOf returns the artifactType of the manifest desc describes, or
-// its config's media type when it has none (as OCI 1.1 defines it).
-func artifactTypeOf(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor) (string, error) {
-	data, err := fetchBlob(ctx, store, desc, maxMetadataSize)
-	if err != nil {
-		return "", err
-	}
-	var m struct {
-		ArtifactType string             `json:"artifactType"`
-		Config       ocispec.Descriptor `json:"config"`
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return "", err
-	}
-	if m.ArtifactType != "" {
-		return m.ArtifactType, nil
-	}
-	return m.Config.MediaType, nil
-}
-
-// copyGraph is oras.CopyGraph with errors a user can read.
-func copyGraph(ctx context.Context, src content.ReadOnlyStorage, dst content.Storage, root ocispec.Descriptor, opts oras.CopyGraphOptions) error {
-	err := oras.CopyGraph(ctx, src, dst, root, opts)
-	var copyErr *oras.CopyError
-	if errors.As(err, &copyErr) {
-		err = copyErr.Err
-	}
-	return classify(err)
-}
-
-// stage is the memory store Copy reads into. It names the blob in the errors
-// of its Push, which is where content is verified against its descriptor.
-type stage struct {
-	*memory.Store
-}
-
-func (s *stage) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
-	if err := s.Store.Push(ctx, desc, r); err != nil {
-		return fmt.Errorf("%s: %w", blobName(desc), classify(err))
-	}
-	return nil
-}
-
-// blobName names a blob for an error message: its role, digest and title.
-func blobName(desc ocispec.Descriptor) string {
-	kind := "blob"
-	switch {
-	case isIndex(desc.MediaType):
-		kind = "index"
-	case desc.MediaType == ocispec.MediaTypeImageManifest || desc.MediaType == mediaTypeDockerManifest:
-		kind = "manifest"
-	case desc.MediaType == MediaTypeConfig || desc.MediaType == ocispec.MediaTypeImageConfig || desc.MediaType == mediaTypeDockerConfig:
-		kind = "config"
-	case desc.MediaType == MediaTypeObject || strings.Contains(desc.MediaType, "layer"):
-		kind = "layer"
-	}
-	s := kind + " " + desc.Digest.String()
-	if title := desc.Annotations[ocispec.AnnotationTitle]; title != "" {
-		s += " (" + title + ")"
-	}
-	return s
+// referrerTag is the cosign-style tag of a manifest for suffix.
+func referrerTag(desc ocispec.Descriptor, suffix string) string {
+	return strings.Replace(desc.Digest.String(), ":", "-", 1) + suffix
 }

@@ -25,6 +25,29 @@ import (
 // with another, or when the objects differ in byte order. Build.Tool, Source
 // and Revision are left for the caller.
 func Describe(objects []ObjectFile) (*Config, error) {
+	sources := make([]objectSource, len(objects))
+	for i, f := range objects {
+		sources[i] = f.source()
+	}
+	return describe(sources)
+}
+
+// objectSource is an object to describe: an ObjectFile in memory, or one
+// FetchObjects streamed to a writer, read back from where it was written.
+type objectSource struct {
+	ObjectFile // Name and Path; Data is unused
+	at         io.ReaderAt
+	size       int64
+	digest     digest.Digest
+}
+
+// source returns f as an objectSource.
+func (f ObjectFile) source() objectSource {
+	return objectSource{ObjectFile: f, at: bytes.NewReader(f.Data), size: int64(len(f.Data)), digest: digest.FromBytes(f.Data)}
+}
+
+// describe is Describe for objects in memory or read back from storage.
+func describe(objects []objectSource) (*Config, error) {
 	if len(objects) == 0 {
 		return nil, fmt.Errorf("no objects: %w", ErrInvalidObject)
 	}
@@ -72,23 +95,23 @@ func Describe(objects []ObjectFile) (*Config, error) {
 
 // describeObject describes one object and adds what it needs to req. It
 // returns errors without the file name, which the caller adds.
-func describeObject(f ObjectFile, req *requirementSet) (Object, ByteOrder, []string, error) {
+func describeObject(f objectSource, req *requirementSet) (Object, ByteOrder, []string, error) {
 	obj := Object{
 		Name:         f.Name,
-		Digest:       digest.FromBytes(f.Data),
-		Size:         int64(len(f.Data)),
+		Digest:       f.digest,
+		Size:         f.size,
 		Programs:     []Program{},
 		Maps:         []Map{},
 		DataSections: []DataSection{},
 	}
-	ef, err := openELF(f.Data)
+	ef, err := openELF(f.at)
 	if err != nil {
 		return Object{}, "", nil, err
 	}
 	obj.BTF = ef.Section(".BTF") != nil
 	comments := elfComments(ef)
 
-	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(f.Data))
+	spec, err := ebpf.LoadCollectionSpecFromReader(io.NewSectionReader(f.at, 0, f.size))
 	if err != nil {
 		return Object{}, "", nil, fmt.Errorf("%w: %v", ErrInvalidObject, err)
 	}
@@ -252,8 +275,9 @@ func varTypeName(v *ebpf.VariableSpec) string {
 }
 
 // openELF parses data as an ELF file for BPF, with errors a user can act on.
-func openELF(data []byte) (f *elf.File, err error) {
-	if !bytes.HasPrefix(data, []byte(elf.ELFMAG)) {
+func openELF(data io.ReaderAt) (f *elf.File, err error) {
+	magic := make([]byte, len(elf.ELFMAG))
+	if _, err := data.ReadAt(magic, 0); err != nil || string(magic) != elf.ELFMAG {
 		return nil, fmt.Errorf("%w: not an ELF file", ErrInvalidObject)
 	}
 	defer func() { // debug/elf may panic on hostile input
@@ -261,7 +285,7 @@ func openELF(data []byte) (f *elf.File, err error) {
 			f, err = nil, fmt.Errorf("%w: corrupt ELF: %v", ErrInvalidObject, r)
 		}
 	}()
-	f, err = elf.NewFile(bytes.NewReader(data))
+	f, err = elf.NewFile(data)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("%w: truncated ELF file", ErrInvalidObject)
 	}

@@ -7,15 +7,25 @@
 // cilium/ebpf, Build and BuildIndex push an artifact into any oras-go store
 // (a memory store, so that nothing reaches the destination unless the build
 // succeeded), and Copy moves it, with its signatures and other referrers, to
-// a Target.
+// a Target, streaming each blob, verified, within Limits.
+//
+// Building blocks for readers that decide before they fetch (signatures
+// before layers): FetchNode reads one manifest or index, bounded, verified
+// and typed by its content; ListReferrers lists and fetches a subject's
+// referrers with caps and a type filter, skipping what is hostile; FetchBlob
+// reads a small blob (a signature bundle), CopyBlob streams a large one; and
+// Copy with SkipLayers copies an artifact's manifests, configs and referrers,
+// a later Copy its layers.
 //
 // Reading: ParseReference and Open turn "host/repo:tag", "oci:DIR:tag" or
 // "oci-archive:FILE:tag" into a Target; Target.ResolveReference gives the
 // root descriptor; Fetch returns the objects for a platform, verified against
-// their digests; Inspect describes every platform without fetching objects.
+// their digests (FetchObjects streams them to a writer instead); Inspect
+// describes every platform without fetching objects.
 // Both read bpfd artifacts and bpfman's bytecode images (FormatBpfman).
 //
 // Errors wrap the sentinels in errors.go (ErrNotFound, ErrInvalidObject,
-// ErrUnsupported, ErrDigestMismatch, ErrUnreachable, ErrInvalidReference)
-// with the identity of the file, reference or blob at fault.
+// ErrUnsupported, ErrDigestMismatch, ErrUnreachable, ErrInvalidReference,
+// ErrLimit with a *LimitError) with the identity of the file, reference or
+// blob at fault.
 package artifact

@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,17 @@ var (
 	ErrDigestMismatch = errors.New("content does not match its digest")
 	// ErrUnreachable: the registry did not answer (down, refused, timed out).
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrConfigMismatch: a config, or a bpfman image's labels, says what the
+	// objects do not (invented programs, another program type). Errors
+	// wrapping it wrap ErrUnsupported too.
+	ErrConfigMismatch = errors.New("the config disagrees with the objects")
+	// ErrNotBytecode: a manifest or index of another kind of artifact (its
+	// artifactType or config media type says so), as opposed to a broken
+	// bytecode artifact. Errors wrapping it wrap ErrUnsupported too.
+	ErrNotBytecode = errors.New("not a bytecode artifact")
+	// ErrLimit: content goes over one of the bounds of Limits (a
+	// *LimitError says which); it also matches ErrUnsupported.
+	ErrLimit = errors.New("over a limit")
 )
 
 // classified is an error from a library, given the identity of one of this
@@ -49,15 +61,23 @@ func classify(err error) error {
 		dnsErr *net.DNSError
 		urlErr *url.Error
 		ecResp *errcode.ErrorResponse
+
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
 	)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDigestMismatch), errors.Is(err, ErrUnreachable),
-		errors.Is(err, ErrUnsupported), errors.Is(err, ErrInvalidObject), errors.Is(err, ErrInvalidReference):
+		errors.Is(err, ErrUnsupported), errors.Is(err, ErrInvalidObject), errors.Is(err, ErrInvalidReference),
+		errors.Is(err, ErrLimit):
 		return err
 	case errors.Is(err, errdef.ErrNotFound):
 		return classified{err, ErrNotFound}
+	case errors.Is(err, errdef.ErrSizeExceedsLimit):
+		return classified{err, ErrLimit}
+	case errors.As(err, &syntaxErr), errors.As(err, &typeErr):
+		return classified{err, ErrUnsupported}
 	case errors.As(err, &ecResp) && isNotFoundCode(ecResp):
 		return classified{err, ErrNotFound}
 	case errors.As(err, &urlErr) && (errors.Is(urlErr.Err, io.EOF) || errors.Is(urlErr.Err, io.ErrUnexpectedEOF)):

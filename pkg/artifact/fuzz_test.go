@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -177,6 +179,8 @@ func FuzzParseReference(f *testing.F) {
 	for _, s := range []string{
 		"quay.io/bpfd/xdp:v1", "localhost:5000/a/b:v1@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
 		"[::1]:5000/x", "oci:/tmp/a:b/lay:v2", "oci-archive:x.tar@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", "file:/tmp/x.bpf.o",
+		"file:/tmp/x.bpf.o@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", "file:/tmp/a@b.o", "myregistry:5000/x",
+		"[::ffff:127.0.0.1]:5000/x", "ocl:/tmp/x:v1", "127.0.0.1:/a/b", "localhost:65535/x",
 	} {
 		f.Add(s)
 	}
@@ -191,6 +195,14 @@ func FuzzParseReference(f *testing.F) {
 		again, err := ParseReference(ref.String())
 		if err != nil || again != ref {
 			t.Fatalf("ParseReference(%q) = %+v, whose String %q parses to %+v, %v", s, ref, ref.String(), again, err)
+		}
+		if ref.Transport == Registry {
+			if err := checkHost(ref.Registry); err != nil {
+				t.Fatalf("ParseReference(%q) gave registry %q: %v", s, ref.Registry, err)
+			}
+		}
+		if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			t.Fatalf("ParseReference(%q) accepted an unprintable character", s)
 		}
 	})
 }

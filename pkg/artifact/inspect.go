@@ -22,13 +22,19 @@ type Description struct {
 }
 
 // Inspect reads the description of the artifact desc describes, for every
-// platform: manifests and configs, checked as Fetch checks them, but not the
-// object layers of bpfd artifacts. Errors are those of Fetch.
+// platform: manifests, configs and objects, checked as Fetch checks them (a
+// config that disagrees with its objects is refused). Errors are those of
+// Fetch.
 func Inspect(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor) (*Description, error) {
+	root, err := fetchNode(ctx, store, desc, maxMetadataSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", nodeName(desc), err)
+	}
+	desc = root.Descriptor // the type the content has, not the one claimed
 	d := &Description{Root: desc, Size: desc.Size}
 	entries := []ocispec.Descriptor{desc}
-	if isIndex(desc.MediaType) {
-		index, err := readIndex(ctx, store, desc)
+	if root.IsIndex() {
+		index, err := readIndexNode(root)
 		if err != nil {
 			return nil, err
 		}
@@ -46,15 +52,21 @@ func Inspect(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor
 		}
 	}
 	for _, e := range entries {
-		mc, err := readManifest(ctx, store, e, false)
+		n := root
+		if root.IsIndex() {
+			if n, err = fetchNode(ctx, store, e, maxMetadataSize); err != nil {
+				return nil, fmt.Errorf("manifest %s: %w", e.Digest, err)
+			}
+		}
+		mc, err := readManifestNode(ctx, store, n, true)
 		if err != nil {
 			return nil, err
 		}
 		mc.Platform = e.Platform
-		if !isIndex(desc.MediaType) {
+		if !root.IsIndex() {
 			d.Annotations = mc.Annotations
 		}
-		add(e)
+		add(n.Descriptor)
 		add(mc.configDesc)
 		for _, l := range mc.layers {
 			add(l)

@@ -49,7 +49,7 @@ func explainLayout(ctx context.Context, path string) error {
 			if isIndex(desc.MediaType) {
 				kind = "index"
 			}
-			if c := classify(err); c != err {
+			if c := classify(err); c != err && !errors.Is(c, ErrUnsupported) {
 				return fmt.Errorf("%s %s: %w", kind, desc.Digest, c)
 			}
 			return fmt.Errorf("%s %s: %w: %v", kind, desc.Digest, ErrUnsupported, err)

@@ -3,7 +3,6 @@ package artifact
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -47,30 +46,33 @@ type manifestContent struct {
 
 // readManifest reads the manifest desc describes and its config, and checks
 // that they form a bytecode artifact of a format this package knows. With
-// withObjects it also fetches and verifies the object layers; a bpfman
-// image's layer is always fetched, as its metadata comes from the object.
+// withObjects it also fetches and verifies the object layers and checks the
+// config against them; a bpfman image's layer is always fetched, as its
+// metadata comes from the object, and its labels are checked against it.
 func readManifest(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, withObjects bool) (*manifestContent, error) {
-	switch desc.MediaType {
-	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
-	default:
-		return nil, fmt.Errorf("manifest %s: %w: media type %q is not an image manifest", desc.Digest, ErrUnsupported, desc.MediaType)
-	}
-	data, err := fetchBlob(ctx, store, desc, maxMetadataSize)
+	n, err := fetchNode(ctx, store, desc, maxMetadataSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %v", desc.Digest, ErrUnsupported, err)
+	return readManifestNode(ctx, store, n, withObjects)
+}
+
+// readManifestNode is readManifest for a manifest already fetched.
+func readManifestNode(ctx context.Context, store content.Fetcher, n *Node, withObjects bool) (*manifestContent, error) {
+	desc := n.Descriptor
+	if n.IsIndex() {
+		return nil, fmt.Errorf("manifest %s: %w: media type %q is not an image manifest", desc.Digest, ErrUnsupported, desc.MediaType)
 	}
-	if m.SchemaVersion != manifestSchemaVersion {
-		return nil, fmt.Errorf("manifest %s: %w: schemaVersion %d, not %d", desc.Digest, ErrUnsupported, m.SchemaVersion, manifestSchemaVersion)
+	var m ocispec.Manifest
+	if err := json.Unmarshal(n.Data, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w: %v", desc.Digest, ErrUnsupported, err)
 	}
 	mc := &manifestContent{
 		Manifest:   Manifest{Descriptor: desc, Annotations: m.Annotations},
 		configDesc: m.Config,
 		layers:     m.Layers,
 	}
+	var err error
 	switch {
 	case m.Config.MediaType == MediaTypeConfig && (m.ArtifactType == "" || m.ArtifactType == ArtifactType):
 		err = mc.readBpfd(ctx, store, m, withObjects)
@@ -81,7 +83,7 @@ func readManifest(ctx context.Context, store content.Fetcher, desc ocispec.Descr
 		if artifactType == "" {
 			artifactType = m.Config.MediaType
 		}
-		err = fmt.Errorf("%w: artifactType %q is not %s", ErrUnsupported, artifactType, ArtifactType)
+		err = classified{fmt.Errorf("%w: artifactType %q is not %s", ErrUnsupported, artifactType, ArtifactType), ErrNotBytecode}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
@@ -144,21 +146,12 @@ func (mc *manifestContent) readBpfd(ctx context.Context, store content.Fetcher, 
 		}
 		mc.objects = append(mc.objects, ObjectFile{Name: name, Data: data})
 	}
+	sources := make([]objectSource, len(mc.objects))
+	for i, o := range mc.objects {
+		sources[i] = o.source()
+	}
+	if err := checkConfig(&mc.Config, sources); err != nil {
+		return fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
 	return nil
-}
-
-// fetchBlob fetches the blob desc describes, verified against its size and
-// digest, refusing one larger than limit.
-func fetchBlob(ctx context.Context, store content.Fetcher, desc ocispec.Descriptor, limit int64) ([]byte, error) {
-	if desc.Size < 0 || desc.Size > limit {
-		return nil, fmt.Errorf("%w: size %d is out of bounds (at most %d)", ErrUnsupported, desc.Size, limit)
-	}
-	if err := desc.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: digest %q: %v", ErrUnsupported, desc.Digest, err)
-	}
-	data, err := content.FetchAll(ctx, store, desc)
-	if err = classify(err); errors.Is(err, ErrNotFound) {
-		return nil, ErrNotFound // the library's text repeats the descriptor
-	}
-	return data, err
 }

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
@@ -247,4 +249,59 @@ func runToolEnv(t *testing.T, dir string, env []string, name string, args ...str
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// TestCopySignaturesToRegistryWithAndWithoutDeletes copies an artifact with
+// three signatures of its root to a registry without the referrers API,
+// which indexes them under the sha256-<hex> tag, replacing the index with
+// each one. A registry that refuses deletes (distribution's default) keeps
+// the replaced indexes; either way the copy succeeds and tags the artifact,
+// and a later referrer is indexed with the others.
+func TestCopySignaturesToRegistryWithAndWithoutDeletes(t *testing.T) {
+	ctx := context.Background()
+	for name, opts := range map[string][]testutil.RegistryOption{
+		"deletes refused": nil,
+		"deletes enabled": {testutil.WithDeletes()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			reg := testutil.StartRegistry(t, opts...)
+			src := memory.New()
+			root := generic(t, src, 100)
+			var sigs []ocispec.Descriptor
+			for i := range 3 {
+				sigs = append(sigs, refer(t, src, root, "application/vnd.example.signature", i, 10))
+			}
+			ref := mustReference(t, reg.Host+"/signed/many:v1")
+			result, err := Copy(ctx, src, root, mustOpen(t, ref, OpenOptions{}), "v1", CopyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(result.Referrers) != 3 {
+				t.Errorf("copied %d referrers, want 3", len(result.Referrers))
+			}
+			target := mustOpen(t, ref, OpenOptions{})
+			if got, err := target.ResolveReference(ctx); err != nil || got.Digest != root.Digest {
+				t.Fatalf("%s: %v, %v; want %s", ref, got.Digest, err, root.Digest)
+			}
+
+			// One more, pushed straight to the registry as a signer would.
+			sigs = append(sigs, refer(t, target, root, "application/vnd.example.signature", 3, 10))
+			list, err := ListReferrers(ctx, mustOpen(t, ref, OpenOptions{}), root, ReferrerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want []string
+			for _, n := range list.Referrers {
+				got = append(got, n.Descriptor.Digest.String())
+			}
+			for _, s := range sigs {
+				want = append(want, s.Digest.String())
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("referrers in the registry (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

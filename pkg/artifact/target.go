@@ -2,8 +2,10 @@ package artifact
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -12,7 +14,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -37,6 +38,11 @@ type OpenOptions struct {
 	// failed request twice and gives up on a registry that does not accept
 	// a connection within 5 s or answer within 15 s (see DefaultHTTPClient).
 	HTTPClient *http.Client
+	// Limits bound what opening reads: an archive's extraction
+	// (ArchiveSize, ArchiveEntries), a layout's index.json and the
+	// manifests it leads to (ManifestSize, Blobs), a registry's listings
+	// (ManifestSize). The zero value is the defaults.
+	Limits Limits
 }
 
 // DefaultHTTPClient returns the HTTP client Open uses for registries:
@@ -50,6 +56,9 @@ type HTTPClientOptions struct {
 	// before the transfer fails with ErrUnreachable; 0 is
 	// DefaultStallTimeout.
 	StallTimeout time.Duration
+	// TLSConfig, if set, configures TLS to registries (a CA bundle, or
+	// InsecureSkipVerify); nil uses the system's roots.
+	TLSConfig *tls.Config
 }
 
 // NewHTTPClient returns an HTTP client for registries with bounded dial,
@@ -62,6 +71,9 @@ func NewHTTPClient(opts HTTPClientOptions) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	base.TLSHandshakeTimeout = 10 * time.Second
+	if opts.TLSConfig != nil {
+		base.TLSClientConfig = opts.TLSConfig
+	}
 	base.ResponseHeaderTimeout = 15 * time.Second
 	transport := retry.NewTransport(base)
 	transport.Policy = func() retry.Policy {
@@ -150,20 +162,28 @@ func Open(ctx context.Context, ref Reference, opts OpenOptions) (*Target, error)
 		if err != nil {
 			return nil, err
 		}
-		return &Target{GraphTarget: repo, Ref: ref}, nil
+		return &Target{GraphTarget: &repository{repo}, Ref: ref}, nil
 	case Layout:
 		_, statErr := os.Stat(ref.Path)
-		store, err := openLayout(ctx, ref.Path, opts.Create)
+		store, err := openLayout(ctx, ref.Path, opts.Create, opts.Limits)
 		if err != nil {
 			return nil, err
 		}
 		t := &Target{GraphTarget: store, Ref: ref}
+		t.close = func() error {
+			if store.wasWritten() {
+				store.tidy()
+			}
+			return nil
+		}
 		if errors.Is(statErr, fs.ErrNotExist) {
 			t.discard = func() { os.RemoveAll(ref.Path) }
+		} else {
+			t.discard = store.undo
 		}
 		return t, nil
 	case Archive:
-		return openArchive(ctx, ref, opts.Create)
+		return openArchive(ctx, ref, opts.Create, opts.Limits)
 	default:
 		return nil, fmt.Errorf("%s: %s references hold no OCI artifact: %w", ref, ref.Transport, ErrInvalidReference)
 	}
@@ -175,6 +195,9 @@ func openRepository(ref Reference, opts OpenOptions) (*remote.Repository, error)
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	repo.PlainHTTP = opts.PlainHTTP || ref.IsLoopback()
+	repo.MaxMetadataBytes = opts.Limits.WithDefaults().ManifestSize
+	repo.ReferrerListMaxPages = maxReferrerPages
+	repo.TagListMaxPages = maxTagPages
 	var store credentials.Store
 	if opts.CredentialsFile != "" {
 		store, err = credentials.NewStore(opts.CredentialsFile, credentials.StoreOptions{})
@@ -198,7 +221,7 @@ func openRepository(ref Reference, opts OpenOptions) (*remote.Repository, error)
 }
 
 // openLayout opens the OCI layout at path; with create it makes a missing one.
-func openLayout(ctx context.Context, path string, create bool) (*oci.Store, error) {
+func openLayout(ctx context.Context, path string, create bool, limits Limits) (*layoutStore, error) {
 	if !create {
 		if _, err := os.Stat(path + "/" + ocispec.ImageLayoutFile); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -207,12 +230,38 @@ func openLayout(ctx context.Context, path string, create bool) (*oci.Store, erro
 			return nil, fmt.Errorf("oci:%s: %w", path, err)
 		}
 	}
-	store, err := oci.NewWithContext(ctx, path)
+	store, err := openLayoutStore(ctx, path, limits)
 	if err != nil {
-		if cause := explainLayout(ctx, path); cause != nil {
-			err = cause
-		}
 		return nil, fmt.Errorf("oci:%s: %w", path, err)
 	}
 	return store, nil
+}
+
+// The bounds on a registry's paginated listings: pages of at most
+// Limits.ManifestSize each.
+const (
+	maxReferrerPages = 64
+	maxTagPages      = 1024
+)
+
+// repository is a registry repository that, like oras and notation, takes a
+// push or tag that indexed a referrer under the tag schema for done when the
+// registry then refuses to delete the index it replaced: distribution's
+// registry refuses deletes by default, and the referrer and the new index
+// are in place. The old index stays, untagged, for the registry's garbage
+// collection.
+type repository struct {
+	*remote.Repository
+}
+
+func (r *repository) Push(ctx context.Context, expected ocispec.Descriptor, content io.Reader) error {
+	return tolerateReferrersIndexDelete(r.Repository.Push(ctx, expected, content))
+}
+
+func (r *repository) PushReference(ctx context.Context, expected ocispec.Descriptor, content io.Reader, reference string) error {
+	return tolerateReferrersIndexDelete(r.Repository.PushReference(ctx, expected, content, reference))
+}
+
+func (r *repository) Tag(ctx context.Context, desc ocispec.Descriptor, reference string) error {
+	return tolerateReferrersIndexDelete(r.Repository.Tag(ctx, desc, reference))
 }

@@ -24,13 +24,14 @@ type statement struct {
 }
 
 type statementSubject struct {
+	Name   string            `json:"name,omitempty"`
 	Digest map[string]string `json:"digest"`
 }
 
 // in-toto statement types a bundle may carry.
 var statementTypes = map[string]bool{
-	inTotoStatementType:                 true,
-	"https://in-toto.io/Statement/v0.1": true,
+	inTotoStatementType:    true,
+	inTotoStatementTypeV01: true,
 }
 
 // signStatement returns the in-toto statement that signs the manifest d.
@@ -41,6 +42,30 @@ func signStatement(d digest.Digest) ([]byte, error) {
 		PredicateType: SignPredicateType,
 		Predicate:     json.RawMessage("{}"),
 	})
+}
+
+// parseStatement reads an in-toto statement: its predicate type and
+// predicate, and the digests its subjects name.
+func parseStatement(payload []byte) (*Signature, error) {
+	var st statement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("in-toto statement: %w", err)
+	}
+	if !statementTypes[st.Type] {
+		return nil, fmt.Errorf("in-toto statement type %q: want %s", st.Type, inTotoStatementType)
+	}
+	if st.PredicateType == "" {
+		return nil, fmt.Errorf("in-toto statement without a predicate type")
+	}
+	s := &Signature{predicateType: st.PredicateType, predicate: st.Predicate}
+	for _, subj := range st.Subject {
+		for alg, hex := range subj.Digest {
+			if d := digest.NewDigestFromEncoded(digest.Algorithm(alg), hex); d.Validate() == nil {
+				s.claimed = append(s.claimed, d)
+			}
+		}
+	}
+	return s, nil
 }
 
 // pae is DSSE's pre-authentication encoding: what an envelope's signature
@@ -101,6 +126,32 @@ func leafOnly(b *protobundle.Bundle) {
 // parseBundle reads a bundle layer. Its error says why the bundle is not a
 // usable image signature.
 func parseBundle(data []byte) (*Signature, error) {
+	s, err := parseBundleStatement(data)
+	if err != nil {
+		return nil, err
+	}
+	if s.predicateType != SignPredicateType {
+		return nil, fmt.Errorf("statement has predicate type %q: an attestation, not a signature (%s)", s.predicateType, SignPredicateType)
+	}
+	return s, nil
+}
+
+// parseAttestationBundle reads a bundle layer holding an attestation: a
+// statement of any predicate type but a signature's.
+func parseAttestationBundle(data []byte) (*Signature, error) {
+	s, err := parseBundleStatement(data)
+	if err != nil {
+		return nil, err
+	}
+	if s.predicateType == SignPredicateType {
+		return nil, fmt.Errorf("statement has predicate type %s: a signature, not an attestation", SignPredicateType)
+	}
+	return s, nil
+}
+
+// parseBundleStatement reads a bundle layer holding a DSSE envelope over an
+// in-toto statement.
+func parseBundleStatement(data []byte) (*Signature, error) {
 	var pb protobundle.Bundle
 	if err := protojson.Unmarshal(data, &pb); err != nil {
 		return nil, fmt.Errorf("not a Sigstore bundle: %w", err)
@@ -123,29 +174,14 @@ func parseBundle(data []byte) (*Signature, error) {
 	if n := len(env.GetSignatures()); n != 1 {
 		return nil, fmt.Errorf("DSSE envelope has %d signatures: want 1", n)
 	}
-	var st statement
-	if err := json.Unmarshal(env.GetPayload(), &st); err != nil {
-		return nil, fmt.Errorf("in-toto statement: %w", err)
+	s, err := parseStatement(env.GetPayload())
+	if err != nil {
+		return nil, err
 	}
-	if !statementTypes[st.Type] {
-		return nil, fmt.Errorf("in-toto statement type %q: want %s", st.Type, inTotoStatementType)
-	}
-	if st.PredicateType != SignPredicateType {
-		return nil, fmt.Errorf("statement has predicate type %q: an attestation, not a signature (%s)", st.PredicateType, SignPredicateType)
-	}
-	s := &Signature{
-		Format:  FormatBundle,
-		message: pae(env.GetPayloadType(), env.GetPayload()),
-		sig:     env.GetSignatures()[0].GetSig(),
-		entity:  b,
-	}
-	for _, subj := range st.Subject {
-		for alg, hex := range subj.Digest {
-			if d := digest.NewDigestFromEncoded(digest.Algorithm(alg), hex); d.Validate() == nil {
-				s.claimed = append(s.claimed, d)
-			}
-		}
-	}
+	s.Format = FormatBundle
+	s.message = pae(env.GetPayloadType(), env.GetPayload())
+	s.sig = env.GetSignatures()[0].GetSig()
+	s.entity = b
 	switch m := b.GetVerificationMaterial().GetContent().(type) {
 	case *protobundle.VerificationMaterial_PublicKey:
 		s.hint = m.PublicKey.GetHint()

@@ -101,3 +101,59 @@ rules:
 	//   policy.yaml:6: rules[0].authorities: empty: list at least one key or keyless authority, or set allowUnsigned: true
 	//   policy.yaml:7: rules[0].mode: "audit": want enforce or warn
 }
+
+// Attest SLSA provenance to an artifact and verify it against a policy that
+// requires provenance from one builder, signed by the builder's key, besides
+// the image signature.
+func ExampleAttest() {
+	ctx := context.Background()
+	store := memory.New()
+	desc, err := oras.PackManifest(ctx, store, oras.PackManifestVersion1_1, "application/vnd.example", oras.PackManifestOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	subject := verify.Subject{Name: "registry.example.com/net/xdp", Descriptor: desc}
+	key := func() *verify.PrivateKey {
+		pair, err := verify.GenerateKeyPair([]byte("pw"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		k, err := verify.LoadPrivateKey(pair.PrivatePEM, []byte("pw"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		return k
+	}
+	signer, builder := key(), key()
+	if _, err := verify.Sign(ctx, store, subject, signer, verify.SignOptions{}); err != nil {
+		log.Fatal(err)
+	}
+	provenance := []byte(`{"builder": {"id": "https://ci.example.com/trusted"}, "buildType": "https://example.com/make"}`)
+	if _, err := verify.Attest(ctx, store, subject, builder, "slsaprovenance", provenance, verify.AttestOptions{}); err != nil {
+		log.Fatal(err)
+	}
+
+	policy, err := verify.ParsePolicy(fmt.Appendf(nil, `apiVersion: bpfd.io/v1alpha1
+kind: TrustPolicy
+rules:
+- name: net
+  images: ["registry.example.com/net/*"]
+  authorities: [{key: {pem: %q}}]
+  require:
+    attestations:
+    - name: provenance
+      predicateType: slsaprovenance
+      authorities: [{key: {pem: %q}}]
+      conditions: {builderId: "https://ci.example.com/trusted"}
+`, signer.Public().PEM(), builder.Public().PEM()), verify.ParseOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	report, err := verify.NewVerifier(policy, verify.VerifierOptions{}).VerifyArtifact(ctx, store, subject)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := report.Requirements[0]
+	fmt.Println(report.Decision, r.Name, r.PredicateType, r.Satisfied)
+	// Output: allow provenance https://slsa.dev/provenance/v0.2 true
+}

@@ -36,7 +36,7 @@ const (
 // read, or that is stored for another digest, is returned with Err set, so
 // the verdict can say so; the error is for failures to reach src.
 func FetchSignatures(ctx context.Context, src Source, subject ocispec.Descriptor) ([]*Signature, error) {
-	bundles, err := fetchBundles(ctx, src, subject)
+	bundles, err := fetchBundles(ctx, src, subject, false)
 	if err != nil {
 		return nil, err
 	}
@@ -47,9 +47,27 @@ func FetchSignatures(ctx context.Context, src Source, subject ocispec.Descriptor
 	return append(bundles, legacy...), nil
 }
 
+// FetchAttestations reads every in-toto attestation stored for the manifest
+// subject in src, as FetchSignatures reads signatures: Sigstore bundles among
+// its referrers whose statement has another predicate type than a
+// signature's (as cosign v3 attest writes them), and the DSSE envelopes of
+// its legacy "sha256-<hex>.att" manifest (cosign v2's default). Each is
+// returned as a *Signature whose PredicateType says what it attests.
+func FetchAttestations(ctx context.Context, src Source, subject ocispec.Descriptor) ([]*Signature, error) {
+	bundles, err := fetchBundles(ctx, src, subject, true)
+	if err != nil {
+		return nil, err
+	}
+	legacy, err := fetchLegacyAttestations(ctx, src, subject, MaxSignatures-len(bundles))
+	if err != nil {
+		return nil, err
+	}
+	return append(bundles, legacy...), nil
+}
+
 // fetchBundles reads the bundles among subject's referrers, ordered by
-// manifest digest.
-func fetchBundles(ctx context.Context, src Source, subject ocispec.Descriptor) ([]*Signature, error) {
+// manifest digest: signatures, or attestations.
+func fetchBundles(ctx context.Context, src Source, subject ocispec.Descriptor, attestations bool) ([]*Signature, error) {
 	preds, err := src.Predecessors(ctx, subject)
 	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("referrers of %s: %w", subject.Digest, err)
@@ -66,7 +84,7 @@ func fetchBundles(ctx context.Context, src Source, subject ocispec.Descriptor) (
 	preds = slices.CompactFunc(preds, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
 
 	perManifest, err := inParallel(ctx, len(preds), func(ctx context.Context, i int) ([]*Signature, error) {
-		return fetchBundleManifest(ctx, src, subject, preds[i])
+		return fetchBundleManifest(ctx, src, subject, preds[i], attestations)
 	})
 	if err != nil {
 		return nil, err
@@ -76,7 +94,7 @@ func fetchBundles(ctx context.Context, src Source, subject ocispec.Descriptor) (
 
 // fetchBundleManifest reads one referrer manifest and, if it holds bundles,
 // each bundle layer.
-func fetchBundleManifest(ctx context.Context, src Source, subject, desc ocispec.Descriptor) ([]*Signature, error) {
+func fetchBundleManifest(ctx context.Context, src Source, subject, desc ocispec.Descriptor, attestations bool) ([]*Signature, error) {
 	raw, err := fetchLimited(ctx, src, desc, maxManifestSize)
 	if err != nil {
 		if unusable(err) {
@@ -88,7 +106,7 @@ func fetchBundleManifest(ctx context.Context, src Source, subject, desc ocispec.
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return []*Signature{unreadable(FormatBundle, desc.Digest, "", fmt.Errorf("referrer manifest: %w", err))}, nil
 	}
-	if !holdsBundles(m) {
+	if !holdsBundles(m, attestations) {
 		return nil, nil
 	}
 	if m.Subject == nil || m.Subject.Digest != subject.Digest {
@@ -104,20 +122,22 @@ func fetchBundleManifest(ctx context.Context, src Source, subject, desc ocispec.
 	}
 	var sigs []*Signature
 	for _, layer := range m.Layers {
-		s, err := fetchBundleLayer(ctx, src, desc, layer)
+		s, err := fetchBundleLayer(ctx, src, desc, layer, attestations)
 		if err != nil {
 			return nil, err
 		}
-		sigs = append(sigs, s)
+		if s != nil {
+			sigs = append(sigs, s)
+		}
 	}
 	return sigs, nil
 }
 
 // holdsBundles reports whether a referrer manifest claims to hold Sigstore
-// bundles that sign the subject. cosign labels attestations with their
-// predicate type; those are not signatures.
-func holdsBundles(m ocispec.Manifest) bool {
-	if p, ok := m.Annotations[AnnotationBundlePredicateType]; ok && p != SignPredicateType {
+// bundles of the kind asked for. cosign labels a bundle referrer with its
+// statement's predicate type: a signature's, or an attestation's.
+func holdsBundles(m ocispec.Manifest, attestations bool) bool {
+	if p, ok := m.Annotations[AnnotationBundlePredicateType]; ok && (p == SignPredicateType) == attestations {
 		return false
 	}
 	if isBundleMediaType(m.ArtifactType) {
@@ -127,8 +147,9 @@ func holdsBundles(m ocispec.Manifest) bool {
 }
 
 // fetchBundleLayer reads and parses one bundle layer; the error is for
-// failures to reach src.
-func fetchBundleLayer(ctx context.Context, src Source, manifest, layer ocispec.Descriptor) (*Signature, error) {
+// failures to reach src. An unlabelled bundle of the other kind (a
+// signature among attestations, or the reverse) is skipped: nil.
+func fetchBundleLayer(ctx context.Context, src Source, manifest, layer ocispec.Descriptor, attestations bool) (*Signature, error) {
 	if !isBundleMediaType(layer.MediaType) {
 		return unreadable(FormatBundle, manifest.Digest, layer.Digest, fmt.Errorf("layer media type %q is not a Sigstore bundle", layer.MediaType)), nil
 	}
@@ -139,9 +160,12 @@ func fetchBundleLayer(ctx context.Context, src Source, manifest, layer ocispec.D
 		}
 		return nil, fmt.Errorf("bundle %s: %w", layer.Digest, err)
 	}
-	s, err := parseBundle(data)
+	s, err := parseBundleStatement(data)
 	if err != nil {
 		return unreadable(FormatBundle, manifest.Digest, layer.Digest, err), nil
+	}
+	if (s.predicateType == SignPredicateType) == attestations {
+		return nil, nil
 	}
 	s.Manifest, s.Layer = manifest.Digest, layer.Digest
 	return s, nil

@@ -4,30 +4,37 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // compileGlob compiles an image pattern to an anchored regular expression:
 // `**` matches any run of characters, `*` any run without `/`, `?` one
 // character other than `/`, `[...]` (or `[!...]`) a character class, `\x`
-// the character x; everything else matches itself.
+// the character x; everything else matches itself. No wildcard or class
+// matches a control character (a newline among them), so `**` and `*`
+// agree; a pattern holding one is refused, and matchName refuses names
+// holding one.
 func compileGlob(pattern string) (*regexp.Regexp, error) {
 	if pattern == "" {
 		return nil, errors.New("empty pattern")
 	}
+	if hasControl(pattern) {
+		return nil, errors.New("contains control characters")
+	}
 	var b strings.Builder
-	b.WriteString("^")
+	b.WriteString(`^(?s)`)
 	runes := []rune(pattern)
 	for i := 0; i < len(runes); i++ {
 		switch c := runes[i]; c {
 		case '*':
 			if i+1 < len(runes) && runes[i+1] == '*' {
-				b.WriteString(".*")
+				b.WriteString(`[^\x00-\x1f\x7f-\x{9f}]*`)
 				i++
 			} else {
-				b.WriteString("[^/]*")
+				b.WriteString(`[^/\x00-\x1f\x7f-\x{9f}]*`)
 			}
 		case '?':
-			b.WriteString("[^/]")
+			b.WriteString(`[^/\x00-\x1f\x7f-\x{9f}]`)
 		case '[':
 			end := classEnd(runes, i)
 			if end < 0 {
@@ -36,7 +43,7 @@ func compileGlob(pattern string) (*regexp.Regexp, error) {
 			class := runes[i+1 : end]
 			b.WriteString("[")
 			if class[0] == '!' || class[0] == '^' {
-				b.WriteString("^")
+				b.WriteString(`^\x00-\x1f\x7f-\x{9f}`)
 				class = class[1:]
 			}
 			for _, r := range class {
@@ -85,4 +92,17 @@ func classEnd(runes []rune, open int) int {
 }
 
 // anyImage is the pattern "**".
-var anyImage = regexp.MustCompile(`^.*$`)
+var anyImage = regexp.MustCompile(`^(?s)[^\x00-\x1f\x7f-\x{9f}]*$`)
+
+// hasControl reports whether s holds a control character (C0, DEL or C1).
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+// matchName reports whether the compiled pattern re matches the reference
+// name. A name with a control character matches nothing: no reference that
+// parses has one, and a newline must not let a pattern match a name it
+// was not written for.
+func matchName(re *regexp.Regexp, name string) bool {
+	return !hasControl(name) && re.MatchString(name)
+}

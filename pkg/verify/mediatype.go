@@ -51,8 +51,17 @@ const (
 	SignPredicateType = "https://sigstore.dev/cosign/sign/v1"
 	// InTotoPayloadType is the DSSE payload type of an in-toto statement.
 	InTotoPayloadType = "application/vnd.in-toto+json"
-	// inTotoStatementType is the _type of an in-toto v1 statement.
-	inTotoStatementType = "https://in-toto.io/Statement/v1"
+	// inTotoStatementType is the _type of an in-toto v1 statement;
+	// inTotoStatementTypeV01 the older one, which cosign's attest writes.
+	inTotoStatementType    = "https://in-toto.io/Statement/v1"
+	inTotoStatementTypeV01 = "https://in-toto.io/Statement/v0.1"
+
+	// DSSEMediaType is the media type of a layer of cosign's legacy
+	// attestation manifest (tagged "sha256-<hex>.att"): a DSSE envelope.
+	DSSEMediaType = "application/vnd.dsse.envelope.v1+json"
+	// AnnotationPredicateType names the predicate type of a legacy
+	// attestation layer.
+	AnnotationPredicateType = "predicateType"
 
 	// SimpleSigningMediaType is the media type of a legacy signature layer,
 	// whose content is the signed payload.
@@ -70,6 +79,12 @@ const (
 // legacy signatures means copying this tag too.
 func LegacySignatureTag(d digest.Digest) string {
 	return strings.Replace(d.String(), ":", "-", 1) + ".sig"
+}
+
+// LegacyAttestationTag returns the tag of cosign's legacy attestation
+// manifest of the artifact with digest d: "sha256-<hex>.att".
+func LegacyAttestationTag(d digest.Digest) string {
+	return strings.Replace(d.String(), ":", "-", 1) + ".att"
 }
 
 func isBundleMediaType(mediaType string) bool {

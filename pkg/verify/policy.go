@@ -74,13 +74,28 @@ type Rule struct {
 	// ProgramTypes, when set, are the only program kinds that may be loaded
 	// from the images.
 	ProgramTypes []progtype.Kind
+	// Attestations are the attestations the images must carry besides
+	// their signatures (require.attestations).
+	Attestations []*AttestationRequirement
 
-	globs []*regexp.Regexp
+	globs      []*regexp.Regexp
+	imageLines []int // each pattern's line in the policy file; 0 when unknown
 }
 
 // matches reports whether one of r's image patterns matches name.
 func (r *Rule) matches(name string) bool {
-	return slices.ContainsFunc(r.globs, func(re *regexp.Regexp) bool { return re.MatchString(name) })
+	return slices.ContainsFunc(r.globs, func(re *regexp.Regexp) bool { return matchName(re, name) })
+}
+
+// matchingPattern returns the first of r's image patterns that matches
+// name, or "".
+func (r *Rule) matchingPattern(name string) string {
+	for i, re := range r.globs {
+		if matchName(re, name) {
+			return r.Images[i]
+		}
+	}
+	return ""
 }
 
 // match returns the rule governing name, or nil.
@@ -127,13 +142,24 @@ type canonicalPolicy struct {
 }
 
 type canonicalRule struct {
-	Name          string               `json:"name"`
-	Images        []string             `json:"images"`
-	Authorities   []canonicalAuthority `json:"authorities"`
-	Threshold     int                  `json:"threshold"`
-	Mode          Mode                 `json:"mode"`
-	AllowUnsigned bool                 `json:"allowUnsigned"`
-	ProgramTypes  []progtype.Kind      `json:"programTypes"`
+	Name          string                 `json:"name"`
+	Images        []string               `json:"images"`
+	Authorities   []canonicalAuthority   `json:"authorities"`
+	Threshold     int                    `json:"threshold"`
+	Mode          Mode                   `json:"mode"`
+	AllowUnsigned bool                   `json:"allowUnsigned"`
+	ProgramTypes  []progtype.Kind        `json:"programTypes"`
+	Attestations  []canonicalRequirement `json:"attestations,omitempty"`
+}
+
+type canonicalRequirement struct {
+	Name             string               `json:"name"`
+	PredicateType    string               `json:"predicateType"`
+	Authorities      []canonicalAuthority `json:"authorities"`
+	Threshold        int                  `json:"threshold"`
+	BuilderID        string               `json:"builderId,omitempty"`
+	BuildType        string               `json:"buildType,omitempty"`
+	SourceRepository string               `json:"sourceRepository,omitempty"`
 }
 
 type canonicalAuthority struct {
@@ -157,15 +183,12 @@ func (p *Policy) computeFingerprint() (string, error) {
 			AllowUnsigned: r.AllowUnsigned,
 			ProgramTypes:  slices.Compact(slices.Sorted(slices.Values(r.ProgramTypes))),
 		}
-		for _, a := range r.Authorities {
-			var ca canonicalAuthority
-			if a.Key != nil {
-				ca.Key = a.Key.Fingerprint()
-			}
-			if k := a.Keyless; k != nil {
-				ca = canonicalAuthority{TrustedRoot: k.rootDigest, Issuer: k.Issuer, IssuerRegExp: k.IssuerRegExp, Subject: k.Subject, SubjectRegExp: k.SubjectRegExp}
-			}
-			cr.Authorities = append(cr.Authorities, ca)
+		cr.Authorities = canonicalAuthorities(r.Authorities)
+		for _, req := range r.Attestations {
+			cr.Attestations = append(cr.Attestations, canonicalRequirement{
+				Name: req.Name, PredicateType: req.PredicateType, Authorities: canonicalAuthorities(req.Authorities), Threshold: req.Threshold,
+				BuilderID: req.Conditions.BuilderID, BuildType: req.Conditions.BuildType, SourceRepository: req.Conditions.SourceRepository,
+			})
 		}
 		c.Rules = append(c.Rules, cr)
 	}
@@ -175,4 +198,19 @@ func (p *Policy) computeFingerprint() (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+func canonicalAuthorities(as []*Authority) []canonicalAuthority {
+	out := []canonicalAuthority{}
+	for _, a := range as {
+		var ca canonicalAuthority
+		if a.Key != nil {
+			ca.Key = a.Key.Fingerprint()
+		}
+		if k := a.Keyless; k != nil {
+			ca = canonicalAuthority{TrustedRoot: k.rootDigest, Issuer: k.Issuer, IssuerRegExp: k.IssuerRegExp, Subject: k.Subject, SubjectRegExp: k.SubjectRegExp}
+		}
+		out = append(out, ca)
+	}
+	return out
 }

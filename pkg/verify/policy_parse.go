@@ -183,7 +183,7 @@ func (p *policyParser) parse(data []byte) *Policy {
 
 func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 	r := &Rule{Threshold: 1, Mode: ModeEnforce}
-	var images, authorities, threshold *yaml.Node
+	var images, authorities, threshold, require *yaml.Node
 	seen := p.mapping(n, field, map[string]func(string, *yaml.Node){
 		"name": func(f string, n *yaml.Node) {
 			r.Name = p.str(f, n)
@@ -205,6 +205,7 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 					return
 				}
 				r.Images, r.globs = append(r.Images, pattern), append(r.globs, re)
+				r.imageLines = append(r.imageLines, item.Line)
 			})
 		},
 		"authorities": func(f string, n *yaml.Node) {
@@ -230,9 +231,30 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 			}
 		},
 		"allowUnsigned": func(f string, n *yaml.Node) { r.AllowUnsigned = p.bool(f, n) },
-		"allow": func(f string, n *yaml.Node) {
+		"require": func(f string, n *yaml.Node) {
+			require = n
 			p.mapping(n, f, map[string]func(string, *yaml.Node){
+				"attestations": func(f string, n *yaml.Node) {
+					if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+						p.problem(n, f, "empty: list the attestations the images must carry, or leave out require")
+						return
+					}
+					p.seq(f, n, func(f string, item *yaml.Node) {
+						if req := p.requirement(f, item); req != nil {
+							r.Attestations = append(r.Attestations, req)
+						}
+					})
+				},
+			})
+		},
+		"allow": func(f string, n *yaml.Node) {
+			seen := p.mapping(n, f, map[string]func(string, *yaml.Node){
 				"programTypes": func(f string, n *yaml.Node) {
+					if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+						// An empty list could mean "none" or "any": refuse the ambiguity.
+						p.problem(n, f, "empty: list the program types the images may load, or leave out allow to allow any")
+						return
+					}
 					p.seq(f, n, func(f string, item *yaml.Node) {
 						k, err := progtype.Parse(p.str(f, item))
 						if err != nil {
@@ -243,6 +265,9 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 					})
 				},
 			})
+			if n.Kind == yaml.MappingNode && len(seen) == 0 {
+				p.problem(n, f, "empty: list programTypes, or leave out allow to allow any program type")
+			}
 		},
 	})
 	if n.Kind != yaml.MappingNode {
@@ -272,8 +297,99 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 	}
 	if r.AllowUnsigned {
 		r.Threshold = 0
+		if require != nil {
+			p.problem(require, field+".require", "a rule with allowUnsigned requires no attestations (signatures come first)")
+		}
+	}
+	names := map[string]bool{}
+	for i, req := range r.Attestations {
+		if names[req.Name] {
+			p.problem(require, fmt.Sprintf("%s.require.attestations[%d].name", field, i), "%q names another requirement of the rule too", req.Name)
+		}
+		names[req.Name] = true
 	}
 	return r
+}
+
+// requirement parses one entry of require.attestations.
+func (p *policyParser) requirement(field string, n *yaml.Node) *AttestationRequirement {
+	req := &AttestationRequirement{Threshold: 1}
+	var authorities, threshold, typeNode, conditions *yaml.Node
+	seen := p.mapping(n, field, map[string]func(string, *yaml.Node){
+		"name": func(f string, n *yaml.Node) { req.Name = p.str(f, n) },
+		"predicateType": func(f string, n *yaml.Node) {
+			typeNode = n
+			if name := p.str(f, n); name != "" {
+				uri, err := PredicateType(name)
+				if err != nil {
+					p.problem(n, f, "%v", err)
+					return
+				}
+				req.PredicateType = uri
+			}
+		},
+		"authorities": func(f string, n *yaml.Node) {
+			authorities = n
+			p.seq(f, n, func(f string, item *yaml.Node) {
+				if a := p.authority(f, item); a != nil {
+					req.Authorities = append(req.Authorities, a)
+				}
+			})
+		},
+		"threshold": func(f string, n *yaml.Node) {
+			reported := len(p.problems)
+			if threshold, req.Threshold = n, p.int(f, n); len(p.problems) > reported {
+				req.Threshold = 1
+			}
+		},
+		"conditions": func(f string, n *yaml.Node) {
+			conditions = n
+			c := &req.Conditions
+			seen := p.mapping(n, f, map[string]func(string, *yaml.Node){
+				"builderId": func(f string, n *yaml.Node) { c.BuilderID = p.str(f, n) },
+				"buildType": func(f string, n *yaml.Node) { c.BuildType = p.str(f, n) },
+				"sourceRepository": func(f string, n *yaml.Node) {
+					if c.SourceRepository = p.str(f, n); c.SourceRepository != "" {
+						re, err := compileGlob(c.SourceRepository)
+						if err != nil {
+							p.problem(n, f, "bad pattern %q: %v", c.SourceRepository, err)
+							return
+						}
+						c.source = re
+					}
+				},
+			})
+			if n.Kind == yaml.MappingNode && len(seen) == 0 {
+				p.problem(n, f, "empty: give builderId, buildType or sourceRepository, or leave out conditions")
+			}
+		},
+	})
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	if !seen["predicateType"] {
+		p.problem(n, field+".predicateType", "missing: name the predicate type (slsaprovenance, slsaprovenance1, spdx, ... or a URI)")
+	}
+	nAuth := 0
+	if authorities != nil && authorities.Kind == yaml.SequenceNode {
+		nAuth = len(authorities.Content)
+	}
+	switch {
+	case nAuth == 0:
+		p.problem(orNode(authorities, n), field+".authorities", "empty: list the keys or keyless identities that must sign the attestation")
+	case threshold != nil && (req.Threshold < 1 || req.Threshold > nAuth):
+		p.problem(threshold, field+".threshold", "%d: want between 1 and the number of authorities (%d)", req.Threshold, nAuth)
+	}
+	if conditions != nil && req.PredicateType != "" && !isSLSAProvenance(req.PredicateType) {
+		p.problem(conditions, field+".conditions", "conditions read SLSA provenance; predicate type %s has none", req.PredicateType)
+	}
+	if req.Name == "" {
+		req.Name = req.PredicateType
+	}
+	if typeNode == nil || req.PredicateType == "" || len(req.Authorities) != nAuth {
+		return nil // reported already
+	}
+	return req
 }
 
 func (p *policyParser) authority(field string, n *yaml.Node) *Authority {

@@ -248,6 +248,33 @@ func TestParsePolicyErrors(t *testing.T) {
 				{9, "rules[2].name", `"b" is also the name of rules[1]`},
 			},
 		},
+		"empty program types": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  allow: {programTypes: []}\n",
+			want:   []problem{{7, "rules[0].allow.programTypes", "empty: list the program types the images may load, or leave out allow to allow any"}},
+		},
+		"empty allow": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  allow: {}\n",
+			want:   []problem{{7, "rules[0].allow", "empty: list programTypes, or leave out allow to allow any program type"}},
+		},
+		"control character in a pattern": {
+			policy: head + "rules:\n- name: r\n  images: [\"a/*\\nb\"]\n  authorities: [{key: {path: good.pub}}]\n",
+			want:   []problem{{5, "rules[0].images[0]", "contains control characters"}},
+		},
+		"attestation requirements": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  require:\n    attestations:\n    - predicateType: spdx\n      authorities: [{key: {path: good.pub}}]\n      conditions: {builderId: x}\n    - predicateType: not a type\n      authorities: []\n    - authorities: [{key: {path: good.pub}}]\n      threshold: 2\n      conditions: {}\n",
+			want: []problem{
+				{11, "rules[0].require.attestations[0].conditions", "conditions read SLSA provenance; predicate type https://spdx.dev/Document has none"},
+				{12, "rules[0].require.attestations[1].predicateType", `predicate type "not a type": want cyclonedx, link, openvex, slsaprovenance, slsaprovenance02, slsaprovenance1, spdx, spdxjson, vuln, or an absolute URI`},
+				{13, "rules[0].require.attestations[1].authorities", "empty: list the keys or keyless identities that must sign the attestation"},
+				{16, "rules[0].require.attestations[2].conditions", "empty: give builderId, buildType or sourceRepository"},
+				{14, "rules[0].require.attestations[2].predicateType", "missing"},
+				{15, "rules[0].require.attestations[2].threshold", "2: want between 1 and the number of authorities (1)"},
+			},
+		},
+		"attestations required of unsigned images": {
+			policy: head + rule + "  allowUnsigned: true\n  require: {attestations: [{predicateType: spdx, authorities: [{key: {path: good.pub}}]}]}\n",
+			want:   []problem{{7, "rules[0].require", "a rule with allowUnsigned requires no attestations"}},
+		},
 		"repeated key": {
 			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  mode: warn\n  mode: enforce\n",
 			want:   []problem{{8, "rules[0].mode", "repeated"}},
@@ -322,10 +349,11 @@ func TestPolicyFingerprint(t *testing.T) {
 		}
 	}
 	different := map[string]string{
-		"other key":  strings.Replace(base, "a.pub", "b.pub", 1),
-		"warn mode":  base + "  mode: warn\n",
-		"other type": strings.Replace(base, "tc]", "tracepoint]", 1),
-		"default":    base + "default: allow-unsigned\n",
+		"other key":   strings.Replace(base, "a.pub", "b.pub", 1),
+		"warn mode":   base + "  mode: warn\n",
+		"other type":  strings.Replace(base, "tc]", "tracepoint]", 1),
+		"default":     base + "default: allow-unsigned\n",
+		"requirement": base + "  require: {attestations: [{predicateType: slsaprovenance, authorities: [{key: {path: a.pub}}]}]}\n",
 	}
 	for name, policy := range different {
 		if got := fingerprint(policy); got == want {
@@ -380,7 +408,23 @@ func TestCompileGlob(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "[abc", `a\`, "a/[!"} {
+	// Newlines and other control characters: no wildcard or class matches
+	// one, so `**` and `*` agree, and a name holding one matches nothing.
+	for _, pattern := range []string{"r/**", "r/*", "r/?x", "r/[!a]x", "r/*x", "**"} {
+		re, err := compileGlob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"r/\nx", "r/a\nx", "r/\x7fx", "r/\u0085x", "r/\tx"} {
+			if re.MatchString(name) || matchName(re, name) {
+				t.Errorf("%q matches %q", pattern, name)
+			}
+		}
+	}
+	if matchName(anyImage, "r/\nx") || !matchName(anyImage, "r/x") {
+		t.Error("the pattern ** of a key policy disagrees with a compiled **")
+	}
+	for _, bad := range []string{"", "[abc", `a\`, "a/[!", "a\n*", "a\x00"} {
 		if _, err := compileGlob(bad); err == nil {
 			t.Errorf("compileGlob(%q) accepted a bad pattern", bad)
 		}

@@ -39,7 +39,8 @@ const (
 	// authority of the rule trusts.
 	ReasonUntrustedKey Reason = "untrusted-key"
 	// ReasonOutOfScope: no rule covers the image, or the signer is trusted
-	// only by a rule whose images do not include it.
+	// only by a rule that does not govern it: a rule for other images, or a
+	// later rule outranked by the first rule whose images match.
 	ReasonOutOfScope Reason = "out-of-scope"
 	// ReasonDigestMismatch: a trusted signature over another digest (replayed
 	// from another artifact, or stored under another subject).
@@ -50,6 +51,13 @@ const (
 	// ReasonThresholdNotMet: valid signatures, but from fewer distinct
 	// authorities than the rule's threshold.
 	ReasonThresholdNotMet Reason = "threshold-not-met"
+	// ReasonAttestationMissing: a required attestation was not found, or
+	// not from enough of the authorities the requirement trusts.
+	ReasonAttestationMissing Reason = "attestation-missing"
+	// ReasonAttestationConditions: a required attestation by a trusted
+	// authority, whose predicate fails the requirement's conditions (another
+	// builder, build type or source repository).
+	ReasonAttestationConditions Reason = "attestation-conditions-unmet"
 )
 
 // reasonPriority orders the reasons signatures fail for, from the most to
@@ -87,12 +95,17 @@ type Report struct {
 	// AllowedProgramTypes limits the program kinds that may be loaded from
 	// the artifact; empty means any. The daemon enforces it at load time.
 	AllowedProgramTypes []progtype.Kind `json:"allowedProgramTypes,omitempty"`
+	// Requirements are the outcomes of the rule's attestation requirements,
+	// in policy order; absent when it has none.
+	Requirements []RequirementResult `json:"requirements,omitempty"`
 }
 
 // SignatureResult is the verdict on one signature.
 type SignatureResult struct {
 	// Format is how the signature is stored.
 	Format Format `json:"format"`
+	// PredicateType is an attestation's predicate type.
+	PredicateType string `json:"predicateType,omitempty"`
 	// Manifest and Layer locate it: the referrer or ".sig" manifest and the
 	// layer within.
 	Manifest digest.Digest `json:"manifest,omitempty"`
@@ -103,7 +116,8 @@ type SignatureResult struct {
 	// Identity is the signing certificate's identity, for certificate
 	// (keyless) signatures.
 	Identity *Identity `json:"identity,omitempty"`
-	// Authority describes the policy authority that accepted it.
+	// Authority describes the policy authority that accepted it; set only
+	// on a valid signature.
 	Authority string `json:"authority,omitempty"`
 	// Valid reports whether the signature counts toward the rule's
 	// threshold.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
 // SignOptions configures Sign. The zero value signs in the bundle format
@@ -86,7 +88,7 @@ func signBundle(ctx context.Context, dst Destination, subject Subject, key *Priv
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	return oras.PackManifest(ctx, dst, oras.PackManifestVersion1_1, BundleMediaType, oras.PackManifestOptions{
+	return oras.PackManifest(ctx, keepReplacedIndex{dst}, oras.PackManifestVersion1_1, BundleMediaType, oras.PackManifestOptions{
 		Subject: &ocispec.Descriptor{
 			MediaType: subject.Descriptor.MediaType,
 			Digest:    subject.Descriptor.Digest,
@@ -99,6 +101,23 @@ func signBundle(ctx context.Context, dst Destination, subject Subject, key *Priv
 			ocispec.AnnotationCreated:     now().UTC().Format(time.RFC3339),
 		},
 	})
+}
+
+// keepReplacedIndex pushes to a registry without the referrers API, where
+// oras-go indexes a referrer under the "sha256-<hex>" tag and then deletes
+// the index it replaced. A registry that refuses deletes (distribution's
+// default) fails only that last step, with the signature and the new index
+// in place: that is success, as oras and notation take it.
+type keepReplacedIndex struct {
+	content.Pusher
+}
+
+func (k keepReplacedIndex) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	err := k.Pusher.Push(ctx, desc, r)
+	if re := (*remote.ReferrersError)(nil); errors.As(err, &re) && re.IsReferrersIndexDelete() {
+		return nil
+	}
+	return err
 }
 
 func signLegacy(ctx context.Context, dst Destination, subject Subject, key *PrivateKey, opts SignOptions) (ocispec.Descriptor, error) {

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -44,7 +45,16 @@ type Signature struct {
 	// legacy payload); nil for DSSE envelopes, whose statement is checked
 	// here.
 	artifact []byte
+	// predicateType and predicate are the signed in-toto statement's (a
+	// signature's is SignPredicateType); unset for legacy signatures.
+	predicateType string
+	predicate     json.RawMessage
 }
+
+// PredicateType returns the predicate type of the signed statement: that of
+// an attestation, or SignPredicateType; "" for a legacy signature or one
+// that could not be read.
+func (s *Signature) PredicateType() string { return s.predicateType }
 
 // Err returns why the signature could not be read or is stored for another
 // digest, or nil.

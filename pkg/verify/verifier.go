@@ -37,10 +37,12 @@ func NewVerifier(policy *Policy, opts VerifierOptions) *Verifier {
 func (v *Verifier) Policy() *Policy { return v.policy }
 
 // VerifyArtifact reads subject's signatures from src and judges them, like
-// FetchSignatures followed by Verify. A local file (a "file:" name) has no
-// signatures to read; src may then be nil.
+// FetchSignatures followed by Verify; when the rule governing subject
+// requires attestations it reads those from src too (FetchAttestations), so
+// signatures and attestations always come from the same store. A local file
+// (a "file:" name) has no signatures to read; src may then be nil.
 func (v *Verifier) VerifyArtifact(ctx context.Context, src Source, subject Subject) (*Report, error) {
-	var sigs []*Signature
+	var sigs, atts []*Signature
 	if !subject.local() {
 		if err := subject.Descriptor.Digest.Validate(); err != nil {
 			return nil, fmt.Errorf("subject %s: digest: %w", subject.Name, err)
@@ -49,14 +51,28 @@ func (v *Verifier) VerifyArtifact(ctx context.Context, src Source, subject Subje
 		if sigs, err = FetchSignatures(ctx, src, subject.Descriptor); err != nil {
 			return nil, fmt.Errorf("signatures of %s: %w", subject, err)
 		}
+		if rule := v.policy.match(subject.Name); rule != nil && len(rule.Attestations) > 0 {
+			if atts, err = FetchAttestations(ctx, src, subject.Descriptor); err != nil {
+				return nil, fmt.Errorf("attestations of %s: %w", subject, err)
+			}
+		}
 	}
-	return v.Verify(subject, sigs)
+	return v.VerifyEvidence(subject, sigs, atts)
 }
 
-// Verify judges the signatures sigs found for subject. It always returns the
-// report; when the policy denies the artifact it also returns a *DenialError
-// carrying it.
+// Verify judges the signatures sigs found for subject, with no attestations
+// (a rule that requires some denies). It always returns the report; when the
+// policy denies the artifact it also returns a *DenialError carrying it.
 func (v *Verifier) Verify(subject Subject, sigs []*Signature) (*Report, error) {
+	return v.VerifyEvidence(subject, sigs, nil)
+}
+
+// VerifyEvidence judges the signatures sigs and attestations atts
+// (FetchAttestations) found for subject: the signatures against the
+// governing rule's authorities and threshold, the attestations against each
+// of its requirements. It returns the report, and a *DenialError when the
+// policy denies the artifact.
+func (v *Verifier) VerifyEvidence(subject Subject, sigs, atts []*Signature) (*Report, error) {
 	rule := v.policy.match(subject.Name)
 	report := &Report{
 		Image:      subject.Name,
@@ -70,6 +86,7 @@ func (v *Verifier) Verify(subject Subject, sigs []*Signature) (*Report, error) {
 	if rule != nil {
 		report.Rule, report.Mode, report.Threshold = rule.Name, rule.Mode, rule.Threshold
 		report.AllowedProgramTypes = slices.Clone(rule.ProgramTypes)
+		report.Requirements = v.judgeRequirements(subject, rule, atts)
 	}
 
 	switch {
@@ -92,11 +109,19 @@ func (v *Verifier) Verify(subject Subject, sigs []*Signature) (*Report, error) {
 			trusted[r.authority] = true
 		}
 	}
-	if len(trusted) >= rule.Threshold {
+	var findings []Finding
+	if len(trusted) < rule.Threshold {
+		findings = v.findings(subject, rule, report, len(trusted))
+	}
+	for _, r := range report.Requirements {
+		if !r.Satisfied {
+			findings = append(findings, Finding{r.Reason, r.Detail})
+		}
+	}
+	if len(findings) == 0 {
 		report.Decision = DecisionAllow
 		return report, nil
 	}
-	findings := v.findings(subject, rule, report, len(trusted))
 	if rule.Mode == ModeWarn {
 		report.Decision = DecisionWarn
 		report.Reason, report.Findings = findings[0].Reason, findings
@@ -189,18 +214,20 @@ func (v *Verifier) judge(subject Subject, rule *Rule, s *Signature) SignatureRes
 	}
 
 	if owner != nil {
+		// Authority names only the authority that accepted a valid
+		// signature; a signature that does not count names the signer in
+		// its detail.
 		a := owner.Authorities[index]
-		res.Authority = a.String()
 		if a.Key != nil {
 			res.Key = a.Key.Fingerprint()
 		}
 		switch {
 		case !s.claims(subject.Descriptor.Digest):
-			res.Reason, res.Detail = ReasonDigestMismatch, fmt.Sprintf("signed by a trusted signer but over %s, not %s", joinDigests(s), subject.Descriptor.Digest)
+			res.Reason, res.Detail = ReasonDigestMismatch, fmt.Sprintf("signed by %s, trusted by rule %q, but over %s, not %s", a, owner.Name, joinDigests(s), subject.Descriptor.Digest)
 		case owner != rule:
-			res.Reason, res.Detail = ReasonOutOfScope, fmt.Sprintf("signer trusted only by rule %q, whose images (%s) do not include %s", owner.Name, strings.Join(owner.Images, ", "), subject.Name)
+			res.Reason, res.Detail = ReasonOutOfScope, outOfScope(subject, rule, owner, a)
 		default:
-			res.Valid, res.authority = true, index
+			res.Valid, res.authority, res.Authority = true, index, a.String()
 		}
 		return res
 	}
@@ -226,6 +253,23 @@ func (v *Verifier) judge(subject Subject, rule *Rule, s *Signature) SignatureRes
 		res.Reason, res.Detail = ReasonUntrustedKey, fmt.Sprintf("does not verify with any key %s trusts (made by another key, or altered)", ruleName)
 	}
 	return res
+}
+
+// outOfScope explains why a signature by a, an authority of rule owner,
+// does not count for subject, which rule governs (or no rule does). Rules
+// apply by first match: when owner's images include subject too, owner comes
+// after rule and is never consulted.
+func outOfScope(subject Subject, rule, owner *Rule, a *Authority) string {
+	var governs string
+	if rule == nil {
+		governs = fmt.Sprintf("no rule covers %s", subject.Name)
+	} else {
+		governs = fmt.Sprintf("rule %q governs %s (the first rule whose images match it: %s) and does not trust this signer", rule.Name, subject.Name, rule.matchingPattern(subject.Name))
+	}
+	if owner.matches(subject.Name) {
+		return fmt.Sprintf("signed by %s, which the later rule %q trusts; %s", a, owner.Name, governs)
+	}
+	return fmt.Sprintf("signed by %s, which only rule %q trusts, for other images (%s); %s", a, owner.Name, strings.Join(owner.Images, ", "), governs)
 }
 
 // knowsKey reports whether any authority of p is the key with fingerprint fp.

@@ -215,6 +215,54 @@ func TestVerifyScope(t *testing.T) {
 	}
 }
 
+// TestVerifyDenialExplains checks what a denial says when the signer is
+// trusted by a rule that does not govern the image: by a later rule that an
+// earlier, narrower one outranks (first match), or by a rule for other
+// images. A signature that does not count names no authority.
+func TestVerifyDenialExplains(t *testing.T) {
+	s, subj := layoutWithArtifact(t, "a")
+	sign(t, s, subj.Name, subj.Descriptor, key(t, 1).priv, SignOptions{})
+	fp := key(t, 1).pub.Fingerprint()
+	cases := map[string]struct {
+		policy string
+		want   string
+	}{
+		"earlier, narrower rule outranks the one trusting the signer": {
+			policy: "rules:\n- name: narrow\n  images: ['" + subj.Name + "']\n  authorities: [{key: {path: k0.pub}}]\n- name: wide\n  images: ['oci:**']\n  authorities: [{key: {path: k1.pub}}]\n",
+			want: "signed by key " + fp + " (k1.pub), which the later rule \"wide\" trusts; rule \"narrow\" governs " + subj.Name +
+				" (the first rule whose images match it: " + subj.Name + ") and does not trust this signer",
+		},
+		"signer trusted for other images": {
+			policy: "rules:\n- name: net\n  images: ['registry.example.com/net/*']\n  authorities: [{key: {path: k1.pub}}]\n- name: rest\n  images: ['oci:/**']\n  authorities: [{key: {path: k0.pub}}]\n",
+			want: "signed by key " + fp + " (k1.pub), which only rule \"net\" trusts, for other images (registry.example.com/net/*); rule \"rest\" governs " + subj.Name +
+				" (the first rule whose images match it: oci:/**) and does not trust this signer",
+		},
+		"no rule covers the image": {
+			policy: "rules:\n- name: net\n  images: ['registry.example.com/net/*']\n  authorities: [{key: {path: k1.pub}}]\n",
+			want:   "signed by key " + fp + " (k1.pub), which only rule \"net\" trusts, for other images (registry.example.com/net/*); no rule covers " + subj.Name,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			pol := parsePolicy(t, nil, tc.policy)
+			got, rep := verifyOutcome(t, pol, s, subj)
+			checkOutcome(t, outcome{Decision: DecisionDeny, Reason: ReasonOutOfScope, Signatures: []string{"bundle out-of-scope"}}, got)
+			sig := rep.Signatures[0]
+			// The key file's directory differs per test: compare from the key's name on.
+			detail := strings.Replace(sig.Detail, filepath.Dir(strings.SplitN(strings.SplitN(sig.Detail, "(", 2)[1], ")", 2)[0])+"/", "", 1)
+			if detail != tc.want {
+				t.Errorf("detail\n\t%s\nwant\n\t%s", detail, tc.want)
+			}
+			if sig.Authority != "" || sig.Key != fp {
+				t.Errorf("denied signature: authority %q (want none), key %q (want %s)", sig.Authority, sig.Key, fp)
+			}
+			if rep.Rule != "" && rep.Findings[0].Detail != sig.Detail {
+				t.Errorf("the denial says %q, not the signature's detail", rep.Findings[0].Detail)
+			}
+		})
+	}
+}
+
 func TestVerifyModesAndLocalFiles(t *testing.T) {
 	local := Subject{Name: "file:/opt/bpf/xdp.bpf.o", Descriptor: ocispec.Descriptor{Digest: digest.FromString("elf")}}
 	s, unsigned := layoutWithArtifact(t, "a")

@@ -88,8 +88,13 @@ type Table struct {
 	// About says what the entries are fed to.
 	About string `yaml:"about"`
 	// Subject is the entry, as "surface/name", whose artifact the entries'
-	// signatures are stored next to (signature only).
+	// signatures or attestations are stored next to (signature,
+	// attestation).
 	Subject string `yaml:"subject"`
+	// With lists entries, as "surface/name", written into every entry's
+	// layout beside the subject (attestation: the subject's valid
+	// signature).
+	With []string `yaml:"with"`
 	// Entries in file order.
 	Entries []*Entry `yaml:"entries"`
 
@@ -136,8 +141,9 @@ type Entry struct {
 	// MediaType is the media type of the root's descriptor; the default is
 	// the root blob's own mediaType field.
 	MediaType string `yaml:"mediaType"`
-	// Format is how a signature entry's manifest.json is stored: bundle (a
-	// referrer of the subject) or legacy (tagged sha256-<hex>.sig).
+	// Format is how a signature or attestation entry's manifest.json is
+	// stored: bundle (a referrer of the subject) or legacy (tagged
+	// sha256-<hex>.sig, or .att for an attestation).
 	Format string `yaml:"format"`
 	// Ops lists the operations that must fail (artifact: fetch, inspect);
 	// empty means all of them. The others are not checked.

@@ -27,6 +27,9 @@ import (
 //	                  corpus key, base64 (a legacy cosign signature)
 //	{{dsse NAME}}     the same over its DSSE pre-authentication encoding as an
 //	                  in-toto statement (a bundle's envelope signature)
+//	{{inventedprograms N}}
+//	                  N program entries of an artifact config (JSON objects,
+//	                  comma separated) for programs no object defines
 //	{{VAR}}           the variable VAR
 //
 // NAME is a blob of the same entry, itself expanded first, or "@name" for
@@ -76,6 +79,9 @@ func (t *Template) value(fn, arg string) ([]byte, error) {
 		}
 		return []byte(v), nil
 	}
+	if fn == "inventedprograms" {
+		return inventedPrograms(arg)
+	}
 	if t.Blob == nil {
 		return nil, errors.New("no blobs here")
 	}
@@ -96,6 +102,26 @@ func (t *Template) value(fn, arg string) ([]byte, error) {
 		return t.sign(PAE(InTotoPayloadType, data))
 	}
 	return nil, fmt.Errorf("unknown function %q", fn)
+}
+
+// maxInvented bounds {{inventedprograms N}}.
+const maxInvented = 100000
+
+// inventedPrograms returns n program entries of an artifact config, comma
+// separated, for programs no object defines: "invented00000"...
+func inventedPrograms(n string) ([]byte, error) {
+	count, err := strconv.Atoi(n)
+	if err != nil || count < 1 || count > maxInvented {
+		return nil, fmt.Errorf("want a count from 1 to %d", maxInvented)
+	}
+	var out []byte
+	for i := range count {
+		if i > 0 {
+			out = append(out, ",\n"...)
+		}
+		out = fmt.Appendf(out, `{"name": "invented%05d", "section": "xdp", "type": "xdp", "attachType": "xdp", "kinds": ["xdp"], "license": "GPL", "instructions": 2}`, i)
+	}
+	return out, nil
 }
 
 func (t *Template) sign(message []byte) ([]byte, error) {

@@ -112,6 +112,7 @@ func subjectVars(d ocispec.Descriptor) map[string]string {
 		"subject.size":      strconv.FormatInt(d.Size, 10),
 		"subject.mediaType": d.MediaType,
 		"subject.sigtag":    strings.Replace(d.Digest.String(), ":", "-", 1) + ".sig",
+		"subject.atttag":    strings.Replace(d.Digest.String(), ":", "-", 1) + ".att",
 	}
 }
 
@@ -169,11 +170,27 @@ func (e *Entry) WriteLayout(dir string) (*Layout, error) {
 		}
 		vars = subjectVars(root)
 	}
+	for _, with := range e.table.With {
+		other, err := e.table.corpus.entryAt(with)
+		if err != nil {
+			return nil, err
+		}
+		tag := ""
+		if other.Format == "legacy" {
+			tag = vars["subject.sigtag"]
+		}
+		if _, err := w.addEntry(other, vars, tag); err != nil {
+			return nil, fmt.Errorf("with %s: %w", with, err)
+		}
+	}
 	switch e.table.Surface {
-	case "signature":
+	case "signature", "attestation":
 		tag := ""
 		if e.Format == "legacy" {
 			tag = vars["subject.sigtag"]
+			if e.table.Surface == "attestation" {
+				tag = vars["subject.atttag"]
+			}
 		}
 		if _, err := w.addEntry(e, vars, tag); err != nil {
 			return nil, fmt.Errorf("entry %s: %w", e.Name, err)
@@ -253,7 +270,7 @@ func (e *Entry) rootName(names []string) string {
 	switch {
 	case e.Root != "":
 		return e.Root
-	case e.table.Surface != "signature" && slices.Contains(names, "index.json"):
+	case e.table.Surface != "signature" && e.table.Surface != "attestation" && slices.Contains(names, "index.json"):
 		return "index.json"
 	}
 	return "manifest.json"

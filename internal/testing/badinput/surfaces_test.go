@@ -100,6 +100,30 @@ var surfaces = map[string]surface{
 			"invalid-object":  is(artifact.ErrInvalidObject),
 		},
 	},
+	"attestation": {
+		prepare: writeLayout,
+		ops: map[string]func(context.Context, *run) error{
+			"verify": func(ctx context.Context, r *run) error {
+				c, err := badinput.Locate()
+				if err != nil {
+					return err
+				}
+				policy, err := verify.ParsePolicy(attestationPolicy(c), verify.ParseOptions{Source: "attestation policy"})
+				if err != nil {
+					return fmt.Errorf("attestation policy: %w", err)
+				}
+				return withLayout(ctx, r, func(target *artifact.Target, root ocispec.Descriptor) error {
+					v := verify.NewVerifier(policy, verify.VerifierOptions{})
+					_, err := v.VerifyArtifact(ctx, target, verify.Subject{Name: target.Ref.Name(), Descriptor: root})
+					return err
+				})
+			},
+		},
+		classes: map[string]func(error) bool{
+			"attestation-missing":          deniedFor(verify.ReasonAttestationMissing),
+			"attestation-conditions-unmet": deniedFor(verify.ReasonAttestationConditions),
+		},
+	},
 	"signature": {
 		prepare: writeLayout,
 		ops: map[string]func(context.Context, *run) error{
@@ -120,6 +144,7 @@ var surfaces = map[string]surface{
 			"digest-mismatch":      deniedFor(verify.ReasonDigestMismatch),
 			"signature-invalid":    deniedFor(verify.ReasonSignatureInvalid),
 			"untrusted-key":        deniedFor(verify.ReasonUntrustedKey),
+			"unsigned":             deniedFor(verify.ReasonUnsigned),
 		},
 	},
 	"policy": {
@@ -165,6 +190,27 @@ func deniedFor(reason verify.Reason) func(error) bool {
 		var denial *verify.DenialError
 		return errors.As(err, &denial) && denial.Reason == reason
 	}
+}
+
+// attestationPolicy trusts the corpus key for signatures of every image and
+// requires SLSA provenance signed by it, from https://ci.example.com/trusted
+// and a repository under git+https://github.com/example/.
+func attestationPolicy(c *badinput.Corpus) []byte {
+	return fmt.Appendf(nil, `apiVersion: bpfd.io/v1alpha1
+kind: TrustPolicy
+rules:
+- name: corpus
+  images: ["**"]
+  authorities: [{key: {path: %q}}]
+  require:
+    attestations:
+    - name: provenance
+      predicateType: slsaprovenance
+      authorities: [{key: {path: %q}}]
+      conditions:
+        builderId: https://ci.example.com/trusted
+        sourceRepository: git+https://github.com/example/*
+`, c.PublicKeyPath(), c.PublicKeyPath())
 }
 
 // minBad is the least number of bad entries the corpus holds.

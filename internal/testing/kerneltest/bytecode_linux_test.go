@@ -10,7 +10,7 @@ import (
 // loadSpec parses bytecode/NAME.bpf.o of this repository.
 func loadSpec(t *testing.T, name string) *ebpf.CollectionSpec {
 	t.Helper()
-	spec, err := ebpf.LoadCollectionSpec(filepath.Join("..", "..", "bytecode", name+".bpf.o"))
+	spec, err := ebpf.LoadCollectionSpec(filepath.Join("..", "..", "..", "bytecode", name+".bpf.o"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,12 +29,16 @@ type Registry struct {
 	log *lockedBuffer
 }
 
-// Options configure Start. The zero value is a registry without
-// authentication.
+// Options configure Start. The zero value is a registry with distribution's
+// defaults: no authentication, and deletes refused (405 Method Not Allowed),
+// as on most production registries.
 type Options struct {
 	// BasicAuth, if set, makes the registry demand HTTP basic authentication
 	// with these credentials (an htpasswd file with a bcrypt hash).
 	BasicAuth *Credentials
+	// DeleteEnabled lets clients delete manifests and blobs
+	// (storage.delete.enabled).
+	DeleteEnabled bool
 }
 
 // Credentials are a user name and password.
@@ -59,10 +63,10 @@ storage:
   filesystem:
     rootdirectory: %s
   delete:
-    enabled: true
+    enabled: %t
 http:
   addr: %s
-`, r.Dir, r.Host)
+`, r.Dir, opts.DeleteEnabled, r.Host)
 	if opts.BasicAuth != nil {
 		auth, err := writeHtpasswd(dir, *opts.BasicAuth)
 		if err != nil {

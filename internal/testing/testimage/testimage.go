@@ -93,6 +93,26 @@ func (k *Key) Sign(ctx context.Context, ref string, format verify.Format) error 
 	return err
 }
 
+// Attest attests, with k, that the artifact ref names has predicate (JSON)
+// of predicateType (a URI or cosign's short name), where it is stored.
+func (k *Key) Attest(ctx context.Context, ref, predicateType string, predicate []byte) error {
+	r, err := artifact.ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	target, err := artifact.Open(ctx, r, artifact.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	desc, err := target.ResolveReference(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = verify.Attest(ctx, target, verify.Subject{Name: r.Name(), Descriptor: desc}, k.Private, predicateType, predicate, verify.AttestOptions{})
+	return err
+}
+
 // Rule is one rule of a trust policy.
 type Rule struct {
 	Name   string
@@ -101,6 +121,9 @@ type Rule struct {
 	Keys []string
 	// Kinds are the allowed program types; none means any.
 	Kinds []string
+	// Provenance, if set, requires SLSA provenance (v0.2) by this
+	// builder id, signed by the key file ProvenanceKey.
+	Provenance, ProvenanceKey string
 }
 
 // WritePolicy writes a trust policy of rules, default deny, to path.
@@ -119,6 +142,9 @@ func WritePolicy(path string, rules ...Rule) error {
 		}
 		if len(r.Kinds) > 0 {
 			fmt.Fprintf(&b, "  allow: {programTypes: [%s]}\n", strings.Join(r.Kinds, ", "))
+		}
+		if r.Provenance != "" {
+			fmt.Fprintf(&b, "  require:\n    attestations:\n    - name: provenance\n      predicateType: slsaprovenance\n      authorities: [{key: {path: %q}}]\n      conditions: {builderId: %q}\n", r.ProvenanceKey, r.Provenance)
 		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)

@@ -21,8 +21,16 @@ func WithBasicAuth(user, password string) RegistryOption {
 	}
 }
 
+// WithDeletes makes the registry accept deletes of manifests and blobs,
+// which distribution's registry, like many production ones, refuses by
+// default.
+func WithDeletes() RegistryOption {
+	return func(o *localregistry.Options) { o.DeleteEnabled = true }
+}
+
 // StartRegistry starts distribution's registry (`registry`, found by Tool)
-// for the test and stops it at cleanup. It fails the test
+// for the test, with distribution's defaults (deletes refused) unless opts
+// say otherwise, and stops it at cleanup. It fails the test
 // when the binary is missing: `make tools` builds it.
 func StartRegistry(tb testing.TB, opts ...RegistryOption) *Registry {
 	tb.Helper()

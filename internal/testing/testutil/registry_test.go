@@ -48,3 +48,32 @@ func TestStartRegistryWithBasicAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestStartRegistryDeletes: deletes are refused by default, as by
+// distribution's registry out of the box, and allowed WithDeletes.
+func TestStartRegistryDeletes(t *testing.T) {
+	const blob = "/v2/x/blobs/sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+	for name, tc := range map[string]struct {
+		opts []RegistryOption
+		want int
+	}{
+		"default":      {want: http.StatusMethodNotAllowed},
+		"with deletes": {opts: []RegistryOption{WithDeletes()}, want: http.StatusNotFound}, // allowed, but there is no such blob
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := StartRegistry(t, tc.opts...)
+			req, err := http.NewRequest(http.MethodDelete, "http://"+r.Host+blob, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("DELETE %s = %s, want %d", blob, resp.Status, tc.want)
+			}
+		})
+	}
+}
