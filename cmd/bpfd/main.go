@@ -5,7 +5,8 @@
 //	bpfd [--config /etc/bpfd/bpfd.yaml] [--socket PATH] [--state-dir DIR] ...
 //
 // Every path of the configuration file has a flag that overrides it. SIGHUP
-// re-reads the trust policy (an invalid file keeps the policy in force);
+// re-reads the trust policy (an invalid file keeps the policy in force; one
+// received during start is applied once bpfd serves);
 // SIGTERM and SIGINT stop serving, and programs stay loaded: the next start
 // adopts them. Under systemd (Type=notify) bpfd reports READY=1 once it
 // serves.
@@ -86,11 +87,12 @@ var (
 		{&cli.StringFlag{Name: "csi-staging-dir", Usage: "`DIR` the CSI driver assembles volumes in (csi.stagingDir; default the socket's dir/staging)", EnvVars: []string{"BPFD_CSI_STAGING_DIR"}}, func(c *daemon.Config, v string) { c.CSI.StagingDir = v }},
 	}
 	csiFlag       = &cli.BoolFlag{Name: "csi", Usage: "serve the CSI node driver csi.bpfd.io, which mounts configs' maps into the pods they admit (csi.enabled)", EnvVars: []string{"BPFD_CSI"}}
+	adminGIDFlag  = &cli.UintSliceFlag{Name: "socket-admin-gid", Usage: "`GID` whose members, like root, may set program owners and unload or borrow the maps of any program, repeatable (socket.adminGIDs)", EnvVars: []string{"BPFD_SOCKET_ADMIN_GIDS"}}
 	plainHTTPFlag = &cli.StringSliceFlag{Name: "plain-http-registry", Usage: "`HOST[:PORT]` reached over plain HTTP, repeatable (plainHTTPRegistries)", EnvVars: []string{"BPFD_PLAIN_HTTP_REGISTRIES"}}
 )
 
 func newApp(stderr io.Writer) *cli.App {
-	flags := []cli.Flag{configFlag, plainHTTPFlag, csiFlag}
+	flags := []cli.Flag{configFlag, plainHTTPFlag, adminGIDFlag, csiFlag}
 	for _, f := range pathFlags {
 		flags = append(flags, f.flag)
 	}
@@ -130,6 +132,13 @@ func config(c *cli.Context) (*daemon.Config, error) {
 		v := c.Bool(csiFlag.Name)
 		overrides = append(overrides, func(cfg *daemon.Config) { cfg.CSI.Enabled = v })
 	}
+	if c.IsSet(adminGIDFlag.Name) {
+		var gids []uint32
+		for _, g := range c.UintSlice(adminGIDFlag.Name) {
+			gids = append(gids, uint32(g)) // the flag parses 32-bit values only
+		}
+		overrides = append(overrides, func(cfg *daemon.Config) { cfg.Socket.AdminGIDs = gids })
+	}
 	if c.IsSet(plainHTTPFlag.Name) {
 		v := c.StringSlice(plainHTTPFlag.Name)
 		overrides = append(overrides, func(cfg *daemon.Config) { cfg.PlainHTTPRegistries = v })
@@ -142,23 +151,26 @@ func config(c *cli.Context) (*daemon.Config, error) {
 }
 
 func serve(c *cli.Context) error {
+	// Signals first, before any start-up work: a SIGTERM during start ends
+	// it, and a SIGHUP during start is kept (not fatal, as an unhandled one
+	// is) and re-reads the policy once bpfd serves.
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg, err := config(c)
 	if err != nil {
 		return err
 	}
 	log := daemon.NewLogger(c.App.ErrWriter, cfg)
-
-	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	d, err := daemon.New(ctx, cfg, daemon.Options{Logger: log})
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			if err := d.ReloadPolicy(); err != nil {

@@ -46,6 +46,8 @@ func TestStartErrors(t *testing.T) {
 		"missing config":       {[]string{"--config", filepath.Join(dir, "nope.yaml")}, exitConfig, []string{"config " + filepath.Join(dir, "nope.yaml"), "no such file"}},
 		"invalid config":       {[]string{"--config", badConfig}, exitConfig, []string{"config " + badConfig + ": ", "line 3: field sokcet not found"}},
 		"invalid flag value":   {[]string{"--pull-policy", "Sometimes", "--state-dir", state}, exitConfig, []string{`pullPolicy: "Sometimes" is not one of Always, IfNotPresent, Never`}},
+		"admin gid too big":    {[]string{"--socket-admin-gid", "4294967296", "--state-dir", state}, exitConfig, []string{`invalid value "4294967296" for flag -socket-admin-gid`}},
+		"admin gid twice":      {[]string{"--socket-admin-gid", "7", "--socket-admin-gid", "7", "--state-dir", state}, exitConfig, []string{"socket.adminGIDs: 7 is listed twice"}},
 		"every config problem": {[]string{"--state-dir", "rel", "--log-format", "xml"}, exitConfig, []string{`stateDir: "rel" is not an absolute path; `, `log.format: "xml"`}},
 		"missing policy":       {[]string{"--policy", filepath.Join(dir, "nope.policy"), "--state-dir", state}, exitConfig, []string{"trust policy", "nope.policy: no such file"}},
 		"invalid policy":       {[]string{"--policy", badPolicy, "--state-dir", state}, exitConfig, []string{"invalid trust policy " + badPolicy + ": 3 problems: ", badPolicy + ":6: rules[0].mode"}},

@@ -98,12 +98,37 @@ type bpfd struct {
 // for its READY=1 on the notify socket.
 func (n *node) start(t *testing.T, flags ...string) *bpfd {
 	t.Helper()
+	b, ready := n.launch(t, flags...)
+	b.waitReady(t, ready)
+	return b
+}
+
+// waitReady waits for the message launch's channel delivers, READY=1.
+func (b *bpfd) waitReady(t *testing.T, ready <-chan string) {
+	t.Helper()
+	select {
+	case msg := <-ready:
+		if msg != "READY=1" {
+			select {
+			case <-b.done:
+			case <-time.After(10 * time.Second):
+			}
+			t.Fatalf("notify socket: %q, want READY=1; bpfd log:\n%s", msg, b.log())
+		}
+	case <-b.done:
+		t.Fatalf("bpfd exited at start (%v):\n%s", b.cmd.ProcessState, b.log())
+	}
+}
+
+// launch runs bpfd on the node's directories, with extra flags; the
+// channel delivers the first message on its notify socket.
+func (n *node) launch(t *testing.T, flags ...string) (*bpfd, <-chan string) {
+	t.Helper()
 	notifyPath := filepath.Join(n.dir, "notify-"+testutil.RandomSuffix(6))
 	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer notify.Close()
 
 	args := []string{"--socket", n.socket, "--state-dir", n.state, "--bpffs", n.bpffs,
 		"--policy", n.policy, "--config", filepath.Join(n.dir, "bpfd.yaml"), "--log-level", "debug"}
@@ -134,6 +159,7 @@ func (n *node) start(t *testing.T, flags ...string) *bpfd {
 
 	ready := make(chan string, 1)
 	go func() {
+		defer notify.Close()
 		buf := make([]byte, 256)
 		notify.SetReadDeadline(time.Now().Add(30 * time.Second))
 		m, _, err := notify.ReadFrom(buf)
@@ -143,19 +169,7 @@ func (n *node) start(t *testing.T, flags ...string) *bpfd {
 		}
 		ready <- string(buf[:m])
 	}()
-	select {
-	case msg := <-ready:
-		if msg != "READY=1" {
-			select {
-			case <-b.done:
-			case <-time.After(10 * time.Second):
-			}
-			t.Fatalf("notify socket: %q, want READY=1; bpfd log:\n%s", msg, b.log())
-		}
-	case <-b.done:
-		t.Fatalf("bpfd exited at start (%v):\n%s", cmd.ProcessState, b.log())
-	}
-	return b
+	return b, ready
 }
 
 func (b *bpfd) log() string {
@@ -276,5 +290,61 @@ func TestSignals(t *testing.T) {
 	}
 	if st := b.stop(t, syscall.SIGINT); st.ExitCode() != 0 {
 		t.Errorf("exit after SIGINT: %v", st)
+	}
+}
+
+// TestSIGHUPDuringStart sends SIGHUP to bpfd while it starts, from its first
+// log line (the policy is read) until it serves, after replacing the
+// policy: bpfd neither dies nor loses the signal, and serves under the new
+// policy.
+func TestSIGHUPDuringStart(t *testing.T) {
+	n := newNode(t)
+	ref := n.image(t, "tracepoint", "tracepoint_counter.bpf.o")
+	other, err := testimage.NewKey(n.dir, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ready := n.launch(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for b.log() == "" {
+		select {
+		case <-b.done:
+			t.Fatalf("bpfd exited at start (%v):\n%s", b.cmd.ProcessState, b.log())
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bpfd logged nothing in 30s")
+		}
+	}
+	n.trust(t, other)
+	sent := 0
+	for served := false; !served; {
+		b.cmd.Process.Signal(syscall.SIGHUP)
+		sent++
+		select {
+		case msg := <-ready:
+			if msg != "READY=1" {
+				t.Fatalf("notify socket: %q, want READY=1; bpfd log:\n%s", msg, b.log())
+			}
+			served = true
+		case <-b.done:
+			t.Fatalf("bpfd died of a SIGHUP during start (%v, after %d signals):\n%s", b.cmd.ProcessState, sent, b.log())
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bpfd not ready in 30s:\n%s", b.log())
+		}
+	}
+	t.Logf("%d SIGHUPs sent during start", sent)
+	b.waitLog(t, "trust policy reloaded")
+
+	client, closeClient := n.client(t)
+	defer closeClient()
+	_, err = client.PullImage(context.Background(), &pb.PullImageRequest{Bytecode: &pb.Bytecode{Reference: ref}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("pull of an artifact the new policy does not trust: %v, want PermissionDenied", err)
+	}
+	if st := b.stop(t, syscall.SIGTERM); st.ExitCode() != 0 {
+		t.Errorf("exit after SIGTERM: %v\n%s", st, b.log())
 	}
 }

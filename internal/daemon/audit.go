@@ -3,12 +3,12 @@ package daemon
 import (
 	"context"
 	"log/slog"
-	"sync"
+	"strings"
 
 	"google.golang.org/grpc/status"
 
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
-	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
 // The audit log has one line per API request (health checks aside),
@@ -38,7 +38,9 @@ type auditRecord struct {
 	IDs       []runtime.ID
 	Artifacts []string
 	Err       error
-	Note      *auditNote
+	// Supply is what the supply chain found and decided; nil when it was
+	// not asked.
+	Supply *supplychain.Result
 }
 
 func (a *auditor) write(ctx context.Context, r auditRecord) {
@@ -55,19 +57,17 @@ func (a *auditor) write(ctx context.Context, r auditRecord) {
 	if r.Reference != "" {
 		attrs = append(attrs, slog.String("reference", r.Reference))
 	}
-	if n := r.Note; n != nil {
-		n.mu.Lock()
-		if n.digest != "" {
-			attrs = append(attrs, slog.String("digest", n.digest))
+	if res := r.Supply; res != nil {
+		if res.Digest != "" {
+			attrs = append(attrs, slog.String("digest", res.Digest.String()))
 		}
-		if n.decision != "" {
-			attrs = append(attrs, slog.String("decision", n.decision))
-			if n.reason != "" {
-				attrs = append(attrs, slog.String("reason", n.reason))
+		if v := res.Verdict; v != nil {
+			attrs = append(attrs, slog.String("decision", string(v.Decision)))
+			if v.Reason != "" {
+				attrs = append(attrs, slog.String("reason", string(v.Reason)))
 			}
-			attrs = append(attrs, slog.String("rule", n.rule), slog.String("signer", n.signer), slog.String("policy", n.policy))
+			attrs = append(attrs, slog.String("rule", v.Rule), slog.String("signer", strings.Join(v.Signers, ", ")), slog.String("policy", v.Policy))
 		}
-		n.mu.Unlock()
 	}
 	if len(r.Artifacts) > 0 {
 		attrs = append(attrs, slog.Any("artifacts", r.Artifacts))
@@ -90,58 +90,4 @@ func (a *auditor) write(ctx context.Context, r auditRecord) {
 		attrs = append(attrs, slog.String("code", code.String()), slog.String("error", msg))
 	}
 	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "audit", attrs...)
-}
-
-// auditNote collects, during one request, what the Source decided: the
-// digest the reference resolved to and the trust policy's verdict. The
-// server reads it for the audit line even when the request failed later.
-type auditNote struct {
-	mu       sync.Mutex
-	digest   string
-	decision string
-	reason   string
-	rule     string
-	signer   string
-	policy   string
-}
-
-type noteKey struct{}
-
-// withNote returns ctx carrying a new note.
-func withNote(ctx context.Context) (context.Context, *auditNote) {
-	n := &auditNote{}
-	return context.WithValue(ctx, noteKey{}, n), n
-}
-
-func noteFrom(ctx context.Context) *auditNote {
-	n, _ := ctx.Value(noteKey{}).(*auditNote)
-	return n
-}
-
-func noteDigest(ctx context.Context, digest string) {
-	if n := noteFrom(ctx); n != nil {
-		n.mu.Lock()
-		n.digest = digest
-		n.mu.Unlock()
-	}
-}
-
-func noteAdmission(ctx context.Context, report *verify.Report, reason string) {
-	n := noteFrom(ctx)
-	if n == nil || report == nil {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.decision = string(report.Decision)
-	n.reason = reason
-	n.rule = report.Rule
-	n.policy = report.Policy
-	n.signer = ""
-	for i, s := range report.Signers() {
-		if i > 0 {
-			n.signer += ", "
-		}
-		n.signer += s
-	}
 }

@@ -75,6 +75,11 @@ type SocketConfig struct {
 	// those uids or primary gids (root is always allowed).
 	AllowedUIDs []uint32 `yaml:"allowedUIDs"`
 	AllowedGIDs []uint32 `yaml:"allowedGIDs"`
+	// AdminGIDs are the groups whose members (by primary or supplementary
+	// group), like root, may set a program's owner and unload or borrow the
+	// maps of any program. Other clients may unload, or name as map owner,
+	// only the programs their uid loaded. Default none.
+	AdminGIDs []uint32 `yaml:"adminGIDs"`
 	// MaxRequestBytes bounds a request message (default 1 MiB).
 	MaxRequestBytes int `yaml:"maxRequestBytes"`
 }
@@ -103,6 +108,9 @@ type DispatcherConfig struct {
 	// linked.
 	Mode string `yaml:"mode"`
 }
+
+// noID is (uid_t)-1 and (gid_t)-1, which the kernel takes for "no id".
+const noID = 1<<32 - 1
 
 // CSIConfig configures the CSI node driver csi.bpfd.io (docs/kubernetes.md).
 type CSIConfig struct {
@@ -257,6 +265,21 @@ func (c *Config) Validate() error {
 	if c.Metrics.Address != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Address); err != nil {
 			bad("metrics.address: %q is not host:port", c.Metrics.Address)
+		}
+	}
+	for _, f := range []struct {
+		field string
+		ids   []uint32
+	}{{"socket.allowedUIDs", c.Socket.AllowedUIDs}, {"socket.allowedGIDs", c.Socket.AllowedGIDs}, {"socket.adminGIDs", c.Socket.AdminGIDs}} {
+		seen := map[uint32]bool{}
+		for _, id := range f.ids {
+			switch {
+			case id == noID:
+				bad("%s: %d is not a valid id", f.field, id)
+			case seen[id]:
+				bad("%s: %d is listed twice", f.field, id)
+			}
+			seen[id] = true
 		}
 	}
 	if c.CSI.Enabled {

@@ -57,8 +57,10 @@ dispatcher: {mode: linked}
 pullPolicy: Sometimes
 log: {level: loud}
 metrics: {address: nope}
+socket: {adminGIDs: [10, 10, 4294967295]}
 `,
-			wantErr: []string{`stateDir: "relative/path" is not an absolute path`, `pullPolicy: "Sometimes"`, `log.level: "loud"`, `metrics.address: "nope"`},
+			wantErr: []string{`stateDir: "relative/path" is not an absolute path`, `pullPolicy: "Sometimes"`, `log.level: "loud"`, `metrics.address: "nope"`,
+				"socket.adminGIDs: 10 is listed twice", "socket.adminGIDs: 4294967295 is not a valid id"},
 		},
 		"unknown keys with lines": {
 			in:      "stateDir: /x\nsokcet: {path: /y}\nlog: {colour: red}\n",

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
@@ -58,10 +59,10 @@ func typeOf(k progtype.Kind) pb.ProgramType {
 	return pb.ProgramType_PROGRAM_TYPE_UNSPECIFIED
 }
 
-var pullPolicies = map[pb.PullPolicy]runtime.PullPolicy{
-	pb.PullPolicy_PULL_POLICY_ALWAYS:         runtime.PullAlways,
-	pb.PullPolicy_PULL_POLICY_IF_NOT_PRESENT: runtime.PullIfNotPresent,
-	pb.PullPolicy_PULL_POLICY_NEVER:          runtime.PullNever,
+var pullPolicies = map[pb.PullPolicy]supplychain.PullPolicy{
+	pb.PullPolicy_PULL_POLICY_ALWAYS:         supplychain.PullAlways,
+	pb.PullPolicy_PULL_POLICY_IF_NOT_PRESENT: supplychain.PullIfNotPresent,
+	pb.PullPolicy_PULL_POLICY_NEVER:          supplychain.PullNever,
 }
 
 var directions = map[pb.Direction]runtime.Direction{
@@ -105,7 +106,7 @@ func invalid(path, format string, args ...any) error {
 
 // bytecodeRef checks a request's bytecode and returns its reference and pull
 // policy, def standing for PULL_POLICY_UNSPECIFIED.
-func bytecodeRef(b *pb.Bytecode, def runtime.PullPolicy) (string, runtime.PullPolicy, error) {
+func bytecodeRef(b *pb.Bytecode, def supplychain.PullPolicy) (string, supplychain.PullPolicy, error) {
 	if b == nil {
 		return "", "", invalid("bytecode", "missing")
 	}
@@ -126,19 +127,30 @@ func bytecodeRef(b *pb.Bytecode, def runtime.PullPolicy) (string, runtime.PullPo
 	return ref, policy, nil
 }
 
-// loadRequest converts a Load request; defaultPull stands for an unspecified
-// pull policy.
-func loadRequest(in *pb.LoadRequest, defaultPull runtime.PullPolicy, who runtime.Requester) (runtime.LoadRequest, error) {
+// loadRequest converts a Load request into the runtime's request and the
+// reference and pull policy of its bytecode; defaultPull stands for an
+// unspecified pull policy.
+func loadRequest(in *pb.LoadRequest, defaultPull supplychain.PullPolicy, who runtime.Requester) (runtime.LoadRequest, string, supplychain.PullPolicy, error) {
 	ref, pull, err := bytecodeRef(in.GetBytecode(), defaultPull)
 	if err != nil {
-		return runtime.LoadRequest{}, err
+		return runtime.LoadRequest{}, "", "", err
 	}
+	out, err := programsRequest(in, who)
+	if err != nil {
+		return runtime.LoadRequest{}, "", "", err
+	}
+	return out, ref, pull, nil
+}
+
+// programsRequest converts what a Load request asks of the runtime.
+func programsRequest(in *pb.LoadRequest, who runtime.Requester) (runtime.LoadRequest, error) {
 	out := runtime.LoadRequest{
-		Reference:  ref,
-		PullPolicy: pull,
 		Metadata:   in.GetMetadata(),
 		MapOwnerID: runtime.ID(in.GetMapOwnerId()),
 		Requester:  who,
+	}
+	if o := in.GetOwner(); o != nil {
+		out.Owner = runtime.Owner{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
 	}
 	switch n := len(in.GetPrograms()); {
 	case n == 0:
@@ -404,6 +416,10 @@ func programProto(p runtime.Program) *pb.Program {
 		MapOwnerId: uint64(p.MapOwnerID),
 	}
 	if p.Managed {
+		out.OwnerUid = p.Owner.UID
+		if o := p.Owner; o.Config != "" || o.Namespace != "" || len(o.MapReaderNamespaces) > 0 {
+			out.Owner = &pb.Owner{Config: o.Config, Namespace: o.Namespace, MapReaderNamespaces: o.MapReaderNamespaces}
+		}
 		out.Provenance = provenanceProto(p.Provenance)
 		out.LoadedBy = &pb.Peer{Uid: p.LoadedBy.UID, Gid: p.LoadedBy.GID, Pid: p.LoadedBy.PID}
 		out.LoadedAt = timestamp(p.LoadedAt)

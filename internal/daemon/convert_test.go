@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
@@ -46,9 +47,10 @@ func TestLoadRequestConversion(t *testing.T) {
 		return &pb.LoadProgram{Name: name, Type: typ, Attach: a}
 	}
 	cases := map[string]struct {
-		in      *pb.LoadRequest
-		want    runtime.LoadRequest
-		wantErr string
+		in       *pb.LoadRequest
+		want     runtime.LoadRequest
+		wantPull supplychain.PullPolicy
+		wantErr  string
 	}{
 		"every spec": {
 			in: &pb.LoadRequest{
@@ -68,9 +70,10 @@ func TestLoadRequestConversion(t *testing.T) {
 				GlobalData: map[string][]byte{"v": {1, 2, 3, 4}},
 				Metadata:   map[string]string{"app": "web"},
 				MapOwnerId: 9,
+				Owner:      &pb.Owner{Config: "web", Namespace: "team-a", MapReaderNamespaces: []string{"obs"}},
 			},
+			wantPull: supplychain.PullAlways,
 			want: runtime.LoadRequest{
-				Reference: "oci:/x:v1", PullPolicy: runtime.PullAlways,
 				Programs: []runtime.ProgramRequest{
 					{Name: "a", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: "eth0", Netns: "/run/netns/n", Mode: runtime.XDPModeGeneric, Priority: 10, ProceedOn: []string{"pass", "drop"}}},
 					{Name: "b", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: "eth0", Direction: runtime.Egress, Priority: 5, ProceedOn: []string{"dispatcher_return"}}},
@@ -85,11 +88,13 @@ func TestLoadRequestConversion(t *testing.T) {
 				Metadata:   map[string]string{"app": "web"},
 				MapOwnerID: 9,
 				Requester:  who,
+				Owner:      runtime.Owner{Config: "web", Namespace: "team-a", MapReaderNamespaces: []string{"obs"}},
 			},
 		},
 		"default pull policy": {
-			in: req(prog("h", pb.ProgramType_PROGRAM_TYPE_TRACEPOINT, spec(&pb.TracepointAttach{Tracepoint: "a/b"}))),
-			want: runtime.LoadRequest{Reference: "oci:/x:v1", PullPolicy: runtime.PullNever, Requester: who,
+			in:       req(prog("h", pb.ProgramType_PROGRAM_TYPE_TRACEPOINT, spec(&pb.TracepointAttach{Tracepoint: "a/b"}))),
+			wantPull: supplychain.PullNever,
+			want: runtime.LoadRequest{Requester: who,
 				Programs: []runtime.ProgramRequest{{Name: "h", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "a/b"}}}},
 		},
 		"no bytecode":         {in: &pb.LoadRequest{}, wantErr: "bytecode: missing"},
@@ -116,7 +121,7 @@ func TestLoadRequestConversion(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := loadRequest(tc.in, runtime.PullNever, who)
+			got, ref, pull, err := loadRequest(tc.in, supplychain.PullNever, who)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, runtime.ErrInvalid) {
 					t.Fatalf("error %v, want %q (invalid)", err, tc.wantErr)
@@ -128,6 +133,9 @@ func TestLoadRequestConversion(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if ref != "oci:/x:v1" || pull != tc.wantPull {
+				t.Errorf("bytecode %s, pull policy %s; want oci:/x:v1, %s", ref, pull, tc.wantPull)
 			}
 		})
 	}
@@ -151,12 +159,15 @@ func TestProgramRoundTrip(t *testing.T) {
 			p := runtime.Program{ID: 7, Managed: true, Name: "p", Kind: kind, Attach: spec, LoadedAt: at,
 				Provenance: runtime.Provenance{Reference: "r", Digest: "sha256:x", Signer: "s", Rule: "rule", PolicyFingerprint: "fp"},
 				LoadedBy:   runtime.Requester{UID: 1, GID: 2, PID: 3},
+				Owner:      runtime.Owner{UID: 1, Config: "web", MapReaderNamespaces: []string{"obs"}},
 				Kernel:     &runtime.KernelInfo{ProgramID: 11, LinkIDs: []uint32{12}, Stats: &runtime.RunStats{RunCount: 5, RunTime: time.Second}},
 			}
 			out := programProto(p)
 			want := &pb.Program{Id: 7, Managed: true, Name: "p", Type: typeOf(kind), Attach: out.Attach, LoadedAt: timestamppb.New(at),
 				Provenance: &pb.Provenance{Reference: "r", Digest: "sha256:x", Signer: "s", Rule: "rule", PolicyFingerprint: "fp"},
 				LoadedBy:   &pb.Peer{Uid: 1, Gid: 2, Pid: 3},
+				OwnerUid:   1,
+				Owner:      &pb.Owner{Config: "web", MapReaderNamespaces: []string{"obs"}},
 				Kernel:     &pb.KernelInfo{ProgramId: 11, LinkIds: []uint32{12}, RunCount: 5, RunTime: durationpb.New(time.Second)},
 			}
 			if diff := cmp.Diff(want, out, protocmp.Transform()); diff != "" {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bpfd-dev/bpfd/internal/csi"
+	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
 
@@ -44,7 +45,7 @@ func (c csiPrograms) LoadedPrograms(ctx context.Context) ([]csi.Program, error) 
 // may call it: the kubelet and the node-driver-registrar.
 func (d *Daemon) serveCSI(ctx context.Context, l net.Listener) error {
 	gs := grpc.NewServer(
-		grpc.Creds(peerCreds{}),
+		grpc.Creds(peercred.TransportCredentials()),
 		grpc.MaxRecvMsgSize(1<<20),
 		grpc.ChainUnaryInterceptor(rootOnly(d.log)),
 	)
@@ -62,7 +63,7 @@ func (d *Daemon) serveCSI(ctx context.Context, l net.Listener) error {
 // rootOnly refuses every call of a client other than uid 0.
 func rootOnly(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		who, err := requester(ctx)
+		who, err := client(ctx)
 		if err != nil {
 			return nil, status.Errorf(codes.Unauthenticated, "%s: %v", path.Base(info.FullMethod), err)
 		}

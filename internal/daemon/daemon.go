@@ -16,18 +16,20 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/bpfd-dev/bpfd/internal/csi"
+	"github.com/bpfd-dev/bpfd/internal/peercred"
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
-// Daemon is bpfd: the Source, the runtime Manager and the API server over
-// them. New opens the state and the cache, Serve serves until its context
+// Daemon is bpfd: the supply chain, the runtime Manager and the API server
+// that wires them. New opens the state and the cache, Serve serves until its context
 // ends, Close releases the state; loaded programs stay attached throughout
 // and the next New adopts them.
 type Daemon struct {
 	cfg     *Config
 	log     *slog.Logger
-	source  *Source
+	chain   *supplychain.Chain
 	manager *runtime.Manager
 	metrics *Metrics
 	server  *server
@@ -41,6 +43,9 @@ type Daemon struct {
 type Options struct {
 	// Logger receives the daemon's log.
 	Logger *slog.Logger
+	// HTTPClient reaches registries; nil means artifact.DefaultHTTPClient()
+	// (whose stall timeout gives up on a registry that stops sending).
+	HTTPClient *http.Client
 }
 
 // shutdownGrace is how long Serve lets requests under way finish.
@@ -53,7 +58,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	defaultPull, err := runtime.ParsePullPolicy(cfg.PullPolicy)
+	defaultPull, err := supplychain.ParsePullPolicy(cfg.PullPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("config: pullPolicy: %w", err)
 	}
@@ -64,22 +69,22 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	}
 	d.closers = append(d.closers, auditCloser)
 
-	d.source, err = NewSource(ctx, SourceOptions{
+	d.chain, err = supplychain.Open(ctx, supplychain.Options{
 		CacheDir:            cfg.CacheDir,
 		PolicyFile:          cfg.PolicyFile,
 		CredentialsFile:     cfg.RegistryAuthFile,
 		PlainHTTPRegistries: cfg.PlainHTTPRegistries,
+		HTTPClient:          opts.HTTPClient,
 		Logger:              log,
-		Metrics:             d.metrics,
 	})
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	d.metrics.policyInForce(d.source.PolicyFingerprint())
-	log.Info("trust policy loaded", "path", cfg.PolicyFile, "fingerprint", d.source.PolicyFingerprint())
+	d.metrics.policyInForce(d.chain.PolicyFingerprint())
+	log.Info("trust policy loaded", "path", cfg.PolicyFile, "fingerprint", d.chain.PolicyFingerprint())
 
-	d.manager, err = runtime.Open(ctx, d.source, runtime.Options{
+	d.manager, err = runtime.Open(ctx, runtime.Options{
 		StateDir:       cfg.StateDir,
 		BPFFS:          cfg.BpffsDir,
 		DispatcherMode: runtime.DispatcherMode(cfg.Dispatcher.Mode),
@@ -104,7 +109,15 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	d.server = &server{manager: d.manager, source: d.source, defaultPull: defaultPull, audit: &auditor{log: audit}, metrics: d.metrics, log: log}
+	d.server = &server{
+		manager:     d.manager,
+		chain:       d.chain,
+		defaultPull: defaultPull,
+		access:      access{uids: cfg.Socket.AllowedUIDs, gids: cfg.Socket.AllowedGIDs, adminGIDs: cfg.Socket.AdminGIDs},
+		audit:       &auditor{log: audit},
+		metrics:     d.metrics,
+		log:         log,
+	}
 	d.health = health.NewServer()
 	return d, nil
 }
@@ -137,12 +150,11 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		}
 	}
 
-	acc := access{uids: d.cfg.Socket.AllowedUIDs, gids: d.cfg.Socket.AllowedGIDs}
 	gs := grpc.NewServer(
-		grpc.Creds(peerCreds{}),
+		grpc.Creds(peercred.TransportCredentials()),
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(256),
-		grpc.ChainUnaryInterceptor(d.server.interceptor(acc)),
+		grpc.ChainUnaryInterceptor(d.server.interceptor(), recovery(d.log)),
 	)
 	pb.RegisterBpfdServer(gs, d.server)
 	healthpb.RegisterHealthServer(gs, d.health)
@@ -213,12 +225,12 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 // ReloadPolicy re-reads the trust policy file. When the file is invalid the
 // policy in force stays and the error says why.
 func (d *Daemon) ReloadPolicy() error {
-	changed, err := d.source.ReloadPolicy()
+	changed, err := d.chain.ReloadPolicy()
 	d.metrics.policyReload(err)
 	if err != nil {
 		return err
 	}
-	fp := d.source.PolicyFingerprint()
+	fp := d.chain.PolicyFingerprint()
 	d.metrics.policyInForce(fp)
 	if changed {
 		d.log.Info("trust policy reloaded", "path", d.cfg.PolicyFile, "fingerprint", fp)
@@ -237,8 +249,8 @@ func (d *Daemon) Close() error {
 	if d.manager != nil {
 		errs = append(errs, d.manager.Close())
 	}
-	if d.source != nil {
-		errs = append(errs, d.source.Close())
+	if d.chain != nil {
+		errs = append(errs, d.chain.Close())
 	}
 	for _, c := range d.closers {
 		errs = append(errs, c.Close())

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
@@ -45,7 +46,7 @@ func TestLoadFaults(t *testing.T) {
 	td.key.sign(t, restricted, verify.FormatBundle)
 	tampered := td.image(t, "tampered", true, "packet_counters.bpf.o")
 	tamperedDir := filepath.Join(td.images, "tampered")
-	damage(t, tamperedDir, readManifest(t, tamperedDir, rootOf(t, tampered)).Layers[0].Digest)
+	testimage.Damage(t, tamperedDir, testimage.ReadManifest(t, tamperedDir, rootOf(t, tampered)).Layers[0].Digest)
 	notCached := strings.SplitN(tp, "@", 2)[0] + "@sha256:" + strings.Repeat("ab", 32)
 	foreignXDP(t, v.Host)
 
@@ -214,7 +215,7 @@ func TestPullImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := resp.GetProvenance(); got.GetDigest() != strings.SplitN(ref, "@", 2)[1] || got.GetRule() != "images" || got.GetSigner() != fingerprint(t, td.key.pub) {
+	if got := resp.GetProvenance(); got.GetDigest() != strings.SplitN(ref, "@", 2)[1] || got.GetRule() != "images" || got.GetSigner() != testimage.Fingerprint(t, td.key.pub) {
 		t.Errorf("provenance %v", got)
 	}
 	td.assertUnchanged(t, before)
@@ -280,7 +281,7 @@ func TestDamagedCacheThroughAPI(t *testing.T) {
 	prog := tracepointProg("tracepoint_counter", "syscalls/sys_enter_openat")
 	td.unload(t, td.mustLoad(t, ref, prog)[0].GetId())
 
-	damage(t, td.cfg.CacheDir, readManifest(t, td.cfg.CacheDir, rootOf(t, ref)).Layers[0].Digest)
+	testimage.Damage(t, td.cfg.CacheDir, testimage.ReadManifest(t, td.cfg.CacheDir, rootOf(t, ref)).Layers[0].Digest)
 	td.unload(t, td.mustLoad(t, ref, prog)[0].GetId())
 	if n := promtest.ToFloat64(td.d.Metrics().cacheRepairs); n != 1 {
 		t.Errorf("%v repairs counted, want 1", n)
@@ -329,7 +330,7 @@ func TestFullCacheDir(t *testing.T) {
 	wantCode(t, err, codes.ResourceExhausted, "no space left on device")
 	t.Logf("load into a full cache: %v", err)
 	td.assertUnchanged(t, before)
-	assertNotCached(t, cache, readManifest(t, filepath.Join(td.images, "big"), rootOf(t, big)).Layers[0].Digest)
+	assertNotCached(t, cache, testimage.ReadManifest(t, filepath.Join(td.images, "big"), rootOf(t, big)).Layers[0].Digest)
 	td.unload(t, td.mustLoad(t, cached, prog)[0].GetId())
 
 	if err := os.Remove(filler); err != nil {

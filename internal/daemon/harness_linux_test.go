@@ -2,11 +2,16 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +39,12 @@ type testDaemon struct {
 	images string
 	cfg    *Config
 	key    *signer
+
+	// httpClient, if set, is the daemon's registry client from its next
+	// start.
+	httpClient *http.Client
+	// logged holds the daemon's log lines, which also go to the test's log.
+	logged lockedBuffer
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -88,7 +99,8 @@ func (td *testDaemon) writePolicy(t *testing.T, extra ...policyRule) {
 // start opens the daemon on the configured dirs and serves.
 func (td *testDaemon) start(t *testing.T) {
 	t.Helper()
-	d, err := New(context.Background(), td.cfg, Options{Logger: testLogger(t)})
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, &td.logged), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := New(context.Background(), td.cfg, Options{Logger: log, HTTPClient: td.httpClient})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -384,4 +396,22 @@ func numbersOf(v any) []uint64 {
 		out = append(out, uint64(x.(float64)))
 	}
 	return out
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

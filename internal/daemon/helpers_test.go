@@ -3,10 +3,8 @@ package daemon
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,38 +23,10 @@ type signer struct {
 	pub string
 }
 
-// Keys are generated once per process and handed out again to later tests:
-// generating one encrypts it with scrypt, which takes seconds on the test
-// VM's emulated CPU. Within a test each newSigner returns another key.
-var keyPool struct {
-	sync.Mutex
-	keys []*testimage.Key
-	used map[testing.TB]int
-}
-
 func newSigner(t testing.TB) *signer {
 	t.Helper()
-	keyPool.Lock()
-	defer keyPool.Unlock()
-	if keyPool.used == nil {
-		keyPool.used = map[testing.TB]int{}
-	}
-	i := keyPool.used[t]
-	keyPool.used[t]++
-	if i == len(keyPool.keys) {
-		k, err := testimage.NewKey(t.TempDir(), "key")
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyPool.keys = append(keyPool.keys, k)
-	}
-	k := *keyPool.keys[i]
-	// The public key file, in this test's own directory.
-	k.PubFile = filepath.Join(t.TempDir(), "key.pub")
-	if err := os.WriteFile(k.PubFile, k.Private.Public().PEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &signer{key: &k, pub: k.PubFile}
+	k := testimage.PooledKey(t)
+	return &signer{key: k, pub: k.PubFile}
 }
 
 // buildArtifact builds an artifact of the named objects of bytecode/ (or

@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/bpfd-dev/bpfd/internal/testing/apicontract"
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
@@ -17,6 +18,9 @@ var helpers = map[string]func() int{
 }
 
 func TestMain(m *testing.M) {
+	if apicontract.HelperMain() {
+		os.Exit(0)
+	}
 	if role := os.Getenv(helperEnv); role != "" {
 		os.Exit(helpers[role]())
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
@@ -112,27 +113,21 @@ func (m *Metrics) load(d time.Duration, err error) {
 	m.loads.WithLabelValues(result).Observe(d.Seconds())
 }
 
-func (m *Metrics) verification(decision, reason string) {
-	if m != nil {
-		m.verifications.WithLabelValues(decision, reason).Inc()
+// fetched counts what the supply chain did for one request: cache hits,
+// pulls, repairs and the trust policy's decision.
+func (m *Metrics) fetched(res *supplychain.Result) {
+	if m == nil || res == nil {
+		return
 	}
-}
-
-func (m *Metrics) cacheHit() {
-	if m != nil {
-		m.cacheHits.Inc()
-	}
-}
-
-func (m *Metrics) cacheMiss() {
-	if m != nil {
-		m.cacheMisses.Inc()
-	}
-}
-
-func (m *Metrics) cacheRepaired() {
-	if m != nil {
-		m.cacheRepairs.Inc()
+	m.cacheHits.Add(float64(res.CacheHits))
+	m.cacheMisses.Add(float64(res.Pulls))
+	m.cacheRepairs.Add(float64(res.Repairs))
+	switch {
+	case !res.Verified:
+	case res.Verdict == nil:
+		m.verifications.WithLabelValues("error", "").Inc()
+	default:
+		m.verifications.WithLabelValues(string(res.Verdict.Decision), string(res.Verdict.Reason)).Inc()
 	}
 }
 

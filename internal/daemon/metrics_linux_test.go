@@ -61,7 +61,7 @@ func TestMetrics(t *testing.T) {
 		`bpfd_cache_hits_total 1`,
 		`bpfd_requests_total{code="OK",method="Load"} 2`,
 		`bpfd_requests_total{code="PermissionDenied",method="Load"} 1`,
-		`bpfd_policy_info{fingerprint="` + td.d.source.PolicyFingerprint() + `"} 1`,
+		`bpfd_policy_info{fingerprint="` + td.d.chain.PolicyFingerprint() + `"} 1`,
 		`bpfd_program_run_count_total{id="` + id + `",name="tracepoint_counter",type="tracepoint"} `,
 		`bpfd_program_run_time_seconds_total{id="` + id + `",name="tracepoint_counter",type="tracepoint"} `,
 		`go_goroutines `,

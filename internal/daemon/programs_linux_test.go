@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
@@ -36,7 +37,7 @@ func TestXDPThroughAPI(t *testing.T) {
 	progs := td.mustLoad(t, ref, xdpProg("xdp_counter", v.Peer, v.Netns))
 	p := progs[0]
 	digest := strings.SplitN(ref, "@", 2)[1]
-	wantProv := &pb.Provenance{Reference: ref, Digest: digest, Signer: fingerprint(t, td.key.pub), Rule: "images", PolicyFingerprint: td.d.source.PolicyFingerprint()}
+	wantProv := &pb.Provenance{Reference: ref, Digest: digest, Signer: testimage.Fingerprint(t, td.key.pub), Rule: "images", PolicyFingerprint: td.d.chain.PolicyFingerprint()}
 	if diff := cmp.Diff(wantProv, p.GetProvenance(), protocmp.Transform()); diff != "" {
 		t.Errorf("provenance (-want +got):\n%s", diff)
 	}
@@ -53,7 +54,7 @@ func TestXDPThroughAPI(t *testing.T) {
 	eventually(t, "20 UDP packets counted", func() bool { return testutil.ReadU64(t, pin, udp) >= 20 })
 
 	audit := td.lastAudit(t, "load")
-	for k, want := range map[string]any{"result": "ok", "reference": ref, "digest": digest, "decision": "allow", "rule": "images", "signer": fingerprint(t, td.key.pub), "uid": float64(0), "pid": float64(os.Getpid())} {
+	for k, want := range map[string]any{"result": "ok", "reference": ref, "digest": digest, "decision": "allow", "rule": "images", "signer": testimage.Fingerprint(t, td.key.pub), "uid": float64(0), "pid": float64(os.Getpid())} {
 		if audit[k] != want {
 			t.Errorf("audit %s = %v, want %v", k, audit[k], want)
 		}

@@ -20,6 +20,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/localregistry"
+	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
@@ -49,7 +50,7 @@ func newFaultyRegistry(t *testing.T) *faultyRegistry {
 // proxy (all in this process), so that descriptors count what requests
 // left open.
 func (f *faultyRegistry) settle() {
-	f.td.d.source.Close()
+	f.td.d.chain.Close()
 	f.proxy.CloseIdleConnections()
 }
 
@@ -143,11 +144,13 @@ func TestSlowRegistry(t *testing.T) {
 	t.Logf("load from a registry answering each of %d requests after %v: %v", requests, delay, time.Since(start).Round(time.Millisecond))
 	f.td.unload(t, resp.GetPrograms()[0].GetId())
 
-	// A fresh cache, so that the next load pulls again.
+	// A fresh cache, so that the next load pulls again, and a stall timeout
+	// of 2s rather than the default 30s.
 	f.td.stop(t)
 	if err := os.RemoveAll(f.td.cfg.CacheDir); err != nil {
 		t.Fatal(err)
 	}
+	f.td.httpClient = artifact.NewHTTPClient(artifact.HTTPClientOptions{StallTimeout: 2 * time.Second})
 	f.td.start(t)
 	f.proxy.SetFaults(func(r *http.Request) testutil.Fault {
 		if blob("slow", layer.Digest)(r) {
@@ -156,19 +159,18 @@ func TestSlowRegistry(t *testing.T) {
 		return testutil.Fault{}
 	})
 	before := f.td.snapshot(t)
-	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start = time.Now()
 	_, err = f.td.client.Load(ctx, &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: tag}, Programs: []*pb.LoadProgram{prog}})
 	wantCode(t, err, codes.DeadlineExceeded)
-	t.Logf("load from a registry stalled in a blob, with a 3s deadline: %v after %v", err, time.Since(start).Round(time.Millisecond))
+	t.Logf("load from a registry stalled in a blob, with a 1s deadline: %v after %v", err, time.Since(start).Round(time.Millisecond))
 	f.settle()
 	f.td.assertUnchanged(t, before)
 	assertNotCached(t, f.td.cfg.CacheDir, layer.Digest)
 
 	// Without a deadline the daemon gives up on its own once the blob has
 	// stalled for the stall timeout (30s by default, 2s here).
-	f.td.d.source.open.HTTPClient = artifact.NewHTTPClient(artifact.HTTPClientOptions{StallTimeout: 2 * time.Second})
 	start = time.Now()
 	_, err = f.td.load(t, tag, prog)
 	wantCode(t, err, codes.Unavailable, f.proxy.Host, "sent nothing for 2s")
@@ -408,7 +410,7 @@ func assertNoProgramTagged(t *testing.T, since ebpf.ProgramID, tag string) {
 // assertNotCached fails when the cache holds blob d or a half-written blob.
 func assertNotCached(t *testing.T, cache string, d digest.Digest) {
 	t.Helper()
-	if _, err := os.Stat(blobPath(cache, d)); !os.IsNotExist(err) {
+	if _, err := os.Stat(testimage.BlobPath(cache, d)); !os.IsNotExist(err) {
 		t.Errorf("the cache holds blob %s (%v)", d, err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(cache, "ingest")); len(entries) > 0 {

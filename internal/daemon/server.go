@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -12,20 +13,25 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bpfd-dev/bpfd/internal/peercred"
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
-// server implements the bpfd.v1 API over a runtime.Manager and the Source.
-// Handlers convert the request (convert.go), call the runtime, write the
-// audit line and convert errors to status codes (status.go).
+// server implements the bpfd.v1 API over the supply chain and a
+// runtime.Manager. Handlers convert the request (convert.go), check it, have
+// the supply chain resolve, pull and verify the bytecode, hand what it
+// admitted to the runtime (bytecode.go), write the audit line and convert
+// errors to status codes (status.go).
 type server struct {
 	pb.UnimplementedBpfdServer
 
 	manager     *runtime.Manager
-	source      *Source
-	defaultPull runtime.PullPolicy
+	chain       *supplychain.Chain
+	defaultPull supplychain.PullPolicy
 	audit       *auditor
+	access      access
 	metrics     *Metrics
 	log         *slog.Logger
 }
@@ -34,17 +40,12 @@ var _ pb.BpfdServer = (*server)(nil)
 
 func (s *server) Load(ctx context.Context, in *pb.LoadRequest) (*pb.LoadResponse, error) {
 	start := time.Now()
-	who, _ := requester(ctx)
-	ctx, note := withNote(ctx)
-	rec := auditRecord{Action: "load", Peer: who, Reference: in.GetBytecode().GetReference(), Note: note}
+	who, _ := client(ctx)
+	rec := auditRecord{Action: "load", Peer: requesterOf(who), Reference: in.GetBytecode().GetReference()}
 	for _, p := range in.GetPrograms() {
 		rec.Programs = append(rec.Programs, p.GetName())
 	}
-	req, err := loadRequest(in, s.defaultPull, who)
-	var progs []runtime.Program
-	if err == nil {
-		progs, err = s.manager.Load(ctx, req)
-	}
+	progs, err := s.load(ctx, in, who, &rec)
 	s.metrics.load(time.Since(start), err)
 	for _, p := range progs {
 		rec.IDs = append(rec.IDs, p.ID)
@@ -61,21 +62,71 @@ func (s *server) Load(ctx context.Context, in *pb.LoadRequest) (*pb.LoadResponse
 	return out, nil
 }
 
+// load checks the request and what the client may ask, has the supply
+// chain fetch and admit its bytecode, and loads it; rec gets what the
+// supply chain decided. Everything that can refuse the request without
+// I/O runs before the supply chain is asked.
+func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred, rec *auditRecord) ([]runtime.Program, error) {
+	req, ref, pull, err := loadRequest(in, s.defaultPull, requesterOf(who))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.access.mayClaimOwner(who, req.Owner); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if id := req.MapOwnerID; id != 0 {
+		// An unknown map owner is the runtime's to report.
+		if owner, err := s.manager.Get(ctx, id); err == nil {
+			if err := s.access.mayUse(who, "use the maps of", owner); err != nil {
+				return nil, fmt.Errorf("map owner: %w", err)
+			}
+		}
+	}
+	res, err := s.fetch(ctx, ref, pull)
+	rec.Supply = res
+	if err != nil {
+		return nil, err
+	}
+	return s.manager.Load(ctx, req, bytecode(res))
+}
+
+// fetch has the supply chain resolve, pull and verify ref, and counts what
+// it did.
+func (s *server) fetch(ctx context.Context, ref string, pull supplychain.PullPolicy) (*supplychain.Result, error) {
+	res, err := s.chain.Fetch(ctx, ref, pull)
+	s.metrics.fetched(res)
+	if err != nil {
+		return res, fmt.Errorf("bytecode %s: %w", ref, err)
+	}
+	return res, nil
+}
+
 func (s *server) Unload(ctx context.Context, in *pb.UnloadRequest) (*pb.UnloadResponse, error) {
-	who, _ := requester(ctx)
-	rec := auditRecord{Action: "unload", Peer: who}
+	who, _ := client(ctx)
+	rec := auditRecord{Action: "unload", Peer: requesterOf(who)}
 	ids, err := unloadIDs(in)
 	if err == nil {
 		rec.IDs = ids
-		// What is being unloaded, for the audit line; an unknown id fails
-		// the Unload below with NotFound.
+		// What is being unloaded, for the audit line, and whether the
+		// client may: all or nothing. An unknown id fails the Unload below
+		// with NotFound.
 		for _, id := range ids {
-			if p, gerr := s.manager.Get(ctx, id); gerr == nil {
-				rec.Programs = append(rec.Programs, p.Name)
-				rec.Artifacts = append(rec.Artifacts, artifactName(p.Provenance))
+			p, gerr := s.manager.Get(ctx, id)
+			if gerr != nil {
+				continue
+			}
+			rec.Programs = append(rec.Programs, p.Name)
+			rec.Artifacts = append(rec.Artifacts, artifactName(p.Provenance))
+			if err == nil {
+				err = s.access.mayUse(who, "unload", p)
 			}
 		}
-		err = s.manager.Unload(ctx, ids...)
+		if err == nil {
+			err = s.manager.Unload(ctx, ids...)
+		}
 	}
 	rec.Err = err
 	s.audit.write(ctx, rec)
@@ -122,47 +173,47 @@ func (s *server) Get(ctx context.Context, in *pb.GetRequest) (*pb.GetResponse, e
 }
 
 func (s *server) PullImage(ctx context.Context, in *pb.PullImageRequest) (*pb.PullImageResponse, error) {
-	who, _ := requester(ctx)
-	ctx, note := withNote(ctx)
-	rec := auditRecord{Action: "pull", Peer: who, Reference: in.GetBytecode().GetReference(), Note: note}
+	who, _ := client(ctx)
+	rec := auditRecord{Action: "pull", Peer: requesterOf(who), Reference: in.GetBytecode().GetReference()}
 	ref, pull, err := bytecodeRef(in.GetBytecode(), s.defaultPull)
-	var prov runtime.Provenance
+	var res *supplychain.Result
 	if err == nil {
-		prov, err = s.source.Pull(ctx, ref, pull)
-		if err != nil {
-			err = fmt.Errorf("bytecode %s: %w", ref, err)
-		}
+		res, err = s.fetch(ctx, ref, pull)
+		rec.Supply = res
 	}
 	rec.Err = err
 	s.audit.write(ctx, rec)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.PullImageResponse{Provenance: provenanceProto(prov)}, nil
+	return &pb.PullImageResponse{Provenance: provenanceProto(provenance(res))}, nil
 }
 
 // interceptor checks every API call's client against the allowed uids and
 // gids (health checks are open to anyone who can connect), writes the audit
-// line of calls whose handlers do not write their own, and counts the call
-// in the metrics.
-func (s *server) interceptor(acc access) grpc.UnaryServerInterceptor {
+// line of calls whose handlers do not write their own (or did not finish:
+// a panic), and counts the call in the metrics.
+func (s *server) interceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		method := path.Base(info.FullMethod)
-		who, err := requester(ctx)
+		who, err := client(ctx)
 		var resp any
 		handled := false
 		switch {
 		case err != nil:
 			err = status.Errorf(codes.Unauthenticated, "%s: %v", method, err)
-		case !acc.allows(who) && !strings.HasPrefix(info.FullMethod, "/grpc.health."):
+		case !s.access.allows(who) && !strings.HasPrefix(info.FullMethod, "/grpc.health."):
 			s.log.Warn("request refused: client not allowed", "method", method, "uid", who.UID, "gid", who.GID, "pid", who.PID)
-			err = status.Errorf(codes.PermissionDenied, "uid %d gid %d: %v to use bpfd (see socket.allowedUIDs and allowedGIDs)", who.UID, who.GID, ErrPermissionDenied)
+			err = toStatus(fmt.Errorf("uid %d gid %d: %w to use bpfd (see socket.allowedUIDs and allowedGIDs)", who.UID, who.GID, ErrPermissionDenied))
 		default:
 			resp, err = handler(ctx, req)
-			handled = true
+			handled = !errors.Is(err, errPanicked)
+			if !handled {
+				err = toStatus(err)
+			}
 		}
 		if a, ok := auditActions[method]; ok && !(handled && a.handlerWrites) {
-			rec := auditRecord{Action: a.action, Peer: who, Err: err}
+			rec := auditRecord{Action: a.action, Peer: requesterOf(who), Err: err}
 			if g, ok := req.(*pb.GetRequest); ok && g.GetId() != 0 {
 				rec.IDs = []runtime.ID{runtime.ID(g.GetId())}
 			}

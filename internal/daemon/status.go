@@ -3,13 +3,13 @@ package daemon
 import (
 	"context"
 	"errors"
-	"regexp"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
@@ -35,17 +35,17 @@ func statusCode(err error) codes.Code {
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
-	case errors.As(err, &denial), errors.Is(err, runtime.ErrPermission):
+	case errors.As(err, &denial), errors.Is(err, runtime.ErrPermission), errors.Is(err, ErrPermissionDenied):
 		return codes.PermissionDenied
 	case errors.Is(err, artifact.ErrDigestMismatch):
 		// Content that does not match the digest that was resolved and
 		// signed: tampered with, refused like a denial.
 		return codes.PermissionDenied
-	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, artifact.ErrInvalidReference):
+	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, artifact.ErrInvalidReference), errors.Is(err, supplychain.ErrInvalid):
 		return codes.InvalidArgument
 	case errors.Is(err, artifact.ErrUnreachable):
 		return codes.Unavailable
-	case errors.Is(err, runtime.ErrNotFound), errors.Is(err, artifact.ErrNotFound), errors.Is(err, ErrNotCached):
+	case errors.Is(err, runtime.ErrNotFound), errors.Is(err, artifact.ErrNotFound), errors.Is(err, supplychain.ErrNotCached):
 		return codes.NotFound
 	case errors.Is(err, runtime.ErrConflict):
 		return codes.AlreadyExists
@@ -60,21 +60,18 @@ func statusCode(err error) codes.Code {
 	return codes.Internal
 }
 
-// unknownInRequest matches the runtime's not-found errors about what the
-// request itself names (an unknown program id, map owner or program name),
-// as opposed to a missing hook.
-var unknownInRequest = regexp.MustCompile(`^program \d+: |map owner \d+: |: not in .*\(programs: `)
-
 // reasonOf classifies err for clients that act on the kind of failure.
 func reasonOf(err error) pb.ErrorReason {
 	var (
 		denial *verify.DenialError
-		pull   *pullError
+		pull   *supplychain.PullError
 	)
 	switch {
+	case errors.Is(err, ErrPermissionDenied):
+		return pb.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED
 	case errors.As(err, &denial), errors.Is(err, runtime.ErrPermission), errors.Is(err, artifact.ErrDigestMismatch):
 		return pb.ErrorReason_ERROR_REASON_POLICY_DENIED
-	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, artifact.ErrInvalidReference):
+	case errors.Is(err, runtime.ErrInvalid), errors.Is(err, artifact.ErrInvalidReference), errors.Is(err, supplychain.ErrInvalid):
 		return pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
 	case errors.As(err, &pull):
 		return pb.ErrorReason_ERROR_REASON_IMAGE_PULL_FAILED
@@ -82,9 +79,11 @@ func reasonOf(err error) pb.ErrorReason {
 		return pb.ErrorReason_ERROR_REASON_VERIFIER_REJECTED
 	case errors.Is(err, runtime.ErrConflict):
 		return pb.ErrorReason_ERROR_REASON_ATTACH_FAILED
-	case errors.Is(err, runtime.ErrNotFound) && unknownInRequest.MatchString(err.Error()):
+	case errors.Is(err, runtime.ErrProgramNotFound):
+		// What the request names: an unknown program id, map owner or
+		// program name.
 		return pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
-	case errors.Is(err, runtime.ErrNotFound):
+	case errors.Is(err, runtime.ErrHookNotFound):
 		return pb.ErrorReason_ERROR_REASON_ATTACH_FAILED
 	}
 	return pb.ErrorReason_ERROR_REASON_UNSPECIFIED

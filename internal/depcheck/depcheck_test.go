@@ -36,6 +36,11 @@ var forbidden = map[string][]string{
 	// metrics library, nothing of Kubernetes, gRPC or bpfd itself.
 	"./examples/xdp-counter": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "oras.land/", "github.com/sigstore/",
 		module + "/internal/", module + "/pkg/k8s", module + "/pkg/runtime", module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
+	// The load path goes one way: the daemon has the supply chain resolve,
+	// pull and verify, then hands what it admitted to the runtime. The
+	// supply chain never loads and never speaks the API.
+	"./internal/supplychain/...": {module + "/pkg/runtime", module + "/internal/daemon", module + "/proto/",
+		module + "/internal/testing/"},
 	// bpfctl starts fast: no Kubernetes client libraries.
 	"./cmd/bpfctl": {"k8s.io/", "sigs.k8s.io/"},
 	// Libraries stand on their own: plumbing a pkg/ package needs lives under

@@ -1,4 +1,7 @@
 // Package depcheck holds a test that enforces bpfd's package boundaries: the
 // Kubernetes side never links bytecode, signing or kernel libraries, the three
-// core packages never import each other, and bpfctl stays free of Kubernetes.
+// core packages never import each other, the supply chain never reaches the
+// runtime or the API (the load path goes one way), pkg/ never imports
+// internal/, nothing but tests links test support, and bpfctl stays free of
+// Kubernetes.
 package depcheck

@@ -181,7 +181,7 @@ func kernelError(err error) error {
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return classify(err, ErrUnsupported)
 	case errors.Is(err, os.ErrNotExist):
-		return classify(err, ErrNotFound)
+		return classify(err, ErrHookNotFound)
 	}
 	return err
 }

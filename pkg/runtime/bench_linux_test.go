@@ -14,7 +14,7 @@ import (
 func benchEnv(b *testing.B) (*env, *runtime.Manager) {
 	b.Helper()
 	e := newEnv(b)
-	m, err := runtime.Open(context.Background(), e.src, runtime.Options{StateDir: e.stateDir, BPFFS: e.bpffs})
+	m, err := runtime.Open(context.Background(), runtime.Options{StateDir: e.stateDir, BPFFS: e.bpffs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,15 +28,15 @@ func BenchmarkLoadUnload(b *testing.B) {
 	_, m := benchEnv(b)
 	v := newVethPair(b)
 	ctx := context.Background()
-	cases := map[string]runtime.LoadRequest{
-		"xdp": {Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}}},
-		"tcx": {Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Ingress}}}},
-		"tc": {Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress}}}},
-		"tracepoint": {Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}},
+	cases := map[string]fileLoad{
+		"xdp": {"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}}}},
+		"tcx": {"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Ingress}}}}},
+		"tc": {"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress}}}}},
+		"tracepoint": {"file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}}},
 	}
 	for _, name := range []string{"xdp", "tc", "tcx", "tracepoint"} {
 		req := cases[name]
@@ -45,7 +45,7 @@ func BenchmarkLoadUnload(b *testing.B) {
 				testutil.RequireKernelFeature(b, testutil.FeatureTCX)
 			}
 			for b.Loop() {
-				progs, err := m.Load(ctx, req)
+				progs, err := load(ctx, m, req.ref, req.req)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -64,13 +64,13 @@ func BenchmarkList(b *testing.B) {
 	_, m := benchEnv(b)
 	v := newVethPair(b)
 	ctx := context.Background()
-	req := runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-		{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Egress}}}}
+	req := fileLoad{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+		{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Egress}}}}}
 	var ids []runtime.ID
 	b.Cleanup(func() { m.Unload(ctx, ids...) })
 	for _, n := range []int{1, 100, 1000} {
 		for len(ids) < n {
-			progs, err := m.Load(ctx, req)
+			progs, err := load(ctx, m, req.ref, req.req)
 			if err != nil {
 				b.Fatal(err)
 			}

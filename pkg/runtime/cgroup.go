@@ -116,7 +116,7 @@ func (a CgroupAttach) resolve(progtype.Kind) (target, error) {
 	var fs unix.Statfs_t
 	err := unix.Statfs(a.Path, &fs)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("cgroup %s: %w", a.Path, ErrNotFound)
+		return nil, fmt.Errorf("cgroup %s: %w", a.Path, ErrHookNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", a.Path, err)

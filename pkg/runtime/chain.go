@@ -218,7 +218,7 @@ func (m *Manager) storedProgram(r *record, objects map[string]*ebpf.CollectionSp
 	}
 	p := spec.Programs[r.Name]
 	if p == nil {
-		return nil, fmt.Errorf("program %s (id %d): not in its stored object %s: %w", r.Name, r.ID, r.Object, ErrNotFound)
+		return nil, fmt.Errorf("program %s (id %d): not in its stored object %s", r.Name, r.ID, r.Object)
 	}
 	return p, nil
 }

@@ -65,10 +65,9 @@ func peerEnd(v *vethPair) hookEnd { return hookEnd{v.Peer, v.Netns} }
 // loadOne loads one program and returns it.
 func loadOne(t *testing.T, m *runtime.Manager, ref, name string, kind progtype.Kind, attach runtime.AttachSpec, globals map[string][]byte) runtime.Program {
 	t.Helper()
-	progs, err := m.Load(context.Background(), runtime.LoadRequest{
-		Reference: ref,
-		Programs:  []runtime.ProgramRequest{{Name: name, Kind: kind, Attach: attach}},
-		Globals:   globals,
+	progs, err := load(context.Background(), m, ref, runtime.LoadRequest{
+		Programs: []runtime.ProgramRequest{{Name: name, Kind: kind, Attach: attach}},
+		Globals:  globals,
 	})
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)

@@ -194,8 +194,7 @@ func TestChainVerifierFailure(t *testing.T) {
 		before := assertChain(t, e, m, a, b)
 		fds := openFDs(t)
 
-		_, err := m.Load(context.Background(), runtime.LoadRequest{
-			Reference: "file:" + filepath.Join(testdataDir, "verifier_reject.bpf.o"),
+		_, err := load(context.Background(), m, "file:"+filepath.Join(testdataDir, "verifier_reject.bpf.o"), runtime.LoadRequest{
 			Programs: []runtime.ProgramRequest{{Name: "xdp_unchecked", Kind: progtype.XDP,
 				Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns, Priority: 15}}},
 		})
@@ -233,7 +232,7 @@ func TestChainTooMany(t *testing.T) {
 	}
 	before := assertChain(t, e, m, progs...)
 	fds := openFDs(t)
-	_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: k.counterRef,
+	_, err := load(context.Background(), m, k.counterRef, runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{{Name: k.counter, Kind: k.kind, Attach: k.attach(v, 1)}}})
 	assertErr(t, err, runtime.ErrConflict, "would run 11 xdp programs, freplace mode takes at most 10 on one hook")
 	t.Logf("error: %v", err)
@@ -286,7 +285,7 @@ func TestChainRequestRejects(t *testing.T) {
 				ref, prog = "file:tc_counter.bpf.o", "tc_counter"
 			}
 			fds := openFDs(t)
-			_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: ref,
+			_, err := load(context.Background(), m, ref, runtime.LoadRequest{
 				Programs: []runtime.ProgramRequest{{Name: prog, Kind: tc.kind, Attach: tc.attach}}})
 			assertErr(t, err, tc.want, tc.fragments...)
 			t.Logf("error: %v", err)

@@ -25,14 +25,14 @@ func TestConcurrentClients(t *testing.T) {
 	}
 	fds := openFDs(t)
 
-	requests := []runtime.LoadRequest{
-		{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}},
-		{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{egress}},
-		{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress}}}},
-		{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
-			{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}}},
+	requests := []fileLoad{
+		{"file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}}},
+		{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{egress}}},
+		{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Ingress}}}}},
+		{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}}}},
 	}
 	const clients, rounds = 8, 12
 	var wg sync.WaitGroup
@@ -41,7 +41,7 @@ func TestConcurrentClients(t *testing.T) {
 		wg.Go(func() {
 			for r := range rounds {
 				req := requests[(c+r)%len(requests)]
-				progs, err := m.Load(ctx, req)
+				progs, err := load(ctx, m, req.ref, req.req)
 				if err != nil {
 					errs <- err
 					return

@@ -253,7 +253,7 @@ func crashHelper() int {
 	}
 	ctx := context.Background()
 	e := &env{stateDir: os.Getenv("BPFD_STATE"), bpffs: os.Getenv("BPFD_BPFFS")}
-	m, err := runtime.Open(ctx, &fileSource{}, runtime.Options{StateDir: e.stateDir, BPFFS: e.bpffs, LibxdpDir: e.libxdpDir()})
+	m, err := runtime.Open(ctx, runtime.Options{StateDir: e.stateDir, BPFFS: e.bpffs, LibxdpDir: e.libxdpDir()})
 	if err != nil {
 		return fail(err)
 	}
@@ -265,21 +265,21 @@ func crashHelper() int {
 	priorities := []int{10, 20, 20, 30}
 	xdpProceedOn := [][]string{nil, {"pass"}, {"pass", "drop"}, {"dispatcher_return"}}
 	tcProceedOn := [][]string{nil, {"ok"}, {"ok", "shot"}}
-	request := func(kind progtype.Kind) runtime.LoadRequest {
+	request := func(kind progtype.Kind) fileLoad {
 		prio := priorities[rng.IntN(len(priorities))]
 		switch kind {
 		case progtype.XDP:
-			return runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP,
-				Attach: runtime.XDPAttach{Interface: peer, Netns: netns, Priority: prio, ProceedOn: xdpProceedOn[rng.IntN(len(xdpProceedOn))]}}}}
+			return fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP,
+				Attach: runtime.XDPAttach{Interface: peer, Netns: netns, Priority: prio, ProceedOn: xdpProceedOn[rng.IntN(len(xdpProceedOn))]}}}}}
 		case progtype.TC:
-			return runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tc_counter", Kind: progtype.TC,
-				Attach: runtime.TCAttach{Interface: peer, Netns: netns, Direction: runtime.Ingress, Priority: prio, ProceedOn: tcProceedOn[rng.IntN(len(tcProceedOn))]}}}}
+			return fileLoad{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "tc_counter", Kind: progtype.TC,
+				Attach: runtime.TCAttach{Interface: peer, Netns: netns, Direction: runtime.Ingress, Priority: prio, ProceedOn: tcProceedOn[rng.IntN(len(tcProceedOn))]}}}}}
 		case progtype.TCX:
-			return runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tcx_counter", Kind: progtype.TCX,
-				Attach: runtime.TCXAttach{Interface: host, Direction: runtime.Egress, Priority: prio}}}}
+			return fileLoad{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "tcx_counter", Kind: progtype.TCX,
+				Attach: runtime.TCXAttach{Interface: host, Direction: runtime.Egress, Priority: prio}}}}}
 		}
-		return runtime.LoadRequest{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter",
-			Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}}
+		return fileLoad{"file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter",
+			Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}}}
 	}
 	for range 200 {
 		progs, err := m.List(ctx, runtime.ListOptions{})
@@ -302,7 +302,8 @@ func crashHelper() int {
 		if onHook >= 3 && (kind == progtype.XDP || kind == progtype.TC) {
 			continue
 		}
-		if _, err := m.Load(ctx, request(kind)); err != nil {
+		r := request(kind)
+		if _, err := load(ctx, m, r.ref, r.req); err != nil {
 			return fail(err)
 		}
 	}

@@ -1,8 +1,8 @@
 // Package runtime loads BPF programs into the kernel, attaches them to their
 // hooks, pins them under bpfd's bpffs and records them in a state store that
-// survives restarts. It knows nothing of images or signatures: bytecode
-// reaches it through the Source interface, which bpfd's daemon implements
-// with pkg/artifact and pkg/verify.
+// survives restarts. It knows nothing of images or signatures: its caller
+// (bpfd's daemon) resolves, fetches and verifies an artifact first, and
+// hands Load the admitted bytecode with its provenance.
 //
 // A Manager is opened on a state directory (a bbolt store) and a bpffs
 // directory; Open reconciles both with the kernel, adopting programs that
@@ -15,6 +15,7 @@
 // moment leaves a state the next Open repairs. docs/runtime.md describes the pin layout,
 // the store schema and the crash-safety argument.
 //
-// Errors wrap the sentinels in errors.go (ErrNotFound, ErrInvalid,
-// ErrConflict, ...) so that callers map them with errors.Is.
+// Errors wrap the sentinels in errors.go (ErrInvalid, ErrProgramNotFound,
+// ErrHookNotFound, ErrConflict, ...) so that callers map them with
+// errors.Is, never by their text.
 package runtime

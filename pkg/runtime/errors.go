@@ -13,7 +13,19 @@ import (
 var (
 	// ErrNotFound: a program id, program name, map owner, interface, network
 	// namespace, tracepoint, function, binary or cgroup does not exist.
+	// Every such error also matches one of ErrProgramNotFound and
+	// ErrHookNotFound, which say whose fault it is.
 	ErrNotFound = errors.New("not found")
+	// ErrProgramNotFound: a program the request names does not exist: an
+	// unknown program id (Get, Unload) or map owner, or a program name that
+	// none of the bytecode's objects has. The request is wrong. It matches
+	// ErrNotFound.
+	ErrProgramNotFound error = &subclass{msg: "not found", parent: ErrNotFound}
+	// ErrHookNotFound: what a program attaches to does not exist on this
+	// node: an interface, network namespace, tracepoint, kernel function or
+	// symbol, binary, process or cgroup. The request may be right for
+	// another node or a later moment. It matches ErrNotFound.
+	ErrHookNotFound error = &subclass{msg: "not found", parent: ErrNotFound}
 	// ErrInvalid: a request is malformed or does not fit the bytecode (wrong
 	// kind, bad attach spec, priority out of range, bad global data override).
 	ErrInvalid = errors.New("invalid")
@@ -102,3 +114,13 @@ func classify(err, class error) error {
 	}
 	return &classified{err: err, class: class}
 }
+
+// subclass is a sentinel that reads like its parent and matches it with
+// errors.Is, so that a finer class keeps the messages of the coarse one.
+type subclass struct {
+	msg    string
+	parent error
+}
+
+func (s *subclass) Error() string { return s.msg }
+func (s *subclass) Unwrap() error { return s.parent }

@@ -5,31 +5,45 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
 
-// ExampleManager_Load loads the example XDP counter on eth0 from bytecode a
-// Source returns, lists it and unloads it. It needs root, so it is not run.
+// ExampleManager_Load loads the example XDP counter on eth0 from bytecode
+// the caller has admitted, lists it and unloads it. It needs root, so it is
+// not run.
 func ExampleManager_Load() {
 	ctx := context.Background()
-	var src runtime.Source = &fileSource{} // bpfd's daemon passes its verifying source
-	m, err := runtime.Open(ctx, src, runtime.Options{StateDir: "/var/lib/bpfd", BPFFS: "/run/bpfd/fs"})
+	m, err := runtime.Open(ctx, runtime.Options{StateDir: "/var/lib/bpfd", BPFFS: "/run/bpfd/fs"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer m.Close()
 
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:xdp_counter.bpf.o",
+	// bpfd's daemon resolves, fetches and verifies an artifact first; here
+	// the bytecode is a local file, admitted by fiat.
+	elf, err := os.ReadFile("xdp_counter.bpf.o")
+	if err != nil {
+		log.Fatal(err)
+	}
+	bc := &runtime.Bytecode{
+		Objects:    []runtime.Object{{Name: "xdp_counter.bpf.o", ELF: elf}},
+		Provenance: runtime.Provenance{Reference: "file:xdp_counter.bpf.o", Rule: "local"},
+	}
+	req := runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{{
 			Name:   "xdp_counter",
 			Kind:   progtype.XDP,
 			Attach: runtime.XDPAttach{Interface: "eth0"},
 		}},
 		Metadata: map[string]string{"app": "counter"},
-	})
+	}
+	if err := req.Validate(); err != nil { // cheap: before fetching anything
+		log.Fatal(err)
+	}
+	progs, err := m.Load(ctx, req, bc)
 	var verr *runtime.VerifierError
 	switch {
 	case errors.As(err, &verr):
@@ -51,17 +65,6 @@ func ExampleManager_Load() {
 	if err := m.Unload(ctx, p.ID); err != nil {
 		log.Fatal(err)
 	}
-}
-
-func ExampleParsePullPolicy() {
-	for _, s := range []string{"", "Always", "sometimes"} {
-		p, err := runtime.ParsePullPolicy(s)
-		fmt.Printf("%q %v\n", p, err)
-	}
-	// Output:
-	// "IfNotPresent" <nil>
-	// "Always" <nil>
-	// "" pull policy "sometimes" (want Always, IfNotPresent or Never): invalid
 }
 
 func ExampleParseID() {

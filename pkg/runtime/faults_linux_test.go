@@ -26,7 +26,7 @@ import (
 func TestLoadRejects(t *testing.T) {
 	e := newEnv(t)
 	restricted := "file:" + filepath.Join(bytecodeDir, "xdp_counter.bpf.o")
-	e.src.rules = map[string][]progtype.Kind{restricted: {progtype.TC, progtype.TCX}}
+	allowed := map[string][]progtype.Kind{restricted: {progtype.TC, progtype.TCX}}
 	m := e.open(t)
 	v := newVethPair(t)
 	bin := testutil.UprobeTargetBinary(t)
@@ -41,172 +41,168 @@ func TestLoadRejects(t *testing.T) {
 	}
 	peer := runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}
 	cases := map[string]struct {
-		req       runtime.LoadRequest
+		req       fileLoad
 		want      error
 		fragments []string
 	}{
-		"no reference": {
-			req:  runtime.LoadRequest{Programs: xdp(peer)},
-			want: runtime.ErrInvalid, fragments: []string{"reference: missing"},
+		"no bytecode": {
+			req:  fileLoad{"", runtime.LoadRequest{Programs: xdp(peer)}},
+			want: runtime.ErrInvalid, fragments: []string{"bytecode: missing"},
 		},
-		"unknown reference": {
-			req:  runtime.LoadRequest{Reference: "file:nope.bpf.o", Programs: xdp(peer)},
-			want: runtime.ErrNotFound, fragments: []string{"bytecode file:nope.bpf.o"},
-		},
-		"unknown pull policy": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", PullPolicy: "Sometimes", Programs: xdp(peer)},
-			want: runtime.ErrInvalid, fragments: []string{`pull policy "Sometimes"`},
+		"owner uid not the requester's": {
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(peer), Requester: runtime.Requester{UID: 1000}, Owner: runtime.Owner{UID: 1001}}},
+			want: runtime.ErrInvalid, fragments: []string{"owner: uid 1001 is not the requester's (1000)"},
 		},
 		"no programs": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o"},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{}},
 			want: runtime.ErrInvalid, fragments: []string{"none requested"},
 		},
 		"program requested twice": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: append(xdp(peer), xdp(peer)...)},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: append(xdp(peer), xdp(peer)...)}},
 			want: runtime.ErrInvalid, fragments: []string{"program xdp_counter: requested twice"},
 		},
 		"unknown program": {
-			req: runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "nope", Kind: progtype.XDP, Attach: peer}}},
-			want: runtime.ErrNotFound, fragments: []string{"program nope: not in xdp_counter.bpf.o (programs: xdp_counter)"},
+			req: fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "nope", Kind: progtype.XDP, Attach: peer}}}},
+			want: runtime.ErrProgramNotFound, fragments: []string{"program nope: not in xdp_counter.bpf.o (programs: xdp_counter)"},
 		},
 		"kind the program is not": {
-			req: runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "xdp_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress}}}},
+			req: fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "xdp_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress}}}}},
 			want: runtime.ErrInvalid, fragments: []string{"program xdp_counter: is of kind xdp", "not tc"},
 		},
 		"attach spec of another kind": {
-			req: runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress}}}},
+			req: fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress}}}}},
 			want: runtime.ErrInvalid, fragments: []string{"does not attach xdp programs"},
 		},
 		"no attach spec": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP}}},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP}}}},
 			want: runtime.ErrInvalid, fragments: []string{"attach spec: missing"},
 		},
 		"kind not allowed by the policy rule": {
-			req:  runtime.LoadRequest{Reference: restricted, Programs: xdp(peer)},
+			req:  fileLoad{restricted, runtime.LoadRequest{Programs: xdp(peer)}},
 			want: runtime.ErrPermission, fragments: []string{`kind xdp not allowed by policy rule "test-rule" (allows tc or tcx)`},
 		},
 		"missing interface": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(runtime.XDPAttach{Interface: "bpfdnope0", Netns: v.Netns})},
-			want: runtime.ErrNotFound, fragments: []string{"interface bpfdnope0 in netns " + v.Netns},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(runtime.XDPAttach{Interface: "bpfdnope0", Netns: v.Netns})}},
+			want: runtime.ErrHookNotFound, fragments: []string{"interface bpfdnope0 in netns " + v.Netns},
 		},
 		"missing netns": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: "/run/netns/bpfd-no-such-ns"})},
-			want: runtime.ErrNotFound, fragments: []string{"netns /run/netns/bpfd-no-such-ns"},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: "/run/netns/bpfd-no-such-ns"})}},
+			want: runtime.ErrHookNotFound, fragments: []string{"netns /run/netns/bpfd-no-such-ns"},
 		},
 		"netns path that is no namespace": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: notNetns})},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: notNetns})}},
 			want: runtime.ErrInvalid, fragments: []string{"not a network namespace"},
 		},
 		"bad interface name": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(runtime.XDPAttach{Interface: "a/b"})},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(runtime.XDPAttach{Interface: "a/b"})}},
 			want: runtime.ErrInvalid, fragments: []string{`interface "a/b": not a valid name`},
 		},
 		"unknown XDP mode": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns, Mode: "turbo"})},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns, Mode: "turbo"})}},
 			want: runtime.ErrInvalid, fragments: []string{`xdp mode "turbo"`},
 		},
 		"priority above range": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns, Priority: 1001})},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns, Priority: 1001})}},
 			want: runtime.ErrInvalid, fragments: []string{"priority 1001: out of range 1-1000"},
 		},
 		"negative priority": {
-			req: runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress, Priority: -1}}}},
+			req: fileLoad{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "tc_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Ingress, Priority: -1}}}}},
 			want: runtime.ErrInvalid, fragments: []string{"priority -1: out of range"},
 		},
 		"missing direction": {
-			req: runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host}}}},
+			req: fileLoad{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host}}}}},
 			want: runtime.ErrInvalid, fragments: []string{`direction ""`},
 		},
 		"missing tracepoint": {
-			req: runtime.LoadRequest{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_bpfd_nope"}}}},
-			want: runtime.ErrNotFound, fragments: []string{"tracepoint syscalls/sys_enter_bpfd_nope"},
+			req: fileLoad{"file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_bpfd_nope"}}}}},
+			want: runtime.ErrHookNotFound, fragments: []string{"tracepoint syscalls/sys_enter_bpfd_nope"},
 		},
 		"malformed tracepoint": {
-			req: runtime.LoadRequest{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "sys_enter_openat"}}}},
+			req: fileLoad{"file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "sys_enter_openat"}}}}},
 			want: runtime.ErrInvalid, fragments: []string{`tracepoint "sys_enter_openat": want group/name`},
 		},
 		"missing uprobe binary": {
-			req: runtime.LoadRequest{Reference: "file:uprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: "/nonexistent/bpfd-target", Function: "main"}}}},
-			want: runtime.ErrNotFound, fragments: []string{"uprobe target /nonexistent/bpfd-target"},
+			req: fileLoad{"file:uprobe_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: "/nonexistent/bpfd-target", Function: "main"}}}}},
+			want: runtime.ErrHookNotFound, fragments: []string{"uprobe target /nonexistent/bpfd-target"},
 		},
 		"missing uprobe symbol": {
-			req: runtime.LoadRequest{Reference: "file:uprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: bin, Function: "bpfd_no_such_function"}}}},
-			want: runtime.ErrNotFound, fragments: []string{"symbol bpfd_no_such_function"},
+			req: fileLoad{"file:uprobe_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: bin, Function: "bpfd_no_such_function"}}}}},
+			want: runtime.ErrHookNotFound, fragments: []string{"symbol bpfd_no_such_function"},
 		},
 		"relative uprobe target": {
-			req: runtime.LoadRequest{Reference: "file:uprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: "bin/true", Function: "main"}}}},
+			req: fileLoad{"file:uprobe_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: "bin/true", Function: "main"}}}}},
 			want: runtime.ErrInvalid, fragments: []string{"not an absolute path"},
 		},
 		"uprobe on a missing process": {
-			req: runtime.LoadRequest{Reference: "file:uprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: bin, Offset: testutil.UprobeTargetOffset(t), PID: 1 << 30}}}},
-			want: runtime.ErrNotFound, fragments: []string{"no such process"},
+			req: fileLoad{"file:uprobe_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: runtime.UprobeAttach{Target: bin, Offset: testutil.UprobeTargetOffset(t), PID: 1 << 30}}}}},
+			want: runtime.ErrHookNotFound, fragments: []string{"no such process"},
 		},
 		"kretprobe with an offset": {
-			req: runtime.LoadRequest{Reference: "file:kprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "kretprobe_counter", Kind: progtype.Kretprobe, Attach: runtime.KprobeAttach{Function: "do_unlinkat", Offset: 4}}}},
+			req: fileLoad{"file:kprobe_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "kretprobe_counter", Kind: progtype.Kretprobe, Attach: runtime.KprobeAttach{Function: "do_unlinkat", Offset: 4}}}}},
 			want: runtime.ErrInvalid, fragments: []string{"a kretprobe takes no offset"},
 		},
 		"fentry on a missing function": {
-			req: runtime.LoadRequest{Reference: "file:fentry_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "fentry_counter", Kind: progtype.Fentry, Attach: runtime.FentryAttach{Function: "bpfd_no_such_function"}}}},
-			want: runtime.ErrNotFound, fragments: []string{"kernel function bpfd_no_such_function: not in the kernel's BTF"},
+			req: fileLoad{"file:fentry_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "fentry_counter", Kind: progtype.Fentry, Attach: runtime.FentryAttach{Function: "bpfd_no_such_function"}}}}},
+			want: runtime.ErrHookNotFound, fragments: []string{"kernel function bpfd_no_such_function: not in the kernel's BTF"},
 		},
 		"missing cgroup": {
-			req: runtime.LoadRequest{Reference: "file:cgroup_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "cgroup_ingress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg + "-nope"}}}},
-			want: runtime.ErrNotFound, fragments: []string{"cgroup " + cg + "-nope"},
+			req: fileLoad{"file:cgroup_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "cgroup_ingress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg + "-nope"}}}}},
+			want: runtime.ErrHookNotFound, fragments: []string{"cgroup " + cg + "-nope"},
 		},
 		"cgroup hook of another program type": {
-			req: runtime.LoadRequest{Reference: "file:cgroup_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "cgroup_ingress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg, AttachType: runtime.CgroupInet4Connect}}}},
+			req: fileLoad{"file:cgroup_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "cgroup_ingress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg, AttachType: runtime.CgroupInet4Connect}}}}},
 			want: runtime.ErrInvalid, fragments: []string{"does not run at cgroup hook inet4_connect"},
 		},
 		"unknown cgroup attach type": {
-			req: runtime.LoadRequest{Reference: "file:cgroup_counter.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "cgroup_ingress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg, AttachType: "sideways"}}}},
+			req: fileLoad{"file:cgroup_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "cgroup_ingress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg, AttachType: "sideways"}}}}},
 			want: runtime.ErrInvalid, fragments: []string{`cgroup attach type "sideways"`},
 		},
 		"global data nobody declares": {
-			req: runtime.LoadRequest{Reference: "file:xdp_verdict.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "xdp_verdict", Kind: progtype.XDP, Attach: peer}}, Globals: map[string][]byte{"nope": {1, 0, 0, 0}}},
+			req: fileLoad{"file:xdp_verdict.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "xdp_verdict", Kind: progtype.XDP, Attach: peer}}, Globals: map[string][]byte{"nope": {1, 0, 0, 0}}}},
 			want: runtime.ErrInvalid, fragments: []string{"global data nope: not declared by xdp_verdict.bpf.o (declared: packets, verdict)"},
 		},
 		"global data of the wrong size": {
-			req: runtime.LoadRequest{Reference: "file:xdp_verdict.bpf.o", Programs: []runtime.ProgramRequest{
-				{Name: "xdp_verdict", Kind: progtype.XDP, Attach: peer}}, Globals: map[string][]byte{"verdict": {1, 0}}},
+			req: fileLoad{"file:xdp_verdict.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "xdp_verdict", Kind: progtype.XDP, Attach: peer}}, Globals: map[string][]byte{"verdict": {1, 0}}}},
 			want: runtime.ErrInvalid, fragments: []string{"global data verdict: 2 bytes given, xdp_verdict.bpf.o declares 4"},
 		},
 		"missing map owner": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(peer), MapOwnerID: 4242},
-			want: runtime.ErrNotFound, fragments: []string{"map owner 4242: program not found"},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(peer), MapOwnerID: 4242}},
+			want: runtime.ErrProgramNotFound, fragments: []string{"map owner 4242: program not found"},
 		},
 		"bad metadata": {
-			req:  runtime.LoadRequest{Reference: "file:xdp_counter.bpf.o", Programs: xdp(peer), Metadata: map[string]string{"a=b": "c"}},
+			req:  fileLoad{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: xdp(peer), Metadata: map[string]string{"a=b": "c"}}},
 			want: runtime.ErrInvalid, fragments: []string{`metadata key "a=b"`},
 		},
 		"program the verifier rejects": {
-			req: runtime.LoadRequest{Reference: "file:" + filepath.Join(testdataDir, "verifier_reject.bpf.o"), Programs: []runtime.ProgramRequest{
-				{Name: "xdp_unchecked", Kind: progtype.XDP, Attach: peer}}},
+			req: fileLoad{"file:" + filepath.Join(testdataDir, "verifier_reject.bpf.o"), runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+				{Name: "xdp_unchecked", Kind: progtype.XDP, Attach: peer}}}},
 			want: runtime.ErrVerifier, fragments: []string{"program xdp_unchecked: rejected by the verifier", "verifier log tail:", "invalid access to packet"},
 		},
 		"attach failing after another program attached": {
 			// tc_egress_counter attaches first; native... offload XDP on a veth
 			// then fails, and the TC filter must go again.
-			req: runtime.LoadRequest{Reference: "file:packet_counters.bpf.o", Programs: []runtime.ProgramRequest{
+			req: fileLoad{"file:packet_counters.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
 				{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Peer, Netns: v.Netns, Direction: runtime.Egress}},
 				{Name: "xdp_ingress_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns, Mode: runtime.XDPModeOffload}},
-			}},
+			}}},
 			fragments: []string{"program xdp_ingress_counter: attach xdp to interface " + v.Peer},
 		},
 	}
@@ -214,7 +210,14 @@ func TestLoadRejects(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			fds := openFDs(t)
-			_, err := m.Load(ctx, tc.req)
+			var bc *runtime.Bytecode
+			if tc.req.ref != "" {
+				var err error
+				if bc, err = readBytecode(tc.req.ref, allowed[tc.req.ref]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := m.Load(ctx, tc.req.req, bc)
 			if tc.want != nil {
 				assertErr(t, err, tc.want, tc.fragments...)
 			} else {
@@ -263,25 +266,24 @@ func TestUnloadAndGetUnknownID(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
 	ctx := context.Background()
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:tracepoint_counter.bpf.o",
-		Programs:  []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}},
+	progs, err := load(ctx, m, "file:tracepoint_counter.bpf.o", runtime.LoadRequest{
+		Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := progs[0].ID
 	_, err = m.Get(ctx, 999)
-	assertErr(t, err, runtime.ErrNotFound, "program 999")
+	assertErr(t, err, runtime.ErrProgramNotFound, "program 999")
 	// One unknown id: nothing is unloaded.
 	err = m.Unload(ctx, id, 999)
-	assertErr(t, err, runtime.ErrNotFound, "program 999")
+	assertErr(t, err, runtime.ErrProgramNotFound, "program 999")
 	assertOnly(t, e, m, -1, id)
 	if err := m.Unload(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	err = m.Unload(ctx, id)
-	assertErr(t, err, runtime.ErrNotFound, "program "+id.String())
+	assertErr(t, err, runtime.ErrProgramNotFound, "program "+id.String())
 	assertEmpty(t, e, m)
 }
 
@@ -310,9 +312,8 @@ func TestXDPTakenByAnotherLoader(t *testing.T) {
 	kid, _ := info.ID()
 
 	fds := openFDs(t)
-	_, err = m.Load(context.Background(), runtime.LoadRequest{
-		Reference: "file:xdp_counter.bpf.o",
-		Programs:  []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Host}}},
+	_, err = load(context.Background(), m, "file:xdp_counter.bpf.o", runtime.LoadRequest{
+		Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Host}}},
 	})
 	assertErr(t, err, runtime.ErrConflict, "interface "+v.Host+" already has an XDP program (kernel id "+itoa(uint32(kid))+"), not attached by bpfd")
 	assertOnly(t, e, m, fds)
@@ -325,7 +326,7 @@ func TestXDPTakenByAnotherLoader(t *testing.T) {
 func TestOpenUnwritableStateDir(t *testing.T) {
 	e := newEnv(t)
 	ro := testutil.Tmpfs(t, "64k", unix.MS_RDONLY)
-	_, err := runtime.Open(context.Background(), e.src, runtime.Options{StateDir: filepath.Join(ro, "state"), BPFFS: e.bpffs})
+	_, err := runtime.Open(context.Background(), runtime.Options{StateDir: filepath.Join(ro, "state"), BPFFS: e.bpffs})
 	if err == nil || !errors.Is(err, unix.EROFS) || !strings.Contains(err.Error(), "state dir "+filepath.Join(ro, "state")) {
 		t.Fatalf("Open on a read-only state dir: %v, want a read-only file system error naming the dir", err)
 	}
@@ -345,10 +346,9 @@ func TestFullStateDir(t *testing.T) {
 	e.stateDir = filepath.Join(small, "state")
 	m := e.open(t)
 	ctx := context.Background()
-	req := runtime.LoadRequest{
-		Reference: "file:tracepoint_counter.bpf.o",
-		Programs:  []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}},
-	}
+	req := fileLoad{"file:tracepoint_counter.bpf.o", runtime.LoadRequest{
+		Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}},
+	}}
 	filler := filepath.Join(small, "filler")
 	testutil.Fill(t, filler)
 
@@ -357,7 +357,7 @@ func TestFullStateDir(t *testing.T) {
 	var err error
 	for range 200 {
 		var progs []runtime.Program
-		if progs, err = m.Load(ctx, req); err != nil {
+		if progs, err = load(ctx, m, req.ref, req.req); err != nil {
 			break
 		}
 		ids = append(ids, progs[0].ID)
@@ -420,7 +420,7 @@ func TestPinFailureUnwinds(t *testing.T) {
 	}
 
 	fds := openFDs(t)
-	_, err = m.Load(context.Background(), runtime.LoadRequest{Reference: ref, Programs: []runtime.ProgramRequest{
+	_, err = load(context.Background(), m, ref, runtime.LoadRequest{Programs: []runtime.ProgramRequest{
 		first,
 		{Name: "xdp_ingress_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}},
 	}})

@@ -31,27 +31,19 @@ import (
 // bytecodeDir holds the example objects the tests load.
 var bytecodeDir, _ = filepath.Abs(filepath.Join("..", "..", "bytecode"))
 
-// fileSource is a runtime.Source over ELF files: "file:NAME" loads
-// bytecode/NAME, "file:/abs/path" that file. rules maps a reference to the
-// program kinds its (pretend) policy rule allows.
-type fileSource struct {
-	rules map[string][]progtype.Kind
-}
-
-var _ runtime.Source = (*fileSource)(nil)
-
-func (s *fileSource) Bytecode(_ context.Context, ref string, _ runtime.PullPolicy) (*runtime.Bytecode, error) {
+// readBytecode returns the bytecode of a file reference, as bpfd's daemon
+// hands it to Load once admitted: "file:NAME" reads bytecode/NAME,
+// "file:/abs/path" that file. kinds are the program kinds its (pretend)
+// policy rule allows; none allows any.
+func readBytecode(ref string, kinds ...progtype.Kind) (*runtime.Bytecode, error) {
 	path, ok := strings.CutPrefix(ref, "file:")
 	if !ok {
-		return nil, fmt.Errorf("test source reads file: references only: %w", runtime.ErrInvalid)
+		return nil, fmt.Errorf("test bytecode %s: file: references only", ref)
 	}
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(bytecodeDir, path)
 	}
 	elf, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", path, runtime.ErrNotFound)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -63,16 +55,30 @@ func (s *fileSource) Bytecode(_ context.Context, ref string, _ runtime.PullPolic
 			Digest:       "sha256:" + hex.EncodeToString(sum[:]),
 			Signer:       "test-key",
 			Rule:         "test-rule",
-			AllowedKinds: s.rules[ref],
+			AllowedKinds: kinds,
 		},
 	}, nil
+}
+
+// load loads req's programs from the bytecode of the file reference ref.
+func load(ctx context.Context, m *runtime.Manager, ref string, req runtime.LoadRequest) ([]runtime.Program, error) {
+	bc, err := readBytecode(ref)
+	if err != nil {
+		return nil, err
+	}
+	return m.Load(ctx, req, bc)
+}
+
+// fileLoad is a load request with the file reference of its bytecode.
+type fileLoad struct {
+	ref string
+	req runtime.LoadRequest
 }
 
 // env is a Manager's directories: a state dir and a bpffs of its own.
 type env struct {
 	stateDir string
 	bpffs    string
-	src      *fileSource
 	// mode is the dispatcher mode Managers open with; "" probes.
 	mode runtime.DispatcherMode
 }
@@ -83,7 +89,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	testutil.RequirePrivileged(t)
 	dir := t.TempDir()
-	e := &env{stateDir: filepath.Join(dir, "state"), bpffs: filepath.Join(dir, "bpffs"), src: &fileSource{}}
+	e := &env{stateDir: filepath.Join(dir, "state"), bpffs: filepath.Join(dir, "bpffs")}
 	t.Cleanup(func() {
 		unix.Unmount(e.bpffs, unix.MNT_DETACH)
 	})
@@ -93,7 +99,7 @@ func newEnv(t testing.TB) *env {
 // open opens a Manager on the env, closed at the end of the test.
 func (e *env) open(t testing.TB) *runtime.Manager {
 	t.Helper()
-	m, err := runtime.Open(context.Background(), e.src, e.options(t))
+	m, err := runtime.Open(context.Background(), e.options(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -355,6 +361,12 @@ func assertErr(t *testing.T, err, want error, fragments ...string) {
 	}
 	if !errors.Is(err, want) {
 		t.Fatalf("error %q does not wrap %q", err, want)
+	}
+	// The two classes of not found exclude each other.
+	for _, class := range []error{runtime.ErrProgramNotFound, runtime.ErrHookNotFound} {
+		if class != want && errors.Is(want, runtime.ErrNotFound) && errors.Is(err, class) {
+			t.Fatalf("error %q is also of the other class of not found", err)
+		}
 	}
 	for _, f := range fragments {
 		if !strings.Contains(err.Error(), f) {

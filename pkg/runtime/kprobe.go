@@ -74,7 +74,7 @@ func (t *kprobeTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		// The kernel refuses a symbol it does not have, or cannot probe,
 		// with ENOENT; cilium/ebpf's wording names its fallbacks instead.
-		return nil, fmt.Errorf("kernel function %s: not a symbol this kernel can probe: %w", t.function, ErrNotFound)
+		return nil, fmt.Errorf("kernel function %s: not a symbol this kernel can probe: %w", t.function, ErrHookNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kernel function %s: %w", t.function, attachError(err))

@@ -25,7 +25,8 @@ type ListOptions struct {
 	All bool
 }
 
-// Get returns the managed program id, or an error wrapping ErrNotFound.
+// Get returns the managed program id, or an error wrapping
+// ErrProgramNotFound.
 func (m *Manager) Get(ctx context.Context, id ID) (Program, error) {
 	if err := m.enter(); err != nil {
 		return Program{}, err
@@ -36,11 +37,11 @@ func (m *Manager) Get(ctx context.Context, id ID) (Program, error) {
 		return Program{}, err
 	}
 	if r.State != stateLoaded {
-		return Program{}, fmt.Errorf("program %d: %w", id, ErrNotFound)
+		return Program{}, fmt.Errorf("program %d: %w", id, ErrProgramNotFound)
 	}
 	p := m.describer().describe(r, nil)
 	if p.Kernel == nil && !m.stillLoaded(id) {
-		return Program{}, fmt.Errorf("program %d: %w", id, ErrNotFound)
+		return Program{}, fmt.Errorf("program %d: %w", id, ErrProgramNotFound)
 	}
 	return p, nil
 }

@@ -21,7 +21,7 @@ func TestListFiltersAndUnmanaged(t *testing.T) {
 	ctx := context.Background()
 	load := func(ref string, md map[string]string, p runtime.ProgramRequest) runtime.Program {
 		t.Helper()
-		progs, err := m.Load(ctx, runtime.LoadRequest{Reference: ref, Programs: []runtime.ProgramRequest{p}, Metadata: md})
+		progs, err := load(ctx, m, ref, runtime.LoadRequest{Programs: []runtime.ProgramRequest{p}, Metadata: md})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestRunStats(t *testing.T) {
 		t.Fatalf("enable BPF statistics: %v", err)
 	}
 	defer stats.Close()
-	progs, err := m.Load(ctx, runtime.LoadRequest{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{
+	progs, err := load(ctx, m, "file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
 		{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -148,10 +148,9 @@ func TestGlobalOverride(t *testing.T) {
 	v := newVethPair(t)
 	ctx := context.Background()
 	drop := binary.NativeEndian.AppendUint32(nil, 1) // XDP_DROP
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:xdp_verdict.bpf.o",
-		Programs:  []runtime.ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}},
-		Globals:   map[string][]byte{"verdict": drop},
+	progs, err := load(ctx, m, "file:xdp_verdict.bpf.o", runtime.LoadRequest{
+		Programs: []runtime.ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}}},
+		Globals:  map[string][]byte{"verdict": drop},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -19,38 +19,35 @@ import (
 	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
-// Load fetches the bytecode req names from the Source, checks the request
-// against it, loads the programs with the kernel's verifier, attaches each
-// to its hook, pins program, link and maps under <bpffs>/<id>/ and records
-// them. It returns the programs in the order of the request.
+// Load checks the request against bc, loads the requested programs of its
+// objects with the kernel's verifier, attaches each to its hook, pins
+// program, link and maps under <bpffs>/<id>/ and records them with bc's
+// provenance and the request's owner. It returns the programs in the order
+// of the request. bc is bytecode the caller has already admitted: Load
+// trusts it, and enforces only its Provenance.AllowedKinds.
 //
 // Load is all or nothing: when it fails, nothing it did stays loaded,
 // attached, pinned or recorded, and it holds no descriptors. Errors wrap
-// ErrInvalid, ErrNotFound, ErrPermission, ErrConflict, ErrUnsupported or
-// ErrVerifier (a *VerifierError with the log's tail) where one applies, or
-// the Source's error.
+// ErrInvalid, ErrProgramNotFound, ErrHookNotFound, ErrPermission,
+// ErrConflict, ErrUnsupported or ErrVerifier (a *VerifierError with the
+// log's tail) where one applies.
 //
 // Load is crash-safe: the records are written (state "loading") before
 // anything is attached or pinned, and marked loaded only once everything
 // is pinned, so Open after a crash at any point finds and removes what an
 // interrupted Load left.
-func (m *Manager) Load(ctx context.Context, req LoadRequest) ([]Program, error) {
+func (m *Manager) Load(ctx context.Context, req LoadRequest, bc *Bytecode) ([]Program, error) {
 	if err := m.enter(); err != nil {
 		return nil, err
 	}
 	defer m.mu.RUnlock()
 
 	m.retryRemovals()
-	if err := req.validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	policy, _ := ParsePullPolicy(string(req.PullPolicy))
-	bc, err := m.src.Bytecode(ctx, req.Reference, policy)
-	if err != nil {
-		return nil, fmt.Errorf("bytecode %s: %w", req.Reference, err)
-	}
 	if bc == nil {
-		return nil, fmt.Errorf("bytecode %s: source returned none: %w", req.Reference, ErrNotFound)
+		return nil, fmt.Errorf("bytecode: missing: %w", ErrInvalid)
 	}
 	l, err := plan(&req, bc)
 	if err != nil {
@@ -165,7 +162,7 @@ func loadError(p *loadingProgram, err error) error {
 	case errors.As(err, &ve):
 		return newVerifierError(p.name, ve)
 	case p.spec.Type == ebpf.Tracing && p.spec.AttachTo != "" && !kernelHasFunction(p.spec.AttachTo):
-		return fmt.Errorf("program %s: kernel function %s: not in the kernel's BTF: %w", p.name, p.spec.AttachTo, ErrNotFound)
+		return fmt.Errorf("program %s: kernel function %s: not in the kernel's BTF: %w", p.name, p.spec.AttachTo, ErrHookNotFound)
 	}
 	return fmt.Errorf("program %s: load: %w", p.name, kernelError(err))
 }
@@ -196,7 +193,7 @@ func (m *Manager) openOwnerMaps(l *loading) error {
 	}
 	owner, err := m.store.get(id)
 	if errors.Is(err, ErrNotFound) || (err == nil && owner.State != stateLoaded) {
-		return fmt.Errorf("map owner %d: program %w", id, ErrNotFound)
+		return fmt.Errorf("map owner %d: program %w", id, ErrProgramNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("map owner %d: %w", id, err)
@@ -251,6 +248,8 @@ func xdpModeName(m XDPMode) string {
 // with the ELF objects of the programs that join a chain.
 func (m *Manager) begin(l *loading) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
+	owner := l.req.Owner
+	owner.UID = l.req.Requester.UID
 	recs := make([]*record, len(l.programs))
 	objects := map[string][]byte{}
 	for i, p := range l.programs {
@@ -266,6 +265,7 @@ func (m *Manager) begin(l *loading) error {
 			MapOwnerID: l.req.MapOwnerID,
 			Provenance: l.prov,
 			LoadedBy:   l.req.Requester,
+			Owner:      owner,
 			LoadedAt:   now,
 		}
 		if t, ok := p.target.(chainTarget); ok {

@@ -41,7 +41,6 @@ type Options struct {
 // their records. Its methods are safe for concurrent use: operations on the
 // same hook are serialized, others run in parallel.
 type Manager struct {
-	src   Source
 	store *store
 	bpffs string
 	log   *slog.Logger
@@ -72,14 +71,10 @@ type Manager struct {
 //   - records whose kernel objects are gone are removed, and pin
 //     directories without a record are removed; each is logged.
 //
-// src supplies bytecode to Load. Open fails with ErrConflict when another
-// process has the state store open.
-func Open(ctx context.Context, src Source, opts Options) (*Manager, error) {
-	if src == nil {
-		return nil, fmt.Errorf("source: missing: %w", ErrInvalid)
-	}
+// Open fails with ErrConflict when another process has the state store
+// open.
+func Open(ctx context.Context, opts Options) (*Manager, error) {
 	m := &Manager{
-		src:   src,
 		bpffs: opts.BPFFS,
 		log:   opts.Logger,
 	}

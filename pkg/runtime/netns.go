@@ -56,7 +56,7 @@ func resolveInterface(ifname, netnsPath string) (netTarget, error) {
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return t, fmt.Errorf("%s: %w", t, ErrNotFound)
+			return t, fmt.Errorf("%s: %w", t, ErrHookNotFound)
 		}
 		return t, fmt.Errorf("%s: %w", t, err)
 	}
@@ -74,7 +74,7 @@ func netnsInode(path string) (uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(name, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return 0, fmt.Errorf("netns %s: %w", path, ErrNotFound)
+			return 0, fmt.Errorf("netns %s: %w", path, ErrHookNotFound)
 		}
 		return 0, fmt.Errorf("netns %s: %w", path, err)
 	}
@@ -102,11 +102,11 @@ func inNetns(path string, fn func() error) error {
 	return netnsError(netnsutil.Do(path, fn))
 }
 
-// netnsError classifies a namespace that does not exist as ErrNotFound.
+// netnsError classifies a namespace that does not exist as ErrHookNotFound.
 func netnsError(err error) error {
 	var open *netnsutil.OpenError
 	if errors.As(err, &open) && errors.Is(open.Err, os.ErrNotExist) {
-		return fmt.Errorf("netns %s: %w", open.Path, ErrNotFound)
+		return fmt.Errorf("netns %s: %w", open.Path, ErrHookNotFound)
 	}
 	return err
 }

@@ -19,8 +19,7 @@ func TestTCCountsPackets(t *testing.T) {
 	v := newVethPair(t)
 	ctx := context.Background()
 
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:tc_counter.bpf.o",
+	progs, err := load(ctx, m, "file:tc_counter.bpf.o", runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{{
 			Name:   "tc_counter",
 			Kind:   progtype.TC,
@@ -54,8 +53,7 @@ func TestTCXCountsPackets(t *testing.T) {
 	ctx := context.Background()
 
 	// The host end, in bpfd's own namespace, on egress.
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:tc_counter.bpf.o",
+	progs, err := load(ctx, m, "file:tc_counter.bpf.o", runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{{
 			Name:   "tcx_counter",
 			Kind:   progtype.TCX,
@@ -96,7 +94,7 @@ func TestTCXUnsupported(t *testing.T) {
 	m := e.open(t)
 	v := newVethPair(t)
 	fds := openFDs(t)
-	_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: "file:tc_counter.bpf.o", Programs: []runtime.ProgramRequest{
+	_, err := load(context.Background(), m, "file:tc_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
 		{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: v.Host, Direction: runtime.Egress}}}})
 	assertErr(t, err, runtime.ErrUnsupported, "program tcx_counter: attach tcx to interface "+v.Host+" egress")
 	t.Logf("error: %v", err)
@@ -113,8 +111,7 @@ func TestSharedMaps(t *testing.T) {
 	v := newVethPair(t)
 	ctx := context.Background()
 
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:packet_counters.bpf.o",
+	progs, err := load(ctx, m, "file:packet_counters.bpf.o", runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{
 			{Name: "xdp_ingress_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns}},
 			{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Egress}},
@@ -142,8 +139,7 @@ func TestSharedMaps(t *testing.T) {
 	if !kernelHasTCX(t) {
 		sharer = runtime.ProgramRequest{Name: "tc_egress_counter", Kind: progtype.TC, Attach: runtime.TCAttach{Interface: v.Host, Direction: runtime.Egress}}
 	}
-	third, err := m.Load(ctx, runtime.LoadRequest{
-		Reference:  "file:packet_counters.bpf.o",
+	third, err := load(ctx, m, "file:packet_counters.bpf.o", runtime.LoadRequest{
 		Programs:   []runtime.ProgramRequest{sharer},
 		MapOwnerID: xdp.ID,
 	})
@@ -203,19 +199,20 @@ func TestMapOwnerSharesGlobals(t *testing.T) {
 	m := e.open(t)
 	v := newVethPair(t)
 	ctx := context.Background()
-	req := func(ifname, netns string, owner runtime.ID, verdict byte) runtime.LoadRequest {
-		return runtime.LoadRequest{
-			Reference:  "file:xdp_verdict.bpf.o",
+	req := func(ifname, netns string, owner runtime.ID, verdict byte) fileLoad {
+		return fileLoad{"file:xdp_verdict.bpf.o", runtime.LoadRequest{
 			Programs:   []runtime.ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: ifname, Netns: netns}}},
 			Globals:    map[string][]byte{"verdict": {verdict, 0, 0, 0}},
 			MapOwnerID: owner,
-		}
+		}}
 	}
-	first, err := m.Load(ctx, req(v.Host, "", 0, 2)) // XDP_PASS
+	r := req(v.Host, "", 0, 2) // XDP_PASS
+	first, err := load(ctx, m, r.ref, r.req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := m.Load(ctx, req(v.Peer, v.Netns, first[0].ID, 2))
+	r = req(v.Peer, v.Netns, first[0].ID, 2)
+	second, err := load(ctx, m, r.ref, r.req)
 	if err != nil {
 		t.Fatalf("Load with map owner: %v", err)
 	}

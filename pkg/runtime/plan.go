@@ -93,7 +93,7 @@ func (c *loadingChain) names() string {
 // for loading.
 func plan(req *LoadRequest, bc *Bytecode) (*loading, error) {
 	if len(bc.Objects) == 0 {
-		return nil, fmt.Errorf("bytecode %s: no objects for this platform: %w", req.Reference, ErrInvalid)
+		return nil, fmt.Errorf("bytecode %s: no objects for this platform: %w", bc.Provenance.Reference, ErrInvalid)
 	}
 	specs := make([]*ebpf.CollectionSpec, len(bc.Objects))
 	for i, o := range bc.Objects {
@@ -160,7 +160,7 @@ func findProgram(name string, objects []Object, specs []*ebpf.CollectionSpec) (i
 		for i, o := range objects {
 			names[i] = o.Name
 		}
-		return 0, fmt.Errorf("program %s: not in %s (programs: %s): %w", name, strings.Join(names, ", "), strings.Join(all, ", "), ErrNotFound)
+		return 0, fmt.Errorf("program %s: not in %s (programs: %s): %w", name, strings.Join(names, ", "), strings.Join(all, ", "), ErrProgramNotFound)
 	}
 	return found, nil
 }

@@ -54,7 +54,7 @@ func TestPlan(t *testing.T) {
 		"unknown program": {
 			objects: []Object{packet},
 			req:     LoadRequest{Programs: []ProgramRequest{{Name: "nope", Kind: progtype.XDP, Attach: eth0}}},
-			want:    ErrNotFound, wantErr: "program nope: not in packet_counters.bpf.o (programs: tc_egress_counter, xdp_ingress_counter)",
+			want:    ErrProgramNotFound, wantErr: "program nope: not in packet_counters.bpf.o (programs: tc_egress_counter, xdp_ingress_counter)",
 		},
 		"tc program as tcx": {
 			objects:  []Object{packet},
@@ -115,8 +115,7 @@ func TestPlan(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			tc.req.Reference = "file:x"
-			bc := &Bytecode{Objects: tc.objects, Provenance: Provenance{Rule: "r", AllowedKinds: tc.allowed}}
+			bc := &Bytecode{Objects: tc.objects, Provenance: Provenance{Reference: "file:x", Rule: "r", AllowedKinds: tc.allowed}}
 			l, err := plan(&tc.req, bc)
 			if tc.want != nil {
 				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.wantErr) {
@@ -142,9 +141,8 @@ func TestPlan(t *testing.T) {
 // TestPlanSetsGlobals checks that an override reaches the variable.
 func TestPlanSetsGlobals(t *testing.T) {
 	req := LoadRequest{
-		Reference: "file:x",
-		Programs:  []ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0"}}},
-		Globals:   map[string][]byte{"verdict": {1, 0, 0, 0}},
+		Programs: []ProgramRequest{{Name: "xdp_verdict", Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0"}}},
+		Globals:  map[string][]byte{"verdict": {1, 0, 0, 0}},
 	}
 	l, err := plan(&req, &Bytecode{Objects: []Object{object(t, "xdp_verdict.bpf.o")}})
 	if err != nil {

@@ -17,8 +17,7 @@ func TestTracepointCountsOpenat(t *testing.T) {
 	m := e.open(t)
 	ctx := context.Background()
 
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:tracepoint_counter.bpf.o",
+	progs, err := load(ctx, m, "file:tracepoint_counter.bpf.o", runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{{
 			Name:   "tracepoint_counter",
 			Kind:   progtype.Tracepoint,
@@ -65,8 +64,7 @@ func TestUprobeCountsCalls(t *testing.T) {
 	ctx := context.Background()
 
 	attach := runtime.UprobeAttach{Target: testutil.UprobeTargetBinary(t), Offset: testutil.UprobeTargetOffset(t)}
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:uprobe_counter.bpf.o",
+	progs, err := load(ctx, m, "file:uprobe_counter.bpf.o", runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{
 			{Name: "uprobe_counter", Kind: progtype.Uprobe, Attach: attach},
 			{Name: "uretprobe_counter", Kind: progtype.Uretprobe, Attach: attach},
@@ -97,8 +95,7 @@ func TestCgroupSKBCountsPackets(t *testing.T) {
 	cg := testutil.NewCgroup(t)
 	ctx := context.Background()
 
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:cgroup_counter.bpf.o",
+	progs, err := load(ctx, m, "file:cgroup_counter.bpf.o", runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{
 			{Name: "cgroup_ingress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg}},
 			{Name: "cgroup_egress_counter", Kind: progtype.Cgroup, Attach: runtime.CgroupAttach{Path: cg, AttachType: runtime.CgroupInetEgress}},

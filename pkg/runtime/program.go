@@ -42,6 +42,8 @@ type Program struct {
 	// LoadedBy is who asked for the load; LoadedAt when.
 	LoadedBy Requester
 	LoadedAt time.Time
+	// Owner is who the program belongs to.
+	Owner Owner
 	// PinPath is the program's directory under the bpffs, <bpffs>/<id>.
 	PinPath string
 	// Maps are the maps the program uses, pinned under PinPath/maps.
@@ -156,6 +158,7 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		Provenance: r.Provenance,
 		LoadedBy:   r.LoadedBy,
 		LoadedAt:   r.LoadedAt,
+		Owner:      r.Owner,
 		PinPath:    m.programDir(r.ID),
 	}
 	for _, mr := range r.Maps {

@@ -24,14 +24,11 @@ func ParseID(s string) (ID, error) {
 	return ID(n), nil
 }
 
-// LoadRequest asks the Manager to load programs from one artifact and
-// attach each to its hook.
+// LoadRequest asks the Manager to load programs from one artifact's
+// bytecode and attach each to its hook. It names no bytecode: the caller
+// resolves, fetches and admits the bytecode, and hands it to Load beside
+// the request.
 type LoadRequest struct {
-	// Reference names the bytecode; the Manager passes it to its Source.
-	// Required.
-	Reference string
-	// PullPolicy is passed to the Source; empty means PullIfNotPresent.
-	PullPolicy PullPolicy
 	// Programs to load, at least one, each at most once. Programs of one
 	// object share that object's maps.
 	Programs []ProgramRequest
@@ -49,6 +46,11 @@ type LoadRequest struct {
 	MapOwnerID ID
 	// Requester is who asked, recorded with the programs.
 	Requester Requester
+	// Owner is who the programs belong to. Its UID is the requester's: 0
+	// is filled in with Requester.UID, another value is invalid. Who may
+	// claim the other fields is the caller's decision; the Manager records
+	// them.
+	Owner Owner
 }
 
 // ProgramRequest selects one program of the artifact and says where to
@@ -79,14 +81,9 @@ const (
 	maxMetadataValueLen = 1024
 )
 
-// validate checks the request on its own, before the bytecode is fetched.
-func (r *LoadRequest) validate() error {
-	if r.Reference == "" {
-		return fmt.Errorf("reference: missing: %w", ErrInvalid)
-	}
-	if _, err := ParsePullPolicy(string(r.PullPolicy)); err != nil {
-		return err
-	}
+// Validate checks the request on its own, without I/O and before any
+// bytecode is fetched; Load runs it again. Errors wrap ErrInvalid.
+func (r *LoadRequest) Validate() error {
 	if len(r.Programs) == 0 {
 		return fmt.Errorf("programs: none requested: %w", ErrInvalid)
 	}
@@ -114,7 +111,13 @@ func (r *LoadRequest) validate() error {
 			return fmt.Errorf("global data: empty name: %w", ErrInvalid)
 		}
 	}
-	return checkMetadata(r.Metadata)
+	if err := checkMetadata(r.Metadata); err != nil {
+		return err
+	}
+	if r.Owner.UID != 0 && r.Owner.UID != r.Requester.UID {
+		return fmt.Errorf("owner: uid %d is not the requester's (%d): %w", r.Owner.UID, r.Requester.UID, ErrInvalid)
+	}
+	return r.Owner.validate()
 }
 
 func checkMetadata(md map[string]string) error {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,38 +18,47 @@ func TestLoadRequestValidate(t *testing.T) {
 		wantErr  string // "" for valid
 		wantKind error
 	}{
-		"valid":                 {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}}},
-		"valid with everything": {req: LoadRequest{Reference: "r", PullPolicy: PullAlways, Programs: []ProgramRequest{xdp}, Globals: map[string][]byte{"g": {1}}, Metadata: map[string]string{"app": "x"}, MapOwnerID: 3}},
-		"no reference":          {req: LoadRequest{Programs: []ProgramRequest{xdp}}, wantErr: "reference: missing"},
-		"bad pull policy":       {req: LoadRequest{Reference: "r", PullPolicy: "always", Programs: []ProgramRequest{xdp}}, wantErr: `pull policy "always"`},
-		"no programs":           {req: LoadRequest{Reference: "r"}, wantErr: "programs: none requested"},
-		"unnamed program":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: "program: missing name"},
-		"unknown kind":          {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: "lsm", Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: `program p: kind "lsm"`},
-		"kind not lower case":   {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: "XDP", Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: `program p: kind "XDP"`},
-		"empty global name":     {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}, Globals: map[string][]byte{"": {1}}}, wantErr: "global data: empty name"},
-		"empty metadata key":    {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}, Metadata: map[string]string{"": "x"}}, wantErr: "metadata: empty key"},
-		"metadata value too long": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{xdp}, Metadata: map[string]string{"k": strings.Repeat("v", 1025)}},
+		"valid": {req: LoadRequest{Programs: []ProgramRequest{xdp}}},
+		"valid with everything": {req: LoadRequest{Programs: []ProgramRequest{xdp}, Globals: map[string][]byte{"g": {1}}, Metadata: map[string]string{"app": "x"}, MapOwnerID: 3,
+			Requester: Requester{UID: 1000}, Owner: Owner{UID: 1000, Config: "web.example-1", Namespace: "team-a", MapReaderNamespaces: []string{"team-a", "obs"}}}},
+		"owner uid filled in later": {req: LoadRequest{Programs: []ProgramRequest{xdp}, Requester: Requester{UID: 1000}, Owner: Owner{Config: "web"}}},
+		"owner uid not the requester's": {req: LoadRequest{Programs: []ProgramRequest{xdp}, Requester: Requester{UID: 1000}, Owner: Owner{UID: 1}},
+			wantErr: "owner: uid 1 is not the requester's (1000)"},
+		"owner config not a name":  {req: LoadRequest{Programs: []ProgramRequest{xdp}, Owner: Owner{Config: "Web_1"}}, wantErr: `owner config "Web_1"`},
+		"owner config too long":    {req: LoadRequest{Programs: []ProgramRequest{xdp}, Owner: Owner{Config: strings.Repeat("a", 254)}}, wantErr: "owner config"},
+		"owner namespace with dot": {req: LoadRequest{Programs: []ProgramRequest{xdp}, Owner: Owner{Namespace: "a.b"}}, wantErr: `owner namespace "a.b"`},
+		"owner namespace newline":  {req: LoadRequest{Programs: []ProgramRequest{xdp}, Owner: Owner{Namespace: "a\nb"}}, wantErr: "owner namespace"},
+		"map reader empty":         {req: LoadRequest{Programs: []ProgramRequest{xdp}, Owner: Owner{MapReaderNamespaces: []string{""}}}, wantErr: "owner map reader namespace"},
+		"map reader twice":         {req: LoadRequest{Programs: []ProgramRequest{xdp}, Owner: Owner{MapReaderNamespaces: []string{"a", "a"}}}, wantErr: "owner map reader namespace a: given twice"},
+		"map readers too many":     {req: LoadRequest{Programs: []ProgramRequest{xdp}, Owner: Owner{MapReaderNamespaces: manyNamespaces(65)}}, wantErr: "65, at most 64"},
+		"no programs":              {req: LoadRequest{}, wantErr: "programs: none requested"},
+		"unnamed program":          {req: LoadRequest{Programs: []ProgramRequest{{Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: "program: missing name"},
+		"unknown kind":             {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: "lsm", Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: `program p: kind "lsm"`},
+		"kind not lower case":      {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: "XDP", Attach: XDPAttach{Interface: "eth0"}}}}, wantErr: `program p: kind "XDP"`},
+		"empty global name":        {req: LoadRequest{Programs: []ProgramRequest{xdp}, Globals: map[string][]byte{"": {1}}}, wantErr: "global data: empty name"},
+		"empty metadata key":       {req: LoadRequest{Programs: []ProgramRequest{xdp}, Metadata: map[string]string{"": "x"}}, wantErr: "metadata: empty key"},
+		"metadata value too long": {req: LoadRequest{Programs: []ProgramRequest{xdp}, Metadata: map[string]string{"k": strings.Repeat("v", 1025)}},
 			wantErr: "metadata k: value longer than 1024 bytes"},
-		"unknown xdp proceed-on": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0", ProceedOn: []string{"pass", "ok"}}}}},
+		"unknown xdp proceed-on": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.XDP, Attach: XDPAttach{Interface: "eth0", ProceedOn: []string{"pass", "ok"}}}}},
 			wantErr: `program p: proceed-on "ok": not a xdp action (want aborted, drop, pass, tx, redirect, dispatcher_return)`},
-		"unknown tc proceed-on": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0", Direction: Ingress, ProceedOn: []string{"pass"}}}}},
+		"unknown tc proceed-on": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0", Direction: Ingress, ProceedOn: []string{"pass"}}}}},
 			wantErr: `program p: proceed-on "pass": not a tc action`},
-		"tc priority out of range": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0", Direction: Ingress, Priority: 1001}}}},
+		"tc priority out of range": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0", Direction: Ingress, Priority: 1001}}}},
 			wantErr: "program p: priority 1001: out of range 1-1000"},
-		"tc without direction": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0"}}}}, wantErr: `direction ""`},
-		"interface name too long": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.XDP, Attach: XDPAttach{Interface: "abcdefghijklmnop"}}}},
+		"tc without direction": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.TC, Attach: TCAttach{Interface: "eth0"}}}}, wantErr: `direction ""`},
+		"interface name too long": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.XDP, Attach: XDPAttach{Interface: "abcdefghijklmnop"}}}},
 			wantErr: `interface "abcdefghijklmnop": not a valid name`},
-		"uprobe without target":     {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Function: "f"}}}}, wantErr: "uprobe: missing target"},
-		"uprobe without function":   {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uretprobe, Attach: UprobeAttach{Target: "/bin/sh"}}}}, wantErr: "give a function or an offset"},
-		"uprobe at an offset":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Target: "/bin/sh", Offset: 0x1000}}}}},
-		"cgroup without path":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Cgroup, Attach: CgroupAttach{}}}}, wantErr: "cgroup: missing path"},
-		"tracepoint with two slash": {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b/c"}}}}, wantErr: "want group/name"},
-		"tracepoint escaping":       {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "../x"}}}}, wantErr: "want group/name"},
-		"uprobe spec for a kprobe":  {req: LoadRequest{Reference: "r", Programs: []ProgramRequest{{Name: "p", Kind: progtype.Kprobe, Attach: UprobeAttach{Target: "/bin/sh", Function: "main"}}}}, wantErr: "runtime.UprobeAttach does not attach kprobe programs"},
+		"uprobe without target":     {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Function: "f"}}}}, wantErr: "uprobe: missing target"},
+		"uprobe without function":   {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uretprobe, Attach: UprobeAttach{Target: "/bin/sh"}}}}, wantErr: "give a function or an offset"},
+		"uprobe at an offset":       {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Uprobe, Attach: UprobeAttach{Target: "/bin/sh", Offset: 0x1000}}}}},
+		"cgroup without path":       {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Cgroup, Attach: CgroupAttach{}}}}, wantErr: "cgroup: missing path"},
+		"tracepoint with two slash": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b/c"}}}}, wantErr: "want group/name"},
+		"tracepoint escaping":       {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "../x"}}}}, wantErr: "want group/name"},
+		"uprobe spec for a kprobe":  {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Kprobe, Attach: UprobeAttach{Target: "/bin/sh", Function: "main"}}}}, wantErr: "runtime.UprobeAttach does not attach kprobe programs"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			err := tc.req.validate()
+			err := tc.req.Validate()
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("validate: %v", err)
@@ -60,6 +70,14 @@ func TestLoadRequestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func manyNamespaces(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("ns-%d", i)
+	}
+	return out
 }
 
 func TestParseID(t *testing.T) {

@@ -26,7 +26,7 @@ func TestRestartAdoptsPrograms(t *testing.T) {
 	ctx := context.Background()
 	load := func(m *runtime.Manager, ref string, progs ...runtime.ProgramRequest) []runtime.Program {
 		t.Helper()
-		out, err := m.Load(ctx, runtime.LoadRequest{Reference: ref, Programs: progs, Metadata: map[string]string{"app": "restart"}})
+		out, err := load(ctx, m, ref, runtime.LoadRequest{Programs: progs, Metadata: map[string]string{"app": "restart"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,12 +91,12 @@ func TestRestartCleansUp(t *testing.T) {
 		tc = append(tc, runtime.ProgramRequest{Name: "tcx_counter", Kind: progtype.TCX, Attach: runtime.TCXAttach{Interface: gone.Peer, Netns: gone.Netns, Direction: runtime.Ingress}})
 	}
 	var kept runtime.ID
-	for _, req := range []runtime.LoadRequest{
-		{Reference: "file:xdp_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: gone.Peer, Netns: gone.Netns}}}},
-		{Reference: "file:tc_counter.bpf.o", Programs: tc},
-		{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}},
+	for _, req := range []fileLoad{
+		{"file:xdp_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "xdp_counter", Kind: progtype.XDP, Attach: runtime.XDPAttach{Interface: gone.Peer, Netns: gone.Netns}}}}},
+		{"file:tc_counter.bpf.o", runtime.LoadRequest{Programs: tc}},
+		{"file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}}},
 	} {
-		progs, err := m.Load(ctx, req)
+		progs, err := load(ctx, m, req.ref, req.req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestRestartRepairsPins(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
 	ctx := context.Background()
-	progs, err := m.Load(ctx, runtime.LoadRequest{Reference: "file:tracepoint_counter.bpf.o", Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}})
+	progs, err := load(ctx, m, "file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +176,11 @@ func TestRestartRepairsPins(t *testing.T) {
 func TestOpenChecks(t *testing.T) {
 	e := newEnv(t)
 	e.open(t)
-	_, err := runtime.Open(context.Background(), e.src, runtime.Options{StateDir: e.stateDir, BPFFS: e.bpffs})
+	_, err := runtime.Open(context.Background(), runtime.Options{StateDir: e.stateDir, BPFFS: e.bpffs})
 	assertErr(t, err, runtime.ErrConflict, "in use by another process")
 
-	_, err = runtime.Open(context.Background(), e.src, runtime.Options{StateDir: filepath.Join(t.TempDir(), "fresh"), BPFFS: "relative"})
+	_, err = runtime.Open(context.Background(), runtime.Options{StateDir: filepath.Join(t.TempDir(), "fresh"), BPFFS: "relative"})
 	assertErr(t, err, runtime.ErrInvalid, "not an absolute path")
-	_, err = runtime.Open(context.Background(), nil, runtime.Options{})
-	assertErr(t, err, runtime.ErrInvalid, "source: missing")
 }
 
 // TestOpenOtherBPFFS refuses a state dir used with another bpffs dir.
@@ -190,6 +188,6 @@ func TestOpenOtherBPFFS(t *testing.T) {
 	e := newEnv(t)
 	e.open(t).Close()
 	other := newEnv(t)
-	_, err := runtime.Open(context.Background(), e.src, runtime.Options{StateDir: e.stateDir, BPFFS: other.bpffs})
+	_, err := runtime.Open(context.Background(), runtime.Options{StateDir: e.stateDir, BPFFS: other.bpffs})
 	assertErr(t, err, runtime.ErrConflict, "pinned under "+e.bpffs+", not "+other.bpffs)
 }

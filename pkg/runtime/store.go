@@ -67,6 +67,9 @@ type record struct {
 	Provenance Provenance        `json:"provenance"`
 	LoadedBy   Requester         `json:"loadedBy"`
 	LoadedAt   time.Time         `json:"loadedAt"`
+	// Owner is who the program belongs to; records written before owners
+	// existed have none, and read back owned by LoadedBy.UID.
+	Owner Owner `json:"owner"`
 
 	// Kernel objects, set when the record is loaded. ProgramID is 0 for a
 	// program in a linked chain, which runs as part of the chain's one
@@ -116,10 +119,16 @@ func (r *record) UnmarshalJSON(data []byte) error {
 	var v struct {
 		*plain
 		Attach json.RawMessage `json:"attach"`
+		Owner  *Owner          `json:"owner"`
 	}
 	v.plain = (*plain)(r)
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
+	}
+	if v.Owner != nil {
+		r.Owner = *v.Owner
+	} else {
+		r.Owner = Owner{UID: r.LoadedBy.UID}
 	}
 	spec, err := decodeAttach(r.Kind, v.Attach)
 	if err != nil {
@@ -128,6 +137,10 @@ func (r *record) UnmarshalJSON(data []byte) error {
 	r.Attach = spec
 	return nil
 }
+
+// errNoObject: the store has no ELF object with a chain record's sum, which
+// only damage to the store can cause.
+var errNoObject = errors.New("not in the state store")
 
 // store is the bbolt state store.
 type store struct {
@@ -185,13 +198,13 @@ func (s *store) close() error { return s.db.Close() }
 
 func idKey(id ID) []byte { return binary.BigEndian.AppendUint64(nil, uint64(id)) }
 
-// get returns the record of id, or an error wrapping ErrNotFound.
+// get returns the record of id, or an error wrapping ErrProgramNotFound.
 func (s *store) get(id ID) (*record, error) {
 	var r *record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPrograms).Get(idKey(id))
 		if v == nil {
-			return fmt.Errorf("program %d: %w", id, ErrNotFound)
+			return fmt.Errorf("program %d: %w", id, ErrProgramNotFound)
 		}
 		r = new(record)
 		if err := json.Unmarshal(v, r); err != nil {
@@ -311,7 +324,7 @@ func (s *store) object(sum string) ([]byte, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketObjects).Get([]byte(sum))
 		if v == nil {
-			return fmt.Errorf("object %s: not in the state store: %w", sum, ErrNotFound)
+			return fmt.Errorf("object %s: %w", sum, errNoObject)
 		}
 		elf = bytes.Clone(v)
 		return nil

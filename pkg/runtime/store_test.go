@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -39,6 +40,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			Metadata: map[string]string{"app": "x"}, Globals: map[string][]byte{"g": {1, 2}},
 			Provenance: Provenance{Reference: "r", Digest: "sha256:00", AllowedKinds: []progtype.Kind{k}},
 			LoadedBy:   Requester{UID: 1, GID: 2, PID: 3}, LoadedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Owner:     Owner{UID: 1, Config: "cfg", Namespace: "ns", MapReaderNamespaces: []string{"a", "b"}},
 			ProgramID: 7, LinkID: 8, Maps: []mapRecord{{Name: ".bss", ID: 9}},
 		}
 		if k == progtype.XDP || k == progtype.TC {
@@ -64,8 +66,35 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err := s.remove(got[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.get(got[0].ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("get removed record: %v, want ErrNotFound", err)
+	if _, err := s.get(got[0].ID); !errors.Is(err, ErrProgramNotFound) {
+		t.Fatalf("get removed record: %v, want ErrProgramNotFound", err)
+	}
+}
+
+// TestStoreRecordWithoutOwner reads a record as bpfd wrote it before
+// programs had owners: it belongs to the uid that loaded it.
+func TestStoreRecordWithoutOwner(t *testing.T) {
+	old := `{"id":3,"state":"loaded","name":"xdp_counter","kind":"xdp","object":"xdp_counter.bpf.o","hook":"h",` +
+		`"provenance":{"reference":"r"},"loadedBy":{"uid":1000,"gid":100,"pid":42},"loadedAt":"2026-01-02T03:04:05Z",` +
+		`"attach":{"interface":"eth0"}}`
+	var r record
+	if err := json.Unmarshal([]byte(old), &r); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Owner{UID: 1000}, r.Owner); diff != "" {
+		t.Errorf("owner (-want +got):\n%s", diff)
+	}
+	// Written again, the owner is explicit and reads back the same.
+	data, err := json.Marshal(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again record
+	if err := json.Unmarshal(data, &again); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, again, cmp.AllowUnexported(record{})); diff != "" {
+		t.Errorf("record after a round trip (-want +got):\n%s", diff)
 	}
 }
 
@@ -88,7 +117,7 @@ func TestStoreObjects(t *testing.T) {
 	steps := []struct {
 		remove ID
 		want   error
-	}{{a.ID, nil}, {b.ID, ErrNotFound}}
+	}{{a.ID, nil}, {b.ID, errNoObject}}
 	for _, st := range steps {
 		if err := s.remove(st.remove); err != nil {
 			t.Fatal(err)

@@ -55,7 +55,7 @@ func (t *tracepointTarget) hook() string { return "tracepoint/" + t.group + "/" 
 func (t *tracepointTarget) attach(prog *ebpf.Program) (*attachment, error) {
 	l, err := link.Tracepoint(t.group, t.name, prog, nil)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, ErrNotFound)
+		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, ErrHookNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tracepoint %s/%s: %w", t.group, t.name, attachError(err))

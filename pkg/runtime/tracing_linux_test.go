@@ -32,7 +32,7 @@ func testEntryExit(t *testing.T, ref, mapName string, entry, exit runtime.Progra
 	e := newEnv(t)
 	m := e.open(t)
 	ctx := context.Background()
-	progs, err := m.Load(ctx, runtime.LoadRequest{Reference: ref, Programs: []runtime.ProgramRequest{entry, exit}})
+	progs, err := load(ctx, m, ref, runtime.LoadRequest{Programs: []runtime.ProgramRequest{entry, exit}})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -79,9 +79,9 @@ func TestKprobeMissingFunction(t *testing.T) {
 	m := e.open(t)
 	for name, kind := range map[string]progtype.Kind{"kprobe_counter": progtype.Kprobe, "kretprobe_counter": progtype.Kretprobe} {
 		fds := openFDs(t)
-		_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: "file:kprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
+		_, err := load(context.Background(), m, "file:kprobe_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
 			{Name: name, Kind: kind, Attach: runtime.KprobeAttach{Function: "bpfd_no_such_function"}}}})
-		assertErr(t, err, runtime.ErrNotFound, "program "+name+": kernel function bpfd_no_such_function: not a symbol this kernel can probe")
+		assertErr(t, err, runtime.ErrHookNotFound, "program "+name+": kernel function bpfd_no_such_function: not a symbol this kernel can probe")
 		t.Logf("error: %v", err)
 		assertOnly(t, e, m, fds)
 	}
@@ -97,7 +97,7 @@ func TestKprobeUnsupported(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
 	fds := openFDs(t)
-	_, err := m.Load(context.Background(), runtime.LoadRequest{Reference: "file:kprobe_counter.bpf.o", Programs: []runtime.ProgramRequest{
+	_, err := load(context.Background(), m, "file:kprobe_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
 		{Name: "kprobe_counter", Kind: progtype.Kprobe, Attach: runtime.KprobeAttach{Function: "do_unlinkat"}}}})
 	assertErr(t, err, runtime.ErrUnsupported, "kprobe on do_unlinkat")
 	t.Logf("error: %v", err)

@@ -11,7 +11,7 @@ import (
 
 // Unload detaches the programs with the given ids, removes their pins and
 // deletes their records. It checks every id first: when one is unknown
-// (ErrNotFound) nothing is unloaded.
+// (ErrProgramNotFound) nothing is unloaded.
 //
 // Unload is crash-safe: each record is marked "unloading" before anything
 // is removed and deleted last, so Open after a crash finishes the job.
@@ -28,7 +28,7 @@ func (m *Manager) Unload(ctx context.Context, ids ...ID) error {
 			return err
 		}
 		if r.State == stateLoading {
-			return fmt.Errorf("program %d: %w", id, ErrNotFound)
+			return fmt.Errorf("program %d: %w", id, ErrProgramNotFound)
 		}
 	}
 	for _, id := range ids {
@@ -56,7 +56,7 @@ func (m *Manager) unload(id ID) error {
 		return err
 	}
 	if r.State == stateLoading {
-		return fmt.Errorf("program %d: %w", id, ErrNotFound)
+		return fmt.Errorf("program %d: %w", id, ErrProgramNotFound)
 	}
 	if r.State != stateUnloading {
 		r.State = stateUnloading

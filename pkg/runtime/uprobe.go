@@ -52,7 +52,7 @@ func (a UprobeAttach) complete(*ebpf.ProgramSpec) (AttachSpec, error) { return a
 func (a UprobeAttach) resolve(k progtype.Kind) (target, error) {
 	st, err := os.Stat(a.Target)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("uprobe target %s: %w", a.Target, ErrNotFound)
+		return nil, fmt.Errorf("uprobe target %s: %w", a.Target, ErrHookNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("uprobe target %s: %w", a.Target, err)
@@ -62,7 +62,7 @@ func (a UprobeAttach) resolve(k progtype.Kind) (target, error) {
 	}
 	if a.PID != 0 {
 		if err := unix.Kill(a.PID, 0); errors.Is(err, unix.ESRCH) {
-			return nil, fmt.Errorf("uprobe pid %d: no such process: %w", a.PID, ErrNotFound)
+			return nil, fmt.Errorf("uprobe pid %d: no such process: %w", a.PID, ErrHookNotFound)
 		}
 	}
 	return &uprobeTarget{spec: a, ret: k == progtype.Uretprobe}, nil
@@ -97,7 +97,7 @@ func (t *uprobeTarget) attach(prog *ebpf.Program) (*attachment, error) {
 		l, err = ex.Uprobe(t.spec.Function, prog, opts)
 	}
 	if errors.Is(err, link.ErrNoSymbol) {
-		return nil, fmt.Errorf("uprobe target %s: symbol %s: %w", t.spec.Target, t.spec.Function, ErrNotFound)
+		return nil, fmt.Errorf("uprobe target %s: symbol %s: %w", t.spec.Target, t.spec.Function, ErrHookNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("uprobe on %s: %w", t.spec.Target, attachError(err))

@@ -15,8 +15,7 @@ func TestXDPCountsPackets(t *testing.T) {
 	v := newVethPair(t)
 	ctx := context.Background()
 
-	progs, err := m.Load(ctx, runtime.LoadRequest{
-		Reference: "file:xdp_counter.bpf.o",
+	progs, err := load(ctx, m, "file:xdp_counter.bpf.o", runtime.LoadRequest{
 		Programs: []runtime.ProgramRequest{{
 			Name:   "xdp_counter",
 			Kind:   progtype.XDP,

@@ -19,20 +19,25 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bpfd-dev/bpfd/internal/peercred"
 	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
 // Daemon is an in-memory bpfd: a real gRPC server of the node API
 // (bpfdv1.BpfdServer) on a unix socket, which keeps its programs in memory,
 // records the requests it serves and answers as bpfd's API documents,
-// including the google.rpc.ErrorInfo reasons of its errors.
+// including the google.rpc.ErrorInfo reasons of its errors and the owner
+// checks of clients that are neither root nor admins (it reads their peer
+// credentials as bpfd does).
 //
 // It stands in for bpfd in the unprivileged tests of bpfd-agent's
 // reconciler, which need faults on demand (Reject, Stop, Forget), and in the
 // scale benchmark, which runs a hundred agents. Nothing is pulled, verified
-// or loaded into a kernel: test/e2e runs the agent against the real bpfd
-// and covers once every behaviour these tests rely on.
+// or loaded into a kernel. It is held to the real bpfd by one contract
+// (internal/testing/apicontract) that both run, and test/e2e runs the agent
+// against the real bpfd.
 type Daemon struct {
 	bpfdv1.UnimplementedBpfdServer
 
@@ -44,7 +49,9 @@ type Daemon struct {
 	nextID     uint64
 	programs   map[uint64]*bpfdv1.Program
 	rejections map[string]error
+	artifacts  map[string][]string
 	interfaces map[string]bool
+	adminGIDs  []uint32
 	calls      map[string]int
 	loads      []*bpfdv1.LoadRequest
 }
@@ -77,6 +84,7 @@ func ServeDaemon(path string) (*Daemon, error) {
 		nextID:     1,
 		programs:   map[uint64]*bpfdv1.Program{},
 		rejections: map[string]error{},
+		artifacts:  map[string][]string{},
 		calls:      map[string]int{},
 	}
 	return d, d.serve()
@@ -97,7 +105,7 @@ func (d *Daemon) serve() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.Socket, err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.Creds(peercred.TransportCredentials()))
 	bpfdv1.RegisterBpfdServer(srv, d)
 	d.mu.Lock()
 	d.srv = srv
@@ -141,6 +149,22 @@ func (d *Daemon) Accept(reference string) {
 	delete(d.rejections, reference)
 }
 
+// SetPrograms makes the artifact at reference hold only the named
+// programs; by default an artifact holds whatever program is asked for.
+func (d *Daemon) SetPrograms(reference string, names ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.artifacts[reference] = slices.Clone(names)
+}
+
+// SetAdminGIDs sets the groups whose members, like root, may set owners and
+// act on any program (bpfd's socket.adminGIDs).
+func (d *Daemon) SetAdminGIDs(gids ...uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.adminGIDs = slices.Clone(gids)
+}
+
 // SetInterfaces makes only the named interfaces exist.
 func (d *Daemon) SetInterfaces(names ...string) {
 	d.mu.Lock()
@@ -176,9 +200,15 @@ func (d *Daemon) Loads() []*bpfdv1.LoadRequest {
 	return slices.Clone(d.loads)
 }
 
-// Load loads every program of the request or, on any error, none. Like
-// bpfd it takes a program at most once per request.
-func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadResponse, error) {
+// Load loads every program of the request or, on any error, none. It
+// checks the request in bpfd's order: its form, what the client may ask,
+// the trust policy (Reject), the artifact's programs (SetPrograms), the
+// hooks (SetInterfaces), the map owner.
+func (d *Daemon) Load(ctx context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadResponse, error) {
+	who, err := peercred.FromContext(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls["Load"]++
@@ -186,32 +216,53 @@ func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadR
 
 	ref := req.GetBytecode().GetReference()
 	if ref == "" {
-		return nil, errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, "bytecode reference is empty")
+		return nil, invalidRequest("bytecode.reference: missing")
 	}
 	if len(req.GetPrograms()) == 0 {
-		return nil, errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, "no programs to load")
+		return nil, invalidRequest("programs: none: name at least one program to load")
 	}
-	if err := d.rejections[ref]; err != nil {
-		return nil, err
-	}
-	var ownerMaps []*bpfdv1.MapInfo
-	if id := req.GetMapOwnerId(); id != 0 {
-		owner, ok := d.programs[id]
-		if !ok {
-			return nil, errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, fmt.Sprintf("map owner %d: program not found", id))
+	for _, p := range req.GetPrograms() {
+		if err := checkType(p); err != nil {
+			return nil, err
 		}
-		ownerMaps = owner.GetMaps()
+	}
+	if o := req.GetOwner(); o != nil && !proto.Equal(o, &bpfdv1.Owner{}) && !d.admin(who) {
+		return nil, errorWithReason(codes.PermissionDenied, bpfdv1.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED,
+			fmt.Sprintf("owner: uid %d may not set it, only root and members of socket.adminGIDs may: client not allowed", who.UID))
 	}
 	seen := map[string]bool{}
 	for _, p := range req.GetPrograms() {
 		if seen[p.GetName()] {
-			return nil, errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST,
-				fmt.Sprintf("program %s: requested twice: invalid", p.GetName()))
+			return nil, invalidRequest(fmt.Sprintf("program %s: requested twice: invalid", p.GetName()))
 		}
 		seen[p.GetName()] = true
-		if err := d.checkAttach(p); err != nil {
+	}
+	owner, ownerKnown := d.programs[req.GetMapOwnerId()]
+	if ownerKnown {
+		if err := d.mayUse(who, "use the maps of", owner); err != nil {
 			return nil, err
 		}
+	}
+	if err := d.rejections[ref]; err != nil {
+		return nil, err
+	}
+	for _, p := range req.GetPrograms() {
+		if names, ok := d.artifacts[ref]; ok && !slices.Contains(names, p.GetName()) {
+			return nil, errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST,
+				fmt.Sprintf("program %s: not in %s (programs: %s): not found", p.GetName(), ref, strings.Join(names, ", ")))
+		}
+	}
+	for _, p := range req.GetPrograms() {
+		if err := d.checkInterface(p); err != nil {
+			return nil, err
+		}
+	}
+	var ownerMaps []*bpfdv1.MapInfo
+	if id := req.GetMapOwnerId(); id != 0 {
+		if !ownerKnown {
+			return nil, errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, fmt.Sprintf("map owner %d: program not found", id))
+		}
+		ownerMaps = owner.GetMaps()
 	}
 
 	prov := &bpfdv1.Provenance{
@@ -220,6 +271,10 @@ func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadR
 		Signer:            "SHA256:test-signer",
 		Rule:              "test-rule",
 		PolicyFingerprint: "sha256:test-policy",
+	}
+	var claimed *bpfdv1.Owner
+	if o := req.GetOwner(); o != nil && !proto.Equal(o, &bpfdv1.Owner{}) {
+		claimed = proto.Clone(o).(*bpfdv1.Owner)
 	}
 	resp := &bpfdv1.LoadResponse{}
 	for _, lp := range req.GetPrograms() {
@@ -247,6 +302,10 @@ func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadR
 			PinPath:    pin,
 			Maps:       progMaps,
 			MapOwnerId: req.GetMapOwnerId(),
+			LoadedBy:   &bpfdv1.Peer{Uid: who.UID, Gid: who.GID, Pid: who.PID},
+			LoadedAt:   timestamppb.Now(),
+			OwnerUid:   who.UID,
+			Owner:      claimed,
 		}
 		d.programs[id] = p
 		resp.Programs = append(resp.Programs, proto.Clone(p).(*bpfdv1.Program))
@@ -254,16 +313,31 @@ func (d *Daemon) Load(_ context.Context, req *bpfdv1.LoadRequest) (*bpfdv1.LoadR
 	return resp, nil
 }
 
-func (d *Daemon) checkAttach(p *bpfdv1.LoadProgram) error {
-	var iface string
+// admin reports whether the client may set owners and act on any program.
+func (d *Daemon) admin(who peercred.Cred) bool {
+	return who.UID == 0 || who.InGroup(d.adminGIDs)
+}
+
+// mayUse refuses a client that is neither root nor an admin acting on a
+// program whose owner uid is not its own.
+func (d *Daemon) mayUse(who peercred.Cred, action string, p *bpfdv1.Program) error {
+	if d.admin(who) || p.GetOwnerUid() == who.UID {
+		return nil
+	}
+	return errorWithReason(codes.PermissionDenied, bpfdv1.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED,
+		fmt.Sprintf("program %d: owned by uid %d; uid %d may %s only its own programs: client not allowed", p.GetId(), p.GetOwnerUid(), who.UID, action))
+}
+
+// checkType refuses an attach spec that does not attach the program's type.
+func checkType(p *bpfdv1.LoadProgram) error {
 	ok := false
-	switch s := p.GetAttach().GetSpec().(type) {
+	switch p.GetAttach().GetSpec().(type) {
 	case *bpfdv1.AttachSpec_Xdp:
-		ok, iface = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_XDP, s.Xdp.GetInterface()
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_XDP
 	case *bpfdv1.AttachSpec_Tc:
-		ok, iface = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TC, s.Tc.GetInterface()
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TC
 	case *bpfdv1.AttachSpec_Tcx:
-		ok, iface = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TCX, s.Tcx.GetInterface()
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TCX
 	case *bpfdv1.AttachSpec_Tracepoint:
 		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TRACEPOINT
 	case *bpfdv1.AttachSpec_Kprobe:
@@ -276,30 +350,81 @@ func (d *Daemon) checkAttach(p *bpfdv1.LoadProgram) error {
 		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP
 	}
 	if !ok {
-		return errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST,
-			fmt.Sprintf("program %s: attach spec does not match type %s", p.GetName(), p.GetType()))
-	}
-	if iface != "" && d.interfaces != nil && !d.interfaces[iface] {
-		return errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_ATTACH_FAILED,
-			fmt.Sprintf("program %s: interface %s not found", p.GetName(), iface))
+		return invalidRequest(fmt.Sprintf("program %s: attach spec does not match type %s", p.GetName(), p.GetType()))
 	}
 	return nil
 }
 
-// Unload unloads every program named or, when one is unknown, none.
-func (d *Daemon) Unload(_ context.Context, req *bpfdv1.UnloadRequest) (*bpfdv1.UnloadResponse, error) {
+// checkInterface refuses a network program on an interface that does not
+// exist (SetInterfaces).
+func (d *Daemon) checkInterface(p *bpfdv1.LoadProgram) error {
+	var iface string
+	switch s := p.GetAttach().GetSpec().(type) {
+	case *bpfdv1.AttachSpec_Xdp:
+		iface = s.Xdp.GetInterface()
+	case *bpfdv1.AttachSpec_Tc:
+		iface = s.Tc.GetInterface()
+	case *bpfdv1.AttachSpec_Tcx:
+		iface = s.Tcx.GetInterface()
+	}
+	if iface != "" && d.interfaces != nil && !d.interfaces[iface] {
+		return errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_ATTACH_FAILED,
+			fmt.Sprintf("program %s: interface %s: not found", p.GetName(), iface))
+	}
+	return nil
+}
+
+// Unload unloads every program named or, when the client may not unload
+// one or one is unknown, none.
+func (d *Daemon) Unload(ctx context.Context, req *bpfdv1.UnloadRequest) (*bpfdv1.UnloadResponse, error) {
+	who, err := peercred.FromContext(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls["Unload"]++
+	if len(req.GetIds()) == 0 {
+		return nil, invalidRequest("ids: none: give at least one program id")
+	}
+	seen := map[uint64]bool{}
+	for i, id := range req.GetIds() {
+		if id == 0 || seen[id] {
+			return nil, invalidRequest(fmt.Sprintf("ids[%d]: %d is not a program id or is given twice", i, id))
+		}
+		seen[id] = true
+	}
+	for _, id := range req.GetIds() {
+		if p, ok := d.programs[id]; ok {
+			if err := d.mayUse(who, "unload", p); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, id := range req.GetIds() {
 		if _, ok := d.programs[id]; !ok {
-			return nil, status.Errorf(codes.NotFound, "program %d not found", id)
+			return nil, errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, fmt.Sprintf("program %d: not found", id))
 		}
 	}
 	for _, id := range req.GetIds() {
 		delete(d.programs, id)
 	}
 	return &bpfdv1.UnloadResponse{}, nil
+}
+
+// Get returns one program.
+func (d *Daemon) Get(_ context.Context, req *bpfdv1.GetRequest) (*bpfdv1.GetResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls["Get"]++
+	if req.GetId() == 0 {
+		return nil, invalidRequest("id: missing: give a program id")
+	}
+	p, ok := d.programs[req.GetId()]
+	if !ok {
+		return nil, errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, fmt.Sprintf("program %d: not found", req.GetId()))
+	}
+	return &bpfdv1.GetResponse{Program: proto.Clone(p).(*bpfdv1.Program)}, nil
 }
 
 // List returns the programs of the type and metadata asked for.
@@ -324,6 +449,11 @@ func (d *Daemon) List(_ context.Context, req *bpfdv1.ListRequest) (*bpfdv1.ListR
 		}
 	}
 	return resp, nil
+}
+
+// invalidRequest is bpfd's answer to a malformed request.
+func invalidRequest(message string) error {
+	return errorWithReason(codes.InvalidArgument, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, message)
 }
 
 // errorWithReason returns a status error carrying the ErrorInfo detail bpfd

@@ -51,6 +51,10 @@ const (
 	// unknown or mis-sized global, unknown map owner (InvalidArgument,
 	// NotFound).
 	ErrorReason_ERROR_REASON_INVALID_REQUEST ErrorReason = 5
+	// The client may not do this (PermissionDenied): it is not among the
+	// allowed clients, or, being neither root nor an admin, it sets an owner or
+	// names a program it does not own.
+	ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED ErrorReason = 6
 )
 
 // Enum value maps for ErrorReason.
@@ -62,14 +66,16 @@ var (
 		3: "ERROR_REASON_VERIFIER_REJECTED",
 		4: "ERROR_REASON_ATTACH_FAILED",
 		5: "ERROR_REASON_INVALID_REQUEST",
+		6: "ERROR_REASON_CLIENT_NOT_ALLOWED",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":       0,
-		"ERROR_REASON_POLICY_DENIED":     1,
-		"ERROR_REASON_IMAGE_PULL_FAILED": 2,
-		"ERROR_REASON_VERIFIER_REJECTED": 3,
-		"ERROR_REASON_ATTACH_FAILED":     4,
-		"ERROR_REASON_INVALID_REQUEST":   5,
+		"ERROR_REASON_UNSPECIFIED":        0,
+		"ERROR_REASON_POLICY_DENIED":      1,
+		"ERROR_REASON_IMAGE_PULL_FAILED":  2,
+		"ERROR_REASON_VERIFIER_REJECTED":  3,
+		"ERROR_REASON_ATTACH_FAILED":      4,
+		"ERROR_REASON_INVALID_REQUEST":    5,
+		"ERROR_REASON_CLIENT_NOT_ALLOWED": 6,
 	}
 )
 
@@ -668,8 +674,13 @@ type LoadRequest struct {
 	// them.
 	Metadata map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// map_owner_id, if set, makes the programs use the maps of the loaded
-	// program with that id (by map name) instead of creating their own.
-	MapOwnerId    uint64 `protobuf:"varint,5,opt,name=map_owner_id,json=mapOwnerId,proto3" json:"map_owner_id,omitempty"`
+	// program with that id (by map name) instead of creating their own. A
+	// client that is neither root nor an admin may name only its own programs.
+	MapOwnerId uint64 `protobuf:"varint,5,opt,name=map_owner_id,json=mapOwnerId,proto3" json:"map_owner_id,omitempty"`
+	// owner says who the programs belong to beyond the client's uid, which
+	// bpfd records as their owner uid. Only root and admins (the daemon's
+	// socket.adminGIDs) may set it.
+	Owner         *Owner `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -739,6 +750,82 @@ func (x *LoadRequest) GetMapOwnerId() uint64 {
 	return 0
 }
 
+func (x *LoadRequest) GetOwner() *Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+// Owner is who a program belongs to, as a privileged client says: bpfd-agent
+// names the config it loads for; tenants' programs name their namespace.
+type Owner struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config names what the programs were loaded for, e.g. bpfd-agent's
+	// BpfProgramConfig: a Kubernetes object name (at most 253 lower-case
+	// letters, digits, '-' and '.').
+	Config string `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// namespace is the Kubernetes namespace the programs belong to; empty for
+	// cluster-scoped configs and node-local programs.
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// map_reader_namespaces are the Kubernetes namespaces whose pods may mount
+	// the programs' maps (at most 64, none twice).
+	MapReaderNamespaces []string `protobuf:"bytes,3,rep,name=map_reader_namespaces,json=mapReaderNamespaces,proto3" json:"map_reader_namespaces,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Owner) Reset() {
+	*x = Owner{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Owner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Owner) ProtoMessage() {}
+
+func (x *Owner) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Owner.ProtoReflect.Descriptor instead.
+func (*Owner) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Owner) GetConfig() string {
+	if x != nil {
+		return x.Config
+	}
+	return ""
+}
+
+func (x *Owner) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Owner) GetMapReaderNamespaces() []string {
+	if x != nil {
+		return x.MapReaderNamespaces
+	}
+	return nil
+}
+
 // LoadProgram selects one program of the artifact and says where to attach it.
 type LoadProgram struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -755,7 +842,7 @@ type LoadProgram struct {
 
 func (x *LoadProgram) Reset() {
 	*x = LoadProgram{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +854,7 @@ func (x *LoadProgram) String() string {
 func (*LoadProgram) ProtoMessage() {}
 
 func (x *LoadProgram) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +867,7 @@ func (x *LoadProgram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadProgram.ProtoReflect.Descriptor instead.
 func (*LoadProgram) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LoadProgram) GetName() string {
@@ -823,7 +910,7 @@ type AttachSpec struct {
 
 func (x *AttachSpec) Reset() {
 	*x = AttachSpec{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +922,7 @@ func (x *AttachSpec) String() string {
 func (*AttachSpec) ProtoMessage() {}
 
 func (x *AttachSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +935,7 @@ func (x *AttachSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachSpec.ProtoReflect.Descriptor instead.
 func (*AttachSpec) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AttachSpec) GetSpec() isAttachSpec_Spec {
@@ -1001,7 +1088,7 @@ type XdpAttach struct {
 
 func (x *XdpAttach) Reset() {
 	*x = XdpAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1100,7 @@ func (x *XdpAttach) String() string {
 func (*XdpAttach) ProtoMessage() {}
 
 func (x *XdpAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1113,7 @@ func (x *XdpAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XdpAttach.ProtoReflect.Descriptor instead.
 func (*XdpAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *XdpAttach) GetInterface() string {
@@ -1078,7 +1165,7 @@ type TcAttach struct {
 
 func (x *TcAttach) Reset() {
 	*x = TcAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1177,7 @@ func (x *TcAttach) String() string {
 func (*TcAttach) ProtoMessage() {}
 
 func (x *TcAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1190,7 @@ func (x *TcAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcAttach.ProtoReflect.Descriptor instead.
 func (*TcAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TcAttach) GetInterface() string {
@@ -1154,7 +1241,7 @@ type TcxAttach struct {
 
 func (x *TcxAttach) Reset() {
 	*x = TcxAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1253,7 @@ func (x *TcxAttach) String() string {
 func (*TcxAttach) ProtoMessage() {}
 
 func (x *TcxAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1266,7 @@ func (x *TcxAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcxAttach.ProtoReflect.Descriptor instead.
 func (*TcxAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TcxAttach) GetInterface() string {
@@ -1221,7 +1308,7 @@ type TracepointAttach struct {
 
 func (x *TracepointAttach) Reset() {
 	*x = TracepointAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1320,7 @@ func (x *TracepointAttach) String() string {
 func (*TracepointAttach) ProtoMessage() {}
 
 func (x *TracepointAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1333,7 @@ func (x *TracepointAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TracepointAttach.ProtoReflect.Descriptor instead.
 func (*TracepointAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TracepointAttach) GetTracepoint() string {
@@ -1268,7 +1355,7 @@ type KprobeAttach struct {
 
 func (x *KprobeAttach) Reset() {
 	*x = KprobeAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1367,7 @@ func (x *KprobeAttach) String() string {
 func (*KprobeAttach) ProtoMessage() {}
 
 func (x *KprobeAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1380,7 @@ func (x *KprobeAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KprobeAttach.ProtoReflect.Descriptor instead.
 func (*KprobeAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KprobeAttach) GetFunction() string {
@@ -1326,7 +1413,7 @@ type UprobeAttach struct {
 
 func (x *UprobeAttach) Reset() {
 	*x = UprobeAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1425,7 @@ func (x *UprobeAttach) String() string {
 func (*UprobeAttach) ProtoMessage() {}
 
 func (x *UprobeAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1438,7 @@ func (x *UprobeAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UprobeAttach.ProtoReflect.Descriptor instead.
 func (*UprobeAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{9}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UprobeAttach) GetTarget() string {
@@ -1393,7 +1480,7 @@ type FentryAttach struct {
 
 func (x *FentryAttach) Reset() {
 	*x = FentryAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1492,7 @@ func (x *FentryAttach) String() string {
 func (*FentryAttach) ProtoMessage() {}
 
 func (x *FentryAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1505,7 @@ func (x *FentryAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FentryAttach.ProtoReflect.Descriptor instead.
 func (*FentryAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{10}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FentryAttach) GetFunction() string {
@@ -1439,7 +1526,7 @@ type CgroupAttach struct {
 
 func (x *CgroupAttach) Reset() {
 	*x = CgroupAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1538,7 @@ func (x *CgroupAttach) String() string {
 func (*CgroupAttach) ProtoMessage() {}
 
 func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1551,7 @@ func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CgroupAttach.ProtoReflect.Descriptor instead.
 func (*CgroupAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{11}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CgroupAttach) GetPath() string {
@@ -1491,7 +1578,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1590,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1603,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LoadResponse) GetPrograms() []*Program {
@@ -1535,7 +1622,7 @@ type UnloadRequest struct {
 
 func (x *UnloadRequest) Reset() {
 	*x = UnloadRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1634,7 @@ func (x *UnloadRequest) String() string {
 func (*UnloadRequest) ProtoMessage() {}
 
 func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1647,7 @@ func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadRequest.ProtoReflect.Descriptor instead.
 func (*UnloadRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UnloadRequest) GetIds() []uint64 {
@@ -1578,7 +1665,7 @@ type UnloadResponse struct {
 
 func (x *UnloadResponse) Reset() {
 	*x = UnloadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1677,7 @@ func (x *UnloadResponse) String() string {
 func (*UnloadResponse) ProtoMessage() {}
 
 func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1690,7 @@ func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadResponse.ProtoReflect.Descriptor instead.
 func (*UnloadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
 }
 
 type ListRequest struct {
@@ -1620,7 +1707,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1719,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1732,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1678,7 +1765,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1777,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1790,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1722,7 +1809,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1821,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1834,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -1766,7 +1853,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1865,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1878,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -1810,7 +1897,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1909,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1922,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -1854,7 +1941,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1953,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +1966,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -1912,15 +1999,22 @@ type Program struct {
 	// hook describes the program's place on a shared XDP or TC hook.
 	Hook *HookPosition `protobuf:"bytes,12,opt,name=hook,proto3" json:"hook,omitempty"`
 	// loaded_by is who asked for the load.
-	LoadedBy      *Peer                  `protobuf:"bytes,13,opt,name=loaded_by,json=loadedBy,proto3" json:"loaded_by,omitempty"`
-	LoadedAt      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	LoadedBy *Peer                  `protobuf:"bytes,13,opt,name=loaded_by,json=loadedBy,proto3" json:"loaded_by,omitempty"`
+	LoadedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	// owner_uid is the uid that owns the program: the loading client's. A
+	// client that is neither root nor an admin may unload, or use as map
+	// owner, only programs with its own uid here.
+	OwnerUid uint32 `protobuf:"varint,15,opt,name=owner_uid,json=ownerUid,proto3" json:"owner_uid,omitempty"`
+	// owner is what the loading client said the program belongs to; empty
+	// when it said nothing.
+	Owner         *Owner `protobuf:"bytes,16,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2026,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2039,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2046,6 +2140,20 @@ func (x *Program) GetLoadedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Program) GetOwnerUid() uint32 {
+	if x != nil {
+		return x.OwnerUid
+	}
+	return 0
+}
+
+func (x *Program) GetOwner() *Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
 // Provenance records what the trust policy admitted.
 type Provenance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2067,7 +2175,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2187,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2200,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2152,7 +2260,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2272,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2285,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2254,7 +2362,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2266,7 +2374,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2279,7 +2387,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2317,7 +2425,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +2437,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +2450,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2385,7 +2493,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2505,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2518,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2442,7 +2550,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
-	"pullPolicy\"\x93\x03\n" +
+	"pullPolicy\"\xb9\x03\n" +
 	"\vLoadRequest\x12-\n" +
 	"\bbytecode\x18\x01 \x01(\v2\x11.bpfd.v1.BytecodeR\bbytecode\x120\n" +
 	"\bprograms\x18\x02 \x03(\v2\x14.bpfd.v1.LoadProgramR\bprograms\x12E\n" +
@@ -2450,13 +2558,18 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"globalData\x12>\n" +
 	"\bmetadata\x18\x04 \x03(\v2\".bpfd.v1.LoadRequest.MetadataEntryR\bmetadata\x12 \n" +
 	"\fmap_owner_id\x18\x05 \x01(\x04R\n" +
-	"mapOwnerId\x1a=\n" +
+	"mapOwnerId\x12$\n" +
+	"\x05owner\x18\x06 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x1a=\n" +
 	"\x0fGlobalDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"x\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"q\n" +
+	"\x05Owner\x12\x16\n" +
+	"\x06config\x18\x01 \x01(\tR\x06config\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x122\n" +
+	"\x15map_reader_namespaces\x18\x03 \x03(\tR\x13mapReaderNamespaces\"x\n" +
 	"\vLoadProgram\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x14.bpfd.v1.ProgramTypeR\x04type\x12+\n" +
@@ -2535,7 +2648,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x11PullImageResponse\x123\n" +
 	"\n" +
 	"provenance\x18\x01 \x01(\v2\x13.bpfd.v1.ProvenanceR\n" +
-	"provenance\"\xec\x04\n" +
+	"provenance\"\xaf\x05\n" +
 	"\aProgram\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\amanaged\x18\x02 \x01(\bR\amanaged\x12\x12\n" +
@@ -2554,7 +2667,9 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"mapOwnerId\x12)\n" +
 	"\x04hook\x18\f \x01(\v2\x15.bpfd.v1.HookPositionR\x04hook\x12*\n" +
 	"\tloaded_by\x18\r \x01(\v2\r.bpfd.v1.PeerR\bloadedBy\x127\n" +
-	"\tloaded_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\x1a;\n" +
+	"\tloaded_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\x12\x1b\n" +
+	"\towner_uid\x18\x0f \x01(\rR\bownerUid\x12$\n" +
+	"\x05owner\x18\x10 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x01\n" +
@@ -2590,14 +2705,15 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x04Peer\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x02 \x01(\rR\x03gid\x12\x10\n" +
-	"\x03pid\x18\x03 \x01(\x05R\x03pid*\xd5\x01\n" +
+	"\x03pid\x18\x03 \x01(\x05R\x03pid*\xfa\x01\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aERROR_REASON_POLICY_DENIED\x10\x01\x12\"\n" +
 	"\x1eERROR_REASON_IMAGE_PULL_FAILED\x10\x02\x12\"\n" +
 	"\x1eERROR_REASON_VERIFIER_REJECTED\x10\x03\x12\x1e\n" +
 	"\x1aERROR_REASON_ATTACH_FAILED\x10\x04\x12 \n" +
-	"\x1cERROR_REASON_INVALID_REQUEST\x10\x05*\xbd\x02\n" +
+	"\x1cERROR_REASON_INVALID_REQUEST\x10\x05\x12#\n" +
+	"\x1fERROR_REASON_CLIENT_NOT_ALLOWED\x10\x06*\xbd\x02\n" +
 	"\vProgramType\x12\x1c\n" +
 	"\x18PROGRAM_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PROGRAM_TYPE_XDP\x10\x01\x12\x13\n" +
@@ -2687,7 +2803,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -2700,94 +2816,97 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(DispatcherMode)(0),           // 8: bpfd.v1.DispatcherMode
 	(*Bytecode)(nil),              // 9: bpfd.v1.Bytecode
 	(*LoadRequest)(nil),           // 10: bpfd.v1.LoadRequest
-	(*LoadProgram)(nil),           // 11: bpfd.v1.LoadProgram
-	(*AttachSpec)(nil),            // 12: bpfd.v1.AttachSpec
-	(*XdpAttach)(nil),             // 13: bpfd.v1.XdpAttach
-	(*TcAttach)(nil),              // 14: bpfd.v1.TcAttach
-	(*TcxAttach)(nil),             // 15: bpfd.v1.TcxAttach
-	(*TracepointAttach)(nil),      // 16: bpfd.v1.TracepointAttach
-	(*KprobeAttach)(nil),          // 17: bpfd.v1.KprobeAttach
-	(*UprobeAttach)(nil),          // 18: bpfd.v1.UprobeAttach
-	(*FentryAttach)(nil),          // 19: bpfd.v1.FentryAttach
-	(*CgroupAttach)(nil),          // 20: bpfd.v1.CgroupAttach
-	(*LoadResponse)(nil),          // 21: bpfd.v1.LoadResponse
-	(*UnloadRequest)(nil),         // 22: bpfd.v1.UnloadRequest
-	(*UnloadResponse)(nil),        // 23: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 24: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 25: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 26: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 27: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 28: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 29: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 30: bpfd.v1.Program
-	(*Provenance)(nil),            // 31: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 32: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 33: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 34: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 35: bpfd.v1.Peer
-	nil,                           // 36: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 37: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 38: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 39: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
+	(*Owner)(nil),                 // 11: bpfd.v1.Owner
+	(*LoadProgram)(nil),           // 12: bpfd.v1.LoadProgram
+	(*AttachSpec)(nil),            // 13: bpfd.v1.AttachSpec
+	(*XdpAttach)(nil),             // 14: bpfd.v1.XdpAttach
+	(*TcAttach)(nil),              // 15: bpfd.v1.TcAttach
+	(*TcxAttach)(nil),             // 16: bpfd.v1.TcxAttach
+	(*TracepointAttach)(nil),      // 17: bpfd.v1.TracepointAttach
+	(*KprobeAttach)(nil),          // 18: bpfd.v1.KprobeAttach
+	(*UprobeAttach)(nil),          // 19: bpfd.v1.UprobeAttach
+	(*FentryAttach)(nil),          // 20: bpfd.v1.FentryAttach
+	(*CgroupAttach)(nil),          // 21: bpfd.v1.CgroupAttach
+	(*LoadResponse)(nil),          // 22: bpfd.v1.LoadResponse
+	(*UnloadRequest)(nil),         // 23: bpfd.v1.UnloadRequest
+	(*UnloadResponse)(nil),        // 24: bpfd.v1.UnloadResponse
+	(*ListRequest)(nil),           // 25: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 26: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 27: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 28: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 29: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 30: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 31: bpfd.v1.Program
+	(*Provenance)(nil),            // 32: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 33: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 34: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 35: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 36: bpfd.v1.Peer
+	nil,                           // 37: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 38: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 39: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 40: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	9,  // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	11, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	36, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	37, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
-	1,  // 5: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
-	12, // 6: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
-	13, // 7: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
-	14, // 8: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
-	15, // 9: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
-	16, // 10: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
-	17, // 11: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
-	18, // 12: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
-	19, // 13: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
-	20, // 14: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
-	3,  // 15: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
-	4,  // 16: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
-	6,  // 17: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
-	5,  // 18: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
-	6,  // 19: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
-	7,  // 20: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	30, // 21: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 22: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	38, // 23: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	30, // 24: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	30, // 25: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	9,  // 26: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	31, // 27: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 28: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	12, // 29: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	39, // 30: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	31, // 31: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	32, // 32: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	33, // 33: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	34, // 34: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	35, // 35: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	40, // 36: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	40, // 37: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	41, // 38: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	8,  // 39: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	10, // 40: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	22, // 41: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	24, // 42: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	26, // 43: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	28, // 44: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	21, // 45: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	23, // 46: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	25, // 47: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	27, // 48: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	29, // 49: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	45, // [45:50] is the sub-list for method output_type
-	40, // [40:45] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	12, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
+	37, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	38, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	11, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
+	1,  // 6: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
+	13, // 7: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
+	14, // 8: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
+	15, // 9: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
+	16, // 10: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
+	17, // 11: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
+	18, // 12: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
+	19, // 13: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
+	20, // 14: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
+	21, // 15: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
+	3,  // 16: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
+	4,  // 17: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
+	6,  // 18: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
+	5,  // 19: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
+	6,  // 20: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
+	7,  // 21: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
+	31, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 23: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	39, // 24: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	31, // 25: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	31, // 26: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	9,  // 27: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	32, // 28: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 29: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	13, // 30: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	40, // 31: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	32, // 32: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	33, // 33: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	34, // 34: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	35, // 35: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	36, // 36: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	41, // 37: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	11, // 38: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	41, // 39: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	42, // 40: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	8,  // 41: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	10, // 42: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	23, // 43: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	25, // 44: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	27, // 45: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	29, // 46: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	22, // 47: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	24, // 48: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	26, // 49: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	28, // 50: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	30, // 51: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	47, // [47:52] is the sub-list for method output_type
+	42, // [42:47] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -2795,7 +2914,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 	if File_bpfd_v1_bpfd_proto != nil {
 		return
 	}
-	file_bpfd_v1_bpfd_proto_msgTypes[3].OneofWrappers = []any{
+	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
 		(*AttachSpec_Tcx)(nil),
@@ -2811,7 +2930,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

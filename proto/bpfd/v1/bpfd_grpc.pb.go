@@ -46,9 +46,13 @@ type BpfdClient interface {
 	// Unavailable (registry unreachable and nothing cached). Every error also
 	// carries a google.rpc.ErrorInfo detail with domain "bpfd.io" and an
 	// ErrorReason name as its reason, so clients need not parse messages.
+	// PermissionDenied (CLIENT_NOT_ALLOWED) too when a client that is neither
+	// root nor an admin sets owner or names a map owner it does not own.
 	Load(ctx context.Context, in *LoadRequest, opts ...grpc.CallOption) (*LoadResponse, error)
 	// Unload detaches and unloads programs by id. NotFound for an unknown id;
-	// nothing is unloaded then.
+	// PermissionDenied (CLIENT_NOT_ALLOWED) when a client that is neither root
+	// nor an admin names a program whose owner uid is not its own. Nothing is
+	// unloaded then.
 	Unload(ctx context.Context, in *UnloadRequest, opts ...grpc.CallOption) (*UnloadResponse, error)
 	// List returns the programs bpfd manages, filtered; with all set, also
 	// the node's programs bpfd did not load (managed = false).
@@ -131,9 +135,13 @@ type BpfdServer interface {
 	// Unavailable (registry unreachable and nothing cached). Every error also
 	// carries a google.rpc.ErrorInfo detail with domain "bpfd.io" and an
 	// ErrorReason name as its reason, so clients need not parse messages.
+	// PermissionDenied (CLIENT_NOT_ALLOWED) too when a client that is neither
+	// root nor an admin sets owner or names a map owner it does not own.
 	Load(context.Context, *LoadRequest) (*LoadResponse, error)
 	// Unload detaches and unloads programs by id. NotFound for an unknown id;
-	// nothing is unloaded then.
+	// PermissionDenied (CLIENT_NOT_ALLOWED) when a client that is neither root
+	// nor an admin names a program whose owner uid is not its own. Nothing is
+	// unloaded then.
 	Unload(context.Context, *UnloadRequest) (*UnloadResponse, error)
 	// List returns the programs bpfd manages, filtered; with all set, also
 	// the node's programs bpfd did not load (managed = false).

@@ -41,8 +41,9 @@ const (
 // is left 0 for the caller to set to the id bpfd gave the program in the
 // first request's response, so that every attachment of a program shares
 // its maps. mapOwnerID (0: none) is the first request's map owner. Every
-// request carries the config's global data and the metadata the agent finds
-// its programs by, including a hash of all the requests. primaryInterface
+// request carries the config's global data, the metadata the agent finds
+// its programs by, including a hash of all the requests, and the config as
+// the programs' owner. primaryInterface
 // names the node's primary interface; it is called only when a program asks
 // for it.
 func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (string, error), mapOwnerID uint64) ([]*bpfdv1.LoadRequest, error) {
@@ -57,6 +58,10 @@ func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (strin
 				MetadataConfig:    cfg.Name,
 				MetadataConfigUID: string(cfg.UID),
 			},
+			// The programs belong to the config; BpfProgramConfig is
+			// cluster-scoped, so no namespace. bpfd records it for the
+			// agent's uid (root, or a member of bpfd's adminGIDs).
+			Owner: &bpfdv1.Owner{Config: cfg.Name},
 		}
 		if len(cfg.Spec.GlobalData) > 0 {
 			req.GlobalData = make(map[string][]byte, len(cfg.Spec.GlobalData))

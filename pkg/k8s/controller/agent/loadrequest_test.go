@@ -129,6 +129,7 @@ func TestLoadRequests(t *testing.T) {
 						MetadataManagedBy: ManagedByAgent, MetadataConfig: "counters", MetadataConfigUID: "uid-1", MetadataRequestHash: hash,
 					},
 					MapOwnerId: r.mapOwner,
+					Owner:      &bpfdv1.Owner{Config: "counters"},
 				})
 			}
 			if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {

@@ -37,6 +37,10 @@ func reasonOf(err error) string {
 			return v1alpha1.ReasonAttachFailed
 		case bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST:
 			return v1alpha1.ReasonInvalidRequest
+		case bpfdv1.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED:
+			// bpfd does not let the agent do it: its socket.adminGIDs
+			// lack the agent's group. Not the trust policy's verdict.
+			return v1alpha1.ReasonLoadFailed
 		}
 	}
 	switch st.Code() {

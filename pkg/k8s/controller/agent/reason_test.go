@@ -31,6 +31,7 @@ func TestReasonOf(t *testing.T) {
 		"verifier":               {withInfo(codes.FailedPrecondition, "bpfd.io", bpfdv1.ErrorReason_ERROR_REASON_VERIFIER_REJECTED), v1alpha1.ReasonVerifierRejected},
 		"attach, not found":      {withInfo(codes.NotFound, "bpfd.io", bpfdv1.ErrorReason_ERROR_REASON_ATTACH_FAILED), v1alpha1.ReasonAttachFailed},
 		"invalid, not found":     {withInfo(codes.NotFound, "bpfd.io", bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST), v1alpha1.ReasonInvalidRequest},
+		"client not allowed":     {withInfo(codes.PermissionDenied, "bpfd.io", bpfdv1.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED), v1alpha1.ReasonLoadFailed},
 		"other domain":           {withInfo(codes.NotFound, "example.com", bpfdv1.ErrorReason_ERROR_REASON_POLICY_DENIED), v1alpha1.ReasonLoadFailed},
 		"code only, policy":      {status.Error(codes.PermissionDenied, "x"), v1alpha1.ReasonPolicyDenied},
 		"code only, verifier":    {status.Error(codes.FailedPrecondition, "x"), v1alpha1.ReasonVerifierRejected},

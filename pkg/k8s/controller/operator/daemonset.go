@@ -59,7 +59,9 @@ const (
 
 // The bpfd-agent container's user and group. bpfd gives its socket this
 // group (--socket-group), so the agent reaches it as a user without
-// privileges or capabilities.
+// privileges or capabilities, and makes it an admin group
+// (--socket-admin-gid), so the agent may name its programs' owner (the
+// config) and unload what it loaded before under another uid.
 const (
 	AgentUID = 65532
 	AgentGID = 65532
@@ -123,6 +125,7 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 		"--policy=" + TrustPolicyFile,
 		"--log-level=" + s.LogLevel,
 		fmt.Sprintf("--socket-group=%d", AgentGID),
+		fmt.Sprintf("--socket-admin-gid=%d", AgentGID),
 		"--csi",
 		"--csi-socket=" + CSISocket,
 		"--csi-pods-dir=" + KubeletPodsDir,

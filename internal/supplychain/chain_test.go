@@ -1,8 +1,7 @@
-package daemon
+package supplychain
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,59 +11,54 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	promtest "github.com/prometheus/client_golang/prometheus/testutil"
-	"google.golang.org/grpc/codes"
 	"oras.land/oras-go/v2/content/oci"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
-	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
-// sourceEnv is a Source over a cache and a policy in a temporary directory,
+// chainEnv is a Chain over a cache and a policy in a temporary directory,
 // with artifacts in OCI layouts under dir/images.
-type sourceEnv struct {
+type chainEnv struct {
 	dir      string
 	images   string
 	policy   string
 	cacheDir string
 	key      *signer
-	metrics  *Metrics
-	src      *Source
+	chain    *Chain
 }
 
-func newSourceEnv(t *testing.T) *sourceEnv {
+func newChainEnv(t *testing.T) *chainEnv {
 	t.Helper()
 	dir := t.TempDir()
-	e := &sourceEnv{
+	e := &chainEnv{
 		dir:      dir,
 		images:   filepath.Join(dir, "images"),
 		policy:   filepath.Join(dir, "policy.yaml"),
 		cacheDir: filepath.Join(dir, "cache"),
 		key:      newSigner(t),
-		metrics:  NewMetrics(testLogger(t)),
 	}
 	writePolicy(t, e.policy, policyRule{Name: "images", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{e.key.pub}})
 	e.open(t)
 	return e
 }
 
-func (e *sourceEnv) open(t *testing.T) {
+func (e *chainEnv) open(t *testing.T) {
 	t.Helper()
-	src, err := NewSource(context.Background(), SourceOptions{CacheDir: e.cacheDir, PolicyFile: e.policy, Logger: testLogger(t), Metrics: e.metrics})
+	c, err := Open(context.Background(), Options{CacheDir: e.cacheDir, PolicyFile: e.policy, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { src.Close() })
-	e.src = src
+	t.Cleanup(func() { c.Close() })
+	e.chain = c
 }
 
 // signed builds and signs an artifact of objects at images/name:v1 and
 // returns its tag reference and its digest reference.
-func (e *sourceEnv) signed(t *testing.T, name string, objects ...string) (tagRef, digestRef string) {
+func (e *chainEnv) signed(t *testing.T, name string, objects ...string) (tagRef, digestRef string) {
 	t.Helper()
 	tagRef = "oci:" + filepath.Join(e.images, name) + ":v1"
 	digestRef = buildArtifact(t, tagRef, objects...)
@@ -72,12 +66,8 @@ func (e *sourceEnv) signed(t *testing.T, name string, objects ...string) (tagRef
 	return tagRef, digestRef
 }
 
-func (e *sourceEnv) hitsMisses() [2]float64 {
-	return [2]float64{promtest.ToFloat64(e.metrics.cacheHits), promtest.ToFloat64(e.metrics.cacheMisses)}
-}
-
-func TestSourcePullPolicies(t *testing.T) {
-	e := newSourceEnv(t)
+func TestPullPolicies(t *testing.T) {
+	e := newChainEnv(t)
 	ctx := context.Background()
 	tagRef, digestRef := e.signed(t, "xdp", "xdp_counter.bpf.o")
 	dgst := strings.SplitN(digestRef, "@", 2)[1]
@@ -85,43 +75,50 @@ func TestSourcePullPolicies(t *testing.T) {
 	steps := []struct {
 		name       string
 		ref        string
-		policy     runtime.PullPolicy
+		policy     PullPolicy
 		wantErr    error
-		hitsMisses [2]float64
+		hitsMisses [2]int
 	}{
-		{"never before any pull", digestRef, runtime.PullNever, ErrNotCached, [2]float64{0, 0}},
-		{"tag pulls", tagRef, runtime.PullIfNotPresent, nil, [2]float64{0, 1}},
-		{"digest from the cache", digestRef, runtime.PullIfNotPresent, nil, [2]float64{1, 1}},
-		{"tag resolved again, content cached", tagRef, runtime.PullIfNotPresent, nil, [2]float64{2, 1}},
-		{"tag from the cache", tagRef, runtime.PullNever, nil, [2]float64{3, 1}},
-		{"always pulls", digestRef, runtime.PullAlways, nil, [2]float64{3, 2}},
-		{"unknown tag never pulled", strings.Replace(tagRef, ":v1", ":v2", 1), runtime.PullNever, ErrNotCached, [2]float64{3, 2}},
+		{"never before any pull", digestRef, PullNever, ErrNotCached, [2]int{0, 0}},
+		{"tag pulls", tagRef, PullIfNotPresent, nil, [2]int{0, 1}},
+		{"digest from the cache", digestRef, PullIfNotPresent, nil, [2]int{1, 0}},
+		{"tag resolved again, content cached", tagRef, PullIfNotPresent, nil, [2]int{1, 0}},
+		{"tag from the cache", tagRef, PullNever, nil, [2]int{1, 0}},
+		{"always pulls", digestRef, PullAlways, nil, [2]int{0, 1}},
+		{"unknown tag never pulled", strings.Replace(tagRef, ":v1", ":v2", 1), PullNever, ErrNotCached, [2]int{0, 0}},
 	}
 	for _, s := range steps {
-		bc, err := e.src.Bytecode(ctx, s.ref, s.policy)
+		res, err := e.chain.Fetch(ctx, s.ref, s.policy)
 		if s.wantErr != nil {
-			if !errors.Is(err, s.wantErr) {
-				t.Fatalf("%s: %v, want %v", s.name, err, s.wantErr)
+			var pe *PullError
+			if !errors.Is(err, s.wantErr) || !errors.As(err, &pe) || pe.Reference != s.ref {
+				t.Fatalf("%s: %v, want a *PullError for %s wrapping %v", s.name, err, s.ref, s.wantErr)
+			}
+			if res.Objects != nil || res.Verified {
+				t.Errorf("%s: failed fetch returned %+v", s.name, res)
 			}
 		} else if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		} else {
-			want := runtime.Provenance{Reference: s.ref, Digest: dgst, Signer: fingerprint(t, e.key.pub), Rule: "images", PolicyFingerprint: e.src.PolicyFingerprint()}
-			if diff := cmp.Diff(want, bc.Provenance); diff != "" {
-				t.Errorf("%s: provenance (-want +got):\n%s", s.name, diff)
+			want := &Verdict{Decision: verify.DecisionAllow, Rule: "images", Signers: []string{testimage.Fingerprint(t, e.key.pub)}, Policy: e.chain.PolicyFingerprint()}
+			if diff := cmp.Diff(want, res.Verdict); diff != "" {
+				t.Errorf("%s: verdict (-want +got):\n%s", s.name, diff)
 			}
-			if len(bc.Objects) != 1 || bc.Objects[0].Name != "xdp_counter.bpf.o" || len(bc.Objects[0].ELF) == 0 {
-				t.Errorf("%s: objects %v", s.name, bc.Objects)
+			if res.Reference != s.ref || res.Digest.String() != dgst || !res.Verified || !res.Admitted() {
+				t.Errorf("%s: result %+v, want %s admitted at %s", s.name, res, s.ref, dgst)
+			}
+			if len(res.Objects) != 1 || res.Objects[0].Name != "xdp_counter.bpf.o" || len(res.Objects[0].ELF) == 0 {
+				t.Errorf("%s: objects %v", s.name, res.Objects)
 			}
 		}
-		if got := e.hitsMisses(); got != s.hitsMisses {
-			t.Errorf("%s: cache hits, misses = %v, want %v", s.name, got, s.hitsMisses)
+		if got := [2]int{res.CacheHits, res.Pulls}; got != s.hitsMisses {
+			t.Errorf("%s: cache hits, pulls = %v, want %v", s.name, got, s.hitsMisses)
 		}
 	}
 
 	// The cache records the admission, and stays readable as a layout.
-	entry := e.src.cache.entry(ocispec.Descriptor{Digest: digest.Digest(dgst)})
-	if entry.Admission == nil || entry.Admission.Policy != e.src.PolicyFingerprint() || entry.Admission.Rule != "images" || entry.Admission.Decision != "allow" {
+	entry := e.chain.cache.entry(ocispec.Descriptor{Digest: digest.Digest(dgst)})
+	if entry.Admission == nil || entry.Admission.Policy != e.chain.PolicyFingerprint() || entry.Admission.Rule != "images" || entry.Admission.Decision != "allow" {
 		t.Errorf("cache entry %+v: want an admission by rule images under the policy in force", entry)
 	}
 	layout, err := oci.NewWithContext(ctx, e.cacheDir)
@@ -137,35 +134,22 @@ func TestSourcePullPolicies(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(e.images, "xdp")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.src.Bytecode(ctx, digestRef, runtime.PullIfNotPresent); err != nil {
+	if _, err := e.chain.Fetch(ctx, digestRef, PullIfNotPresent); err != nil {
 		t.Errorf("digest without its origin: %v", err)
 	}
-	if _, err := e.src.Bytecode(ctx, tagRef, runtime.PullIfNotPresent); !errors.Is(err, artifact.ErrNotFound) {
+	if _, err := e.chain.Fetch(ctx, tagRef, PullIfNotPresent); !errors.Is(err, artifact.ErrNotFound) {
 		t.Errorf("tag without its origin: %v, want not found", err)
 	}
 }
 
-func fingerprint(t *testing.T, pubFile string) string {
-	t.Helper()
-	data, err := os.ReadFile(pubFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := verify.ParsePublicKey(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub.Fingerprint()
-}
-
-// TestSourceRegistryDown pulls from a real registry, kills it, and loads
+// TestRegistryDown pulls from a real registry, kills it, and fetches
 // again: a cached digest still loads with IfNotPresent, a tag fails closed
-// (Unavailable), Never serves the tag pulled before.
-func TestSourceRegistryDown(t *testing.T) {
+// (unreachable), Never serves the tag pulled before.
+func TestRegistryDown(t *testing.T) {
 	reg := testutil.StartRegistry(t)
-	e := newSourceEnv(t)
+	e := newChainEnv(t)
 	writePolicy(t, e.policy, policyRule{Name: "registry", Images: []string{reg.Host + "/net/*"}, Keys: []string{e.key.pub}})
-	if _, err := e.src.ReloadPolicy(); err != nil {
+	if _, err := e.chain.ReloadPolicy(); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -173,91 +157,79 @@ func TestSourceRegistryDown(t *testing.T) {
 	digestRef := buildArtifact(t, tagRef, "xdp_counter.bpf.o")
 	e.key.sign(t, digestRef, verify.FormatLegacy)
 
-	if _, err := e.src.Bytecode(ctx, tagRef, runtime.PullIfNotPresent); err != nil {
+	if _, err := e.chain.Fetch(ctx, tagRef, PullIfNotPresent); err != nil {
 		t.Fatalf("pull by tag: %v", err)
 	}
 	reg.Stop()
 
 	cases := map[string]struct {
 		ref    string
-		policy runtime.PullPolicy
-		want   codes.Code
+		policy PullPolicy
+		want   error
 	}{
-		"digest, IfNotPresent": {digestRef, runtime.PullIfNotPresent, codes.OK},
-		"digest, Never":        {digestRef, runtime.PullNever, codes.OK},
-		"tag, Never":           {tagRef, runtime.PullNever, codes.OK},
-		"tag, IfNotPresent":    {tagRef, runtime.PullIfNotPresent, codes.Unavailable},
-		"digest, Always":       {digestRef, runtime.PullAlways, codes.Unavailable},
+		"digest, IfNotPresent": {digestRef, PullIfNotPresent, nil},
+		"digest, Never":        {digestRef, PullNever, nil},
+		"tag, Never":           {tagRef, PullNever, nil},
+		"tag, IfNotPresent":    {tagRef, PullIfNotPresent, artifact.ErrUnreachable},
+		"digest, Always":       {digestRef, PullAlways, artifact.ErrUnreachable},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := e.src.Bytecode(ctx, tc.ref, tc.policy)
-			if got := statusCode(err); got != tc.want {
-				t.Fatalf("%v (code %v), want code %v", err, got, tc.want)
+			_, err := e.chain.Fetch(ctx, tc.ref, tc.policy)
+			var pe *PullError
+			if tc.want == nil && err != nil || tc.want != nil && (!errors.Is(err, tc.want) || !errors.As(err, &pe)) {
+				t.Fatalf("%v, want %v", err, tc.want)
 			}
 		})
 	}
 }
 
-// TestSourceRepairsDamagedCache damages cached blobs: a damaged layer is
+// TestRepairsDamagedCache damages cached blobs: a damaged layer is
 // detected by its digest and pulled again; under Never it is an error; a
 // damaged signature is pulled again before it could deny.
-func TestSourceRepairsDamagedCache(t *testing.T) {
-	e := newSourceEnv(t)
+func TestRepairsDamagedCache(t *testing.T) {
+	e := newChainEnv(t)
 	ctx := context.Background()
 	_, digestRef := e.signed(t, "xdp", "xdp_counter.bpf.o")
-	want, err := e.src.Bytecode(ctx, digestRef, runtime.PullIfNotPresent)
+	want, err := e.chain.Fetch(ctx, digestRef, PullIfNotPresent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest := readManifest(t, e.cacheDir, rootOf(t, digestRef))
+	manifest := testimage.ReadManifest(t, e.cacheDir, rootOf(t, digestRef))
 	layer := manifest.Layers[0]
 
-	damage(t, e.cacheDir, layer.Digest)
-	got, err := e.src.Bytecode(ctx, digestRef, runtime.PullIfNotPresent)
+	testimage.Damage(t, e.cacheDir, layer.Digest)
+	got, err := e.chain.Fetch(ctx, digestRef, PullIfNotPresent)
 	if err != nil {
 		t.Fatalf("load after damaging the cached layer: %v", err)
 	}
 	if !cmp.Equal(want.Objects, got.Objects) {
 		t.Error("objects differ after the repair")
 	}
-	if n := promtest.ToFloat64(e.metrics.cacheRepairs); n != 1 {
-		t.Errorf("%v repairs counted, want 1", n)
+	if got.Repairs != 1 || got.Pulls != 1 {
+		t.Errorf("%d repairs, %d pulls, want 1 and 1", got.Repairs, got.Pulls)
 	}
 
-	damage(t, e.cacheDir, layer.Digest)
-	_, err = e.src.Bytecode(ctx, digestRef, runtime.PullNever)
-	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "damaged") {
-		t.Errorf("Never with a damaged cache: %v, want not cached, damaged", err)
+	testimage.Damage(t, e.cacheDir, layer.Digest)
+	res, err := e.chain.Fetch(ctx, digestRef, PullNever)
+	if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), "damaged") || res.Repairs != 1 {
+		t.Errorf("Never with a damaged cache: %v, %d repairs, want not cached, damaged, 1 repair", err, res.Repairs)
 	}
-	if _, err := e.src.Bytecode(ctx, digestRef, runtime.PullIfNotPresent); err != nil {
+	if _, err := e.chain.Fetch(ctx, digestRef, PullIfNotPresent); err != nil {
 		t.Fatalf("load after a Never found damage: %v", err)
 	}
 
 	// Damage the signature: the cached copy no longer verifies; it is
 	// repaired from the origin before the policy's verdict.
 	for _, d := range signatureBlobs(t, e.cacheDir, rootOf(t, digestRef)) {
-		damage(t, e.cacheDir, d)
+		testimage.Damage(t, e.cacheDir, d)
 	}
-	if _, err := e.src.Bytecode(ctx, digestRef, runtime.PullIfNotPresent); err != nil {
+	if _, err := e.chain.Fetch(ctx, digestRef, PullIfNotPresent); err != nil {
 		t.Fatalf("load after damaging the cached signature: %v", err)
 	}
-	if _, err := e.src.Bytecode(ctx, digestRef, runtime.PullNever); err != nil {
+	if _, err := e.chain.Fetch(ctx, digestRef, PullNever); err != nil {
 		t.Fatalf("the repaired signature from the cache: %v", err)
 	}
-}
-
-func readManifest(t *testing.T, layout string, desc ocispec.Descriptor) ocispec.Manifest {
-	t.Helper()
-	data, err := os.ReadFile(blobPath(layout, desc.Digest))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // signatureBlobs returns the layers of root's referrers in the layout.
@@ -273,39 +245,18 @@ func signatureBlobs(t *testing.T, layout string, root ocispec.Descriptor) []dige
 	}
 	var out []digest.Digest
 	for _, p := range preds {
-		for _, l := range readManifest(t, layout, p).Layers {
+		for _, l := range testimage.ReadManifest(t, layout, p).Layers {
 			out = append(out, l.Digest)
 		}
 	}
 	return out
 }
 
-func blobPath(layout string, d digest.Digest) string {
-	return filepath.Join(layout, "blobs", d.Algorithm().String(), d.Encoded())
-}
-
-// damage flips the first byte of a blob in a layout.
-func damage(t *testing.T, layout string, d digest.Digest) {
-	t.Helper()
-	path := blobPath(layout, d)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[0] ^= 0xff
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o444); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestSourceDenials: what the policy refuses comes back as a
-// *verify.DenialError with its reason; content that does not match its
-// digest is refused too.
-func TestSourceDenials(t *testing.T) {
-	e := newSourceEnv(t)
+// TestDenials: what the policy refuses comes back as a *verify.DenialError
+// with its reason, recorded in the result's verdict; content that does not
+// match its digest is refused too, as a *PullError.
+func TestDenials(t *testing.T) {
+	e := newChainEnv(t)
 	ctx := context.Background()
 	trusted, other := e.key, newSigner(t)
 
@@ -327,7 +278,7 @@ func TestSourceDenials(t *testing.T) {
 	// Signed, then its object changed in place: tampered content.
 	_, tampered := e.signed(t, "tampered", "packet_counters.bpf.o") // an artifact no other case has
 	tamperedDir := filepath.Join(e.images, "tampered")
-	damage(t, tamperedDir, readManifest(t, tamperedDir, rootOf(t, tampered)).Layers[0].Digest)
+	testimage.Damage(t, tamperedDir, testimage.ReadManifest(t, tamperedDir, rootOf(t, tampered)).Layers[0].Digest)
 
 	// Signed by the trusted key, but outside the images the rule covers.
 	outside := buildArtifact(t, "oci:"+filepath.Join(e.dir, "outside")+":v1", "xdp_counter.bpf.o")
@@ -337,33 +288,45 @@ func TestSourceDenials(t *testing.T) {
 		ref        string
 		wantReason verify.Reason
 		wantErr    error
-		wantCode   codes.Code
 	}{
-		"unsigned":         {ref: unsigned, wantReason: verify.ReasonUnsigned, wantCode: codes.PermissionDenied},
-		"untrusted key":    {ref: otherOnly, wantReason: verify.ReasonUntrustedKey, wantCode: codes.PermissionDenied},
-		"replayed":         {ref: replayed, wantReason: verify.ReasonDigestMismatch, wantCode: codes.PermissionDenied},
-		"out of scope":     {ref: outside, wantReason: verify.ReasonOutOfScope, wantCode: codes.PermissionDenied},
-		"tampered content": {ref: tampered, wantErr: artifact.ErrDigestMismatch, wantCode: codes.PermissionDenied},
-		"missing layout":   {ref: "oci:" + filepath.Join(e.dir, "nowhere") + ":v1", wantErr: artifact.ErrNotFound, wantCode: codes.NotFound},
-		"bad reference":    {ref: "oci:", wantErr: artifact.ErrInvalidReference, wantCode: codes.InvalidArgument},
+		"unsigned":         {ref: unsigned, wantReason: verify.ReasonUnsigned},
+		"untrusted key":    {ref: otherOnly, wantReason: verify.ReasonUntrustedKey},
+		"replayed":         {ref: replayed, wantReason: verify.ReasonDigestMismatch},
+		"out of scope":     {ref: outside, wantReason: verify.ReasonOutOfScope},
+		"tampered content": {ref: tampered, wantErr: artifact.ErrDigestMismatch},
+		"missing layout":   {ref: "oci:" + filepath.Join(e.dir, "nowhere") + ":v1", wantErr: artifact.ErrNotFound},
+		"bad reference":    {ref: "oci:", wantErr: artifact.ErrInvalidReference},
+		"bad pull policy":  {ref: unsigned, wantErr: ErrInvalid},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := e.src.Bytecode(ctx, tc.ref, runtime.PullIfNotPresent)
-			var denial *verify.DenialError
-			if tc.wantReason != "" && (!errors.As(err, &denial) || denial.Reason != tc.wantReason) {
-				t.Fatalf("%v, want a denial for %s", err, tc.wantReason)
+			policy := PullIfNotPresent
+			if name == "bad pull policy" {
+				policy = "Sometimes"
 			}
-			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-				t.Fatalf("%v, want %v", err, tc.wantErr)
+			res, err := e.chain.Fetch(ctx, tc.ref, policy)
+			if res == nil || res.Reference != tc.ref || res.Objects != nil {
+				t.Fatalf("result %+v: want one for %s without objects", res, tc.ref)
 			}
-			if got := statusCode(err); got != tc.wantCode {
-				t.Errorf("code %v, want %v (%v)", got, tc.wantCode, err)
+			var (
+				denial *verify.DenialError
+				pe     *PullError
+			)
+			if tc.wantReason != "" {
+				if !errors.As(err, &denial) || denial.Reason != tc.wantReason || errors.As(err, &pe) {
+					t.Fatalf("%v, want a denial for %s", err, tc.wantReason)
+				}
+				if v := res.Verdict; !res.Verified || v == nil || v.Decision != verify.DecisionDeny || v.Reason != tc.wantReason || v.Policy != e.chain.PolicyFingerprint() {
+					t.Errorf("verdict %+v, want deny for %s under the policy in force", v, tc.wantReason)
+				}
+				if res.Digest == "" {
+					t.Error("a denied artifact's result names no digest")
+				}
+			}
+			if tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !errors.As(err, &pe)) {
+				t.Fatalf("%v, want a *PullError wrapping %v", err, tc.wantErr)
 			}
 		})
-	}
-	if n := promtest.ToFloat64(e.metrics.verifications.WithLabelValues("deny", "unsigned")); n < 1 {
-		t.Errorf("deny/unsigned counted %v times", n)
 	}
 }
 
@@ -383,84 +346,91 @@ func copyTag(t *testing.T, layout, from, to string) {
 	}
 }
 
-// TestSourcePolicyReload: a denial turns into an admission once the policy
+// TestPolicyReload: a denial turns into an admission once the policy
 // trusts the signer, and an invalid policy file keeps the policy in force.
-func TestSourcePolicyReload(t *testing.T) {
-	e := newSourceEnv(t)
+func TestPolicyReload(t *testing.T) {
+	e := newChainEnv(t)
 	ctx := context.Background()
 	other := newSigner(t)
 	ref := buildArtifact(t, "oci:"+filepath.Join(e.images, "xdp")+":v1", "xdp_counter.bpf.o")
 	other.sign(t, ref, verify.FormatBundle)
 
 	var denial *verify.DenialError
-	if _, err := e.src.Bytecode(ctx, ref, runtime.PullIfNotPresent); !errors.As(err, &denial) {
+	if _, err := e.chain.Fetch(ctx, ref, PullIfNotPresent); !errors.As(err, &denial) {
 		t.Fatalf("signed by an untrusted key: %v, want a denial", err)
 	}
-	before := e.src.PolicyFingerprint()
+	before := e.chain.PolicyFingerprint()
 	writePolicy(t, e.policy, policyRule{Name: "images", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{other.pub}, Kinds: []string{"xdp", "tc"}})
-	if changed, err := e.src.ReloadPolicy(); err != nil || !changed {
+	if changed, err := e.chain.ReloadPolicy(); err != nil || !changed {
 		t.Fatalf("reload: changed %v, %v", changed, err)
 	}
-	if e.src.PolicyFingerprint() == before {
+	if e.chain.PolicyFingerprint() == before {
 		t.Fatal("fingerprint unchanged after a reload with another key")
 	}
-	bc, err := e.src.Bytecode(ctx, ref, runtime.PullNever)
+	res, err := e.chain.Fetch(ctx, ref, PullNever)
 	if err != nil {
 		t.Fatalf("after trusting the signer: %v", err)
 	}
-	if diff := cmp.Diff([]progtype.Kind{progtype.XDP, progtype.TC}, bc.Provenance.AllowedKinds); diff != "" {
+	if diff := cmp.Diff([]progtype.Kind{progtype.XDP, progtype.TC}, res.Verdict.AllowedKinds); diff != "" {
 		t.Errorf("allowed kinds (-want +got):\n%s", diff)
 	}
 
-	good := e.src.PolicyFingerprint()
+	good := e.chain.PolicyFingerprint()
 	if err := os.WriteFile(e.policy, []byte("apiVersion: bpfd.io/v1alpha1\nkind: TrustPolicy\nrules:\n- name: x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.src.ReloadPolicy(); !errors.Is(err, verify.ErrInvalidPolicy) {
+	if _, err := e.chain.ReloadPolicy(); !errors.Is(err, verify.ErrInvalidPolicy) {
 		t.Fatalf("reload of an invalid policy: %v, want invalid policy", err)
 	}
-	if e.src.PolicyFingerprint() != good {
+	if e.chain.PolicyFingerprint() != good {
 		t.Error("an invalid policy replaced the one in force")
 	}
-	if _, err := e.src.Bytecode(ctx, ref, runtime.PullNever); err != nil {
+	if _, err := e.chain.Fetch(ctx, ref, PullNever); err != nil {
 		t.Errorf("after a failed reload: %v", err)
 	}
 }
 
-// TestSourceLocalFile: a local object loads only under a rule that allows
+// TestLocalFile: a local object loads only under a rule that allows
 // it unsigned, and is read only once admitted.
-func TestSourceLocalFile(t *testing.T) {
-	e := newSourceEnv(t)
+func TestLocalFile(t *testing.T) {
+	e := newChainEnv(t)
 	writePolicy(t, e.policy,
 		policyRule{Name: "images", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{e.key.pub}},
 		policyRule{Name: "local", Images: []string{"file:" + bytecodeDir + "/**"}, Kinds: []string{"tracepoint"}},
 	)
-	if _, err := e.src.ReloadPolicy(); err != nil {
+	if _, err := e.chain.ReloadPolicy(); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	bc, err := e.src.Bytecode(ctx, "file:"+filepath.Join(bytecodeDir, "tracepoint_counter.bpf.o"), runtime.PullIfNotPresent)
+	ref := "file:" + filepath.Join(bytecodeDir, "tracepoint_counter.bpf.o")
+	res, err := e.chain.Fetch(ctx, ref, PullIfNotPresent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := runtime.Provenance{Reference: "file:" + filepath.Join(bytecodeDir, "tracepoint_counter.bpf.o"), Rule: "local", PolicyFingerprint: e.src.PolicyFingerprint(), AllowedKinds: []progtype.Kind{progtype.Tracepoint}}
-	if diff := cmp.Diff(want, bc.Provenance); diff != "" {
-		t.Errorf("provenance (-want +got):\n%s", diff)
+	want := &Result{Reference: ref, Verified: true,
+		Verdict: &Verdict{Decision: verify.DecisionAllowUnsigned, Rule: "local", Policy: e.chain.PolicyFingerprint(), AllowedKinds: []progtype.Kind{progtype.Tracepoint}},
+		Objects: res.Objects}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	if len(res.Objects) != 1 || res.Objects[0].Name != "tracepoint_counter.bpf.o" {
+		t.Errorf("objects %v", res.Objects)
 	}
 	// file:PATH@digest loads only the content it names.
 	tp := filepath.Join(bytecodeDir, "tracepoint_counter.bpf.o")
-	if _, err := e.src.Bytecode(ctx, "file:"+tp+"@"+fileDigest(t, tp).String(), runtime.PullIfNotPresent); err != nil {
+	if _, err := e.chain.Fetch(ctx, "file:"+tp+"@"+fileDigest(t, tp).String(), PullIfNotPresent); err != nil {
 		t.Errorf("file:PATH@its digest: %v", err)
 	}
 	other := fileDigest(t, filepath.Join(bytecodeDir, "xdp_counter.bpf.o"))
-	if _, err := e.src.Bytecode(ctx, "file:"+tp+"@"+other.String(), runtime.PullIfNotPresent); !errors.Is(err, artifact.ErrDigestMismatch) {
+	if _, err := e.chain.Fetch(ctx, "file:"+tp+"@"+other.String(), PullIfNotPresent); !errors.Is(err, artifact.ErrDigestMismatch) {
 		t.Errorf("file:PATH@another digest: %v, want ErrDigestMismatch", err)
 	}
-	if _, err := e.src.Bytecode(ctx, "file:"+filepath.Join(bytecodeDir, "missing.bpf.o"), runtime.PullIfNotPresent); !errors.Is(err, runtime.ErrNotFound) {
+	var pe *PullError
+	if _, err := e.chain.Fetch(ctx, "file:"+filepath.Join(bytecodeDir, "missing.bpf.o"), PullIfNotPresent); !errors.Is(err, artifact.ErrNotFound) || !errors.As(err, &pe) {
 		t.Errorf("missing local file: %v, want not found", err)
 	}
 	var denial *verify.DenialError
-	if _, err := e.src.Bytecode(ctx, "file:/etc/passwd", runtime.PullIfNotPresent); !errors.As(err, &denial) || denial.Reason != verify.ReasonOutOfScope {
+	if _, err := e.chain.Fetch(ctx, "file:/etc/passwd", PullIfNotPresent); !errors.As(err, &denial) || denial.Reason != verify.ReasonOutOfScope {
 		t.Errorf("file outside the rule: %v, want an out-of-scope denial", err)
 	}
 }
@@ -497,10 +467,10 @@ func TestOpenCacheDamagedIndex(t *testing.T) {
 	}
 }
 
-// BenchmarkSourceCachedDigest is the Source's part of a load from a cached
-// digest: resolve in the cache, read and check the objects, verify the
-// signature under the policy.
-func BenchmarkSourceCachedDigest(b *testing.B) {
+// BenchmarkFetchCachedDigest is the supply chain's part of a load from a
+// cached digest: resolve in the cache, read and check the objects, verify
+// the signature under the policy.
+func BenchmarkFetchCachedDigest(b *testing.B) {
 	dir := b.TempDir()
 	key, err := testimage.NewKey(dir, "key")
 	if err != nil {
@@ -517,17 +487,17 @@ func BenchmarkSourceCachedDigest(b *testing.B) {
 	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "images", Images: []string{"oci:" + dir + "/images/**"}, Keys: []string{key.PubFile}}); err != nil {
 		b.Fatal(err)
 	}
-	src, err := NewSource(context.Background(), SourceOptions{CacheDir: filepath.Join(dir, "cache"), PolicyFile: policy})
+	c, err := Open(context.Background(), Options{CacheDir: filepath.Join(dir, "cache"), PolicyFile: policy})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer src.Close()
-	if _, err := src.Bytecode(context.Background(), ref, runtime.PullIfNotPresent); err != nil {
+	defer c.Close()
+	if _, err := c.Fetch(context.Background(), ref, PullIfNotPresent); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := src.Bytecode(context.Background(), ref, runtime.PullIfNotPresent); err != nil {
+		if _, err := c.Fetch(context.Background(), ref, PullIfNotPresent); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package daemon
+package supplychain
 
 import (
 	"context"
@@ -9,18 +9,17 @@ import (
 
 	"github.com/bpfd-dev/bpfd/internal/testing/badinput"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
-	"github.com/bpfd-dev/bpfd/pkg/runtime"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
-// TestSourceRefusesLyingConfig signs artifacts of testdata/bad whose config
+// TestRefusesLyingConfig signs artifacts of testdata/bad whose config
 // disagrees with their object (a kind the xdp program does not have, which a
-// policy's programTypes would admit; 10,000 invented programs): the daemon
-// refuses them through artifact.Fetch, naming the disagreement, although
+// policy's programTypes would admit; 10,000 invented programs): the supply
+// chain refuses them through artifact.Fetch, naming the disagreement, although
 // their signatures are valid. The valid entry, signed alike, loads.
-func TestSourceRefusesLyingConfig(t *testing.T) {
+func TestRefusesLyingConfig(t *testing.T) {
 	ctx := context.Background()
-	e := newSourceEnv(t)
+	e := newChainEnv(t)
 	c, err := badinput.Locate()
 	if err != nil {
 		t.Fatal(err)
@@ -46,13 +45,13 @@ func TestSourceRefusesLyingConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.key.sign(t, layout.Ref(), verify.FormatBundle)
-			bc, err := e.src.Bytecode(ctx, layout.Ref(), runtime.PullIfNotPresent)
+			res, err := e.chain.Fetch(ctx, layout.Ref(), PullIfNotPresent)
 			switch {
 			case want == "" && err != nil:
 				t.Fatalf("control refused: %v", err)
 			case want == "":
-				if len(bc.Objects) != 1 || bc.Provenance.Rule != "images" {
-					t.Errorf("bytecode %d objects, provenance %+v", len(bc.Objects), bc.Provenance)
+				if len(res.Objects) != 1 || res.Verdict.Rule != "images" {
+					t.Errorf("%d objects, verdict %+v", len(res.Objects), res.Verdict)
 				}
 			case err == nil:
 				t.Fatal("a config that disagrees with its object was accepted")
