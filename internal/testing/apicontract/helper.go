@@ -83,6 +83,10 @@ var methods = map[string]struct {
 		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
 			return c.List(ctx, in.(*bpfdv1.ListRequest))
 		}},
+	"UpdateOwner": {func() proto.Message { return &bpfdv1.UpdateOwnerRequest{} }, func() proto.Message { return &bpfdv1.UpdateOwnerResponse{} },
+		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
+			return c.UpdateOwner(ctx, in.(*bpfdv1.UpdateOwnerRequest))
+		}},
 }
 
 // call makes one call of method with the request in protojson on socket.

@@ -1693,6 +1693,106 @@ func (*UnloadResponse) Descriptor() ([]byte, []int) {
 	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
 }
 
+type UpdateOwnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ids of the programs, at least one.
+	Ids []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// owner: config and namespace as the programs record them;
+	// map_reader_namespaces replaces theirs.
+	Owner         *Owner `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOwnerRequest) Reset() {
+	*x = UpdateOwnerRequest{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOwnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOwnerRequest) ProtoMessage() {}
+
+func (x *UpdateOwnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOwnerRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOwnerRequest) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UpdateOwnerRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *UpdateOwnerRequest) GetOwner() *Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+type UpdateOwnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// programs in the order of the request, with their new owner.
+	Programs      []*Program `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOwnerResponse) Reset() {
+	*x = UpdateOwnerResponse{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOwnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOwnerResponse) ProtoMessage() {}
+
+func (x *UpdateOwnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOwnerResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOwnerResponse) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdateOwnerResponse) GetPrograms() []*Program {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
 type ListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// type, if set, keeps programs of that type.
@@ -1707,7 +1807,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1819,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1832,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1765,7 +1865,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1877,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1890,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1809,7 +1909,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1921,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1934,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -1853,7 +1953,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1965,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1978,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -1897,7 +1997,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2009,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2022,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -1941,7 +2041,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2053,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2066,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -2014,7 +2114,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2126,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2139,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2175,7 +2275,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2287,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2300,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2260,7 +2360,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2372,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2385,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2362,7 +2462,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2474,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2487,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2425,7 +2525,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2537,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2550,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2493,7 +2593,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2605,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2618,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2628,7 +2728,12 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bprograms\x18\x01 \x03(\v2\x10.bpfd.v1.ProgramR\bprograms\"!\n" +
 	"\rUnloadRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\x10\n" +
-	"\x0eUnloadResponse\"\xc6\x01\n" +
+	"\x0eUnloadResponse\"L\n" +
+	"\x12UpdateOwnerRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12$\n" +
+	"\x05owner\x18\x02 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\"C\n" +
+	"\x13UpdateOwnerResponse\x12,\n" +
+	"\bprograms\x18\x01 \x03(\v2\x10.bpfd.v1.ProgramR\bprograms\"\xc6\x01\n" +
 	"\vListRequest\x12(\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x14.bpfd.v1.ProgramTypeR\x04type\x12>\n" +
 	"\bselector\x18\x02 \x03(\v2\".bpfd.v1.ListRequest.SelectorEntryR\bselector\x12\x10\n" +
@@ -2782,13 +2887,14 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xa1\x02\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xeb\x02\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
 	"\x04List\x12\x14.bpfd.v1.ListRequest\x1a\x15.bpfd.v1.ListResponse\x120\n" +
 	"\x03Get\x12\x13.bpfd.v1.GetRequest\x1a\x14.bpfd.v1.GetResponse\x12B\n" +
-	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12H\n" +
+	"\vUpdateOwner\x12\x1b.bpfd.v1.UpdateOwnerRequest\x1a\x1c.bpfd.v1.UpdateOwnerResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -2803,7 +2909,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -2830,31 +2936,33 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(*LoadResponse)(nil),          // 22: bpfd.v1.LoadResponse
 	(*UnloadRequest)(nil),         // 23: bpfd.v1.UnloadRequest
 	(*UnloadResponse)(nil),        // 24: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 25: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 26: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 27: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 28: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 29: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 30: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 31: bpfd.v1.Program
-	(*Provenance)(nil),            // 32: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 33: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 34: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 35: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 36: bpfd.v1.Peer
-	nil,                           // 37: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 38: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 39: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 40: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
+	(*UpdateOwnerRequest)(nil),    // 25: bpfd.v1.UpdateOwnerRequest
+	(*UpdateOwnerResponse)(nil),   // 26: bpfd.v1.UpdateOwnerResponse
+	(*ListRequest)(nil),           // 27: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 28: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 29: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 30: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 31: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 32: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 33: bpfd.v1.Program
+	(*Provenance)(nil),            // 34: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 35: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 36: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 37: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 38: bpfd.v1.Peer
+	nil,                           // 39: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 40: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 41: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 42: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	9,  // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
 	12, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	37, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	38, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	39, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	40, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
 	11, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
 	1,  // 6: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
 	13, // 7: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
@@ -2872,41 +2980,45 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	5,  // 19: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
 	6,  // 20: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
 	7,  // 21: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	31, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 23: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	39, // 24: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	31, // 25: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	31, // 26: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	9,  // 27: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	32, // 28: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 29: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	13, // 30: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	40, // 31: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	32, // 32: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	33, // 33: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	34, // 34: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	35, // 35: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	36, // 36: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	41, // 37: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	11, // 38: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	41, // 39: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	42, // 40: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	8,  // 41: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	10, // 42: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	23, // 43: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	25, // 44: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	27, // 45: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	29, // 46: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	22, // 47: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	24, // 48: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	26, // 49: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	28, // 50: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	30, // 51: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	47, // [47:52] is the sub-list for method output_type
-	42, // [42:47] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	33, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	11, // 23: bpfd.v1.UpdateOwnerRequest.owner:type_name -> bpfd.v1.Owner
+	33, // 24: bpfd.v1.UpdateOwnerResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 25: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	41, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	33, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	33, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	9,  // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	34, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 31: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	13, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	42, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	34, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	35, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	36, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	37, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	38, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	43, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	11, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	43, // 41: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	44, // 42: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	8,  // 43: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	10, // 44: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	23, // 45: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	27, // 46: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	29, // 47: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	31, // 48: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	25, // 49: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
+	22, // 50: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	24, // 51: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	28, // 52: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	30, // 53: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	32, // 54: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	26, // 55: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
+	50, // [50:56] is the sub-list for method output_type
+	44, // [44:50] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -2930,7 +3042,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,11 +26,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Bpfd_Load_FullMethodName      = "/bpfd.v1.Bpfd/Load"
-	Bpfd_Unload_FullMethodName    = "/bpfd.v1.Bpfd/Unload"
-	Bpfd_List_FullMethodName      = "/bpfd.v1.Bpfd/List"
-	Bpfd_Get_FullMethodName       = "/bpfd.v1.Bpfd/Get"
-	Bpfd_PullImage_FullMethodName = "/bpfd.v1.Bpfd/PullImage"
+	Bpfd_Load_FullMethodName        = "/bpfd.v1.Bpfd/Load"
+	Bpfd_Unload_FullMethodName      = "/bpfd.v1.Bpfd/Unload"
+	Bpfd_List_FullMethodName        = "/bpfd.v1.Bpfd/List"
+	Bpfd_Get_FullMethodName         = "/bpfd.v1.Bpfd/Get"
+	Bpfd_PullImage_FullMethodName   = "/bpfd.v1.Bpfd/PullImage"
+	Bpfd_UpdateOwner_FullMethodName = "/bpfd.v1.Bpfd/UpdateOwner"
 )
 
 // BpfdClient is the client API for Bpfd service.
@@ -62,6 +63,13 @@ type BpfdClient interface {
 	// PullImage resolves, pulls and verifies an artifact into the cache
 	// without loading anything.
 	PullImage(ctx context.Context, in *PullImageRequest, opts ...grpc.CallOption) (*PullImageResponse, error)
+	// UpdateOwner replaces the map_reader_namespaces of loaded programs'
+	// owner, in one step, without reloading them: they stay attached and
+	// their maps keep their contents. The owner's config and namespace must
+	// be each program's own (InvalidArgument); only root and admins may call
+	// it (PermissionDenied, CLIENT_NOT_ALLOWED); NotFound for an unknown id.
+	// All or nothing.
+	UpdateOwner(ctx context.Context, in *UpdateOwnerRequest, opts ...grpc.CallOption) (*UpdateOwnerResponse, error)
 }
 
 type bpfdClient struct {
@@ -122,6 +130,16 @@ func (c *bpfdClient) PullImage(ctx context.Context, in *PullImageRequest, opts .
 	return out, nil
 }
 
+func (c *bpfdClient) UpdateOwner(ctx context.Context, in *UpdateOwnerRequest, opts ...grpc.CallOption) (*UpdateOwnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateOwnerResponse)
+	err := c.cc.Invoke(ctx, Bpfd_UpdateOwner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BpfdServer is the server API for Bpfd service.
 // All implementations must embed UnimplementedBpfdServer
 // for forward compatibility.
@@ -151,6 +169,13 @@ type BpfdServer interface {
 	// PullImage resolves, pulls and verifies an artifact into the cache
 	// without loading anything.
 	PullImage(context.Context, *PullImageRequest) (*PullImageResponse, error)
+	// UpdateOwner replaces the map_reader_namespaces of loaded programs'
+	// owner, in one step, without reloading them: they stay attached and
+	// their maps keep their contents. The owner's config and namespace must
+	// be each program's own (InvalidArgument); only root and admins may call
+	// it (PermissionDenied, CLIENT_NOT_ALLOWED); NotFound for an unknown id.
+	// All or nothing.
+	UpdateOwner(context.Context, *UpdateOwnerRequest) (*UpdateOwnerResponse, error)
 	mustEmbedUnimplementedBpfdServer()
 }
 
@@ -175,6 +200,9 @@ func (UnimplementedBpfdServer) Get(context.Context, *GetRequest) (*GetResponse, 
 }
 func (UnimplementedBpfdServer) PullImage(context.Context, *PullImageRequest) (*PullImageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PullImage not implemented")
+}
+func (UnimplementedBpfdServer) UpdateOwner(context.Context, *UpdateOwnerRequest) (*UpdateOwnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateOwner not implemented")
 }
 func (UnimplementedBpfdServer) mustEmbedUnimplementedBpfdServer() {}
 func (UnimplementedBpfdServer) testEmbeddedByValue()              {}
@@ -287,6 +315,24 @@ func _Bpfd_PullImage_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Bpfd_UpdateOwner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOwnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).UpdateOwner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_UpdateOwner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).UpdateOwner(ctx, req.(*UpdateOwnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Bpfd_ServiceDesc is the grpc.ServiceDesc for Bpfd service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -313,6 +359,10 @@ var Bpfd_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PullImage",
 			Handler:    _Bpfd_PullImage_Handler,
+		},
+		{
+			MethodName: "UpdateOwner",
+			Handler:    _Bpfd_UpdateOwner_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
