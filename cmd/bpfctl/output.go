@@ -37,6 +37,18 @@ type programJSON struct {
 	MapOwnerID uint64            `json:"mapOwnerId,omitempty"`
 	LoadedBy   *peerJSON         `json:"loadedBy,omitempty"`
 	LoadedAt   *time.Time        `json:"loadedAt,omitempty"`
+	// OwnerUID is the uid that owns the program (the loading client's).
+	OwnerUID uint32     `json:"ownerUid,omitempty"`
+	Owner    *ownerJSON `json:"owner,omitempty"`
+}
+
+// ownerJSON is what the loading client said the program belongs to.
+type ownerJSON struct {
+	Config    string `json:"config,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	// MapReaderNamespaces may mount the program's maps through
+	// csi.bpfd.io.
+	MapReaderNamespaces []string `json:"mapReaderNamespaces,omitempty"`
 }
 
 // attachJSON holds the attach parameters that apply to the program's type.
@@ -135,6 +147,10 @@ func newProgram(p *bpfdv1.Program) programJSON {
 	if p.GetLoadedAt() != nil {
 		t := p.GetLoadedAt().AsTime()
 		j.LoadedAt = &t
+	}
+	j.OwnerUID = p.GetOwnerUid()
+	if o := p.GetOwner(); o.GetConfig() != "" || o.GetNamespace() != "" || len(o.GetMapReaderNamespaces()) > 0 {
+		j.Owner = &ownerJSON{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
 	}
 	return j
 }
