@@ -7,20 +7,22 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/appclient"
 )
+
+// The examples run against the test binary's API server (envtest's
+// kube-apiserver and etcd, started by TestMain); in a cluster the rest
+// config comes from ctrl.GetConfigOrDie() or rest.InClusterConfig().
 
 // counterConfig is an application's config: xdp_counter on every node's
 // primary interface, its maps readable by the pods of namespace
 // xdp-counter.
 func counterConfig() *v1alpha1.BpfProgramConfig {
 	return &v1alpha1.BpfProgramConfig{
-		ObjectMeta: metav1.ObjectMeta{Name: "xdp-counter", Labels: map[string]string{"app": "xdp-counter"}, Generation: 1},
+		ObjectMeta: metav1.ObjectMeta{Name: "xdp-counter", Labels: map[string]string{"app": "xdp-counter"}},
 		Spec: v1alpha1.BpfProgramConfigSpec{
 			Bytecode: v1alpha1.BytecodeImage{Image: "quay.io/example/xdp_counter@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 			Programs: []v1alpha1.Program{{Name: "xdp_counter", Type: v1alpha1.ProgramTypeXDP,
@@ -34,7 +36,11 @@ func counterConfig() *v1alpha1.BpfProgramConfig {
 // Apply creates it, then updates it in place.
 func ExampleClient_Apply() {
 	ctx := context.Background()
-	c := appclient.New(fakeClient()) // appclient.NewForConfig(restConfig) in a cluster
+	c, err := appclient.NewForConfig(testEnv.Config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cleanUp("xdp-counter")
 
 	cfg := counterConfig()
 	if _, err := c.Apply(ctx, cfg); err != nil {
@@ -45,18 +51,26 @@ func ExampleClient_Apply() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(stored.Name, stored.Spec.MapReaderNamespaces)
-	// Output: xdp-counter [xdp-counter monitoring]
+	fmt.Println(stored.Name, stored.Generation, stored.Spec.MapReaderNamespaces)
+	// Output: xdp-counter 2 [xdp-counter monitoring]
 }
 
 // An application operator reads how its config fares on each node.
 func ExampleClient_NodeStatuses() {
 	ctx := context.Background()
-	c := appclient.New(fakeClient(
-		counterConfig(),
-		nodeProgram("worker-1", v1alpha1.ReasonLoaded, "loaded 1 program"),
-		nodeProgram("worker-2", v1alpha1.ReasonPolicyDenied, "no rule of the node's trust policy admits quay.io/example/xdp_counter"),
-	))
+	c, err := appclient.NewForConfig(testEnv.Config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cleanUp("xdp-counter")
+	cfg, err := c.Apply(ctx, counterConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The agents of two nodes report.
+	agentReports(cfg, "worker-1", v1alpha1.ReasonLoaded, "loaded 1 program")
+	agentReports(cfg, "worker-2", v1alpha1.ReasonPolicyDenied, "no rule of the node's trust policy admits quay.io/example/xdp_counter")
+
 	statuses, err := c.NodeStatuses(ctx, "xdp-counter")
 	if err != nil {
 		log.Fatal(err)
@@ -74,7 +88,20 @@ func ExampleClient_NodeStatuses() {
 func ExampleClient_WaitLoaded() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := appclient.New(fakeClient(counterConfig(), nodeProgram("worker-1", v1alpha1.ReasonLoaded, "loaded 1 program")))
+	c, err := appclient.NewForConfig(testEnv.Config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cleanUp("xdp-counter")
+	cfg, err := c.Apply(ctx, counterConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The node's agent loads the programs a little later.
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		agentReports(cfg, "worker-1", v1alpha1.ReasonLoaded, "loaded 1 program")
+	}()
 
 	bp, err := c.WaitLoaded(ctx, "xdp-counter", "worker-1") // the node from the downward API
 	if err != nil {
@@ -88,7 +115,7 @@ func ExampleClient_WaitLoaded() {
 	// Output: xdp_counter eth0 xdp_stats /run/bpfd/fs/7/maps/xdp_stats
 }
 
-// nodeProgram is the BpfProgram of xdp-counter that node's agent wrote.
+// nodeProgram is the BpfProgram of xdp-counter that node's agent writes.
 func nodeProgram(node, reason, message string) *v1alpha1.BpfProgram {
 	status := metav1.ConditionFalse
 	bp := &v1alpha1.BpfProgram{
@@ -101,24 +128,35 @@ func nodeProgram(node, reason, message string) *v1alpha1.BpfProgram {
 		bp.Status.Programs = []v1alpha1.LoadedProgram{{Name: "xdp_counter", Type: v1alpha1.ProgramTypeXDP, AttachPoint: "eth0", ID: 7,
 			Maps: []v1alpha1.LoadedMap{{Name: "xdp_stats", ID: 31, PinPath: "/run/bpfd/fs/7/maps/xdp_stats"}}}}
 	}
-	bp.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: message}}
+	bp.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: message,
+		LastTransitionTime: metav1.Now(), ObservedGeneration: 1}}
 	return bp
 }
 
-// fakeClient is an in-memory API server holding objs, for the examples;
-// a real client comes from appclient.NewForConfig.
-func fakeClient(objs ...client.Object) client.WithWatch {
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
+// agentReports writes node's BpfProgram of cfg as its agent does: created,
+// then its status for the config's generation.
+func agentReports(cfg *v1alpha1.BpfProgramConfig, node, reason, message string) {
+	ctx := context.Background()
+	bp := nodeProgram(node, reason, message)
+	bp.Status.ObservedConfigGeneration = cfg.Generation
+	status := bp.Status
+	if err := testEnv.Client.Create(ctx, bp); err != nil {
 		log.Fatal(err)
 	}
-	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-		WithStatusSubresource(&v1alpha1.BpfProgramConfig{}, &v1alpha1.BpfProgram{}).
-		// The API server selects by these fields; the fake needs indexes.
-		WithIndex(&v1alpha1.BpfProgram{}, "spec.configName", func(o client.Object) []string {
-			return []string{o.(*v1alpha1.BpfProgram).Spec.ConfigName}
-		}).
-		WithIndex(&v1alpha1.BpfProgram{}, "metadata.name", func(o client.Object) []string { return []string{o.GetName()} }).
-		WithIndex(&v1alpha1.BpfProgramConfig{}, "metadata.name", func(o client.Object) []string { return []string{o.GetName()} }).
-		Build()
+	bp.Status = status
+	if err := testEnv.Client.Status().Update(ctx, bp); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// cleanUp deletes the config named name and its BpfPrograms.
+func cleanUp(name string) {
+	ctx := context.Background()
+	if err := testEnv.Client.DeleteAllOf(ctx, &v1alpha1.BpfProgram{}, client.MatchingFields{"spec.configName": name}); err != nil {
+		log.Fatal(err)
+	}
+	cfg := &v1alpha1.BpfProgramConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := client.IgnoreNotFound(testEnv.Client.Delete(ctx, cfg)); err != nil {
+		log.Fatal(err)
+	}
 }
