@@ -87,6 +87,10 @@ var methods = map[string]struct {
 		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
 			return c.UpdateOwner(ctx, in.(*bpfdv1.UpdateOwnerRequest))
 		}},
+	"Inventory": {func() proto.Message { return &bpfdv1.InventoryRequest{} }, func() proto.Message { return &bpfdv1.InventoryResponse{} },
+		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
+			return c.Inventory(ctx, in.(*bpfdv1.InventoryRequest))
+		}},
 }
 
 // call makes one call of method with the request in protojson on socket.

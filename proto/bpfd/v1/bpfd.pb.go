@@ -2646,7 +2646,7 @@ var File_bpfd_v1_bpfd_proto protoreflect.FileDescriptor
 
 const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\n" +
-	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"^\n" +
+	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\"^\n" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
@@ -2887,14 +2887,16 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xeb\x02\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xe1\x03\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
 	"\x04List\x12\x14.bpfd.v1.ListRequest\x1a\x15.bpfd.v1.ListResponse\x120\n" +
 	"\x03Get\x12\x13.bpfd.v1.GetRequest\x1a\x14.bpfd.v1.GetResponse\x12B\n" +
 	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12H\n" +
-	"\vUpdateOwner\x12\x1b.bpfd.v1.UpdateOwnerRequest\x1a\x1c.bpfd.v1.UpdateOwnerResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"\vUpdateOwner\x12\x1b.bpfd.v1.UpdateOwnerRequest\x1a\x1c.bpfd.v1.UpdateOwnerResponse\x12B\n" +
+	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
+	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -2956,6 +2958,10 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	nil,                           // 42: bpfd.v1.Program.MetadataEntry
 	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 45: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 46: bpfd.v1.TopRequest
+	(*InventoryResponse)(nil),     // 47: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 48: bpfd.v1.TopSample
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
@@ -3008,14 +3014,18 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	29, // 47: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
 	31, // 48: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
 	25, // 49: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
-	22, // 50: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	24, // 51: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	28, // 52: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	30, // 53: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	32, // 54: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	26, // 55: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
-	50, // [50:56] is the sub-list for method output_type
-	44, // [44:50] is the sub-list for method input_type
+	45, // 50: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	46, // 51: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	22, // 52: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	24, // 53: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	28, // 54: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	30, // 55: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	32, // 56: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	26, // 57: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
+	47, // 58: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	48, // 59: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	52, // [52:60] is the sub-list for method output_type
+	44, // [44:52] is the sub-list for method input_type
 	44, // [44:44] is the sub-list for extension type_name
 	44, // [44:44] is the sub-list for extension extendee
 	0,  // [0:44] is the sub-list for field type_name
@@ -3026,6 +3036,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 	if File_bpfd_v1_bpfd_proto != nil {
 		return
 	}
+	file_bpfd_v1_inventory_proto_init()
 	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
