@@ -24,6 +24,7 @@ FUZZTIME    ?= 60s
 FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
 	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig \
+	./internal/csi:FuzzParsePublish \
 	./pkg/runtime/inventory:FuzzParsePodCgroup
 
 # The soak (make soak): bpfd's concurrency and crash tests at full length (8

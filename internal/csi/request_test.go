@@ -16,7 +16,7 @@ const testPodUID = "0b5f4c6e-6f1a-4b39-9a65-2f7d1f3c9e10"
 
 // podVolume makes the directory the kubelet makes for a pod's CSI volume
 // under podsDir and returns its target path (not made).
-func podVolume(t *testing.T, podsDir, uid, volume string) string {
+func podVolume(t testing.TB, podsDir, uid, volume string) string {
 	t.Helper()
 	dir := filepath.Join(podsDir, uid, "volumes", "kubernetes.io~csi", volume)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
