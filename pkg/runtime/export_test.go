@@ -7,7 +7,7 @@ func SetStepHook(f func(step string)) { stepHook = f }
 // StoredRecords returns the id and state of every record in the store,
 // including loads and unloads in progress.
 func StoredRecords(m *Manager) (map[ID]string, error) {
-	rs, err := m.store.all()
+	rs, err := m.store.store.all()
 	if err != nil {
 		return nil, err
 	}

@@ -41,10 +41,12 @@ type Options struct {
 // their records. Its methods are safe for concurrent use: operations on the
 // same hook are serialized, others run in parallel.
 type Manager struct {
-	store *store
-	bpffs string
-	log   *slog.Logger
-	hooks hookTable
+	store *catalog
+	// kernel is what the Manager knows of kernel programs.
+	kernel kernelView
+	bpffs  string
+	log    *slog.Logger
+	hooks  hookTable
 	// mode is the dispatcher mode of XDP and TC chains.
 	mode dispatcher.Mode
 	// libxdpDir is where freplace XDP chains are pinned for libxdp; "" for
@@ -100,7 +102,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		m.libxdpDir = DefaultLibxdpDir
 	}
 
-	if m.store, err = openStore(stateDir, m.bpffs); err != nil {
+	if m.store, err = openCatalog(stateDir, m.bpffs); err != nil {
 		return nil, err
 	}
 	mounted, err := ensureBPFFS(m.bpffs)

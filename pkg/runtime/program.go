@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -106,16 +105,21 @@ type RunStats struct {
 }
 
 // describer turns records into Programs, reading once per call what all of
-// them share: the boot time, whether BPF statistics are on, hook orders.
+// them share: whether BPF statistics are on, hook orders, and for a List
+// the ids of the kernel's programs.
 type describer struct {
 	m         *Manager
-	boot      time.Time
 	stats     bool
 	positions map[string]map[ID]int
+	// live are the kernel's program ids, read once for a List: programs
+	// are then described from what the Manager knows and only statistics
+	// (when on) are read per program. Nil for a Get or a Load, which read
+	// the program itself.
+	live map[ebpf.ProgramID]bool
 }
 
 func (m *Manager) describer() *describer {
-	return &describer{m: m, boot: bootTime(), stats: statsEnabled(), positions: map[string]map[ID]int{}}
+	return &describer{m: m, stats: statsEnabled(), positions: map[string]map[ID]int{}}
 }
 
 // bootTime returns when the machine booted, to turn the kernel's load times
@@ -141,8 +145,8 @@ func (d *describer) position(hook string, id ID) int {
 	return -1
 }
 
-// describe joins a record with what the kernel reports of prog; prog may be
-// nil, in which case the pinned program is read.
+// describe joins a record with what the kernel reports of the program that
+// runs it; prog, when not nil, is that program, open.
 func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 	m := d.m
 	p := Program{
@@ -161,8 +165,11 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		Owner:      r.Owner,
 		PinPath:    m.programDir(r.ID),
 	}
-	for _, mr := range r.Maps {
-		p.Maps = append(p.Maps, Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)})
+	if len(r.Maps) > 0 {
+		p.Maps = make([]Map, len(r.Maps))
+		for i, mr := range r.Maps {
+			p.Maps[i] = Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)}
+		}
 	}
 	switch r.Attach.(type) {
 	case XDPAttach, TCAttach, TCXAttach:
@@ -172,65 +179,34 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		}
 	}
 	linked := r.Chain != nil && r.Chain.Mode == dispatcher.ModeLinked
-	if prog == nil {
-		var err error
-		if linked {
-			prog, err = m.hooks.state(r.Hook).chainProgram()
-		} else {
-			prog, err = ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
-		}
-		if err != nil {
-			// List and Get tell a program unloaded meanwhile from one
-			// whose kernel program is missing.
-			m.log.Debug("read kernel program", "program_id", r.ID, "error", err)
-			return p
-		}
-		defer prog.Close()
+	id := ebpf.ProgramID(r.ProgramID)
+	if linked {
+		// A program in a linked chain runs as part of the chain's one
+		// program.
+		id = m.hooks.state(r.Hook).chainState().ProgramID
 	}
-	p.Kernel = kernelInfo(prog, d.boot, d.stats)
-	if p.Kernel != nil && r.LinkID != 0 {
+	switch {
+	case id == 0:
+	case d.live != nil && !d.live[id]:
+	default:
+		// List and Get tell a program unloaded meanwhile from one whose
+		// kernel program is missing.
+		p.Kernel, _ = m.kernel.kernelInfo(id, prog, d.live == nil || d.stats, d.stats)
+	}
+	if p.Kernel == nil {
+		m.log.Debug("no kernel program", "program_id", r.ID, "kernel_program_id", id)
+		return p
+	}
+	if r.LinkID != 0 {
 		p.Kernel.LinkIDs = []uint32{r.LinkID}
 	}
-	if p.Kernel != nil && linked {
+	if linked {
 		p.Kernel.MapIDs = nil
 		for _, mr := range r.Maps {
 			p.Kernel.MapIDs = append(p.Kernel.MapIDs, mr.ID)
 		}
 	}
 	return p
-}
-
-// kernelInfo reads what the kernel knows of prog; nil if it cannot. Run
-// statistics are reported when statsOn or when they moved.
-func kernelInfo(prog *ebpf.Program, boot time.Time, statsOn bool) *KernelInfo {
-	info, err := prog.Info()
-	if err != nil {
-		return nil
-	}
-	k := &KernelInfo{Name: info.Name, Tag: info.Tag, Type: info.Type.String()}
-	if id, ok := info.ID(); ok {
-		k.ProgramID = uint32(id)
-	}
-	if ids, ok := info.MapIDs(); ok {
-		for _, id := range ids {
-			k.MapIDs = append(k.MapIDs, uint32(id))
-		}
-	}
-	if t, ok := info.LoadTime(); ok && !boot.IsZero() {
-		k.LoadedAt = boot.Add(t).UTC().Truncate(time.Millisecond)
-	}
-	if st, err := prog.Stats(); err == nil && (st.RunCount > 0 || st.Runtime > 0 || statsOn) {
-		k.Stats = &RunStats{RunCount: st.RunCount, RunTime: st.Runtime}
-	}
-	return k
-}
-
-// statsEnabled reports whether the sysctl kernel.bpf_stats_enabled is on.
-// Statistics switched on through BPF_ENABLE_STATS do not show there; they
-// show as counters that move.
-func statsEnabled() bool {
-	b, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
-	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 func sortMaps(maps []mapRecord) {

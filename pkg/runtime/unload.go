@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -82,6 +83,7 @@ func (m *Manager) unload(id ID) error {
 	}
 	step("unload:deleted")
 	hs.remove(id)
+	m.kernel.forget(ebpf.ProgramID(r.ProgramID))
 	return nil
 }
 
