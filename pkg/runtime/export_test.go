@@ -17,3 +17,8 @@ func StoredRecords(m *Manager) (map[ID]string, error) {
 	}
 	return out, nil
 }
+
+// SetChainLone makes m run a lone XDP or TC program in a dispatcher chain,
+// as bpfd did before lone programs ran directly, for the hooks it opens
+// from now on: a test makes the state such a bpfd left.
+func SetChainLone(m *Manager, on bool) { m.chainLone = on }

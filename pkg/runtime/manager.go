@@ -52,6 +52,10 @@ type Manager struct {
 	// libxdpDir is where freplace XDP chains are pinned for libxdp; "" for
 	// nowhere.
 	libxdpDir string
+	// chainLone runs a lone XDP or TC program in a dispatcher chain too, as
+	// bpfd did before lone programs ran directly; tests set it to make the
+	// state such a bpfd left.
+	chainLone bool
 
 	// mu is held shared by every operation and exclusively by Close.
 	mu     sync.RWMutex
@@ -152,8 +156,18 @@ func (m *Manager) Close() error {
 }
 
 // DispatcherMode returns the mode the Manager chains the programs of XDP
-// and TC hooks in: DispatcherFreplace or DispatcherLinked.
+// and TC hooks in: DispatcherFreplace or DispatcherLinked. A lone program
+// on its hook runs on its own, with no dispatcher.
 func (m *Manager) DispatcherMode() DispatcherMode { return m.mode }
+
+// chainMode returns the mode a chain of n programs runs in: the lone
+// program on its hook runs directly, more run in the Manager's mode.
+func (m *Manager) chainMode(n int) dispatcher.Mode {
+	if m.chainLone {
+		return m.mode
+	}
+	return dispatcher.ChainMode(m.mode, n)
+}
 
 // resolveMode returns the dispatcher mode to run in when requested is asked
 // for, and logs the choice.

@@ -63,7 +63,8 @@ type HookPosition struct {
 	// Priority is the program's priority on the hook.
 	Priority int
 	// Mode is the dispatcher mode of the chain an XDP or TC program runs
-	// in; empty for tcx programs, which the kernel chains itself.
+	// in; empty for the lone program on its hook, which runs on its own,
+	// and for tcx programs, which the kernel chains itself.
 	Mode DispatcherMode
 }
 
@@ -171,23 +172,24 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 			p.Maps[i] = Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)}
 		}
 	}
+	id, mode := ebpf.ProgramID(r.ProgramID), DispatcherMode("")
+	if r.Chain != nil {
+		id, mode = m.chainedProgram(r)
+	}
 	switch r.Attach.(type) {
 	case XDPAttach, TCAttach, TCXAttach:
 		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: hookPriority(r.Attach)}
-		if r.Chain != nil {
-			p.Hook.Mode = r.Chain.Mode
+		if mode != dispatcher.ModeDirect {
+			p.Hook.Mode = mode
 		}
 	}
-	linked := r.Chain != nil && r.Chain.Mode == dispatcher.ModeLinked
-	id := ebpf.ProgramID(r.ProgramID)
-	if linked {
-		// A program in a linked chain runs as part of the chain's one
-		// program.
-		id = m.hooks.state(r.Hook).chainState().ProgramID
-	}
+	linked := mode == dispatcher.ModeLinked
 	switch {
 	case id == 0:
 	case d.live != nil && !d.live[id]:
+		// Not among the programs the List walked: gone, or the chain of
+		// its hook was rebuilt since. Opening it by id tells which.
+		p.Kernel, _ = m.kernel.kernelInfo(id, nil, true, d.stats)
 	default:
 		// List and Get tell a program unloaded meanwhile from one whose
 		// kernel program is missing.
@@ -207,6 +209,25 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		}
 	}
 	return p
+}
+
+// chainedProgram returns the kernel program that runs r, a program of an
+// XDP or TC hook's chain, and the mode of the chain: as the hook runs it
+// now, which the record follows only once the load or unload that changed
+// it commits (a lone program that a second one joined runs in a chain
+// before its record says so). The hook's state holds that program open. A
+// program the chain does not run (yet) is as its record says.
+func (m *Manager) chainedProgram(r *record) (ebpf.ProgramID, DispatcherMode) {
+	st := m.hooks.state(r.Hook).chainState()
+	if i := slices.IndexFunc(st.Slots, func(s dispatcher.Slot) bool { return s.ID == uint64(r.ID) }); i >= 0 {
+		return st.Slots[i].ProgramID, st.Mode
+	}
+	if r.Chain.Mode == dispatcher.ModeLinked {
+		// A program in a linked chain runs as part of the chain's one
+		// program.
+		return st.ProgramID, r.Chain.Mode
+	}
+	return ebpf.ProgramID(r.ProgramID), r.Chain.Mode
 }
 
 func sortMaps(maps []mapRecord) {

@@ -101,7 +101,9 @@ func (m *Manager) removeStaleDispatchers(live map[string]bool) {
 
 // reconcileChain makes the XDP or TC hook named key run the chain its
 // records say: the programs recorded loaded, in run order, each with its
-// priority and proceed-on set, in the Manager's dispatcher mode. When the
+// priority and proceed-on set, in the Manager's dispatcher mode, or a lone
+// program on its own (a chain of one that an older bpfd left in a
+// dispatcher is rebuilt so). When the
 // chain the hook runs matches, it is adopted as it runs; otherwise (a crash
 // interrupted a load or an unload, or the mode changed) it is rebuilt from
 // the records. Records of interrupted loads and unloads are removed, and
@@ -185,7 +187,7 @@ func (m *Manager) reconcileChain(key string, recs []*record) []ID {
 			m.repairMapPins(mb.rec, running.Slots[i].ProgramID, log)
 		}
 	}
-	if sameChain(running, want, m.mode) {
+	if sameChain(running, want, m.chainMode(len(want))) {
 		hs.setChain(want, running)
 		log.Debug("adopted chain", "program_ids", memberIDs(want), "mode", running.Mode)
 	} else {
@@ -194,7 +196,7 @@ func (m *Manager) reconcileChain(key string, recs []*record) []ID {
 			hs.setChain(want, running)
 			return memberIDs(want)
 		}
-		log.Info("rebuilt the hook's chain to match the records", "was", slotIDs(running), "program_ids", memberIDs(want), "mode", m.mode)
+		log.Info("rebuilt the hook's chain to match the records", "was", slotIDs(running), "was_mode", running.Mode, "program_ids", memberIDs(want), "mode", m.chainMode(len(want)))
 	}
 	changed, err := m.syncMembers(hs)
 	if err != nil {

@@ -105,6 +105,10 @@ func (m *Manager) leaveChain(r *record, hs *hookState) error {
 		if err := m.applyChain(r.Hook, hs, chainHookOf(r), rest, nil); err != nil {
 			return err
 		}
+		step("unload:unchained")
+		// The one left runs on its own now.
+		m.recordMembers(r.Hook, hs)
+		return removePins(m.programDir(r.ID))
 	}
 	step("unload:unchained")
 	return removePins(m.programDir(r.ID))
