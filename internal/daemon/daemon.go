@@ -92,7 +92,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		return nil, err // it names the state dir or the bpffs
 	}
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
-		return d.manager.List(ctx, runtime.ListOptions{})
+		// Statistics switched on through BPF_ENABLE_STATS do not show in
+		// the sysctl: a scrape reads them all.
+		return d.manager.List(ctx, runtime.ListOptions{Stats: true})
 	})
 	d.server = &server{
 		manager:     d.manager,

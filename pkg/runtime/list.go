@@ -22,6 +22,12 @@ type ListOptions struct {
 	// All also lists the node's programs bpfd did not load (Managed false),
 	// by kernel program id.
 	All bool
+	// Stats reads every program's run statistics, one read per program,
+	// also when the sysctl kernel.bpf_stats_enabled is off: statistics
+	// switched on through BPF_ENABLE_STATS do not show in it, and a
+	// program whose statistics moved reports them. Without it a List reads
+	// statistics only while the sysctl is on.
+	Stats bool
 }
 
 // Get returns the managed program id, or an error wrapping
@@ -77,6 +83,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 	m.kernel.prune(live)
 	d := m.describer()
 	d.live = live
+	d.readStats = opts.Stats
 	var out []Program
 	managed := m.hooks.chainPrograms()
 	for _, r := range m.store.loaded() {
@@ -124,7 +131,7 @@ func (m *Manager) kernelPrograms(ctx context.Context, live map[ebpf.ProgramID]bo
 		if managed[uint32(id)] {
 			continue
 		}
-		k, typ := m.kernel.kernelInfo(id, nil, d.stats, d.stats)
+		k, typ := m.kernel.kernelInfo(id, nil, d.stats || d.readStats, d.stats)
 		if k == nil || kind != "" && !slices.Contains(kindsOfType(typ), kind) {
 			continue // unloaded meanwhile, or of another kind
 		}

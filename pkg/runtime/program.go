@@ -109,9 +109,12 @@ type RunStats struct {
 // them share: whether BPF statistics are on, hook orders, and for a List
 // the ids of the kernel's programs.
 type describer struct {
-	m         *Manager
-	stats     bool
-	positions map[string]map[ID]int
+	m *Manager
+	// stats says the sysctl kernel.bpf_stats_enabled is on; readStats
+	// that a List reads every program's statistics all the same
+	// (ListOptions.Stats).
+	stats, readStats bool
+	positions        map[string]map[ID]int
 	// live are the kernel's program ids, read once for a List: programs
 	// are then described from what the Manager knows and only statistics
 	// (when on) are read per program. Nil for a Get or a Load, which read
@@ -193,7 +196,7 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 	default:
 		// List and Get tell a program unloaded meanwhile from one whose
 		// kernel program is missing.
-		p.Kernel, _ = m.kernel.kernelInfo(id, prog, d.live == nil || d.stats, d.stats)
+		p.Kernel, _ = m.kernel.kernelInfo(id, prog, d.live == nil || d.stats || d.readStats, d.stats)
 	}
 	if p.Kernel == nil {
 		m.log.Debug("no kernel program", "program_id", r.ID, "kernel_program_id", id)
