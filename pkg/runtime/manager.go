@@ -109,6 +109,9 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if m.store, err = openCatalog(stateDir, m.bpffs); err != nil {
 		return nil, err
 	}
+	if m.store.replaced != "" {
+		m.log.Warn("the state store was damaged under an earlier kernel, which took its programs with it; started a fresh one", "moved_to", m.store.replaced)
+	}
 	mounted, err := ensureBPFFS(m.bpffs)
 	if err != nil {
 		m.store.close()
