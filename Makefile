@@ -23,7 +23,8 @@ TESTFLAGS ?= -count=1 -timeout 30m
 FUZZTIME    ?= 60s
 FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
-	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig
+	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig \
+	./pkg/runtime/inventory:FuzzParsePodCgroup
 
 # The soak (make soak): bpfd's concurrency and crash tests at full length (8
 # clients x 500 calls, 200 SIGKILLs; BPFD_SOAK=1), then the daemon's registry and
@@ -54,6 +55,9 @@ BPF_OBJS  := $(BPF_SRCS:.c=.o)
 # The dispatchers are built into the package that embeds them.
 DISPATCHER_SRCS := $(wildcard bytecode/dispatcher/*.bpf.c)
 DISPATCHER_OBJS := $(patsubst bytecode/dispatcher/%.c,pkg/runtime/dispatcher/bpf/%.o,$(DISPATCHER_SRCS))
+# The node inventory's iterators are built into the package that embeds them.
+INVENTORY_SRCS := $(wildcard bytecode/inventory/*.bpf.c)
+INVENTORY_OBJS := $(patsubst bytecode/inventory/%.c,pkg/runtime/inventory/bpf/%.o,$(INVENTORY_SRCS))
 # Objects the tests load: pkg/artifact's malformed and unusual objects (one
 # without programs, a big-endian build, one without BTF) and pkg/runtime's
 # programs the verifier must reject, pkg/runtime/dispatcher's too.
@@ -105,13 +109,18 @@ test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-
 		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
-bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers and the tests' objects with Debian's clang.
+bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(INVENTORY_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers, the inventory's iterators and the tests' objects with Debian's clang.
 
 bytecode/%.bpf.o: bytecode/%.bpf.c bytecode/common.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
-pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h
+# The accounting variants include their dispatcher's source.
+pkg/runtime/dispatcher/bpf/%.bpf.o: bytecode/dispatcher/%.bpf.c bytecode/dispatcher/dispatcher.h $(DISPATCHER_SRCS)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+pkg/runtime/inventory/bpf/%.bpf.o: bytecode/inventory/%.bpf.c
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 
@@ -152,7 +161,7 @@ generate: ## Regenerate the gRPC code, the API's deepcopy functions, CRDs, RBAC 
 	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	protoc --plugin=protoc-gen-go=$(BIN)/gen/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/gen/protoc-gen-go-grpc \
 		-I proto -I /usr/include --go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto
 	$(GO) build -o $(BIN)/gen/ sigs.k8s.io/controller-tools/cmd/controller-gen
 	$(BIN)/gen/controller-gen object paths=./pkg/k8s/api/...
 	rm -f config/crd/bases/*.yaml config/rbac/operator/role.yaml config/rbac/agent/role.yaml

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
@@ -24,7 +25,9 @@ const testRunRepeat = 1_000_000
 // 1,000,000 on a 64-byte packet, as the kernel times the runs (to the
 // nanosecond, without the time the benchmark was scheduled out). Each run of a
 // program has a cost of its own, which the first row measures with an empty
-// program: the programs run directly pay it once each, a chain once.
+// program: the programs run directly pay it once each, a chain once. Then
+// what per-member accounting (bpfctl top, stats on) adds: the same chains
+// built with and without it.
 func dispatcherRows(_ context.Context, env *Env) (_ []Row, _ func(), err error) {
 	modes := []dispatcher.Mode{dispatcher.ModeLinked}
 	if dispatcher.ProbeFreplace() == nil {
@@ -104,6 +107,39 @@ func dispatcherRows(_ context.Context, env *Env) (_ []Row, _ func(), err error) 
 				Name: fmt.Sprintf("dispatcher %s: chain of %s, per packet", mode, xdpPrograms(n)),
 				Ours: Side{Name: fmt.Sprintf("%s chain (BPF_PROG_TEST_RUN)", mode), Measure: perPacket(c.Program())},
 				Peer: &Side{Name: fmt.Sprintf("the %s run directly", xdpPrograms(n)), Measure: perPacket(progs...)},
+			})
+		}
+	}
+	// What the kernel's own statistics (BPF_ENABLE_STATS: two clock reads
+	// around every program run) add to one program's run, for comparison.
+	rows = append(rows, Row{
+		Name: "dispatcher: the kernel's BPF statistics, 1 xdp program, per packet",
+		Ours: Side{Name: "BPF_ENABLE_STATS held", Measure: func(ctx context.Context) (time.Duration, error) {
+			stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+			if err != nil {
+				return 0, fmt.Errorf("enable BPF statistics: %w", err)
+			}
+			defer stats.Close()
+			return perPacket(direct[0])(ctx)
+		}},
+		Peer: &Side{Name: "statistics off", Measure: perPacket(direct[0])},
+	})
+	for _, mode := range modes {
+		for _, n := range []int{1, 10} {
+			off, err := dispatcher.Build(progtype.XDP, mode, members[:n])
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s chain of %d: %w", mode, n, err)
+			}
+			closers = append(closers, off.Close)
+			on, err := dispatcher.BuildWithOptions(progtype.XDP, mode, members[:n], dispatcher.BuildOptions{Accounting: true})
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s chain of %d with accounting: %w", mode, n, err)
+			}
+			closers = append(closers, on.Close)
+			rows = append(rows, Row{
+				Name: fmt.Sprintf("dispatcher %s: per-member accounting, chain of %s, per packet", mode, xdpPrograms(n)),
+				Ours: Side{Name: "stats on: each member timed and counted", Measure: perPacket(on.Program())},
+				Peer: &Side{Name: "stats off: the chain without accounting", Measure: perPacket(off.Program())},
 			})
 		}
 	}

@@ -216,7 +216,7 @@ func (s *k8sScale) start(ctx context.Context) ([]Figure, error) {
 			return nil, err
 		}
 		s.clients = append(s.clients, dc)
-		mgr, err := agent.NewManager(s.clientConfig(s.agentReqs), s.managerOptions(), dc, node, agent.ReconcilerOptions{})
+		mgr, err := agent.NewManager(s.clientConfig(s.agentReqs), s.managerOptions(), dc, node, agent.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("agent of %s: %w", node, err)
 		}

@@ -34,7 +34,8 @@ type listDaemon struct {
 }
 
 // daemonListRows times `bpfctl list` (a table and -o json) and `bpfctl get`
-// with 1, 100 and 1,000 managed programs (tracepoint programs over
+// with 1, 100 and 1,000 managed programs, then with 1,000 bpfctl top,
+// inventory and list --all (top.go) (tracepoint programs over
 // syscallTracepointCount syscall tracepoints, sharing the first one's maps,
 // loaded through the API by each level's first run's untimed Prepare),
 // against `bpftool prog show` (and --json) listing the same programs (and
@@ -77,6 +78,7 @@ func daemonListRows(ctx context.Context, env *Env) (_ []Row, _ func(), err error
 		)
 	}
 	most := listLevels[len(listLevels)-1]
+	rows = append(rows, d.topRows(most, func(ctx context.Context) error { return d.ensure(ctx, most) })...)
 	programs := plural(most, "program")
 	serving := func(ctx context.Context) error {
 		list, err := d.client.List(ctx, &pb.ListRequest{})

@@ -47,12 +47,57 @@ struct xdp_dispatcher_config {
 	STUB(6, ctx_type, retval) STUB(7, ctx_type, retval)                  \
 	STUB(8, ctx_type, retval) STUB(9, ctx_type, retval)
 
+#ifdef ACCOUNT
+/* With ACCOUNT the dispatcher also counts each slot's runs and the time its
+ * program takes in chain_stats, one per-CPU element of counters that bpfd
+ * reads. It reads the clock once before the first slot and once after each,
+ * charging each slot the time since the previous reading. The layout is that
+ * of the linked chains' counters (pkg/runtime/dispatcher/accounting.go).
+ * bpfd runs such a dispatcher only while BPF statistics are on: without
+ * ACCOUNT there is no accounting code at all. */
+#define ACCOUNTED_SLOTS 64
+
+struct slot_counter {
+	__u64 runs;
+	__u64 ns;
+};
+
+struct chain_counters {
+	struct slot_counter slot[ACCOUNTED_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct chain_counters);
+} chain_stats SEC(".maps");
+
+/* COUNTERS declares the dispatcher's counters and reads the clock; RUN
+ * calls slot n's program and accounts for it. */
+#define COUNTERS                                                             \
+	__u32 zero = 0;                                                      \
+	struct chain_counters *counters = bpf_map_lookup_elem(&chain_stats, &zero); \
+	__u64 start = bpf_ktime_get_ns(), now;
+#define RUN(n, ctx)                                                          \
+	ret = prog##n(ctx);                                                  \
+	if (counters) {                                                      \
+		now = bpf_ktime_get_ns();                                    \
+		counters->slot[n].runs++;                                    \
+		counters->slot[n].ns += now - start;                         \
+		start = now;                                                 \
+	}
+#else
+#define COUNTERS
+#define RUN(n, ctx) ret = prog##n(ctx);
+#endif
+
 /* SLOT runs slot n unless fewer slots are enabled, and returns its verdict
  * unless proceed says the next program runs. */
 #define SLOT(n, ctx, fallthrough)                                            \
 	if (conf.num_progs_enabled <= n)                                     \
 		return fallthrough;                                          \
-	ret = prog##n(ctx);                                                  \
+	RUN(n, ctx)                                                          \
 	if (!proceed(ret, conf.chain_call_actions[n]))                       \
 		return ret;
 

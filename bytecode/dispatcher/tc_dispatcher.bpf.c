@@ -8,6 +8,11 @@
 #include <linux/pkt_cls.h>
 #include "dispatcher.h"
 
+/* The program's name; the accounting variant names it differently. */
+#ifndef DISPATCHER
+#define DISPATCHER tc_dispatcher
+#endif
+
 #define TC_DISPATCHER_RETVAL 30
 
 const volatile struct xdp_dispatcher_config conf = {
@@ -26,9 +31,10 @@ static __always_inline int proceed(int action, __u32 mask)
 }
 
 SEC("tc")
-int tc_dispatcher(struct __sk_buff *skb)
+int DISPATCHER(struct __sk_buff *skb)
 {
 	int ret;
+	COUNTERS
 
 	SLOTS(skb, TC_ACT_OK)
 	return TC_ACT_OK;

@@ -8,6 +8,11 @@
 // libxdp's dispatcher (version 2): xdp-loader status shows the chain.
 #include "dispatcher.h"
 
+/* The program's name; the accounting variant names it differently. */
+#ifndef DISPATCHER
+#define DISPATCHER xdp_dispatcher
+#endif
+
 #define XDP_DISPATCHER_RETVAL 31
 
 const volatile struct xdp_dispatcher_config conf = {
@@ -28,9 +33,10 @@ static __always_inline int proceed(int verdict, __u32 mask)
 }
 
 SEC("xdp")
-int xdp_dispatcher(struct xdp_md *ctx)
+int DISPATCHER(struct xdp_md *ctx)
 {
 	int ret;
+	COUNTERS
 
 	SLOTS(ctx, XDP_PASS)
 	return XDP_PASS;

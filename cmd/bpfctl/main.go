@@ -39,14 +39,14 @@ func main() {
 // as it takes: a table of a thousand programs is one write, not one per
 // cell.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	out := bufio.NewWriterSize(stdout, 64<<10)
+	out := &output{Writer: bufio.NewWriterSize(stdout, 64<<10), dst: stdout}
 	app := &cli.App{
 		Name:                  "bpfctl",
 		Usage:                 "load, list and unload BPF programs through bpfd",
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
 		Flags:                 globalFlags,
 		Version:               version.Get().String(),
-		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand, versionCommand, completionCommand},
+		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand, inventoryCommand, topCommand, versionCommand, completionCommand},
 		Writer:                out,
 		ErrWriter:             stderr,
 		ExitErrHandler:        func(*cli.Context, error) {}, // run reports errors once
@@ -64,6 +64,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitCode(err)
 	}
 	return cliutil.ExitOK
+}
+
+// output is bpfctl's buffered stdout. A command that prints as it goes
+// (top) flushes it after each part; dst tells whether stdout is a terminal.
+type output struct {
+	*bufio.Writer
+	dst io.Writer
 }
 
 // setUsageErrors makes flag errors of every (sub)command usage errors.

@@ -17,6 +17,8 @@ const jsonAPIVersion = "bpfctl.bpfd.io/v1"
 type programListJSON struct {
 	APIVersion string        `json:"apiVersion"`
 	Programs   []programJSON `json:"programs"`
+	// Processes are those holding the programs (list --all).
+	Processes []processJSON `json:"processes,omitempty"`
 }
 
 // programJSON is what get prints with --output json.
@@ -35,8 +37,14 @@ type programJSON struct {
 	PinPath    string            `json:"pinPath,omitempty"`
 	Maps       []mapJSON         `json:"maps,omitempty"`
 	MapOwnerID uint64            `json:"mapOwnerId,omitempty"`
-	LoadedBy   *peerJSON         `json:"loadedBy,omitempty"`
-	LoadedAt   *time.Time        `json:"loadedAt,omitempty"`
+	// OwnerUID is the uid that owns the program; Owner who it belongs to
+	// beyond it (a config, a namespace).
+	OwnerUID uint32     `json:"ownerUid"`
+	Owner    *ownerJSON `json:"owner,omitempty"`
+	LoadedBy *peerJSON  `json:"loadedBy,omitempty"`
+	LoadedAt *time.Time `json:"loadedAt,omitempty"`
+	// Holders are the processes holding its kernel program (list --all).
+	Holders []holderJSON `json:"holders,omitempty"`
 }
 
 // attachJSON holds the attach parameters that apply to the program's type.
@@ -54,6 +62,12 @@ type attachJSON struct {
 	PID              int32    `json:"pid,omitempty"`
 	Cgroup           string   `json:"cgroup,omitempty"`
 	CgroupAttachType string   `json:"cgroupAttachType,omitempty"`
+}
+
+type ownerJSON struct {
+	Config              string   `json:"config,omitempty"`
+	Namespace           string   `json:"namespace,omitempty"`
+	MapReaderNamespaces []string `json:"mapReaderNamespaces,omitempty"`
 }
 
 type hookJSON struct {
@@ -113,7 +127,10 @@ func newProgram(p *bpfdv1.Program) programJSON {
 	j := programJSON{
 		ID: p.GetId(), Managed: p.GetManaged(), Name: p.GetName(), Type: p.GetType().Name(),
 		Attach: newAttach(p.GetAttach()), Metadata: p.GetMetadata(), Provenance: newProvenance(p.GetProvenance()),
-		PinPath: p.GetPinPath(), MapOwnerID: p.GetMapOwnerId(),
+		PinPath: p.GetPinPath(), MapOwnerID: p.GetMapOwnerId(), OwnerUID: p.GetOwnerUid(),
+	}
+	if o := p.GetOwner(); o != nil {
+		j.Owner = &ownerJSON{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
 	}
 	if h := p.GetHook(); h != nil {
 		j.Hook = &hookJSON{Hook: h.GetHook(), Position: h.GetPosition(), Priority: h.GetPriority(), DispatcherMode: dispatcherModeName(h.GetDispatcherMode())}

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/internal/controllercmd"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/controller/agent"
 )
@@ -41,6 +42,12 @@ func main() {
 				Value:   5 * time.Minute,
 				EnvVars: []string{"BPFD_AGENT_RESYNC_PERIOD"},
 			},
+			&cli.DurationFlag{
+				Name:    "node-report-period",
+				Usage:   "how often the node's BPF programs are read from bpfd; its BpfNode is written at most this often, and only on change",
+				Value:   agent.DefaultNodeReportPeriod,
+				EnvVars: []string{"BPFD_AGENT_NODE_REPORT_PERIOD"},
+			},
 		}, controllercmd.Flags...),
 		Action: run,
 	}
@@ -61,7 +68,13 @@ func run(c *cli.Context) error {
 		return err
 	}
 	defer daemon.Close()
-	mgr, err := agent.NewManager(cfg, opts, daemon, node, agent.ReconcilerOptions{ResyncPeriod: c.Duration("resync-period")})
+	if c.Duration("node-report-period") < time.Second {
+		return cliutil.Usagef("--node-report-period %s: at least 1s", c.Duration("node-report-period"))
+	}
+	mgr, err := agent.NewManager(cfg, opts, daemon, node, agent.Options{
+		Reconciler: agent.ReconcilerOptions{ResyncPeriod: c.Duration("resync-period")},
+		NodeReport: agent.NodeReportOptions{Period: c.Duration("node-report-period")},
+	})
 	if err != nil {
 		return err
 	}

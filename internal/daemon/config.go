@@ -55,6 +55,8 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// Dispatcher configures how programs share XDP and TC hooks.
 	Dispatcher DispatcherConfig `yaml:"dispatcher"`
+	// Stats configures BPF run statistics.
+	Stats StatsConfig `yaml:"stats"`
 }
 
 // SocketConfig configures the unix socket.
@@ -101,6 +103,15 @@ type DispatcherConfig struct {
 	// Mode is auto (default: probe the kernel once at start), freplace or
 	// linked.
 	Mode string `yaml:"mode"`
+}
+
+// StatsConfig configures BPF run statistics.
+type StatsConfig struct {
+	// Enabled keeps BPF statistics on while bpfd runs: the kernel counts
+	// every program's runs and run time, and the chains of XDP and TC hooks
+	// account each member's, which costs a little on every run (default
+	// false: on only while a client's Top call is open).
+	Enabled bool `yaml:"enabled"`
 }
 
 // noID is (uid_t)-1 and (gid_t)-1, which the kernel takes for "no id".

@@ -18,6 +18,7 @@ import (
 	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -34,6 +35,8 @@ type Daemon struct {
 	server  *server
 	health  *health.Server
 	closers []io.Closer
+	// releaseStats ends the hold on BPF statistics of stats.enabled.
+	releaseStats func()
 }
 
 // Options configure New. The zero value logs nothing.
@@ -91,6 +94,15 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		d.Close()
 		return nil, err // it names the state dir or the bpffs
 	}
+	if cfg.Stats.Enabled {
+		if d.releaseStats, err = d.manager.HoldStats(ctx); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("config: stats.enabled: %w", err)
+		}
+		log.Info("BPF statistics on (stats.enabled)")
+	}
+	scanner := inventory.NewScanner()
+	d.closers = append(d.closers, scanner)
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
 		// Statistics switched on through BPF_ENABLE_STATS do not show in
 		// the sysctl: a scrape reads them all.
@@ -104,7 +116,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		audit:       &auditor{log: audit},
 		metrics:     d.metrics,
 		log:         log,
+		scanner:     scanner,
 	}
+	d.metrics.setStats(d.server.stats)
 	d.health = health.NewServer()
 	return d, nil
 }
@@ -131,6 +145,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(256),
 		grpc.ChainUnaryInterceptor(d.server.interceptor(), recovery(d.log)),
+		grpc.ChainStreamInterceptor(d.server.streamInterceptor(), streamRecovery(d.log)),
 	)
 	pb.RegisterBpfdServer(gs, d.server)
 	healthpb.RegisterHealthServer(gs, d.health)
@@ -206,6 +221,10 @@ func (d *Daemon) Metrics() *Metrics { return d.metrics }
 // Close closes the state store and the audit log. Programs stay loaded.
 func (d *Daemon) Close() error {
 	var errs []error
+	if d.releaseStats != nil {
+		d.releaseStats()
+		d.releaseStats = nil
+	}
 	if d.manager != nil {
 		errs = append(errs, d.manager.Close())
 	}

@@ -19,8 +19,10 @@ import (
 // /metrics on the configured address:
 //
 //	bpfd_programs_loaded{type}                      managed programs, by program type
-//	bpfd_program_run_count_total{id,name,type}      runs of each managed program \ when the kernel's BPF
-//	bpfd_program_run_time_seconds_total{id,name,type} time spent in it             / statistics are on
+//	bpfd_unmanaged_programs                         the node's other BPF programs (not bpfd's chains)
+//	bpfd_program_run_count_total{id,name,type}      runs of each managed program \ while BPF statistics
+//	bpfd_program_run_time_seconds_total{id,name,type} time spent in it             / are on (programs in a
+//	                                                chain as their chain accounts them)
 //	bpfd_load_duration_seconds{result}              Load latency (histogram), result ok or error
 //	bpfd_verifications_total{decision,reason}       trust decisions: allow, allow-unsigned, warn, deny, error
 //	bpfd_cache_hits_total, bpfd_cache_misses_total  artifacts found in the cache / pulled
@@ -43,9 +45,13 @@ type Metrics struct {
 	policy        *prometheus.GaugeVec
 
 	programs atomic.Pointer[programsFunc]
+	stats    atomic.Pointer[statsFunc]
 }
 
-type programsFunc func(context.Context) ([]runtime.Program, error)
+type (
+	programsFunc func(context.Context) ([]runtime.Program, error)
+	statsFunc    func(context.Context) ([]runtime.ProgramStats, error)
+)
 
 // NewMetrics returns the metrics, registered on a registry of their own.
 func NewMetrics(log *slog.Logger) *Metrics {
@@ -99,6 +105,12 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 func (m *Metrics) setPrograms(f programsFunc) {
 	if m != nil {
 		m.programs.Store(&f)
+	}
+}
+
+func (m *Metrics) setStats(f statsFunc) {
+	if m != nil {
+		m.stats.Store(&f)
 	}
 }
 
@@ -163,42 +175,59 @@ type programCollector struct {
 
 var (
 	programsLoadedDesc = prometheus.NewDesc("bpfd_programs_loaded", "Programs bpfd manages, by program type.", []string{"type"}, nil)
-	runCountDesc       = prometheus.NewDesc("bpfd_program_run_count_total", "Runs of a managed program (when the kernel's BPF statistics are on).", []string{"id", "name", "type"}, nil)
-	runTimeDesc        = prometheus.NewDesc("bpfd_program_run_time_seconds_total", "Time spent running a managed program (when the kernel's BPF statistics are on).", []string{"id", "name", "type"}, nil)
+	unmanagedDesc      = prometheus.NewDesc("bpfd_unmanaged_programs", "BPF programs on the node that bpfd did not load (not counting the programs bpfd runs its chains with).", nil, nil)
+	runCountDesc       = prometheus.NewDesc("bpfd_program_run_count_total", "Runs of a managed program while BPF statistics are on; a program in a chain as its chain accounts them.", []string{"id", "name", "type"}, nil)
+	runTimeDesc        = prometheus.NewDesc("bpfd_program_run_time_seconds_total", "Time spent running a managed program while BPF statistics are on; a program in a chain as its chain accounts it.", []string{"id", "name", "type"}, nil)
 )
 
 func (c *programCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- programsLoadedDesc
+	ch <- unmanagedDesc
 	ch <- runCountDesc
 	ch <- runTimeDesc
 }
 
 func (c *programCollector) Collect(ch chan<- prometheus.Metric) {
-	f := c.m.programs.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if f := c.m.programs.Load(); f != nil {
+		progs, err := (*f)(ctx)
+		if err != nil {
+			c.log.Warn("metrics: list programs", "error", err)
+		} else {
+			counts := map[progtype.Kind]int{}
+			for _, k := range progtype.All() {
+				counts[k] = 0
+			}
+			for _, p := range progs {
+				counts[p.Kind]++
+			}
+			for k, n := range counts {
+				ch <- prometheus.MustNewConstMetric(programsLoadedDesc, prometheus.GaugeValue, float64(n), string(k))
+			}
+		}
+	}
+	f := c.m.stats.Load()
 	if f == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	progs, err := (*f)(ctx)
+	stats, err := (*f)(ctx)
 	if err != nil {
-		c.log.Warn("metrics: list programs", "error", err)
+		c.log.Warn("metrics: read program statistics", "error", err)
 		return
 	}
-	counts := map[progtype.Kind]int{}
-	for _, k := range progtype.All() {
-		counts[k] = 0
-	}
-	for _, p := range progs {
-		counts[p.Kind]++
-		if p.Kernel == nil || p.Kernel.Stats == nil {
+	unmanaged := 0
+	for _, s := range stats {
+		if s.ID == 0 {
+			unmanaged++
 			continue
 		}
-		labels := []string{strconv.FormatUint(uint64(p.ID), 10), p.Name, string(p.Kind)}
-		ch <- prometheus.MustNewConstMetric(runCountDesc, prometheus.CounterValue, float64(p.Kernel.Stats.RunCount), labels...)
-		ch <- prometheus.MustNewConstMetric(runTimeDesc, prometheus.CounterValue, p.Kernel.Stats.RunTime.Seconds(), labels...)
+		if s.RunCount == 0 && s.RunTime == 0 {
+			continue
+		}
+		labels := []string{strconv.FormatUint(uint64(s.ID), 10), s.Name, string(s.Kind)}
+		ch <- prometheus.MustNewConstMetric(runCountDesc, prometheus.CounterValue, float64(s.RunCount), labels...)
+		ch <- prometheus.MustNewConstMetric(runTimeDesc, prometheus.CounterValue, s.RunTime.Seconds(), labels...)
 	}
-	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(programsLoadedDesc, prometheus.GaugeValue, float64(n), string(k))
-	}
+	ch <- prometheus.MustNewConstMetric(unmanagedDesc, prometheus.GaugeValue, float64(unmanaged))
 }

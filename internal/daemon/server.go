@@ -16,6 +16,7 @@ import (
 	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
 	pb "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -34,6 +35,8 @@ type server struct {
 	access      access
 	metrics     *Metrics
 	log         *slog.Logger
+	// scanner reads the node inventory, keeping its iterator loaded.
+	scanner *inventory.Scanner
 }
 
 var _ pb.BpfdServer = (*server)(nil)
@@ -154,6 +157,7 @@ func (s *server) List(ctx context.Context, in *pb.ListRequest) (*pb.ListResponse
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	progs = withoutPrograms(progs, s.ownProgram())
 	out := &pb.ListResponse{Programs: make([]*pb.Program, len(progs))}
 	for i, p := range progs {
 		out.Programs[i] = programProto(p)
@@ -240,4 +244,6 @@ var auditActions = map[string]struct {
 	"PullImage": {"pull", true},
 	"List":      {"list", false},
 	"Get":       {"get", false},
+	"Inventory": {"inventory", false},
+	"Top":       {"top", false},
 }

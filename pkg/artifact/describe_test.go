@@ -108,6 +108,16 @@ func TestDescribeExampleBytecode(t *testing.T) {
 			},
 			requires: Requirements{ProgramTypes: []string{"sched_cls"}, AttachTypes: []string{}, MapTypes: []string{"array"}, Helpers: []string{}},
 		},
+		// xdp_work does a chosen amount of work per packet.
+		"xdp_work": {
+			programs: []Program{{Name: "xdp_work", Section: "xdp", Type: "xdp", AttachType: "xdp", Kinds: kinds(progtype.XDP)}},
+			maps:     []Map{},
+			sections: []DataSection{{Name: ".rodata", ReadOnly: true, Size: 8, Globals: []Global{
+				{Name: "drop_odd", Offset: 4, Size: 4, Type: "__u32"},
+				{Name: "rounds", Size: 4, Type: "__u32"},
+			}}},
+			requires: Requirements{ProgramTypes: []string{"xdp"}, AttachTypes: []string{"xdp"}, MapTypes: []string{"array"}, Helpers: []string{}},
+		},
 		// chain_trace records the order of a dispatcher's chain.
 		"chain_trace": {
 			programs: []Program{

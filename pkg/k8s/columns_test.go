@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -79,5 +80,47 @@ func TestPrinterColumns(t *testing.T) {
 		if !slices.ContainsFunc(rows, func(r []string) bool { return len(r) >= len(want) && slices.Equal(r[:len(want)], want) }) {
 			t.Errorf("kubectl get lacks a row %q", want)
 		}
+	}
+}
+
+// TestBpfNodeColumns shows `kubectl get bpfnodes` with a node's counts and
+// last change, and the CRD's checks of a BpfNode's name.
+func TestBpfNodeColumns(t *testing.T) {
+	ctx := context.Background()
+	bn := &v1alpha1.BpfNode{ObjectMeta: metav1.ObjectMeta{Name: "worker-9"}, Spec: v1alpha1.BpfNodeSpec{NodeName: "worker-9"}}
+	if err := testEnv.Client.Create(ctx, bn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testEnv.Client.Delete(ctx, bn) })
+	bn.Status = v1alpha1.BpfNodeStatus{ManagedPrograms: 3, UnmanagedPrograms: 12, LastChange: &metav1.Time{Time: time.Now().Add(-15 * time.Minute)}, HolderSource: "iterator"}
+	if err := testEnv.Client.Status().Update(ctx, bn); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(testEnv.Assets, "kubectl"), "--kubeconfig", testEnv.Kubeconfig(t), "get", "bpfnodes").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get: %v\n%s", err, out)
+	}
+	t.Logf("kubectl get bpfnodes:\n%s", out)
+	var rows [][]string
+	for _, line := range strings.Split(string(out), "\n") {
+		rows = append(rows, strings.Fields(line))
+	}
+	for _, want := range [][]string{
+		{"NAME", "MANAGED", "UNMANAGED", "CHANGED", "AGE"},
+		{"worker-9", "3", "12", "15m"},
+	} {
+		if !slices.ContainsFunc(rows, func(r []string) bool { return len(r) >= len(want) && slices.Equal(r[:len(want)], want) }) {
+			t.Errorf("kubectl get lacks a row %q", want)
+		}
+	}
+
+	// A BpfNode is named after its node, which cannot change.
+	wrong := &v1alpha1.BpfNode{ObjectMeta: metav1.ObjectMeta{Name: "worker-8"}, Spec: v1alpha1.BpfNodeSpec{NodeName: "worker-7"}}
+	if err := testEnv.Client.Create(ctx, wrong); err == nil || !strings.Contains(err.Error(), "named after its node") {
+		t.Errorf("create a BpfNode named after another node: %v, want refused", err)
+	}
+	bn.Spec.NodeName = "worker-10"
+	if err := testEnv.Client.Update(ctx, bn); err == nil || !strings.Contains(err.Error(), "immutable") {
+		t.Errorf("rename a BpfNode's node: %v, want refused", err)
 	}
 }

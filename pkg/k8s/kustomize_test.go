@@ -27,6 +27,7 @@ func TestKustomizations(t *testing.T) {
 		"ClusterRoleBinding/bpfd-operator",
 		"ConfigMap/bpfd-config",
 		"ConfigMap/bpfd-trust-policy",
+		"CustomResourceDefinition/bpfnodes.bpfd.io",
 		"CustomResourceDefinition/bpfprogramconfigs.bpfd.io",
 		"CustomResourceDefinition/bpfprograms.bpfd.io",
 		"Deployment/bpfd-operator",
@@ -35,7 +36,9 @@ func TestKustomizations(t *testing.T) {
 		"RoleBinding/bpfd-operator",
 		"ServiceAccount/bpfd-agent",
 		"ServiceAccount/bpfd-operator",
+		"ValidatingAdmissionPolicy/bpfd-agent-own-events",
 		"ValidatingAdmissionPolicy/bpfd-agent-own-node",
+		"ValidatingAdmissionPolicyBinding/bpfd-agent-own-events",
 		"ValidatingAdmissionPolicyBinding/bpfd-agent-own-node",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -18,6 +18,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,13 +93,15 @@ func TestRBAC(t *testing.T) {
 		},
 	}
 	bpB := bpfProgram("node-b")
+	bnB := bpfNode("node-b")
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "registry-credentials"}}
-	for _, o := range []client.Object{cfg, bpB, secret} {
+	for _, o := range []client.Object{cfg, bpB, bnB, secret} {
 		ensure(o)
 	}
-	// Updates and deletes of a node-a BpfProgram create it first.
+	// Updates and deletes of a node-a BpfProgram or BpfNode create it first.
 	t.Cleanup(func() {
 		admin.DeleteAllOf(ctx, &v1alpha1.BpfProgram{}, client.MatchingFields{"spec.nodeName": "node-a"})
+		admin.Delete(ctx, bpfNode("node-a"))
 	})
 
 	as := func(user string, groups []string, extra map[string][]string) client.Client {
@@ -155,6 +158,24 @@ func TestRBAC(t *testing.T) {
 		{"agent", agentA, "update another node's BpfProgram status", updateStatus(bpB), policy},
 		{"agent", agentA, "delete another node's BpfProgram", del(bpB), policy},
 		{"agent without a pod-bound token", agentUnbound, "create a BpfProgram", create(func() client.Object { return bpfProgram("node-a") }), policy},
+		{"agent", agentA, "create its node's BpfNode", create(func() client.Object { return bpfNode("node-a") }), allowed},
+		{"agent", agentA, "update its node's BpfNode status", updateStatus(bpfNode("node-a")), allowed},
+		{"agent", agentA, "create another node's BpfNode", create(func() client.Object { return bpfNode("node-c") }), policy},
+		{"agent", agentA, "update another node's BpfNode status", updateStatus(bnB), policy},
+		{"agent", agentA, "delete its node's BpfNode", del(bpfNode("node-a")), rbac},
+		{"agent without a pod-bound token", agentUnbound, "create a BpfNode", create(func() client.Object { return bpfNode("node-a") }), policy},
+		{"agent", agentA, "list its node's pods", list(&corev1.PodList{}, client.MatchingFields{"spec.nodeName": "node-a"}), allowed},
+		{"agent", agentA, "emit an event about its node's BpfNode", create(func() client.Object { return bpfNodeEvent("default", "node-a") }), allowed},
+		{"agent", agentA, "emit an event about another node's BpfNode", create(func() client.Object { return bpfNodeEvent("default", "node-b") }), policy},
+		{"agent", agentA, "emit an event in bpfd's namespace", create(func() client.Object {
+			e := bpfNodeEvent(namespace, "node-a")
+			e.Regarding = corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: namespace, Name: "bpfd-x"}
+			return e
+		}), policy},
+		{"agent", agentA, "emit a core event about a pod", create(func() client.Object {
+			return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "rbac-"},
+				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: "default"}, Reason: "X", Message: "x"}
+		}), rbac},
 		{"agent", agentA, "create a pod", create(func() client.Object {
 			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "p"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
@@ -174,6 +195,9 @@ func TestRBAC(t *testing.T) {
 		{"viewer", viewer, "get a config", get(cfg), allowed},
 		{"viewer", viewer, "create a config", create(func() client.Object { c := cfg.DeepCopy(); c.ResourceVersion = ""; c.Name = "viewer-made"; return c }), rbac},
 		{"viewer", viewer, "delete a BpfProgram", del(bpB), rbac},
+		{"viewer", viewer, "list BpfNodes", list(&v1alpha1.BpfNodeList{}), allowed},
+		{"viewer", viewer, "get a BpfNode", get(bnB), allowed},
+		{"viewer", viewer, "update a BpfNode's status", updateStatus(bnB), rbac},
 		{"viewer", viewer, "get a Secret", get(secret), rbac},
 
 		{"editor", editor, "create a config", create(func() client.Object { c := cfg.DeepCopy(); c.ResourceVersion = ""; c.Name = "editor-made"; return c }), allowed},
@@ -300,7 +324,23 @@ func orAllowed(s string) string {
 }
 
 func isPolicyDenial(err error) bool {
-	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'bpfd-agent-own-node'")
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'bpfd-agent-own-")
+}
+
+// bpfNodeEvent is an events.k8s.io Event in namespace ns about node's
+// BpfNode, as the agent's recorder makes one.
+func bpfNodeEvent(ns, node string) *eventsv1.Event {
+	return &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Namespace: ns, GenerateName: "rbac-"},
+		EventTime:           metav1.NowMicro(),
+		ReportingController: "bpfd-agent", ReportingInstance: "bpfd-agent-" + node,
+		Action: "Observe", Reason: "UnmanagedProgram", Type: corev1.EventTypeWarning, Note: "test",
+		Regarding: corev1.ObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "BpfNode", Name: node},
+	}
+}
+
+func bpfNode(node string) *v1alpha1.BpfNode {
+	return &v1alpha1.BpfNode{ObjectMeta: metav1.ObjectMeta{Name: node}, Spec: v1alpha1.BpfNodeSpec{NodeName: node}}
 }
 
 func bpfProgram(node string) *v1alpha1.BpfProgram {

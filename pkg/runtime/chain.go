@@ -101,6 +101,7 @@ func (m *Manager) dispatcher(key string, hs *hookState, h dispatcher.Hook) (*dis
 	if err != nil {
 		return nil, chainError(err, key)
 	}
+	d.SetAccounting(m.stats.on.Load())
 	hs.disp = d
 	hs.setChain(hs.snapshot(), d.State())
 	return d, nil

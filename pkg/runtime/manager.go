@@ -65,6 +65,9 @@ type Manager struct {
 	// yet; retryRemovals deletes them.
 	pendingMu sync.Mutex
 	pending   []ID
+
+	// stats is the hold on BPF statistics (stats.go).
+	stats statsControl
 }
 
 // Open opens the state store, mounts the bpffs if needed and reconciles the
@@ -133,6 +136,11 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		m.store.close()
 		return nil, fmt.Errorf("reconcile state: %w", err)
 	}
+	// Chains an earlier run left accounting (it held statistics) are
+	// rebuilt without.
+	if err := m.settleAccounting(false); err != nil {
+		m.log.Warn("turn off per-member accounting", "error", err)
+	}
 	return m, nil
 }
 
@@ -146,7 +154,7 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
-	var errs []error
+	errs := []error{m.closeStats()}
 	for _, h := range m.hooks.states() {
 		if h.disp != nil {
 			errs = append(errs, h.disp.Close())

@@ -31,7 +31,10 @@ import (
 
 var testEnv *k8stest.Env
 
-func TestMain(m *testing.M) { k8stest.Main(m, &testEnv) }
+func TestMain(m *testing.M) {
+	testutil.ServeHelpers() // StartPodProcess's
+	k8stest.Main(m, &testEnv)
+}
 
 const (
 	// namespace is config/default's.
@@ -40,8 +43,11 @@ const (
 	registrySecret = "bpfd-registry-credentials"
 	// resync is the agent's resync period here (5 minutes in a cluster), so
 	// that the tests see it check its configs against bpfd again and again.
-	resync  = 2 * time.Second
-	timeout = 60 * time.Second
+	resync = 2 * time.Second
+	// nodeReport is the agent's BpfNode report period here (30s in a
+	// cluster).
+	nodeReport = time.Second
+	timeout    = 60 * time.Second
 )
 
 // cluster is envtest's control plane with config/default applied and
@@ -313,7 +319,7 @@ func (c *cluster) restartBpfd(t *testing.T) {
 func (c *cluster) startAgent(t *testing.T) {
 	t.Helper()
 	args, env := c.pod.command(t, "bpfd-agent")
-	args = append(args, "--kubeconfig="+c.agentConfig, fmt.Sprintf("--resync-period=%s", resync))
+	args = append(args, "--kubeconfig="+c.agentConfig, fmt.Sprintf("--resync-period=%s", resync), fmt.Sprintf("--node-report-period=%s", nodeReport))
 	// As its container's user (not root, no capabilities): it reaches
 	// bpfd's socket by the group bpfd gives it.
 	cred := c.pod.credential(t, "bpfd-agent")

@@ -93,6 +93,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("a config deleted while the agent is down is unloaded when it is back", func(t *testing.T) {
 		c.testAgentRestart(t)
 	})
+	t.Run("the node's BpfNode names the pod of a process holding a program bpfd did not load", func(t *testing.T) {
+		c.testBpfNode(t)
+	})
 }
 
 func (c *cluster) testApplyAndDelete(t *testing.T) {

@@ -92,6 +92,7 @@ func Run(t *testing.T, tg Target) {
 	s.loads("b", "load by root for an owner", root, withOwner(load(tg.Artifact, tracepoint()), teamA), want{owner: teamA})
 	s.loads("c", "load by a user", owner, load(tg.Artifact, tracepoint()), want{uid: owner.UID})
 	s.lists("three programs, each with its owner", root, "a", "b", "c")
+	s.inventories("the inventory names the kernel program of each, for any client", other, "a", "b", "c")
 	s.gets("a user's program, by another", other, "c")
 
 	s.fails("unload of another user's program", other, "Unload", unload(s.id("c")), "PermissionDenied", clientNotAllowed,
@@ -136,7 +137,9 @@ type scenario struct {
 	ids map[string]uint64
 	// programs are what each load returned, by label.
 	programs map[string]*bpfdv1.Program
-	stopped  bool
+	// kernelIDs are the kernel programs each load returned, by label.
+	kernelIDs map[string]uint32
+	stopped   bool
 }
 
 // id returns the id of the program loaded as label.
@@ -189,6 +192,10 @@ func (s *scenario) loads(label, name string, u User, in *bpfdv1.LoadRequest, w w
 		}
 		p := progs[0]
 		s.ids[label] = p.GetId()
+		if s.kernelIDs == nil {
+			s.kernelIDs = map[string]uint32{}
+		}
+		s.kernelIDs[label] = p.GetKernel().GetProgramId()
 		if s.programs == nil {
 			s.programs = map[string]*bpfdv1.Program{}
 		}
@@ -258,6 +265,29 @@ func (s *scenario) lists(name string, u User, labels ...string) {
 		slices.SortFunc(want, byID)
 		if diff := cmp.Diff(want, got, protocmp.Transform(), cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("List (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// inventories checks that the node's inventory, as u asks for it, names
+// each program loaded as labels as bpfd's program run by the kernel
+// program its load returned.
+func (s *scenario) inventories(name string, u User, labels ...string) {
+	s.step(name, func(t *testing.T) {
+		a, resp := s.c.call(t, u, "Inventory", &bpfdv1.InventoryRequest{SkipMaps: true, SkipPins: true})
+		if a.Code != "OK" {
+			t.Fatalf("Inventory by %s: %s %s %q", u, a.Code, a.Reason, a.Message)
+		}
+		runs := map[uint64][]uint32{} // bpfd id -> kernel programs naming it
+		for _, p := range resp.(*bpfdv1.InventoryResponse).GetPrograms() {
+			for _, id := range p.GetManagedIds() {
+				runs[id] = append(runs[id], p.GetId())
+			}
+		}
+		for _, l := range labels {
+			if got, want := runs[s.id(l)], []uint32{s.kernelIDs[l]}; !slices.Equal(got, want) {
+				t.Errorf("program %d (%s): run by kernel programs %v in the inventory, want %v", s.id(l), l, got, want)
+			}
 		}
 	})
 }

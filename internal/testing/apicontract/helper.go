@@ -83,6 +83,10 @@ var methods = map[string]struct {
 		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
 			return c.List(ctx, in.(*bpfdv1.ListRequest))
 		}},
+	"Inventory": {func() proto.Message { return &bpfdv1.InventoryRequest{} }, func() proto.Message { return &bpfdv1.InventoryResponse{} },
+		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
+			return c.Inventory(ctx, in.(*bpfdv1.InventoryRequest))
+		}},
 }
 
 // call makes one call of method with the request in protojson on socket.

@@ -220,6 +220,19 @@ var requestMessages = map[string]struct {
 	"List": {func() proto.Message { return &pb.ListRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
 		return c.List(ctx, m.(*pb.ListRequest))
 	}},
+	"Inventory": {func() proto.Message { return &pb.InventoryRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		return c.Inventory(ctx, m.(*pb.InventoryRequest))
+	}},
+	// Top's first sample, or the error that ends the stream.
+	"Top": {func() proto.Message { return &pb.TopRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.Top(ctx, m.(*pb.TopRequest))
+		if err != nil {
+			return nil, err
+		}
+		return stream.Recv()
+	}},
 }
 
 // sendRequest expands the entry's file, decodes it strictly (an unknown

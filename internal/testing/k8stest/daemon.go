@@ -54,6 +54,8 @@ type Daemon struct {
 	adminGIDs  []uint32
 	calls      map[string]int
 	loads      []*bpfdv1.LoadRequest
+	// unmanaged is what Inventory reports besides the loaded programs.
+	unmanaged *bpfdv1.InventoryResponse
 }
 
 var _ bpfdv1.BpfdServer = (*Daemon)(nil)
@@ -186,7 +188,8 @@ func (d *Daemon) Programs() []*bpfdv1.Program {
 	return ps
 }
 
-// Calls returns how often method ("Load", "Unload", "List") was called.
+// Calls returns how often method ("Load", "Unload", "List", "Inventory")
+// was called.
 func (d *Daemon) Calls(method string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -12,13 +12,12 @@ import (
 // LeakCheckMain runs the package's tests like m.Run and then fails the package
 // when it left file descriptors open that were not open before. It also
 // serves the helper processes this package starts from the test binary
-// (CallUprobeTarget, SendUDPFromCgroup). Use it as the body of TestMain in packages that open
+// (CallUprobeTarget, SendUDPFromCgroup, StartPodProcess). Use it as the body of TestMain in packages that open
 // kernel objects:
 //
 //	func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
 func LeakCheckMain(m *testing.M) {
-	serveUprobeTarget()
-	serveCgroupUDP()
+	ServeHelpers()
 	if err := startNetpoller(); err != nil {
 		fmt.Fprintln(os.Stderr, "fd leak check:", err)
 		os.Exit(1)
@@ -36,6 +35,16 @@ func LeakCheckMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// ServeHelpers serves, when the environment asks for one, the helper
+// processes this package starts from the test binary (CallUprobeTarget,
+// SendUDPFromCgroup, StartPodProcess): it exits the process after. A
+// TestMain that does not call LeakCheckMain calls it first.
+func ServeHelpers() {
+	serveUprobeTarget()
+	serveCgroupUDP()
+	servePodProcess()
 }
 
 // startNetpoller makes the Go runtime open its network poller (an epoll and an

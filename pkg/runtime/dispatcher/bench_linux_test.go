@@ -49,10 +49,16 @@ func BenchmarkChain(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer c.Close()
-				var chain, programs, empty float64
+				accounted, err := dispatcher.BuildWithOptions(progtype.XDP, mode, members, dispatcher.BuildOptions{Accounting: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer accounted.Close()
+				var chain, withStats, programs, empty float64
 				iterations := 0
 				for b.Loop() {
 					chain += perPacket(b, c.Program())
+					withStats += perPacket(b, accounted.Program())
 					for _, p := range direct {
 						programs += perPacket(b, p)
 					}
@@ -61,6 +67,7 @@ func BenchmarkChain(b *testing.B) {
 				}
 				per := func(ns float64) float64 { return ns / float64(iterations) }
 				b.ReportMetric(per(chain), "chain-ns/pkt")
+				b.ReportMetric(per(withStats), "stats-on-ns/pkt")
 				b.ReportMetric(per(programs), "direct-ns/pkt")
 				b.ReportMetric(per(chain)/per(programs), "ratio")
 				b.ReportMetric(per(empty), "empty-ns/pkt")

@@ -58,6 +58,11 @@ type Dispatcher struct {
 	// exts are the members' extension programs, by member ID (freplace):
 	// loaded once, attached to each new chain.
 	exts map[uint64]*ebpf.Program
+	// accounting says whether the chains Apply builds account their
+	// members' runs; base holds, by member ID, what chains no longer on
+	// the hook accounted.
+	accounting bool
+	base       map[uint64]MemberStats
 }
 
 // Open returns the dispatcher of hook. With a PinDir it adopts the chain
@@ -78,7 +83,7 @@ func Open(hook Hook, opts Options) (*Dispatcher, error) {
 	if opts.LibxdpDir != "" && opts.PinDir == "" {
 		return nil, fmt.Errorf("libxdp directory %s: needs a pin directory: %w", opts.LibxdpDir, ErrInvalid)
 	}
-	d := &Dispatcher{hook: hook, opts: opts, log: opts.Logger, exts: map[uint64]*ebpf.Program{}}
+	d := &Dispatcher{hook: hook, opts: opts, log: opts.Logger, exts: map[uint64]*ebpf.Program{}, base: map[uint64]MemberStats{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,6 +160,11 @@ func (d *Dispatcher) adopt() error {
 			return err
 		}
 		d.cur = &generation{mode: mode, programID: id, slots: slots, dir: path}
+		if _, err := os.Stat(filepath.Join(path, pinCounters)); err == nil {
+			if d.cur.counters, err = ebpf.LoadPinnedMap(filepath.Join(path, pinCounters), nil); err != nil {
+				return fmt.Errorf("chain counters: %w", err)
+			}
+		}
 		if mode == ModeFreplace {
 			for i, s := range slots {
 				p, err := ebpf.LoadPinnedProgram(filepath.Join(path, slotProgramPin(i)), nil)
@@ -196,7 +206,7 @@ func (d *Dispatcher) Apply(members []Member) error {
 	if !d.opts.ChainLone {
 		mode = ChainMode(mode, len(members))
 	}
-	c, err := build(d.hook.Kind, mode, members, d.exts)
+	c, err := build(d.hook.Kind, mode, members, d.exts, BuildOptions{Accounting: d.accounting})
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.hook, err)
 	}
@@ -206,6 +216,12 @@ func (d *Dispatcher) Apply(members []Member) error {
 		return err
 	}
 	gen := &generation{mode: c.mode, programID: id, slots: c.slots, chain: c}
+	if c.counters != nil {
+		if gen.counters, err = c.counters.Clone(); err != nil {
+			c.Close()
+			return fmt.Errorf("%s: chain counters: %w", d.hook, err)
+		}
+	}
 	if d.opts.PinDir != "" {
 		if gen.dir, err = pinGeneration(d.opts.PinDir, c); err != nil {
 			c.Close()
@@ -222,6 +238,7 @@ func (d *Dispatcher) Apply(members []Member) error {
 	d.keepExtensions(c)
 	d.retire(old)
 	d.mirror(gen)
+	d.pruneBase()
 	return nil
 }
 
@@ -264,6 +281,9 @@ func (d *Dispatcher) keepExtensions(c *Chain) {
 
 // discard undoes a chain that never ran on the hook.
 func (d *Dispatcher) discard(gen *generation) {
+	if gen.counters != nil {
+		gen.counters.Close()
+	}
 	if gen.dir != "" {
 		if err := os.RemoveAll(gen.dir); err != nil {
 			d.log.Error("remove the pins of a chain that failed to attach", "pins", gen.dir, "error", err)
@@ -278,12 +298,13 @@ func (d *Dispatcher) retire(gen *generation) {
 	if gen == nil {
 		return
 	}
-	if gen.mode == ModeFreplace {
+	if gen.mode == ModeFreplace || gen.counters != nil {
 		// Detaching an extension patches its slot of the old dispatcher
-		// back to the stub: packets still running the old dispatcher must
-		// finish first.
+		// back to the stub, and its counters are final: packets still
+		// running the old dispatcher must finish first.
 		synchronizeRCU()
 	}
+	d.fold(gen)
 	if gen.chain != nil {
 		if err := gen.chain.Close(); err != nil {
 			d.log.Error("close a retired chain", "program_id", gen.programID, "error", err)
@@ -309,6 +330,7 @@ func (d *Dispatcher) clear() error {
 	}
 	d.retire(d.cur)
 	d.cur = nil
+	d.pruneBase()
 	for id, p := range d.exts {
 		p.Close()
 		delete(d.exts, id)
@@ -332,6 +354,9 @@ type State struct {
 	Attachment string
 	// Slots are the chain's members in run order.
 	Slots []Slot
+	// Accounting says whether the chain accounts its members' runs
+	// (Dispatcher.Stats).
+	Accounting bool
 }
 
 // State returns what the dispatcher runs.
@@ -344,6 +369,7 @@ func (d *Dispatcher) State() State {
 	}
 	if d.cur != nil {
 		s.Mode, s.ProgramID, s.Slots = d.cur.mode, d.cur.programID, slices.Clone(d.cur.slots)
+		s.Accounting = d.cur.counters != nil
 	}
 	return s
 }
@@ -371,6 +397,9 @@ func (d *Dispatcher) closeAll() error {
 	}
 	if d.cur != nil && d.cur.chain != nil {
 		errs = append(errs, d.cur.chain.Close())
+	}
+	if d.cur != nil && d.cur.counters != nil {
+		errs = append(errs, d.cur.counters.Close())
 	}
 	d.cur = nil
 	for id, p := range d.exts {

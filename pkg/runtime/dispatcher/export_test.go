@@ -12,7 +12,7 @@ import (
 func (d *Dispatcher) InterruptRebuild(members []Member, step string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c, err := build(d.hook.Kind, d.opts.Mode, members, d.exts)
+	c, err := build(d.hook.Kind, d.opts.Mode, members, d.exts, BuildOptions{Accounting: d.accounting})
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,17 @@ import (
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 )
 
-// The freplace dispatchers, built from bytecode/dispatcher by `make bytecode`.
+// The freplace dispatchers, built from bytecode/dispatcher by `make
+// bytecode`, each also in a variant that accounts its members' runs.
 var (
 	//go:embed bpf/xdp_dispatcher.bpf.o
 	xdpDispatcherObject []byte
 	//go:embed bpf/tc_dispatcher.bpf.o
 	tcDispatcherObject []byte
+	//go:embed bpf/xdp_dispatcher_stats.bpf.o
+	xdpDispatcherStatsObject []byte
+	//go:embed bpf/tc_dispatcher_stats.bpf.o
+	tcDispatcherStatsObject []byte
 )
 
 // freplaceObject is a freplace dispatcher: its object and its program's name.
@@ -27,21 +32,32 @@ type freplaceObject struct {
 	program string
 }
 
-var freplaceObjects = map[progtype.Kind]freplaceObject{
-	progtype.XDP: {xdpDispatcherObject, "xdp_dispatcher"},
-	progtype.TC:  {tcDispatcherObject, "tc_dispatcher"},
+// freplaceKey picks a dispatcher: its kind and whether it accounts.
+type freplaceKey struct {
+	kind       progtype.Kind
+	accounting bool
 }
 
+var freplaceObjects = map[freplaceKey]freplaceObject{
+	{progtype.XDP, false}: {xdpDispatcherObject, "xdp_dispatcher"},
+	{progtype.TC, false}:  {tcDispatcherObject, "tc_dispatcher"},
+	{progtype.XDP, true}:  {xdpDispatcherStatsObject, "xdp_dispatcher_stats"},
+	{progtype.TC, true}:   {tcDispatcherStatsObject, "tc_dispatcher_stats"},
+}
+
+// countersMap names the accounting dispatchers' counters.
+const countersMap = "chain_stats"
+
 // freplaceSpecs parses the embedded dispatchers once.
-var freplaceSpecs = sync.OnceValues(func() (map[progtype.Kind]*ebpf.CollectionSpec, error) {
-	specs := map[progtype.Kind]*ebpf.CollectionSpec{}
+var freplaceSpecs = sync.OnceValues(func() (map[freplaceKey]*ebpf.CollectionSpec, error) {
+	specs := map[freplaceKey]*ebpf.CollectionSpec{}
 	for k, o := range freplaceObjects {
 		spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(o.object))
 		if err != nil {
-			return nil, fmt.Errorf("%s dispatcher object: %w", k, err)
+			return nil, fmt.Errorf("%s dispatcher object: %w", k.kind, err)
 		}
-		if spec.Programs[o.program] == nil || spec.Variables["conf"] == nil {
-			return nil, fmt.Errorf("%s dispatcher object: no program %s or no conf", k, o.program)
+		if spec.Programs[o.program] == nil || spec.Variables["conf"] == nil || k.accounting && spec.Maps[countersMap] == nil {
+			return nil, fmt.Errorf("%s dispatcher object: no program %s, no conf or no counters", k.kind, o.program)
 		}
 		specs[k] = spec
 	}
@@ -70,12 +86,12 @@ func stub(i int) string { return fmt.Sprintf("prog%d", i) }
 
 // buildFreplace loads a dispatcher configured for members and attaches each
 // member's extension program to its slot, loading those extensions lacks.
-func (c *Chain) buildFreplace(members []Member, extensions map[uint64]*ebpf.Program) error {
+func (c *Chain) buildFreplace(members []Member, extensions map[uint64]*ebpf.Program, accounting bool) error {
 	flags, err := commonFlags(members)
 	if err != nil {
 		return err
 	}
-	if c.prog, err = loadFreplaceDispatcher(c.kind, members, flags); err != nil {
+	if c.prog, c.counters, err = loadFreplaceDispatcher(freplaceKey{c.kind, accounting}, members, flags); err != nil {
 		return err
 	}
 	dispatcherID, err := programID(c.prog)
@@ -106,14 +122,15 @@ func (c *Chain) buildFreplace(members []Member, extensions map[uint64]*ebpf.Prog
 	return nil
 }
 
-// loadFreplaceDispatcher loads the dispatcher of kind k with its conf set for
-// members.
-func loadFreplaceDispatcher(k progtype.Kind, members []Member, flags uint32) (*ebpf.Program, error) {
+// loadFreplaceDispatcher loads the dispatcher key names with its conf set
+// for members, and returns it with its counters when it accounts.
+func loadFreplaceDispatcher(key freplaceKey, members []Member, flags uint32) (_ *ebpf.Program, counters *ebpf.Map, _ error) {
+	k := key.kind
 	specs, err := freplaceSpecs()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	spec := specs[k].Copy()
+	spec := specs[key].Copy()
 	conf := dispatcherConfig{Magic: configMagic, Version: configVersion, Enabled: uint8(len(members))}
 	if flags&unix.BPF_F_XDP_HAS_FRAGS != 0 {
 		conf.Frags = 1
@@ -124,21 +141,21 @@ func loadFreplaceDispatcher(k progtype.Kind, members []Member, flags uint32) (*e
 		conf.Flags[i] = flags
 	}
 	if err := spec.Variables["conf"].Set(conf); err != nil {
-		return nil, fmt.Errorf("%s dispatcher: set conf: %w", k, err)
+		return nil, nil, fmt.Errorf("%s dispatcher: set conf: %w", k, err)
 	}
 	maps, err := ebpf.NewCollection(&ebpf.CollectionSpec{Maps: spec.Maps, Variables: spec.Variables, Types: spec.Types, ByteOrder: spec.ByteOrder})
 	if err != nil {
-		return nil, fmt.Errorf("%s dispatcher: create maps: %w", k, err)
+		return nil, nil, fmt.Errorf("%s dispatcher: create maps: %w", k, err)
 	}
 	defer maps.Close()
 
-	prog := spec.Programs[freplaceObjects[k].program]
+	prog := spec.Programs[freplaceObjects[key].program]
 	prog.Flags = flags
 	for i := range prog.Instructions {
 		ins := &prog.Instructions[i]
 		if ins.IsLoadFromMap() && ins.Reference() != "" {
 			if err := ins.AssociateMap(maps.Maps[ins.Reference()]); err != nil {
-				return nil, fmt.Errorf("%s dispatcher: map %s: %w", k, ins.Reference(), err)
+				return nil, nil, fmt.Errorf("%s dispatcher: map %s: %w", k, ins.Reference(), err)
 			}
 		}
 	}
@@ -151,9 +168,12 @@ func loadFreplaceDispatcher(k progtype.Kind, members []Member, flags uint32) (*e
 		p, err = ebpf.NewProgram(prog)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s dispatcher: load: %w", k, err)
+		return nil, nil, fmt.Errorf("%s dispatcher: load: %w", k, err)
 	}
-	return p, nil
+	if key.accounting {
+		counters = maps.DetachMap(countersMap)
+	}
+	return p, counters, nil
 }
 
 // loadExtension loads m as an extension program replacing slot's stub of

@@ -19,10 +19,11 @@ import (
 // takes an exclusive flock on the directory while it works in it.
 
 // mirror pins gen's slots in libxdp's layout, when Options ask for it and
-// gen is a freplace XDP chain. Failing to leaves bpfd's chain as it is; it
+// gen is a freplace XDP chain that does not account its members (libxdp
+// expects its dispatcher to have one map, its configuration). Failing to leaves bpfd's chain as it is; it
 // is logged.
 func (d *Dispatcher) mirror(gen *generation) {
-	if d.opts.LibxdpDir == "" || d.hook.Kind != progtype.XDP || gen.mode != ModeFreplace || gen.dir == "" {
+	if d.opts.LibxdpDir == "" || d.hook.Kind != progtype.XDP || gen.mode != ModeFreplace || gen.dir == "" || gen.counters != nil {
 		return
 	}
 	err := d.withLibxdpLock(func() error {

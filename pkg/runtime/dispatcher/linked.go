@@ -19,10 +19,17 @@ var linkedNames = map[progtype.Kind]string{
 
 // buildLinked generates one program that calls the members' entry functions
 // in order, the members' instructions appended as its subprograms, and
-// loads it. When the verifier rejects the chain, it finds the member the
-// verifier rejects on its own and names it.
-func (c *Chain) buildLinked(members []Member) error {
-	spec, err := linkedSpec(c.kind, members)
+// loads it; with accounting, with its counters. When the verifier rejects
+// the chain, it finds the member the verifier rejects on its own and names
+// it.
+func (c *Chain) buildLinked(members []Member, accounting bool) error {
+	if accounting {
+		var err error
+		if c.counters, err = newCounters(); err != nil {
+			return err
+		}
+	}
+	spec, err := linkedSpec(c.kind, members, c.counters)
 	if err != nil {
 		return err
 	}
@@ -47,7 +54,7 @@ func blame(k progtype.Kind, members []Member, err error) error {
 	var ve *ebpf.VerifierError
 	if len(members) > 1 && errors.As(err, &ve) {
 		for i := range members {
-			spec, serr := linkedSpec(k, members[i:i+1])
+			spec, serr := linkedSpec(k, members[i:i+1], nil)
 			if serr != nil {
 				return serr
 			}
@@ -80,7 +87,19 @@ func blame(k progtype.Kind, members []Member, err error) error {
 //
 // Each member's symbols are renamed m<i>_<symbol>, so members may share
 // function names; its map references are bound to its live maps.
-func linkedSpec(k progtype.Kind, members []Member) (*ebpf.ProgramSpec, error) {
+//
+// With counters, the chain first looks up its counters on this CPU (r7;
+// the key at fp-4) and reads the clock (r8), then reads it again after each
+// member, which is charged the time since the last reading (its call and
+// the few instructions that decided to call it): one clock read per member.
+//
+//	r1 = r6; call member_i
+//	r9 = r0
+//	if r7 == 0 goto done_i
+//	call bpf_ktime_get_ns; r1 = r0; r0 -= r8; r8 = r1
+//	counters[i].ns += r0; counters[i].runs += 1
+//	done_i: r0 = r9
+func linkedSpec(k progtype.Kind, members []Member, counters *ebpf.Map) (*ebpf.ProgramSpec, error) {
 	first := members[0].Program
 	flags, err := commonFlags(members)
 	if err != nil {
@@ -102,12 +121,47 @@ func linkedSpec(k progtype.Kind, members []Member) (*ebpf.ProgramSpec, error) {
 	const exit = "chain_exit"
 	var insns asm.Instructions
 	insns = append(insns, asm.Mov.Reg(asm.R6, asm.R1).WithSymbol(name))
+	if counters != nil {
+		lookup := asm.LoadMapPtr(asm.R1, 0)
+		if err := lookup.AssociateMap(counters); err != nil {
+			return nil, fmt.Errorf("chain counters: %w", err)
+		}
+		insns = append(insns,
+			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			lookup,
+			asm.FnMapLookupElem.Call(),
+			asm.Mov.Reg(asm.R7, asm.R0),
+			asm.FnKtimeGetNs.Call(),
+			asm.Mov.Reg(asm.R8, asm.R0),
+		)
+	}
 	for i := range members {
 		insns = append(insns,
 			asm.Mov.Reg(asm.R1, asm.R6),
 			asm.Call.Label(memberSymbol(i, members[i].Program.Instructions[0].Symbol())),
-			asm.Mov.Reg32(asm.R1, asm.R0),
 		)
+		if counters != nil {
+			done := fmt.Sprintf("chain_counted_%d", i)
+			runs, ns := counterOffset(i), counterOffset(i)+8
+			insns = append(insns,
+				asm.Mov.Reg(asm.R9, asm.R0),
+				asm.JEq.Imm(asm.R7, 0, done),
+				asm.FnKtimeGetNs.Call(),
+				asm.Mov.Reg(asm.R1, asm.R0),
+				asm.Sub.Reg(asm.R0, asm.R8),
+				asm.Mov.Reg(asm.R8, asm.R1),
+				asm.LoadMem(asm.R1, asm.R7, ns, asm.DWord),
+				asm.Add.Reg(asm.R1, asm.R0),
+				asm.StoreMem(asm.R7, ns, asm.R1, asm.DWord),
+				asm.LoadMem(asm.R1, asm.R7, runs, asm.DWord),
+				asm.Add.Imm(asm.R1, 1),
+				asm.StoreMem(asm.R7, runs, asm.R1, asm.DWord),
+				asm.Mov.Reg(asm.R0, asm.R9).WithSymbol(done),
+			)
+		}
+		insns = append(insns, asm.Mov.Reg32(asm.R1, asm.R0))
 		if k == progtype.TC {
 			insns = append(insns, asm.Add.Imm32(asm.R1, 1))
 		}

@@ -23,6 +23,8 @@ import (
 //	<mode>-<id>/program       the dispatcher program (direct: the program)
 //	<mode>-<id>/chain         its members, a frozen array map of
 //	                          manifestEntry
+//	<mode>-<id>/counters      the members' counters, when the chain
+//	                          accounts them (accounting.go)
 //	<mode>-<id>/prog<i>-prog  freplace: slot i's extension program
 //	<mode>-<id>/prog<i>-link  freplace: the link attaching it to slot i
 //
@@ -30,9 +32,10 @@ import (
 // chain whose program it runs; any other is left from an interrupted
 // rebuild, and Open removes it.
 const (
-	pinLink    = "link"
-	pinProgram = "program"
-	pinChain   = "chain"
+	pinLink     = "link"
+	pinProgram  = "program"
+	pinChain    = "chain"
+	pinCounters = "counters"
 )
 
 func slotProgramPin(i int) string { return fmt.Sprintf("prog%d-prog", i) }
@@ -47,6 +50,9 @@ type generation struct {
 	dir string
 	// chain is the chain when this process built it, nil when adopted.
 	chain *Chain
+	// counters are the chain's counters when it accounts its members: a
+	// descriptor of the generation's own.
+	counters *ebpf.Map
 }
 
 func generationName(mode Mode, id ebpf.ProgramID) string { return fmt.Sprintf("%s-%d", mode, id) }
@@ -90,6 +96,11 @@ func pinGeneration(pinDir string, c *Chain) (_ string, err error) {
 	defer manifest.Close()
 	if err := objPin(manifest.FD(), filepath.Join(dir, pinChain)); err != nil {
 		return "", err
+	}
+	if c.counters != nil {
+		if err := objPin(c.counters.FD(), filepath.Join(dir, pinCounters)); err != nil {
+			return "", err
+		}
 	}
 	for i, l := range c.links {
 		if err := objPin(c.exts[i].FD(), filepath.Join(dir, slotProgramPin(i))); err != nil {

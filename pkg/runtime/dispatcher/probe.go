@@ -34,11 +34,11 @@ func tryFreplace() error {
 		return err
 	}
 	var stub0 *btf.Func
-	if err := specs[progtype.XDP].Types.TypeByName(stub(0), &stub0); err != nil {
+	if err := specs[freplaceKey{progtype.XDP, false}].Types.TypeByName(stub(0), &stub0); err != nil {
 		return fmt.Errorf("dispatcher BTF: %w", err)
 	}
 	slot := Member{ID: 1, Name: "probe", Priority: MinPriority, ProceedOn: DefaultProceedOn(progtype.XDP)}
-	disp, err := loadFreplaceDispatcher(progtype.XDP, []Member{slot}, 0)
+	disp, _, err := loadFreplaceDispatcher(freplaceKey{progtype.XDP, false}, []Member{slot}, 0)
 	if err != nil {
 		return err
 	}

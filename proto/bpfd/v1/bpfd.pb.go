@@ -2546,7 +2546,7 @@ var File_bpfd_v1_bpfd_proto protoreflect.FileDescriptor
 
 const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\n" +
-	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"^\n" +
+	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\"^\n" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
@@ -2782,13 +2782,15 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xa1\x02\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\x97\x03\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
 	"\x04List\x12\x14.bpfd.v1.ListRequest\x1a\x15.bpfd.v1.ListResponse\x120\n" +
 	"\x03Get\x12\x13.bpfd.v1.GetRequest\x1a\x14.bpfd.v1.GetResponse\x12B\n" +
-	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12B\n" +
+	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
+	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -2848,6 +2850,10 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	nil,                           // 40: bpfd.v1.Program.MetadataEntry
 	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 43: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 44: bpfd.v1.TopRequest
+	(*InventoryResponse)(nil),     // 45: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 46: bpfd.v1.TopSample
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
@@ -2897,13 +2903,17 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	25, // 44: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
 	27, // 45: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
 	29, // 46: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	22, // 47: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	24, // 48: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	26, // 49: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	28, // 50: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	30, // 51: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	47, // [47:52] is the sub-list for method output_type
-	42, // [42:47] is the sub-list for method input_type
+	43, // 47: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	44, // 48: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	22, // 49: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	24, // 50: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	26, // 51: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	28, // 52: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	30, // 53: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	45, // 54: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	46, // 55: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	49, // [49:56] is the sub-list for method output_type
+	42, // [42:49] is the sub-list for method input_type
 	42, // [42:42] is the sub-list for extension type_name
 	42, // [42:42] is the sub-list for extension extendee
 	0,  // [0:42] is the sub-list for field type_name
@@ -2914,6 +2924,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 	if File_bpfd_v1_bpfd_proto != nil {
 		return
 	}
+	file_bpfd_v1_inventory_proto_init()
 	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),

@@ -31,6 +31,8 @@ const (
 	Bpfd_List_FullMethodName      = "/bpfd.v1.Bpfd/List"
 	Bpfd_Get_FullMethodName       = "/bpfd.v1.Bpfd/Get"
 	Bpfd_PullImage_FullMethodName = "/bpfd.v1.Bpfd/PullImage"
+	Bpfd_Inventory_FullMethodName = "/bpfd.v1.Bpfd/Inventory"
+	Bpfd_Top_FullMethodName       = "/bpfd.v1.Bpfd/Top"
 )
 
 // BpfdClient is the client API for Bpfd service.
@@ -62,6 +64,17 @@ type BpfdClient interface {
 	// PullImage resolves, pulls and verifies an artifact into the cache
 	// without loading anything.
 	PullImage(ctx context.Context, in *PullImageRequest, opts ...grpc.CallOption) (*PullImageResponse, error)
+	// Inventory returns every BPF program, map and link on the node, bpfd's
+	// and others', as the kernel knows them, with their pins and the
+	// processes holding each (with the pod and container their cgroup
+	// names). Bounded; what the bounds left out is counted.
+	Inventory(ctx context.Context, in *InventoryRequest, opts ...grpc.CallOption) (*InventoryResponse, error)
+	// Top sends, every interval until the client cancels, each program's
+	// runs and run time in that interval, the first after one interval.
+	// While a Top call is open bpfd holds the node's BPF statistics on (the
+	// kernel's, and each chain member's accounting), which cost a little on
+	// every run. FailedPrecondition when the kernel has no BPF_ENABLE_STATS.
+	Top(ctx context.Context, in *TopRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TopSample], error)
 }
 
 type bpfdClient struct {
@@ -122,6 +135,35 @@ func (c *bpfdClient) PullImage(ctx context.Context, in *PullImageRequest, opts .
 	return out, nil
 }
 
+func (c *bpfdClient) Inventory(ctx context.Context, in *InventoryRequest, opts ...grpc.CallOption) (*InventoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InventoryResponse)
+	err := c.cc.Invoke(ctx, Bpfd_Inventory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bpfdClient) Top(ctx context.Context, in *TopRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TopSample], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Bpfd_ServiceDesc.Streams[0], Bpfd_Top_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TopRequest, TopSample]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bpfd_TopClient = grpc.ServerStreamingClient[TopSample]
+
 // BpfdServer is the server API for Bpfd service.
 // All implementations must embed UnimplementedBpfdServer
 // for forward compatibility.
@@ -151,6 +193,17 @@ type BpfdServer interface {
 	// PullImage resolves, pulls and verifies an artifact into the cache
 	// without loading anything.
 	PullImage(context.Context, *PullImageRequest) (*PullImageResponse, error)
+	// Inventory returns every BPF program, map and link on the node, bpfd's
+	// and others', as the kernel knows them, with their pins and the
+	// processes holding each (with the pod and container their cgroup
+	// names). Bounded; what the bounds left out is counted.
+	Inventory(context.Context, *InventoryRequest) (*InventoryResponse, error)
+	// Top sends, every interval until the client cancels, each program's
+	// runs and run time in that interval, the first after one interval.
+	// While a Top call is open bpfd holds the node's BPF statistics on (the
+	// kernel's, and each chain member's accounting), which cost a little on
+	// every run. FailedPrecondition when the kernel has no BPF_ENABLE_STATS.
+	Top(*TopRequest, grpc.ServerStreamingServer[TopSample]) error
 	mustEmbedUnimplementedBpfdServer()
 }
 
@@ -175,6 +228,12 @@ func (UnimplementedBpfdServer) Get(context.Context, *GetRequest) (*GetResponse, 
 }
 func (UnimplementedBpfdServer) PullImage(context.Context, *PullImageRequest) (*PullImageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PullImage not implemented")
+}
+func (UnimplementedBpfdServer) Inventory(context.Context, *InventoryRequest) (*InventoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Inventory not implemented")
+}
+func (UnimplementedBpfdServer) Top(*TopRequest, grpc.ServerStreamingServer[TopSample]) error {
+	return status.Error(codes.Unimplemented, "method Top not implemented")
 }
 func (UnimplementedBpfdServer) mustEmbedUnimplementedBpfdServer() {}
 func (UnimplementedBpfdServer) testEmbeddedByValue()              {}
@@ -287,6 +346,35 @@ func _Bpfd_PullImage_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Bpfd_Inventory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InventoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).Inventory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_Inventory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).Inventory(ctx, req.(*InventoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Bpfd_Top_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TopRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BpfdServer).Top(m, &grpc.GenericServerStream[TopRequest, TopSample]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bpfd_TopServer = grpc.ServerStreamingServer[TopSample]
+
 // Bpfd_ServiceDesc is the grpc.ServiceDesc for Bpfd service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -314,7 +402,17 @@ var Bpfd_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "PullImage",
 			Handler:    _Bpfd_PullImage_Handler,
 		},
+		{
+			MethodName: "Inventory",
+			Handler:    _Bpfd_Inventory_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Top",
+			Handler:       _Bpfd_Top_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "bpfd/v1/bpfd.proto",
 }

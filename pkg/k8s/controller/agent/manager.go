@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/client-go/rest"
@@ -18,13 +19,19 @@ const (
 	ClientBurst = 100
 )
 
+// Options are the agent's: its Reconciler's and its NodeReporter's.
+type Options struct {
+	Reconciler ReconcilerOptions
+	NodeReport NodeReportOptions
+}
+
 // NewManager returns node's agent as a controller manager, ready to Start:
 // a manager on cfg (with the agent's client limits, ClientQPS and
 // ClientBurst, in place of cfg's) and opts (whose cache it sets with
-// CacheOptions), running node's Reconciler with daemon and ropts, with ping
-// health and readiness checks. bpfd-agent runs it; so does the scale bench,
-// with one manager per simulated node.
-func NewManager(cfg *rest.Config, opts ctrl.Options, daemon Daemon, node string, ropts ReconcilerOptions) (ctrl.Manager, error) {
+// CacheOptions), running node's Reconciler and NodeReporter with daemon and
+// aopts, with ping health and readiness checks. bpfd-agent runs it; so does
+// the scale bench, with one manager per simulated node.
+func NewManager(cfg *rest.Config, opts ctrl.Options, daemon Daemon, node string, aopts Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	opts.Cache = CacheOptions(node)
@@ -32,8 +39,14 @@ func NewManager(cfg *rest.Config, opts ctrl.Options, daemon Daemon, node string,
 	if err != nil {
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
-	if err := NewReconciler(mgr.GetClient(), daemon, node, ropts).SetupWithManager(mgr); err != nil {
+	if err := NewReconciler(mgr.GetClient(), daemon, node, aopts.Reconciler).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("agent controller: %w", err)
+	}
+	if err := IndexPodUIDs(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("index pods: %w", err)
+	}
+	if err := mgr.Add(NewNodeReporter(mgr.GetClient(), daemon, node, mgr.GetEventRecorder("bpfd-agent"), aopts.NodeReport)); err != nil {
+		return nil, fmt.Errorf("BpfNode reporter: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("health check: %w", err)

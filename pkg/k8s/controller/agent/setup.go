@@ -29,11 +29,14 @@ import (
 const configNameField = "spec.configName"
 
 // CacheOptions returns the manager cache settings of node nodeName's agent:
-// it caches its own Node and BpfPrograms only (and every config).
+// it caches its own Node, BpfNode and BpfPrograms only (and every config),
+// and the metadata of its node's pods.
 func CacheOptions(nodeName string) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&corev1.Node{}:         {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
+		&v1alpha1.BpfNode{}:    {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
 		&v1alpha1.BpfProgram{}: {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+		podMetadata():          {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
 	}}
 }
 

@@ -1,0 +1,104 @@
+package inventory_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
+)
+
+func TestParsePodCgroup(t *testing.T) {
+	const (
+		uid  = "0f5b2c1e-1234-4abc-8def-0123456789ab"
+		suid = "0f5b2c1e_1234_4abc_8def_0123456789ab"
+		cid  = "4e3a9c1b2d0f5e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c"
+		hash = "5a0b7e8f9c1d2e3f4a5b6c7d8e9f0a1b" // a static pod's uid
+	)
+	cases := map[string]struct {
+		path string
+		want *inventory.PodCgroup
+	}{
+		"systemd burstable containerd": {
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/cri-containerd-" + cid + ".scope",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+		},
+		"systemd besteffort cri-o": {
+			path: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + suid + ".slice/crio-" + cid + ".scope",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
+		},
+		"systemd guaranteed docker": {
+			path: "/kubepods.slice/kubepods-pod" + suid + ".slice/docker-" + cid + ".scope",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "docker"},
+		},
+		"systemd cri-o monitor": {
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/crio-conmon-" + cid + ".scope",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", Runtime: "cri-o"},
+		},
+		"systemd pod cgroup only": {
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
+		},
+		"systemd nested below the container": {
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/cri-containerd-" + cid + ".scope/init.scope",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+		},
+		"systemd with a cgroup root of its own (kind)": {
+			path: "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod" + suid + ".slice/cri-containerd-" + cid + ".scope",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "containerd"},
+		},
+		"systemd static pod": {
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + hash + ".slice/cri-containerd-" + cid + ".scope",
+			want: &inventory.PodCgroup{PodUID: hash, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+		},
+		"cgroupfs burstable": {
+			path: "/kubepods/burstable/pod" + uid + "/" + cid,
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		"cgroupfs besteffort cri-o": {
+			path: "/kubepods/besteffort/pod" + uid + "/crio-" + cid,
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
+		},
+		"cgroupfs guaranteed": {
+			path: "/kubepods/pod" + uid + "/" + cid,
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid},
+		},
+		"cgroupfs below a cgroup root": {
+			path: "/kubelet/kubepods/burstable/pod" + uid + "/" + cid,
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+		},
+		"cgroupfs unknown container name": {
+			path: "/kubepods/burstable/pod" + uid + "/not-a-container",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
+		},
+		"systemd container id too short": {
+			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/cri-containerd-abc.scope",
+			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
+		},
+		"host service":                  {path: "/system.slice/containerd.service"},
+		"root":                          {path: "/"},
+		"empty":                         {path: ""},
+		"kubepods slice alone":          {path: "/kubepods.slice/kubepods-burstable.slice"},
+		"systemd uid not a uuid":        {path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0123.slice"},
+		"systemd uid with dashes":       {path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uid + ".slice"},
+		"cgroupfs pod outside kubepods": {path: "/user.slice/burstable/pod" + uid + "/" + cid},
+		"cgroupfs uid with underscores": {path: "/kubepods/burstable/pod" + suid + "/" + cid},
+		"cgroupfs unknown qos":          {path: "/kubepods/premium/pod" + uid + "/" + cid},
+		"a pod-like name at the root":   {path: "/pod" + uid},
+		"slice without kubepods":        {path: "/system.slice/system-burstable-pod" + suid + ".slice"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, ok := inventory.ParsePodCgroup(tc.path)
+			if ok != (tc.want != nil) {
+				t.Fatalf("ParsePodCgroup(%q) = %+v, %v; want ok %v", tc.path, got, ok, tc.want != nil)
+			}
+			if tc.want == nil {
+				return
+			}
+			if diff := cmp.Diff(*tc.want, got); diff != "" {
+				t.Errorf("ParsePodCgroup(%q) (-want +got):\n%s", tc.path, diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,9 @@
+package inventory_test
+
+import (
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
