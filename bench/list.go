@@ -21,8 +21,9 @@ import (
 var listLevels = []int{1, 100, 1000}
 
 // syscallTracepointCount is how many syscall tracepoints the programs are
-// spread over: the kernel takes 64 programs per tracepoint.
-const syscallTracepointCount = 20
+// spread over: the kernel takes 64 programs per tracepoint, and 25 each
+// leave room for other programs on a busy machine.
+const syscallTracepointCount = 40
 
 // listDaemon is a bpfd whose programs the list rows add as they go.
 type listDaemon struct {
