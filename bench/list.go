@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"regexp"
@@ -259,21 +260,24 @@ func plural(n int, noun string) string {
 	return s + " " + noun
 }
 
-// syscallTracepoints returns n syscall entry tracepoints of this kernel.
+// syscallTracepoints returns n syscall entry tracepoints of this kernel,
+// picked at random, so that benchmarks running at once on one machine
+// rarely share one (the kernel takes 64 programs per tracepoint).
 func syscallTracepoints(n int) ([]string, error) {
-	var out []string
 	for _, root := range []string{"/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"} {
 		entries, err := os.ReadDir(root)
 		if err != nil {
 			continue
 		}
+		var all []string
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "sys_enter_") && len(out) < n {
-				out = append(out, "syscalls/"+e.Name())
+			if strings.HasPrefix(e.Name(), "sys_enter_") {
+				all = append(all, "syscalls/"+e.Name())
 			}
 		}
-		if len(out) == n {
-			return out, nil
+		if len(all) >= n {
+			rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+			return all[:n], nil
 		}
 	}
 	return nil, errors.New("fewer syscall tracepoints than needed (is tracefs mounted?)")
