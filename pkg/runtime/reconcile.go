@@ -347,6 +347,18 @@ func (m *Manager) repairPins(r *record, log *slog.Logger) {
 // that the kernel program progID, which runs it, uses are re-pinned: a map
 // no program held may be gone and its id reused.
 func (m *Manager) repairMapPins(r *record, progID ebpf.ProgramID, log *slog.Logger) {
+	// Pins are missing only when removed behind bpfd's back: stat them
+	// first, and ask the kernel about the program only then (its info is
+	// the costliest part of an Open of a thousand programs).
+	var missing []mapRecord
+	for _, mr := range r.Maps {
+		if _, err := os.Stat(m.mapPin(r.ID, mr.Name)); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, mr)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
 	prog, err := ebpf.NewProgramFromID(progID)
 	if err != nil {
 		return
@@ -357,9 +369,9 @@ func (m *Manager) repairMapPins(r *record, progID ebpf.ProgramID, log *slog.Logg
 		return
 	}
 	used, _ := info.MapIDs()
-	for _, mr := range r.Maps {
+	for _, mr := range missing {
 		path := m.mapPin(r.ID, mr.Name)
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) || !slices.Contains(used, ebpf.MapID(mr.ID)) {
+		if !slices.Contains(used, ebpf.MapID(mr.ID)) {
 			continue
 		}
 		mp, err := ebpf.NewMapFromID(ebpf.MapID(mr.ID))
