@@ -84,6 +84,7 @@ func (m *Manager) unload(id ID) error {
 	step("unload:deleted")
 	hs.remove(id)
 	m.kernel.forget(ebpf.ProgramID(r.ProgramID))
+	m.clearFault(id)
 	return nil
 }
 
