@@ -173,10 +173,14 @@ func TestXDPThroughBpfctl(t *testing.T) {
 	}
 
 	list := n.mustBpfctl(t, "list", "--selector", "app=e2e")
-	for _, want := range []string{id, "xdp_counter", v.Peer, "app=e2e", "linked", "uid 0", "admitted"} {
-		if !strings.Contains(list, want) && !(want == "linked" && strings.Contains(list, "freplace")) {
+	for _, want := range []string{id, "xdp_counter", v.Peer, "app=e2e", "uid 0", "admitted"} {
+		if !strings.Contains(list, want) {
 			t.Errorf("bpfctl list lacks %q:\n%s", want, list)
 		}
+	}
+	// Alone on its hook it runs with no dispatcher.
+	if strings.Contains(list, "linked") || strings.Contains(list, "freplace") {
+		t.Errorf("bpfctl list shows a dispatcher mode for a lone program:\n%s", list)
 	}
 	if got := n.mustBpfctl(t, "list", "--selector", "app=other"); strings.Contains(got, "xdp_counter") {
 		t.Errorf("list --selector app=other shows the program:\n%s", got)
@@ -186,7 +190,7 @@ func TestXDPThroughBpfctl(t *testing.T) {
 		t.Errorf("bpfctl list --hooks lacks the xdp hook on %s:\n%s", v.Peer, hooks)
 	}
 	get := n.mustBpfctl(t, "get", id)
-	for _, want := range []string{"Digest:", p.Provenance.Digest, "Policy rule:    images", "Map xdp_stats:", "Owner:          uid 0", "Admission:      admitted", "Origin:         oci:"} {
+	for _, want := range []string{"Digest:", p.Provenance.Digest, "Policy rule:    images", "Map xdp_stats:", "dispatcher none", "Owner:          uid 0", "Admission:      admitted", "Origin:         oci:"} {
 		if !strings.Contains(get, want) {
 			t.Errorf("bpfctl get lacks %q:\n%s", want, get)
 		}

@@ -109,7 +109,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	scanner := inventory.NewScanner()
 	d.closers = append(d.closers, scanner)
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
-		return d.manager.List(ctx, runtime.ListOptions{})
+		// Statistics switched on through BPF_ENABLE_STATS do not show in
+		// the sysctl: a scrape reads them all.
+		return d.manager.List(ctx, runtime.ListOptions{Stats: true})
 	})
 	if cfg.CSI.Enabled {
 		d.csi, err = csi.New(csiPrograms{manager: d.manager}, csi.Options{
