@@ -2546,7 +2546,7 @@ var File_bpfd_v1_bpfd_proto protoreflect.FileDescriptor
 
 const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\n" +
-	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\"^\n" +
+	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\x1a\x12bpfd/v1/maps.proto\"^\n" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
@@ -2782,7 +2782,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\x97\x03\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xd5\x05\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
@@ -2790,7 +2790,12 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x03Get\x12\x13.bpfd.v1.GetRequest\x1a\x14.bpfd.v1.GetResponse\x12B\n" +
 	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12B\n" +
 	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
-	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01\x12;\n" +
+	"\x06Events\x12\x16.bpfd.v1.EventsRequest\x1a\x17.bpfd.v1.EventsResponse0\x01\x12<\n" +
+	"\aMapDump\x12\x17.bpfd.v1.MapDumpRequest\x1a\x18.bpfd.v1.MapDumpResponse\x129\n" +
+	"\x06MapGet\x12\x16.bpfd.v1.MapGetRequest\x1a\x17.bpfd.v1.MapGetResponse\x12B\n" +
+	"\tMapUpdate\x12\x19.bpfd.v1.MapUpdateRequest\x1a\x1a.bpfd.v1.MapUpdateResponse\x12B\n" +
+	"\tMapDelete\x12\x19.bpfd.v1.MapDeleteRequest\x1a\x1a.bpfd.v1.MapDeleteResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -2852,8 +2857,18 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
 	(*InventoryRequest)(nil),      // 43: bpfd.v1.InventoryRequest
 	(*TopRequest)(nil),            // 44: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 45: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 46: bpfd.v1.TopSample
+	(*EventsRequest)(nil),         // 45: bpfd.v1.EventsRequest
+	(*MapDumpRequest)(nil),        // 46: bpfd.v1.MapDumpRequest
+	(*MapGetRequest)(nil),         // 47: bpfd.v1.MapGetRequest
+	(*MapUpdateRequest)(nil),      // 48: bpfd.v1.MapUpdateRequest
+	(*MapDeleteRequest)(nil),      // 49: bpfd.v1.MapDeleteRequest
+	(*InventoryResponse)(nil),     // 50: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 51: bpfd.v1.TopSample
+	(*EventsResponse)(nil),        // 52: bpfd.v1.EventsResponse
+	(*MapDumpResponse)(nil),       // 53: bpfd.v1.MapDumpResponse
+	(*MapGetResponse)(nil),        // 54: bpfd.v1.MapGetResponse
+	(*MapUpdateResponse)(nil),     // 55: bpfd.v1.MapUpdateResponse
+	(*MapDeleteResponse)(nil),     // 56: bpfd.v1.MapDeleteResponse
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
@@ -2905,15 +2920,25 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	29, // 46: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
 	43, // 47: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
 	44, // 48: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	22, // 49: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	24, // 50: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	26, // 51: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	28, // 52: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	30, // 53: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	45, // 54: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	46, // 55: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	49, // [49:56] is the sub-list for method output_type
-	42, // [42:49] is the sub-list for method input_type
+	45, // 49: bpfd.v1.Bpfd.Events:input_type -> bpfd.v1.EventsRequest
+	46, // 50: bpfd.v1.Bpfd.MapDump:input_type -> bpfd.v1.MapDumpRequest
+	47, // 51: bpfd.v1.Bpfd.MapGet:input_type -> bpfd.v1.MapGetRequest
+	48, // 52: bpfd.v1.Bpfd.MapUpdate:input_type -> bpfd.v1.MapUpdateRequest
+	49, // 53: bpfd.v1.Bpfd.MapDelete:input_type -> bpfd.v1.MapDeleteRequest
+	22, // 54: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	24, // 55: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	26, // 56: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	28, // 57: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	30, // 58: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	50, // 59: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	51, // 60: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	52, // 61: bpfd.v1.Bpfd.Events:output_type -> bpfd.v1.EventsResponse
+	53, // 62: bpfd.v1.Bpfd.MapDump:output_type -> bpfd.v1.MapDumpResponse
+	54, // 63: bpfd.v1.Bpfd.MapGet:output_type -> bpfd.v1.MapGetResponse
+	55, // 64: bpfd.v1.Bpfd.MapUpdate:output_type -> bpfd.v1.MapUpdateResponse
+	56, // 65: bpfd.v1.Bpfd.MapDelete:output_type -> bpfd.v1.MapDeleteResponse
+	54, // [54:66] is the sub-list for method output_type
+	42, // [42:54] is the sub-list for method input_type
 	42, // [42:42] is the sub-list for extension type_name
 	42, // [42:42] is the sub-list for extension extendee
 	0,  // [0:42] is the sub-list for field type_name
@@ -2925,6 +2950,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		return
 	}
 	file_bpfd_v1_inventory_proto_init()
+	file_bpfd_v1_maps_proto_init()
 	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
