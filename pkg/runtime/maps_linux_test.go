@@ -168,18 +168,21 @@ func TestMapRequestsRefused(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		"unknown map":       {func() error { _, err := m.OpenMap(context.Background(), p.ID, "nope"); return err }, runtime.ErrMapNotFound},
-		"unknown program":   {func() error { _, err := m.OpenMap(context.Background(), p.ID+100, "calls"); return err }, runtime.ErrProgramNotFound},
-		"short key":         {func() error { _, err := calls.Lookup([]byte{1}, false); return err }, runtime.ErrInvalid},
-		"missing key":       {func() error { _, err := calls.Lookup([]byte{1, 2, 3, 4}, false); return err }, runtime.ErrMapNotFound},
-		"short start":       {func() error { _, _, err := calls.Dump([]byte{1}, 1, false); return err }, runtime.ErrInvalid},
-		"key not a number":  {func() error { _, err := calls.ParseKey(`"x"`); return err }, runtime.ErrInvalid},
-		"short value":       {func() error { return calls.Update([]byte{1, 2, 3, 4}, []byte{1}) }, runtime.ErrInvalid},
-		"dump ring buffer":  {func() error { _, _, err := rb.Dump(nil, 0, false); return err }, runtime.ErrInvalid},
-		"events of a hash":  {func() error { _, err := calls.Events(runtime.EventOptions{}); return err }, runtime.ErrInvalid},
-		"huge buffer":       {func() error { _, err := rb.Events(runtime.EventOptions{Buffer: runtime.MaxEventBuffer + 1}); return err }, runtime.ErrInvalid},
-		"no such record":    {func() error { _, err := rb.RecordType("struct nope"); return err }, runtime.ErrInvalid},
-		"delete missing":    {func() error { return calls.Delete([]byte{1, 2, 3, 4}) }, runtime.ErrMapNotFound},
+		"unknown map":      {func() error { _, err := m.OpenMap(context.Background(), p.ID, "nope"); return err }, runtime.ErrMapNotFound},
+		"unknown program":  {func() error { _, err := m.OpenMap(context.Background(), p.ID+100, "calls"); return err }, runtime.ErrProgramNotFound},
+		"short key":        {func() error { _, err := calls.Lookup([]byte{1}, false); return err }, runtime.ErrInvalid},
+		"missing key":      {func() error { _, err := calls.Lookup([]byte{1, 2, 3, 4}, false); return err }, runtime.ErrMapNotFound},
+		"short start":      {func() error { _, _, err := calls.Dump([]byte{1}, 1, false); return err }, runtime.ErrInvalid},
+		"key not a number": {func() error { _, err := calls.ParseKey(`"x"`); return err }, runtime.ErrInvalid},
+		"short value":      {func() error { return calls.Update([]byte{1, 2, 3, 4}, []byte{1}) }, runtime.ErrInvalid},
+		"dump ring buffer": {func() error { _, _, err := rb.Dump(nil, 0, false); return err }, runtime.ErrInvalid},
+		"events of a hash": {func() error { _, err := calls.Events(runtime.EventOptions{}); return err }, runtime.ErrInvalid},
+		"huge buffer": {func() error {
+			_, err := rb.Events(runtime.EventOptions{Buffer: runtime.MaxEventBuffer + 1})
+			return err
+		}, runtime.ErrInvalid},
+		"no such record": {func() error { _, err := rb.RecordType("struct nope"); return err }, runtime.ErrInvalid},
+		"delete missing": {func() error { return calls.Delete([]byte{1, 2, 3, 4}) }, runtime.ErrMapNotFound},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
