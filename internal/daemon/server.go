@@ -218,7 +218,7 @@ func (s *server) interceptor() grpc.UnaryServerInterceptor {
 		}
 		if a, ok := auditActions[method]; ok && !(handled && a.handlerWrites) {
 			rec := auditRecord{Action: a.action, Peer: requesterOf(who), Err: err}
-			if g, ok := req.(*pb.GetRequest); ok && g.GetId() != 0 {
+			if g, ok := req.(interface{ GetId() uint64 }); ok && g.GetId() != 0 {
 				rec.IDs = []runtime.ID{runtime.ID(g.GetId())}
 			}
 			s.audit.write(ctx, rec)
@@ -246,4 +246,9 @@ var auditActions = map[string]struct {
 	"Get":       {"get", false},
 	"Inventory": {"inventory", false},
 	"Top":       {"top", false},
+	"Events":    {"events", false},
+	"MapDump":   {"map-dump", false},
+	"MapGet":    {"map-get", false},
+	"MapUpdate": {"map-update", false},
+	"MapDelete": {"map-delete", false},
 }

@@ -174,9 +174,12 @@ type MapGetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Map   string                 `protobuf:"bytes,2,opt,name=map,proto3" json:"map,omitempty"`
-	// key is the raw key, of the map's key size.
+	// key is the raw key, of the map's key size; or key_json the key as
+	// JSON, encoded with the key's BTF type (a number, an enum value's
+	// name, a string for a char array, an object for a struct). One of them.
 	Key           []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
 	PerCpu        bool   `protobuf:"varint,4,opt,name=per_cpu,json=perCpu,proto3" json:"per_cpu,omitempty"`
+	KeyJson       string `protobuf:"bytes,5,opt,name=key_json,json=keyJson,proto3" json:"key_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +242,13 @@ func (x *MapGetRequest) GetPerCpu() bool {
 	return false
 }
 
+func (x *MapGetRequest) GetKeyJson() string {
+	if x != nil {
+		return x.KeyJson
+	}
+	return ""
+}
+
 type MapGetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Map           *MapDescription        `protobuf:"bytes,1,opt,name=map,proto3" json:"map,omitempty"`
@@ -298,8 +308,13 @@ type MapUpdateRequest struct {
 	// key and value are raw, of the map's key and value size (a per-CPU
 	// map's value: the value size times the possible CPUs, each rounded up
 	// to 8 bytes, CPU 0 first).
-	Key           []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Key   []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Value []byte `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// key_json and value_json are the key and value as JSON, as
+	// MapGetRequest's key_json (a per-CPU map's value is raw only). One of
+	// key and key_json, one of value and value_json.
+	KeyJson       string `protobuf:"bytes,5,opt,name=key_json,json=keyJson,proto3" json:"key_json,omitempty"`
+	ValueJson     string `protobuf:"bytes,6,opt,name=value_json,json=valueJson,proto3" json:"value_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -362,6 +377,20 @@ func (x *MapUpdateRequest) GetValue() []byte {
 	return nil
 }
 
+func (x *MapUpdateRequest) GetKeyJson() string {
+	if x != nil {
+		return x.KeyJson
+	}
+	return ""
+}
+
+func (x *MapUpdateRequest) GetValueJson() string {
+	if x != nil {
+		return x.ValueJson
+	}
+	return ""
+}
+
 type MapUpdateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -399,10 +428,12 @@ func (*MapUpdateResponse) Descriptor() ([]byte, []int) {
 }
 
 type MapDeleteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Map           string                 `protobuf:"bytes,2,opt,name=map,proto3" json:"map,omitempty"`
-	Key           []byte                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Map   string                 `protobuf:"bytes,2,opt,name=map,proto3" json:"map,omitempty"`
+	// key or key_json, as in MapGetRequest.
+	Key           []byte `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	KeyJson       string `protobuf:"bytes,4,opt,name=key_json,json=keyJson,proto3" json:"key_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -456,6 +487,13 @@ func (x *MapDeleteRequest) GetKey() []byte {
 		return x.Key
 	}
 	return nil
+}
+
+func (x *MapDeleteRequest) GetKeyJson() string {
+	if x != nil {
+		return x.KeyJson
+	}
+	return ""
 }
 
 type MapDeleteResponse struct {
@@ -925,25 +963,30 @@ const file_bpfd_v1_maps_proto_rawDesc = "" +
 	"\x0fMapDumpResponse\x12)\n" +
 	"\x03map\x18\x01 \x01(\v2\x17.bpfd.v1.MapDescriptionR\x03map\x12+\n" +
 	"\aentries\x18\x02 \x03(\v2\x11.bpfd.v1.MapEntryR\aentries\x12\x12\n" +
-	"\x04more\x18\x03 \x01(\bR\x04more\"\\\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\"w\n" +
 	"\rMapGetRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\tR\x03map\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\x17\n" +
-	"\aper_cpu\x18\x04 \x01(\bR\x06perCpu\"d\n" +
+	"\aper_cpu\x18\x04 \x01(\bR\x06perCpu\x12\x19\n" +
+	"\bkey_json\x18\x05 \x01(\tR\akeyJson\"d\n" +
 	"\x0eMapGetResponse\x12)\n" +
 	"\x03map\x18\x01 \x01(\v2\x17.bpfd.v1.MapDescriptionR\x03map\x12'\n" +
-	"\x05entry\x18\x02 \x01(\v2\x11.bpfd.v1.MapEntryR\x05entry\"\\\n" +
+	"\x05entry\x18\x02 \x01(\v2\x11.bpfd.v1.MapEntryR\x05entry\"\x96\x01\n" +
 	"\x10MapUpdateRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\tR\x03map\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\x14\n" +
-	"\x05value\x18\x04 \x01(\fR\x05value\"\x13\n" +
-	"\x11MapUpdateResponse\"F\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\x12\x19\n" +
+	"\bkey_json\x18\x05 \x01(\tR\akeyJson\x12\x1d\n" +
+	"\n" +
+	"value_json\x18\x06 \x01(\tR\tvalueJson\"\x13\n" +
+	"\x11MapUpdateResponse\"a\n" +
 	"\x10MapDeleteRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03map\x18\x02 \x01(\tR\x03map\x12\x10\n" +
-	"\x03key\x18\x03 \x01(\fR\x03key\"\x13\n" +
+	"\x03key\x18\x03 \x01(\fR\x03key\x12\x19\n" +
+	"\bkey_json\x18\x04 \x01(\tR\akeyJson\"\x13\n" +
 	"\x11MapDeleteResponse\"\xf6\x01\n" +
 	"\x0eMapDescription\x12\x1b\n" +
 	"\tkernel_id\x18\x01 \x01(\rR\bkernelId\x12\x19\n" +
