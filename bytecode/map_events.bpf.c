@@ -51,6 +51,9 @@ struct {
 
 const volatile __u32 target_tgid = 0;
 __u64 seq = 0;
+// ringbuf_full counts the records the ring buffer had no room for: a ring
+// buffer's producer sees its failures, the kernel does not count them.
+__u64 ringbuf_full = 0;
 // The record type, named so that the object's BTF has it.
 const struct event *unused_event __attribute__((unused));
 
@@ -89,6 +92,8 @@ int map_events(void *ctx)
 	if (r) {
 		__builtin_memcpy(r, &e, sizeof(e));
 		bpf_ringbuf_submit(r, 0);
+	} else {
+		__sync_fetch_and_add(&ringbuf_full, 1);
 	}
 	bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, &e, sizeof(e));
 	return 0;

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -21,6 +24,49 @@ import (
 // gets it from the artifact's annotation ArtifactRecordTypeKey + map name
 // unless the load sets it.
 const RecordTypeKey = "bpfd.io/record-type."
+
+// ArtifactRecordTypeKey prefixes the manifest annotation by which an
+// artifact names the record type of a ring buffer or perf event array:
+// ArtifactRecordTypeKey + map name, e.g. "io.bpfd.record-type.events" =
+// "struct event" (docs/artifact-spec.md).
+const ArtifactRecordTypeKey = "io.bpfd.record-type."
+
+// maxRecordTypes bounds the record types an artifact's annotations add to
+// a load's metadata, and maxRecordTypeLen the length of each.
+const (
+	maxRecordTypes   = 16
+	maxRecordTypeLen = 256
+)
+
+// withRecordTypes returns md with the record types the artifact's
+// annotations name, under RecordTypeKey, where md does not set them
+// already; annotations that are too long or too many are left out.
+func withRecordTypes(md, annotations map[string]string) map[string]string {
+	var out map[string]string
+	added := 0
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
+		name, ok := strings.CutPrefix(k, ArtifactRecordTypeKey)
+		v := annotations[k]
+		if !ok || name == "" || len(name) > 64 || v == "" || len(v) > maxRecordTypeLen || strings.ContainsAny(name, "=,\n") {
+			continue
+		}
+		if _, set := md[RecordTypeKey+name]; set || added == maxRecordTypes {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(md)
+			if out == nil {
+				out = map[string]string{}
+			}
+		}
+		out[RecordTypeKey+name] = v
+		added++
+	}
+	if out == nil {
+		return md
+	}
+	return out
+}
 
 // Events' batching: at most eventBatch records a response, a response at
 // least every eventFlush while records are lost or dropped.

@@ -93,6 +93,7 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	if err != nil {
 		return nil, err
 	}
+	req.Metadata = withRecordTypes(req.Metadata, res.Annotations)
 	return s.manager.Load(ctx, req, bytecode(res))
 }
 

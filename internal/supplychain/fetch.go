@@ -45,7 +45,7 @@ func (f *fetch) run(ctx context.Context) error {
 		}
 	}
 
-	objects, err := f.objects(ctx)
+	objects, annotations, err := f.objects(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,6 +56,9 @@ func (f *fetch) run(ctx context.Context) error {
 
 	f.record(report)
 	f.res.Objects = objects
+	if f.res.Admitted() {
+		f.res.Annotations = annotations
+	}
 	return nil
 }
 
@@ -196,36 +199,37 @@ func (f *fetch) ensureCached(ctx context.Context) error {
 	return f.pull(ctx)
 }
 
-// objects reads the objects for this host from the cache, repairing and
-// pulling the artifact again once when its content is damaged.
-func (f *fetch) objects(ctx context.Context) ([]Object, error) {
+// objects reads the objects for this host, and their manifest's
+// annotations, from the cache, repairing and pulling the artifact again
+// once when its content is damaged.
+func (f *fetch) objects(ctx context.Context) ([]Object, map[string]string, error) {
 	bc, err := artifact.Fetch(ctx, f.c.cache.store, f.root, artifact.HostPlatform())
 	if err != nil && (errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrNotFound)) {
 		removed, rerr := f.c.cache.repair(ctx, f.root)
 		if rerr != nil {
-			return nil, rerr
+			return nil, nil, rerr
 		}
 		if removed == 0 {
-			return nil, err // not damage: e.g. no entry for this platform
+			return nil, nil, err // not damage: e.g. no entry for this platform
 		}
 		f.res.Repairs++
 		f.c.log.Warn("cache: damaged artifact repaired", "image", f.ref.Name(), "digest", f.root.Digest, "removed", removed, "error", err)
 		if f.policy == PullNever {
-			return nil, fmt.Errorf("%s: the cached copy was damaged and is removed (%v); %w", f.root.Digest, err, ErrNotCached)
+			return nil, nil, fmt.Errorf("%s: the cached copy was damaged and is removed (%v); %w", f.root.Digest, err, ErrNotCached)
 		}
 		if err := f.pull(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		bc, err = artifact.Fetch(ctx, f.c.cache.store, f.root, artifact.HostPlatform())
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	objects := make([]Object, len(bc.Objects))
 	for i, o := range bc.Objects {
 		objects[i] = Object{Name: o.Name, ELF: o.Data}
 	}
-	return objects, nil
+	return objects, bc.Annotations, nil
 }
 
 // verify judges the cached signatures under the policy in force. A denial

@@ -59,7 +59,7 @@ func TestDescribeExampleBytecode(t *testing.T) {
 				{Name: "percpu_calls", Type: "percpu_array", KeySize: 4, ValueSize: 8, MaxEntries: 1, Pinning: "none"},
 			},
 			sections: []DataSection{
-				{Name: ".bss", Size: 16, Globals: []Global{{Name: "seq", Size: 8, Type: "__u64"}, {Name: "unused_event", Offset: 8, Size: 8}}},
+				{Name: ".bss", Size: 24, Globals: []Global{{Name: "ringbuf_full", Offset: 8, Size: 8, Type: "__u64"}, {Name: "seq", Size: 8, Type: "__u64"}, {Name: "unused_event", Offset: 16, Size: 8}}},
 				{Name: ".rodata", ReadOnly: true, Size: 4, Globals: []Global{{Name: "target_tgid", Size: 4, Type: "__u32"}}},
 			},
 			requires: Requirements{ProgramTypes: []string{"tracepoint"}, AttachTypes: []string{}, MapTypes: []string{"array", "hash", "percpu_array", "perf_event_array", "ringbuf"},

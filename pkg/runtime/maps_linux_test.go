@@ -111,7 +111,7 @@ func TestMapDump(t *testing.T) {
 
 	bss := openMap(t, m, p.ID, ".bss")
 	entries, _, err = bss.Dump(nil, 0, false)
-	if err != nil || len(entries) != 1 || entries[0].ValueJSON != fmt.Sprintf(`{"seq":%d,"unused_event":0}`, n) {
+	if err != nil || len(entries) != 1 || entries[0].ValueJSON != fmt.Sprintf(`{"seq":%d,"ringbuf_full":0,"unused_event":0}`, n) {
 		t.Errorf(".bss: %+v, %v", entries, err)
 	}
 }
