@@ -73,6 +73,10 @@ func withRecordTypes(md, annotations map[string]string) map[string]string {
 const (
 	eventBatch = 512
 	eventFlush = 250 * time.Millisecond
+	// A map another stream reads is tried eventsClaimTries more times,
+	// eventsClaimWait apart, before Events fails with AlreadyExists.
+	eventsClaimTries = 10
+	eventsClaimWait  = 100 * time.Millisecond
 )
 
 // openMap opens a managed program's map the request names.
@@ -238,6 +242,15 @@ func (s *server) Events(in *pb.EventsRequest, stream pb.Bpfd_EventsServer) error
 		}
 	}
 	r, err := o.Events(opts)
+	// A stream the client just ended may still hold the map for a moment.
+	for i := 0; i < eventsClaimTries && errors.Is(err, runtime.ErrConflict); i++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(eventsClaimWait):
+		}
+		r, err = o.Events(opts)
+	}
 	if err != nil {
 		return toStatus(fmt.Errorf("program %d: %w", in.GetId(), err))
 	}
