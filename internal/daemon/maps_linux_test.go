@@ -109,7 +109,10 @@ func TestMapsThroughAPI(t *testing.T) {
 			_, err := td.client.MapDump(ctx, &pb.MapDumpRequest{Id: p.GetId() + 100, Map: "calls"})
 			return err
 		}, codes.NotFound},
-		"no id": {func() error { _, err := td.client.MapGet(ctx, &pb.MapGetRequest{Map: "calls", KeyJson: "1"}); return err }, codes.InvalidArgument},
+		"no id": {func() error {
+			_, err := td.client.MapGet(ctx, &pb.MapGetRequest{Map: "calls", KeyJson: "1"})
+			return err
+		}, codes.InvalidArgument},
 		"key of the wrong size": {func() error {
 			_, err := td.client.MapGet(ctx, &pb.MapGetRequest{Id: p.GetId(), Map: "calls", Key: []byte{1, 2}})
 			return err
