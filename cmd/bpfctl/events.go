@@ -81,13 +81,11 @@ var eventsCommand = &cli.Command{
 		if err != nil {
 			return requestFailed(what, conn.socket, err)
 		}
-		if !asJSON {
-			desc := "raw records in hex"
-			if t := first.GetRecordType(); t != "" {
-				desc = "records decoded as " + t
-			}
-			fmt.Fprintf(c.App.ErrWriter, "streaming %s map %s of program %d: %s\n", first.GetMap().GetMapType(), c.Args().Get(1), ids[0], desc)
+		desc := "raw records in hex"
+		if t := first.GetRecordType(); t != "" {
+			desc = "records decoded as " + t
 		}
+		fmt.Fprintf(c.App.ErrWriter, "streaming %s map %s of program %d: %s\n", first.GetMap().GetMapType(), c.Args().Get(1), ids[0], desc)
 		var n int
 		var lost, dropped uint64
 		for count == 0 || n < count {
