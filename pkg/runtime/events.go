@@ -23,6 +23,7 @@ const (
 	DefaultEventBuffer = 4096
 	MaxEventBuffer     = 65536
 	MaxEventBytes      = 16 << 20
+	EventBatchBytes    = 1 << 20
 	perfBufferPages    = 64
 )
 
@@ -161,9 +162,10 @@ func (r *EventReader) push(rec EventRecord) {
 func (r *EventReader) Lost() uint64    { return r.lost.Load() }
 func (r *EventReader) Dropped() uint64 { return r.dropped.Load() }
 
-// Next returns up to max records: it waits for the first until wait has
-// passed (then returning none) or ctx is done, and takes the others that
-// are there. It returns the reader's error once reading stopped.
+// Next returns up to max records, and no more than EventBatchBytes of
+// them after the first: it waits for the first until wait has passed (then
+// returning none) or ctx is done, and takes the others that are there. It
+// returns the reader's error once reading stopped.
 func (r *EventReader) Next(ctx context.Context, max int, wait time.Duration) ([]EventRecord, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -187,10 +189,12 @@ func (r *EventReader) Next(ctx context.Context, max int, wait time.Duration) ([]
 	case <-timer.C:
 		return nil, nil
 	}
-	for len(out) < max {
+	size := len(out[0].Data)
+	for len(out) < max && size < EventBatchBytes {
 		select {
 		case rec := <-r.records:
 			out = append(out, r.decoded(rec))
+			size += len(rec.Data)
 		default:
 			return out, nil
 		}
