@@ -101,6 +101,11 @@ func (o *OpenMap) Events(opts EventOptions) (*EventReader, error) {
 			return nil, fmt.Errorf("map %q: ring buffer reader: %w", o.Name, err)
 		}
 		r.closeRd = rd.Close
+		if err := skipWritten(rd); err != nil {
+			rd.Close()
+			release()
+			return nil, fmt.Errorf("map %q: ring buffer reader: %w", o.Name, err)
+		}
 		read = func() error {
 			var rec ringbuf.Record
 			for {
@@ -138,6 +143,24 @@ func (o *OpenMap) Events(opts EventOptions) (*EventReader, error) {
 		}
 	}()
 	return r, nil
+}
+
+// skipWritten consumes the records a ring buffer held before the reader
+// started (written while nobody read it), so that a reader sees what is
+// written from its start on, as a new perf reader does.
+func skipWritten(rd *ringbuf.Reader) error {
+	rd.SetDeadline(time.Now())
+	defer rd.SetDeadline(time.Time{})
+	var rec ringbuf.Record
+	for {
+		err := rd.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // push queues rec, or drops and counts it when the buffer is full.

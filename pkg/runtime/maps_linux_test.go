@@ -194,7 +194,8 @@ func TestMapRequestsRefused(t *testing.T) {
 }
 
 // TestEvents checks that a burst of records reaches a reader that keeps
-// up, every one, decoded, from the ring buffer and the perf event array.
+// up, every one, decoded, from the ring buffer and the perf event array,
+// and none written before it started.
 func TestEvents(t *testing.T) {
 	e := newEnv(t)
 	m := e.open(t)
@@ -206,6 +207,8 @@ func TestEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Records written while nobody reads are not the reader's.
+			getppids(100)
 			r, err := om.Events(runtime.EventOptions{RecordType: typ})
 			if err != nil {
 				t.Fatal(err)
