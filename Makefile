@@ -24,7 +24,7 @@ FUZZTIME    ?= 60s
 FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
 	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig \
-	./pkg/runtime/inventory:FuzzParsePodCgroup
+	./pkg/runtime/inventory:FuzzParsePodCgroup ./pkg/runtime/mapview:FuzzJSON
 
 # The soak (make soak): bpfd's concurrency and crash tests at full length (8
 # clients x 500 calls, 200 SIGKILLs; BPFD_SOAK=1), then the daemon's registry and

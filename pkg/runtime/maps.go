@@ -13,8 +13,12 @@ import (
 	"github.com/bpfd-dev/bpfd/pkg/runtime/mapview"
 )
 
-// MaxDumpEntries bounds the entries one Dump returns.
-const MaxDumpEntries = 10000
+// MaxDumpEntries bounds the entries one Dump returns, and MaxDumpBytes
+// their size (raw and decoded): what a page of a dump holds.
+const (
+	MaxDumpEntries = 10000
+	MaxDumpBytes   = 8 << 20
+)
 
 // OpenMap is one of a managed program's maps, opened to read or write its
 // entries, with the BTF types of its keys and values. Close it.
@@ -112,6 +116,7 @@ func (o *OpenMap) PerCPU() bool {
 
 // Dump returns at most max entries (MaxDumpEntries when max is 0 or more)
 // after the key after (from the first when nil), and whether more follow.
+// It stops early, with more set, once the entries pass MaxDumpBytes.
 func (o *OpenMap) Dump(after []byte, max int, perCPU bool) ([]MapEntry, bool, error) {
 	if max <= 0 || max > MaxDumpEntries {
 		max = MaxDumpEntries
@@ -127,6 +132,7 @@ func (o *OpenMap) Dump(after []byte, max int, perCPU bool) ([]MapEntry, bool, er
 	if after != nil {
 		cur = after
 	}
+	size := 0
 	for {
 		next := make([]byte, o.KeySize)
 		if err := o.m.NextKey(cur, &next); err != nil {
@@ -135,7 +141,7 @@ func (o *OpenMap) Dump(after []byte, max int, perCPU bool) ([]MapEntry, bool, er
 			}
 			return nil, false, fmt.Errorf("map %q: next key: %w", o.Name, err)
 		}
-		if len(out) == max {
+		if len(out) == max || size > MaxDumpBytes {
 			return out, true, nil
 		}
 		e, err := o.entry(next, perCPU)
@@ -148,6 +154,10 @@ func (o *OpenMap) Dump(after []byte, max int, perCPU bool) ([]MapEntry, bool, er
 			return nil, false, err
 		}
 		out = append(out, e)
+		size += len(e.Key) + len(e.Value) + len(e.KeyJSON) + len(e.ValueJSON)
+		for _, v := range e.PerCPU {
+			size += len(v)
+		}
 		cur = next
 	}
 }

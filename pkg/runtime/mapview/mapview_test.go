@@ -144,3 +144,21 @@ func ExampleJSON() {
 	fmt.Println(string(out))
 	// Output: {"count":7,"last":"KIND_OPEN","comm":"sh","hist":[0,0]}
 }
+
+// FuzzJSON feeds arbitrary bytes to the decoder and arbitrary JSON to the
+// encoder: they fail with an error, never panic, and what Encode accepts
+// decodes.
+func FuzzJSON(f *testing.F) {
+	f.Add(statsBytes(), `{"count":1,"comm":"x"}`)
+	f.Add(make([]byte, 32), `{"hist":[1,2,3]}`)
+	f.Fuzz(func(t *testing.T, b []byte, text string) {
+		mapview.JSON(stats, b)
+		enc, err := mapview.Encode(stats, []byte(text))
+		if err != nil {
+			return
+		}
+		if _, err := mapview.JSON(stats, enc); err != nil {
+			t.Errorf("Encode(%q) gave bytes JSON refuses: %v", text, err)
+		}
+	})
+}
