@@ -339,3 +339,34 @@ func putRecord(b *bolt.Bucket, r *record) error {
 	}
 	return b.Put(idKey(r.ID), v)
 }
+
+// update applies change to the records of ids in one commit: all of them
+// or, when one is missing (ErrProgramNotFound) or change fails, none.
+func (s *store) update(ids []ID, change func(*record) error) ([]*record, error) {
+	var rs []*record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrograms)
+		for _, id := range ids {
+			v := b.Get(idKey(id))
+			if v == nil {
+				return fmt.Errorf("program %d: %w", id, ErrProgramNotFound)
+			}
+			r := new(record)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("program %d: stored record: %w", id, err)
+			}
+			if err := change(r); err != nil {
+				return err
+			}
+			if err := putRecord(b, r); err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
