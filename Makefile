@@ -24,7 +24,8 @@ FUZZTIME    ?= 60s
 FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
 	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig \
-	./pkg/runtime/inventory:FuzzParsePodCgroup
+	./internal/csi:FuzzParsePublish \
+	./pkg/runtime/inventory:FuzzParsePodCgroup ./pkg/runtime/mapview:FuzzJSON
 
 # The soak (make soak): bpfd's concurrency and crash tests at full length (8
 # clients x 500 calls, 200 SIGKILLs; BPFD_SOAK=1), then the daemon's registry and
@@ -34,7 +35,7 @@ FAULT_TESTS := ^(TestRegistryKilledMidPull|TestSlowRegistry|TestRegistryServesOt
 
 # Packages whose tests also run in the kernel test VM (hack/vm) on Debian's stock
 # kernel, where kprobes, fentry/fexit and freplace work. Add yours here.
-VM_PKGS      ?= ./internal/testing/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl
+VM_PKGS      ?= ./internal/testing/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl ./pkg/maps ./internal/csi
 VM_TESTFLAGS ?=
 # The kernel hack/vm/setup.sh fetches, as internal/testing/testutil's kernel profiles
 # name it: inside the VM every feature that kernel has must be there.
@@ -161,7 +162,7 @@ generate: ## Regenerate the gRPC code, the API's deepcopy functions, CRDs, RBAC 
 	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	protoc --plugin=protoc-gen-go=$(BIN)/gen/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/gen/protoc-gen-go-grpc \
 		-I proto -I /usr/include --go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto proto/bpfd/v1/maps.proto
 	$(GO) build -o $(BIN)/gen/ sigs.k8s.io/controller-tools/cmd/controller-gen
 	$(BIN)/gen/controller-gen object paths=./pkg/k8s/api/...
 	rm -f config/crd/bases/*.yaml config/rbac/operator/role.yaml config/rbac/agent/role.yaml

@@ -106,6 +106,7 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	if err != nil {
 		return nil, err
 	}
+	req.Metadata = withRecordTypes(req.Metadata, res.Annotations)
 	defer s.inflight.hold(res.Digest)()
 	progs, err := s.manager.Load(ctx, req, bytecode(res))
 	if err != nil {
@@ -261,7 +262,7 @@ func (s *server) interceptor() grpc.UnaryServerInterceptor {
 		}
 		if a, ok := auditActions[method]; ok && !(handled && a.handlerWrites) {
 			rec := auditRecord{Action: a.action, Peer: requesterOf(who), Err: err}
-			if g, ok := req.(*pb.GetRequest); ok && g.GetId() != 0 {
+			if g, ok := req.(interface{ GetId() uint64 }); ok && g.GetId() != 0 {
 				rec.IDs = []runtime.ID{runtime.ID(g.GetId())}
 			}
 			s.audit.write(ctx, rec)
@@ -275,21 +276,27 @@ func (s *server) interceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
-// auditActions name the audit line of each API method. Load, Unload and
-// PullImage write their own, with what they decided; the interceptor
+// auditActions name the audit line of each API method. Load, Unload,
+// PullImage and UpdateOwner write their own, with what they decided; the interceptor
 // writes it for them only when it refused the call.
 var auditActions = map[string]struct {
 	action        string
 	handlerWrites bool
 }{
-	"Load":      {"load", true},
-	"Unload":    {"unload", true},
-	"PullImage": {"pull", true},
-	"List":      {"list", false},
-	"Get":       {"get", false},
+	"Load":        {"load", true},
+	"Unload":      {"unload", true},
+	"PullImage":   {"pull", true},
+	"UpdateOwner": {"update-owner", true},
+	"List":        {"list", false},
+	"Get":         {"get", false},
 	// ListCache and PruneCache write their own.
 	"ListCache":  {"list-cache", true},
 	"PruneCache": {"prune-cache", true},
 	"Inventory":  {"inventory", false},
 	"Top":        {"top", false},
+	"Events":     {"events", false},
+	"MapDump":    {"map-dump", false},
+	"MapGet":     {"map-get", false},
+	"MapUpdate":  {"map-update", false},
+	"MapDelete":  {"map-delete", false},
 }

@@ -15,6 +15,12 @@ import (
 //	1  bpfd v0.1.0: records without an owner
 //	2  every record has an owner
 //
+// Meta "boot" (store.go), the boot id the store was last opened under,
+// came with version 2 and took no version of its own: it is a key an
+// older reader ignores, and no released bpfd reads version 2 without it
+// (v0.1.0 refuses any version but 1). A store without it (v0.1.0's) is one
+// of another boot, checked whole before it is migrated.
+//
 // A bpfd opens a store of its own version; it migrates an older one
 // forward, one version at a time (migrations), and refuses a newer one
 // without changing it (ErrStoreTooNew). A change to what a record or

@@ -143,8 +143,16 @@ func withField(t *testing.T, rec, field, value string) string {
 // one): each is migrated to schemaVersion, its records as the migrations
 // say, and every record reads back; opened again, nothing changes.
 func TestMigrations(t *testing.T) {
-	meta := func(version string) map[string]string {
-		return map[string]string{"schema": version, "bpffs": "/run/bpfd/fs"}
+	setBootID(t, "boot-2")
+	// meta is a store's meta bucket: the stores in are as an earlier bpfd
+	// left them (v0.1.0 recorded no boot id), the stores wanted are as this
+	// one left them under boot-2.
+	meta := func(version string, boot ...string) map[string]string {
+		m := map[string]string{"schema": version, "bpffs": "/run/bpfd/fs"}
+		for _, b := range boot {
+			m["boot"] = b
+		}
+		return m
 	}
 	objects := map[string]string{"00ff": "\x7fELF"}
 	current := strconv.Itoa(schemaVersion)
@@ -154,30 +162,36 @@ func TestMigrations(t *testing.T) {
 		"version 1 (v0.1.0): each record is owned by the uid that loaded it": {
 			in: storeContents{"meta": meta("1"), "objects": objects,
 				"programs": {"1": v1Tracepoint, "2": v1XDP, "3": v1Loading}},
-			want: storeContents{"meta": meta(current), "objects": objects, "programs": {
+			want: storeContents{"meta": meta(current, "boot-2"), "objects": objects, "programs": {
 				"1": withField(t, v1Tracepoint, "owner", `{"uid":1000}`),
 				"2": withField(t, v1XDP, "owner", `{"uid":0}`),
 				"3": withField(t, v1Loading, "owner", `{"uid":65534}`),
 			}},
 		},
-		"version 1, a record with an owner already keeps it": {
-			in: storeContents{"meta": meta("1"), "objects": {}, "programs": {
+		"version 1 with a boot id, as bpfd wrote it just before version 2: a record with an owner keeps it": {
+			in: storeContents{"meta": meta("1", "boot-1"), "objects": {}, "programs": {
 				"1": withField(t, v1Tracepoint, "owner", `{"uid":5,"config":"web"}`),
 				"2": withField(t, v1XDP, "owner", `null`),
 			}},
-			want: storeContents{"meta": meta(current), "objects": {}, "programs": {
+			want: storeContents{"meta": meta(current, "boot-2"), "objects": {}, "programs": {
 				"1": withField(t, v1Tracepoint, "owner", `{"uid":5,"config":"web"}`),
 				"2": withField(t, v1XDP, "owner", `{"uid":0}`),
 			}},
 		},
 		"version 1, empty": {
 			in:   storeContents{"meta": meta("1"), "objects": {}, "programs": {}},
-			want: storeContents{"meta": meta(current), "objects": {}, "programs": {}},
+			want: storeContents{"meta": meta(current, "boot-2"), "objects": {}, "programs": {}},
 		},
-		"this version: unchanged": {
-			in: storeContents{"meta": meta(current), "objects": objects,
+		"this version, an earlier boot: only the boot id changes": {
+			in: storeContents{"meta": meta(current, "boot-1"), "objects": objects,
 				"programs": {"1": withField(t, v1Tracepoint, "owner", `{"uid":3}`)}},
-			want: storeContents{"meta": meta(current), "objects": objects,
+			want: storeContents{"meta": meta(current, "boot-2"), "objects": objects,
+				"programs": {"1": withField(t, v1Tracepoint, "owner", `{"uid":3}`)}},
+		},
+		"this version, this boot: unchanged": {
+			in: storeContents{"meta": meta(current, "boot-2"), "objects": objects,
+				"programs": {"1": withField(t, v1Tracepoint, "owner", `{"uid":3}`)}},
+			want: storeContents{"meta": meta(current, "boot-2"), "objects": objects,
 				"programs": {"1": withField(t, v1Tracepoint, "owner", `{"uid":3}`)}},
 		},
 	}
@@ -360,11 +374,18 @@ func TestStoreRefusesNewerSchema(t *testing.T) {
 	next := strconv.Itoa(schemaVersion + 1)
 	cases := map[string]struct {
 		schema   string
+		record   string // the store's one record; v1Tracepoint if ""
 		tooNew   bool
 		mentions []string
 	}{
 		"the next version": {schema: next, tooNew: true,
 			mentions: []string{"schema version " + next, fmt.Sprintf("reads up to %d", schemaVersion), "newer bpfd"}},
+		// Opened under another kernel than the one that wrote it, with no
+		// pins: a record this bpfd cannot decode is the newer bpfd's, not
+		// damage to replace the store for.
+		"the next version, a record this bpfd cannot decode": {schema: next, tooNew: true,
+			record:   `{"id":1,"state":"loaded","kind":"a kind to come","attach":{"somewhere":1}}`,
+			mentions: []string{"schema version " + next, "newer bpfd"}},
 		"a far version": {schema: "999", tooNew: true, mentions: []string{"schema version 999"}},
 		"not a number":  {schema: "two", mentions: []string{`"two"`, "damaged"}},
 		"zero":          {schema: "0", mentions: []string{`"0"`}},
@@ -373,8 +394,12 @@ func TestStoreRefusesNewerSchema(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeStore(t, dir, storeContents{"meta": {"schema": tc.schema, "bpffs": "/b"}, "objects": {},
-				"programs": {"1": v1Tracepoint}, "future": {"k": "v"}})
+			rec := tc.record
+			if rec == "" {
+				rec = v1Tracepoint
+			}
+			writeStore(t, dir, storeContents{"meta": {"schema": tc.schema, "bpffs": "/b", "boot": "an earlier boot"}, "objects": {},
+				"programs": {"1": rec}, "future": {"k": "v"}})
 			path := filepath.Join(dir, storeFile)
 			sum := func() [32]byte {
 				b, err := os.ReadFile(path)

@@ -1749,6 +1749,106 @@ func (*UnloadResponse) Descriptor() ([]byte, []int) {
 	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
 }
 
+type UpdateOwnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ids of the programs, at least one.
+	Ids []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// owner: config and namespace as the programs record them;
+	// map_reader_namespaces replaces theirs.
+	Owner         *Owner `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOwnerRequest) Reset() {
+	*x = UpdateOwnerRequest{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOwnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOwnerRequest) ProtoMessage() {}
+
+func (x *UpdateOwnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOwnerRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOwnerRequest) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UpdateOwnerRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *UpdateOwnerRequest) GetOwner() *Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+type UpdateOwnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// programs in the order of the request, with their new owner.
+	Programs      []*Program `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOwnerResponse) Reset() {
+	*x = UpdateOwnerResponse{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOwnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOwnerResponse) ProtoMessage() {}
+
+func (x *UpdateOwnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOwnerResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOwnerResponse) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdateOwnerResponse) GetPrograms() []*Program {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
 type ListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// type, if set, keeps programs of that type.
@@ -1763,7 +1863,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1875,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1888,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1821,7 +1921,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1933,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +1946,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1865,7 +1965,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1977,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1990,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -1909,7 +2009,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2021,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2034,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -1953,7 +2053,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2065,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2078,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -1997,7 +2097,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2109,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2122,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -2079,7 +2179,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2191,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2204,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2254,7 +2354,7 @@ type Admission struct {
 
 func (x *Admission) Reset() {
 	*x = Admission{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2266,7 +2366,7 @@ func (x *Admission) String() string {
 func (*Admission) ProtoMessage() {}
 
 func (x *Admission) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2279,7 +2379,7 @@ func (x *Admission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Admission.ProtoReflect.Descriptor instead.
 func (*Admission) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Admission) GetState() AdmissionState {
@@ -2355,7 +2455,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2467,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2480,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2447,7 +2547,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2559,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2572,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2549,7 +2649,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2561,7 +2661,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2574,7 +2674,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2612,7 +2712,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2724,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2737,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2680,7 +2780,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +2792,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +2805,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2737,7 +2837,7 @@ type ListCacheRequest struct {
 
 func (x *ListCacheRequest) Reset() {
 	*x = ListCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2749,7 +2849,7 @@ func (x *ListCacheRequest) String() string {
 func (*ListCacheRequest) ProtoMessage() {}
 
 func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2762,7 +2862,7 @@ func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
 }
 
 type ListCacheResponse struct {
@@ -2778,7 +2878,7 @@ type ListCacheResponse struct {
 
 func (x *ListCacheResponse) Reset() {
 	*x = ListCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2890,7 @@ func (x *ListCacheResponse) String() string {
 func (*ListCacheResponse) ProtoMessage() {}
 
 func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2903,7 @@ func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListCacheResponse) GetEntries() []*CacheEntry {
@@ -2849,7 +2949,7 @@ type CacheEntry struct {
 
 func (x *CacheEntry) Reset() {
 	*x = CacheEntry{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +2961,7 @@ func (x *CacheEntry) String() string {
 func (*CacheEntry) ProtoMessage() {}
 
 func (x *CacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +2974,7 @@ func (x *CacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheEntry.ProtoReflect.Descriptor instead.
 func (*CacheEntry) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CacheEntry) GetDigest() string {
@@ -2945,7 +3045,7 @@ type CacheOrigin struct {
 
 func (x *CacheOrigin) Reset() {
 	*x = CacheOrigin{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2957,7 +3057,7 @@ func (x *CacheOrigin) String() string {
 func (*CacheOrigin) ProtoMessage() {}
 
 func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2970,7 +3070,7 @@ func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheOrigin.ProtoReflect.Descriptor instead.
 func (*CacheOrigin) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CacheOrigin) GetName() string {
@@ -3033,7 +3133,7 @@ type PruneCacheRequest struct {
 
 func (x *PruneCacheRequest) Reset() {
 	*x = PruneCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3045,7 +3145,7 @@ func (x *PruneCacheRequest) String() string {
 func (*PruneCacheRequest) ProtoMessage() {}
 
 func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3058,7 +3158,7 @@ func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheRequest.ProtoReflect.Descriptor instead.
 func (*PruneCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PruneCacheRequest) GetAll() bool {
@@ -3082,7 +3182,7 @@ type PruneCacheResponse struct {
 
 func (x *PruneCacheResponse) Reset() {
 	*x = PruneCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3194,7 @@ func (x *PruneCacheResponse) String() string {
 func (*PruneCacheResponse) ProtoMessage() {}
 
 func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3207,7 @@ func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheResponse.ProtoReflect.Descriptor instead.
 func (*PruneCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PruneCacheResponse) GetRemoved() []*CacheEntry {
@@ -3135,7 +3235,7 @@ var File_bpfd_v1_bpfd_proto protoreflect.FileDescriptor
 
 const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\n" +
-	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\"^\n" +
+	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\x1a\x12bpfd/v1/maps.proto\"^\n" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
@@ -3217,7 +3317,12 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bprograms\x18\x01 \x03(\v2\x10.bpfd.v1.ProgramR\bprograms\"!\n" +
 	"\rUnloadRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\x10\n" +
-	"\x0eUnloadResponse\"\xc6\x01\n" +
+	"\x0eUnloadResponse\"L\n" +
+	"\x12UpdateOwnerRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12$\n" +
+	"\x05owner\x18\x02 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\"C\n" +
+	"\x13UpdateOwnerResponse\x12,\n" +
+	"\bprograms\x18\x01 \x03(\v2\x10.bpfd.v1.ProgramR\bprograms\"\xc6\x01\n" +
 	"\vListRequest\x12(\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x14.bpfd.v1.ProgramTypeR\x04type\x12>\n" +
 	"\bselector\x18\x02 \x03(\v2\".bpfd.v1.ListRequest.SelectorEntryR\bselector\x12\x10\n" +
@@ -3417,7 +3522,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xa2\x04\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xaa\a\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
@@ -3426,9 +3531,15 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12B\n" +
 	"\tListCache\x12\x19.bpfd.v1.ListCacheRequest\x1a\x1a.bpfd.v1.ListCacheResponse\x12E\n" +
 	"\n" +
-	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12B\n" +
+	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12H\n" +
+	"\vUpdateOwner\x12\x1b.bpfd.v1.UpdateOwnerRequest\x1a\x1c.bpfd.v1.UpdateOwnerResponse\x12B\n" +
 	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
-	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01\x12;\n" +
+	"\x06Events\x12\x16.bpfd.v1.EventsRequest\x1a\x17.bpfd.v1.EventsResponse0\x01\x12<\n" +
+	"\aMapDump\x12\x17.bpfd.v1.MapDumpRequest\x1a\x18.bpfd.v1.MapDumpResponse\x129\n" +
+	"\x06MapGet\x12\x16.bpfd.v1.MapGetRequest\x1a\x17.bpfd.v1.MapGetResponse\x12B\n" +
+	"\tMapUpdate\x12\x19.bpfd.v1.MapUpdateRequest\x1a\x1a.bpfd.v1.MapUpdateResponse\x12B\n" +
+	"\tMapDelete\x12\x19.bpfd.v1.MapDeleteRequest\x1a\x1a.bpfd.v1.MapDeleteResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -3443,7 +3554,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -3471,42 +3582,54 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(*LoadResponse)(nil),          // 23: bpfd.v1.LoadResponse
 	(*UnloadRequest)(nil),         // 24: bpfd.v1.UnloadRequest
 	(*UnloadResponse)(nil),        // 25: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 26: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 27: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 28: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 29: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 30: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 31: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 32: bpfd.v1.Program
-	(*Admission)(nil),             // 33: bpfd.v1.Admission
-	(*Provenance)(nil),            // 34: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 35: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 36: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 37: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 38: bpfd.v1.Peer
-	(*ListCacheRequest)(nil),      // 39: bpfd.v1.ListCacheRequest
-	(*ListCacheResponse)(nil),     // 40: bpfd.v1.ListCacheResponse
-	(*CacheEntry)(nil),            // 41: bpfd.v1.CacheEntry
-	(*CacheOrigin)(nil),           // 42: bpfd.v1.CacheOrigin
-	(*PruneCacheRequest)(nil),     // 43: bpfd.v1.PruneCacheRequest
-	(*PruneCacheResponse)(nil),    // 44: bpfd.v1.PruneCacheResponse
-	nil,                           // 45: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 46: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 47: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 48: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 50: google.protobuf.Duration
-	(*InventoryRequest)(nil),      // 51: bpfd.v1.InventoryRequest
-	(*TopRequest)(nil),            // 52: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 53: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 54: bpfd.v1.TopSample
+	(*UpdateOwnerRequest)(nil),    // 26: bpfd.v1.UpdateOwnerRequest
+	(*UpdateOwnerResponse)(nil),   // 27: bpfd.v1.UpdateOwnerResponse
+	(*ListRequest)(nil),           // 28: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 29: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 30: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 31: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 32: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 33: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 34: bpfd.v1.Program
+	(*Admission)(nil),             // 35: bpfd.v1.Admission
+	(*Provenance)(nil),            // 36: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 37: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 38: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 39: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 40: bpfd.v1.Peer
+	(*ListCacheRequest)(nil),      // 41: bpfd.v1.ListCacheRequest
+	(*ListCacheResponse)(nil),     // 42: bpfd.v1.ListCacheResponse
+	(*CacheEntry)(nil),            // 43: bpfd.v1.CacheEntry
+	(*CacheOrigin)(nil),           // 44: bpfd.v1.CacheOrigin
+	(*PruneCacheRequest)(nil),     // 45: bpfd.v1.PruneCacheRequest
+	(*PruneCacheResponse)(nil),    // 46: bpfd.v1.PruneCacheResponse
+	nil,                           // 47: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 48: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 49: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 50: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 51: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 52: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 53: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 54: bpfd.v1.TopRequest
+	(*EventsRequest)(nil),         // 55: bpfd.v1.EventsRequest
+	(*MapDumpRequest)(nil),        // 56: bpfd.v1.MapDumpRequest
+	(*MapGetRequest)(nil),         // 57: bpfd.v1.MapGetRequest
+	(*MapUpdateRequest)(nil),      // 58: bpfd.v1.MapUpdateRequest
+	(*MapDeleteRequest)(nil),      // 59: bpfd.v1.MapDeleteRequest
+	(*InventoryResponse)(nil),     // 60: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 61: bpfd.v1.TopSample
+	(*EventsResponse)(nil),        // 62: bpfd.v1.EventsResponse
+	(*MapDumpResponse)(nil),       // 63: bpfd.v1.MapDumpResponse
+	(*MapGetResponse)(nil),        // 64: bpfd.v1.MapGetResponse
+	(*MapUpdateResponse)(nil),     // 65: bpfd.v1.MapUpdateResponse
+	(*MapDeleteResponse)(nil),     // 66: bpfd.v1.MapDeleteResponse
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	10, // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
 	13, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	45, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	46, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	47, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	48, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
 	12, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
 	1,  // 6: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
 	14, // 7: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
@@ -3524,57 +3647,71 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	5,  // 19: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
 	6,  // 20: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
 	7,  // 21: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	32, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 23: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	47, // 24: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	32, // 25: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	32, // 26: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	10, // 27: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	34, // 28: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 29: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	14, // 30: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	48, // 31: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	34, // 32: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	35, // 33: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	36, // 34: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	37, // 35: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	38, // 36: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	49, // 37: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	12, // 38: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	33, // 39: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
-	8,  // 40: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
-	49, // 41: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
-	49, // 42: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	50, // 43: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	9,  // 44: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	41, // 45: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
-	42, // 46: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
-	49, // 47: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
-	49, // 48: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
-	41, // 49: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
-	11, // 50: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	24, // 51: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	26, // 52: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	28, // 53: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	30, // 54: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	39, // 55: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
-	43, // 56: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
-	51, // 57: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
-	52, // 58: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	23, // 59: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	25, // 60: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	27, // 61: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	29, // 62: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	31, // 63: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	40, // 64: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
-	44, // 65: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
-	53, // 66: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	54, // 67: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	59, // [59:68] is the sub-list for method output_type
-	50, // [50:59] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	34, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	12, // 23: bpfd.v1.UpdateOwnerRequest.owner:type_name -> bpfd.v1.Owner
+	34, // 24: bpfd.v1.UpdateOwnerResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 25: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	49, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	34, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	34, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	10, // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	36, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 31: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	14, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	50, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	36, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	37, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	38, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	39, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	40, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	51, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	12, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	35, // 41: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
+	8,  // 42: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
+	51, // 43: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
+	51, // 44: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	52, // 45: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	9,  // 46: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	43, // 47: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
+	44, // 48: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
+	51, // 49: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
+	51, // 50: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
+	43, // 51: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
+	11, // 52: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	24, // 53: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	28, // 54: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	30, // 55: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	32, // 56: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	41, // 57: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
+	45, // 58: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
+	26, // 59: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
+	53, // 60: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	54, // 61: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	55, // 62: bpfd.v1.Bpfd.Events:input_type -> bpfd.v1.EventsRequest
+	56, // 63: bpfd.v1.Bpfd.MapDump:input_type -> bpfd.v1.MapDumpRequest
+	57, // 64: bpfd.v1.Bpfd.MapGet:input_type -> bpfd.v1.MapGetRequest
+	58, // 65: bpfd.v1.Bpfd.MapUpdate:input_type -> bpfd.v1.MapUpdateRequest
+	59, // 66: bpfd.v1.Bpfd.MapDelete:input_type -> bpfd.v1.MapDeleteRequest
+	23, // 67: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	25, // 68: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	29, // 69: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	31, // 70: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	33, // 71: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	42, // 72: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
+	46, // 73: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
+	27, // 74: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
+	60, // 75: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	61, // 76: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	62, // 77: bpfd.v1.Bpfd.Events:output_type -> bpfd.v1.EventsResponse
+	63, // 78: bpfd.v1.Bpfd.MapDump:output_type -> bpfd.v1.MapDumpResponse
+	64, // 79: bpfd.v1.Bpfd.MapGet:output_type -> bpfd.v1.MapGetResponse
+	65, // 80: bpfd.v1.Bpfd.MapUpdate:output_type -> bpfd.v1.MapUpdateResponse
+	66, // 81: bpfd.v1.Bpfd.MapDelete:output_type -> bpfd.v1.MapDeleteResponse
+	67, // [67:82] is the sub-list for method output_type
+	52, // [52:67] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -3583,6 +3720,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		return
 	}
 	file_bpfd_v1_inventory_proto_init()
+	file_bpfd_v1_maps_proto_init()
 	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
@@ -3599,7 +3737,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,8 +61,10 @@ func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (strin
 			},
 			// The programs belong to the config; BpfProgramConfig is
 			// cluster-scoped, so no namespace. bpfd records it for the
-			// agent's uid (root, or a member of bpfd's adminGIDs).
-			Owner: &bpfdv1.Owner{Config: cfg.Name},
+			// agent's uid (root, or a member of bpfd's adminGIDs), and
+			// its CSI driver lets the pods of the map reader namespaces
+			// mount the config's maps.
+			Owner: &bpfdv1.Owner{Config: cfg.Name, MapReaderNamespaces: MapReaderNamespaces(cfg)},
 		}
 		if len(cfg.Spec.GlobalData) > 0 {
 			req.GlobalData = make(map[string][]byte, len(cfg.Spec.GlobalData))
@@ -114,12 +117,25 @@ func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (strin
 	return reqs, nil
 }
 
+// MapReaderNamespaces returns the config's spec.mapReaderNamespaces, sorted,
+// as the agent records them in its programs' owner.
+func MapReaderNamespaces(cfg *v1alpha1.BpfProgramConfig) []string {
+	if len(cfg.Spec.MapReaderNamespaces) == 0 {
+		return nil
+	}
+	ns := slices.Clone(cfg.Spec.MapReaderNamespaces)
+	slices.Sort(ns)
+	return slices.Compact(ns)
+}
+
 // requestHash returns a short hash of everything in reqs but the owner.
-// The owner follows from the config's name, which the metadata holds, and
-// the agent of v0.1.0 sent none: leaving it out keeps the hash, and so the
-// programs that agent loaded, when the agent is upgraded. A field added to
-// the requests later that follows from what is hashed already is left out
-// likewise (test/upgrade compares the hashes of both releases).
+// The owner's map reader namespaces change in place (UpdateOwner), without
+// a reload; the rest of it follows from the config's name, which the
+// metadata holds, and the agent of v0.1.0 sent none: leaving it out keeps
+// the hash, and so the programs that agent loaded, when the agent is
+// upgraded. A field added to the requests later that follows from what is
+// hashed already is left out likewise (test/upgrade compares the hashes of
+// both releases).
 func requestHash(reqs []*bpfdv1.LoadRequest) (string, error) {
 	h := sha256.New()
 	for _, req := range reqs {

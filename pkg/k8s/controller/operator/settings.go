@@ -35,11 +35,19 @@ const (
 	// percentage of them (1% to 100%). Programs keep running while their
 	// node's pod restarts; what waits is loading and unloading there.
 	KeyMaxUnavailable = "bpfd.update.max-unavailable"
+	// KeyCSIRegistrarImage is the image of the CSI node-driver-registrar
+	// sidecar, which registers bpfd's CSI driver csi.bpfd.io with the
+	// kubelet.
+	KeyCSIRegistrarImage = "bpfd.csi.registrar.image"
 )
 
 // DefaultMaxUnavailable is the DaemonSet's maxUnavailable unless
 // bpfd-config sets another: one node at a time.
 var DefaultMaxUnavailable = intstr.FromInt32(1)
+
+// DefaultCSIRegistrarImage is the node-driver-registrar's image unless
+// bpfd-config or the operator's flag names another.
+const DefaultCSIRegistrarImage = "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0"
 
 // Settings configure the bpfd DaemonSet.
 type Settings struct {
@@ -53,6 +61,8 @@ type Settings struct {
 	RegistryCredentialsSecret string
 	// MaxUnavailable is the DaemonSet's rolling update's maxUnavailable.
 	MaxUnavailable intstr.IntOrString
+	// CSIRegistrarImage is the CSI node-driver-registrar's image.
+	CSIRegistrarImage string
 }
 
 // DefaultTrustPolicyConfigMap is the trust policy's ConfigMap unless
@@ -75,6 +85,9 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 	if s.MaxUnavailable == (intstr.IntOrString{}) {
 		s.MaxUnavailable = DefaultMaxUnavailable
 	}
+	if s.CSIRegistrarImage == "" {
+		s.CSIRegistrarImage = DefaultCSIRegistrarImage
+	}
 	var errs []error
 	for _, k := range sortedKeys(cm.Data) {
 		v := strings.TrimSpace(cm.Data[k])
@@ -95,6 +108,8 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 				errs = append(errs, fmt.Errorf("%s: %w", KeyMaxUnavailable, err))
 			}
 			s.MaxUnavailable = m
+		case KeyCSIRegistrarImage:
+			s.CSIRegistrarImage = v
 		default:
 			errs = append(errs, fmt.Errorf("unknown key %q", k))
 		}
@@ -104,6 +119,9 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 	}
 	if s.AgentImage == "" {
 		errs = append(errs, fmt.Errorf("%s: no image (set it, or start the operator with --agent-image)", KeyAgentImage))
+	}
+	if s.CSIRegistrarImage == "" {
+		errs = append(errs, fmt.Errorf("%s: no image", KeyCSIRegistrarImage))
 	}
 	if !slices.Contains(logLevels, s.LogLevel) {
 		errs = append(errs, fmt.Errorf("%s: %q is not one of %s", KeyLogLevel, s.LogLevel, strings.Join(logLevels, ", ")))
