@@ -35,7 +35,9 @@ const udp = uint32(17)
 // Then the other way: the previous release's bpfd refuses the migrated
 // store and changes nothing, and this bpfd refuses a store stamped with a
 // schema version newer than its own, changing nothing either. Started
-// again, it adopts the programs once more and unloads them.
+// again, now with revocation: unload, it adopts the programs once more,
+// unloading none of them although v0.1.0's cache holds no signatures for
+// them, and then they are unloaded.
 func TestUpgradeFromPreviousRelease(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	testutil.RequireKernelFeature(t, testutil.FeatureTCX)
@@ -157,10 +159,30 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		checkCounting(t, v, counts)
 	})
 
+	// Started again under revocation: unload, over the cache v0.1.0 left,
+	// which holds no signatures by origin: every adopted program is
+	// reported not judged (no-signatures) and none is unloaded, for
+	// missing evidence is no denial.
+	if err := os.WriteFile(n.config, []byte("apiVersion: bpfd.io/v1alpha1\nkind: DaemonConfig\nrevocation: unload\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cur = n.start(t, bins.cur)
 	if diff := cmp.Diff(before, n.list(t, bins.cur)); diff != "" {
-		t.Errorf("programs after the refusals (-before +after):\n%s", diff)
+		t.Errorf("programs after the refusals, under revocation: unload (-before +after):\n%s", diff)
 	}
+	notJudged := 0
+	for _, line := range strings.Split(cur.log(), "\n") {
+		if strings.Contains(line, "unloaded") || strings.Contains(line, "msg=\"removed") || strings.Contains(line, "rebuilt") {
+			t.Errorf("bpfd under revocation: unload removed, rebuilt or unloaded something while adopting: %s", line)
+		}
+		if strings.Contains(line, "program not judged") && strings.Contains(line, "reason=no-signatures") {
+			notJudged++
+		}
+	}
+	if notJudged != len(before) {
+		t.Errorf("bpfd under revocation: unload reported %d programs not judged for want of signatures, want %d:\n%s", notJudged, len(before), cur.log())
+	}
+	checkCounting(t, v, counts)
 	ids := []string{"unload"}
 	for _, p := range before {
 		ids = append(ids, strconv.FormatUint(p.ID, 10))
