@@ -5,7 +5,8 @@
 #
 #   apt      Debian packages: clang/llvm (bytecode), bpftool and xdp-tools (peers
 #            in benchmarks, xdp-loader status), qemu + busybox + cpio + xz (kernel
-#            VM), protobuf-compiler (make generate), iproute2, hyperfine
+#            VM), protobuf-compiler (make generate), iproute2, hyperfine,
+#            libbpf-tools (bcc's CO-RE tools: unmodified third-party objects)
 #   registry distribution's OCI registry        -> bin/tools/registry
 #   oras     the oras CLI                        -> bin/tools/oras
 #   cosign2  cosign v2                           -> bin/tools/cosign2
@@ -24,7 +25,7 @@ COSIGN2_VERSION=v2.6.5
 COSIGN3_VERSION=v3.1.3
 
 APT_PACKAGES="clang llvm libbpf-dev bpftool xdp-tools qemu-system-x86 busybox-static cpio xz-utils libprotobuf-dev
-protobuf-compiler iproute2 hyperfine"
+protobuf-compiler iproute2 hyperfine libbpf-tools"
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 

@@ -100,5 +100,5 @@ func ExampleParse() {
 	fmt.Println(err)
 	// Output:
 	// xdp <nil>
-	// unknown program type "socket" (want one of xdp, tc, tcx, tracepoint, kprobe, kretprobe, uprobe, uretprobe, fentry, fexit, cgroup)
+	// unknown program type "socket" (want one of xdp, tc, tcx, tracepoint, kprobe, kretprobe, uprobe, uretprobe, fentry, fexit, cgroup, raw_tracepoint, tp_btf)
 }

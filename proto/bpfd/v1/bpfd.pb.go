@@ -122,6 +122,10 @@ const (
 	ProgramType_PROGRAM_TYPE_FENTRY      ProgramType = 9
 	ProgramType_PROGRAM_TYPE_FEXIT       ProgramType = 10
 	ProgramType_PROGRAM_TYPE_CGROUP      ProgramType = 11
+	// A raw tracepoint program (ELF section raw_tp/NAME).
+	ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT ProgramType = 12
+	// A BTF-enabled tracepoint program (ELF section tp_btf/NAME).
+	ProgramType_PROGRAM_TYPE_TP_BTF ProgramType = 13
 )
 
 // Enum value maps for ProgramType.
@@ -139,20 +143,24 @@ var (
 		9:  "PROGRAM_TYPE_FENTRY",
 		10: "PROGRAM_TYPE_FEXIT",
 		11: "PROGRAM_TYPE_CGROUP",
+		12: "PROGRAM_TYPE_RAW_TRACEPOINT",
+		13: "PROGRAM_TYPE_TP_BTF",
 	}
 	ProgramType_value = map[string]int32{
-		"PROGRAM_TYPE_UNSPECIFIED": 0,
-		"PROGRAM_TYPE_XDP":         1,
-		"PROGRAM_TYPE_TC":          2,
-		"PROGRAM_TYPE_TCX":         3,
-		"PROGRAM_TYPE_TRACEPOINT":  4,
-		"PROGRAM_TYPE_KPROBE":      5,
-		"PROGRAM_TYPE_KRETPROBE":   6,
-		"PROGRAM_TYPE_UPROBE":      7,
-		"PROGRAM_TYPE_URETPROBE":   8,
-		"PROGRAM_TYPE_FENTRY":      9,
-		"PROGRAM_TYPE_FEXIT":       10,
-		"PROGRAM_TYPE_CGROUP":      11,
+		"PROGRAM_TYPE_UNSPECIFIED":    0,
+		"PROGRAM_TYPE_XDP":            1,
+		"PROGRAM_TYPE_TC":             2,
+		"PROGRAM_TYPE_TCX":            3,
+		"PROGRAM_TYPE_TRACEPOINT":     4,
+		"PROGRAM_TYPE_KPROBE":         5,
+		"PROGRAM_TYPE_KRETPROBE":      6,
+		"PROGRAM_TYPE_UPROBE":         7,
+		"PROGRAM_TYPE_URETPROBE":      8,
+		"PROGRAM_TYPE_FENTRY":         9,
+		"PROGRAM_TYPE_FEXIT":          10,
+		"PROGRAM_TYPE_CGROUP":         11,
+		"PROGRAM_TYPE_RAW_TRACEPOINT": 12,
+		"PROGRAM_TYPE_TP_BTF":         13,
 	}
 )
 
@@ -834,7 +842,10 @@ type LoadProgram struct {
 	Type ProgramType `protobuf:"varint,2,opt,name=type,proto3,enum=bpfd.v1.ProgramType" json:"type,omitempty"`
 	// attach must match type: xdp for XDP, tc for TC, tcx for TCX, tracepoint,
 	// kprobe for KPROBE and KRETPROBE, uprobe for UPROBE and URETPROBE, fentry
-	// for FENTRY and FEXIT, cgroup for CGROUP.
+	// for FENTRY and FEXIT, cgroup for CGROUP, raw_tracepoint for
+	// RAW_TRACEPOINT and TP_BTF. Only the programs named are loaded: of an
+	// object's twin programs (one job through different hooks, e.g. a tp_btf
+	// and a raw_tp variant), name the one to run.
 	Attach        *AttachSpec `protobuf:"bytes,3,opt,name=attach,proto3" json:"attach,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -903,6 +914,7 @@ type AttachSpec struct {
 	//	*AttachSpec_Uprobe
 	//	*AttachSpec_Fentry
 	//	*AttachSpec_Cgroup
+	//	*AttachSpec_RawTracepoint
 	Spec          isAttachSpec_Spec `protobuf_oneof:"spec"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1017,6 +1029,15 @@ func (x *AttachSpec) GetCgroup() *CgroupAttach {
 	return nil
 }
 
+func (x *AttachSpec) GetRawTracepoint() *RawTracepointAttach {
+	if x != nil {
+		if x, ok := x.Spec.(*AttachSpec_RawTracepoint); ok {
+			return x.RawTracepoint
+		}
+	}
+	return nil
+}
+
 type isAttachSpec_Spec interface {
 	isAttachSpec_Spec()
 }
@@ -1053,6 +1074,10 @@ type AttachSpec_Cgroup struct {
 	Cgroup *CgroupAttach `protobuf:"bytes,8,opt,name=cgroup,proto3,oneof"`
 }
 
+type AttachSpec_RawTracepoint struct {
+	RawTracepoint *RawTracepointAttach `protobuf:"bytes,9,opt,name=raw_tracepoint,json=rawTracepoint,proto3,oneof"`
+}
+
 func (*AttachSpec_Xdp) isAttachSpec_Spec() {}
 
 func (*AttachSpec_Tc) isAttachSpec_Spec() {}
@@ -1068,6 +1093,8 @@ func (*AttachSpec_Uprobe) isAttachSpec_Spec() {}
 func (*AttachSpec_Fentry) isAttachSpec_Spec() {}
 
 func (*AttachSpec_Cgroup) isAttachSpec_Spec() {}
+
+func (*AttachSpec_RawTracepoint) isAttachSpec_Spec() {}
 
 type XdpAttach struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1515,6 +1542,52 @@ func (x *FentryAttach) GetFunction() string {
 	return ""
 }
 
+type RawTracepointAttach struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tracepoint is the tracepoint's name without its group, e.g.
+	// "sched_switch"; empty means the one the program's ELF section names.
+	Tracepoint    string `protobuf:"bytes,1,opt,name=tracepoint,proto3" json:"tracepoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RawTracepointAttach) Reset() {
+	*x = RawTracepointAttach{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RawTracepointAttach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RawTracepointAttach) ProtoMessage() {}
+
+func (x *RawTracepointAttach) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RawTracepointAttach.ProtoReflect.Descriptor instead.
+func (*RawTracepointAttach) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RawTracepointAttach) GetTracepoint() string {
+	if x != nil {
+		return x.Tracepoint
+	}
+	return ""
+}
+
 type CgroupAttach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// path of the cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice.
@@ -1526,7 +1599,7 @@ type CgroupAttach struct {
 
 func (x *CgroupAttach) Reset() {
 	*x = CgroupAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1611,7 @@ func (x *CgroupAttach) String() string {
 func (*CgroupAttach) ProtoMessage() {}
 
 func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1624,7 @@ func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CgroupAttach.ProtoReflect.Descriptor instead.
 func (*CgroupAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CgroupAttach) GetPath() string {
@@ -1578,7 +1651,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1663,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1676,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoadResponse) GetPrograms() []*Program {
@@ -1622,7 +1695,7 @@ type UnloadRequest struct {
 
 func (x *UnloadRequest) Reset() {
 	*x = UnloadRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1707,7 @@ func (x *UnloadRequest) String() string {
 func (*UnloadRequest) ProtoMessage() {}
 
 func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1720,7 @@ func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadRequest.ProtoReflect.Descriptor instead.
 func (*UnloadRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnloadRequest) GetIds() []uint64 {
@@ -1665,7 +1738,7 @@ type UnloadResponse struct {
 
 func (x *UnloadResponse) Reset() {
 	*x = UnloadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1750,7 @@ func (x *UnloadResponse) String() string {
 func (*UnloadResponse) ProtoMessage() {}
 
 func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1763,7 @@ func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadResponse.ProtoReflect.Descriptor instead.
 func (*UnloadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
 }
 
 type ListRequest struct {
@@ -1707,7 +1780,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1792,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1805,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1765,7 +1838,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1850,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1863,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1809,7 +1882,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1894,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1907,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -1853,7 +1926,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1938,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1951,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -1897,7 +1970,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +1982,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +1995,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -1941,7 +2014,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2026,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2039,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -2014,7 +2087,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2099,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2112,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2175,7 +2248,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2260,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2273,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2260,7 +2333,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2345,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2358,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2362,7 +2435,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2447,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2460,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2425,7 +2498,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2510,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2523,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2493,7 +2566,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2578,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2591,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2573,7 +2646,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\vLoadProgram\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x14.bpfd.v1.ProgramTypeR\x04type\x12+\n" +
-	"\x06attach\x18\x03 \x01(\v2\x13.bpfd.v1.AttachSpecR\x06attach\"\x8a\x03\n" +
+	"\x06attach\x18\x03 \x01(\v2\x13.bpfd.v1.AttachSpecR\x06attach\"\xd1\x03\n" +
 	"\n" +
 	"AttachSpec\x12&\n" +
 	"\x03xdp\x18\x01 \x01(\v2\x12.bpfd.v1.XdpAttachH\x00R\x03xdp\x12#\n" +
@@ -2585,7 +2658,8 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x06kprobe\x18\x05 \x01(\v2\x15.bpfd.v1.KprobeAttachH\x00R\x06kprobe\x12/\n" +
 	"\x06uprobe\x18\x06 \x01(\v2\x15.bpfd.v1.UprobeAttachH\x00R\x06uprobe\x12/\n" +
 	"\x06fentry\x18\a \x01(\v2\x15.bpfd.v1.FentryAttachH\x00R\x06fentry\x12/\n" +
-	"\x06cgroup\x18\b \x01(\v2\x15.bpfd.v1.CgroupAttachH\x00R\x06cgroupB\x06\n" +
+	"\x06cgroup\x18\b \x01(\v2\x15.bpfd.v1.CgroupAttachH\x00R\x06cgroup\x12E\n" +
+	"\x0eraw_tracepoint\x18\t \x01(\v2\x1c.bpfd.v1.RawTracepointAttachH\x00R\rrawTracepointB\x06\n" +
 	"\x04spec\"\xb4\x01\n" +
 	"\tXdpAttach\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x14\n" +
@@ -2619,7 +2693,11 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x10\n" +
 	"\x03pid\x18\x04 \x01(\x05R\x03pid\"*\n" +
 	"\fFentryAttach\x12\x1a\n" +
-	"\bfunction\x18\x01 \x01(\tR\bfunction\"^\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\"5\n" +
+	"\x13RawTracepointAttach\x12\x1e\n" +
+	"\n" +
+	"tracepoint\x18\x01 \x01(\tR\n" +
+	"tracepoint\"^\n" +
 	"\fCgroupAttach\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12:\n" +
 	"\vattach_type\x18\x02 \x01(\x0e2\x19.bpfd.v1.CgroupAttachTypeR\n" +
@@ -2713,7 +2791,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x1eERROR_REASON_VERIFIER_REJECTED\x10\x03\x12\x1e\n" +
 	"\x1aERROR_REASON_ATTACH_FAILED\x10\x04\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x05\x12#\n" +
-	"\x1fERROR_REASON_CLIENT_NOT_ALLOWED\x10\x06*\xbd\x02\n" +
+	"\x1fERROR_REASON_CLIENT_NOT_ALLOWED\x10\x06*\xf7\x02\n" +
 	"\vProgramType\x12\x1c\n" +
 	"\x18PROGRAM_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PROGRAM_TYPE_XDP\x10\x01\x12\x13\n" +
@@ -2727,7 +2805,9 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x13PROGRAM_TYPE_FENTRY\x10\t\x12\x16\n" +
 	"\x12PROGRAM_TYPE_FEXIT\x10\n" +
 	"\x12\x17\n" +
-	"\x13PROGRAM_TYPE_CGROUP\x10\v*x\n" +
+	"\x13PROGRAM_TYPE_CGROUP\x10\v\x12\x1f\n" +
+	"\x1bPROGRAM_TYPE_RAW_TRACEPOINT\x10\f\x12\x17\n" +
+	"\x13PROGRAM_TYPE_TP_BTF\x10\r*x\n" +
 	"\n" +
 	"PullPolicy\x12\x1b\n" +
 	"\x17PULL_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2805,7 +2885,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -2828,39 +2908,40 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(*KprobeAttach)(nil),          // 18: bpfd.v1.KprobeAttach
 	(*UprobeAttach)(nil),          // 19: bpfd.v1.UprobeAttach
 	(*FentryAttach)(nil),          // 20: bpfd.v1.FentryAttach
-	(*CgroupAttach)(nil),          // 21: bpfd.v1.CgroupAttach
-	(*LoadResponse)(nil),          // 22: bpfd.v1.LoadResponse
-	(*UnloadRequest)(nil),         // 23: bpfd.v1.UnloadRequest
-	(*UnloadResponse)(nil),        // 24: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 25: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 26: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 27: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 28: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 29: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 30: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 31: bpfd.v1.Program
-	(*Provenance)(nil),            // 32: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 33: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 34: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 35: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 36: bpfd.v1.Peer
-	nil,                           // 37: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 38: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 39: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 40: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
-	(*InventoryRequest)(nil),      // 43: bpfd.v1.InventoryRequest
-	(*TopRequest)(nil),            // 44: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 45: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 46: bpfd.v1.TopSample
+	(*RawTracepointAttach)(nil),   // 21: bpfd.v1.RawTracepointAttach
+	(*CgroupAttach)(nil),          // 22: bpfd.v1.CgroupAttach
+	(*LoadResponse)(nil),          // 23: bpfd.v1.LoadResponse
+	(*UnloadRequest)(nil),         // 24: bpfd.v1.UnloadRequest
+	(*UnloadResponse)(nil),        // 25: bpfd.v1.UnloadResponse
+	(*ListRequest)(nil),           // 26: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 27: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 28: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 29: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 30: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 31: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 32: bpfd.v1.Program
+	(*Provenance)(nil),            // 33: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 34: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 35: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 36: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 37: bpfd.v1.Peer
+	nil,                           // 38: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 39: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 40: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 41: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 43: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 44: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 45: bpfd.v1.TopRequest
+	(*InventoryResponse)(nil),     // 46: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 47: bpfd.v1.TopSample
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	9,  // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
 	12, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	37, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	38, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	38, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	39, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
 	11, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
 	1,  // 6: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
 	13, // 7: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
@@ -2871,52 +2952,53 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	18, // 12: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
 	19, // 13: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
 	20, // 14: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
-	21, // 15: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
-	3,  // 16: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
-	4,  // 17: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
-	6,  // 18: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
-	5,  // 19: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
-	6,  // 20: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
-	7,  // 21: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	31, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 23: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	39, // 24: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	31, // 25: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	31, // 26: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	9,  // 27: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	32, // 28: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 29: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	13, // 30: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	40, // 31: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	32, // 32: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	33, // 33: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	34, // 34: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	35, // 35: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	36, // 36: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	41, // 37: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	11, // 38: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	41, // 39: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	42, // 40: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	8,  // 41: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	10, // 42: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	23, // 43: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	25, // 44: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	27, // 45: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	29, // 46: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	43, // 47: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
-	44, // 48: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	22, // 49: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	24, // 50: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	26, // 51: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	28, // 52: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	30, // 53: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	45, // 54: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	46, // 55: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	49, // [49:56] is the sub-list for method output_type
-	42, // [42:49] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	22, // 15: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
+	21, // 16: bpfd.v1.AttachSpec.raw_tracepoint:type_name -> bpfd.v1.RawTracepointAttach
+	3,  // 17: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
+	4,  // 18: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
+	6,  // 19: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
+	5,  // 20: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
+	6,  // 21: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
+	7,  // 22: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
+	32, // 23: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 24: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	40, // 25: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	32, // 26: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	32, // 27: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	9,  // 28: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	33, // 29: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 30: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	13, // 31: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	41, // 32: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	33, // 33: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	34, // 34: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	35, // 35: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	36, // 36: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	37, // 37: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	42, // 38: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	11, // 39: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	42, // 40: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	43, // 41: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	8,  // 42: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	10, // 43: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	24, // 44: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	26, // 45: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	28, // 46: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	30, // 47: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	44, // 48: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	45, // 49: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	23, // 50: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	25, // 51: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	27, // 52: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	29, // 53: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	31, // 54: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	46, // 55: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	47, // 56: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	50, // [50:57] is the sub-list for method output_type
+	43, // [43:50] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -2934,6 +3016,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		(*AttachSpec_Uprobe)(nil),
 		(*AttachSpec_Fentry)(nil),
 		(*AttachSpec_Cgroup)(nil),
+		(*AttachSpec_RawTracepoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2941,7 +3024,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
