@@ -65,6 +65,16 @@ cosign2() { go_tool cosign2 github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN2_V
 cosign3() { go_tool cosign3 github.com/sigstore/cosign/v3/cmd/cosign "$COSIGN3_VERSION" version; }
 k8s() { ASSETS=$ROOT/bin/k8s "$ROOT/hack/envtest-assets.sh"; }
 vm() { "$ROOT/hack/vm/setup.sh" "$ROOT/bin/vm"; }
+# libbpf_tools_vm: copies of libbpf-tools' binaries in bin/libbpf-tools, where
+# the kernel VM (which has no /usr/sbin of the host) reads them; make test-vm
+# points BPFD_LIBBPF_TOOLS there. Only their embedded objects are used.
+libbpf_tools_vm() {
+	apt_tools
+	mkdir -p "$ROOT/bin/libbpf-tools"
+	dpkg-query -L libbpf-tools | grep '^/usr/sbin/.' | while read -r f; do
+		[ -f "$f" ] && cp -pu "$f" "$ROOT/bin/libbpf-tools/"
+	done
+}
 
 all=(apt_tools registry oras cosign2 cosign3)
 [ -x "$ROOT/hack/envtest-assets.sh" ] && all+=(k8s)
