@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/perf"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/bpfd-dev/bpfd/internal/cliutil"
 	"github.com/bpfd-dev/bpfd/internal/testing/testimage"
@@ -381,5 +384,105 @@ func TestBCCRefusals(t *testing.T) {
 		if _, err := strconv.ParseUint(e.Name(), 10, 64); err == nil {
 			t.Errorf("after refusals %s holds pins of program %s", n.bpffs, e.Name())
 		}
+	}
+}
+
+// solistenTwins are solisten's two ways of reporting a listen(): a kprobe
+// and kretprobe pair, and an fexit program.
+var solistenTwins = map[string][]string{
+	"kprobe": {"inet_listen_entry:kprobe", "inet_listen_exit:kretprobe"},
+	"fexit":  {"inet_listen_fexit:fexit"},
+}
+
+// TestBCCSolistenTwins runs bcc's solisten, unmodified, through bpfd once
+// with its kprobes and once with its fexit twin, configured (target_pid) to
+// report this process's listens, and sees the port of each socket this test
+// listens on. It needs kprobes and BPF trampolines: it runs in the kernel VM.
+func TestBCCSolistenTwins(t *testing.T) {
+	n := startNode(t)
+	ref := n.bccImage(t, "solisten")
+	for twin, programs := range solistenTwins {
+		t.Run(twin, func(t *testing.T) {
+			if twin == "kprobe" {
+				testutil.RequireKernelFeature(t, testutil.FeatureKprobe)
+				testutil.RequireKernelFeature(t, testutil.FeatureKretprobe)
+			} else {
+				testutil.RequireKernelFeature(t, testutil.FeatureFexit)
+			}
+			args := []string{"load", "image", ref, global("target_pid", uint32(os.Getpid()))}
+			for _, p := range programs {
+				args = append(args, "--program", p)
+			}
+			progs := n.loadJSON(t, args...)
+			events := openEvents(t, progs[0], "events")
+
+			want := map[uint16]bool{}
+			for range 3 {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[uint16(ln.Addr().(*net.TCPAddr).Port)] = true
+				ln.Close()
+			}
+			seen := map[uint16]bool{}
+			records, lost := events.collect(t, 10*time.Second, func(rs [][]byte) bool {
+				for _, r := range rs {
+					if len(r) >= solistenPort+2 && want[binary.LittleEndian.Uint16(r[solistenPort:])] {
+						seen[binary.LittleEndian.Uint16(r[solistenPort:])] = true
+					}
+				}
+				return len(seen) == len(want)
+			})
+			if lost != 0 {
+				t.Errorf("solisten (%s) lost %d records", twin, lost)
+			}
+			for port := range want {
+				if !seen[port] {
+					t.Errorf("solisten (%s): no event for the listen on port %d among %d records", twin, port, len(records))
+				}
+			}
+			for _, r := range records {
+				if pid := u32At(r, solistenPID); pid != uint32(os.Getpid()) {
+					t.Errorf("solisten (%s) event of pid %d, want only this process's (%d): target_pid not applied", twin, pid, os.Getpid())
+				}
+			}
+			n.unloadAll(t, progs)
+		})
+	}
+}
+
+// TestBCCLayouts holds the offsets the tests read in execsnoop's and
+// solisten's events to the record type their objects' BTF describes.
+func TestBCCLayouts(t *testing.T) {
+	cases := map[string]map[string]int{
+		"execsnoop": {"pid": execsnoopPID, "ppid": execsnoopPPID, "retval": execsnoopRetval, "args_count": execsnoopArgsCount,
+			"args_size": execsnoopArgsSize, "comm": execsnoopComm, "args": execsnoopArgs},
+		"solisten": {"pid": solistenPID, "backlog": solistenBacklog, "port": solistenPort},
+	}
+	for tool, want := range cases {
+		t.Run(tool, func(t *testing.T) {
+			obj, err := artifact.ReadEmbeddedObject(testutil.LibbpfTool(t, tool))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var event *btf.Struct
+			if err := spec.Types.TypeByName("event", &event); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, m := range event.Members {
+				if _, ok := want[m.Name]; ok {
+					got[m.Name] = int(m.Offset.Bytes())
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("struct event offsets (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
