@@ -88,7 +88,9 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 			}
 		}
 	}
-	res, err := s.fetch(ctx, ref, pull)
+	// A tenant's request (an owner namespace) is admitted only by a rule
+	// that admits its namespace.
+	res, err := s.fetch(ctx, ref, pull, req.Owner.Namespace)
 	rec.Supply = res
 	if err != nil {
 		return nil, err
@@ -96,10 +98,10 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	return s.manager.Load(ctx, req, bytecode(res))
 }
 
-// fetch has the supply chain resolve, pull and verify ref, and counts what
-// it did.
-func (s *server) fetch(ctx context.Context, ref string, pull supplychain.PullPolicy) (*supplychain.Result, error) {
-	res, err := s.chain.Fetch(ctx, ref, pull)
+// fetch has the supply chain resolve, pull and verify ref for namespace
+// ("" for none), and counts what it did.
+func (s *server) fetch(ctx context.Context, ref string, pull supplychain.PullPolicy, namespace string) (*supplychain.Result, error) {
+	res, err := s.chain.FetchFor(ctx, ref, pull, namespace)
 	s.metrics.fetched(res)
 	if err != nil {
 		return res, fmt.Errorf("bytecode %s: %w", ref, err)
@@ -182,7 +184,7 @@ func (s *server) PullImage(ctx context.Context, in *pb.PullImageRequest) (*pb.Pu
 	ref, pull, err := bytecodeRef(in.GetBytecode(), s.defaultPull)
 	var res *supplychain.Result
 	if err == nil {
-		res, err = s.fetch(ctx, ref, pull)
+		res, err = s.fetch(ctx, ref, pull, "")
 		rec.Supply = res
 	}
 	rec.Err = err

@@ -94,8 +94,16 @@ func (c *Chain) Close() error {
 // error when it ends, and errors of the policy's verification otherwise
 // (e.g. signatures that cannot be read).
 func (c *Chain) Fetch(ctx context.Context, ref string, policy PullPolicy) (*Result, error) {
+	return c.FetchFor(ctx, ref, policy, "")
+}
+
+// FetchFor is Fetch on behalf of a Kubernetes namespace (a tenant's): the
+// trust policy admits the artifact only under a governing rule that admits
+// namespace (docs/policy.md), and denies it otherwise with
+// verify.ReasonNamespaceNotAdmitted. An empty namespace is Fetch.
+func (c *Chain) FetchFor(ctx context.Context, ref string, policy PullPolicy, namespace string) (*Result, error) {
 	res := &Result{Reference: ref}
-	err := c.fetch(ctx, res, ref, policy)
+	err := c.fetch(ctx, res, ref, policy, namespace)
 	if err != nil {
 		res.Objects = nil
 	}
@@ -110,7 +118,7 @@ func (c *Chain) ReloadPolicy() (bool, error) { return c.trust.reload() }
 // PolicyFingerprint returns the fingerprint of the trust policy in force.
 func (c *Chain) PolicyFingerprint() string { return c.trust.fingerprint() }
 
-func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullPolicy) error {
+func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullPolicy, namespace string) error {
 	if _, err := ParsePullPolicy(string(policy)); err != nil {
 		return err
 	}
@@ -119,17 +127,17 @@ func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullP
 		return err
 	}
 	if ref.Transport == artifact.File {
-		return c.local(ctx, res, ref)
+		return c.local(ctx, res, ref, namespace)
 	}
-	f := &fetch{c: c, res: res, ref: ref, policy: policy}
+	f := &fetch{c: c, res: res, ref: ref, policy: policy, namespace: namespace}
 	defer f.close()
 	return f.run(ctx)
 }
 
 // local admits a local object file: the policy decides by its name alone,
 // before the file is read.
-func (c *Chain) local(ctx context.Context, res *Result, ref artifact.Reference) error {
-	subject := verify.Subject{Name: ref.Name()}
+func (c *Chain) local(ctx context.Context, res *Result, ref artifact.Reference, namespace string) error {
+	subject := verify.Subject{Name: ref.Name(), Namespace: namespace}
 	report, err := c.trust.current().VerifyArtifact(ctx, nil, subject)
 	res.noteVerdict(report, err)
 	if err != nil {

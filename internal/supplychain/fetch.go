@@ -19,6 +19,8 @@ type fetch struct {
 	res    *Result
 	ref    artifact.Reference
 	policy PullPolicy
+	// namespace is the Kubernetes namespace asking; "" for none.
+	namespace string
 
 	origin *artifact.Target // opened when needed
 	root   ocispec.Descriptor
@@ -231,10 +233,12 @@ func (f *fetch) objects(ctx context.Context) ([]Object, error) {
 // verify judges the cached signatures under the policy in force. A denial
 // of what the cache held is checked once more against the origin.
 func (f *fetch) verify(ctx context.Context) (*verify.Report, error) {
-	subject := verify.Subject{Name: f.ref.Name(), Descriptor: f.root}
+	subject := verify.Subject{Name: f.ref.Name(), Descriptor: f.root, Namespace: f.namespace}
 	report, err := f.c.trust.current().VerifyArtifact(ctx, f.c.cache.store, subject)
 	var denial *verify.DenialError
-	if errors.As(err, &denial) && !f.pulled && f.policy != PullNever {
+	// Signatures added at the origin cannot admit a namespace its rule
+	// does not: that denial needs no second look.
+	if errors.As(err, &denial) && denial.Reason != verify.ReasonNamespaceNotAdmitted && !f.pulled && f.policy != PullNever {
 		if _, rerr := f.c.cache.repair(ctx, f.root); rerr != nil {
 			return nil, rerr
 		}
