@@ -77,6 +77,9 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	if err := s.access.mayClaimOwner(who, req.Owner); err != nil {
 		return nil, err
 	}
+	if err := s.access.mayClaimTenant(who, req.Tenant); err != nil {
+		return nil, err
+	}
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}

@@ -67,3 +67,34 @@ func TestLoadTenantNamespacePolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadTenantScope: a Load with a tenant scope may not attach a
+// tracepoint (global) unless the scope grants it, and a scope without an
+// owner namespace is invalid.
+func TestLoadTenantScope(t *testing.T) {
+	td := newTestDaemon(t)
+	ref := td.image(t, "tp", true, "tracepoint_counter.bpf.o")
+	td.writePolicy(t, policyRule{Name: "tenants", Images: []string{"oci:" + td.images + "/**"}, Keys: []string{td.key.pub}, Namespaces: []string{"team-a"}})
+	if _, err := td.d.chain.ReloadPolicy(); err != nil {
+		t.Fatal(err)
+	}
+	load := func(ns string, grants ...pb.ProgramType) (*pb.LoadResponse, error) {
+		return td.client.Load(context.Background(), &pb.LoadRequest{
+			Bytecode: &pb.Bytecode{Reference: ref},
+			Programs: []*pb.LoadProgram{tracepointProg("tracepoint_counter", "syscalls/sys_enter_getpid")},
+			Owner:    &pb.Owner{Config: "counter", Namespace: ns},
+			Tenant:   &pb.Tenant{PodUids: []string{"0f0e0d0c-0b0a-4908-8706-050403020100"}, Grants: grants},
+		})
+	}
+	before := td.snapshot(t)
+	_, err := load("team-a")
+	wantCode(t, err, codes.PermissionDenied, "tracepoint for tenant team-a: attaches outside the tenant's pods, and no grant allows it")
+	td.assertUnchanged(t, before)
+	_, err = load("")
+	wantCode(t, err, codes.InvalidArgument, "tenant: needs owner.namespace")
+	resp, err := load("team-a", pb.ProgramType_PROGRAM_TYPE_TRACEPOINT)
+	if err != nil {
+		t.Fatalf("granted tracepoint: %v", err)
+	}
+	td.unload(t, ids(resp.GetPrograms())...)
+}

@@ -680,7 +680,11 @@ type LoadRequest struct {
 	// owner says who the programs belong to beyond the client's uid, which
 	// bpfd records as their owner uid. Only root and admins (the daemon's
 	// socket.adminGIDs) may set it.
-	Owner         *Owner `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner *Owner `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	// tenant, if set, confines the programs to a tenant's pods on this node
+	// (docs/tenancy.md): the tenant is owner.namespace, which it requires.
+	// Only root and admins may set it.
+	Tenant        *Tenant `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -757,6 +761,75 @@ func (x *LoadRequest) GetOwner() *Owner {
 	return nil
 }
 
+func (x *LoadRequest) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+// Tenant confines a Load made for a Kubernetes namespace to its pods: XDP,
+// TC and TCX attach only in a pod's network namespace, named by a process of
+// the pod (netns "/proc/<pid>/ns/net"); uprobes only inside a pod's container
+// (UprobeAttach.container_pid), for that process. Every other program type
+// is refused unless granted.
+type Tenant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pod_uids are the tenant's pods on this node the request may touch (at
+	// most 256); a process belongs to a pod by its cgroup, as the kubelet
+	// names it.
+	PodUids []string `protobuf:"bytes,1,rep,name=pod_uids,json=podUids,proto3" json:"pod_uids,omitempty"`
+	// grants are the program types the tenant may attach beyond its pods, as
+	// a cluster-scoped request does.
+	Grants        []ProgramType `protobuf:"varint,2,rep,packed,name=grants,proto3,enum=bpfd.v1.ProgramType" json:"grants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tenant) Reset() {
+	*x = Tenant{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tenant) ProtoMessage() {}
+
+func (x *Tenant) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
+func (*Tenant) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Tenant) GetPodUids() []string {
+	if x != nil {
+		return x.PodUids
+	}
+	return nil
+}
+
+func (x *Tenant) GetGrants() []ProgramType {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
 // Owner is who a program belongs to, as a privileged client says: bpfd-agent
 // names the config it loads for; tenants' programs name their namespace.
 type Owner struct {
@@ -777,7 +850,7 @@ type Owner struct {
 
 func (x *Owner) Reset() {
 	*x = Owner{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +862,7 @@ func (x *Owner) String() string {
 func (*Owner) ProtoMessage() {}
 
 func (x *Owner) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +875,7 @@ func (x *Owner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Owner.ProtoReflect.Descriptor instead.
 func (*Owner) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Owner) GetConfig() string {
@@ -842,7 +915,7 @@ type LoadProgram struct {
 
 func (x *LoadProgram) Reset() {
 	*x = LoadProgram{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +927,7 @@ func (x *LoadProgram) String() string {
 func (*LoadProgram) ProtoMessage() {}
 
 func (x *LoadProgram) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +940,7 @@ func (x *LoadProgram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadProgram.ProtoReflect.Descriptor instead.
 func (*LoadProgram) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LoadProgram) GetName() string {
@@ -910,7 +983,7 @@ type AttachSpec struct {
 
 func (x *AttachSpec) Reset() {
 	*x = AttachSpec{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +995,7 @@ func (x *AttachSpec) String() string {
 func (*AttachSpec) ProtoMessage() {}
 
 func (x *AttachSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1008,7 @@ func (x *AttachSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachSpec.ProtoReflect.Descriptor instead.
 func (*AttachSpec) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AttachSpec) GetSpec() isAttachSpec_Spec {
@@ -1088,7 +1161,7 @@ type XdpAttach struct {
 
 func (x *XdpAttach) Reset() {
 	*x = XdpAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1173,7 @@ func (x *XdpAttach) String() string {
 func (*XdpAttach) ProtoMessage() {}
 
 func (x *XdpAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1186,7 @@ func (x *XdpAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XdpAttach.ProtoReflect.Descriptor instead.
 func (*XdpAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *XdpAttach) GetInterface() string {
@@ -1165,7 +1238,7 @@ type TcAttach struct {
 
 func (x *TcAttach) Reset() {
 	*x = TcAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1250,7 @@ func (x *TcAttach) String() string {
 func (*TcAttach) ProtoMessage() {}
 
 func (x *TcAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1263,7 @@ func (x *TcAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcAttach.ProtoReflect.Descriptor instead.
 func (*TcAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TcAttach) GetInterface() string {
@@ -1241,7 +1314,7 @@ type TcxAttach struct {
 
 func (x *TcxAttach) Reset() {
 	*x = TcxAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1326,7 @@ func (x *TcxAttach) String() string {
 func (*TcxAttach) ProtoMessage() {}
 
 func (x *TcxAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1339,7 @@ func (x *TcxAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcxAttach.ProtoReflect.Descriptor instead.
 func (*TcxAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TcxAttach) GetInterface() string {
@@ -1308,7 +1381,7 @@ type TracepointAttach struct {
 
 func (x *TracepointAttach) Reset() {
 	*x = TracepointAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1393,7 @@ func (x *TracepointAttach) String() string {
 func (*TracepointAttach) ProtoMessage() {}
 
 func (x *TracepointAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1406,7 @@ func (x *TracepointAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TracepointAttach.ProtoReflect.Descriptor instead.
 func (*TracepointAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TracepointAttach) GetTracepoint() string {
@@ -1355,7 +1428,7 @@ type KprobeAttach struct {
 
 func (x *KprobeAttach) Reset() {
 	*x = KprobeAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1440,7 @@ func (x *KprobeAttach) String() string {
 func (*KprobeAttach) ProtoMessage() {}
 
 func (x *KprobeAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1453,7 @@ func (x *KprobeAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KprobeAttach.ProtoReflect.Descriptor instead.
 func (*KprobeAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{9}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KprobeAttach) GetFunction() string {
@@ -1406,14 +1479,21 @@ type UprobeAttach struct {
 	Function string `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
 	Offset   uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	// pid, if not 0, limits the probe to one process.
-	Pid           int32 `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	Pid int32 `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	// container_pid, if not 0, is a process of the container the target is
+	// in: target (or library) is found through its root, /proc/<pid>/root,
+	// and pid defaults to it.
+	ContainerPid int32 `protobuf:"varint,5,opt,name=container_pid,json=containerPid,proto3" json:"container_pid,omitempty"`
+	// library, with container_pid and instead of target, names a library the
+	// process has mapped ("libc" finds libc.so.6).
+	Library       string `protobuf:"bytes,6,opt,name=library,proto3" json:"library,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UprobeAttach) Reset() {
 	*x = UprobeAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1505,7 @@ func (x *UprobeAttach) String() string {
 func (*UprobeAttach) ProtoMessage() {}
 
 func (x *UprobeAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1518,7 @@ func (x *UprobeAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UprobeAttach.ProtoReflect.Descriptor instead.
 func (*UprobeAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{10}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UprobeAttach) GetTarget() string {
@@ -1469,6 +1549,20 @@ func (x *UprobeAttach) GetPid() int32 {
 	return 0
 }
 
+func (x *UprobeAttach) GetContainerPid() int32 {
+	if x != nil {
+		return x.ContainerPid
+	}
+	return 0
+}
+
+func (x *UprobeAttach) GetLibrary() string {
+	if x != nil {
+		return x.Library
+	}
+	return ""
+}
+
 type FentryAttach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// function is the kernel function (with BTF) to trace; empty means the
@@ -1480,7 +1574,7 @@ type FentryAttach struct {
 
 func (x *FentryAttach) Reset() {
 	*x = FentryAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1586,7 @@ func (x *FentryAttach) String() string {
 func (*FentryAttach) ProtoMessage() {}
 
 func (x *FentryAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1599,7 @@ func (x *FentryAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FentryAttach.ProtoReflect.Descriptor instead.
 func (*FentryAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{11}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FentryAttach) GetFunction() string {
@@ -1526,7 +1620,7 @@ type CgroupAttach struct {
 
 func (x *CgroupAttach) Reset() {
 	*x = CgroupAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1632,7 @@ func (x *CgroupAttach) String() string {
 func (*CgroupAttach) ProtoMessage() {}
 
 func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1645,7 @@ func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CgroupAttach.ProtoReflect.Descriptor instead.
 func (*CgroupAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CgroupAttach) GetPath() string {
@@ -1578,7 +1672,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1684,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1697,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoadResponse) GetPrograms() []*Program {
@@ -1622,7 +1716,7 @@ type UnloadRequest struct {
 
 func (x *UnloadRequest) Reset() {
 	*x = UnloadRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1728,7 @@ func (x *UnloadRequest) String() string {
 func (*UnloadRequest) ProtoMessage() {}
 
 func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1741,7 @@ func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadRequest.ProtoReflect.Descriptor instead.
 func (*UnloadRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnloadRequest) GetIds() []uint64 {
@@ -1665,7 +1759,7 @@ type UnloadResponse struct {
 
 func (x *UnloadResponse) Reset() {
 	*x = UnloadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +1771,7 @@ func (x *UnloadResponse) String() string {
 func (*UnloadResponse) ProtoMessage() {}
 
 func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +1784,7 @@ func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadResponse.ProtoReflect.Descriptor instead.
 func (*UnloadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
 }
 
 type ListRequest struct {
@@ -1707,7 +1801,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1813,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1826,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1765,7 +1859,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1871,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1884,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1809,7 +1903,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1915,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1928,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -1853,7 +1947,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1959,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1972,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -1897,7 +1991,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +2003,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2016,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -1941,7 +2035,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2047,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2060,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -2014,7 +2108,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2120,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2133,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2175,7 +2269,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2281,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2294,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2260,7 +2354,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2366,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2379,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2362,7 +2456,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2468,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2481,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2425,7 +2519,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2531,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2544,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2493,7 +2587,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2599,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2612,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2550,7 +2644,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
-	"pullPolicy\"\xb9\x03\n" +
+	"pullPolicy\"\xe2\x03\n" +
 	"\vLoadRequest\x12-\n" +
 	"\bbytecode\x18\x01 \x01(\v2\x11.bpfd.v1.BytecodeR\bbytecode\x120\n" +
 	"\bprograms\x18\x02 \x03(\v2\x14.bpfd.v1.LoadProgramR\bprograms\x12E\n" +
@@ -2559,13 +2653,17 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bmetadata\x18\x04 \x03(\v2\".bpfd.v1.LoadRequest.MetadataEntryR\bmetadata\x12 \n" +
 	"\fmap_owner_id\x18\x05 \x01(\x04R\n" +
 	"mapOwnerId\x12$\n" +
-	"\x05owner\x18\x06 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x1a=\n" +
+	"\x05owner\x18\x06 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x12'\n" +
+	"\x06tenant\x18\a \x01(\v2\x0f.bpfd.v1.TenantR\x06tenant\x1a=\n" +
 	"\x0fGlobalDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"q\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\x06Tenant\x12\x19\n" +
+	"\bpod_uids\x18\x01 \x03(\tR\apodUids\x12,\n" +
+	"\x06grants\x18\x02 \x03(\x0e2\x14.bpfd.v1.ProgramTypeR\x06grants\"q\n" +
 	"\x05Owner\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\tR\x06config\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x122\n" +
@@ -2612,12 +2710,14 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"tracepoint\"B\n" +
 	"\fKprobeAttach\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x16\n" +
-	"\x06offset\x18\x02 \x01(\x04R\x06offset\"l\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\"\xab\x01\n" +
 	"\fUprobeAttach\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x10\n" +
-	"\x03pid\x18\x04 \x01(\x05R\x03pid\"*\n" +
+	"\x03pid\x18\x04 \x01(\x05R\x03pid\x12#\n" +
+	"\rcontainer_pid\x18\x05 \x01(\x05R\fcontainerPid\x12\x18\n" +
+	"\alibrary\x18\x06 \x01(\tR\alibrary\"*\n" +
 	"\fFentryAttach\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\"^\n" +
 	"\fCgroupAttach\x12\x12\n" +
@@ -2805,7 +2905,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -2818,105 +2918,108 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(DispatcherMode)(0),           // 8: bpfd.v1.DispatcherMode
 	(*Bytecode)(nil),              // 9: bpfd.v1.Bytecode
 	(*LoadRequest)(nil),           // 10: bpfd.v1.LoadRequest
-	(*Owner)(nil),                 // 11: bpfd.v1.Owner
-	(*LoadProgram)(nil),           // 12: bpfd.v1.LoadProgram
-	(*AttachSpec)(nil),            // 13: bpfd.v1.AttachSpec
-	(*XdpAttach)(nil),             // 14: bpfd.v1.XdpAttach
-	(*TcAttach)(nil),              // 15: bpfd.v1.TcAttach
-	(*TcxAttach)(nil),             // 16: bpfd.v1.TcxAttach
-	(*TracepointAttach)(nil),      // 17: bpfd.v1.TracepointAttach
-	(*KprobeAttach)(nil),          // 18: bpfd.v1.KprobeAttach
-	(*UprobeAttach)(nil),          // 19: bpfd.v1.UprobeAttach
-	(*FentryAttach)(nil),          // 20: bpfd.v1.FentryAttach
-	(*CgroupAttach)(nil),          // 21: bpfd.v1.CgroupAttach
-	(*LoadResponse)(nil),          // 22: bpfd.v1.LoadResponse
-	(*UnloadRequest)(nil),         // 23: bpfd.v1.UnloadRequest
-	(*UnloadResponse)(nil),        // 24: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 25: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 26: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 27: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 28: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 29: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 30: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 31: bpfd.v1.Program
-	(*Provenance)(nil),            // 32: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 33: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 34: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 35: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 36: bpfd.v1.Peer
-	nil,                           // 37: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 38: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 39: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 40: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 42: google.protobuf.Duration
-	(*InventoryRequest)(nil),      // 43: bpfd.v1.InventoryRequest
-	(*TopRequest)(nil),            // 44: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 45: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 46: bpfd.v1.TopSample
+	(*Tenant)(nil),                // 11: bpfd.v1.Tenant
+	(*Owner)(nil),                 // 12: bpfd.v1.Owner
+	(*LoadProgram)(nil),           // 13: bpfd.v1.LoadProgram
+	(*AttachSpec)(nil),            // 14: bpfd.v1.AttachSpec
+	(*XdpAttach)(nil),             // 15: bpfd.v1.XdpAttach
+	(*TcAttach)(nil),              // 16: bpfd.v1.TcAttach
+	(*TcxAttach)(nil),             // 17: bpfd.v1.TcxAttach
+	(*TracepointAttach)(nil),      // 18: bpfd.v1.TracepointAttach
+	(*KprobeAttach)(nil),          // 19: bpfd.v1.KprobeAttach
+	(*UprobeAttach)(nil),          // 20: bpfd.v1.UprobeAttach
+	(*FentryAttach)(nil),          // 21: bpfd.v1.FentryAttach
+	(*CgroupAttach)(nil),          // 22: bpfd.v1.CgroupAttach
+	(*LoadResponse)(nil),          // 23: bpfd.v1.LoadResponse
+	(*UnloadRequest)(nil),         // 24: bpfd.v1.UnloadRequest
+	(*UnloadResponse)(nil),        // 25: bpfd.v1.UnloadResponse
+	(*ListRequest)(nil),           // 26: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 27: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 28: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 29: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 30: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 31: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 32: bpfd.v1.Program
+	(*Provenance)(nil),            // 33: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 34: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 35: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 36: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 37: bpfd.v1.Peer
+	nil,                           // 38: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 39: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 40: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 41: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 43: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 44: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 45: bpfd.v1.TopRequest
+	(*InventoryResponse)(nil),     // 46: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 47: bpfd.v1.TopSample
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	9,  // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	12, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	37, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	38, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
-	11, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
-	1,  // 6: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
-	13, // 7: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
-	14, // 8: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
-	15, // 9: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
-	16, // 10: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
-	17, // 11: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
-	18, // 12: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
-	19, // 13: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
-	20, // 14: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
-	21, // 15: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
-	3,  // 16: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
-	4,  // 17: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
-	6,  // 18: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
-	5,  // 19: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
-	6,  // 20: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
-	7,  // 21: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	31, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 23: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	39, // 24: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	31, // 25: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	31, // 26: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	9,  // 27: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	32, // 28: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 29: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	13, // 30: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	40, // 31: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	32, // 32: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	33, // 33: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	34, // 34: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	35, // 35: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	36, // 36: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	41, // 37: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	11, // 38: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	41, // 39: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	42, // 40: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	8,  // 41: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	10, // 42: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	23, // 43: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	25, // 44: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	27, // 45: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	29, // 46: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	43, // 47: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
-	44, // 48: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	22, // 49: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	24, // 50: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	26, // 51: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	28, // 52: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	30, // 53: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	45, // 54: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	46, // 55: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	49, // [49:56] is the sub-list for method output_type
-	42, // [42:49] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	13, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
+	38, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	39, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	12, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
+	11, // 6: bpfd.v1.LoadRequest.tenant:type_name -> bpfd.v1.Tenant
+	1,  // 7: bpfd.v1.Tenant.grants:type_name -> bpfd.v1.ProgramType
+	1,  // 8: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
+	14, // 9: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
+	15, // 10: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
+	16, // 11: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
+	17, // 12: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
+	18, // 13: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
+	19, // 14: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
+	20, // 15: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
+	21, // 16: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
+	22, // 17: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
+	3,  // 18: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
+	4,  // 19: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
+	6,  // 20: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
+	5,  // 21: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
+	6,  // 22: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
+	7,  // 23: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
+	32, // 24: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 25: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	40, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	32, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	32, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	9,  // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	33, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 31: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	14, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	41, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	33, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	34, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	35, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	36, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	37, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	42, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	12, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	42, // 41: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	43, // 42: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	8,  // 43: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	10, // 44: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	24, // 45: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	26, // 46: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	28, // 47: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	30, // 48: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	44, // 49: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	45, // 50: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	23, // 51: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	25, // 52: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	27, // 53: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	29, // 54: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	31, // 55: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	46, // 56: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	47, // 57: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	51, // [51:58] is the sub-list for method output_type
+	44, // [44:51] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -2925,7 +3028,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		return
 	}
 	file_bpfd_v1_inventory_proto_init()
-	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
+	file_bpfd_v1_bpfd_proto_msgTypes[5].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
 		(*AttachSpec_Tcx)(nil),
@@ -2941,7 +3044,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
