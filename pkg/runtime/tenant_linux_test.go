@@ -3,8 +3,10 @@ package runtime_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
@@ -237,4 +239,44 @@ func TestTenantRequestValidation(t *testing.T) {
 			assertErr(t, req.Validate(), runtime.ErrInvalid, tc.mention)
 		})
 	}
+}
+
+// TestUprobeLibraryInContainer: a uprobe names a library by name; it is
+// found in the maps of the container's process and attached through the
+// process's root; a library the process has not mapped is not found.
+func TestUprobeLibraryInContainer(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	ctx := context.Background()
+	sleep := exec.Command("/bin/sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+	// The dynamic loader maps libc before sleep runs; wait for it.
+	pid := sleep.Process.Pid
+	eventually(t, "sleep maps libc", func() bool {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+		return strings.Contains(string(b), "libc.so")
+	})
+	req := func(lib string) runtime.LoadRequest {
+		return runtime.LoadRequest{Programs: []runtime.ProgramRequest{{
+			Name: "uprobe_counter", Kind: progtype.Uprobe,
+			Attach: runtime.UprobeAttach{Library: lib, Function: "getpid", ContainerPID: pid},
+		}}}
+	}
+	progs, err := load(ctx, m, "file:uprobe_counter.bpf.o", req("libc"))
+	if err != nil {
+		t.Fatalf("Load on libc of process %d: %v", pid, err)
+	}
+	if a, ok := progs[0].Attach.(runtime.UprobeAttach); !ok || a.PID != pid {
+		t.Errorf("attach %+v: want the pid filter to default to the container's process %d", progs[0].Attach, pid)
+	}
+	if err := m.Unload(ctx, progs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	fds := openFDs(t)
+	_, err = load(ctx, m, "file:uprobe_counter.bpf.o", req("libnotthere"))
+	assertErr(t, err, runtime.ErrHookNotFound, "library libnotthere: not mapped by process "+strconv.Itoa(pid))
+	assertOnly(t, e, m, fds)
 }
