@@ -138,7 +138,7 @@ func startRequestDaemon() (_ *requestDaemon, err error) {
 		return nil, err
 	}
 	policy := filepath.Join(dir, "policy.yaml")
-	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "corpus", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}}); err != nil {
+	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "corpus", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}, Namespaces: []string{"team-a"}}); err != nil {
 		return nil, err
 	}
 	socket := filepath.Join(dir, "bpfd.sock")
