@@ -62,7 +62,7 @@ func (c *cluster) testBpfNode(t *testing.T) {
 		}
 		for _, e := range events.Items {
 			if e.Regarding.Kind == "BpfNode" && e.Regarding.Name == c.node && e.Reason == agent.ReasonUnmanagedProgram &&
-				strings.Contains(e.Note, fmt.Sprintf("BPF program %d ", pp.ProgramID)) && strings.Contains(e.Note, pod.Namespace+"/"+pod.Name) {
+				strings.Contains(e.Note, fmt.Sprintf("BPF program %d ", pp.ProgramID)) && namesPod(e.Note, pod) {
 				return nil
 			}
 		}
@@ -73,4 +73,11 @@ func (c *cluster) testBpfNode(t *testing.T) {
 	if r["UNMANAGED"] == "" || r["UNMANAGED"] == "0" || r["MANAGED"] != strconv.Itoa(int(bn.Status.ManagedPrograms)) || r["CHANGED"] == "" {
 		t.Errorf("kubectl get bpfnodes: %v, want the node's counts and last change", r)
 	}
+}
+
+// namesPod reports whether an event's note names the pod: by namespace and
+// name, or by uid when the agent's pod cache had not yet seen the pod as the
+// program appeared (the event is sent once, at the first sight).
+func namesPod(note string, pod *corev1.Pod) bool {
+	return strings.Contains(note, " in pod "+pod.Namespace+"/"+pod.Name) || strings.Contains(note, " in pod "+string(pod.UID))
 }
