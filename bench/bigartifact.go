@@ -74,8 +74,18 @@ func (sc *supplyChain) bigArtifactRows(ctx context.Context, env *Env) ([]Row, er
 	if err != nil {
 		return nil, err
 	}
+	// bpfd pulls from a repository of its own, where the artifact is
+	// signed: the signature would be copied in the copy rows.
+	daemonRepo := "bigd-" + repoSlug(a.Name)
+	if err := sc.copyToRegistry(ctx, a, daemonRepo); err != nil {
+		return nil, err
+	}
 	pullOut := func(tool string) string { return filepath.Join(sc.dir, "big-pull-"+tool) }
 	rows = append(rows, pull, Row{
+		Name:    "bpfd peak RSS, bpfctl pull " + shape + " (signed, verified, into bpfd's cache)",
+		Ours:    Side{Name: "bpfctl pull --pull-policy Always"},
+		Figures: sc.daemonPullFigures(env, a, daemonRepo),
+	}, Row{
 		Name: "peak RSS, pull " + shape,
 		Ours: Side{Name: "bpfctl-image pull"},
 		Figures: func(ctx context.Context) ([]Figure, error) {

@@ -172,7 +172,7 @@ func TestXDPThroughBpfctl(t *testing.T) {
 	}
 
 	list := n.mustBpfctl(t, "list", "--selector", "app=e2e")
-	for _, want := range []string{id, "xdp_counter", v.Peer, "app=e2e", "linked"} {
+	for _, want := range []string{id, "xdp_counter", v.Peer, "app=e2e", "linked", "uid 0", "admitted"} {
 		if !strings.Contains(list, want) && !(want == "linked" && strings.Contains(list, "freplace")) {
 			t.Errorf("bpfctl list lacks %q:\n%s", want, list)
 		}
@@ -185,7 +185,7 @@ func TestXDPThroughBpfctl(t *testing.T) {
 		t.Errorf("bpfctl list --hooks lacks the xdp hook on %s:\n%s", v.Peer, hooks)
 	}
 	get := n.mustBpfctl(t, "get", id)
-	for _, want := range []string{"Digest:", p.Provenance.Digest, "Policy rule:    images", "Map xdp_stats:"} {
+	for _, want := range []string{"Digest:", p.Provenance.Digest, "Policy rule:    images", "Map xdp_stats:", "Owner:          uid 0", "Admission:      admitted", "Origin:         oci:"} {
 		if !strings.Contains(get, want) {
 			t.Errorf("bpfctl get lacks %q:\n%s", want, get)
 		}
@@ -198,6 +198,57 @@ func TestXDPThroughBpfctl(t *testing.T) {
 	if code, _, stderr := n.bpfctl(t, "get", id); code != cliutil.ExitNotFound || !strings.Contains(stderr, "not found") {
 		t.Errorf("get of an unloaded id: exit %d, %q; want %d and not found", code, stderr, cliutil.ExitNotFound)
 	}
+}
+
+// TestCacheThroughBpfctl lists bpfd's cache after a load and a denied pull,
+// then prunes it: the loaded program's artifact stays.
+func TestCacheThroughBpfctl(t *testing.T) {
+	n := startNode(t)
+	p := n.loadJSON(t, "load", "image", n.signed, "--program", "tracepoint_counter:tracepoint")[0]
+	if p.OwnerUID != 0 || p.Admission == nil || !p.Admission.Admitted || p.Admission.Rule != "images" {
+		t.Errorf("program %+v: want owner uid 0, admitted by rule images", p)
+	}
+	if code, _, _ := n.bpfctl(t, "pull", n.unsigned); code != cliutil.ExitDenied {
+		t.Fatalf("pull of the unsigned artifact: exit %d, want %d", code, cliutil.ExitDenied)
+	}
+	var list cacheListJSON
+	if err := json.Unmarshal([]byte(n.mustBpfctl(t, "cache", "list", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Entries) != 2 || list.Size == 0 || list.MaxSize == 0 {
+		t.Fatalf("cache list %+v: want two artifacts, a size and a limit", list)
+	}
+	kept := ""
+	for _, e := range list.Entries {
+		if len(e.ProgramIDs) == 1 && e.ProgramIDs[0] == p.ID {
+			kept = e.Digest
+			if !e.Complete || len(e.Origins) != 1 || e.Origins[0].Decision != "allow" {
+				t.Errorf("entry %+v: want complete, admitted from one origin", e)
+			}
+		} else if e.Complete || len(e.Origins) != 1 || e.Origins[0].Decision != "deny" || e.Origins[0].Reason != "unsigned" {
+			t.Errorf("entry %+v: want only signatures of a denied artifact", e)
+		}
+	}
+	if kept != p.Provenance.Digest {
+		t.Fatalf("no cache entry names program %d: %+v", p.ID, list.Entries)
+	}
+	table := n.mustBpfctl(t, "cache", "list")
+	for _, want := range []string{"DIGEST", "ORIGIN", "deny (unsigned)", "2 artifacts"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("cache list lacks %q:\n%s", want, table)
+		}
+	}
+	out := n.mustBpfctl(t, "cache", "prune", "--all")
+	if !strings.Contains(out, "removed 1 artifacts") {
+		t.Errorf("cache prune --all: %q, want one artifact removed", out)
+	}
+	if err := json.Unmarshal([]byte(n.mustBpfctl(t, "cache", "list", "-o", "json")), &list); err != nil || len(list.Entries) != 1 || list.Entries[0].Digest != kept {
+		t.Errorf("cache after prune %+v (%v): want the loaded artifact only", list.Entries, err)
+	}
+	if code, _, stderr := n.bpfctl(t, "cache", "list", "extra"); code != cliutil.ExitUsage {
+		t.Errorf("cache list extra: exit %d %q, want a usage error", code, stderr)
+	}
+	n.mustBpfctl(t, "unload", strconv.FormatUint(p.ID, 10))
 }
 
 // TestTracepointThroughBpfctl loads the openat counter with bpfctl and sees

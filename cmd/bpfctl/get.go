@@ -68,12 +68,31 @@ func printProgram(w io.Writer, raw *bpfdv1.Program, p programJSON) {
 		line("Proceed on", strings.Join(p.Attach.ProceedOn, ","))
 	}
 	line("Metadata", formatMetadata(p.Metadata))
+	line("Owner", ownerSummary(p))
+	if o := p.Owner; o != nil && len(o.MapReaderNamespaces) > 0 {
+		line("Map readers", strings.Join(o.MapReaderNamespaces, ","))
+	}
 	if pr := p.Provenance; pr != nil {
 		line("Reference", pr.Reference)
+		if pr.Origin != "" {
+			line("Origin", pr.Origin)
+		}
 		line("Digest", orNone(pr.Digest))
 		line("Signer", orNone(pr.Signer))
 		line("Policy rule", orNone(pr.Rule))
 		line("Policy", orNone(pr.PolicyFingerprint))
+	}
+	if a := p.Admission; a != nil {
+		line("Admission", admissionSummary(p))
+		if !a.Admitted && a.Detail != "" {
+			line("Admission detail", a.Detail)
+		}
+		if a.CheckedAt != nil {
+			line("Judged at", fmt.Sprintf("%s under policy %s", a.CheckedAt.Local().Format(time.RFC3339), orNone(a.PolicyFingerprint)))
+		}
+	}
+	if p.Fault != "" {
+		line("Fault", p.Fault)
 	}
 	if k := p.Kernel; k != nil {
 		line("Kernel program", fmt.Sprintf("%d (%s, tag %s)", k.ProgramID, k.Name, k.Tag))

@@ -75,7 +75,7 @@ var listCommand = &cli.Command{
 // processes holding each.
 func printProgramTable(w io.Writer, programs []*bpfdv1.Program, holders *programHolders) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	header := "ID\tNAME\tTYPE\tATTACHED TO\tPOS\tPRIO\tMODE\tPROCEED ON\tKERNEL ID\tDIGEST\tMETADATA"
+	header := "ID\tNAME\tTYPE\tATTACHED TO\tPOS\tPRIO\tMODE\tPROCEED ON\tKERNEL ID\tDIGEST\tOWNER\tADMISSION\tMETADATA"
 	if holders != nil {
 		header += "\tHOLDERS"
 	}
@@ -95,8 +95,13 @@ func printProgramTable(w io.Writer, programs []*bpfdv1.Program, holders *program
 		if a := newAttach(p.GetAttach()); a != nil && len(a.ProceedOn) > 0 {
 			proceedOn = strings.Join(a.ProceedOn, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", id, p.GetName(), typ, attachSummary(p.GetAttach()), pos, prio, mode, proceedOn,
-			p.GetKernel().GetProgramId(), shortDigest(p.GetProvenance().GetDigest()), formatMetadata(p.GetMetadata()))
+		j := newProgram(p)
+		admission := admissionSummary(j)
+		if j.Fault != "" {
+			admission += ", FAULT"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s", id, p.GetName(), typ, attachSummary(p.GetAttach()), pos, prio, mode, proceedOn,
+			p.GetKernel().GetProgramId(), shortDigest(p.GetProvenance().GetDigest()), ownerSummary(j), admission, formatMetadata(p.GetMetadata()))
 		if holders != nil {
 			fmt.Fprintf(tw, "\t%s", formatHolders(holders.byProgram[p.GetKernel().GetProgramId()], holders.processes))
 		}

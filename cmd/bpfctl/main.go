@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
 		Flags:                 globalFlags,
 		Version:               version.Get().String(),
-		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand, inventoryCommand, topCommand, versionCommand, completionCommand},
+		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand, cacheCommand, inventoryCommand, topCommand, versionCommand, completionCommand},
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		ExitErrHandler:        func(*cli.Context, error) {}, // run reports errors once

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,21 @@ type programJSON struct {
 	LoadedAt *time.Time `json:"loadedAt,omitempty"`
 	// Holders are the processes holding its kernel program (list --all).
 	Holders []holderJSON `json:"holders,omitempty"`
+	// Admission is the trust policy's latest judgement of the program.
+	Admission *admissionJSON `json:"admission,omitempty"`
+	// Fault is what bpfd found wrong with the program.
+	Fault string `json:"fault,omitempty"`
+}
+
+type admissionJSON struct {
+	// Admitted is whether the trust policy in force admits the program.
+	Admitted          bool       `json:"admitted"`
+	Decision          string     `json:"decision,omitempty"`
+	Reason            string     `json:"reason,omitempty"`
+	Detail            string     `json:"detail,omitempty"`
+	Rule              string     `json:"rule,omitempty"`
+	PolicyFingerprint string     `json:"policyFingerprint,omitempty"`
+	CheckedAt         *time.Time `json:"checkedAt,omitempty"`
 }
 
 // attachJSON holds the attach parameters that apply to the program's type.
@@ -79,6 +95,7 @@ type hookJSON struct {
 
 type provenanceJSON struct {
 	Reference         string `json:"reference,omitempty"`
+	Origin            string `json:"origin,omitempty"`
 	Digest            string `json:"digest,omitempty"`
 	Signer            string `json:"signer,omitempty"`
 	Rule              string `json:"rule,omitempty"`
@@ -153,14 +170,55 @@ func newProgram(p *bpfdv1.Program) programJSON {
 		t := p.GetLoadedAt().AsTime()
 		j.LoadedAt = &t
 	}
+	if a := p.GetAdmission(); a != nil {
+		j.Admission = &admissionJSON{Admitted: a.GetState() == bpfdv1.AdmissionState_ADMISSION_STATE_ADMITTED, Decision: a.GetDecision(),
+			Reason: a.GetReason(), Detail: a.GetDetail(), Rule: a.GetRule(), PolicyFingerprint: a.GetPolicyFingerprint()}
+		if a.GetCheckedAt() != nil {
+			t := a.GetCheckedAt().AsTime()
+			j.Admission.CheckedAt = &t
+		}
+	}
+	j.Fault = p.GetFault()
 	return j
+}
+
+// ownerSummary says who owns a program: uid 1000, or uid 0 config
+// ns/name.
+func ownerSummary(p programJSON) string {
+	if !p.Managed {
+		return "-"
+	}
+	s := "uid " + strconv.FormatUint(uint64(p.OwnerUID), 10)
+	if o := p.Owner; o != nil && o.Config != "" {
+		s += " config "
+		if o.Namespace != "" {
+			s += o.Namespace + "/"
+		}
+		s += o.Config
+	}
+	return s
+}
+
+// admissionSummary says whether the policy in force admits a program:
+// admitted, or NOT ADMITTED (reason); "-" when not judged.
+func admissionSummary(p programJSON) string {
+	a := p.Admission
+	switch {
+	case a == nil:
+		return "-"
+	case a.Admitted:
+		return "admitted"
+	case a.Reason != "":
+		return "NOT ADMITTED (" + a.Reason + ")"
+	}
+	return "NOT ADMITTED"
 }
 
 func newProvenance(p *bpfdv1.Provenance) *provenanceJSON {
 	if p == nil {
 		return nil
 	}
-	return &provenanceJSON{Reference: p.GetReference(), Digest: p.GetDigest(), Signer: p.GetSigner(), Rule: p.GetRule(), PolicyFingerprint: p.GetPolicyFingerprint()}
+	return &provenanceJSON{Reference: p.GetReference(), Origin: p.GetOrigin(), Digest: p.GetDigest(), Signer: p.GetSigner(), Rule: p.GetRule(), PolicyFingerprint: p.GetPolicyFingerprint()}
 }
 
 func newAttach(a *bpfdv1.AttachSpec) *attachJSON {

@@ -71,3 +71,12 @@ func (a access) mayUse(c peercred.Cred, what string, p runtime.Program) error {
 	}
 	return &NotOwnerError{ID: p.ID, OwnerUID: p.Owner.UID, ClientUID: c.UID, Action: what}
 }
+
+// mayAdminister refuses a client that is not an admin an action on bpfd
+// itself (what names it: "list the cache").
+func (a access) mayAdminister(c peercred.Cred, what string) error {
+	if a.admin(c) {
+		return nil
+	}
+	return fmt.Errorf("uid %d may not %s: only root and members of socket.adminGIDs may: %w", c.UID, what, ErrPermissionDenied)
+}

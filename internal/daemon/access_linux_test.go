@@ -72,13 +72,25 @@ func TestAccess(t *testing.T) {
 	if a := td.lastAudit(t, "list"); a["result"] != "ok" || a["uid"] != float64(nobody) || a["gid"] != float64(nobody) {
 		t.Errorf("audit line of the list %v: want result ok, the helper's uid and gid", a)
 	}
-	code, _ := callAs(t, helper, td.cfg.Socket.Path, "load")
-	if code != "NotFound" {
-		t.Errorf("load by nobody: %s, want NotFound", code)
+	// Allowed on the socket, the load goes as far as the trust policy,
+	// which covers no oci:/nonexistent.
+	code, msg := callAs(t, helper, td.cfg.Socket.Path, "load")
+	if code != "PermissionDenied" || !strings.Contains(msg, "out-of-scope") {
+		t.Errorf("load by nobody: %s %s, want PermissionDenied by the trust policy (out-of-scope)", code, msg)
 	}
 	a := td.lastAudit(t, "load")
 	if a["uid"] != float64(nobody) || a["gid"] != float64(nobody) || a["pid"] == float64(os.Getpid()) || a["pid"] == float64(0) {
 		t.Errorf("audit line %v: want the helper's uid, gid and pid", a)
+	}
+	// The cache is bpfd's: an allowed client that is not an admin may
+	// neither list nor prune it.
+	for _, call := range []string{"list-cache", "prune-cache"} {
+		if code, msg := callAs(t, helper, td.cfg.Socket.Path, call); code != "PermissionDenied" || !strings.Contains(msg, "only root and members of socket.adminGIDs") {
+			t.Errorf("%s by nobody, not an admin: %s %s, want PermissionDenied naming the admins", call, code, msg)
+		}
+		if a := td.lastAudit(t, call); a["result"] != "error" || a["uid"] != float64(nobody) {
+			t.Errorf("audit line of the refused %s %v: want result error, uid %d", call, a, nobody)
+		}
 	}
 }
 
@@ -183,6 +195,10 @@ func callHelper() int {
 		_, err = client.List(ctx, &pb.ListRequest{})
 	case "load":
 		_, err = client.Load(ctx, &pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: "oci:/nonexistent:v1"}, Programs: []*pb.LoadProgram{tracepointProg("x", "syscalls/sys_enter_getpid")}})
+	case "list-cache":
+		_, err = client.ListCache(ctx, &pb.ListCacheRequest{})
+	case "prune-cache":
+		_, err = client.PruneCache(ctx, &pb.PruneCacheRequest{All: true})
 	case "health":
 		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	}

@@ -41,6 +41,30 @@ type auditRecord struct {
 	// Supply is what the supply chain found and decided; nil when it was
 	// not asked.
 	Supply *supplychain.Result
+	// Rejudge is a loaded program's judgement under the policy in force;
+	// nil for API requests.
+	Rejudge *rejudgeInfo
+	// Cache is what a cache request found or removed; nil for others.
+	Cache *cacheInfo
+}
+
+// rejudgeInfo is what a rejudge line says besides the program.
+type rejudgeInfo struct {
+	// Trigger is start, reload or load.
+	Trigger   string
+	Digest    string
+	Admission admission
+	// Outcome is, under revocation: unload, what became of a program not
+	// admitted: unloaded, gone, unload-failed; empty otherwise.
+	Outcome string
+}
+
+// cacheInfo is what a cache line says.
+type cacheInfo struct {
+	// Entries is how many artifacts were listed, or removed.
+	Entries int
+	// Freed and Size are bytes removed and left (prune).
+	Freed, Size int64
 }
 
 func (a *auditor) write(ctx context.Context, r auditRecord) {
@@ -67,6 +91,23 @@ func (a *auditor) write(ctx context.Context, r auditRecord) {
 				attrs = append(attrs, slog.String("reason", string(v.Reason)))
 			}
 			attrs = append(attrs, slog.String("rule", v.Rule), slog.String("signer", strings.Join(v.Signers, ", ")), slog.String("policy", v.Policy))
+		}
+	}
+	if j := r.Rejudge; j != nil {
+		a := j.Admission
+		attrs = append(attrs, slog.String("trigger", j.Trigger), slog.String("digest", j.Digest), slog.Bool("admitted", a.Admitted),
+			slog.String("decision", string(a.Decision)), slog.String("rule", a.Rule), slog.String("policy", a.Policy))
+		if a.Reason != "" {
+			attrs = append(attrs, slog.String("reason", a.Reason), slog.String("detail", a.Detail))
+		}
+		if j.Outcome != "" {
+			attrs = append(attrs, slog.String("outcome", j.Outcome))
+		}
+	}
+	if c := r.Cache; c != nil {
+		attrs = append(attrs, slog.Int("entries", c.Entries))
+		if r.Action == "prune-cache" {
+			attrs = append(attrs, slog.Int64("freed", c.Freed), slog.Int64("size", c.Size))
 		}
 	}
 	if len(r.Artifacts) > 0 {

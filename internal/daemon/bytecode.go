@@ -23,7 +23,7 @@ func bytecode(res *supplychain.Result) *runtime.Bytecode {
 
 // provenance is the runtime's record of what admitted an artifact.
 func provenance(res *supplychain.Result) runtime.Provenance {
-	p := runtime.Provenance{Reference: res.Reference, Digest: res.Digest.String()}
+	p := runtime.Provenance{Reference: res.Reference, Origin: res.Origin, Digest: res.Digest.String()}
 	if v := res.Verdict; v != nil {
 		p.Signer = strings.Join(v.Signers, ", ")
 		p.Rule = v.Rule

@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bpfd-dev/bpfd/pkg/artifact"
+	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
 // Config file identity. A file with another apiVersion or kind is refused.
@@ -55,9 +58,74 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// Dispatcher configures how programs share XDP and TC hooks.
 	Dispatcher DispatcherConfig `yaml:"dispatcher"`
+	// Cache bounds the artifact cache and what a pull may read.
+	Cache CacheConfig `yaml:"cache"`
+	// Revocation is what bpfd does with a loaded program that the trust
+	// policy in force no longer admits, found at start and at each policy
+	// reload: report (default) marks it (bpfctl list/get, the metric
+	// bpfd_programs_not_admitted, the audit log); unload also unloads it.
+	Revocation string `yaml:"revocation"`
 	// Stats configures BPF run statistics.
 	Stats StatsConfig `yaml:"stats"`
 }
+
+// CacheConfig bounds the artifact cache.
+type CacheConfig struct {
+	// MaxSize is the size the cache is collected down to after pulls (the
+	// least recently used artifacts no loaded program needs go first).
+	// Default 4Gi; at least limits.totalSize.
+	MaxSize ByteSize `yaml:"maxSize"`
+	// Limits bound each pull.
+	Limits LimitsConfig `yaml:"limits"`
+}
+
+// LimitsConfig bounds what one pull reads and writes (artifact.Limits). A
+// manifest, config or blob over its bound, or an artifact over totalSize or
+// blobs, fails the pull before its bytes are fetched; referrers over their
+// bounds or past their counts are skipped, never a failure.
+type LimitsConfig struct {
+	// ManifestSize bounds one manifest or index (default 4Mi).
+	ManifestSize ByteSize `yaml:"manifestSize"`
+	// ConfigSize bounds one config blob (default 4Mi).
+	ConfigSize ByteSize `yaml:"configSize"`
+	// BlobSize bounds one layer (default 64Mi, the largest object bpfd
+	// loads).
+	BlobSize ByteSize `yaml:"blobSize"`
+	// TotalSize bounds an artifact with its signatures (default 1Gi).
+	TotalSize ByteSize `yaml:"totalSize"`
+	// Blobs bounds the distinct blobs of an artifact with its signatures
+	// (default 10000).
+	Blobs int `yaml:"blobs"`
+	// ReferrerSize bounds one signature or attestation referrer with its
+	// blobs (default 16Mi).
+	ReferrerSize ByteSize `yaml:"referrerSize"`
+	// ReferrersPerSubject bounds the referrers considered per manifest
+	// (default 256, at most 1000).
+	ReferrersPerSubject int `yaml:"referrersPerSubject"`
+	// Referrers bounds the referrers and cosign-tagged manifests pulled
+	// with an artifact (default 1024).
+	Referrers int `yaml:"referrers"`
+	// ArchiveSize and ArchiveEntries bound what an oci-archive: reference
+	// extracts (default 1Gi, 100000).
+	ArchiveSize    ByteSize `yaml:"archiveSize"`
+	ArchiveEntries int      `yaml:"archiveEntries"`
+}
+
+// Artifact returns the limits as pkg/artifact takes them.
+func (l LimitsConfig) Artifact() artifact.Limits {
+	return artifact.Limits{
+		ManifestSize: int64(l.ManifestSize), ConfigSize: int64(l.ConfigSize), BlobSize: int64(l.BlobSize),
+		TotalSize: int64(l.TotalSize), Blobs: l.Blobs, ReferrerSize: int64(l.ReferrerSize),
+		ReferrersPerSubject: l.ReferrersPerSubject, Referrers: l.Referrers, ReferrerDepth: 1,
+		ArchiveSize: int64(l.ArchiveSize), ArchiveEntries: l.ArchiveEntries,
+	}
+}
+
+// The revocation modes.
+const (
+	RevocationReport = "report"
+	RevocationUnload = "unload"
+)
 
 // SocketConfig configures the unix socket.
 type SocketConfig struct {
@@ -126,7 +194,18 @@ const (
 	defaultPolicyFile      = "/etc/bpfd/policy.yaml"
 	defaultPullPolicy      = "IfNotPresent"
 	defaultMaxRequestBytes = 1 << 20
+	defaultCacheMaxSize    = 4 << 30
 )
+
+// defaultLimits are the cache's default limits: artifact's, but for blobs
+// no larger than the largest object bpfd loads, and smaller artifacts,
+// referrers and archives.
+var defaultLimits = LimitsConfig{
+	ManifestSize: artifact.DefaultManifestSize, ConfigSize: artifact.DefaultConfigSize,
+	BlobSize: artifact.MaxObjectSize, TotalSize: 1 << 30, Blobs: artifact.DefaultBlobs,
+	ReferrerSize: 16 << 20, ReferrersPerSubject: artifact.DefaultReferrersPerSubject, Referrers: artifact.DefaultReferrers,
+	ArchiveSize: 1 << 30, ArchiveEntries: artifact.DefaultArchiveEntries,
+}
 
 // Override changes a configuration read from a file before its defaults
 // are applied: command-line flags are overrides, so that a flag's value
@@ -206,6 +285,26 @@ func (c *Config) setDefaults() {
 	if c.Socket.MaxRequestBytes == 0 {
 		c.Socket.MaxRequestBytes = defaultMaxRequestBytes
 	}
+	def(&c.Revocation, RevocationReport)
+	if c.Cache.MaxSize == 0 {
+		c.Cache.MaxSize = defaultCacheMaxSize
+	}
+	l, d := &c.Cache.Limits, defaultLimits
+	for _, f := range []struct{ v, d *ByteSize }{
+		{&l.ManifestSize, &d.ManifestSize}, {&l.ConfigSize, &d.ConfigSize}, {&l.BlobSize, &d.BlobSize},
+		{&l.TotalSize, &d.TotalSize}, {&l.ReferrerSize, &d.ReferrerSize}, {&l.ArchiveSize, &d.ArchiveSize},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
+	for _, f := range []struct{ v, d *int }{
+		{&l.Blobs, &d.Blobs}, {&l.ReferrersPerSubject, &d.ReferrersPerSubject}, {&l.Referrers, &d.Referrers}, {&l.ArchiveEntries, &d.ArchiveEntries},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
 }
 
 // Validate checks a defaulted configuration and returns every problem found.
@@ -267,7 +366,39 @@ func (c *Config) Validate() error {
 			bad("plainHTTPRegistries: %q is not host[:port]", r)
 		}
 	}
+	oneOf("revocation", c.Revocation, RevocationReport, RevocationUnload)
+	errs = append(errs, c.Cache.validate()...)
 	return errors.Join(errs...)
+}
+
+// validate checks the defaulted cache configuration.
+func (c *CacheConfig) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	l := &c.Limits
+	for _, f := range []struct {
+		field string
+		v     int64
+	}{
+		{"manifestSize", int64(l.ManifestSize)}, {"configSize", int64(l.ConfigSize)}, {"blobSize", int64(l.BlobSize)},
+		{"totalSize", int64(l.TotalSize)}, {"blobs", int64(l.Blobs)}, {"referrerSize", int64(l.ReferrerSize)},
+		{"referrersPerSubject", int64(l.ReferrersPerSubject)}, {"referrers", int64(l.Referrers)},
+		{"archiveSize", int64(l.ArchiveSize)}, {"archiveEntries", int64(l.ArchiveEntries)},
+	} {
+		if f.v <= 0 {
+			bad("cache.limits.%s: %d is not positive", f.field, f.v)
+		}
+	}
+	if l.ReferrersPerSubject > verify.MaxSignatures {
+		bad("cache.limits.referrersPerSubject: %d is more than the %d signatures a verification reads", l.ReferrersPerSubject, verify.MaxSignatures)
+	}
+	if l.BlobSize > l.TotalSize {
+		bad("cache.limits.blobSize: %s is more than cache.limits.totalSize, %s", l.BlobSize, l.TotalSize)
+	}
+	if c.MaxSize < l.TotalSize {
+		bad("cache.maxSize: %s is less than cache.limits.totalSize, %s: an artifact pulled could not stay", c.MaxSize, l.TotalSize)
+	}
+	return errs
 }
 
 // SlogLevel returns the configured log level.

@@ -24,6 +24,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		PolicyFile: "/etc/bpfd/policy.yaml", PullPolicy: "IfNotPresent",
 		Log:        LogConfig{Level: "info", Format: "text"},
 		Dispatcher: DispatcherConfig{Mode: "auto"},
+		Cache:      CacheConfig{MaxSize: 4 << 30, Limits: defaultLimits},
+		Revocation: "report",
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -68,6 +70,22 @@ socket: {adminGIDs: [10, 10, 4294967295]}
 		"wrong type":   {in: "socket: {maxRequestBytes: lots}\n", wantErr: []string{"line 1: cannot unmarshal"}},
 		"not yaml":     {in: "socket: [\n", wantErr: []string{"not valid YAML"}},
 		"tiny request": {in: "socket: {maxRequestBytes: 10}\n", wantErr: []string{"socket.maxRequestBytes: 10 is outside"}},
+		"cache sizes": {
+			in: "revocation: unload\ncache: {maxSize: 2Gi, limits: {blobSize: 1048576, totalSize: 512Mi, referrersPerSubject: 12}}\n",
+			check: func(c *Config) string {
+				l := c.Cache.Limits.Artifact()
+				return cmp.Diff([]int64{2 << 30, 1 << 20, 512 << 20, 12, int64(defaultLimits.ManifestSize)},
+					[]int64{int64(c.Cache.MaxSize), l.BlobSize, l.TotalSize, int64(l.ReferrersPerSubject), l.ManifestSize}) +
+					cmp.Diff("unload", c.Revocation)
+			},
+		},
+		"cache errors": {
+			in: "revocation: sometimes\ncache: {maxSize: 1Mi, limits: {blobSize: 2Gi, referrers: -1, referrersPerSubject: 5000}}\n",
+			wantErr: []string{`revocation: "sometimes"`, "cache.limits.referrers: -1 is not positive", "cache.limits.referrersPerSubject: 5000 is more than",
+				"cache.limits.blobSize: 2Gi is more than cache.limits.totalSize, 1Gi", "cache.maxSize: 1Mi is less than cache.limits.totalSize, 1Gi"},
+		},
+		"size not a size":   {in: "cache: {maxSize: 4GB}\n", wantErr: []string{`line 1: "4GB" is not a size`}},
+		"size not a scalar": {in: "cache: {maxSize: [1]}\n", wantErr: []string{"line 1: a size is a number of bytes"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

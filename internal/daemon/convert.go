@@ -427,6 +427,24 @@ func unloadIDs(in *pb.UnloadRequest) ([]runtime.ID, error) {
 	return ids, nil
 }
 
+// programProto converts a program for a response, with its admission.
+func (s *server) programProto(p runtime.Program) *pb.Program {
+	out := programProto(p)
+	if a, ok := s.admissions.get(p.ID); ok && p.Managed {
+		out.Admission = admissionProto(a)
+	}
+	return out
+}
+
+func admissionProto(a admission) *pb.Admission {
+	out := &pb.Admission{State: pb.AdmissionState_ADMISSION_STATE_NOT_ADMITTED, Decision: string(a.Decision), Reason: a.Reason,
+		Detail: a.Detail, Rule: a.Rule, PolicyFingerprint: a.Policy, CheckedAt: timestamp(a.CheckedAt)}
+	if a.Admitted {
+		out.State = pb.AdmissionState_ADMISSION_STATE_ADMITTED
+	}
+	return out
+}
+
 // programProto converts a program for a response.
 func programProto(p runtime.Program) *pb.Program {
 	out := &pb.Program{
@@ -438,6 +456,7 @@ func programProto(p runtime.Program) *pb.Program {
 		Metadata:   p.Metadata,
 		PinPath:    p.PinPath,
 		MapOwnerId: uint64(p.MapOwnerID),
+		Fault:      p.Fault,
 	}
 	if p.Managed {
 		out.OwnerUid = p.Owner.UID
@@ -489,6 +508,7 @@ func provenanceProto(p runtime.Provenance) *pb.Provenance {
 		Signer:            p.Signer,
 		Rule:              p.Rule,
 		PolicyFingerprint: p.PolicyFingerprint,
+		Origin:            p.Origin,
 	}
 }
 

@@ -75,6 +75,8 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		CredentialsFile:     cfg.RegistryAuthFile,
 		PlainHTTPRegistries: cfg.PlainHTTPRegistries,
 		HTTPClient:          opts.HTTPClient,
+		Limits:              cfg.Cache.Limits.Artifact(),
+		MaxSize:             int64(cfg.Cache.MaxSize),
 		Logger:              log,
 	})
 	if err != nil {
@@ -107,16 +109,24 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		return d.manager.List(ctx, runtime.ListOptions{})
 	})
 	d.server = &server{
-		manager:     d.manager,
-		chain:       d.chain,
-		defaultPull: defaultPull,
-		access:      access{uids: cfg.Socket.AllowedUIDs, gids: cfg.Socket.AllowedGIDs, adminGIDs: cfg.Socket.AdminGIDs},
-		audit:       &auditor{log: audit},
-		metrics:     d.metrics,
-		log:         log,
-		scanner:     scanner,
+		manager:      d.manager,
+		chain:        d.chain,
+		defaultPull:  defaultPull,
+		access:       access{uids: cfg.Socket.AllowedUIDs, gids: cfg.Socket.AllowedGIDs, adminGIDs: cfg.Socket.AdminGIDs},
+		audit:        &auditor{log: audit},
+		metrics:      d.metrics,
+		log:          log,
+		scanner:      scanner,
+		revocation:   cfg.Revocation,
+		maxCacheSize: int64(cfg.Cache.MaxSize),
 	}
 	d.metrics.setStats(d.server.stats)
+	d.metrics.setNotAdmitted(d.server.admissions.notAdmitted)
+	// The programs adopted are judged again under the policy in force.
+	if err := d.server.rejudge(ctx, "start", nil); err != nil {
+		log.Error("programs no longer admitted could not all be unloaded", "error", err)
+	}
+	d.server.collectSoon()
 	d.health = health.NewServer()
 	return d, nil
 }
@@ -210,6 +220,12 @@ func (d *Daemon) ReloadPolicy() error {
 	} else {
 		d.log.Info("trust policy reloaded, unchanged", "path", d.cfg.PolicyFile, "fingerprint", fp)
 	}
+	// Key files may have changed under an unchanged policy file, and
+	// signatures in the cache since the last judgement: judge every
+	// loaded program again either way.
+	if err := d.server.rejudge(context.Background(), "reload", nil); err != nil {
+		d.log.Error("programs no longer admitted could not all be unloaded", "error", err)
+	}
 	return nil
 }
 
@@ -218,6 +234,9 @@ func (d *Daemon) Metrics() *Metrics { return d.metrics }
 
 // Close closes the state store and the audit log. Programs stay loaded.
 func (d *Daemon) Close() error {
+	if d.server != nil {
+		d.server.collectWG.Wait()
+	}
 	var errs []error
 	if d.releaseStats != nil {
 		d.releaseStats()

@@ -101,7 +101,10 @@ func TestLoadFaults(t *testing.T) {
 			[]string{"program xdp_unchecked", "verifier"}},
 		"not cached, pull policy Never": {&pb.LoadRequest{Bytecode: &pb.Bytecode{Reference: notCached, PullPolicy: pb.PullPolicy_PULL_POLICY_NEVER}, Programs: []*pb.LoadProgram{tracepointProg("tracepoint_counter", "syscalls/sys_enter_openat")}},
 			codes.NotFound, []string{"not in the cache"}},
-		"missing layout": {load("oci:"+filepath.Join(td.dir, "nowhere")+":v1", peer(&pb.XdpAttach{})), codes.NotFound, []string{"no OCI layout"}},
+		"missing layout": {load("oci:"+filepath.Join(td.images, "nowhere")+":v1", peer(&pb.XdpAttach{})), codes.NotFound, []string{"no OCI layout"}},
+		// A name no rule covers is refused before any I/O: that its
+		// layout is missing too is never found out.
+		"uncovered name": {load("oci:"+filepath.Join(td.dir, "nowhere")+":v1", peer(&pb.XdpAttach{})), codes.PermissionDenied, []string{"out-of-scope", "no rule of the policy covers"}},
 	}
 	// The ErrorInfo reason of each case, by the code's default: invalid
 	// requests, policy denials, verifier rejections.

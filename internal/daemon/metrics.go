@@ -30,6 +30,9 @@ import (
 //	bpfd_requests_total{method,code}                API requests by gRPC status code
 //	bpfd_policy_reloads_total{result}               trust policy reloads, ok or error
 //	bpfd_policy_info{fingerprint}                   the trust policy in force (value 1)
+//	bpfd_programs_not_admitted                      loaded programs the policy in force no longer admits
+//	bpfd_programs_revoked_total                     programs unloaded for it (revocation: unload)
+//	bpfd_cache_size_bytes                           the cache's size, as last measured
 //
 // plus the Go runtime's and the process's standard metrics. A nil *Metrics
 // counts nothing.
@@ -43,9 +46,12 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	policy        *prometheus.GaugeVec
+	revocations   prometheus.Counter
+	cacheBytes    prometheus.Gauge
 
-	programs atomic.Pointer[programsFunc]
-	stats    atomic.Pointer[statsFunc]
+	programs    atomic.Pointer[programsFunc]
+	stats       atomic.Pointer[statsFunc]
+	notAdmitted atomic.Pointer[func() int]
 }
 
 type (
@@ -90,8 +96,16 @@ func NewMetrics(log *slog.Logger) *Metrics {
 			Name: "bpfd_policy_info",
 			Help: "The trust policy in force, by fingerprint.",
 		}, []string{"fingerprint"}),
+		revocations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bpfd_programs_revoked_total",
+			Help: "Programs unloaded because the trust policy in force no longer admitted them (revocation: unload).",
+		}),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bpfd_cache_size_bytes",
+			Help: "Bytes the artifact cache holds, as last measured (collection, cache list).",
+		}),
 	}
-	m.registry.MustRegister(m.loads, m.verifications, m.cacheHits, m.cacheMisses, m.cacheRepairs, m.requests, m.reloads, m.policy,
+	m.registry.MustRegister(m.loads, m.verifications, m.cacheHits, m.cacheMisses, m.cacheRepairs, m.requests, m.reloads, m.policy, m.revocations, m.cacheBytes,
 		&programCollector{m: m, log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -105,6 +119,24 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 func (m *Metrics) setPrograms(f programsFunc) {
 	if m != nil {
 		m.programs.Store(&f)
+	}
+}
+
+func (m *Metrics) setNotAdmitted(f func() int) {
+	if m != nil {
+		m.notAdmitted.Store(&f)
+	}
+}
+
+func (m *Metrics) revoked() {
+	if m != nil {
+		m.revocations.Inc()
+	}
+}
+
+func (m *Metrics) cacheSize(bytes int64) {
+	if m != nil {
+		m.cacheBytes.Set(float64(bytes))
 	}
 }
 
@@ -178,16 +210,21 @@ var (
 	unmanagedDesc      = prometheus.NewDesc("bpfd_unmanaged_programs", "BPF programs on the node that bpfd did not load (not counting the programs bpfd runs its chains with).", nil, nil)
 	runCountDesc       = prometheus.NewDesc("bpfd_program_run_count_total", "Runs of a managed program while BPF statistics are on; a program in a chain as its chain accounts them.", []string{"id", "name", "type"}, nil)
 	runTimeDesc        = prometheus.NewDesc("bpfd_program_run_time_seconds_total", "Time spent running a managed program while BPF statistics are on; a program in a chain as its chain accounts it.", []string{"id", "name", "type"}, nil)
+	notAdmittedDesc    = prometheus.NewDesc("bpfd_programs_not_admitted", "Loaded programs the trust policy in force no longer admits (judged at start and at each policy reload).", nil, nil)
 )
 
 func (c *programCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- programsLoadedDesc
+	ch <- notAdmittedDesc
 	ch <- unmanagedDesc
 	ch <- runCountDesc
 	ch <- runTimeDesc
 }
 
 func (c *programCollector) Collect(ch chan<- prometheus.Metric) {
+	if f := c.m.notAdmitted.Load(); f != nil {
+		ch <- prometheus.MustNewConstMetric(notAdmittedDesc, prometheus.GaugeValue, float64((*f)()))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if f := c.m.programs.Load(); f != nil {

@@ -64,6 +64,9 @@ func TestMetrics(t *testing.T) {
 		`bpfd_policy_info{fingerprint="` + td.d.chain.PolicyFingerprint() + `"} 1`,
 		`bpfd_program_run_count_total{id="` + id + `",name="tracepoint_counter",type="tracepoint"} `,
 		`bpfd_program_run_time_seconds_total{id="` + id + `",name="tracepoint_counter",type="tracepoint"} `,
+		`bpfd_programs_not_admitted 0`,
+		`bpfd_programs_revoked_total 0`,
+		`bpfd_cache_size_bytes `,
 		`go_goroutines `,
 	} {
 		if !regexp.MustCompile(regexp.QuoteMeta(want)).Match(body) {

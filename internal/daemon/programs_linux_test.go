@@ -37,7 +37,7 @@ func TestXDPThroughAPI(t *testing.T) {
 	progs := td.mustLoad(t, ref, xdpProg("xdp_counter", v.Peer, v.Netns))
 	p := progs[0]
 	digest := strings.SplitN(ref, "@", 2)[1]
-	wantProv := &pb.Provenance{Reference: ref, Digest: digest, Signer: testimage.Fingerprint(t, td.key.pub), Rule: "images", PolicyFingerprint: td.d.chain.PolicyFingerprint()}
+	wantProv := &pb.Provenance{Reference: ref, Origin: "oci:" + filepath.Join(td.images, "xdp"), Digest: digest, Signer: testimage.Fingerprint(t, td.key.pub), Rule: "images", PolicyFingerprint: td.d.chain.PolicyFingerprint()}
 	if diff := cmp.Diff(wantProv, p.GetProvenance(), protocmp.Transform()); diff != "" {
 		t.Errorf("provenance (-want +got):\n%s", diff)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -35,6 +36,18 @@ type server struct {
 	access      access
 	metrics     *Metrics
 	log         *slog.Logger
+
+	// revocation is the configured revocation mode (revocation.go).
+	revocation string
+	admissions admissions
+	// maxCacheSize is cache.maxSize; inflight the artifacts of loads
+	// under way (cache.go).
+	maxCacheSize int64
+	inflight     inflight
+
+	collectMu                sync.Mutex
+	collecting, collectAgain bool
+	collectWG                sync.WaitGroup
 	// scanner reads the node inventory, keeping its iterator loaded.
 	scanner *inventory.Scanner
 }
@@ -60,7 +73,7 @@ func (s *server) Load(ctx context.Context, in *pb.LoadRequest) (*pb.LoadResponse
 	}
 	out := &pb.LoadResponse{Programs: make([]*pb.Program, len(progs))}
 	for i, p := range progs {
-		out.Programs[i] = programProto(p)
+		out.Programs[i] = s.programProto(p)
 	}
 	return out, nil
 }
@@ -98,14 +111,38 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	if err != nil {
 		return nil, err
 	}
-	return s.manager.Load(ctx, req, bytecode(res))
+	defer s.inflight.hold(res.Digest)()
+	progs, err := s.manager.Load(ctx, req, bytecode(res))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range progs {
+		s.admissions.set(p.ID, admittedBy(res))
+	}
+	// A policy reloaded while this load was under way: the judgement of
+	// every program then may have missed these; judge them now.
+	if v := res.Verdict; v != nil && v.Policy != s.chain.PolicyFingerprint() {
+		if err := s.rejudge(ctx, "load", progs); err != nil {
+			s.log.Error("programs loaded under a policy since replaced could not all be judged again", "error", err)
+		}
+	}
+	return progs, nil
 }
 
 // fetch has the supply chain resolve, pull and verify ref for namespace
 // ("" for none), and counts what it did.
 func (s *server) fetch(ctx context.Context, ref string, pull supplychain.PullPolicy, namespace string) (*supplychain.Result, error) {
 	res, err := s.chain.FetchFor(ctx, ref, pull, namespace)
+	return s.fetched(ref, res, err)
+}
+
+// fetched counts what the supply chain did, has the cache collected after
+// a pull, and names the reference in an error.
+func (s *server) fetched(ref string, res *supplychain.Result, err error) (*supplychain.Result, error) {
 	s.metrics.fetched(res)
+	if res != nil && res.Pulls > 0 {
+		s.collectSoon()
+	}
 	if err != nil {
 		return res, fmt.Errorf("bytecode %s: %w", ref, err)
 	}
@@ -134,6 +171,9 @@ func (s *server) Unload(ctx context.Context, in *pb.UnloadRequest) (*pb.UnloadRe
 		}
 		if err == nil {
 			err = s.manager.Unload(ctx, ids...)
+		}
+		if err == nil {
+			s.admissions.forget(ids...)
 		}
 	}
 	rec.Err = err
@@ -165,7 +205,7 @@ func (s *server) List(ctx context.Context, in *pb.ListRequest) (*pb.ListResponse
 	progs = withoutPrograms(progs, s.ownProgram())
 	out := &pb.ListResponse{Programs: make([]*pb.Program, len(progs))}
 	for i, p := range progs {
-		out.Programs[i] = programProto(p)
+		out.Programs[i] = s.programProto(p)
 	}
 	return out, nil
 }
@@ -178,7 +218,7 @@ func (s *server) Get(ctx context.Context, in *pb.GetRequest) (*pb.GetResponse, e
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.GetResponse{Program: programProto(p)}, nil
+	return &pb.GetResponse{Program: s.programProto(p)}, nil
 }
 
 func (s *server) PullImage(ctx context.Context, in *pb.PullImageRequest) (*pb.PullImageResponse, error) {
@@ -187,7 +227,10 @@ func (s *server) PullImage(ctx context.Context, in *pb.PullImageRequest) (*pb.Pu
 	ref, pull, err := bytecodeRef(in.GetBytecode(), s.defaultPull)
 	var res *supplychain.Result
 	if err == nil {
-		res, err = s.fetch(ctx, ref, pull, "")
+		// Pull checks the objects without holding them: pulling a large
+		// artifact takes little memory.
+		res, err = s.chain.Pull(ctx, ref, pull)
+		res, err = s.fetched(ref, res, err)
 		rec.Supply = res
 	}
 	rec.Err = err
@@ -249,6 +292,9 @@ var auditActions = map[string]struct {
 	"PullImage": {"pull", true},
 	"List":      {"list", false},
 	"Get":       {"get", false},
-	"Inventory": {"inventory", false},
-	"Top":       {"top", false},
+	// ListCache and PruneCache write their own.
+	"ListCache":  {"list-cache", true},
+	"PruneCache": {"prune-cache", true},
+	"Inventory":  {"inventory", false},
+	"Top":        {"top", false},
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,24 +24,47 @@ import (
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
 
-// cache is bpfd's content-addressed store of artifacts: an OCI image layout
-// in the cache dir holding every artifact pulled, by digest, with its
-// signatures (OCI referrers and cosign ".sig" tags) and, tagged "NAME:TAG",
-// the tags it was pulled by, so that `oras` or `bpfctl-image inspect
-// oci:DIR@DIGEST` can read it. Beside the layout, entries/<alg>/<hex>.json
-// records for each artifact where it came from and the trust decision that
-// last admitted it.
+// cache is bpfd's store of artifacts, in the cache dir:
 //
-// Blobs are checked against their digests on every read; a damaged artifact
-// is repaired by deleting what does not match (and the manifests above it)
-// and pulling again.
+//	oci-layout, index.json, blobs/   the content: an OCI image layout of
+//	                                 every artifact pulled (manifests,
+//	                                 configs, layers) by digest, tagged
+//	                                 "NAME:TAG" by the tags it was pulled
+//	                                 by; no signatures
+//	evidence/<alg>/<hex>/<id>/       for each origin an artifact was fetched
+//	                                 from, what that origin served besides
+//	                                 the layers: an OCI layout of its own
+//	                                 with the manifests and configs, the
+//	                                 signature and attestation referrers and
+//	                                 cosign's .sig and .att tags, replaced
+//	                                 whole on each pull from that origin
+//	entries/<alg>/<hex>.json         each artifact's record (cacheEntry):
+//	                                 the media type of its content, its
+//	                                 origins with their evidence, when each
+//	                                 was pulled and what it last decided
+//	bpfd-cache.json                  the format version
+//
+// The trust policy judges an artifact by the name it was fetched from, with
+// the signatures that origin served: one origin's signatures are never read
+// when another's name is judged, and no origin can overwrite another's
+// (a ".sig" tag is per origin). Blobs are checked against their digests on
+// every read; damaged content is repaired by deleting what does not match
+// (and the manifests above it) and pulling it again.
+//
+// Fetches share gc; collection (Collect) takes it alone, and only when no
+// fetch is under way.
 type cache struct {
-	dir   string
-	store *oci.Store
-	log   *slog.Logger
+	dir    string
+	store  *oci.Store
+	log    *slog.Logger
+	limits artifact.Limits
 
-	mu    sync.Mutex
-	locks map[digest.Digest]*digestLock
+	gc sync.RWMutex
+
+	mu       sync.Mutex
+	locks    map[digest.Digest]*digestLock
+	entries  map[digest.Digest]*cacheEntry
+	evidence map[string]*oci.ReadOnlyStore
 
 	// pulls counts the pulls under way. A failed pull may leave a file in
 	// ingest/ (on a full disk the layout store leaves an empty one behind),
@@ -56,40 +80,99 @@ type digestLock struct {
 	users int
 }
 
+// cacheFormat is the version of the cache's layout this bpfd writes. Caches
+// of version 1 (no bpfd-cache.json) kept every origin's signatures together
+// in the content layout; their records name no origins, so that what they
+// hold is confirmed at its origin before it is used again.
+const (
+	cacheFormat     = 2
+	cacheFormatFile = "bpfd-cache.json"
+	evidenceDir     = "evidence"
+	entriesDir      = "entries"
+	// ingestDir is where the layout store writes blobs before moving
+	// them in; tmpDir holds objects being checked (Pull).
+	ingestDir = "ingest"
+	tmpDir    = "tmp"
+)
+
 // cacheEntry is the record kept beside each cached artifact.
 type cacheEntry struct {
-	Digest    digest.Digest `json:"digest"`
-	MediaType string        `json:"mediaType"`
-	Size      int64         `json:"size"`
-	// Images are the names it was pulled from ("host/repo", "oci:/path").
-	Images   []string  `json:"images"`
-	PulledAt time.Time `json:"pulledAt"`
-	// Admission is the last trust decision that admitted it; nil when it
-	// was never admitted.
-	Admission *admission `json:"admission,omitempty"`
+	Digest digest.Digest `json:"digest"`
+	// MediaType is that of the artifact's content, as read (never the one
+	// a registry or layout claimed).
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	// Origins are the names it was fetched from, each with what that
+	// origin served.
+	Origins []*originRecord `json:"origins,omitempty"`
+	// UsedAt is when a fetch last used it, as last saved.
+	UsedAt time.Time `json:"usedAt,omitzero"`
 }
 
-// admission is a trust decision that admitted an artifact.
-type admission struct {
+// originRecord is one origin of an artifact.
+type originRecord struct {
+	// Name is the origin's name, as policies match it ("host/repo",
+	// "oci:/path").
+	Name string `json:"name"`
+	// Evidence is the origin's evidence layout, relative to the cache dir.
+	Evidence string    `json:"evidence"`
+	PulledAt time.Time `json:"pulledAt"`
+	// Decision is the trust policy's last decision on the artifact under
+	// this name; nil before any.
+	Decision *decision `json:"decision,omitempty"`
+}
+
+// decision is a trust decision recorded for an origin.
+type decision struct {
 	// Policy is the fingerprint of the policy that decided.
 	Policy   string    `json:"policy"`
 	Rule     string    `json:"rule,omitempty"`
 	Decision string    `json:"decision"`
+	Reason   string    `json:"reason,omitempty"`
 	Signers  []string  `json:"signers,omitempty"`
 	At       time.Time `json:"at"`
+}
+
+func (e *cacheEntry) origin(name string) *originRecord {
+	for _, o := range e.Origins {
+		if o.Name == name {
+			return o
+		}
+	}
+	return nil
+}
+
+func (e *cacheEntry) clone() *cacheEntry {
+	c := *e
+	c.Origins = make([]*originRecord, len(e.Origins))
+	for i, o := range e.Origins {
+		oc := *o
+		if o.Decision != nil {
+			d := *o.Decision
+			d.Signers = slices.Clone(d.Signers)
+			oc.Decision = &d
+		}
+		c.Origins[i] = &oc
+	}
+	return &c
 }
 
 // openCache opens (creating it if needed) the cache in dir. A layout whose
 // index cannot be read (a crash while it was written) is set aside as
 // index.json.damaged and the cache starts empty of tags: its blobs are
 // checked and fetched again as they are used.
-func openCache(ctx context.Context, dir string, log *slog.Logger) (*cache, error) {
+func openCache(ctx context.Context, dir string, limits artifact.Limits, log *slog.Logger) (*cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
-	// Half-written blobs of an interrupted pull.
-	if err := os.RemoveAll(filepath.Join(dir, ingestDir)); err != nil {
-		return nil, fmt.Errorf("cache dir: %w", err)
+	// Half-written blobs of an interrupted pull, objects being checked.
+	for _, d := range []string{ingestDir, tmpDir} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return nil, fmt.Errorf("cache dir: %w", err)
+		}
+	}
+	if err := checkFormat(dir, log); err != nil {
+		return nil, err
 	}
 	store, err := oci.NewWithContext(ctx, dir)
 	if err != nil {
@@ -105,9 +188,38 @@ func openCache(ctx context.Context, dir string, log *slog.Logger) (*cache, error
 			return nil, fmt.Errorf("cache %s: %w", dir, err)
 		}
 	}
-	// Deletions are precise (repair): nothing else goes with a node.
+	// Deletions are precise (repair, Collect): nothing else goes with a
+	// node.
 	store.AutoGC = false
-	return &cache{dir: dir, store: store, log: log, locks: map[digest.Digest]*digestLock{}}, nil
+	return &cache{
+		dir: dir, store: store, log: log, limits: limits,
+		locks: map[digest.Digest]*digestLock{}, entries: map[digest.Digest]*cacheEntry{}, evidence: map[string]*oci.ReadOnlyStore{},
+	}, nil
+}
+
+// checkFormat reads the cache's format version, writing it to a new or
+// older cache, and refuses a cache of a later bpfd.
+func checkFormat(dir string, log *slog.Logger) error {
+	path := filepath.Join(dir, cacheFormatFile)
+	var f struct {
+		Version int `json:"version"`
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, serr := os.Stat(filepath.Join(dir, ocispec.ImageIndexFile)); serr == nil {
+			log.Info("cache of an earlier bpfd: its signatures are not bound to their origins and are not used; artifacts are confirmed at their origin when next fetched", "path", dir)
+		}
+	case err != nil:
+		return fmt.Errorf("cache %s: %w", dir, err)
+	case json.Unmarshal(data, &f) != nil || f.Version < 1:
+		log.Warn("cache format file unreadable; rewriting it", "path", path)
+	case f.Version > cacheFormat:
+		return fmt.Errorf("cache %s: format %d, this bpfd reads %d: use an empty cache dir or the bpfd that wrote it", dir, f.Version, cacheFormat)
+	case f.Version == cacheFormat:
+		return nil
+	}
+	return writeFileAtomic(path, fmt.Appendf(nil, "{\"version\": %d}\n", cacheFormat))
 }
 
 // lock serializes the work on one artifact; the caller calls the function
@@ -132,8 +244,8 @@ func (c *cache) lock(d digest.Digest) func() {
 	}
 }
 
-// resolve returns the manifest or index the cache holds under reference: a
-// digest or a "NAME:TAG" tag; false when it holds none.
+// resolve returns the manifest or index the content layout holds under
+// reference: a digest or a "NAME:TAG" tag; false when it holds none.
 func (c *cache) resolve(ctx context.Context, reference string) (ocispec.Descriptor, bool, error) {
 	desc, err := c.store.Resolve(ctx, reference)
 	if errors.Is(err, errdef.ErrNotFound) {
@@ -152,7 +264,8 @@ func isManifestType(mt string) bool {
 	return strings.Contains(mt, "manifest") || mt == ocispec.MediaTypeImageIndex
 }
 
-// has reports whether the cache holds root's manifest.
+// has reports whether the content layout holds root's manifest, which a
+// pull writes after every blob below it.
 func (c *cache) has(ctx context.Context, root ocispec.Descriptor) (bool, error) {
 	ok, err := c.store.Exists(ctx, root)
 	if err != nil {
@@ -161,35 +274,22 @@ func (c *cache) has(ctx context.Context, root ocispec.Descriptor) (bool, error) 
 	return ok, nil
 }
 
-// ingestDir is where the layout store writes blobs before moving them in.
-const ingestDir = "ingest"
-
-// pull copies root, its referrers and cosign tags from src into the cache.
-func (c *cache) pull(ctx context.Context, src *artifact.Target, root ocispec.Descriptor) error {
-	c.ingestMu.Lock()
-	c.pulls++
-	c.ingestMu.Unlock()
-	result, err := artifact.Copy(ctx, src, root, c.store, "", artifact.CopyOptions{})
-	// A referrer skipped as invalid may have failed half-way into ingest/.
-	c.pullDone(err != nil || skippedInvalid(result))
+// pullContent copies the artifact root from src into the content layout,
+// without its referrers.
+func (c *cache) pullContent(ctx context.Context, src *artifact.Target, root ocispec.Descriptor) error {
+	c.pullStarted()
+	_, err := artifact.Copy(ctx, src, root, c.store, "", artifact.CopyOptions{SkipReferrers: true, Limits: c.limits})
+	c.pullDone(err != nil)
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
 	return nil
 }
 
-// skippedInvalid reports whether a copy left a referrer behind for its
-// content (missing, tampered, malformed).
-func skippedInvalid(result *artifact.CopyResult) bool {
-	if result == nil {
-		return false
-	}
-	for _, s := range result.Skipped {
-		if s.Reason == artifact.SkipInvalid {
-			return true
-		}
-	}
-	return false
+func (c *cache) pullStarted() {
+	c.ingestMu.Lock()
+	c.pulls++
+	c.ingestMu.Unlock()
 }
 
 // pullDone ends a pull; after failures it empties ingest/ once no pull is
@@ -220,36 +320,14 @@ func (c *cache) tag(ctx context.Context, root ocispec.Descriptor, name string) e
 	return nil
 }
 
-// repair checks every blob of root's graph, of its referrers' and of its
-// cosign tags' against its digest. It deletes those missing or damaged,
-// with every manifest above them, so that the next pull fetches them again,
-// and returns how many it deleted.
+// repair checks every blob of root's graph in the content layout against
+// its digest. It deletes those missing or damaged, with every manifest
+// above them, so that the next pull fetches them again, and returns how
+// many it deleted.
 func (c *cache) repair(ctx context.Context, root ocispec.Descriptor) (int, error) {
 	r := &repairer{c: c, seen: map[digest.Digest]bool{}}
-	nodes := []ocispec.Descriptor{root}
-	for len(nodes) > 0 {
-		n := nodes[0]
-		nodes = nodes[1:]
-		ok, err := r.check(ctx, n)
-		if err != nil {
-			return r.removed, err
-		}
-		if !ok {
-			continue
-		}
-		// Signatures: referrers (OCI 1.1 subjects) and cosign's .sig tag.
-		preds, err := c.store.Predecessors(ctx, n)
-		if err != nil {
-			return r.removed, fmt.Errorf("cache: referrers of %s: %w", n.Digest, err)
-		}
-		for _, p := range preds {
-			if p.Digest != "" && !r.seen[p.Digest] {
-				nodes = append(nodes, p)
-			}
-		}
-		if sig, ok, err := c.resolve(ctx, verify.LegacySignatureTag(n.Digest)); err == nil && ok && !r.seen[sig.Digest] {
-			nodes = append(nodes, sig)
-		}
+	if _, err := r.check(ctx, root); err != nil {
+		return r.removed, err
 	}
 	return r.removed, nil
 }
@@ -303,41 +381,94 @@ func (r *repairer) delete(ctx context.Context, node ocispec.Descriptor, why erro
 
 // entryPath returns where the record of the artifact d is kept.
 func (c *cache) entryPath(d digest.Digest) string {
-	return filepath.Join(c.dir, "entries", d.Algorithm().String(), d.Encoded()+".json")
+	return filepath.Join(c.dir, entriesDir, d.Algorithm().String(), d.Encoded()+".json")
 }
 
-// entry returns the record of the artifact root, or a new one.
-func (c *cache) entry(root ocispec.Descriptor) *cacheEntry {
-	e := &cacheEntry{Digest: root.Digest, MediaType: root.MediaType, Size: root.Size}
-	data, err := os.ReadFile(c.entryPath(root.Digest))
+// entry returns a copy of the record of the artifact d, or nil when there
+// is none. The caller holds d's lock.
+func (c *cache) entry(d digest.Digest) *cacheEntry {
+	c.mu.Lock()
+	e, ok := c.entries[d]
+	c.mu.Unlock()
+	if !ok {
+		e = c.readEntry(d)
+		c.mu.Lock()
+		c.entries[d] = e // nil too: known to be absent
+		c.mu.Unlock()
+	}
+	if e == nil {
+		return nil
+	}
+	return e.clone()
+}
+
+// readEntry reads the record of d from its file; nil when there is none or
+// it cannot be read.
+func (c *cache) readEntry(d digest.Digest) *cacheEntry {
+	data, err := os.ReadFile(c.entryPath(d))
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			c.log.Warn("cache: unreadable entry record; starting a new one", "digest", root.Digest, "error", err)
+			c.log.Warn("cache: unreadable entry record; starting a new one", "digest", d, "error", err)
 		}
-		return e
+		return nil
 	}
-	if err := json.Unmarshal(data, e); err != nil || e.Digest != root.Digest {
-		c.log.Warn("cache: damaged entry record; starting a new one", "digest", root.Digest, "error", err)
-		return &cacheEntry{Digest: root.Digest, MediaType: root.MediaType, Size: root.Size}
+	e := &cacheEntry{}
+	if err := json.Unmarshal(data, e); err != nil || e.Digest != d {
+		c.log.Warn("cache: damaged entry record; starting a new one", "digest", d, "error", err)
+		return nil
 	}
+	e.Origins = slices.DeleteFunc(e.Origins, func(o *originRecord) bool { return o == nil || o.Name == "" || !validEvidencePath(o.Evidence, d) })
 	return e
 }
 
-// save writes e atomically.
+// save writes e atomically and keeps a copy. The caller holds e's lock.
 func (c *cache) save(e *cacheEntry) error {
-	path := c.entryPath(e.Digest)
 	data, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return err
 	}
+	path := c.entryPath(e.Digest)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("cache entry %s: %w", e.Digest, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".entry-*")
-	if err != nil {
+	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("cache entry %s: %w", e.Digest, err)
 	}
-	_, err = tmp.Write(append(data, '\n'))
+	c.mu.Lock()
+	c.entries[e.Digest] = e.clone()
+	c.mu.Unlock()
+	return nil
+}
+
+// touch notes that a fetch used the artifact d at t; the record keeps it
+// from its next save.
+func (c *cache) touch(d digest.Digest, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[d]; e != nil {
+		e.UsedAt = t
+	}
+}
+
+// forget removes the record of d. The caller holds gc alone.
+func (c *cache) forget(d digest.Digest) error {
+	c.mu.Lock()
+	delete(c.entries, d)
+	c.mu.Unlock()
+	if err := os.Remove(c.entryPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cache entry %s: %w", d, err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file renamed
+// over it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -346,7 +477,18 @@ func (c *cache) save(e *cacheEntry) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("cache entry %s: %w", e.Digest, err)
 	}
-	return nil
+	return err
+}
+
+// decisionOf records a verification's report.
+func decisionOf(report *verify.Report, at time.Time) *decision {
+	if report == nil {
+		return nil
+	}
+	return &decision{Policy: report.Policy, Rule: report.Rule, Decision: string(report.Decision), Reason: string(report.Reason), Signers: report.Signers(), At: at}
+}
+
+func (d *decision) same(o *decision) bool {
+	return d != nil && o != nil && d.Policy == o.Policy && d.Rule == o.Rule && d.Decision == o.Decision && d.Reason == o.Reason && slices.Equal(d.Signers, o.Signers)
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
@@ -17,10 +18,18 @@ import (
 // verifies it against the trust policy in force on every use, and returns
 // the objects for this host with the verdict that admitted them.
 //
+// The policy judges the name the artifact and its signatures were fetched
+// from. A name no rule covers is refused before anything is read. The cache
+// keeps each origin's signatures apart: a digest cached from one origin is
+// served under another name only once that origin has been asked for it
+// and its signatures pulled from there (under PullNever, or with that
+// origin down, it is refused). Signatures and attestations are pulled and
+// verified before the artifact's layers are pulled or read.
+//
 // A cached artifact whose blobs no longer match their digests is repaired
 // and pulled again (not under PullNever). A cached artifact the policy
-// denies is pulled again once before the denial stands, so that signatures
-// added at the origin since are seen.
+// denies is checked once more against its origin before the denial stands,
+// so that signatures added at the origin since are seen.
 //
 // A Chain is safe for concurrent use: fetches of one digest are
 // serialized, others run in parallel.
@@ -29,7 +38,11 @@ type Chain struct {
 	trust *trust
 	open  artifact.OpenOptions
 	plain []string
-	log   *slog.Logger
+	// maxSize is the cache's size limit; 0 for none.
+	maxSize int64
+	log     *slog.Logger
+	// collecting is held by the one Collect under way.
+	collecting sync.Mutex
 }
 
 // Options configure Open.
@@ -46,6 +59,14 @@ type Options struct {
 	PlainHTTPRegistries []string
 	// HTTPClient reaches registries; nil means artifact.DefaultHTTPClient().
 	HTTPClient *http.Client
+	// Limits bound what a pull reads and writes (manifest, config and blob
+	// sizes, blob and referrer counts, referrer depth, archive extraction);
+	// the zero value is artifact's defaults. Referrers past the limits are
+	// skipped, never a failure.
+	Limits artifact.Limits
+	// MaxSize is the size the cache is collected down to (Collect), in
+	// bytes; 0 means no limit.
+	MaxSize int64
 	// Logger receives the Chain's log; none when nil.
 	Logger *slog.Logger
 }
@@ -61,7 +82,7 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := openCache(ctx, opts.CacheDir, log)
+	c, err := openCache(ctx, opts.CacheDir, opts.Limits, log)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +91,12 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 		client = artifact.DefaultHTTPClient()
 	}
 	return &Chain{
-		cache: c,
-		trust: t,
-		open:  artifact.OpenOptions{CredentialsFile: opts.CredentialsFile, HTTPClient: client},
-		plain: opts.PlainHTTPRegistries,
-		log:   log,
+		cache:   c,
+		trust:   t,
+		open:    artifact.OpenOptions{CredentialsFile: opts.CredentialsFile, HTTPClient: client, Limits: opts.Limits},
+		plain:   opts.PlainHTTPRegistries,
+		maxSize: opts.MaxSize,
+		log:     log,
 	}, nil
 }
 
@@ -103,10 +125,20 @@ func (c *Chain) Fetch(ctx context.Context, ref string, policy PullPolicy) (*Resu
 // verify.ReasonNamespaceNotAdmitted. An empty namespace is Fetch.
 func (c *Chain) FetchFor(ctx context.Context, ref string, policy PullPolicy, namespace string) (*Result, error) {
 	res := &Result{Reference: ref}
-	err := c.fetch(ctx, res, ref, policy, namespace)
+	err := c.fetch(ctx, res, ref, policy, false, namespace)
 	if err != nil {
 		res.Objects = nil
 	}
+	return res, pullError(ref, err)
+}
+
+// Pull is Fetch without the objects: it resolves, pulls and verifies ref,
+// and checks its objects for this host as Fetch does, streaming them rather
+// than holding them, so that pulling a large artifact takes little memory.
+// The Result has no Objects; its errors are Fetch's.
+func (c *Chain) Pull(ctx context.Context, ref string, policy PullPolicy) (*Result, error) {
+	res := &Result{Reference: ref}
+	err := c.fetch(ctx, res, ref, policy, true, "")
 	return res, pullError(ref, err)
 }
 
@@ -118,7 +150,7 @@ func (c *Chain) ReloadPolicy() (bool, error) { return c.trust.reload() }
 // PolicyFingerprint returns the fingerprint of the trust policy in force.
 func (c *Chain) PolicyFingerprint() string { return c.trust.fingerprint() }
 
-func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullPolicy, namespace string) error {
+func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullPolicy, check bool, namespace string) error {
 	if _, err := ParsePullPolicy(string(policy)); err != nil {
 		return err
 	}
@@ -126,10 +158,20 @@ func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullP
 	if err != nil {
 		return err
 	}
+	res.Origin = ref.Name()
 	if ref.Transport == artifact.File {
 		return c.local(ctx, res, ref, namespace)
 	}
-	f := &fetch{c: c, res: res, ref: ref, policy: policy, namespace: namespace}
+	// Policy before bytes: a name no rule covers is denied before the
+	// cache or the origin is read.
+	if v := c.trust.current(); !v.Policy().Covers(ref.Name()) {
+		report, err := v.VerifyEvidence(verify.Subject{Name: ref.Name(), Namespace: namespace}, nil, nil)
+		res.noteVerdict(report, err)
+		return err
+	}
+	c.cache.gc.RLock()
+	defer c.cache.gc.RUnlock()
+	f := &fetch{c: c, res: res, ref: ref, name: ref.Name(), policy: policy, check: check, namespace: namespace}
 	defer f.close()
 	return f.run(ctx)
 }
@@ -157,17 +199,5 @@ func (c *Chain) local(ctx context.Context, res *Result, ref artifact.Reference, 
 // noteVerdict records a verification's outcome.
 func (r *Result) noteVerdict(report *verify.Report, err error) {
 	r.Verified = true
-	var denial *verify.DenialError
-	switch {
-	case errors.As(err, &denial):
-		r.Verdict = verdictOf(denial.Report)
-		if r.Verdict == nil {
-			r.Verdict = &Verdict{Decision: verify.DecisionDeny}
-		}
-		r.Verdict.Decision, r.Verdict.Reason = verify.DecisionDeny, denial.Reason
-	case err != nil:
-		r.Verdict = nil
-	default:
-		r.Verdict = verdictOf(report)
-	}
+	r.Verdict, _ = verdictFrom(report, err)
 }

@@ -116,10 +116,15 @@ func TestPullPolicies(t *testing.T) {
 		}
 	}
 
-	// The cache records the admission, and stays readable as a layout.
-	entry := e.chain.cache.entry(ocispec.Descriptor{Digest: digest.Digest(dgst)})
-	if entry.Admission == nil || entry.Admission.Policy != e.chain.PolicyFingerprint() || entry.Admission.Rule != "images" || entry.Admission.Decision != "allow" {
-		t.Errorf("cache entry %+v: want an admission by rule images under the policy in force", entry)
+	// The cache records the origin's decision, and stays readable as a
+	// layout.
+	entry := e.chain.cache.entry(digest.Digest(dgst))
+	origin := entry.origin("oci:" + filepath.Join(e.images, "xdp"))
+	if origin == nil || origin.Decision == nil || origin.Decision.Policy != e.chain.PolicyFingerprint() || origin.Decision.Rule != "images" || origin.Decision.Decision != "allow" {
+		t.Errorf("cache entry %+v: want the origin's decision by rule images under the policy in force", entry)
+	}
+	if entry.MediaType != ocispec.MediaTypeImageManifest {
+		t.Errorf("cache entry's media type %q, want the content's, %s", entry.MediaType, ocispec.MediaTypeImageManifest)
 	}
 	layout, err := oci.NewWithContext(ctx, e.cacheDir)
 	if err != nil {
@@ -220,9 +225,10 @@ func TestRepairsDamagedCache(t *testing.T) {
 	}
 
 	// Damage the signature: the cached copy no longer verifies; it is
-	// repaired from the origin before the policy's verdict.
-	for _, d := range signatureBlobs(t, e.cacheDir, rootOf(t, digestRef)) {
-		testimage.Damage(t, e.cacheDir, d)
+	// pulled again from the origin before the policy's verdict.
+	evidence := e.evidenceDir(t, digestRef)
+	for _, d := range signatureBlobs(t, evidence, rootOf(t, digestRef)) {
+		testimage.Damage(t, evidence, d)
 	}
 	if _, err := e.chain.Fetch(ctx, digestRef, PullIfNotPresent); err != nil {
 		t.Fatalf("load after damaging the cached signature: %v", err)
@@ -230,6 +236,21 @@ func TestRepairsDamagedCache(t *testing.T) {
 	if _, err := e.chain.Fetch(ctx, digestRef, PullNever); err != nil {
 		t.Fatalf("the repaired signature from the cache: %v", err)
 	}
+}
+
+// evidenceDir returns the layout holding the signatures the cache pulled
+// of ref from ref's origin.
+func (e *chainEnv) evidenceDir(t *testing.T, ref string) string {
+	t.Helper()
+	r, err := artifact.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := e.chain.cache.entry(rootOf(t, ref).Digest)
+	if entry == nil || entry.origin(r.Name()) == nil {
+		t.Fatalf("the cache records no signatures of %s from %s", ref, r.Name())
+	}
+	return filepath.Join(e.cacheDir, entry.origin(r.Name()).Evidence)
 }
 
 // signatureBlobs returns the layers of root's referrers in the layout.
@@ -294,7 +315,7 @@ func TestDenials(t *testing.T) {
 		"replayed":         {ref: replayed, wantReason: verify.ReasonDigestMismatch},
 		"out of scope":     {ref: outside, wantReason: verify.ReasonOutOfScope},
 		"tampered content": {ref: tampered, wantErr: artifact.ErrDigestMismatch},
-		"missing layout":   {ref: "oci:" + filepath.Join(e.dir, "nowhere") + ":v1", wantErr: artifact.ErrNotFound},
+		"missing layout":   {ref: "oci:" + filepath.Join(e.images, "nowhere") + ":v1", wantErr: artifact.ErrNotFound},
 		"bad reference":    {ref: "oci:", wantErr: artifact.ErrInvalidReference},
 		"bad pull policy":  {ref: unsigned, wantErr: ErrInvalid},
 	}
@@ -319,8 +340,9 @@ func TestDenials(t *testing.T) {
 				if v := res.Verdict; !res.Verified || v == nil || v.Decision != verify.DecisionDeny || v.Reason != tc.wantReason || v.Policy != e.chain.PolicyFingerprint() {
 					t.Errorf("verdict %+v, want deny for %s under the policy in force", v, tc.wantReason)
 				}
-				if res.Digest == "" {
-					t.Error("a denied artifact's result names no digest")
+				// A name no rule covers is denied before anything is read.
+				if (res.Digest == "") != (tc.wantReason == verify.ReasonOutOfScope) {
+					t.Errorf("a denial for %s with digest %q", tc.wantReason, res.Digest)
 				}
 			}
 			if tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !errors.As(err, &pe)) {
@@ -367,7 +389,13 @@ func TestPolicyReload(t *testing.T) {
 	if e.chain.PolicyFingerprint() == before {
 		t.Fatal("fingerprint unchanged after a reload with another key")
 	}
-	res, err := e.chain.Fetch(ctx, ref, PullNever)
+	// The denied artifact's layers were never pulled: Never cannot serve
+	// it; the signatures cached decide, and its layers are pulled once
+	// admitted.
+	if _, err := e.chain.Fetch(ctx, ref, PullNever); !errors.Is(err, ErrNotCached) {
+		t.Fatalf("Never, after trusting the signer of an artifact denied before: %v, want not cached", err)
+	}
+	res, err := e.chain.Fetch(ctx, ref, PullIfNotPresent)
 	if err != nil {
 		t.Fatalf("after trusting the signer: %v", err)
 	}
@@ -407,7 +435,7 @@ func TestLocalFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Result{Reference: ref, Verified: true,
+	want := &Result{Reference: ref, Origin: ref, Verified: true,
 		Verdict: &Verdict{Decision: verify.DecisionAllowUnsigned, Rule: "local", Policy: e.chain.PolicyFingerprint(), AllowedKinds: []progtype.Kind{progtype.Tracepoint}},
 		Objects: res.Objects}
 	if diff := cmp.Diff(want, res); diff != "" {
@@ -455,7 +483,7 @@ func TestOpenCacheDamagedIndex(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(`{"schemaVersion":2,"manif`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := openCache(context.Background(), dir, testLogger(t))
+	c, err := openCache(context.Background(), dir, artifact.Limits{}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,10 @@ var (
 	ErrNotCached = errors.New("not in the cache and the pull policy is Never")
 	// ErrInvalid: a pull policy that is not one of the three.
 	ErrInvalid = errors.New("invalid")
+	// ErrNoEvidence: the cache holds no signatures of an artifact from
+	// the origin asked about (Rejudge): it was never fetched from there, or
+	// the cache was emptied or written by an earlier bpfd.
+	ErrNoEvidence = errors.New("no signatures from that origin in the cache")
 )
 
 // PullError reports a failure to resolve, pull or read an artifact, as

@@ -13,6 +13,10 @@ import (
 type Result struct {
 	// Reference is the reference as requested.
 	Reference string
+	// Origin is the name the artifact was fetched from, which the trust
+	// policy judged: the reference's name ("host/repo", "oci:/path",
+	// "file:/path"); empty when the reference did not parse.
+	Origin string
 	// Digest is the manifest digest the reference resolved to; empty until
 	// resolved, and for local files.
 	Digest digest.Digest
@@ -22,7 +26,8 @@ type Result struct {
 	Verified bool
 	Verdict  *Verdict
 	// Objects are the artifact's ELF objects for this host's platform, in
-	// the artifact's order; set only when the policy admitted them.
+	// the artifact's order; set only when the policy admitted them, and
+	// never by Pull.
 	Objects []Object
 	// CacheHits counts artifacts found in the cache without pulling,
 	// Pulls those pulled from their origin, Repairs cached artifacts found
@@ -32,7 +37,7 @@ type Result struct {
 
 // Admitted reports whether the trust policy admitted the artifact.
 func (r *Result) Admitted() bool {
-	return r != nil && r.Verdict != nil && r.Verdict.Decision != verify.DecisionDeny && r.Objects != nil
+	return r != nil && r.Verdict != nil && r.Verdict.Decision != verify.DecisionDeny
 }
 
 // Object is one BPF ELF object of an admitted artifact.
@@ -46,9 +51,10 @@ type Object struct {
 // Verdict is the trust policy's decision on an artifact.
 type Verdict struct {
 	// Decision is allow, allow-unsigned, warn or deny; Reason explains a
-	// deny or a warn.
+	// deny or a warn, and Detail in a sentence.
 	Decision verify.Decision
 	Reason   verify.Reason
+	Detail   string
 	// Rule names the rule that governed the artifact; empty when the
 	// default applied.
 	Rule string
@@ -66,7 +72,7 @@ func verdictOf(report *verify.Report) *Verdict {
 	if report == nil {
 		return nil
 	}
-	return &Verdict{
+	v := &Verdict{
 		Decision:     report.Decision,
 		Reason:       report.Reason,
 		Rule:         report.Rule,
@@ -74,4 +80,8 @@ func verdictOf(report *verify.Report) *Verdict {
 		Policy:       report.Policy,
 		AllowedKinds: report.AllowedProgramTypes,
 	}
+	if len(report.Findings) > 0 {
+		v.Detail = report.Findings[0].Detail
+	}
+	return v
 }

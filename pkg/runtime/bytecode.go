@@ -27,6 +27,11 @@ type Object struct {
 type Provenance struct {
 	// Reference is the reference as requested.
 	Reference string `json:"reference"`
+	// Origin is the name the bytecode was fetched from, which the trust
+	// policy judged ("host/repo", "oci:/path", "file:/path"). Records
+	// written before origins were recorded have none: it is Reference's
+	// name.
+	Origin string `json:"origin,omitempty"`
 	// Digest is the manifest digest the reference resolved to and that was
 	// verified; empty for local files.
 	Digest string `json:"digest,omitempty"`

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -155,14 +157,16 @@ func (m *Manager) closeDispatcher(key string, hs *hookState) {
 // and maps. It returns a function that closes the maps it opened.
 func (m *Manager) chainMembers(ms []*member, fresh map[ID]map[string]*ebpf.Map) (_ []dispatcher.Member, closeMaps func(), err error) {
 	var opened []*ebpf.Map
-	closeMaps = func() {
+	closeOpened := func() {
 		for _, mp := range opened {
 			mp.Close()
 		}
 	}
+	closeMaps = closeOpened
 	defer func() {
+		// Not closeMaps: a failing return has set it to nil.
 		if err != nil {
-			closeMaps()
+			closeOpened()
 		}
 	}()
 	out := make([]dispatcher.Member, len(ms))
@@ -211,6 +215,11 @@ func (m *Manager) storedProgram(r *record, objects map[string]*ebpf.CollectionSp
 		elf, err := m.store.object(sum)
 		if err != nil {
 			return nil, fmt.Errorf("program %s (id %d): %w", r.Name, r.ID, err)
+		}
+		if got := sha256.Sum256(elf); hex.EncodeToString(got[:]) != sum {
+			err := fmt.Errorf("program %s (id %d): stored object %s (sha256:%s): %w; it is not loaded", r.Name, r.ID, r.Object, sum, ErrIntegrity)
+			m.markFault(r.ID, err.Error())
+			return nil, err
 		}
 		if spec, err = ebpf.LoadCollectionSpecFromReader(bytes.NewReader(elf)); err != nil {
 			return nil, fmt.Errorf("program %s (id %d): stored object %s: %w", r.Name, r.ID, r.Object, err)

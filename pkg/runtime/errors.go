@@ -46,6 +46,12 @@ var (
 	ErrUnsupported = errors.New("not supported by this kernel")
 	// ErrClosed: the Manager was closed.
 	ErrClosed = errors.New("manager closed")
+	// ErrIntegrity: an ELF object the state store keeps, to rebuild the
+	// chain of an XDP or TC hook after a restart, does not match the
+	// SHA-256 it was recorded under (damaged or altered at rest). It is
+	// not loaded: the hook keeps the chain it runs, and the program is
+	// marked (Program.Fault).
+	ErrIntegrity = errors.New("does not match its recorded digest")
 )
 
 // verifierTailLines is how many lines of the verifier log a VerifierError

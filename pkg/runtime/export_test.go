@@ -1,5 +1,12 @@
 package runtime
 
+import (
+	"bytes"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
 // SetStepHook sets the function called at each durable step of a load or
 // unload, for the crash test; nil removes it.
 func SetStepHook(f func(step string)) { stepHook = f }
@@ -16,4 +23,37 @@ func StoredRecords(m *Manager) (map[ID]string, error) {
 		out[r.ID] = string(r.State)
 	}
 	return out, nil
+}
+
+// AlterStoredObjects changes one byte of every ELF object the state store
+// in stateDir keeps for chain rebuilds, as damage or an attacker at rest
+// would, and returns how many it changed. The store must be closed.
+func AlterStoredObjects(stateDir string) (int, error) {
+	db, err := bolt.Open(filepath.Join(stateDir, storeFile), 0o600, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	n := 0
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketObjects)
+		altered := map[string][]byte{}
+		err := b.ForEach(func(k, v []byte) error {
+			elf := bytes.Clone(v)
+			elf[len(elf)-1] ^= 0xff
+			altered[string(k)] = elf
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, elf := range altered {
+			if err := b.Put([]byte(k), elf); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }

@@ -60,6 +60,8 @@ type Manager struct {
 	pendingMu sync.Mutex
 	pending   []ID
 
+	// faults are the programs marked faulty (fault.go).
+	faults faults
 	// stats is the hold on BPF statistics (stats.go).
 	stats statsControl
 }

@@ -48,6 +48,11 @@ type Program struct {
 	PinPath string
 	// Maps are the maps the program uses, pinned under PinPath/maps.
 	Maps []Map
+	// Fault says what the Manager found wrong with the program, e.g. that
+	// the object its hook's chain is rebuilt from does not match its digest
+	// (ErrIntegrity), so that the hook keeps running its previous chain;
+	// empty when nothing is.
+	Fault string
 	// Kernel is what the kernel reports; nil when the program cannot be
 	// read. A program in a linked chain has no kernel program of its own:
 	// Kernel describes the chain's one program (with this program's maps).
@@ -160,6 +165,7 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		LoadedAt:   r.LoadedAt,
 		Owner:      r.Owner,
 		PinPath:    m.programDir(r.ID),
+		Fault:      m.fault(r.ID),
 	}
 	for _, mr := range r.Maps {
 		p.Maps = append(p.Maps, Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)})

@@ -82,6 +82,7 @@ func (m *Manager) unload(id ID) error {
 	}
 	step("unload:deleted")
 	hs.remove(id)
+	m.clearFault(id)
 	return nil
 }
 

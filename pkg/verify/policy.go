@@ -122,6 +122,18 @@ func (p *Policy) match(name string) *Rule {
 	return nil
 }
 
+// Covers reports whether the policy may admit an artifact named name at
+// all: a rule governs the name, or the name is an OCI reference no rule
+// covers and the default is allow-unsigned. When it does not, the policy
+// denies the artifact whatever it carries (VerifyEvidence's denial, reason
+// out-of-scope), so a caller can refuse it before reading anything.
+func (p *Policy) Covers(name string) bool {
+	if p.match(name) != nil {
+		return true
+	}
+	return p.Default == DefaultAllowUnsigned && !(Subject{Name: name}).local()
+}
+
 // Fingerprint returns "sha256:<hex>", the SHA-256 of the policy's canonical
 // form: its JSON with defaults applied, keys replaced by their fingerprints
 // and trusted roots by the digests of their files. Two files that mean the

@@ -471,3 +471,43 @@ func indent(s, prefix string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestPolicyCovers checks which names a policy may admit at all: those a
+// rule governs, and OCI references no rule covers under default
+// allow-unsigned, never local files no rule covers.
+func TestPolicyCovers(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.pub"), key(t, 0).pub.PEM())
+	rules := "rules:\n- name: r\n  images: [\"registry.example.com/net/*\", \"file:/opt/bpf/**\"]\n  authorities: [{key: {path: a.pub}}]\n"
+	cases := map[string]struct {
+		def  string
+		name string
+		want bool
+	}{
+		"rule":                         {"deny", "registry.example.com/net/xdp", true},
+		"no rule":                      {"deny", "registry.example.com/other/xdp", false},
+		"no rule, allow-unsigned":      {"allow-unsigned", "registry.example.com/other/xdp", true},
+		"layout no rule":               {"deny", "oci:/tmp/x", false},
+		"local file rule":              {"deny", "file:/opt/bpf/x.o", true},
+		"local file no rule":           {"deny", "file:/tmp/x.o", false},
+		"local file no rule, unsigned": {"allow-unsigned", "file:/tmp/x.o", false},
+		"segment wildcard":             {"deny", "registry.example.com/net/a/b", false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p, err := ParsePolicy([]byte("apiVersion: bpfd.io/v1alpha1\nkind: TrustPolicy\ndefault: "+tc.def+"\n"+rules), ParseOptions{BaseDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Covers(tc.name); got != tc.want {
+				t.Errorf("Covers(%q) = %v, want %v", tc.name, got, tc.want)
+			}
+			// Covers agrees with the verdict on a name with nothing to show.
+			_, verr := NewVerifier(p, VerifierOptions{}).VerifyEvidence(Subject{Name: tc.name}, nil, nil)
+			var denial *DenialError
+			if !tc.want && (!errors.As(verr, &denial) || denial.Reason != ReasonOutOfScope) {
+				t.Errorf("VerifyEvidence of an uncovered name: %v, want an out-of-scope denial", verr)
+			}
+		})
+	}
+}

@@ -51,6 +51,9 @@ type Fault struct {
 	// body (with After 0, before the header), until the client gives up or
 	// the proxy goes down.
 	Stall bool
+	// Header, if set, replaces these response headers (e.g. a
+	// Content-Type that lies about the body).
+	Header map[string]string
 }
 
 // StartFaultProxy starts a proxy in front of the registry at upstream
@@ -162,6 +165,9 @@ func (p *FaultProxy) modify(resp *http.Response) error {
 		resp.Body = io.NopCloser(bytes.NewReader(f.Body))
 		resp.ContentLength = int64(len(f.Body))
 		resp.Header.Set("Content-Length", strconv.Itoa(len(f.Body)))
+	}
+	for k, v := range f.Header {
+		resp.Header.Set(k, v)
 	}
 	if f.Then != nil || f.Stall {
 		resp.Body = &faultBody{ReadCloser: resp.Body, left: f.After, then: f.Then, stall: f.Stall, ctx: ctx, stop: stop}

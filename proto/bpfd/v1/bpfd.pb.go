@@ -554,6 +554,62 @@ func (CgroupAttachType) EnumDescriptor() ([]byte, []int) {
 	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
 }
 
+// AdmissionState says whether the trust policy in force admits a running
+// program's artifact.
+type AdmissionState int32
+
+const (
+	AdmissionState_ADMISSION_STATE_UNSPECIFIED AdmissionState = 0
+	// The policy in force admits it.
+	AdmissionState_ADMISSION_STATE_ADMITTED AdmissionState = 1
+	// The policy in force no longer admits it (it denies the artifact, or
+	// its rule no longer allows the program's type), or it cannot be judged
+	// (its origin's signatures are not in the cache). With the daemon's
+	// revocation: unload such programs are unloaded.
+	AdmissionState_ADMISSION_STATE_NOT_ADMITTED AdmissionState = 2
+)
+
+// Enum value maps for AdmissionState.
+var (
+	AdmissionState_name = map[int32]string{
+		0: "ADMISSION_STATE_UNSPECIFIED",
+		1: "ADMISSION_STATE_ADMITTED",
+		2: "ADMISSION_STATE_NOT_ADMITTED",
+	}
+	AdmissionState_value = map[string]int32{
+		"ADMISSION_STATE_UNSPECIFIED":  0,
+		"ADMISSION_STATE_ADMITTED":     1,
+		"ADMISSION_STATE_NOT_ADMITTED": 2,
+	}
+)
+
+func (x AdmissionState) Enum() *AdmissionState {
+	p := new(AdmissionState)
+	*p = x
+	return p
+}
+
+func (x AdmissionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AdmissionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_bpfd_v1_bpfd_proto_enumTypes[8].Descriptor()
+}
+
+func (AdmissionState) Type() protoreflect.EnumType {
+	return &file_bpfd_v1_bpfd_proto_enumTypes[8]
+}
+
+func (x AdmissionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AdmissionState.Descriptor instead.
+func (AdmissionState) EnumDescriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
+}
+
 type DispatcherMode int32
 
 const (
@@ -590,11 +646,11 @@ func (x DispatcherMode) String() string {
 }
 
 func (DispatcherMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_bpfd_v1_bpfd_proto_enumTypes[8].Descriptor()
+	return file_bpfd_v1_bpfd_proto_enumTypes[9].Descriptor()
 }
 
 func (DispatcherMode) Type() protoreflect.EnumType {
-	return &file_bpfd_v1_bpfd_proto_enumTypes[8]
+	return &file_bpfd_v1_bpfd_proto_enumTypes[9]
 }
 
 func (x DispatcherMode) Number() protoreflect.EnumNumber {
@@ -603,7 +659,7 @@ func (x DispatcherMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DispatcherMode.Descriptor instead.
 func (DispatcherMode) EnumDescriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{9}
 }
 
 // Bytecode names the artifact to load programs from.
@@ -2101,7 +2157,16 @@ type Program struct {
 	OwnerUid uint32 `protobuf:"varint,15,opt,name=owner_uid,json=ownerUid,proto3" json:"owner_uid,omitempty"`
 	// owner is what the loading client said the program belongs to; empty
 	// when it said nothing.
-	Owner         *Owner `protobuf:"bytes,16,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner *Owner `protobuf:"bytes,16,opt,name=owner,proto3" json:"owner,omitempty"`
+	// admission is whether the trust policy in force still admits the
+	// program's artifact: judged at load, and again at each start and policy
+	// reload (SIGHUP) from the signatures its origin served, as the cache
+	// keeps them.
+	Admission *Admission `protobuf:"bytes,17,opt,name=admission,proto3" json:"admission,omitempty"`
+	// fault says what bpfd found wrong with the program, e.g. that the
+	// object its hook's chain is rebuilt from does not match its digest (the
+	// hook keeps the chain it runs); empty when nothing is.
+	Fault         string `protobuf:"bytes,18,opt,name=fault,proto3" json:"fault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2248,6 +2313,118 @@ func (x *Program) GetOwner() *Owner {
 	return nil
 }
 
+func (x *Program) GetAdmission() *Admission {
+	if x != nil {
+		return x.Admission
+	}
+	return nil
+}
+
+func (x *Program) GetFault() string {
+	if x != nil {
+		return x.Fault
+	}
+	return ""
+}
+
+// Admission is the trust policy's latest judgement of a running program.
+type Admission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	State AdmissionState         `protobuf:"varint,1,opt,name=state,proto3,enum=bpfd.v1.AdmissionState" json:"state,omitempty"`
+	// decision is allow, allow-unsigned, warn or deny; empty when the
+	// artifact could not be judged.
+	Decision string `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
+	// reason says why it is not admitted (a denial's reason, e.g.
+	// untrusted-key, or program-type, or no-signatures), or why a warn.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// detail explains the reason in a sentence.
+	Detail            string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Rule              string                 `protobuf:"bytes,5,opt,name=rule,proto3" json:"rule,omitempty"`
+	PolicyFingerprint string                 `protobuf:"bytes,6,opt,name=policy_fingerprint,json=policyFingerprint,proto3" json:"policy_fingerprint,omitempty"`
+	CheckedAt         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Admission) Reset() {
+	*x = Admission{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Admission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Admission) ProtoMessage() {}
+
+func (x *Admission) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Admission.ProtoReflect.Descriptor instead.
+func (*Admission) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Admission) GetState() AdmissionState {
+	if x != nil {
+		return x.State
+	}
+	return AdmissionState_ADMISSION_STATE_UNSPECIFIED
+}
+
+func (x *Admission) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *Admission) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Admission) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Admission) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Admission) GetPolicyFingerprint() string {
+	if x != nil {
+		return x.PolicyFingerprint
+	}
+	return ""
+}
+
+func (x *Admission) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
 // Provenance records what the trust policy admitted.
 type Provenance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2263,13 +2440,16 @@ type Provenance struct {
 	Rule string `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
 	// policy_fingerprint identifies the policy file that decided.
 	PolicyFingerprint string `protobuf:"bytes,5,opt,name=policy_fingerprint,json=policyFingerprint,proto3" json:"policy_fingerprint,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// origin is the name the artifact was fetched from, which the policy
+	// judged: the reference's name (host/repo, oci:/path, file:/path).
+	Origin        string `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2461,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2474,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2332,6 +2512,13 @@ func (x *Provenance) GetPolicyFingerprint() string {
 	return ""
 }
 
+func (x *Provenance) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
 // KernelInfo is what the kernel knows of a program.
 type KernelInfo struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -2354,7 +2541,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2553,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2566,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2456,7 +2643,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2655,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2668,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2519,7 +2706,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2718,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2731,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2587,7 +2774,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2786,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2799,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2632,6 +2819,408 @@ func (x *Peer) GetGid() uint32 {
 func (x *Peer) GetPid() int32 {
 	if x != nil {
 		return x.Pid
+	}
+	return 0
+}
+
+type ListCacheRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCacheRequest) Reset() {
+	*x = ListCacheRequest{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCacheRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCacheRequest) ProtoMessage() {}
+
+func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCacheRequest.ProtoReflect.Descriptor instead.
+func (*ListCacheRequest) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
+}
+
+type ListCacheResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// entries are the cached artifacts, by digest.
+	Entries []*CacheEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// size is the bytes the cache holds; max_size its limit (0: none).
+	Size          uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	MaxSize       uint64 `protobuf:"varint,3,opt,name=max_size,json=maxSize,proto3" json:"max_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCacheResponse) Reset() {
+	*x = ListCacheResponse{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCacheResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCacheResponse) ProtoMessage() {}
+
+func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCacheResponse.ProtoReflect.Descriptor instead.
+func (*ListCacheResponse) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListCacheResponse) GetEntries() []*CacheEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListCacheResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ListCacheResponse) GetMaxSize() uint64 {
+	if x != nil {
+		return x.MaxSize
+	}
+	return 0
+}
+
+// CacheEntry is one artifact in bpfd's cache.
+type CacheEntry struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Digest string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// media_type is that of the artifact's content (manifest or index).
+	MediaType string `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// size is the bytes its content and its origins' signatures take; blobs
+	// shared with other artifacts count for each.
+	Size uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// complete is false when only its signatures were pulled (e.g. denied).
+	Complete bool `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
+	// origins are the names it was fetched from.
+	Origins []*CacheOrigin         `protobuf:"bytes,5,rep,name=origins,proto3" json:"origins,omitempty"`
+	UsedAt  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=used_at,json=usedAt,proto3" json:"used_at,omitempty"`
+	// program_ids are the programs loaded from it: it stays while any does.
+	ProgramIds    []uint64 `protobuf:"varint,7,rep,packed,name=program_ids,json=programIds,proto3" json:"program_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheEntry) Reset() {
+	*x = CacheEntry{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheEntry) ProtoMessage() {}
+
+func (x *CacheEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheEntry.ProtoReflect.Descriptor instead.
+func (*CacheEntry) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CacheEntry) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *CacheEntry) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *CacheEntry) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CacheEntry) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+func (x *CacheEntry) GetOrigins() []*CacheOrigin {
+	if x != nil {
+		return x.Origins
+	}
+	return nil
+}
+
+func (x *CacheEntry) GetUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UsedAt
+	}
+	return nil
+}
+
+func (x *CacheEntry) GetProgramIds() []uint64 {
+	if x != nil {
+		return x.ProgramIds
+	}
+	return nil
+}
+
+// CacheOrigin is a name an artifact was fetched from, with the trust
+// policy's last decision under that name.
+type CacheOrigin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// pulled_at is when its signatures were last pulled from there.
+	PulledAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=pulled_at,json=pulledAt,proto3" json:"pulled_at,omitempty"`
+	// decision is allow, allow-unsigned, warn or deny; empty before any.
+	Decision          string   `protobuf:"bytes,3,opt,name=decision,proto3" json:"decision,omitempty"`
+	Reason            string   `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Rule              string   `protobuf:"bytes,5,opt,name=rule,proto3" json:"rule,omitempty"`
+	PolicyFingerprint string   `protobuf:"bytes,6,opt,name=policy_fingerprint,json=policyFingerprint,proto3" json:"policy_fingerprint,omitempty"`
+	Signers           []string `protobuf:"bytes,7,rep,name=signers,proto3" json:"signers,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *CacheOrigin) Reset() {
+	*x = CacheOrigin{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheOrigin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheOrigin) ProtoMessage() {}
+
+func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheOrigin.ProtoReflect.Descriptor instead.
+func (*CacheOrigin) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CacheOrigin) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CacheOrigin) GetPulledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PulledAt
+	}
+	return nil
+}
+
+func (x *CacheOrigin) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *CacheOrigin) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CacheOrigin) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *CacheOrigin) GetPolicyFingerprint() string {
+	if x != nil {
+		return x.PolicyFingerprint
+	}
+	return ""
+}
+
+func (x *CacheOrigin) GetSigners() []string {
+	if x != nil {
+		return x.Signers
+	}
+	return nil
+}
+
+type PruneCacheRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// all removes every artifact no loaded program needs, not only as many
+	// as the size limit requires.
+	All           bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneCacheRequest) Reset() {
+	*x = PruneCacheRequest{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneCacheRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneCacheRequest) ProtoMessage() {}
+
+func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneCacheRequest.ProtoReflect.Descriptor instead.
+func (*PruneCacheRequest) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PruneCacheRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type PruneCacheResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// removed are the artifacts removed, least recently used first.
+	Removed []*CacheEntry `protobuf:"bytes,1,rep,name=removed,proto3" json:"removed,omitempty"`
+	// freed is the bytes removed (leftovers of failed pulls included); size
+	// the bytes the cache holds after.
+	Freed         uint64 `protobuf:"varint,2,opt,name=freed,proto3" json:"freed,omitempty"`
+	Size          uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneCacheResponse) Reset() {
+	*x = PruneCacheResponse{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneCacheResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneCacheResponse) ProtoMessage() {}
+
+func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneCacheResponse.ProtoReflect.Descriptor instead.
+func (*PruneCacheResponse) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PruneCacheResponse) GetRemoved() []*CacheEntry {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+func (x *PruneCacheResponse) GetFreed() uint64 {
+	if x != nil {
+		return x.Freed
+	}
+	return 0
+}
+
+func (x *PruneCacheResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
 	}
 	return 0
 }
@@ -2748,7 +3337,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x11PullImageResponse\x123\n" +
 	"\n" +
 	"provenance\x18\x01 \x01(\v2\x13.bpfd.v1.ProvenanceR\n" +
-	"provenance\"\xaf\x05\n" +
+	"provenance\"\xf7\x05\n" +
 	"\aProgram\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\amanaged\x18\x02 \x01(\bR\amanaged\x12\x12\n" +
@@ -2769,17 +3358,29 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\tloaded_by\x18\r \x01(\v2\r.bpfd.v1.PeerR\bloadedBy\x127\n" +
 	"\tloaded_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\x12\x1b\n" +
 	"\towner_uid\x18\x0f \x01(\rR\bownerUid\x12$\n" +
-	"\x05owner\x18\x10 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x1a;\n" +
+	"\x05owner\x18\x10 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x120\n" +
+	"\tadmission\x18\x11 \x01(\v2\x12.bpfd.v1.AdmissionR\tadmission\x12\x14\n" +
+	"\x05fault\x18\x12 \x01(\tR\x05fault\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x02\n" +
+	"\tAdmission\x12-\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x17.bpfd.v1.AdmissionStateR\x05state\x12\x1a\n" +
+	"\bdecision\x18\x02 \x01(\tR\bdecision\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x12\n" +
+	"\x04rule\x18\x05 \x01(\tR\x04rule\x12-\n" +
+	"\x12policy_fingerprint\x18\x06 \x01(\tR\x11policyFingerprint\x129\n" +
+	"\n" +
+	"checked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\"\xb5\x01\n" +
 	"\n" +
 	"Provenance\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x16\n" +
 	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x12\n" +
 	"\x04rule\x18\x04 \x01(\tR\x04rule\x12-\n" +
-	"\x12policy_fingerprint\x18\x05 \x01(\tR\x11policyFingerprint\"\xb2\x02\n" +
+	"\x12policy_fingerprint\x18\x05 \x01(\tR\x11policyFingerprint\x12\x16\n" +
+	"\x06origin\x18\x06 \x01(\tR\x06origin\"\xb2\x02\n" +
 	"\n" +
 	"KernelInfo\x12\x1d\n" +
 	"\n" +
@@ -2805,7 +3406,37 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x04Peer\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x02 \x01(\rR\x03gid\x12\x10\n" +
-	"\x03pid\x18\x03 \x01(\x05R\x03pid*\xfa\x01\n" +
+	"\x03pid\x18\x03 \x01(\x05R\x03pid\"\x12\n" +
+	"\x10ListCacheRequest\"q\n" +
+	"\x11ListCacheResponse\x12-\n" +
+	"\aentries\x18\x01 \x03(\v2\x13.bpfd.v1.CacheEntryR\aentries\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x19\n" +
+	"\bmax_size\x18\x03 \x01(\x04R\amaxSize\"\xf9\x01\n" +
+	"\n" +
+	"CacheEntry\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x1a\n" +
+	"\bcomplete\x18\x04 \x01(\bR\bcomplete\x12.\n" +
+	"\aorigins\x18\x05 \x03(\v2\x14.bpfd.v1.CacheOriginR\aorigins\x123\n" +
+	"\aused_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06usedAt\x12\x1f\n" +
+	"\vprogram_ids\x18\a \x03(\x04R\n" +
+	"programIds\"\xeb\x01\n" +
+	"\vCacheOrigin\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x127\n" +
+	"\tpulled_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bpulledAt\x12\x1a\n" +
+	"\bdecision\x18\x03 \x01(\tR\bdecision\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04rule\x18\x05 \x01(\tR\x04rule\x12-\n" +
+	"\x12policy_fingerprint\x18\x06 \x01(\tR\x11policyFingerprint\x12\x18\n" +
+	"\asigners\x18\a \x03(\tR\asigners\"%\n" +
+	"\x11PruneCacheRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"m\n" +
+	"\x12PruneCacheResponse\x12-\n" +
+	"\aremoved\x18\x01 \x03(\v2\x13.bpfd.v1.CacheEntryR\aremoved\x12\x14\n" +
+	"\x05freed\x18\x02 \x01(\x04R\x05freed\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size*\xfa\x01\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aERROR_REASON_POLICY_DENIED\x10\x01\x12\"\n" +
@@ -2878,17 +3509,24 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x19CGROUP_ATTACH_TYPE_SYSCTL\x10\n" +
 	"\x12!\n" +
 	"\x1dCGROUP_ATTACH_TYPE_GETSOCKOPT\x10\v\x12!\n" +
-	"\x1dCGROUP_ATTACH_TYPE_SETSOCKOPT\x10\f*k\n" +
+	"\x1dCGROUP_ATTACH_TYPE_SETSOCKOPT\x10\f*q\n" +
+	"\x0eAdmissionState\x12\x1f\n" +
+	"\x1bADMISSION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18ADMISSION_STATE_ADMITTED\x10\x01\x12 \n" +
+	"\x1cADMISSION_STATE_NOT_ADMITTED\x10\x02*k\n" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\x97\x03\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xa2\x04\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
 	"\x04List\x12\x14.bpfd.v1.ListRequest\x1a\x15.bpfd.v1.ListResponse\x120\n" +
 	"\x03Get\x12\x13.bpfd.v1.GetRequest\x1a\x14.bpfd.v1.GetResponse\x12B\n" +
 	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12B\n" +
+	"\tListCache\x12\x19.bpfd.v1.ListCacheRequest\x1a\x1a.bpfd.v1.ListCacheResponse\x12E\n" +
+	"\n" +
+	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12B\n" +
 	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
 	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
@@ -2904,8 +3542,8 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 	return file_bpfd_v1_bpfd_proto_rawDescData
 }
 
-var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -2915,111 +3553,131 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(TcAction)(0),                 // 5: bpfd.v1.TcAction
 	(Direction)(0),                // 6: bpfd.v1.Direction
 	(CgroupAttachType)(0),         // 7: bpfd.v1.CgroupAttachType
-	(DispatcherMode)(0),           // 8: bpfd.v1.DispatcherMode
-	(*Bytecode)(nil),              // 9: bpfd.v1.Bytecode
-	(*LoadRequest)(nil),           // 10: bpfd.v1.LoadRequest
-	(*Tenant)(nil),                // 11: bpfd.v1.Tenant
-	(*Owner)(nil),                 // 12: bpfd.v1.Owner
-	(*LoadProgram)(nil),           // 13: bpfd.v1.LoadProgram
-	(*AttachSpec)(nil),            // 14: bpfd.v1.AttachSpec
-	(*XdpAttach)(nil),             // 15: bpfd.v1.XdpAttach
-	(*TcAttach)(nil),              // 16: bpfd.v1.TcAttach
-	(*TcxAttach)(nil),             // 17: bpfd.v1.TcxAttach
-	(*TracepointAttach)(nil),      // 18: bpfd.v1.TracepointAttach
-	(*KprobeAttach)(nil),          // 19: bpfd.v1.KprobeAttach
-	(*UprobeAttach)(nil),          // 20: bpfd.v1.UprobeAttach
-	(*FentryAttach)(nil),          // 21: bpfd.v1.FentryAttach
-	(*CgroupAttach)(nil),          // 22: bpfd.v1.CgroupAttach
-	(*LoadResponse)(nil),          // 23: bpfd.v1.LoadResponse
-	(*UnloadRequest)(nil),         // 24: bpfd.v1.UnloadRequest
-	(*UnloadResponse)(nil),        // 25: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 26: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 27: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 28: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 29: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 30: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 31: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 32: bpfd.v1.Program
-	(*Provenance)(nil),            // 33: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 34: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 35: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 36: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 37: bpfd.v1.Peer
-	nil,                           // 38: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 39: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 40: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 41: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 42: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 43: google.protobuf.Duration
-	(*InventoryRequest)(nil),      // 44: bpfd.v1.InventoryRequest
-	(*TopRequest)(nil),            // 45: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 46: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 47: bpfd.v1.TopSample
+	(AdmissionState)(0),           // 8: bpfd.v1.AdmissionState
+	(DispatcherMode)(0),           // 9: bpfd.v1.DispatcherMode
+	(*Bytecode)(nil),              // 10: bpfd.v1.Bytecode
+	(*LoadRequest)(nil),           // 11: bpfd.v1.LoadRequest
+	(*Tenant)(nil),                // 12: bpfd.v1.Tenant
+	(*Owner)(nil),                 // 13: bpfd.v1.Owner
+	(*LoadProgram)(nil),           // 14: bpfd.v1.LoadProgram
+	(*AttachSpec)(nil),            // 15: bpfd.v1.AttachSpec
+	(*XdpAttach)(nil),             // 16: bpfd.v1.XdpAttach
+	(*TcAttach)(nil),              // 17: bpfd.v1.TcAttach
+	(*TcxAttach)(nil),             // 18: bpfd.v1.TcxAttach
+	(*TracepointAttach)(nil),      // 19: bpfd.v1.TracepointAttach
+	(*KprobeAttach)(nil),          // 20: bpfd.v1.KprobeAttach
+	(*UprobeAttach)(nil),          // 21: bpfd.v1.UprobeAttach
+	(*FentryAttach)(nil),          // 22: bpfd.v1.FentryAttach
+	(*CgroupAttach)(nil),          // 23: bpfd.v1.CgroupAttach
+	(*LoadResponse)(nil),          // 24: bpfd.v1.LoadResponse
+	(*UnloadRequest)(nil),         // 25: bpfd.v1.UnloadRequest
+	(*UnloadResponse)(nil),        // 26: bpfd.v1.UnloadResponse
+	(*ListRequest)(nil),           // 27: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 28: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 29: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 30: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 31: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 32: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 33: bpfd.v1.Program
+	(*Admission)(nil),             // 34: bpfd.v1.Admission
+	(*Provenance)(nil),            // 35: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 36: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 37: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 38: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 39: bpfd.v1.Peer
+	(*ListCacheRequest)(nil),      // 40: bpfd.v1.ListCacheRequest
+	(*ListCacheResponse)(nil),     // 41: bpfd.v1.ListCacheResponse
+	(*CacheEntry)(nil),            // 42: bpfd.v1.CacheEntry
+	(*CacheOrigin)(nil),           // 43: bpfd.v1.CacheOrigin
+	(*PruneCacheRequest)(nil),     // 44: bpfd.v1.PruneCacheRequest
+	(*PruneCacheResponse)(nil),    // 45: bpfd.v1.PruneCacheResponse
+	nil,                           // 46: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 47: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 48: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 49: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 51: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 52: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 53: bpfd.v1.TopRequest
+	(*InventoryResponse)(nil),     // 54: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 55: bpfd.v1.TopSample
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
-	9,  // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	13, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	38, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	39, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
-	12, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
-	11, // 6: bpfd.v1.LoadRequest.tenant:type_name -> bpfd.v1.Tenant
+	10, // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	14, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
+	46, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	47, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	13, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
+	12, // 6: bpfd.v1.LoadRequest.tenant:type_name -> bpfd.v1.Tenant
 	1,  // 7: bpfd.v1.Tenant.grants:type_name -> bpfd.v1.ProgramType
 	1,  // 8: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
-	14, // 9: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
-	15, // 10: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
-	16, // 11: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
-	17, // 12: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
-	18, // 13: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
-	19, // 14: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
-	20, // 15: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
-	21, // 16: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
-	22, // 17: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
+	15, // 9: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
+	16, // 10: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
+	17, // 11: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
+	18, // 12: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
+	19, // 13: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
+	20, // 14: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
+	21, // 15: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
+	22, // 16: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
+	23, // 17: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
 	3,  // 18: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
 	4,  // 19: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
 	6,  // 20: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
 	5,  // 21: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
 	6,  // 22: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
 	7,  // 23: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	32, // 24: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	33, // 24: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
 	1,  // 25: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	40, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	32, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	32, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	9,  // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	33, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	48, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	33, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	33, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	10, // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	35, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
 	1,  // 31: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	14, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	41, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	33, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	34, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	35, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	36, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	37, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	42, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	12, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	42, // 41: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	43, // 42: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	8,  // 43: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	10, // 44: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	24, // 45: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	26, // 46: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	28, // 47: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	30, // 48: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	44, // 49: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
-	45, // 50: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	23, // 51: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	25, // 52: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	27, // 53: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	29, // 54: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	31, // 55: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	46, // 56: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	47, // 57: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	51, // [51:58] is the sub-list for method output_type
-	44, // [44:51] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	15, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	49, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	35, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	36, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	37, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	38, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	39, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	50, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	13, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	34, // 41: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
+	8,  // 42: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
+	50, // 43: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
+	50, // 44: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	51, // 45: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	9,  // 46: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	42, // 47: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
+	43, // 48: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
+	50, // 49: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
+	50, // 50: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
+	42, // 51: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
+	11, // 52: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	25, // 53: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	27, // 54: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	29, // 55: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	31, // 56: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	40, // 57: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
+	44, // 58: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
+	52, // 59: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	53, // 60: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	24, // 61: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	26, // 62: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	28, // 63: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	30, // 64: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	32, // 65: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	41, // 66: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
+	45, // 67: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
+	54, // 68: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	55, // 69: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	61, // [61:70] is the sub-list for method output_type
+	52, // [52:61] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -3043,8 +3701,8 @@ func file_bpfd_v1_bpfd_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   33,
+			NumEnums:      10,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

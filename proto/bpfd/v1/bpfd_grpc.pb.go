@@ -26,13 +26,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Bpfd_Load_FullMethodName      = "/bpfd.v1.Bpfd/Load"
-	Bpfd_Unload_FullMethodName    = "/bpfd.v1.Bpfd/Unload"
-	Bpfd_List_FullMethodName      = "/bpfd.v1.Bpfd/List"
-	Bpfd_Get_FullMethodName       = "/bpfd.v1.Bpfd/Get"
-	Bpfd_PullImage_FullMethodName = "/bpfd.v1.Bpfd/PullImage"
-	Bpfd_Inventory_FullMethodName = "/bpfd.v1.Bpfd/Inventory"
-	Bpfd_Top_FullMethodName       = "/bpfd.v1.Bpfd/Top"
+	Bpfd_Load_FullMethodName       = "/bpfd.v1.Bpfd/Load"
+	Bpfd_Unload_FullMethodName     = "/bpfd.v1.Bpfd/Unload"
+	Bpfd_List_FullMethodName       = "/bpfd.v1.Bpfd/List"
+	Bpfd_Get_FullMethodName        = "/bpfd.v1.Bpfd/Get"
+	Bpfd_PullImage_FullMethodName  = "/bpfd.v1.Bpfd/PullImage"
+	Bpfd_ListCache_FullMethodName  = "/bpfd.v1.Bpfd/ListCache"
+	Bpfd_PruneCache_FullMethodName = "/bpfd.v1.Bpfd/PruneCache"
+	Bpfd_Inventory_FullMethodName  = "/bpfd.v1.Bpfd/Inventory"
+	Bpfd_Top_FullMethodName        = "/bpfd.v1.Bpfd/Top"
 )
 
 // BpfdClient is the client API for Bpfd service.
@@ -64,6 +66,14 @@ type BpfdClient interface {
 	// PullImage resolves, pulls and verifies an artifact into the cache
 	// without loading anything.
 	PullImage(ctx context.Context, in *PullImageRequest, opts ...grpc.CallOption) (*PullImageResponse, error)
+	// ListCache lists the artifacts in bpfd's cache, each with the origins it
+	// was fetched from and the programs loaded from it. Root and members of
+	// socket.adminGIDs only: PermissionDenied (CLIENT_NOT_ALLOWED) otherwise.
+	ListCache(ctx context.Context, in *ListCacheRequest, opts ...grpc.CallOption) (*ListCacheResponse, error)
+	// PruneCache removes artifacts from the cache that no loaded program
+	// needs: the least recently used until the cache is within its size
+	// limit, or with all every one. Root and admins only, as ListCache.
+	PruneCache(ctx context.Context, in *PruneCacheRequest, opts ...grpc.CallOption) (*PruneCacheResponse, error)
 	// Inventory returns every BPF program, map and link on the node, bpfd's
 	// and others', as the kernel knows them, with their pins and the
 	// processes holding each (with the pod and container their cgroup
@@ -135,6 +145,26 @@ func (c *bpfdClient) PullImage(ctx context.Context, in *PullImageRequest, opts .
 	return out, nil
 }
 
+func (c *bpfdClient) ListCache(ctx context.Context, in *ListCacheRequest, opts ...grpc.CallOption) (*ListCacheResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCacheResponse)
+	err := c.cc.Invoke(ctx, Bpfd_ListCache_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bpfdClient) PruneCache(ctx context.Context, in *PruneCacheRequest, opts ...grpc.CallOption) (*PruneCacheResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PruneCacheResponse)
+	err := c.cc.Invoke(ctx, Bpfd_PruneCache_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *bpfdClient) Inventory(ctx context.Context, in *InventoryRequest, opts ...grpc.CallOption) (*InventoryResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(InventoryResponse)
@@ -193,6 +223,14 @@ type BpfdServer interface {
 	// PullImage resolves, pulls and verifies an artifact into the cache
 	// without loading anything.
 	PullImage(context.Context, *PullImageRequest) (*PullImageResponse, error)
+	// ListCache lists the artifacts in bpfd's cache, each with the origins it
+	// was fetched from and the programs loaded from it. Root and members of
+	// socket.adminGIDs only: PermissionDenied (CLIENT_NOT_ALLOWED) otherwise.
+	ListCache(context.Context, *ListCacheRequest) (*ListCacheResponse, error)
+	// PruneCache removes artifacts from the cache that no loaded program
+	// needs: the least recently used until the cache is within its size
+	// limit, or with all every one. Root and admins only, as ListCache.
+	PruneCache(context.Context, *PruneCacheRequest) (*PruneCacheResponse, error)
 	// Inventory returns every BPF program, map and link on the node, bpfd's
 	// and others', as the kernel knows them, with their pins and the
 	// processes holding each (with the pod and container their cgroup
@@ -228,6 +266,12 @@ func (UnimplementedBpfdServer) Get(context.Context, *GetRequest) (*GetResponse, 
 }
 func (UnimplementedBpfdServer) PullImage(context.Context, *PullImageRequest) (*PullImageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PullImage not implemented")
+}
+func (UnimplementedBpfdServer) ListCache(context.Context, *ListCacheRequest) (*ListCacheResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCache not implemented")
+}
+func (UnimplementedBpfdServer) PruneCache(context.Context, *PruneCacheRequest) (*PruneCacheResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PruneCache not implemented")
 }
 func (UnimplementedBpfdServer) Inventory(context.Context, *InventoryRequest) (*InventoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Inventory not implemented")
@@ -346,6 +390,42 @@ func _Bpfd_PullImage_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Bpfd_ListCache_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCacheRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).ListCache(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_ListCache_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).ListCache(ctx, req.(*ListCacheRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Bpfd_PruneCache_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PruneCacheRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).PruneCache(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_PruneCache_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).PruneCache(ctx, req.(*PruneCacheRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Bpfd_Inventory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(InventoryRequest)
 	if err := dec(in); err != nil {
@@ -401,6 +481,14 @@ var Bpfd_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PullImage",
 			Handler:    _Bpfd_PullImage_Handler,
+		},
+		{
+			MethodName: "ListCache",
+			Handler:    _Bpfd_ListCache_Handler,
+		},
+		{
+			MethodName: "PruneCache",
+			Handler:    _Bpfd_PruneCache_Handler,
 		},
 		{
 			MethodName: "Inventory",

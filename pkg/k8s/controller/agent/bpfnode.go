@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -192,9 +193,23 @@ func (r *NodeReporter) announce(bn *v1alpha1.BpfNode, before, now v1alpha1.BpfNo
 		if old[p.KernelID] {
 			continue
 		}
-		r.events.Eventf(bn, nil, corev1.EventTypeWarning, ReasonUnmanagedProgram, "Observe",
+		r.events.Eventf(bn, holderPod(p.Holders), corev1.EventTypeWarning, ReasonUnmanagedProgram, "Observe",
 			"BPF program %d (%s %s) that bpfd did not load appeared%s", p.KernelID, p.Type, p.Name, heldBy(p.Holders))
 	}
+}
+
+// holderPod is the first named pod among a program's holders, the event's
+// related object: the events recorder folds events with the same regarding
+// and related objects, reason and action into one series whatever their
+// notes, so naming the pod keeps programs of different pods apart. Programs
+// held by no known pod share a series, counted.
+func holderPod(holders []v1alpha1.ProgramHolder) runtime.Object {
+	for _, h := range holders {
+		if h.PodName != "" {
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: h.PodNamespace, Name: h.PodName, UID: types.UID(h.PodUID)}}
+		}
+	}
+	return nil
 }
 
 // heldBy says who holds a program, for an event.

@@ -178,12 +178,30 @@ func TestBpfNodeReport(t *testing.T) {
 		return fmt.Errorf("no %s event for program 52 among %d events", agent.ReasonUnmanagedProgram, len(events.Items))
 	})
 
+	// Another appears moments later, held in a pod: an event of its own,
+	// related to the pod, not folded into the series of program 52's.
+	d.SetUnmanaged(unmanaged([]uint32{50, 51, 52, 53}, map[uint32]int32{50: 300, 51: 301, 53: 302},
+		map[int32]string{300: string(here.UID), 301: string(there.UID), 302: string(here.UID)}))
+	k8stest.Eventually(t, timeout, func() error {
+		var events eventsv1.EventList
+		if err := testEnv.Client.List(ctx, &events); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Name == node && e.Reason == agent.ReasonUnmanagedProgram && strings.Contains(e.Note, "BPF program 53 ") &&
+				e.Related != nil && e.Related.Kind == "Pod" && e.Related.Name == here.Name && e.Related.Namespace == here.Namespace {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event for program 53 related to pod %s/%s among %d events", agent.ReasonUnmanagedProgram, here.Namespace, here.Name, len(events.Items))
+	})
+
 	// bpfd goes away: the counts stay, the condition says so.
 	d.Stop()
 	waitBpfNode(t, node, func(bn *v1alpha1.BpfNode) error {
 		c := meta.FindStatusCondition(bn.Status.Conditions, v1alpha1.ConditionReady)
-		if c == nil || c.Reason != v1alpha1.ReasonDaemonUnavailable || bn.Status.UnmanagedPrograms != 3 {
-			return fmt.Errorf("Ready %+v with %d unmanaged programs, want DaemonUnavailable with 3", c, bn.Status.UnmanagedPrograms)
+		if c == nil || c.Reason != v1alpha1.ReasonDaemonUnavailable || bn.Status.UnmanagedPrograms != 4 {
+			return fmt.Errorf("Ready %+v with %d unmanaged programs, want DaemonUnavailable with 4", c, bn.Status.UnmanagedPrograms)
 		}
 		return nil
 	})
