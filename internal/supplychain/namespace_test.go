@@ -67,3 +67,31 @@ func TestFetchForNamespace(t *testing.T) {
 		t.Fatalf("local file for team-b: %v, want a namespace-not-admitted denial", err)
 	}
 }
+
+// TestRejudgeForNamespace: a program loaded for a namespace is judged again
+// for it: a policy that no longer lists the namespace denies it, while the
+// same artifact stays admitted for a request without a namespace.
+func TestRejudgeForNamespace(t *testing.T) {
+	e := newChainEnv(t)
+	ctx := context.Background()
+	_, ref := e.signed(t, "xdp", "xdp_counter.bpf.o")
+	writePolicy(t, e.policy, policyRule{Name: "team-a", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{e.key.pub}, Namespaces: []string{"team-a"}})
+	if _, err := e.chain.ReloadPolicy(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.chain.FetchFor(ctx, ref, PullIfNotPresent, "team-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePolicy(t, e.policy, policyRule{Name: "team-a", Images: []string{"oci:" + e.images + "/**"}, Keys: []string{e.key.pub}, Namespaces: []string{"team-b"}})
+	if _, err := e.chain.ReloadPolicy(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.chain.RejudgeFor(ctx, res.Origin, res.Digest, "team-a")
+	if err != nil || v.Decision != verify.DecisionDeny || v.Reason != verify.ReasonNamespaceNotAdmitted {
+		t.Fatalf("RejudgeFor team-a: %+v, %v; want a namespace-not-admitted denial", v, err)
+	}
+	if v, err := e.chain.Rejudge(ctx, res.Origin, res.Digest); err != nil || v.Decision != verify.DecisionAllow {
+		t.Fatalf("Rejudge without a namespace: %+v, %v; want allow", v, err)
+	}
+}
