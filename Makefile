@@ -24,6 +24,7 @@ FUZZTIME    ?= 60s
 FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
 	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig \
+	./internal/csi:FuzzParsePublish \
 	./pkg/runtime/inventory:FuzzParsePodCgroup
 
 # The soak (make soak): bpfd's concurrency and crash tests at full length (8
@@ -34,7 +35,7 @@ FAULT_TESTS := ^(TestRegistryKilledMidPull|TestSlowRegistry|TestRegistryServesOt
 
 # Packages whose tests also run in the kernel test VM (hack/vm) on Debian's stock
 # kernel, where kprobes, fentry/fexit and freplace work. Add yours here.
-VM_PKGS      ?= ./internal/testing/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl
+VM_PKGS      ?= ./internal/testing/kerneltest ./pkg/runtime ./pkg/runtime/dispatcher ./internal/daemon ./cmd/bpfd ./cmd/bpfctl ./pkg/maps ./internal/csi
 VM_TESTFLAGS ?=
 # The kernel hack/vm/setup.sh fetches, as internal/testing/testutil's kernel profiles
 # name it: inside the VM every feature that kernel has must be there.

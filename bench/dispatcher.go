@@ -83,6 +83,18 @@ func dispatcherRows(_ context.Context, env *Env) (_ []Row, _ func(), err error) 
 		Name: "dispatcher: BPF_PROG_TEST_RUN of an empty program, per packet",
 		Ours: Side{Name: "return XDP_PASS (the run's own cost)", Measure: perPacket(nop)},
 	}}
+	// A lone program runs with no dispatcher: the chain bpfd builds for one
+	// program is the program itself, in either mode.
+	lone, err := dispatcher.Build(progtype.XDP, dispatcher.ChainMode(modes[0], 1), members[:1])
+	if err != nil {
+		return nil, nil, fmt.Errorf("chain of a lone program: %w", err)
+	}
+	closers = append(closers, lone.Close)
+	rows = append(rows, Row{
+		Name: "dispatcher: 1 xdp program alone on its hook, per packet",
+		Ours: Side{Name: "the program as bpfd attaches it (BPF_PROG_TEST_RUN)", Measure: perPacket(lone.Program())},
+		Peer: &Side{Name: "the program loaded on its own", Measure: perPacket(direct[0])},
+	})
 	for _, mode := range modes {
 		for _, n := range []int{1, 5, 10} {
 			c, err := dispatcher.Build(progtype.XDP, mode, members[:n])

@@ -148,11 +148,17 @@
 // managed programs: tracepoint programs over 20 syscall tracepoints (the
 // kernel takes 64 per tracepoint), sharing the first one's maps, loaded
 // through the API by the first (untimed) preparation of each level's rows.
-// No peer: bpftool keeps no record of what it loaded and runs no daemon.
 //
-//   - bpfctl list, list -o json and get with 1, 100 and 1,000 programs:
-//     `bpfctl list` (a table), `bpfctl list -o json` (each checked to show
-//     every program) and `bpfctl get ID` of the first program.
+//   - bpfctl list and list -o json with 1, 100 and 1,000 programs: `bpfctl
+//     list` (a table) and `bpfctl list -o json`, each checked afterwards to
+//     show every program, against Debian's `bpftool prog show` and `bpftool
+//     prog show --json`, each checked to show the kernel program of every
+//     program bpfd manages. bpftool lists every program of the kernel,
+//     bpfd's and any other's (on a quiet machine, bpfd's alone); bpfctl
+//     lists bpfd's, each with its record (attach point, provenance, labels,
+//     maps) besides what the kernel says. Both are one process each.
+//   - bpfctl get with 1, 100 and 1,000 programs: `bpfctl get ID` of the
+//     first program. No peer: bpftool keeps no record of what it loaded.
 //   - memory, 1,000 programs loaded through the API: the daemon's peak and
 //     current resident set (VmHWM and VmRSS of /proc/PID/status), measured
 //     once, after the loads and the list and get rows.

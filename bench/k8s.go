@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -109,12 +110,18 @@ func k8sRows(_ context.Context, env *Env) ([]Row, func(), error) {
 		s.configs = append(s.configs, fmt.Sprintf("bench-%03d", i))
 	}
 	size := fmt.Sprintf("%d nodes × %d configs", nodes, configs)
+	phaseNames := []string{"", "start", "create", "edit", "delete-one", "delete-rest"}
 	phase := func(p int, run func(context.Context) ([]Figure, error)) func(context.Context) ([]Figure, error) {
 		return func(ctx context.Context) ([]Figure, error) {
 			if err := s.reach(ctx, p-1); err != nil {
 				return nil, err
 			}
+			stop := profilePhase(phaseNames[p])
 			figs, err := run(ctx)
+			stop()
+			if p == phaseCreated {
+				writeHeapProfile()
+			}
 			if err == nil {
 				s.phase = p
 			}
@@ -209,6 +216,7 @@ func (s *k8sScale) start(ctx context.Context) ([]Figure, error) {
 	s.cancel = cancel
 	s.mgrErrs = make(chan error, len(s.nodes)+1)
 	var mgrs []ctrl.Manager
+	before := s.countsWithServer(ctx)
 	began := time.Now()
 	for i, node := range s.nodes {
 		dc, err := agent.DialDaemon(s.daemons[i].Socket)
@@ -254,13 +262,13 @@ func (s *k8sScale) start(ctx context.Context) ([]Figure, error) {
 		}
 	}
 	took := time.Since(began)
-	return s.figures(ctx, "caches in sync", took, phaseCounts{}, nil)
+	return s.figures(ctx, "caches in sync", took, before, nil)
 }
 
 // create creates every config, selecting every node, and waits until each
 // is Ready on every node, each node's bpfd holding one program of each.
 func (s *k8sScale) create(ctx context.Context) ([]Figure, error) {
-	before := s.counts()
+	before := s.countsWithServer(ctx)
 	began := time.Now()
 	for i, name := range s.configs {
 		if err := s.env.Client.Create(ctx, benchConfig(name, i, "v1")); err != nil {
@@ -287,7 +295,7 @@ func (s *k8sScale) create(ctx context.Context) ([]Figure, error) {
 // runs the new one and the config is Ready at its new generation.
 func (s *k8sScale) edit(ctx context.Context) ([]Figure, error) {
 	name := s.configs[0]
-	before := s.counts()
+	before := s.countsWithServer(ctx)
 	began := time.Now()
 	cfg := &v1alpha1.BpfProgramConfig{}
 	if err := s.env.Client.Get(ctx, client.ObjectKey{Name: name}, cfg); err != nil {
@@ -309,7 +317,7 @@ func (s *k8sScale) edit(ctx context.Context) ([]Figure, error) {
 // deleteOne deletes the first config and waits until it, its BpfPrograms
 // and its programs in every bpfd are gone.
 func (s *k8sScale) deleteOne(ctx context.Context) ([]Figure, error) {
-	before := s.counts()
+	before := s.countsWithServer(ctx)
 	began := time.Now()
 	name := s.configs[0]
 	if err := s.env.Client.Delete(ctx, &v1alpha1.BpfProgramConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
@@ -326,7 +334,7 @@ func (s *k8sScale) deleteOne(ctx context.Context) ([]Figure, error) {
 
 // deleteRest deletes the other configs and waits until nothing is left.
 func (s *k8sScale) deleteRest(ctx context.Context) ([]Figure, error) {
-	before := s.counts()
+	before := s.countsWithServer(ctx)
 	began := time.Now()
 	rest := s.configs[1:]
 	for _, name := range rest {
@@ -465,6 +473,8 @@ type phaseCounts struct {
 	agentFails, operatorFails     map[string]int
 	agentReconciles, opReconciles int
 	loads, unloads, lists         int
+	apiserver                     map[string]float64
+	cpu                           map[string]float64 // seconds, by process
 }
 
 func (s *k8sScale) counts() phaseCounts {
@@ -480,6 +490,22 @@ func (s *k8sScale) counts() phaseCounts {
 	return c
 }
 
+// countsWithServer adds the API server's own counts to counts.
+func (s *k8sScale) countsWithServer(ctx context.Context) phaseCounts {
+	c := s.counts()
+	m, err := apiserverRequests(ctx, s.env.Config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: k8s:", err)
+	}
+	c.apiserver = m
+	c.cpu = childCPU("kube-apiserver", "etcd")
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		c.cpu["bench process"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return c
+}
+
 // figures waits until no client has sent a request for a while (the
 // stragglers' status updates and re-reconciles belong to the phase), then
 // returns the phase's figures: the time it took, and the requests and
@@ -488,8 +514,8 @@ func (s *k8sScale) figures(ctx context.Context, what string, took time.Duration,
 	if err := s.settle(ctx); err != nil {
 		return nil, err
 	}
-	after := s.counts()
-	figs := []Figure{{Name: what, Value: took.Seconds(), Unit: "s"}}
+	after := s.countsWithServer(ctx)
+	figs := []Figure{{Name: what, Value: took.Seconds(), Unit: "s"}, {Name: "bench process peak RSS", Value: selfPeakRSS(), Unit: "MiB"}}
 	figs = append(figs, extra...)
 	agentRec := after.agentReconciles - before.agentReconciles
 	opRec := after.opReconciles - before.opReconciles
@@ -502,6 +528,12 @@ func (s *k8sScale) figures(ctx context.Context, what string, took time.Duration,
 	figs = append(figs, failureFigures("agents", before.agentFails, after.agentFails)...)
 	figs = append(figs, requestFigures("operator", before.operatorReqs, after.operatorReqs, opRec, 1)...)
 	figs = append(figs, failureFigures("operator", before.operatorFails, after.operatorFails)...)
+	for _, p := range []string{"bench process", "kube-apiserver", "etcd"} {
+		if _, ok := before.cpu[p]; ok {
+			figs = append(figs, Figure{Name: p + " CPU", Value: after.cpu[p] - before.cpu[p], Unit: "s"})
+		}
+	}
+	figs = append(figs, apiserverFigures(before.apiserver, after.apiserver)...)
 	return figs, nil
 }
 

@@ -6,7 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +22,9 @@ import (
 var listLevels = []int{1, 100, 1000}
 
 // syscallTracepointCount is how many syscall tracepoints the programs are
-// spread over: the kernel takes 64 programs per tracepoint.
-const syscallTracepointCount = 20
+// spread over: the kernel takes 64 programs per tracepoint, and 25 each
+// leave room for other programs on a busy machine.
+const syscallTracepointCount = 40
 
 // listDaemon is a bpfd whose programs the list rows add as they go.
 type listDaemon struct {
@@ -35,12 +39,17 @@ type listDaemon struct {
 // with 1, 100 and 1,000 managed programs, then with 1,000 bpfctl top,
 // inventory and list --all (top.go) (tracepoint programs over
 // syscallTracepointCount syscall tracepoints, sharing the first one's maps,
-// loaded through the API by each level's first run's untimed Prepare), then,
-// with 1,000, bpfd's peak RSS, its restart time (SIGTERM until the health
-// service answers SERVING for bpfd.v1, the new process having adopted the
-// 1,000 programs) and its start time (exec until SERVING). No peer:
-// bpftool keeps no record of what it loaded and has no daemon.
+// loaded through the API by each level's first run's untimed Prepare),
+// against `bpftool prog show` (and --json) listing the same programs (and
+// whatever else the kernel runs), then, with 1,000, bpfd's peak RSS, its
+// restart time (SIGTERM until the health service answers SERVING for
+// bpfd.v1, the new process having adopted the 1,000 programs) and its start
+// time (exec until SERVING). get has no peer: bpftool keeps no record of
+// what it loaded.
 func daemonListRows(ctx context.Context, env *Env) (_ []Row, _ func(), err error) {
+	if _, err := exec.LookPath("bpftool"); err != nil {
+		return nil, nil, fmt.Errorf("bpftool: %w (hack/tools.sh apt)", err)
+	}
 	bd, err := startDaemon(ctx, env, "daemon-list", "tracepoint_counter.bpf.o")
 	if err != nil {
 		return nil, nil, err
@@ -59,9 +68,14 @@ func daemonListRows(ctx context.Context, env *Env) (_ []Row, _ func(), err error
 	for _, n := range listLevels {
 		programs := fmt.Sprintf("%s loaded", plural(n, "program"))
 		prepare := func(ctx context.Context) error { return d.ensure(ctx, n) }
+		var ours, peer []byte
 		rows = append(rows,
-			Row{Name: "bpfd: bpfctl list, " + programs, Ours: Side{Name: "bpfctl list", Prepare: prepare, Run: d.list(n)}},
-			Row{Name: "bpfd: bpfctl list -o json, " + programs, Ours: Side{Name: "bpfctl list -o json", Prepare: prepare, Run: d.list(n, "-o", "json")}},
+			Row{Name: "bpfd: bpfctl list, " + programs,
+				Ours: Side{Name: "bpfctl list", Prepare: prepare, Run: d.list(&ours), Check: d.listed(&ours, n)},
+				Peer: &Side{Name: "bpftool prog show", Prepare: prepare, Run: bpftoolShow(&peer), Check: d.shown(&peer, false)}},
+			Row{Name: "bpfd: bpfctl list -o json, " + programs,
+				Ours: Side{Name: "bpfctl list -o json", Prepare: prepare, Run: d.list(&ours, "-o", "json"), Check: d.listed(&ours, n)},
+				Peer: &Side{Name: "bpftool prog show --json", Prepare: prepare, Run: bpftoolShow(&peer, "--json"), Check: d.shown(&peer, true)}},
 			Row{Name: "bpfd: bpfctl get, " + programs, Ours: Side{Name: "bpfctl get ID", Prepare: prepare, Run: d.get}},
 		)
 	}
@@ -136,16 +150,55 @@ func (d *listDaemon) ensure(ctx context.Context, n int) error {
 	return nil
 }
 
-// list runs `bpfctl list` with args and checks that it showed all n
-// programs.
-func (d *listDaemon) list(n int, args ...string) func(context.Context) error {
+// list runs `bpfctl list` with args, its output to out.
+func (d *listDaemon) list(out *[]byte, args ...string) func(context.Context) error {
+	return func(ctx context.Context) (err error) {
+		*out, err = d.bpfctl(ctx, append([]string{"list"}, args...)...)
+		return err
+	}
+}
+
+// listed checks that the output of `bpfctl list` showed all n programs.
+func (d *listDaemon) listed(out *[]byte, n int) func(context.Context) error {
+	return func(context.Context) error {
+		if got := bytes.Count(*out, []byte("tracepoint_counter")); got < n {
+			return fmt.Errorf("bpfctl list showed %d programs, want %d", got, n)
+		}
+		return nil
+	}
+}
+
+// bpftoolShow runs `bpftool prog show` with args, its output to out.
+func bpftoolShow(out *[]byte, args ...string) func(context.Context) error {
+	return func(ctx context.Context) (err error) {
+		*out, err = runTool(ctx, "bpftool", append([]string{"prog", "show"}, args...)...)
+		return err
+	}
+}
+
+// bpftoolID finds the program ids in `bpftool prog show` output: "ID:
+// type ..." lines, or "id" fields of --json.
+var bpftoolID = map[bool]*regexp.Regexp{
+	false: regexp.MustCompile(`(?m)^(\d+): `),
+	true:  regexp.MustCompile(`"id":(\d+)`),
+}
+
+// shown checks that bpftool's output out showed the kernel program of
+// every program bpfd manages.
+func (d *listDaemon) shown(out *[]byte, asJSON bool) func(context.Context) error {
 	return func(ctx context.Context) error {
-		out, err := d.bpfctl(ctx, append([]string{"list"}, args...)...)
+		ids := map[string]bool{}
+		for _, m := range bpftoolID[asJSON].FindAllSubmatch(*out, -1) {
+			ids[string(m[1])] = true
+		}
+		list, err := d.client.List(ctx, &pb.ListRequest{})
 		if err != nil {
 			return err
 		}
-		if got := bytes.Count(out, []byte("tracepoint_counter")); got < n {
-			return fmt.Errorf("bpfctl list showed %d programs, want %d", got, n)
+		for _, p := range list.GetPrograms() {
+			if id := strconv.FormatUint(uint64(p.GetKernel().GetProgramId()), 10); !ids[id] {
+				return fmt.Errorf("bpftool prog show did not show program %d (kernel program %s)", p.GetId(), id)
+			}
 		}
 		return nil
 	}
@@ -207,21 +260,24 @@ func plural(n int, noun string) string {
 	return s + " " + noun
 }
 
-// syscallTracepoints returns n syscall entry tracepoints of this kernel.
+// syscallTracepoints returns n syscall entry tracepoints of this kernel,
+// picked at random, so that benchmarks running at once on one machine
+// rarely share one (the kernel takes 64 programs per tracepoint).
 func syscallTracepoints(n int) ([]string, error) {
-	var out []string
 	for _, root := range []string{"/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"} {
 		entries, err := os.ReadDir(root)
 		if err != nil {
 			continue
 		}
+		var all []string
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "sys_enter_") && len(out) < n {
-				out = append(out, "syscalls/"+e.Name())
+			if strings.HasPrefix(e.Name(), "sys_enter_") {
+				all = append(all, "syscalls/"+e.Name())
 			}
 		}
-		if len(out) == n {
-			return out, nil
+		if len(all) >= n {
+			rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+			return all[:n], nil
 		}
 	}
 	return nil, errors.New("fewer syscall tracepoints than needed (is tracefs mounted?)")

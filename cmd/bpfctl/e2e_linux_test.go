@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,10 +173,14 @@ func TestXDPThroughBpfctl(t *testing.T) {
 	}
 
 	list := n.mustBpfctl(t, "list", "--selector", "app=e2e")
-	for _, want := range []string{id, "xdp_counter", v.Peer, "app=e2e", "linked", "uid 0", "admitted"} {
-		if !strings.Contains(list, want) && !(want == "linked" && strings.Contains(list, "freplace")) {
+	for _, want := range []string{id, "xdp_counter", v.Peer, "app=e2e", "uid 0", "admitted"} {
+		if !strings.Contains(list, want) {
 			t.Errorf("bpfctl list lacks %q:\n%s", want, list)
 		}
+	}
+	// Alone on its hook it runs with no dispatcher.
+	if strings.Contains(list, "linked") || strings.Contains(list, "freplace") {
+		t.Errorf("bpfctl list shows a dispatcher mode for a lone program:\n%s", list)
 	}
 	if got := n.mustBpfctl(t, "list", "--selector", "app=other"); strings.Contains(got, "xdp_counter") {
 		t.Errorf("list --selector app=other shows the program:\n%s", got)
@@ -185,7 +190,7 @@ func TestXDPThroughBpfctl(t *testing.T) {
 		t.Errorf("bpfctl list --hooks lacks the xdp hook on %s:\n%s", v.Peer, hooks)
 	}
 	get := n.mustBpfctl(t, "get", id)
-	for _, want := range []string{"Digest:", p.Provenance.Digest, "Policy rule:    images", "Map xdp_stats:", "Owner:          uid 0", "Admission:      admitted", "Origin:         oci:"} {
+	for _, want := range []string{"Digest:", p.Provenance.Digest, "Policy rule:    images", "Map xdp_stats:", "dispatcher none", "Owner:          uid 0", "Admission:      admitted", "Origin:         oci:"} {
 		if !strings.Contains(get, want) {
 			t.Errorf("bpfctl get lacks %q:\n%s", want, get)
 		}
@@ -269,6 +274,81 @@ func TestTracepointThroughBpfctl(t *testing.T) {
 	n.mustBpfctl(t, "unload", strconv.FormatUint(p.ID, 10))
 }
 
+// TestMapReadersThroughBpfctl loads a program for a config whose maps pods
+// of namespace apps may mount, reads its owner back with get, and changes
+// the map readers in place: the program stays loaded and its map keeps
+// counting.
+func TestMapReadersThroughBpfctl(t *testing.T) {
+	n := startNode(t)
+	p := n.loadJSON(t, "load", "image", n.signed, "--program", "tracepoint_counter:tracepoint", "--owner-config", "openat-counter", "--map-reader", "apps")[0]
+	id := strconv.FormatUint(p.ID, 10)
+	if p.Owner == nil || p.Owner.Config != "openat-counter" || !slices.Equal(p.Owner.MapReaderNamespaces, []string{"apps"}) || p.OwnerUID != uint32(os.Getuid()) {
+		t.Fatalf("load returned owner %+v, uid %d; want config openat-counter, map readers [apps], uid %d", p.Owner, p.OwnerUID, os.Getuid())
+	}
+	get := n.mustBpfctl(t, "get", id)
+	for field, want := range map[string]string{
+		"Owner":       "config openat-counter, namespace (none), uid 0",
+		"Map readers": "pods of namespaces apps (csi.bpfd.io volume, config openat-counter)",
+	} {
+		if got := getField(get, field); got != want {
+			t.Errorf("bpfctl get: %s %q, want %q:\n%s", field, got, want, get)
+		}
+	}
+	counts := mapPin(t, p, "openat_calls")
+	before := testutil.ReadU64(t, counts, uint32(os.Getpid()))
+
+	if got, want := n.mustBpfctl(t, "map-readers", id, "-n", "web", "-n", "apps"), "program "+id+" (config openat-counter): map readers web, apps\n"; got != want {
+		t.Errorf("map-readers printed %q, want %q", got, want)
+	}
+	var after programJSON
+	if err := json.Unmarshal([]byte(n.mustBpfctl(t, "get", id, "-o", "json")), &after); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(after.Owner.MapReaderNamespaces, []string{"web", "apps"}) || after.Kernel.ProgramID != p.Kernel.ProgramID || mapPin(t, after, "openat_calls") != counts {
+		t.Errorf("after map-readers: owner %+v, kernel program %d, pin %s; want [web apps] on kernel program %d, pin %s",
+			after.Owner, after.Kernel.ProgramID, mapPin(t, after, "openat_calls"), p.Kernel.ProgramID, counts)
+	}
+	if f, err := os.Open("/proc/self/stat"); err == nil {
+		f.Close()
+	}
+	if got := testutil.ReadU64(t, counts, uint32(os.Getpid())); got <= before {
+		t.Errorf("the map counted %d openat calls of this process, %d before changing the map readers: want more", got, before)
+	}
+	if got := n.mustBpfctl(t, "map-readers", id, "--none"); !strings.HasSuffix(got, "map readers none\n") {
+		t.Errorf("map-readers --none printed %q", got)
+	}
+
+	plain := n.loadJSON(t, "load", "image", n.signed, "--program", "tracepoint_counter:tracepoint")[0]
+	plainID := strconv.FormatUint(plain.ID, 10)
+	if get := n.mustBpfctl(t, "get", plainID); !strings.HasPrefix(getField(get, "Map readers"), "(none: no owner config") || getField(get, "Owner") != "" {
+		t.Errorf("get of a program loaded without owner does not say that no volume can name it:\n%s", get)
+	}
+	for name, tc := range map[string]struct {
+		args     []string
+		code     int
+		fragment string
+	}{
+		"neither --namespace nor --none": {args: []string{"map-readers", id}, code: cliutil.ExitUsage, fragment: "want --namespace NS (repeatable) or --none"},
+		"both --namespace and --none":    {args: []string{"map-readers", id, "-n", "apps", "--none"}, code: cliutil.ExitUsage, fragment: "want --namespace NS (repeatable) or --none"},
+		"no config":                      {args: []string{"map-readers", plainID, "-n", "apps"}, code: cliutil.ExitError, fragment: "program " + plainID + " belongs to no config"},
+		"programs of two owners":         {args: []string{"map-readers", id, plainID, "-n", "apps"}, code: cliutil.ExitUsage, fragment: "only map_reader_namespaces may change"},
+		"not a namespace name":           {args: []string{"map-readers", id, "-n", "Apps_1"}, code: cliutil.ExitUsage, fragment: `"Apps_1": not a namespace name`},
+		"unknown id":                     {args: []string{"map-readers", "424242", "-n", "apps"}, code: cliutil.ExitNotFound, fragment: "424242"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := n.bpfctl(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.fragment) || strings.Count(stderr, "\n") != 1 || stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line mentioning %q", code, stdout, stderr, tc.code, tc.fragment)
+			}
+		})
+	}
+	var still programJSON
+	if err := json.Unmarshal([]byte(n.mustBpfctl(t, "get", id, "-o", "json")), &still); err != nil || still.Owner == nil || len(still.Owner.MapReaderNamespaces) != 0 {
+		t.Errorf("after the refusals the owner is %+v (%v), want config openat-counter and no map readers", still.Owner, err)
+	}
+	n.mustBpfctl(t, "unload", id, plainID)
+}
+
 // TestKprobeThroughBpfctl loads kprobe and kretprobe on getpid with one
 // bpfctl command line. It needs kprobes: it runs in the kernel VM.
 func TestKprobeThroughBpfctl(t *testing.T) {
@@ -318,6 +398,16 @@ func TestBpfctlRefusals(t *testing.T) {
 	if err := json.Unmarshal([]byte(n.mustBpfctl(t, "list", "-o", "json")), &list); err != nil || len(list.Programs) != 0 {
 		t.Errorf("after refusals list shows %+v (%v), want nothing", list.Programs, err)
 	}
+}
+
+// getField returns the value of field in get's output, "" when absent.
+func getField(get, field string) string {
+	for _, line := range strings.Split(get, "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func mapPin(t *testing.T, p programJSON, name string) string {

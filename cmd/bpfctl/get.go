@@ -110,6 +110,12 @@ func printProgram(w io.Writer, raw *bpfdv1.Program, p programJSON) {
 	if p.MapOwnerID != 0 {
 		line("Maps of", p.MapOwnerID)
 	}
+	if o := p.Owner; o != nil {
+		line("Owner", fmt.Sprintf("config %s, namespace %s, uid %d", orNone(o.Config), orNone(o.Namespace), p.OwnerUID))
+	}
+	if p.Managed {
+		line("Map readers", mapReaders(p.Owner))
+	}
 	if p.LoadedBy != nil {
 		line("Loaded by", fmt.Sprintf("uid %d gid %d pid %d", p.LoadedBy.UID, p.LoadedBy.GID, p.LoadedBy.PID))
 	}
@@ -117,4 +123,17 @@ func printProgram(w io.Writer, raw *bpfdv1.Program, p programJSON) {
 		line("Loaded at", p.LoadedAt.Local().Format(time.RFC3339))
 	}
 	tw.Flush()
+}
+
+// mapReaders describes who may mount the maps of a program whose owner is
+// o through csi.bpfd.io.
+func mapReaders(o *ownerJSON) string {
+	switch {
+	case o == nil || o.Config == "":
+		return "(none: no owner config for a csi.bpfd.io volume to name)"
+	case len(o.MapReaderNamespaces) == 0:
+		return "(none)"
+	default:
+		return "pods of namespaces " + strings.Join(o.MapReaderNamespaces, ", ") + " (csi.bpfd.io volume, config " + o.Config + ")"
+	}
 }

@@ -32,7 +32,8 @@ type chainJSON struct {
 	Netns     string `json:"netns,omitempty"`
 	Direction string `json:"direction,omitempty"`
 	// DispatcherMode is freplace or linked for xdp and tc hooks; empty for
-	// tcx, which the kernel chains itself.
+	// a hook whose lone program runs on its own, and for tcx, which the
+	// kernel chains itself.
 	DispatcherMode string             `json:"dispatcherMode,omitempty"`
 	Programs       []chainProgramJSON `json:"programs"`
 }

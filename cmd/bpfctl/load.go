@@ -20,6 +20,9 @@ var loadFlags = append([]cli.Flag{
 	&cli.StringSliceFlag{Name: "metadata", Aliases: []string{"m"}, Usage: "label the programs, KEY=VALUE (repeatable), e.g. app=firewall"},
 	&cli.Uint64Flag{Name: "map-owner-id", Usage: "use the maps of this loaded program instead of new ones"},
 	&cli.StringFlag{Name: "pull-policy", Usage: "Always, IfNotPresent or Never (default: bpfd's)"},
+	&cli.StringFlag{Name: "owner-config", Usage: "the config the programs belong to, the name pods give in their csi.bpfd.io volume (root and bpfd's admins only)"},
+	&cli.StringFlag{Name: "owner-namespace", Usage: "the Kubernetes namespace the programs belong to (root and bpfd's admins only)"},
+	&cli.StringSliceFlag{Name: "map-reader", Usage: "let pods of this Kubernetes namespace mount the programs' maps through csi.bpfd.io (repeatable; needs --owner-config)"},
 	outputFlag,
 }, attachFlags...)
 
@@ -122,11 +125,16 @@ func loadRequest(c *cli.Context, ref string) (*bpfdv1.LoadRequest, error) {
 	if err != nil {
 		return nil, err
 	}
+	owner, err := ownerFlags(c)
+	if err != nil {
+		return nil, err
+	}
 	req := &bpfdv1.LoadRequest{
 		Bytecode:   &bpfdv1.Bytecode{Reference: ref, PullPolicy: pull},
 		GlobalData: globals,
 		Metadata:   metadata,
 		MapOwnerId: c.Uint64("map-owner-id"),
+		Owner:      owner,
 	}
 	for _, p := range programs {
 		spec, err := attach.spec(p.typ)
@@ -156,6 +164,19 @@ func parseGlobals(values []string) (map[string][]byte, error) {
 }
 
 // parseIDs parses program ids given as arguments.
+// ownerFlags returns the owner the load flags name, nil for none: bpfd then
+// records the client's uid alone.
+func ownerFlags(c *cli.Context) (*bpfdv1.Owner, error) {
+	o := &bpfdv1.Owner{Config: c.String("owner-config"), Namespace: c.String("owner-namespace"), MapReaderNamespaces: c.StringSlice("map-reader")}
+	if o.Config == "" && len(o.MapReaderNamespaces) > 0 {
+		return nil, cliutil.Usagef("--map-reader needs --owner-config: a pod's csi.bpfd.io volume names the config whose maps it mounts")
+	}
+	if o.Config == "" && o.Namespace == "" {
+		return nil, nil
+	}
+	return o, nil
+}
+
 func parseIDs(args []string) ([]uint64, error) {
 	ids := make([]uint64, 0, len(args))
 	for _, a := range args {

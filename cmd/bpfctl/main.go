@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -33,16 +34,20 @@ func main() {
 	os.Exit(code)
 }
 
-// run runs bpfctl with args and returns the exit code.
+// run runs bpfctl with args and returns the exit code. What it prints on
+// stdout is buffered and written before an error message, in as few writes
+// as it takes: a table of a thousand programs is one write, not one per
+// cell.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	out := &output{Writer: bufio.NewWriterSize(stdout, 64<<10), dst: stdout}
 	app := &cli.App{
 		Name:                  "bpfctl",
 		Usage:                 "load, list and unload BPF programs through bpfd",
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
 		Flags:                 globalFlags,
 		Version:               version.Get().String(),
-		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, pullCommand, cacheCommand, inventoryCommand, topCommand, versionCommand, completionCommand},
-		Writer:                stdout,
+		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, mapReadersCommand, pullCommand, cacheCommand, inventoryCommand, topCommand, versionCommand, completionCommand},
+		Writer:                out,
 		ErrWriter:             stderr,
 		ExitErrHandler:        func(*cli.Context, error) {}, // run reports errors once
 		OnUsageError:          cliutil.OnUsageError,
@@ -50,11 +55,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		EnableBashCompletion:  true,
 	}
 	setUsageErrors(app.Commands)
-	if err := app.RunContext(ctx, cliutil.HoistFlags(app, args)); err != nil {
+	err := app.RunContext(ctx, cliutil.HoistFlags(app, args))
+	if ferr := out.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("write output: %w", ferr)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "bpfctl: %s\n", errorMessage(err))
 		return exitCode(err)
 	}
 	return cliutil.ExitOK
+}
+
+// output is bpfctl's buffered stdout. A command that prints as it goes
+// (top) flushes it after each part; dst tells whether stdout is a terminal.
+type output struct {
+	*bufio.Writer
+	dst io.Writer
 }
 
 // setUsageErrors makes flag errors of every (sub)command usage errors.

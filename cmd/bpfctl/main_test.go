@@ -70,6 +70,14 @@ func TestLoadRequest(t *testing.T) {
 				},
 			},
 		},
+		"owner and map readers": {
+			args: []string{"r", "-p", "t:tracepoint", "--owner-config", "xdp-counter", "--owner-namespace", "apps", "--map-reader", "apps", "--map-reader", "monitoring"},
+			want: &bpfdv1.LoadRequest{
+				Bytecode: &bpfdv1.Bytecode{Reference: "r"}, GlobalData: map[string][]byte{}, Metadata: map[string]string{},
+				Owner:    &bpfdv1.Owner{Config: "xdp-counter", Namespace: "apps", MapReaderNamespaces: []string{"apps", "monitoring"}},
+				Programs: []*bpfdv1.LoadProgram{{Name: "t", Type: bpfdv1.ProgramType_PROGRAM_TYPE_TRACEPOINT, Attach: &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Tracepoint{Tracepoint: &bpfdv1.TracepointAttach{}}}}},
+			},
+		},
 		"cgroup": {
 			args: []string{"r", "-p", "c:cgroup", "--cgroup", "/sys/fs/cgroup/x", "--cgroup-attach-type", "inet_egress"},
 			want: &bpfdv1.LoadRequest{
@@ -97,18 +105,19 @@ func TestLoadRequestRejects(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no program":           {args: []string{"r", "-i", "eth0"}, want: "--program"},
-		"program without type": {args: []string{"r", "-p", "xdp_counter"}, want: "want NAME:TYPE"},
-		"unknown type":         {args: []string{"r", "-p", "x:socket"}, want: `unknown program type "socket"`},
-		"flag for other type":  {args: []string{"r", "-p", "x:xdp", "--tracepoint", "a/b"}, want: "--tracepoint does not apply to xdp programs"},
-		"bad proceed-on":       {args: []string{"r", "-p", "x:xdp", "--proceed-on", "pass,maybe"}, want: `unknown XDP action "maybe"`},
-		"tc action for xdp":    {args: []string{"r", "-p", "x:xdp", "--proceed-on", "shot"}, want: `unknown XDP action "shot"`},
-		"bad global":           {args: []string{"r", "-p", "x:xdp", "-g", "verdict=zz"}, want: "not hex bytes"},
-		"global without =":     {args: []string{"r", "-p", "x:xdp", "-g", "verdict"}, want: "want NAME=HEX"},
-		"bad metadata":         {args: []string{"r", "-p", "x:xdp", "-m", "app"}, want: "want KEY=VALUE"},
-		"bad pull policy":      {args: []string{"r", "-p", "x:xdp", "--pull-policy", "Sometimes"}, want: "unknown pull policy"},
-		"bad direction":        {args: []string{"r", "-p", "x:tc", "--direction", "sideways"}, want: `unknown direction "sideways"`},
-		"bad xdp mode":         {args: []string{"r", "-p", "x:xdp", "--xdp-mode", "turbo"}, want: `unknown XDP mode "turbo"`},
+		"no program":            {args: []string{"r", "-i", "eth0"}, want: "--program"},
+		"program without type":  {args: []string{"r", "-p", "xdp_counter"}, want: "want NAME:TYPE"},
+		"unknown type":          {args: []string{"r", "-p", "x:socket"}, want: `unknown program type "socket"`},
+		"flag for other type":   {args: []string{"r", "-p", "x:xdp", "--tracepoint", "a/b"}, want: "--tracepoint does not apply to xdp programs"},
+		"bad proceed-on":        {args: []string{"r", "-p", "x:xdp", "--proceed-on", "pass,maybe"}, want: `unknown XDP action "maybe"`},
+		"tc action for xdp":     {args: []string{"r", "-p", "x:xdp", "--proceed-on", "shot"}, want: `unknown XDP action "shot"`},
+		"bad global":            {args: []string{"r", "-p", "x:xdp", "-g", "verdict=zz"}, want: "not hex bytes"},
+		"global without =":      {args: []string{"r", "-p", "x:xdp", "-g", "verdict"}, want: "want NAME=HEX"},
+		"bad metadata":          {args: []string{"r", "-p", "x:xdp", "-m", "app"}, want: "want KEY=VALUE"},
+		"bad pull policy":       {args: []string{"r", "-p", "x:xdp", "--pull-policy", "Sometimes"}, want: "unknown pull policy"},
+		"bad direction":         {args: []string{"r", "-p", "x:tc", "--direction", "sideways"}, want: `unknown direction "sideways"`},
+		"bad xdp mode":          {args: []string{"r", "-p", "x:xdp", "--xdp-mode", "turbo"}, want: `unknown XDP mode "turbo"`},
+		"map reader, no config": {args: []string{"r", "-p", "x:xdp", "--map-reader", "apps"}, want: "--map-reader needs --owner-config"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

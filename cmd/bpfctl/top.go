@@ -89,6 +89,9 @@ var topCommand = &cli.Command{
 				if err := cliutil.WriteJSON(c.App.Writer, newTopSample(sample, progs, limit)); err != nil {
 					return err
 				}
+				if err := flush(c.App.Writer); err != nil {
+					return err
+				}
 				continue
 			}
 			rows := limit
@@ -99,6 +102,9 @@ var topCommand = &cli.Command{
 				fmt.Fprint(c.App.Writer, "\x1b[H\x1b[2J") // home, clear
 			}
 			printTop(c.App.Writer, sample, progs, rows)
+			if err := flush(c.App.Writer); err != nil {
+				return err
+			}
 		}
 		return nil
 	},
@@ -199,15 +205,36 @@ func printTop(w io.Writer, s *bpfdv1.TopSample, progs []*bpfdv1.ProgramRuns, row
 	}
 }
 
+// flush writes out what w (bpfctl's buffered stdout) holds, so that each
+// sample shows when it comes.
+func flush(w io.Writer) error {
+	if o, ok := w.(*output); ok {
+		if err := o.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+	return nil
+}
+
+// file returns the file w writes to, looking through bpfctl's buffered
+// stdout.
+func file(w io.Writer) (*os.File, bool) {
+	if o, ok := w.(*output); ok {
+		w = o.dst
+	}
+	f, ok := w.(*os.File)
+	return f, ok
+}
+
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := file(w)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // terminalRows returns the terminal's height, 24 if unknown.
 func terminalRows(w io.Writer) int {
-	if f, ok := w.(*os.File); ok {
+	if f, ok := file(w); ok {
 		if _, h, err := term.GetSize(int(f.Fd())); err == nil && h > 5 {
 			return h
 		}

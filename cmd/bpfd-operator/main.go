@@ -42,6 +42,12 @@ func main() {
 				Usage:   "bpfd-agent's image unless the ConfigMap names one",
 				EnvVars: []string{"BPFD_AGENT_IMAGE"},
 			},
+			&cli.StringFlag{
+				Name:    "csi-registrar-image",
+				Usage:   "the CSI node-driver-registrar's image unless the ConfigMap names one",
+				Value:   operator.DefaultCSIRegistrarImage,
+				EnvVars: []string{"BPFD_CSI_REGISTRAR_IMAGE"},
+			},
 			&cli.BoolFlag{
 				Name:    "leader-elect",
 				Usage:   "elect a leader among operator replicas (a Lease in the namespace)",
@@ -74,7 +80,7 @@ func run(c *cli.Context) error {
 	if err := operator.NewConfigReconciler(mgr.GetClient(), mgr.GetAPIReader()).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("config controller: %w", err)
 	}
-	defaults := operator.Settings{BpfdImage: c.String("bpfd-image"), AgentImage: c.String("agent-image")}
+	defaults := operator.Settings{BpfdImage: c.String("bpfd-image"), AgentImage: c.String("agent-image"), CSIRegistrarImage: c.String("csi-registrar-image")}
 	cm := types.NamespacedName{Namespace: ns, Name: c.String("config-map")}
 	if err := operator.NewDaemonSetReconciler(mgr.GetClient(), cm, defaults).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("DaemonSet controller: %w", err)

@@ -209,7 +209,9 @@ func (n *node) checkConsistent(t *testing.T, v *testutil.VethPair, b *bpfd, reco
 		case pb.ProgramType_PROGRAM_TYPE_XDP, pb.ProgramType_PROGRAM_TYPE_TC:
 			// The hook's chain runs it. In linked mode its kernel program
 			// is the chain's dispatcher; in freplace mode it is its
-			// extension program, pinned in its directory.
+			// extension program, pinned in its directory; alone on its
+			// hook (no dispatcher mode) it is the program the hook runs,
+			// pinned in its directory.
 			hook := p.GetHook()
 			disp := pinnedDispatchers(t, n.bpffs, hook.GetHook())
 			if len(disp) != 1 {
@@ -225,6 +227,10 @@ func (n *node) checkConsistent(t *testing.T, v *testutil.VethPair, b *bpfd, reco
 			case pb.DispatcherMode_DISPATCHER_MODE_FREPLACE:
 				if got := pinnedProgramID(filepath.Join(p.GetPinPath(), "program")); got != k.GetProgramId() {
 					t.Errorf("program %d (%s): its pinned extension program is %d, bpfd reports %d", p.GetId(), p.GetName(), got, k.GetProgramId())
+				}
+			case pb.DispatcherMode_DISPATCHER_MODE_UNSPECIFIED:
+				if got := pinnedProgramID(filepath.Join(p.GetPinPath(), "program")); got != k.GetProgramId() || got != disp[0] {
+					t.Errorf("program %d (%s): alone on its hook, its pinned program is %d, bpfd reports %d, the hook runs %d", p.GetId(), p.GetName(), got, k.GetProgramId(), disp[0])
 				}
 			default:
 				t.Errorf("program %d (%s): dispatcher mode %v", p.GetId(), p.GetName(), hook.GetDispatcherMode())

@@ -81,13 +81,18 @@ var (
 		{&cli.StringFlag{Name: "audit-file", Usage: "audit log `FILE`, JSON lines (log.auditFile; default: the log, log=audit)", EnvVars: []string{"BPFD_AUDIT_FILE"}}, func(c *daemon.Config, v string) { c.Log.AuditFile = v }},
 		{&cli.StringFlag{Name: "dispatcher-mode", Usage: "how programs share XDP and TC hooks, `MODE`: auto, freplace or linked (dispatcher.mode)", EnvVars: []string{"BPFD_DISPATCHER_MODE"}}, func(c *daemon.Config, v string) { c.Dispatcher.Mode = v }},
 		{&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus metrics at `HOST:PORT`/metrics (metrics.address)", EnvVars: []string{"BPFD_METRICS_ADDRESS"}}, func(c *daemon.Config, v string) { c.Metrics.Address = v }},
+		{&cli.StringFlag{Name: "csi-socket", Usage: "the CSI driver's socket `PATH`, dialed by the kubelet (csi.socket)", EnvVars: []string{"BPFD_CSI_SOCKET"}}, func(c *daemon.Config, v string) { c.CSI.Socket = v }},
+		{&cli.StringFlag{Name: "csi-node-name", Usage: "the node's `NAME` in the cluster, reported by the CSI driver (csi.nodeName)", EnvVars: []string{"BPFD_CSI_NODE_NAME"}}, func(c *daemon.Config, v string) { c.CSI.NodeName = v }},
+		{&cli.StringFlag{Name: "csi-pods-dir", Usage: "the kubelet's pods `DIR`, where the CSI driver mounts pods' volumes (csi.podsDir)", EnvVars: []string{"BPFD_CSI_PODS_DIR"}}, func(c *daemon.Config, v string) { c.CSI.PodsDir = v }},
+		{&cli.StringFlag{Name: "csi-staging-dir", Usage: "`DIR` the CSI driver assembles volumes in (csi.stagingDir; default the socket's dir/staging)", EnvVars: []string{"BPFD_CSI_STAGING_DIR"}}, func(c *daemon.Config, v string) { c.CSI.StagingDir = v }},
 	}
+	csiFlag       = &cli.BoolFlag{Name: "csi", Usage: "serve the CSI node driver csi.bpfd.io, which mounts configs' maps into the pods they admit (csi.enabled)", EnvVars: []string{"BPFD_CSI"}}
 	adminGIDFlag  = &cli.UintSliceFlag{Name: "socket-admin-gid", Usage: "`GID` whose members, like root, may set program owners and unload or borrow the maps of any program, repeatable (socket.adminGIDs)", EnvVars: []string{"BPFD_SOCKET_ADMIN_GIDS"}}
 	plainHTTPFlag = &cli.StringSliceFlag{Name: "plain-http-registry", Usage: "`HOST[:PORT]` reached over plain HTTP, repeatable (plainHTTPRegistries)", EnvVars: []string{"BPFD_PLAIN_HTTP_REGISTRIES"}}
 )
 
 func newApp(stderr io.Writer) *cli.App {
-	flags := []cli.Flag{configFlag, plainHTTPFlag, adminGIDFlag}
+	flags := []cli.Flag{configFlag, plainHTTPFlag, adminGIDFlag, csiFlag}
 	for _, f := range pathFlags {
 		flags = append(flags, f.flag)
 	}
@@ -122,6 +127,10 @@ func config(c *cli.Context) (*daemon.Config, error) {
 			v, set := c.String(f.flag.Name), f.set
 			overrides = append(overrides, func(cfg *daemon.Config) { set(cfg, v) })
 		}
+	}
+	if c.IsSet(csiFlag.Name) {
+		v := c.Bool(csiFlag.Name)
+		overrides = append(overrides, func(cfg *daemon.Config) { cfg.CSI.Enabled = v })
 	}
 	if c.IsSet(adminGIDFlag.Name) {
 		var gids []uint32

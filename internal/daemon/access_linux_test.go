@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	csipb "github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -201,6 +202,8 @@ func callHelper() int {
 		_, err = client.PruneCache(ctx, &pb.PruneCacheRequest{All: true})
 	case "health":
 		_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	case "csi-info":
+		_, err = csipb.NewIdentityClient(conn).GetPluginInfo(ctx, &csipb.GetPluginInfoRequest{})
 	}
 	st := status.Convert(err)
 	fmt.Println(st.Code(), st.Message())

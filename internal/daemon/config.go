@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/bpfd-dev/bpfd/internal/csi"
 	"github.com/bpfd-dev/bpfd/pkg/artifact"
 	"github.com/bpfd-dev/bpfd/pkg/verify"
 )
@@ -65,6 +67,9 @@ type Config struct {
 	// reload: report (default) marks it (bpfctl list/get, the metric
 	// bpfd_programs_not_admitted, the audit log); unload also unloads it.
 	Revocation string `yaml:"revocation"`
+	// CSI configures csi.bpfd.io, the CSI node driver that mounts the maps
+	// of a config's programs into the pods it admits.
+	CSI CSIConfig `yaml:"csi"`
 	// Stats configures BPF run statistics.
 	Stats StatsConfig `yaml:"stats"`
 }
@@ -184,6 +189,25 @@ type StatsConfig struct {
 
 // noID is (uid_t)-1 and (gid_t)-1, which the kernel takes for "no id".
 const noID = 1<<32 - 1
+
+// CSIConfig configures the CSI node driver csi.bpfd.io (docs/kubernetes.md).
+type CSIConfig struct {
+	// Enabled serves the driver (default false).
+	Enabled bool `yaml:"enabled"`
+	// Socket is the driver's socket, which the kubelet and the
+	// node-driver-registrar dial (default
+	// /var/lib/kubelet/plugins/csi.bpfd.io/csi.sock). Only root may call it.
+	Socket string `yaml:"socket"`
+	// NodeName is the node's name in the cluster, which the driver reports
+	// to the kubelet. Required when enabled.
+	NodeName string `yaml:"nodeName"`
+	// PodsDir is the kubelet's pods directory; the driver mounts volumes
+	// only at pods' CSI volume paths there (default /var/lib/kubelet/pods).
+	PodsDir string `yaml:"podsDir"`
+	// StagingDir is where the driver assembles volumes before mounting them
+	// (default: the socket's directory/staging).
+	StagingDir string `yaml:"stagingDir"`
+}
 
 // Defaults.
 const (
@@ -305,6 +329,11 @@ func (c *Config) setDefaults() {
 			*f.v = *f.d
 		}
 	}
+	def(&c.CSI.Socket, csi.DefaultPluginDir+"/csi.sock")
+	def(&c.CSI.PodsDir, csi.DefaultPodsDir)
+	if filepath.IsAbs(c.CSI.Socket) {
+		def(&c.CSI.StagingDir, filepath.Join(filepath.Dir(c.CSI.Socket), "staging"))
+	}
 }
 
 // Validate checks a defaulted configuration and returns every problem found.
@@ -321,6 +350,7 @@ func (c *Config) Validate() error {
 		{"socket.path", c.Socket.Path}, {"stateDir", c.StateDir}, {"cacheDir", c.CacheDir},
 		{"bpffsDir", c.BpffsDir}, {"policyFile", c.PolicyFile},
 		{"registryAuthFile", c.RegistryAuthFile}, {"log.auditFile", c.Log.AuditFile},
+		{"csi.socket", c.CSI.Socket}, {"csi.podsDir", c.CSI.PodsDir}, {"csi.stagingDir", c.CSI.StagingDir},
 	} {
 		if p.path != "" && !filepath.IsAbs(p.path) {
 			bad("%s: %q is not an absolute path", p.field, p.path)
@@ -359,6 +389,16 @@ func (c *Config) Validate() error {
 				bad("%s: %d is listed twice", f.field, id)
 			}
 			seen[id] = true
+		}
+	}
+	if c.CSI.Enabled {
+		if c.CSI.NodeName == "" {
+			bad("csi.nodeName: empty: the driver is enabled and reports the node's name to the kubelet")
+		} else if msgs := validation.IsDNS1123Subdomain(c.CSI.NodeName); len(msgs) > 0 {
+			bad("csi.nodeName: %q is not a node name: %s", c.CSI.NodeName, strings.Join(msgs, "; "))
+		}
+		if c.CSI.Socket == c.Socket.Path {
+			bad("csi.socket: %q is the API's socket", c.CSI.Socket)
 		}
 	}
 	for _, r := range c.PlainHTTPRegistries {

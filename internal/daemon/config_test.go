@@ -26,6 +26,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		Dispatcher: DispatcherConfig{Mode: "auto"},
 		Cache:      CacheConfig{MaxSize: 4 << 30, Limits: defaultLimits},
 		Revocation: "report",
+		CSI: CSIConfig{Socket: "/var/lib/kubelet/plugins/csi.bpfd.io/csi.sock", PodsDir: "/var/lib/kubelet/pods",
+			StagingDir: "/var/lib/kubelet/plugins/csi.bpfd.io/staging"},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -86,6 +88,18 @@ socket: {adminGIDs: [10, 10, 4294967295]}
 		},
 		"size not a size":   {in: "cache: {maxSize: 4GB}\n", wantErr: []string{`line 1: "4GB" is not a size`}},
 		"size not a scalar": {in: "cache: {maxSize: [1]}\n", wantErr: []string{"line 1: a size is a number of bytes"}},
+		"csi": {
+			in: "csi: {enabled: true, nodeName: worker-1, socket: /run/csi/csi.sock}\n",
+			check: func(c *Config) string {
+				return cmp.Diff(CSIConfig{Enabled: true, NodeName: "worker-1", Socket: "/run/csi/csi.sock", PodsDir: "/var/lib/kubelet/pods", StagingDir: "/run/csi/staging"}, c.CSI)
+			},
+		},
+		"csi without a node name": {in: "csi: {enabled: true}\n", wantErr: []string{"csi.nodeName: empty"}},
+		"csi's bad paths and node": {
+			in:      "csi: {enabled: true, nodeName: Worker_1, socket: csi.sock, podsDir: pods}\n",
+			wantErr: []string{`csi.nodeName: "Worker_1" is not a node name`, `csi.socket: "csi.sock" is not an absolute path`, `csi.podsDir: "pods" is not an absolute path`},
+		},
+		"csi on the API's socket": {in: "csi: {enabled: true, nodeName: n, socket: /run/bpfd/bpfd.sock}\n", wantErr: []string{"csi.socket: \"/run/bpfd/bpfd.sock\" is the API's socket"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/bpfd-dev/bpfd/internal/csi"
 	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -34,6 +35,8 @@ type Daemon struct {
 	metrics *Metrics
 	server  *server
 	health  *health.Server
+	// csi is the CSI driver csi.bpfd.io; nil unless enabled.
+	csi     *csi.Driver
 	closers []io.Closer
 	// releaseStats ends the hold on BPF statistics of stats.enabled.
 	releaseStats func()
@@ -106,8 +109,22 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 	scanner := inventory.NewScanner()
 	d.closers = append(d.closers, scanner)
 	d.metrics.setPrograms(func(ctx context.Context) ([]runtime.Program, error) {
-		return d.manager.List(ctx, runtime.ListOptions{})
+		// Statistics switched on through BPF_ENABLE_STATS do not show in
+		// the sysctl: a scrape reads them all.
+		return d.manager.List(ctx, runtime.ListOptions{Stats: true})
 	})
+	if cfg.CSI.Enabled {
+		d.csi, err = csi.New(csiPrograms{manager: d.manager}, csi.Options{
+			NodeID:     cfg.CSI.NodeName,
+			PodsDir:    cfg.CSI.PodsDir,
+			StagingDir: cfg.CSI.StagingDir,
+			Logger:     log,
+		})
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	d.server = &server{
 		manager:      d.manager,
 		chain:        d.chain,
@@ -148,6 +165,17 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		}
 	}
 
+	var csiListener net.Listener
+	if d.csi != nil {
+		if csiListener, err = listenSocket(d.cfg.CSI.Socket, "", d.log); err != nil {
+			sock.Close()
+			if metricsListener != nil {
+				metricsListener.Close()
+			}
+			return err
+		}
+	}
+
 	gs := grpc.NewServer(
 		grpc.Creds(peercred.TransportCredentials()),
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
@@ -158,8 +186,22 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	pb.RegisterBpfdServer(gs, d.server)
 	healthpb.RegisterHealthServer(gs, d.health)
 
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- gs.Serve(sock) }()
+	csiCtx, stopCSI := context.WithCancel(context.Background())
+	defer stopCSI()
+	csiDone := make(chan struct{})
+	if csiListener != nil {
+		go func() {
+			defer close(csiDone)
+			if err := d.serveCSI(csiCtx, csiListener); err != nil {
+				errs <- err
+			}
+		}()
+		d.log.Info("serving the CSI driver", "driver", csi.DriverName, "socket", d.cfg.CSI.Socket, "node", d.cfg.CSI.NodeName, "pods_dir", d.cfg.CSI.PodsDir)
+	} else {
+		close(csiDone)
+	}
 	var httpServer *http.Server
 	if metricsListener != nil {
 		mux := http.NewServeMux()
@@ -202,6 +244,8 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 		httpServer.Shutdown(shutCtx)
 		cancel()
 	}
+	stopCSI()
+	<-csiDone
 	return err
 }
 

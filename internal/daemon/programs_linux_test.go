@@ -41,9 +41,10 @@ func TestXDPThroughAPI(t *testing.T) {
 	if diff := cmp.Diff(wantProv, p.GetProvenance(), protocmp.Transform()); diff != "" {
 		t.Errorf("provenance (-want +got):\n%s", diff)
 	}
-	// In a linked chain the kernel program and link are the chain's.
-	if p.GetKernel().GetProgramId() == 0 || p.GetHook().GetDispatcherMode() == pb.DispatcherMode_DISPATCHER_MODE_UNSPECIFIED || p.GetPinPath() != filepath.Join(td.cfg.BpffsDir, strconv.FormatUint(p.GetId(), 10)) {
-		t.Errorf("program %v: want a kernel program, a dispatcher chain and its pin dir", p)
+	// Alone on its hook it runs on its own: no dispatcher mode, its own
+	// kernel program.
+	if p.GetKernel().GetProgramId() == 0 || p.GetKernel().GetName() != "xdp_counter" || p.GetHook().GetDispatcherMode() != pb.DispatcherMode_DISPATCHER_MODE_UNSPECIFIED || p.GetPinPath() != filepath.Join(td.cfg.BpffsDir, strconv.FormatUint(p.GetId(), 10)) {
+		t.Errorf("program %v: want its own kernel program, no dispatcher and its pin dir", p)
 	}
 	if p.GetLoadedBy().GetUid() != 0 || p.GetLoadedBy().GetPid() != int32(os.Getpid()) {
 		t.Errorf("loaded by %v, want this process (uid 0, pid %d)", p.GetLoadedBy(), os.Getpid())

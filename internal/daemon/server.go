@@ -280,18 +280,19 @@ func (s *server) interceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
-// auditActions name the audit line of each API method. Load, Unload and
-// PullImage write their own, with what they decided; the interceptor
+// auditActions name the audit line of each API method. Load, Unload,
+// PullImage and UpdateOwner write their own, with what they decided; the interceptor
 // writes it for them only when it refused the call.
 var auditActions = map[string]struct {
 	action        string
 	handlerWrites bool
 }{
-	"Load":      {"load", true},
-	"Unload":    {"unload", true},
-	"PullImage": {"pull", true},
-	"List":      {"list", false},
-	"Get":       {"get", false},
+	"Load":        {"load", true},
+	"Unload":      {"unload", true},
+	"PullImage":   {"pull", true},
+	"UpdateOwner": {"update-owner", true},
+	"List":        {"list", false},
+	"Get":         {"get", false},
 	// ListCache and PruneCache write their own.
 	"ListCache":  {"list-cache", true},
 	"PruneCache": {"prune-cache", true},

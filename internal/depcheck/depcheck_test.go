@@ -20,6 +20,22 @@ var forbidden = map[string][]string{
 	"./pkg/artifact/...": {module + "/pkg/verify", module + "/pkg/runtime"},
 	"./pkg/verify/...":   {module + "/pkg/artifact", module + "/pkg/runtime"},
 	"./pkg/runtime/...":  {module + "/pkg/artifact", module + "/pkg/verify"},
+	// Applications import the maps library alone: cilium/ebpf and the
+	// standard library, no Kubernetes, gRPC, daemon, registry or signing
+	// code.
+	"./pkg/maps/...": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "google.golang.org/protobuf", "oras.land/", "github.com/sigstore/",
+		"github.com/opencontainers/", "github.com/prometheus/", module + "/internal/", module + "/pkg/k8s", module + "/pkg/runtime",
+		module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
+	// Application operators and agents import the API types and a
+	// controller-runtime client: nothing of bpfd's controllers, daemon or
+	// gRPC API, no bytecode, registry or signing code.
+	"./pkg/k8s/appclient/...": {"google.golang.org/grpc", "oras.land/", "github.com/sigstore/", "github.com/cilium/ebpf",
+		module + "/internal/", module + "/pkg/k8s/controller", module + "/pkg/runtime", module + "/pkg/artifact",
+		module + "/pkg/verify", module + "/proto"},
+	// The example application's user-space half: package maps and a
+	// metrics library, nothing of Kubernetes, gRPC or bpfd itself.
+	"./examples/xdp-counter": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "oras.land/", "github.com/sigstore/",
+		module + "/internal/", module + "/pkg/k8s", module + "/pkg/runtime", module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
 	// The load path goes one way: the daemon has the supply chain resolve,
 	// pull and verify, then hands what it admitted to the runtime. The
 	// supply chain never loads and never speaks the API.
@@ -35,6 +51,7 @@ var forbidden = map[string][]string{
 	// use (hack/bundle, internal/testing/scctest).
 	"./cmd/...":                    {module + "/internal/testing/", "github.com/operator-framework/", "github.com/openshift/"},
 	"./internal/daemon/...":        {module + "/internal/testing/"},
+	"./internal/csi/...":           {module + "/internal/testing/"},
 	"./internal/cliutil/...":       {module + "/internal/testing/"},
 	"./internal/controllercmd/...": {module + "/internal/testing/"},
 }

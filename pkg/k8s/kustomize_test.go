@@ -19,6 +19,7 @@ func TestKustomizations(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{
+		"CSIDriver/csi.bpfd.io",
 		"ClusterRole/bpfd-agent",
 		"ClusterRole/bpfd-bpfprogram-viewer",
 		"ClusterRole/bpfd-bpfprogramconfig-editor",

@@ -137,7 +137,7 @@ func TestPodsMeetTheirSCC(t *testing.T) {
 // TestDaemonSetContainers: under bpfd-node, bpfd alone is privileged; the
 // agent runs as its own non-root user, without capabilities or privilege
 // escalation, on a read-only root, with the runtime's seccomp profile, and
-// as spc_t (to reach bpfd's socket).
+// as spc_t (to reach bpfd's socket); the CSI registrar likewise, as root.
 func TestDaemonSetContainers(t *testing.T) {
 	pods := shippedPods(t)
 	tmpl := pods["DaemonSet bpfd"]
@@ -149,6 +149,11 @@ func TestDaemonSetContainers(t *testing.T) {
 	want := []scctest.Container{
 		{Name: "bpfd", Privileged: true, AllowPrivilegeEscalation: true, SELinux: spc, Seccomp: "runtime/default"},
 		{Name: "bpfd-agent", RunAsUser: ptr.To[int64](operator.AgentUID), RunAsNonRoot: true, Drop: []corev1.Capability{"ALL"},
+			ReadOnlyRootFilesystem: true, SELinux: spc, Seccomp: "runtime/default"},
+		// The CSI node-driver-registrar: root for the kubelet's
+		// directories, nothing else; spc_t, like the agent, to reach the
+		// socket bpfd makes.
+		{Name: "csi-node-driver-registrar", RunAsUser: ptr.To[int64](0), Drop: []corev1.Capability{"ALL"},
 			ReadOnlyRootFilesystem: true, SELinux: spc, Seccomp: "runtime/default"},
 	}
 	if diff := cmp.Diff(want, r.Containers); diff != "" {

@@ -96,6 +96,7 @@ func (m *Manager) dispatcher(key string, hs *hookState, h dispatcher.Hook) (*dis
 	d, err := dispatcher.Open(h, dispatcher.Options{
 		Mode:      m.mode,
 		PinDir:    m.dispatcherDir(key),
+		ChainLone: m.chainLone,
 		LibxdpDir: m.libxdpDir,
 		Logger:    m.log,
 	})
@@ -236,8 +237,9 @@ func (m *Manager) storedProgram(r *record, objects map[string]*ebpf.CollectionSp
 // syncMembers makes the records and pins of the hook's programs match the
 // chain it runs: the chain's mode and, in freplace mode, each program's
 // extension program (its own kernel program) pinned at <id>/program and
-// recorded as its ProgramID; in linked mode a program has no kernel program
-// of its own. It returns the records it changed. The caller holds the hook.
+// recorded as its ProgramID, in direct mode the lone program itself; in
+// linked mode a program has no kernel program of its own. It returns the
+// records it changed. The caller holds the hook.
 func (m *Manager) syncMembers(hs *hookState) ([]*record, error) {
 	st := hs.chainState()
 	ms := hs.snapshot()
@@ -248,7 +250,7 @@ func (m *Manager) syncMembers(hs *hookState) ([]*record, error) {
 			return changed, fmt.Errorf("program %d: not at position %d of the chain the hook runs", r.ID, i)
 		}
 		var progID uint32
-		if st.Mode == dispatcher.ModeFreplace {
+		if st.Mode == dispatcher.ModeFreplace || st.Mode == dispatcher.ModeDirect {
 			progID = uint32(st.Slots[i].ProgramID)
 		}
 		if err := m.pinMemberProgram(r.ID, progID); err != nil {
@@ -260,6 +262,23 @@ func (m *Manager) syncMembers(hs *hookState) ([]*record, error) {
 		}
 	}
 	return changed, nil
+}
+
+// recordMembers makes the records and pins of the hook's programs match the
+// chain it runs after a rebuild that changed how they run (the lone program
+// left on the hook runs on its own). What it cannot do is logged: the next
+// Open does it. The caller holds the hook.
+func (m *Manager) recordMembers(key string, hs *hookState) {
+	changed, err := m.syncMembers(hs)
+	if err != nil {
+		m.log.Error("cannot pin the chain's programs; the next start does", "hook", key, "error", err)
+	}
+	if len(changed) == 0 {
+		return
+	}
+	if err := m.store.put(changed...); err != nil {
+		m.log.Error("cannot record how the hook's programs run; the next start does", "hook", key, "error", err)
+	}
 }
 
 // pinMemberProgram pins the kernel program progID at the program pin of id,

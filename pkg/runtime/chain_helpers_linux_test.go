@@ -132,8 +132,13 @@ func assertChain(t *testing.T, e *env, m *runtime.Manager, progs ...runtime.Prog
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("chain of %s (-want +got):\n%s", progs[0].Hook.Hook, diff)
 	}
-	if st.Mode != m.DispatcherMode() {
-		t.Errorf("chain built in mode %q, want %q", st.Mode, m.DispatcherMode())
+	// A lone program runs on its own, with no dispatcher.
+	wantMode, hookMode := dispatcher.ChainMode(m.DispatcherMode(), len(progs)), m.DispatcherMode()
+	if wantMode == dispatcher.ModeDirect {
+		hookMode = ""
+	}
+	if st.Mode != wantMode {
+		t.Errorf("chain built in mode %q, want %q", st.Mode, wantMode)
 	}
 	end := attachEnd(progs[0].Attach)
 	if got := hookPrograms(t, progs[0].Kind, end, directionOf(progs[0].Attach)); !slices.Equal(got, []uint32{uint32(st.ProgramID)}) {
@@ -144,14 +149,17 @@ func assertChain(t *testing.T, e *env, m *runtime.Manager, progs ...runtime.Prog
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h := got.Hook; h == nil || h.Position != i || h.Mode != m.DispatcherMode() || h.Priority != p.Hook.Priority {
-			t.Errorf("program %d: hook %+v, want position %d, priority %d, mode %s", p.ID, h, i, p.Hook.Priority, m.DispatcherMode())
+		if h := got.Hook; h == nil || h.Position != i || h.Mode != hookMode || h.Priority != p.Hook.Priority {
+			t.Errorf("program %d: hook %+v, want position %d, priority %d, mode %q", p.ID, h, i, p.Hook.Priority, hookMode)
 		}
-		if got.Kernel == nil {
+		switch {
+		case got.Kernel == nil:
 			t.Errorf("program %d: no kernel info", p.ID)
-		} else if m.DispatcherMode() == runtime.DispatcherLinked && got.Kernel.ProgramID != uint32(st.ProgramID) {
+		case wantMode == dispatcher.ModeDirect && (got.Kernel.ProgramID != uint32(st.ProgramID) || got.Kernel.Name != p.Name):
+			t.Errorf("program %d: kernel program %d (%s), want itself, %d, the program the hook runs", p.ID, got.Kernel.ProgramID, got.Kernel.Name, st.ProgramID)
+		case wantMode == runtime.DispatcherLinked && got.Kernel.ProgramID != uint32(st.ProgramID):
 			t.Errorf("program %d: kernel program %d, want the linked chain's %d", p.ID, got.Kernel.ProgramID, st.ProgramID)
-		} else if m.DispatcherMode() == runtime.DispatcherFreplace && got.Kernel.ProgramID != uint32(st.Slots[i].ProgramID) {
+		case wantMode == runtime.DispatcherFreplace && got.Kernel.ProgramID != uint32(st.Slots[i].ProgramID):
 			t.Errorf("program %d: kernel program %d, want its extension program %d", p.ID, got.Kernel.ProgramID, st.Slots[i].ProgramID)
 		}
 	}

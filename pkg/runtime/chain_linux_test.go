@@ -182,6 +182,111 @@ func TestChainRebuildsKeepTraffic(t *testing.T) {
 	})
 }
 
+// TestLoneProgramShapeKeepsTraffic sends traffic without pause while a
+// second program joins a lone one on its hook and leaves again, eight
+// times: the lone program runs on its own, the two in a chain, and each
+// change of shape is one swap, so every packet runs through the lone
+// program (no packet reaches the peer's socket without it counting it).
+func TestLoneProgramShapeKeepsTraffic(t *testing.T) {
+	forEachKit(t, func(t *testing.T, mode runtime.DispatcherMode, k chainKit) {
+		e := newModeEnv(t, mode)
+		m := e.open(t)
+		v := newVethPair(t)
+		ctx := context.Background()
+		head := k.loadCounter(t, m, v, 1)
+		alone := assertChain(t, e, m, head)
+		l := listenPeer(t, v)
+
+		s := startSending(t, v)
+		var tail runtime.Program
+		for i := range 8 {
+			tail = k.loadCounter(t, m, v, 900+i)
+			if i == 0 {
+				assertChain(t, e, m, head, tail)
+			}
+			if err := m.Unload(ctx, tail.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent := s.finish(t)
+		if again := assertChain(t, e, m, head); again.ProgramID == alone.ProgramID {
+			t.Errorf("the lone program runs as kernel program %d again: its chain was never rebuilt", again.ProgramID)
+		}
+
+		eventually(t, "the counter to settle", func() bool { return udpCount(t, head) >= uint64(l.count()) })
+		h, got := udpCount(t, head), l.count()
+		t.Logf("16 changes of shape: sent %d, the lone program counted %d, the peer received %d", sent, h, got)
+		if uint64(got) > h {
+			t.Errorf("the peer received %d datagrams, the lone program counted %d: packets bypassed it", got, h)
+		}
+		if h == 0 || got == 0 {
+			t.Errorf("no traffic went through: counted %d, received %d", h, got)
+		}
+		if err := m.Unload(ctx, head.ID); err != nil {
+			t.Fatal(err)
+		}
+		assertEmpty(t, e, m)
+	})
+}
+
+// TestLoneProgramRestart: a restarted Manager adopts a lone program that
+// runs on its own as it runs, and one that an older bpfd left in a
+// dispatcher chain of one it rebuilds, at Open, to run on its own; either
+// way the program keeps counting and its record follows.
+func TestLoneProgramRestart(t *testing.T) {
+	forEachKit(t, func(t *testing.T, mode runtime.DispatcherMode, k chainKit) {
+		e := newModeEnv(t, mode)
+		m := e.open(t)
+		v := newVethPair(t)
+		ctx := context.Background()
+
+		p := k.loadCounter(t, m, v, 10)
+		direct := assertChain(t, e, m, p)
+		m.Close()
+		m = e.open(t)
+		if got := assertChain(t, e, m, p); got.ProgramID != direct.ProgramID {
+			t.Errorf("the hook runs %d after the restart, want the adopted lone program %d", got.ProgramID, direct.ProgramID)
+		}
+		if err := m.Unload(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		// An older bpfd's state: the lone program in a chain of one.
+		runtime.SetChainLone(m, true)
+		p = k.loadCounter(t, m, v, 10)
+		old := chainOf(t, e, m, p)
+		if old.Mode != mode {
+			t.Fatalf("a bpfd chaining lone programs built a %q chain, want %q", old.Mode, mode)
+		}
+		v.SendUDP(t, 5)
+		eventually(t, "5 packets counted in the chain of one", func() bool { return udpCount(t, p) == 5 })
+		m.Close()
+
+		m = e.open(t)
+		assertChain(t, e, m, p)
+		if !strings.Contains(e.logged(), "rebuilt the hook's chain to match the records") {
+			t.Errorf("no log line of the rebuild:\n%s", e.logged())
+		}
+		got, err := m.Get(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Kernel == nil || got.Kernel.ProgramID == uint32(old.ProgramID) {
+			t.Fatalf("after the restart the program's kernel program is %+v, want its own, not the chain %d", got.Kernel, old.ProgramID)
+		}
+		if _, err := os.Stat(filepath.Join(p.PinPath, "program")); err != nil {
+			t.Errorf("program pin of the lone program: %v", err)
+		}
+		v.SendUDP(t, 5)
+		eventually(t, "5 more packets counted on its own", func() bool { return udpCount(t, p) == 10 })
+		if err := m.Unload(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		assertEmpty(t, e, m)
+		assertNoAttachments(t, v)
+	})
+}
+
 // TestChainVerifierFailure adds a program the verifier rejects to a chain
 // of two: the load fails naming it, and the hook runs the chain it ran.
 func TestChainVerifierFailure(t *testing.T) {

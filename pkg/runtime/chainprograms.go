@@ -3,7 +3,8 @@ package runtime
 // ChainPrograms returns the kernel programs that run the chains of XDP and
 // TC hooks, by kernel id, each with the name of its hook: every hook's
 // dispatcher program and, in freplace mode, the extension programs its
-// members run as. The node inventory tells them apart from programs bpfd
+// members run as; a lone program, which runs with no dispatcher, is its
+// hook's too. The node inventory tells them apart from programs bpfd
 // did not load.
 func (m *Manager) ChainPrograms() map[uint32]string {
 	m.hooks.mu.Lock()

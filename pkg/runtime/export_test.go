@@ -14,7 +14,7 @@ func SetStepHook(f func(step string)) { stepHook = f }
 // StoredRecords returns the id and state of every record in the store,
 // including loads and unloads in progress.
 func StoredRecords(m *Manager) (map[ID]string, error) {
-	rs, err := m.store.all()
+	rs, err := m.store.store.all()
 	if err != nil {
 		return nil, err
 	}
@@ -24,6 +24,11 @@ func StoredRecords(m *Manager) (map[ID]string, error) {
 	}
 	return out, nil
 }
+
+// SetChainLone makes m run a lone XDP or TC program in a dispatcher chain,
+// as bpfd did before lone programs ran directly, for the hooks it opens
+// from now on: a test makes the state such a bpfd left.
+func SetChainLone(m *Manager, on bool) { m.chainLone = on }
 
 // AlterStoredObjects changes one byte of every ELF object the state store
 // in stateDir keeps for chain rebuilds, as damage or an attacker at rest

@@ -1,17 +1,20 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,6 +84,27 @@ type env struct {
 	bpffs    string
 	// mode is the dispatcher mode Managers open with; "" probes.
 	mode runtime.DispatcherMode
+	// logs holds what the env's Managers logged.
+	logs *logBuffer
+}
+
+// logBuffer collects log lines from several goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// logged returns what the env's Managers logged so far.
+func (e *env) logged() string {
+	e.logs.mu.Lock()
+	defer e.logs.mu.Unlock()
+	return e.logs.buf.String()
 }
 
 // newEnv makes a state dir and a bpffs directory (mounted by the first Open)
@@ -89,7 +113,7 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	testutil.RequirePrivileged(t)
 	dir := t.TempDir()
-	e := &env{stateDir: filepath.Join(dir, "state"), bpffs: filepath.Join(dir, "bpffs")}
+	e := &env{stateDir: filepath.Join(dir, "state"), bpffs: filepath.Join(dir, "bpffs"), logs: &logBuffer{}}
 	t.Cleanup(func() {
 		unix.Unmount(e.bpffs, unix.MNT_DETACH)
 	})
@@ -110,12 +134,16 @@ func (e *env) open(t testing.TB) *runtime.Manager {
 // options are the Manager options of the env, logging to t: freplace XDP
 // chains are pinned for libxdp under the env's bpffs, in e.libxdpDir().
 func (e *env) options(t testing.TB) runtime.Options {
+	var w io.Writer = testWriter{t}
+	if e.logs != nil {
+		w = io.MultiWriter(w, e.logs)
+	}
 	return runtime.Options{
 		StateDir:       e.stateDir,
 		BPFFS:          e.bpffs,
 		DispatcherMode: e.mode,
 		LibxdpDir:      e.libxdpDir(),
-		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:         slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 

@@ -2,9 +2,8 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
+	"maps"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -23,10 +22,17 @@ type ListOptions struct {
 	// All also lists the node's programs bpfd did not load (Managed false),
 	// by kernel program id.
 	All bool
+	// Stats reads every program's run statistics, one read per program,
+	// also when the sysctl kernel.bpf_stats_enabled is off: statistics
+	// switched on through BPF_ENABLE_STATS do not show in it, and a
+	// program whose statistics moved reports them. Without it a List reads
+	// statistics only while the sysctl is on.
+	Stats bool
 }
 
 // Get returns the managed program id, or an error wrapping
-// ErrProgramNotFound.
+// ErrProgramNotFound. The program's run statistics are read from the
+// kernel, and reported when the kernel collects them.
 func (m *Manager) Get(ctx context.Context, id ID) (Program, error) {
 	if err := m.enter(); err != nil {
 		return Program{}, err
@@ -51,8 +57,7 @@ func (m *Manager) Get(ctx context.Context, id ID) (Program, error) {
 // since its record was read. One still loaded without its kernel program
 // is logged.
 func (m *Manager) stillLoaded(id ID) bool {
-	r, err := m.store.get(id)
-	if err != nil || r.State != stateLoaded {
+	if !m.store.isLoaded(id) {
 		return false
 	}
 	m.log.Warn("loaded program without a readable kernel program", "program_id", id)
@@ -61,22 +66,27 @@ func (m *Manager) stillLoaded(id ID) bool {
 
 // List returns the managed programs that match opts, by id, then with
 // opts.All the unmanaged ones, by kernel program id.
+//
+// It answers from the Manager's records and what it knows of each kernel
+// program, and reads from the kernel only what changes: which programs
+// still exist (one walk over the kernel's program ids) and, while the
+// kernel collects them (sysctl kernel.bpf_stats_enabled), run statistics.
 func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error) {
 	if err := m.enter(); err != nil {
 		return nil, err
 	}
 	defer m.mu.RUnlock()
-	rs, err := m.store.all()
+	live, err := liveProgramIDs()
 	if err != nil {
 		return nil, err
 	}
+	m.kernel.prune(live)
 	d := m.describer()
+	d.live = live
+	d.readStats = opts.Stats
 	var out []Program
 	managed := m.hooks.chainPrograms()
-	for _, r := range rs {
-		if r.State != stateLoaded {
-			continue
-		}
+	for _, r := range m.store.loaded() {
 		managed[r.ProgramID] = true
 		if opts.Kind != "" && r.Kind != opts.Kind || !selects(opts.Selector, r.Metadata) {
 			continue
@@ -93,7 +103,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 	if !opts.All || len(opts.Selector) > 0 {
 		return out, nil
 	}
-	unmanaged, err := kernelPrograms(ctx, managed, opts.Kind, d)
+	unmanaged, err := m.kernelPrograms(ctx, live, managed, opts.Kind, d)
 	if err != nil {
 		return nil, err
 	}
@@ -109,38 +119,25 @@ func selects(selector, labels map[string]string) bool {
 	return true
 }
 
-// kernelPrograms walks the kernel's programs and returns those not in
-// managed, keeping those that can be attached as kind when kind is set.
-func kernelPrograms(ctx context.Context, managed map[uint32]bool, kind progtype.Kind, d *describer) ([]Program, error) {
+// kernelPrograms returns the kernel's programs in live that are not in
+// managed, by id, keeping those that can be attached as kind when kind is
+// set.
+func (m *Manager) kernelPrograms(ctx context.Context, live map[ebpf.ProgramID]bool, managed map[uint32]bool, kind progtype.Kind, d *describer) ([]Program, error) {
 	var out []Program
-	id := ebpf.ProgramID(0)
-	for {
+	for _, id := range slices.Sorted(maps.Keys(live)) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list kernel programs: %w", err)
-		}
-		id = next
 		if managed[uint32(id)] {
 			continue
 		}
-		prog, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			continue // unloaded meanwhile
-		}
-		k := kernelInfo(prog, d.boot, d.stats)
-		typ := prog.Type()
-		prog.Close()
+		k, typ := m.kernel.kernelInfo(id, nil, d.stats || d.readStats, d.stats)
 		if k == nil || kind != "" && !slices.Contains(kindsOfType(typ), kind) {
-			continue
+			continue // unloaded meanwhile, or of another kind
 		}
 		out = append(out, Program{Name: k.Name, Kernel: k})
 	}
+	return out, nil
 }
 
 // kindsOfType returns the kinds a program of kernel type t may be attached

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"encoding/binary"
+	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -109,6 +110,78 @@ func equalIDs(a, b []runtime.ID) bool {
 		}
 	}
 	return true
+}
+
+// TestListReadsWhatChanges checks what List reads from the kernel for each
+// call, rather than remembering it: that a program's kernel program is gone
+// (its pins removed behind bpfd's back), and its run statistics while the
+// sysctl kernel.bpf_stats_enabled is on.
+func TestListReadsWhatChanges(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	ctx := context.Background()
+	loadTP := func(tp string) runtime.Program {
+		t.Helper()
+		progs, err := load(ctx, m, "file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+			{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: tp}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return progs[0]
+	}
+	kept, gone := loadTP("syscalls/sys_enter_getpid"), loadTP("syscalls/sys_enter_getppid")
+	listed := func() map[runtime.ID]runtime.Program {
+		t.Helper()
+		progs, err := m.List(ctx, runtime.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[runtime.ID]runtime.Program{}
+		for _, p := range progs {
+			out[p.ID] = p
+		}
+		return out
+	}
+	before := listed()
+	if k := before[gone.ID].Kernel; k == nil || k.ProgramID != gone.Kernel.ProgramID || k.Name != "tracepoint_counter" || k.Tag == "" {
+		t.Fatalf("listed kernel program %+v, want %+v", k, gone.Kernel)
+	}
+
+	// Removing the pins unloads the program: the kernel frees it.
+	if err := os.RemoveAll(gone.PinPath); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the unpinned program listed without a kernel program", func() bool {
+		p, ok := listed()[gone.ID]
+		return ok && p.Kernel == nil
+	})
+	if p, err := m.Get(ctx, gone.ID); err != nil || p.Kernel != nil {
+		t.Fatalf("Get of the unpinned program: %+v, %v; want it without a kernel program", p.Kernel, err)
+	}
+	if k := listed()[kept.ID].Kernel; k == nil || k.ProgramID != kept.Kernel.ProgramID {
+		t.Fatalf("the other program's kernel program %+v, want %d", k, kept.Kernel.ProgramID)
+	}
+
+	// Statistics while the sysctl is on.
+	const sysctl = "/proc/sys/kernel/bpf_stats_enabled"
+	was, err := os.ReadFile(sysctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sysctl, []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.WriteFile(sysctl, was, 0o644) })
+	for range 5 {
+		unix.Getpid()
+	}
+	eventually(t, "5 runs listed", func() bool {
+		k := listed()[kept.ID].Kernel
+		return k != nil && k.Stats != nil && k.Stats.RunCount >= 5
+	})
+	if err := m.Unload(ctx, kept.ID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestRunStats turns the kernel's BPF statistics on and checks that Get

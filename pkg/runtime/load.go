@@ -351,8 +351,14 @@ func (m *Manager) attachAndPin(l *loading, hooks map[string]*hookState) error {
 			return err
 		}
 		step("load:chained")
-		if _, err := m.syncMembers(c.hs); err != nil {
+		changed, err := m.syncMembers(c.hs)
+		if err != nil {
 			return fmt.Errorf("hook %s: %w", c.target, err)
+		}
+		for _, r := range changed {
+			if slices.ContainsFunc(c.before, func(mb *member) bool { return mb.rec == r }) {
+				c.changed = append(c.changed, r)
+			}
 		}
 		step("load:pinned")
 	}
@@ -441,12 +447,16 @@ func (m *Manager) pinMaps(id ID, maps map[string]*ebpf.Map) ([]mapRecord, error)
 	return recs, nil
 }
 
-// commit marks the programs loaded.
+// commit marks the programs loaded, and records how the programs already
+// on their hooks now run.
 func (m *Manager) commit(l *loading) error {
 	recs := make([]*record, len(l.programs))
 	for i, p := range l.programs {
 		p.rec.State = stateLoaded
 		recs[i] = p.rec
+	}
+	for _, c := range l.chains {
+		recs = append(recs, c.changed...)
 	}
 	err := m.store.put(recs...)
 	if err != nil {
@@ -476,7 +486,9 @@ func (m *Manager) rollback(l *loading) {
 			for _, p := range c.programs {
 				stuck[p] = true
 			}
+			continue
 		}
+		m.recordMembers(c.target.hook(), c.hs)
 	}
 	for i := len(l.programs) - 1; i >= 0; i-- {
 		p := l.programs[i]

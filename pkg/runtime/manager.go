@@ -41,15 +41,21 @@ type Options struct {
 // their records. Its methods are safe for concurrent use: operations on the
 // same hook are serialized, others run in parallel.
 type Manager struct {
-	store *store
-	bpffs string
-	log   *slog.Logger
-	hooks hookTable
+	store *catalog
+	// kernel is what the Manager knows of kernel programs.
+	kernel kernelView
+	bpffs  string
+	log    *slog.Logger
+	hooks  hookTable
 	// mode is the dispatcher mode of XDP and TC chains.
 	mode dispatcher.Mode
 	// libxdpDir is where freplace XDP chains are pinned for libxdp; "" for
 	// nowhere.
 	libxdpDir string
+	// chainLone runs a lone XDP or TC program in a dispatcher chain too, as
+	// bpfd did before lone programs ran directly; tests set it to make the
+	// state such a bpfd left.
+	chainLone bool
 
 	// mu is held shared by every operation and exclusively by Close.
 	mu     sync.RWMutex
@@ -105,8 +111,11 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		m.libxdpDir = DefaultLibxdpDir
 	}
 
-	if m.store, err = openStore(stateDir, m.bpffs); err != nil {
+	if m.store, err = openCatalog(stateDir, m.bpffs); err != nil {
 		return nil, err
+	}
+	if m.store.replaced != "" {
+		m.log.Warn("the state store was damaged under an earlier kernel, which took its programs with it; started a fresh one", "moved_to", m.store.replaced)
 	}
 	mounted, err := ensureBPFFS(m.bpffs)
 	if err != nil {
@@ -160,8 +169,18 @@ func (m *Manager) Close() error {
 }
 
 // DispatcherMode returns the mode the Manager chains the programs of XDP
-// and TC hooks in: DispatcherFreplace or DispatcherLinked.
+// and TC hooks in: DispatcherFreplace or DispatcherLinked. A lone program
+// on its hook runs on its own, with no dispatcher.
 func (m *Manager) DispatcherMode() DispatcherMode { return m.mode }
+
+// chainMode returns the mode a chain of n programs runs in: the lone
+// program on its hook runs directly, more run in the Manager's mode.
+func (m *Manager) chainMode(n int) dispatcher.Mode {
+	if m.chainLone {
+		return m.mode
+	}
+	return dispatcher.ChainMode(m.mode, n)
+}
 
 // resolveMode returns the dispatcher mode to run in when requested is asked
 // for, and logs the choice.

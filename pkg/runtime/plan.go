@@ -63,6 +63,10 @@ type loadingChain struct {
 	programs []*loadingProgram
 	// applied says whether the hook runs the chain with programs.
 	applied bool
+	// changed are the records of programs in before that the new chain
+	// changed (a lone program that ran on its own and now runs in a
+	// dispatcher); commit writes them with the load's records.
+	changed []*record
 }
 
 // chain returns the load's loadingChain of t's hook, whose state is hs.

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -69,7 +68,8 @@ type HookPosition struct {
 	// Priority is the program's priority on the hook.
 	Priority int
 	// Mode is the dispatcher mode of the chain an XDP or TC program runs
-	// in; empty for tcx programs, which the kernel chains itself.
+	// in; empty for the lone program on its hook, which runs on its own,
+	// and for tcx programs, which the kernel chains itself.
 	Mode DispatcherMode
 }
 
@@ -111,16 +111,24 @@ type RunStats struct {
 }
 
 // describer turns records into Programs, reading once per call what all of
-// them share: the boot time, whether BPF statistics are on, hook orders.
+// them share: whether BPF statistics are on, hook orders, and for a List
+// the ids of the kernel's programs.
 type describer struct {
-	m         *Manager
-	boot      time.Time
-	stats     bool
-	positions map[string]map[ID]int
+	m *Manager
+	// stats says the sysctl kernel.bpf_stats_enabled is on; readStats
+	// that a List reads every program's statistics all the same
+	// (ListOptions.Stats).
+	stats, readStats bool
+	positions        map[string]map[ID]int
+	// live are the kernel's program ids, read once for a List: programs
+	// are then described from what the Manager knows and only statistics
+	// (when on) are read per program. Nil for a Get or a Load, which read
+	// the program itself.
+	live map[ebpf.ProgramID]bool
 }
 
 func (m *Manager) describer() *describer {
-	return &describer{m: m, boot: bootTime(), stats: statsEnabled(), positions: map[string]map[ID]int{}}
+	return &describer{m: m, stats: statsEnabled(), positions: map[string]map[ID]int{}}
 }
 
 // bootTime returns when the machine booted, to turn the kernel's load times
@@ -146,8 +154,8 @@ func (d *describer) position(hook string, id ID) int {
 	return -1
 }
 
-// describe joins a record with what the kernel reports of prog; prog may be
-// nil, in which case the pinned program is read.
+// describe joins a record with what the kernel reports of the program that
+// runs it; prog, when not nil, is that program, open.
 func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 	m := d.m
 	p := Program{
@@ -167,37 +175,43 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		PinPath:    m.programDir(r.ID),
 		Fault:      m.fault(r.ID),
 	}
-	for _, mr := range r.Maps {
-		p.Maps = append(p.Maps, Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)})
+	if len(r.Maps) > 0 {
+		p.Maps = make([]Map, len(r.Maps))
+		for i, mr := range r.Maps {
+			p.Maps[i] = Map{Name: mr.Name, ID: mr.ID, PinPath: m.mapPin(r.ID, mr.Name)}
+		}
+	}
+	id, mode := ebpf.ProgramID(r.ProgramID), DispatcherMode("")
+	if r.Chain != nil {
+		id, mode = m.chainedProgram(r)
 	}
 	switch r.Attach.(type) {
 	case XDPAttach, TCAttach, TCXAttach:
 		p.Hook = &HookPosition{Hook: r.Hook, Position: d.position(r.Hook, r.ID), Priority: hookPriority(r.Attach)}
-		if r.Chain != nil {
-			p.Hook.Mode = r.Chain.Mode
+		if mode != dispatcher.ModeDirect {
+			p.Hook.Mode = mode
 		}
 	}
-	linked := r.Chain != nil && r.Chain.Mode == dispatcher.ModeLinked
-	if prog == nil {
-		var err error
-		if linked {
-			prog, err = m.hooks.state(r.Hook).chainProgram()
-		} else {
-			prog, err = ebpf.LoadPinnedProgram(m.programPin(r.ID), &ebpf.LoadPinOptions{ReadOnly: true})
-		}
-		if err != nil {
-			// List and Get tell a program unloaded meanwhile from one
-			// whose kernel program is missing.
-			m.log.Debug("read kernel program", "program_id", r.ID, "error", err)
-			return p
-		}
-		defer prog.Close()
+	linked := mode == dispatcher.ModeLinked
+	switch {
+	case id == 0:
+	case d.live != nil && !d.live[id]:
+		// Not among the programs the List walked: gone, or the chain of
+		// its hook was rebuilt since. Opening it by id tells which.
+		p.Kernel, _ = m.kernel.kernelInfo(id, nil, true, d.stats)
+	default:
+		// List and Get tell a program unloaded meanwhile from one whose
+		// kernel program is missing.
+		p.Kernel, _ = m.kernel.kernelInfo(id, prog, d.live == nil || d.stats || d.readStats, d.stats)
 	}
-	p.Kernel = kernelInfo(prog, d.boot, d.stats)
-	if p.Kernel != nil && r.LinkID != 0 {
+	if p.Kernel == nil {
+		m.log.Debug("no kernel program", "program_id", r.ID, "kernel_program_id", id)
+		return p
+	}
+	if r.LinkID != 0 {
 		p.Kernel.LinkIDs = []uint32{r.LinkID}
 	}
-	if p.Kernel != nil && linked {
+	if linked {
 		p.Kernel.MapIDs = nil
 		for _, mr := range r.Maps {
 			p.Kernel.MapIDs = append(p.Kernel.MapIDs, mr.ID)
@@ -206,37 +220,23 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 	return p
 }
 
-// kernelInfo reads what the kernel knows of prog; nil if it cannot. Run
-// statistics are reported when statsOn or when they moved.
-func kernelInfo(prog *ebpf.Program, boot time.Time, statsOn bool) *KernelInfo {
-	info, err := prog.Info()
-	if err != nil {
-		return nil
+// chainedProgram returns the kernel program that runs r, a program of an
+// XDP or TC hook's chain, and the mode of the chain: as the hook runs it
+// now, which the record follows only once the load or unload that changed
+// it commits (a lone program that a second one joined runs in a chain
+// before its record says so). The hook's state holds that program open. A
+// program the chain does not run (yet) is as its record says.
+func (m *Manager) chainedProgram(r *record) (ebpf.ProgramID, DispatcherMode) {
+	st := m.hooks.state(r.Hook).chainState()
+	if i := slices.IndexFunc(st.Slots, func(s dispatcher.Slot) bool { return s.ID == uint64(r.ID) }); i >= 0 {
+		return st.Slots[i].ProgramID, st.Mode
 	}
-	k := &KernelInfo{Name: info.Name, Tag: info.Tag, Type: info.Type.String()}
-	if id, ok := info.ID(); ok {
-		k.ProgramID = uint32(id)
+	if r.Chain.Mode == dispatcher.ModeLinked {
+		// A program in a linked chain runs as part of the chain's one
+		// program.
+		return st.ProgramID, r.Chain.Mode
 	}
-	if ids, ok := info.MapIDs(); ok {
-		for _, id := range ids {
-			k.MapIDs = append(k.MapIDs, uint32(id))
-		}
-	}
-	if t, ok := info.LoadTime(); ok && !boot.IsZero() {
-		k.LoadedAt = boot.Add(t).UTC().Truncate(time.Millisecond)
-	}
-	if st, err := prog.Stats(); err == nil && (st.RunCount > 0 || st.Runtime > 0 || statsOn) {
-		k.Stats = &RunStats{RunCount: st.RunCount, RunTime: st.Runtime}
-	}
-	return k
-}
-
-// statsEnabled reports whether the sysctl kernel.bpf_stats_enabled is on.
-// Statistics switched on through BPF_ENABLE_STATS do not show there; they
-// show as counters that move.
-func statsEnabled() bool {
-	b, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
-	return err == nil && strings.TrimSpace(string(b)) == "1"
+	return ebpf.ProgramID(r.ProgramID), r.Chain.Mode
 }
 
 func sortMaps(maps []mapRecord) {

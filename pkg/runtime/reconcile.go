@@ -101,7 +101,9 @@ func (m *Manager) removeStaleDispatchers(live map[string]bool) {
 
 // reconcileChain makes the XDP or TC hook named key run the chain its
 // records say: the programs recorded loaded, in run order, each with its
-// priority and proceed-on set, in the Manager's dispatcher mode. When the
+// priority and proceed-on set, in the Manager's dispatcher mode, or a lone
+// program on its own (a chain of one that an older bpfd left in a
+// dispatcher is rebuilt so). When the
 // chain the hook runs matches, it is adopted as it runs; otherwise (a crash
 // interrupted a load or an unload, or the mode changed) it is rebuilt from
 // the records. Records of interrupted loads and unloads are removed, and
@@ -185,7 +187,7 @@ func (m *Manager) reconcileChain(key string, recs []*record) []ID {
 			m.repairMapPins(mb.rec, running.Slots[i].ProgramID, log)
 		}
 	}
-	if sameChain(running, want, m.mode) {
+	if sameChain(running, want, m.chainMode(len(want))) {
 		hs.setChain(want, running)
 		log.Debug("adopted chain", "program_ids", memberIDs(want), "mode", running.Mode)
 	} else {
@@ -194,7 +196,7 @@ func (m *Manager) reconcileChain(key string, recs []*record) []ID {
 			hs.setChain(want, running)
 			return memberIDs(want)
 		}
-		log.Info("rebuilt the hook's chain to match the records", "was", slotIDs(running), "program_ids", memberIDs(want), "mode", m.mode)
+		log.Info("rebuilt the hook's chain to match the records", "was", slotIDs(running), "was_mode", running.Mode, "program_ids", memberIDs(want), "mode", m.chainMode(len(want)))
 	}
 	changed, err := m.syncMembers(hs)
 	if err != nil {
@@ -345,6 +347,18 @@ func (m *Manager) repairPins(r *record, log *slog.Logger) {
 // that the kernel program progID, which runs it, uses are re-pinned: a map
 // no program held may be gone and its id reused.
 func (m *Manager) repairMapPins(r *record, progID ebpf.ProgramID, log *slog.Logger) {
+	// Pins are missing only when removed behind bpfd's back: stat them
+	// first, and ask the kernel about the program only then (its info is
+	// the costliest part of an Open of a thousand programs).
+	var missing []mapRecord
+	for _, mr := range r.Maps {
+		if _, err := os.Stat(m.mapPin(r.ID, mr.Name)); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, mr)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
 	prog, err := ebpf.NewProgramFromID(progID)
 	if err != nil {
 		return
@@ -355,9 +369,9 @@ func (m *Manager) repairMapPins(r *record, progID ebpf.ProgramID, log *slog.Logg
 		return
 	}
 	used, _ := info.MapIDs()
-	for _, mr := range r.Maps {
+	for _, mr := range missing {
 		path := m.mapPin(r.ID, mr.Name)
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) || !slices.Contains(used, ebpf.MapID(mr.ID)) {
+		if !slices.Contains(used, ebpf.MapID(mr.ID)) {
 			continue
 		}
 		mp, err := ebpf.NewMapFromID(ebpf.MapID(mr.ID))

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/dispatcher"
 )
 
 // While BPF statistics are held (HoldStats), the kernel counts every
@@ -149,7 +150,10 @@ func (m *Manager) settleAccounting(on bool) error {
 		hs := states[key]
 		if hs.disp != nil {
 			hs.disp.SetAccounting(on)
-			if ms := hs.snapshot(); len(ms) > 0 && hs.disp.State().Accounting != on {
+			// A lone program runs with no dispatcher and is never
+			// accounted: the kernel counts it.
+			if st := hs.disp.State(); len(hs.snapshot()) > 0 && st.Mode != dispatcher.ModeDirect && st.Accounting != on {
+				ms := hs.snapshot()
 				if err := m.applyChain(key, hs, hs.disp.Hook(), ms, nil); err != nil {
 					errs = append(errs, fmt.Errorf("hook %s: %w", key, err))
 				}
@@ -210,6 +214,16 @@ func (m *Manager) Stats(ctx context.Context) ([]ProgramStats, error) {
 		if r.State != stateLoaded {
 			continue
 		}
+		if r.Chain != nil {
+			if id, ok := m.loneProgram(r.Hook, r.ID); ok {
+				// Alone on its hook it runs with no dispatcher, which has
+				// no chain to account: the kernel counts it.
+				delete(skip, id)
+				r.ProgramID = id
+				own[id] = r
+				continue
+			}
+		}
 		if r.Chain == nil {
 			if r.ProgramID != 0 {
 				own[r.ProgramID] = r
@@ -266,6 +280,16 @@ func (m *Manager) statsRecords() ([]statsRecord, error) {
 		}
 	}
 	return out, err
+}
+
+// loneProgram returns the kernel program of id when it runs alone on the
+// XDP or TC hook key, with no dispatcher.
+func (m *Manager) loneProgram(key string, id ID) (uint32, bool) {
+	st := m.hooks.state(key).chainState()
+	if st.Mode != dispatcher.ModeDirect || len(st.Slots) != 1 || st.Slots[0].ID != uint64(id) {
+		return 0, false
+	}
+	return uint32(st.Slots[0].ProgramID), true
 }
 
 // chainStats returns the members' stats of the chain of hook key, by
@@ -340,6 +364,9 @@ func (m *Manager) kernelStats(ctx context.Context, skip map[uint32]bool, own map
 		p := ProgramStats{KernelID: uint32(id), Name: n.name, KernelType: n.typ, RunCount: st.RunCount, RunTime: st.Runtime}
 		if r, ok := own[uint32(id)]; ok {
 			p.ID, p.Name, p.Kind = r.ID, r.Name, r.Kind
+			if r.Chain != nil {
+				p.Hook = r.Hook // alone on its hook
+			}
 		}
 		out = append(out, p)
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,14 +20,29 @@ import (
 
 // The state store is a bbolt file, <state dir>/bpfd.db, with three buckets:
 //
-//	meta      "schema" -> "1"; "bpffs" -> the bpffs directory the records' pins live in
+//	meta      "schema" -> "1"; "bpffs" -> the bpffs directory the records' pins live in;
+//	          "boot" -> the boot id of the kernel it was last opened under
 //	programs  8-byte big-endian ID -> JSON record
 //	objects   hex SHA-256 -> the ELF object of programs in the chain of an
 //	          XDP or TC hook, for rebuilding the chain after a restart; kept
 //	          while a record names it
 //
-// bbolt commits are atomic and synced, so a record is either wholly there or
-// not. A record's state says how far its program got (see record).
+// bbolt commits are atomic, so a record is either wholly there or not. A
+// record's state says how far its program got (see record).
+//
+// Commits are not synced to the disk (bbolt's NoSync): every record
+// describes kernel objects, which live only as long as the kernel that
+// loaded them, and the kernel's page cache outlives bpfd. A bpfd that dies
+// (SIGKILL included) leaves the file exactly as its last commit wrote it;
+// only the death of the kernel itself (a power loss, a kernel crash) can
+// lose or tear unsynced writes, and it takes every program the records
+// describe with it. So the store is synced once per boot: meta "boot"
+// holds the boot id of the kernel it was last opened under, and an Open
+// under another kernel checks the whole file. A store that cannot be
+// opened or fails the check, while the bpffs holds no pins of bpfd's (no
+// program or chain of this kernel depends on it), is moved aside and
+// replaced by a fresh one; with pins it is an error, as it is under the
+// kernel that wrote it.
 const (
 	storeFile     = "bpfd.db"
 	schemaVersion = "1"
@@ -37,6 +54,7 @@ var (
 	bucketObjects  = []byte("objects")
 	keySchema      = []byte("schema")
 	keyBPFFS       = []byte("bpffs")
+	keyBoot        = []byte("boot")
 )
 
 // recordState is how far a program got. Records are written "loading"
@@ -145,21 +163,54 @@ var errNoObject = errors.New("not in the state store")
 // store is the bbolt state store.
 type store struct {
 	db *bolt.DB
+	// replaced is where openStore moved a damaged store it replaced; ""
+	// for none.
+	replaced string
 }
 
 // openStore opens (creating) the store in dir and checks that it was used
-// with bpffs, or records bpffs in a new store.
+// with bpffs, or records bpffs in a new store. Under a kernel other than
+// the one it was last opened under, it checks the whole store first, and
+// replaces a damaged one when bpffs holds no pins of bpfd's (see the
+// package's store comment).
 func openStore(dir, bpffs string) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
+	boot, err := bootID()
+	if err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, storeFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("state store %s: in use by another process: %w", path, ErrConflict)
+	db, err := openBolt(path, boot)
+	var aside string
+	if errors.Is(err, ErrConflict) {
+		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state store %s: %w", path, err)
+		if pinned := hasPins(bpffs); pinned != "" {
+			return nil, fmt.Errorf("%w (not replaced: %s depends on it)", err, pinned)
+		}
+		aside = fmt.Sprintf("%s.damaged-%d", path, time.Now().Unix())
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("%w (moving it aside: %v)", err, rerr)
+		}
+		if db, err = openBolt(path, boot); err != nil {
+			return nil, err
+		}
+		// The lost store's ids cannot be read: new ones start above any
+		// it can have given out (at fewer than one a second since 1970).
+		err = db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(bucketPrograms)
+			if err != nil {
+				return err
+			}
+			return b.SetSequence(uint64(time.Now().Unix()))
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("state store %s: %w", path, err)
+		}
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -179,6 +230,11 @@ func openStore(dir, bpffs string) (*store, error) {
 		case string(v) != schemaVersion:
 			return fmt.Errorf("schema version %q, this bpfd reads %q: %w", v, schemaVersion, ErrConflict)
 		}
+		if string(meta.Get(keyBoot)) != boot {
+			if err := meta.Put(keyBoot, []byte(boot)); err != nil {
+				return err
+			}
+		}
 		switch v := meta.Get(keyBPFFS); {
 		case v == nil:
 			return meta.Put(keyBPFFS, []byte(bpffs))
@@ -187,14 +243,103 @@ func openStore(dir, bpffs string) (*store, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = db.Sync()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("state store %s: %w", path, err)
 	}
-	return &store{db: db}, nil
+	return &store{db: db, replaced: aside}, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+// openBolt opens the bbolt file at path, unsynced. When its meta "boot" is
+// not boot, it checks every page and decodes every record: the file may
+// have lost writes with the kernel that made them.
+func openBolt(path, boot string) (db *bolt.DB, err error) {
+	var file *os.File
+	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
+	defer func() {
+		// bbolt panics on some damaged pages, in Open too.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("state store %s: damaged: %v", path, p)
+			if db == nil && file != nil {
+				file.Close()
+			}
+		}
+		if err != nil && db != nil {
+			db.Close()
+			db = nil
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, OpenFile: openFile})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state store %s: in use by another process: %w", path, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state store %s: %w", path, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil && string(meta.Get(keyBoot)) == boot {
+			return nil
+		}
+		var damage error
+		for err := range tx.Check() { // drained: the check runs until it closes the channel
+			if damage == nil {
+				damage = fmt.Errorf("damaged: %w", err)
+			}
+		}
+		if damage != nil {
+			return damage
+		}
+		if b := tx.Bucket(bucketPrograms); b != nil {
+			return b.ForEach(func(k, v []byte) error {
+				var r record
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("damaged: record %x: %w", k, err)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return db, fmt.Errorf("state store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// bootID returns the running kernel's boot id, which every boot changes.
+var bootID = func() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("boot id: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// hasPins returns the first pin of bpfd's under bpffs (a program's
+// directory, named by its id, or a hook's chain), "" for none.
+func hasPins(bpffs string) string {
+	ents, _ := os.ReadDir(bpffs)
+	for _, e := range ents {
+		if _, err := strconv.ParseUint(e.Name(), 10, 64); err == nil {
+			return filepath.Join(bpffs, e.Name())
+		}
+	}
+	dispatchers := filepath.Join(bpffs, dispatchersDir)
+	if ents, _ := os.ReadDir(dispatchers); len(ents) > 0 {
+		return dispatchers
+	}
+	return ""
+}
+
+// close syncs the store and closes it.
+func (s *store) close() error { return errors.Join(s.db.Sync(), s.db.Close()) }
 
 func idKey(id ID) []byte { return binary.BigEndian.AppendUint64(nil, uint64(id)) }
 
@@ -338,4 +483,35 @@ func putRecord(b *bolt.Bucket, r *record) error {
 		return fmt.Errorf("program %d: encode record: %w", r.ID, err)
 	}
 	return b.Put(idKey(r.ID), v)
+}
+
+// update applies change to the records of ids in one commit: all of them
+// or, when one is missing (ErrProgramNotFound) or change fails, none.
+func (s *store) update(ids []ID, change func(*record) error) ([]*record, error) {
+	var rs []*record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrograms)
+		for _, id := range ids {
+			v := b.Get(idKey(id))
+			if v == nil {
+				return fmt.Errorf("program %d: %w", id, ErrProgramNotFound)
+			}
+			r := new(record)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("program %d: stored record: %w", id, err)
+			}
+			if err := change(r); err != nil {
+				return err
+			}
+			if err := putRecord(b, r); err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
 }

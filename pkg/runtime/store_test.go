@@ -1,9 +1,12 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,5 +172,160 @@ func TestStoreRefusesOtherBPFFS(t *testing.T) {
 	}
 	if _, err := openStore(filepath.Join(dir, "bpfd.db"), "/run/a"); err == nil {
 		t.Fatal("openStore on a file as state dir succeeded")
+	}
+}
+
+// TestStoreAfterLostKernel: a store is synced once per boot, so under a
+// kernel other than the one that wrote it (a power loss, a kernel crash)
+// it may have lost writes. Open checks it then: an intact one is kept; a
+// damaged one is moved aside and replaced when the bpffs holds no pins of
+// bpfd's (the kernel took every program it described), with ids above any
+// it gave out, and refused when pins depend on it.
+func TestStoreAfterLostKernel(t *testing.T) {
+	cases := map[string]struct {
+		damage   func(t *testing.T, path string)
+		pin      string // made under the bpffs before the Open
+		replaced bool
+		wantErr  string
+	}{
+		"intact": {},
+		"meta pages zeroed": {
+			damage:   func(t *testing.T, path string) { overwrite(t, path, 0, 2*4096, 0) },
+			replaced: true,
+		},
+		"data pages garbage": {
+			damage:   func(t *testing.T, path string) { overwrite(t, path, 2*4096, -1, 0xff) },
+			replaced: true,
+		},
+		"damaged with a program pinned": {
+			damage:  func(t *testing.T, path string) { overwrite(t, path, 0, 2*4096, 0) },
+			pin:     "7",
+			wantErr: "not replaced",
+		},
+		"damaged with a chain pinned": {
+			damage:  func(t *testing.T, path string) { overwrite(t, path, 2*4096, -1, 0xff) },
+			pin:     "dispatchers/xdp_ifindex=2",
+			wantErr: "not replaced",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir, bpffs := t.TempDir(), t.TempDir()
+			setBootID(t, "boot-1")
+			s, err := openStore(dir, bpffs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := []*record{{State: stateLoaded, Name: "a", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}
+			if err := s.create(rs, func(*record) {}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.close(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, storeFile)
+			if tc.damage != nil {
+				tc.damage(t, path)
+			}
+			if tc.pin != "" {
+				if err := os.MkdirAll(filepath.Join(bpffs, tc.pin), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			setBootID(t, "boot-2")
+			s, err = openStore(dir, bpffs)
+			if tc.wantErr != "" {
+				pinned := filepath.Join(bpffs, strings.SplitN(tc.pin, "/", 2)[0])
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), pinned) {
+					t.Fatalf("openStore = %v, want an error with %q naming %s", err, tc.wantErr, pinned)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			if got := s.replaced != ""; got != tc.replaced {
+				t.Fatalf("replaced %q, want replaced %v", s.replaced, tc.replaced)
+			}
+			got, err := s.all()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.replaced {
+				if len(got) != 1 || got[0].ID != rs[0].ID {
+					t.Fatalf("records of the intact store: %+v", got)
+				}
+				return
+			}
+			if len(got) != 0 {
+				t.Fatalf("records of the fresh store: %+v", got)
+			}
+			if _, err := os.Stat(s.replaced); err != nil {
+				t.Errorf("the damaged store was not kept aside: %v", err)
+			}
+			next := []*record{{State: stateLoaded, Name: "b", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}
+			if err := s.create(next, func(*record) {}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if next[0].ID <= rs[0].ID || next[0].ID < ID(time.Now().Add(-time.Hour).Unix()) {
+				t.Errorf("the fresh store gave out id %d, want one above any the lost store can have given out", next[0].ID)
+			}
+		})
+	}
+}
+
+// TestStoreSameBootDamageIsAnError: under the kernel that wrote it, a store is
+// opened without the whole-file check, and damage is an error, not a
+// reason to replace it.
+func TestStoreSameBootDamageIsAnError(t *testing.T) {
+	dir, bpffs := t.TempDir(), t.TempDir()
+	setBootID(t, "boot-1")
+	s, err := openStore(dir, bpffs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, storeFile)
+	overwrite(t, path, 0, 2*4096, 0)
+	if err := os.MkdirAll(filepath.Join(bpffs, "3"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStore(dir, bpffs); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("openStore of a damaged store with pins = %v, want an error naming %s", err, path)
+	}
+}
+
+func setBootID(t *testing.T, id string) {
+	t.Helper()
+	old := bootID
+	bootID = func() (string, error) { return id, nil }
+	t.Cleanup(func() { bootID = old })
+}
+
+// overwrite fills length bytes of the file at path from offset with b;
+// length -1 to the end.
+func overwrite(t *testing.T, path string, offset, length int64, b byte) {
+	t.Helper()
+	if length < 0 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		length = fi.Size() - offset
+	}
+	if length <= 0 {
+		t.Fatalf("%s has nothing to overwrite at %d", path, offset)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(bytes.Repeat([]byte{b}, int(length)), offset); err != nil {
+		t.Fatal(err)
 	}
 }

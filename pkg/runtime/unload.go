@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -82,6 +83,7 @@ func (m *Manager) unload(id ID) error {
 	}
 	step("unload:deleted")
 	hs.remove(id)
+	m.kernel.forget(ebpf.ProgramID(r.ProgramID))
 	m.clearFault(id)
 	return nil
 }
@@ -104,6 +106,10 @@ func (m *Manager) leaveChain(r *record, hs *hookState) error {
 		if err := m.applyChain(r.Hook, hs, chainHookOf(r), rest, nil); err != nil {
 			return err
 		}
+		step("unload:unchained")
+		// The one left runs on its own now.
+		m.recordMembers(r.Hook, hs)
+		return removePins(m.programDir(r.ID))
 	}
 	step("unload:unchained")
 	return removePins(m.programDir(r.ID))

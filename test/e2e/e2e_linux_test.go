@@ -90,6 +90,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("a config shares the maps of its map owner", func(t *testing.T) {
 		c.testMapOwner(t)
 	})
+	t.Run("an application reads its counters through csi.bpfd.io, unprivileged", func(t *testing.T) {
+		c.testApplication(t)
+	})
 	t.Run("a config deleted while the agent is down is unloaded when it is back", func(t *testing.T) {
 		c.testAgentRestart(t)
 	})

@@ -106,6 +106,23 @@ func Run(t *testing.T, tg Target) {
 		"PermissionDenied", clientNotAllowed)
 	s.lists("nothing changed by the refusals", root, "a", "b", "c")
 
+	// Who may read an owner's maps changes in place, by an admin alone,
+	// for the owner the programs have.
+	readers := &bpfdv1.Owner{Config: "web", Namespace: "team-a", MapReaderNamespaces: []string{"obs", "apps"}}
+	updateOwner := func(o *bpfdv1.Owner, ids ...uint64) *bpfdv1.UpdateOwnerRequest {
+		return &bpfdv1.UpdateOwnerRequest{Ids: ids, Owner: o}
+	}
+	s.fails("owner update by a user", owner, "UpdateOwner", updateOwner(readers, s.id("b")), "PermissionDenied", clientNotAllowed, fmt.Sprintf("uid %d", owner.UID))
+	s.fails("owner update of no id", root, "UpdateOwner", updateOwner(readers), "InvalidArgument", invalidRequest)
+	s.fails("owner update without an owner", root, "UpdateOwner", updateOwner(nil, s.id("b")), "InvalidArgument", invalidRequest)
+	s.fails("owner update to another config", root, "UpdateOwner", updateOwner(&bpfdv1.Owner{Config: "other", Namespace: "team-a"}, s.id("b")),
+		"InvalidArgument", invalidRequest, fmt.Sprintf("program %d", s.id("b")))
+	s.fails("owner update of a program of another owner", root, "UpdateOwner", updateOwner(readers, s.id("b"), s.id("a")),
+		"InvalidArgument", invalidRequest, fmt.Sprintf("program %d", s.id("a")))
+	s.fails("owner update with an unknown id", root, "UpdateOwner", updateOwner(readers, s.id("b"), unknownID), "NotFound", invalidRequest)
+	s.lists("nothing changed by the refused updates", root, "a", "b", "c")
+	s.updatesOwner("owner update by root", root, readers, "b")
+
 	s.loads("d", "load by a user with its own program as map owner", owner, withMapOwner(load(tg.Artifact, tracepoint()), s.id("c")),
 		want{uid: owner.UID, mapOwner: "c"})
 	s.loads("e", "load by an admin for an owner", admin, withOwner(load(tg.Artifact, tracepoint()), teamA), want{uid: admin.UID, owner: teamA})
@@ -210,6 +227,34 @@ func (s *scenario) loads(label, name string, u User, in *bpfdv1.LoadRequest, w w
 			t.Errorf("loaded program (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// updatesOwner replaces the owner of the programs loaded as labels, as u,
+// and checks the response and what Get says after.
+func (s *scenario) updatesOwner(name string, u User, o *bpfdv1.Owner, labels ...string) {
+	s.step(name, func(t *testing.T) {
+		var ids []uint64
+		for _, l := range labels {
+			ids = append(ids, s.id(l))
+		}
+		a, resp := s.c.call(t, u, "UpdateOwner", &bpfdv1.UpdateOwnerRequest{Ids: ids, Owner: o})
+		if a.Code != "OK" {
+			t.Fatalf("UpdateOwner %v by %s: %s %s %q", ids, u, a.Code, a.Reason, a.Message)
+		}
+		progs := resp.(*bpfdv1.UpdateOwnerResponse).GetPrograms()
+		if len(progs) != len(labels) {
+			t.Fatalf("UpdateOwner returned %d programs, want %d", len(progs), len(labels))
+		}
+		for i, l := range labels {
+			s.programs[l].Owner = o
+			if diff := cmp.Diff(s.programs[l], contractView(progs[i]), protocmp.Transform()); diff != "" {
+				t.Errorf("updated program (-want +got):\n%s", diff)
+			}
+		}
+	})
+	for _, l := range labels {
+		s.gets(name+": Get of "+l, root, l)
+	}
 }
 
 // gets checks what Get says of the program loaded as label.

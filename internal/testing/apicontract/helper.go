@@ -83,6 +83,10 @@ var methods = map[string]struct {
 		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
 			return c.List(ctx, in.(*bpfdv1.ListRequest))
 		}},
+	"UpdateOwner": {func() proto.Message { return &bpfdv1.UpdateOwnerRequest{} }, func() proto.Message { return &bpfdv1.UpdateOwnerResponse{} },
+		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
+			return c.UpdateOwner(ctx, in.(*bpfdv1.UpdateOwnerRequest))
+		}},
 	"Inventory": {func() proto.Message { return &bpfdv1.InventoryRequest{} }, func() proto.Message { return &bpfdv1.InventoryResponse{} },
 		func(ctx context.Context, c bpfdv1.BpfdClient, in proto.Message) (proto.Message, error) {
 			return c.Inventory(ctx, in.(*bpfdv1.InventoryRequest))

@@ -75,7 +75,7 @@ func (c *Corpus) objectPath(name string) string {
 }
 
 // RPCs are the bpfd.v1 methods request entries are sent to.
-var RPCs = []string{"Load", "Unload", "Get", "List", "Inventory", "Top"}
+var RPCs = []string{"Load", "Unload", "Get", "List", "UpdateOwner", "Inventory", "Top"}
 
 // tableFile is the name of a surface's table.
 const tableFile = "corpus.yaml"
@@ -120,7 +120,7 @@ type Entry struct {
 	// reference).
 	Input string `yaml:"input"`
 	// RPC is the method a request entry's file (a protojson message, a
-	// template) is sent to: Load, Unload, Get or List (request only).
+	// template) is sent to: one of RPCs (request only).
 	RPC string `yaml:"rpc"`
 	// Reason is the google.rpc.ErrorInfo reason the refusal must carry, an
 	// ErrorReason name without its ERROR_REASON_ prefix (request only).

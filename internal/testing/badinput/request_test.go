@@ -71,9 +71,12 @@ type requestDaemon struct {
 	image, imageTag string
 	client          pb.BpfdClient
 	conn            *grpc.ClientConn
-	daemon          *daemon.Daemon
-	cancel          context.CancelFunc
-	served          chan error
+	// The daemon serves csi.bpfd.io too, for the csi surface.
+	csiSocket, podsDir, stagingDir string
+	csiConn                        *grpc.ClientConn
+	daemon                         *daemon.Daemon
+	cancel                         context.CancelFunc
+	served                         chan error
 	// loaded are the programs a control entry loaded, unloaded by
 	// requestLeftovers; pins are the paths under bpffs before the entry.
 	loaded []uint64
@@ -114,7 +117,8 @@ func startRequestDaemon() (_ *requestDaemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &requestDaemon{dir: dir, bpffs: filepath.Join(dir, "bpffs")}
+	d := &requestDaemon{dir: dir, bpffs: filepath.Join(dir, "bpffs"),
+		csiSocket: filepath.Join(dir, "csi.sock"), podsDir: filepath.Join(dir, "pods"), stagingDir: filepath.Join(dir, "csi-staging")}
 	defer func() {
 		if err != nil {
 			d.stop()
@@ -141,12 +145,17 @@ func startRequestDaemon() (_ *requestDaemon, err error) {
 	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "corpus", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}, Namespaces: []string{"team-a"}}); err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(d.podsDir, 0o750); err != nil {
+		return nil, err
+	}
 	socket := filepath.Join(dir, "bpfd.sock")
 	cfg, err := daemon.ParseConfig(nil, func(cfg *daemon.Config) {
 		cfg.Socket.Path = socket
 		cfg.StateDir = filepath.Join(dir, "state")
 		cfg.BpffsDir = d.bpffs
 		cfg.PolicyFile = policy
+		cfg.CSI.Enabled, cfg.CSI.NodeName = true, "corpus-node"
+		cfg.CSI.Socket, cfg.CSI.PodsDir, cfg.CSI.StagingDir = d.csiSocket, d.podsDir, d.stagingDir
 	})
 	if err != nil {
 		return nil, err
@@ -170,6 +179,9 @@ func startRequestDaemon() (_ *requestDaemon, err error) {
 		return nil, err
 	}
 	d.client = pb.NewBpfdClient(d.conn)
+	if err := d.startCSI(); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -179,6 +191,9 @@ func (d *requestDaemon) stop() error {
 	var errs []error
 	if d.conn != nil {
 		errs = append(errs, d.conn.Close())
+	}
+	if d.csiConn != nil {
+		errs = append(errs, d.csiConn.Close())
 	}
 	if d.cancel != nil {
 		d.cancel()
@@ -219,6 +234,9 @@ var requestMessages = map[string]struct {
 	}},
 	"List": {func() proto.Message { return &pb.ListRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
 		return c.List(ctx, m.(*pb.ListRequest))
+	}},
+	"UpdateOwner": {func() proto.Message { return &pb.UpdateOwnerRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		return c.UpdateOwner(ctx, m.(*pb.UpdateOwnerRequest))
 	}},
 	"Inventory": {func() proto.Message { return &pb.InventoryRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
 		return c.Inventory(ctx, m.(*pb.InventoryRequest))

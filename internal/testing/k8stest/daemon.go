@@ -415,6 +415,47 @@ func (d *Daemon) Unload(ctx context.Context, req *bpfdv1.UnloadRequest) (*bpfdv1
 	return &bpfdv1.UnloadResponse{}, nil
 }
 
+// UpdateOwner replaces the map reader namespaces of the programs' owner,
+// as the real bpfd does: by root or an admin, for the owner the programs
+// have, all or none.
+func (d *Daemon) UpdateOwner(ctx context.Context, req *bpfdv1.UpdateOwnerRequest) (*bpfdv1.UpdateOwnerResponse, error) {
+	who, err := peercred.FromContext(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls["UpdateOwner"]++
+	if !d.admin(who) {
+		return nil, errorWithReason(codes.PermissionDenied, bpfdv1.ErrorReason_ERROR_REASON_CLIENT_NOT_ALLOWED,
+			fmt.Sprintf("update owners: uid %d may not, only root and admins may: client not allowed", who.UID))
+	}
+	if len(req.GetIds()) == 0 {
+		return nil, invalidRequest("ids: none: give at least one program id")
+	}
+	o := req.GetOwner()
+	if o == nil {
+		return nil, invalidRequest("owner: missing")
+	}
+	for _, id := range req.GetIds() {
+		p, ok := d.programs[id]
+		if !ok {
+			return nil, errorWithReason(codes.NotFound, bpfdv1.ErrorReason_ERROR_REASON_INVALID_REQUEST, fmt.Sprintf("program %d: not found", id))
+		}
+		if p.GetOwner().GetConfig() != o.GetConfig() || p.GetOwner().GetNamespace() != o.GetNamespace() {
+			return nil, invalidRequest(fmt.Sprintf("owner: program %d belongs to config %q in namespace %q: only map_reader_namespaces may change",
+				id, p.GetOwner().GetConfig(), p.GetOwner().GetNamespace()))
+		}
+	}
+	resp := &bpfdv1.UpdateOwnerResponse{}
+	for _, id := range req.GetIds() {
+		p := d.programs[id]
+		p.Owner = proto.Clone(o).(*bpfdv1.Owner)
+		resp.Programs = append(resp.Programs, proto.Clone(p).(*bpfdv1.Program))
+	}
+	return resp, nil
+}
+
 // Get returns one program.
 func (d *Daemon) Get(_ context.Context, req *bpfdv1.GetRequest) (*bpfdv1.GetResponse, error) {
 	d.mu.Lock()

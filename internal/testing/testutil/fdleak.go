@@ -12,7 +12,7 @@ import (
 // LeakCheckMain runs the package's tests like m.Run and then fails the package
 // when it left file descriptors open that were not open before. It also
 // serves the helper processes this package starts from the test binary
-// (CallUprobeTarget, SendUDPFromCgroup, StartPodProcess). Use it as the body of TestMain in packages that open
+// (CallUprobeTarget, SendUDPFromCgroup, StartPodProcess, StartUnprivileged). Use it as the body of TestMain in packages that open
 // kernel objects:
 //
 //	func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
@@ -39,12 +39,13 @@ func LeakCheckMain(m *testing.M) {
 
 // ServeHelpers serves, when the environment asks for one, the helper
 // processes this package starts from the test binary (CallUprobeTarget,
-// SendUDPFromCgroup, StartPodProcess): it exits the process after. A
+// SendUDPFromCgroup, StartPodProcess, StartUnprivileged): it exits the process after. A
 // TestMain that does not call LeakCheckMain calls it first.
 func ServeHelpers() {
 	serveUprobeTarget()
 	serveCgroupUDP()
 	servePodProcess()
+	serveUnprivileged()
 }
 
 // startNetpoller makes the Go runtime open its network poller (an epoll and an

@@ -43,8 +43,9 @@ type BuildOptions struct {
 
 // Build builds the chain of members, in the order given, for a hook of kind
 // k (progtype.XDP or progtype.TC): the kernel verifies it, nothing is
-// attached. A program the verifier rejects fails the build with a
-// *MemberError naming it. The caller closes the chain.
+// attached. ModeDirect takes exactly one member and loads its program as it
+// is. A program the verifier rejects fails the build with a *MemberError
+// naming it. The caller closes the chain.
 func Build(k progtype.Kind, mode Mode, members []Member) (*Chain, error) {
 	return build(k, mode, members, nil, BuildOptions{})
 }
@@ -69,9 +70,14 @@ func build(k progtype.Kind, mode Mode, members []Member, extensions map[uint64]*
 			c.Close()
 		}
 	}()
-	if mode == ModeFreplace {
+	switch mode {
+	case ModeFreplace:
 		err = c.buildFreplace(members, extensions, opts.Accounting)
-	} else {
+	case ModeDirect:
+		// A lone program has no chain to account: the kernel's own
+		// statistics (Stats of the program) cover it.
+		err = c.buildDirect(&members[0])
+	default:
 		err = c.buildLinked(members, opts.Accounting)
 	}
 	if err != nil {
@@ -125,6 +131,26 @@ func commonFlags(members []Member) (uint32, error) {
 		}
 	}
 	return flags, nil
+}
+
+// buildDirect loads m's program on its own, bound to its maps: the chain of
+// one program that runs with no dispatcher in front of it.
+func (c *Chain) buildDirect(m *Member) error {
+	spec := m.Program.Copy()
+	if err := bindMaps(m, spec); err != nil {
+		return err
+	}
+	prog, err := ebpf.NewProgram(spec)
+	if err != nil {
+		return memberError(m, "load: %w", err)
+	}
+	c.prog = prog
+	id, err := programID(prog)
+	if err != nil {
+		return err
+	}
+	c.slots = []Slot{{Position: 0, ID: m.ID, Name: m.Name, Priority: m.Priority, ProceedOn: m.ProceedOn, ProgramID: id}}
+	return nil
 }
 
 func programID(p *ebpf.Program) (ebpf.ProgramID, error) {

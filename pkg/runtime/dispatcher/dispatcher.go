@@ -29,6 +29,11 @@ type Options struct {
 	// TCFilterPriority is the preference of a TC dispatcher's cls_bpf
 	// filter; 0 is DefaultTCFilterPriority.
 	TCFilterPriority uint16
+	// ChainLone runs a lone program in a chain of the Dispatcher's mode
+	// too, as bpfd did before lone programs ran directly. By default a
+	// chain of one program is the program itself, attached with no
+	// dispatcher in front of it (ModeDirect).
+	ChainLone bool
 	// LibxdpDir, if set, is where a freplace XDP dispatcher also pins its
 	// chain in libxdp's layout, dispatch-<ifindex>-<dispatcher id>/
 	// prog<i>-{prog,link}, so that xdp-loader status shows it. libxdp's
@@ -182,8 +187,10 @@ func (d *Dispatcher) adopt() error {
 // Apply makes the hook run members, in the order given, each proceeding on
 // its own set: it builds a new chain beside the running one and swaps it in
 // atomically, so that every packet runs through the old chain or the new
-// one, never through no chain or part of one. No members takes the chain off
-// the hook and removes its pins.
+// one, never through no chain or part of one. One member runs on its own,
+// with no dispatcher (ModeDirect; see Options.ChainLone), and changes shape
+// with the same swap when a second one comes or goes. No members takes the
+// chain off the hook and removes its pins.
 //
 // When Apply fails the hook runs the chain it ran before. A program the
 // verifier rejects, or that cannot be attached, fails Apply with a
@@ -195,7 +202,11 @@ func (d *Dispatcher) Apply(members []Member) error {
 	if len(members) == 0 {
 		return d.clear()
 	}
-	c, err := build(d.hook.Kind, d.opts.Mode, members, d.exts, BuildOptions{Accounting: d.accounting})
+	mode := d.opts.Mode
+	if !d.opts.ChainLone {
+		mode = ChainMode(mode, len(members))
+	}
+	c, err := build(d.hook.Kind, mode, members, d.exts, BuildOptions{Accounting: d.accounting})
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.hook, err)
 	}

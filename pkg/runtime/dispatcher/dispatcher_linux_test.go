@@ -135,15 +135,20 @@ func (ct *chainTest) proceedOn(t testing.TB, m dispatcher.Member, names ...strin
 	return m
 }
 
-// apply applies members and checks the state the dispatcher reports.
+// apply applies members and checks the state the dispatcher reports: a
+// chain in mode, or the lone member on its own.
 func apply(t testing.TB, d *dispatcher.Dispatcher, mode dispatcher.Mode, members ...dispatcher.Member) {
 	t.Helper()
 	if err := d.Apply(members); err != nil {
 		t.Fatal(err)
 	}
 	got := d.State()
+	mode = dispatcher.ChainMode(mode, len(members))
 	if got.Mode != mode || got.ProgramID == 0 || got.Attachment == "" {
 		t.Fatalf("State() = %+v, want a %s chain attached", got, mode)
+	}
+	if mode == dispatcher.ModeDirect && (got.Slots[0].ProgramID != got.ProgramID || runningName(t, got) != members[0].Name) {
+		t.Fatalf("State() = %+v: the lone program %s is not what the hook runs", got, members[0].Name)
 	}
 	want := make([]dispatcher.Slot, len(members))
 	for i, m := range members {

@@ -15,7 +15,8 @@ import (
 )
 
 // TestLibxdpPins: a freplace XDP chain is pinned in libxdp's layout as well,
-// for xdp-loader status, and those pins follow the chain.
+// for xdp-loader status, and those pins follow the chain; a lone program,
+// which runs with no dispatcher, has none.
 func TestLibxdpPins(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode dispatcher.Mode) {
 		ct := newXDPChainTest(t)
@@ -33,14 +34,19 @@ func TestLibxdpPins(t *testing.T) {
 			t.Fatalf("libxdp pins (-want +got):\n%s", diff)
 		}
 
-		apply(t, d, mode, ct.last)
+		apply(t, d, mode, ct.first, ct.stop, ct.last)
 		want = nil
 		if mode == dispatcher.ModeFreplace {
 			dir := fmt.Sprintf("dispatch-%d-%d", ct.net.rx, d.State().ProgramID)
-			want = []string{dir, dir + "/prog0-link", dir + "/prog0-prog"}
+			want = []string{dir, dir + "/prog0-link", dir + "/prog0-prog", dir + "/prog1-link", dir + "/prog1-prog", dir + "/prog2-link", dir + "/prog2-prog"}
 		}
 		if diff := cmp.Diff(want, pins(t, libxdp)); diff != "" {
 			t.Fatalf("libxdp pins after a rebuild (-want +got):\n%s", diff)
+		}
+
+		apply(t, d, mode, ct.last)
+		if p := pins(t, libxdp); len(p) != 0 {
+			t.Fatalf("libxdp pins of a lone program: %v", p)
 		}
 
 		if err := d.Apply(nil); err != nil {

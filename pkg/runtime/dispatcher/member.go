@@ -46,7 +46,7 @@ type Slot struct {
 	ProceedOn ProceedOn
 	// ProgramID is the kernel program that runs for the member: its
 	// extension program in freplace mode; in linked mode the chain's one
-	// program.
+	// program; in direct mode the program itself.
 	ProgramID ebpf.ProgramID
 }
 
@@ -62,7 +62,7 @@ func checkMembers(k progtype.Kind, mode Mode, members []Member) error {
 	if err := checkKind(k); err != nil {
 		return err
 	}
-	if err := mode.check(); err != nil {
+	if err := mode.checkBuild(); err != nil {
 		return err
 	}
 	if n := len(members); n > mode.MaxPrograms() {

@@ -23,6 +23,14 @@ const (
 	// generated program, verified and attached as one. It works on kernels
 	// that refuse extension programs. At most MaxLinkedPrograms per hook.
 	ModeLinked Mode = "linked"
+	// ModeDirect is not a mode to ask for but how a Dispatcher runs a chain
+	// of one program: the program itself, attached to the hook on its own,
+	// with no dispatcher program in front of it (ChainMode). A second
+	// program turns it into a chain of the Dispatcher's mode, atomically,
+	// and back when one remains. The lone program's return value is the
+	// hook's result: its proceed-on set takes effect once a second program
+	// joins it.
+	ModeDirect Mode = "direct"
 )
 
 // Limits on the programs of one hook.
@@ -49,17 +57,39 @@ func ParseMode(s string) (Mode, error) {
 
 // MaxPrograms returns how many programs one hook takes in mode m.
 func (m Mode) MaxPrograms() int {
-	if m == ModeFreplace {
+	switch m {
+	case ModeFreplace:
 		return MaxFreplacePrograms
+	case ModeDirect:
+		return 1
 	}
 	return MaxLinkedPrograms
 }
 
+// ChainMode returns the mode a Dispatcher in mode runs a chain of n
+// programs in: ModeDirect for one program (unless Options.ChainLone), else
+// mode.
+func ChainMode(mode Mode, n int) Mode {
+	if n == 1 {
+		return ModeDirect
+	}
+	return mode
+}
+
+// check accepts the modes a Dispatcher is configured with.
 func (m Mode) check() error {
 	if m != ModeFreplace && m != ModeLinked {
 		return fmt.Errorf("dispatcher mode %q (want freplace or linked): %w", m, ErrInvalid)
 	}
 	return nil
+}
+
+// checkBuild accepts the modes a chain is built in.
+func (m Mode) checkBuild() error {
+	if m == ModeDirect {
+		return nil
+	}
+	return m.check()
 }
 
 // ResolveMode returns the mode to run in when the configuration asks for

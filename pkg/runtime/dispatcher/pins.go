@@ -18,8 +18,9 @@ import (
 //	link                      the hook's BPF link (XDP, TCX); a TC filter
 //	                          cannot be pinned and is found by netlink
 //	<mode>-<id>/              a chain, named by its mode and the kernel id of
-//	                          its dispatcher program
-//	<mode>-<id>/program       the dispatcher program
+//	                          its dispatcher program (direct-<id>: a lone
+//	                          program, the program's id)
+//	<mode>-<id>/program       the dispatcher program (direct: the program)
 //	<mode>-<id>/chain         its members, a frozen array map of
 //	                          manifestEntry
 //	<mode>-<id>/counters      the members' counters, when the chain
@@ -59,7 +60,7 @@ func generationName(mode Mode, id ebpf.ProgramID) string { return fmt.Sprintf("%
 // parseGenerationName is the inverse of generationName.
 func parseGenerationName(name string) (Mode, ebpf.ProgramID, bool) {
 	m, id, ok := strings.Cut(name, "-")
-	if !ok || (Mode(m) != ModeFreplace && Mode(m) != ModeLinked) {
+	if !ok || (Mode(m) != ModeFreplace && Mode(m) != ModeLinked && Mode(m) != ModeDirect) {
 		return "", 0, false
 	}
 	n, err := strconv.ParseUint(id, 10, 32)

@@ -1843,6 +1843,106 @@ func (*UnloadResponse) Descriptor() ([]byte, []int) {
 	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
 }
 
+type UpdateOwnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ids of the programs, at least one.
+	Ids []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	// owner: config and namespace as the programs record them;
+	// map_reader_namespaces replaces theirs.
+	Owner         *Owner `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOwnerRequest) Reset() {
+	*x = UpdateOwnerRequest{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOwnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOwnerRequest) ProtoMessage() {}
+
+func (x *UpdateOwnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOwnerRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOwnerRequest) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdateOwnerRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *UpdateOwnerRequest) GetOwner() *Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+type UpdateOwnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// programs in the order of the request, with their new owner.
+	Programs      []*Program `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOwnerResponse) Reset() {
+	*x = UpdateOwnerResponse{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOwnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOwnerResponse) ProtoMessage() {}
+
+func (x *UpdateOwnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOwnerResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOwnerResponse) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateOwnerResponse) GetPrograms() []*Program {
+	if x != nil {
+		return x.Programs
+	}
+	return nil
+}
+
 type ListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// type, if set, keeps programs of that type.
@@ -1857,7 +1957,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1969,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1982,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1915,7 +2015,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2027,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2040,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1959,7 +2059,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2071,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2084,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -2003,7 +2103,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2115,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2128,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -2047,7 +2147,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2159,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2172,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -2091,7 +2191,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2203,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2216,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -2173,7 +2273,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2285,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2298,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2348,7 +2448,7 @@ type Admission struct {
 
 func (x *Admission) Reset() {
 	*x = Admission{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2460,7 @@ func (x *Admission) String() string {
 func (*Admission) ProtoMessage() {}
 
 func (x *Admission) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2473,7 @@ func (x *Admission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Admission.ProtoReflect.Descriptor instead.
 func (*Admission) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Admission) GetState() AdmissionState {
@@ -2449,7 +2549,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2561,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2574,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2541,7 +2641,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2553,7 +2653,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2566,7 +2666,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2643,7 +2743,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2755,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2768,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2706,7 +2806,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2718,7 +2818,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2731,7 +2831,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2774,7 +2874,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +2886,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +2899,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2831,7 +2931,7 @@ type ListCacheRequest struct {
 
 func (x *ListCacheRequest) Reset() {
 	*x = ListCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +2943,7 @@ func (x *ListCacheRequest) String() string {
 func (*ListCacheRequest) ProtoMessage() {}
 
 func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +2956,7 @@ func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
 }
 
 type ListCacheResponse struct {
@@ -2872,7 +2972,7 @@ type ListCacheResponse struct {
 
 func (x *ListCacheResponse) Reset() {
 	*x = ListCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +2984,7 @@ func (x *ListCacheResponse) String() string {
 func (*ListCacheResponse) ProtoMessage() {}
 
 func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +2997,7 @@ func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListCacheResponse) GetEntries() []*CacheEntry {
@@ -2943,7 +3043,7 @@ type CacheEntry struct {
 
 func (x *CacheEntry) Reset() {
 	*x = CacheEntry{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3055,7 @@ func (x *CacheEntry) String() string {
 func (*CacheEntry) ProtoMessage() {}
 
 func (x *CacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3068,7 @@ func (x *CacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheEntry.ProtoReflect.Descriptor instead.
 func (*CacheEntry) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CacheEntry) GetDigest() string {
@@ -3039,7 +3139,7 @@ type CacheOrigin struct {
 
 func (x *CacheOrigin) Reset() {
 	*x = CacheOrigin{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3151,7 @@ func (x *CacheOrigin) String() string {
 func (*CacheOrigin) ProtoMessage() {}
 
 func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3164,7 @@ func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheOrigin.ProtoReflect.Descriptor instead.
 func (*CacheOrigin) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CacheOrigin) GetName() string {
@@ -3127,7 +3227,7 @@ type PruneCacheRequest struct {
 
 func (x *PruneCacheRequest) Reset() {
 	*x = PruneCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3139,7 +3239,7 @@ func (x *PruneCacheRequest) String() string {
 func (*PruneCacheRequest) ProtoMessage() {}
 
 func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3152,7 +3252,7 @@ func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheRequest.ProtoReflect.Descriptor instead.
 func (*PruneCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PruneCacheRequest) GetAll() bool {
@@ -3176,7 +3276,7 @@ type PruneCacheResponse struct {
 
 func (x *PruneCacheResponse) Reset() {
 	*x = PruneCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3188,7 +3288,7 @@ func (x *PruneCacheResponse) String() string {
 func (*PruneCacheResponse) ProtoMessage() {}
 
 func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3201,7 +3301,7 @@ func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheResponse.ProtoReflect.Descriptor instead.
 func (*PruneCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PruneCacheResponse) GetRemoved() []*CacheEntry {
@@ -3317,7 +3417,12 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bprograms\x18\x01 \x03(\v2\x10.bpfd.v1.ProgramR\bprograms\"!\n" +
 	"\rUnloadRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\x10\n" +
-	"\x0eUnloadResponse\"\xc6\x01\n" +
+	"\x0eUnloadResponse\"L\n" +
+	"\x12UpdateOwnerRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12$\n" +
+	"\x05owner\x18\x02 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\"C\n" +
+	"\x13UpdateOwnerResponse\x12,\n" +
+	"\bprograms\x18\x01 \x03(\v2\x10.bpfd.v1.ProgramR\bprograms\"\xc6\x01\n" +
 	"\vListRequest\x12(\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x14.bpfd.v1.ProgramTypeR\x04type\x12>\n" +
 	"\bselector\x18\x02 \x03(\v2\".bpfd.v1.ListRequest.SelectorEntryR\bselector\x12\x10\n" +
@@ -3517,7 +3622,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xa2\x04\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xec\x04\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
@@ -3526,7 +3631,8 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\tPullImage\x12\x19.bpfd.v1.PullImageRequest\x1a\x1a.bpfd.v1.PullImageResponse\x12B\n" +
 	"\tListCache\x12\x19.bpfd.v1.ListCacheRequest\x1a\x1a.bpfd.v1.ListCacheResponse\x12E\n" +
 	"\n" +
-	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12B\n" +
+	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12H\n" +
+	"\vUpdateOwner\x12\x1b.bpfd.v1.UpdateOwnerRequest\x1a\x1c.bpfd.v1.UpdateOwnerResponse\x12B\n" +
 	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
 	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
@@ -3543,7 +3649,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -3572,42 +3678,44 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(*LoadResponse)(nil),          // 24: bpfd.v1.LoadResponse
 	(*UnloadRequest)(nil),         // 25: bpfd.v1.UnloadRequest
 	(*UnloadResponse)(nil),        // 26: bpfd.v1.UnloadResponse
-	(*ListRequest)(nil),           // 27: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 28: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 29: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 30: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 31: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 32: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 33: bpfd.v1.Program
-	(*Admission)(nil),             // 34: bpfd.v1.Admission
-	(*Provenance)(nil),            // 35: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 36: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 37: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 38: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 39: bpfd.v1.Peer
-	(*ListCacheRequest)(nil),      // 40: bpfd.v1.ListCacheRequest
-	(*ListCacheResponse)(nil),     // 41: bpfd.v1.ListCacheResponse
-	(*CacheEntry)(nil),            // 42: bpfd.v1.CacheEntry
-	(*CacheOrigin)(nil),           // 43: bpfd.v1.CacheOrigin
-	(*PruneCacheRequest)(nil),     // 44: bpfd.v1.PruneCacheRequest
-	(*PruneCacheResponse)(nil),    // 45: bpfd.v1.PruneCacheResponse
-	nil,                           // 46: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 47: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 48: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 49: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 51: google.protobuf.Duration
-	(*InventoryRequest)(nil),      // 52: bpfd.v1.InventoryRequest
-	(*TopRequest)(nil),            // 53: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 54: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 55: bpfd.v1.TopSample
+	(*UpdateOwnerRequest)(nil),    // 27: bpfd.v1.UpdateOwnerRequest
+	(*UpdateOwnerResponse)(nil),   // 28: bpfd.v1.UpdateOwnerResponse
+	(*ListRequest)(nil),           // 29: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 30: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 31: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 32: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 33: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 34: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 35: bpfd.v1.Program
+	(*Admission)(nil),             // 36: bpfd.v1.Admission
+	(*Provenance)(nil),            // 37: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 38: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 39: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 40: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 41: bpfd.v1.Peer
+	(*ListCacheRequest)(nil),      // 42: bpfd.v1.ListCacheRequest
+	(*ListCacheResponse)(nil),     // 43: bpfd.v1.ListCacheResponse
+	(*CacheEntry)(nil),            // 44: bpfd.v1.CacheEntry
+	(*CacheOrigin)(nil),           // 45: bpfd.v1.CacheOrigin
+	(*PruneCacheRequest)(nil),     // 46: bpfd.v1.PruneCacheRequest
+	(*PruneCacheResponse)(nil),    // 47: bpfd.v1.PruneCacheResponse
+	nil,                           // 48: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 49: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 50: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 51: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 52: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 53: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 54: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 55: bpfd.v1.TopRequest
+	(*InventoryResponse)(nil),     // 56: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 57: bpfd.v1.TopSample
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	10, // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
 	14, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	46, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	47, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	48, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	49, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
 	13, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
 	12, // 6: bpfd.v1.LoadRequest.tenant:type_name -> bpfd.v1.Tenant
 	1,  // 7: bpfd.v1.Tenant.grants:type_name -> bpfd.v1.ProgramType
@@ -3627,57 +3735,61 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	5,  // 21: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
 	6,  // 22: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
 	7,  // 23: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	33, // 24: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 25: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	48, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	33, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	33, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	10, // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	35, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 31: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	15, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	49, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	35, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	36, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	37, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	38, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	39, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	50, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	13, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	34, // 41: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
-	8,  // 42: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
-	50, // 43: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
-	50, // 44: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	51, // 45: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	9,  // 46: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	42, // 47: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
-	43, // 48: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
-	50, // 49: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
-	50, // 50: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
-	42, // 51: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
-	11, // 52: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	25, // 53: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	27, // 54: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	29, // 55: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	31, // 56: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	40, // 57: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
-	44, // 58: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
-	52, // 59: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
-	53, // 60: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	24, // 61: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	26, // 62: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	28, // 63: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	30, // 64: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	32, // 65: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	41, // 66: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
-	45, // 67: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
-	54, // 68: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	55, // 69: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	61, // [61:70] is the sub-list for method output_type
-	52, // [52:61] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	35, // 24: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	13, // 25: bpfd.v1.UpdateOwnerRequest.owner:type_name -> bpfd.v1.Owner
+	35, // 26: bpfd.v1.UpdateOwnerResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 27: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	50, // 28: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	35, // 29: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	35, // 30: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	10, // 31: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	37, // 32: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 33: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	15, // 34: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	51, // 35: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	37, // 36: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	38, // 37: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	39, // 38: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	40, // 39: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	41, // 40: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	52, // 41: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	13, // 42: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	36, // 43: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
+	8,  // 44: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
+	52, // 45: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
+	52, // 46: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	53, // 47: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	9,  // 48: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	44, // 49: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
+	45, // 50: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
+	52, // 51: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
+	52, // 52: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
+	44, // 53: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
+	11, // 54: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	25, // 55: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	29, // 56: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	31, // 57: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	33, // 58: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	42, // 59: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
+	46, // 60: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
+	27, // 61: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
+	54, // 62: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	55, // 63: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	24, // 64: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	26, // 65: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	30, // 66: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	32, // 67: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	34, // 68: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	43, // 69: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
+	47, // 70: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
+	28, // 71: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
+	56, // 72: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	57, // 73: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	64, // [64:74] is the sub-list for method output_type
+	54, // [54:64] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -3702,7 +3814,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

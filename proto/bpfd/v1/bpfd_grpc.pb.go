@@ -26,15 +26,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Bpfd_Load_FullMethodName       = "/bpfd.v1.Bpfd/Load"
-	Bpfd_Unload_FullMethodName     = "/bpfd.v1.Bpfd/Unload"
-	Bpfd_List_FullMethodName       = "/bpfd.v1.Bpfd/List"
-	Bpfd_Get_FullMethodName        = "/bpfd.v1.Bpfd/Get"
-	Bpfd_PullImage_FullMethodName  = "/bpfd.v1.Bpfd/PullImage"
-	Bpfd_ListCache_FullMethodName  = "/bpfd.v1.Bpfd/ListCache"
-	Bpfd_PruneCache_FullMethodName = "/bpfd.v1.Bpfd/PruneCache"
-	Bpfd_Inventory_FullMethodName  = "/bpfd.v1.Bpfd/Inventory"
-	Bpfd_Top_FullMethodName        = "/bpfd.v1.Bpfd/Top"
+	Bpfd_Load_FullMethodName        = "/bpfd.v1.Bpfd/Load"
+	Bpfd_Unload_FullMethodName      = "/bpfd.v1.Bpfd/Unload"
+	Bpfd_List_FullMethodName        = "/bpfd.v1.Bpfd/List"
+	Bpfd_Get_FullMethodName         = "/bpfd.v1.Bpfd/Get"
+	Bpfd_PullImage_FullMethodName   = "/bpfd.v1.Bpfd/PullImage"
+	Bpfd_ListCache_FullMethodName   = "/bpfd.v1.Bpfd/ListCache"
+	Bpfd_PruneCache_FullMethodName  = "/bpfd.v1.Bpfd/PruneCache"
+	Bpfd_UpdateOwner_FullMethodName = "/bpfd.v1.Bpfd/UpdateOwner"
+	Bpfd_Inventory_FullMethodName   = "/bpfd.v1.Bpfd/Inventory"
+	Bpfd_Top_FullMethodName         = "/bpfd.v1.Bpfd/Top"
 )
 
 // BpfdClient is the client API for Bpfd service.
@@ -74,6 +75,13 @@ type BpfdClient interface {
 	// needs: the least recently used until the cache is within its size
 	// limit, or with all every one. Root and admins only, as ListCache.
 	PruneCache(ctx context.Context, in *PruneCacheRequest, opts ...grpc.CallOption) (*PruneCacheResponse, error)
+	// UpdateOwner replaces the map_reader_namespaces of loaded programs'
+	// owner, in one step, without reloading them: they stay attached and
+	// their maps keep their contents. The owner's config and namespace must
+	// be each program's own (InvalidArgument); only root and admins may call
+	// it (PermissionDenied, CLIENT_NOT_ALLOWED); NotFound for an unknown id.
+	// All or nothing.
+	UpdateOwner(ctx context.Context, in *UpdateOwnerRequest, opts ...grpc.CallOption) (*UpdateOwnerResponse, error)
 	// Inventory returns every BPF program, map and link on the node, bpfd's
 	// and others', as the kernel knows them, with their pins and the
 	// processes holding each (with the pod and container their cgroup
@@ -165,6 +173,16 @@ func (c *bpfdClient) PruneCache(ctx context.Context, in *PruneCacheRequest, opts
 	return out, nil
 }
 
+func (c *bpfdClient) UpdateOwner(ctx context.Context, in *UpdateOwnerRequest, opts ...grpc.CallOption) (*UpdateOwnerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateOwnerResponse)
+	err := c.cc.Invoke(ctx, Bpfd_UpdateOwner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *bpfdClient) Inventory(ctx context.Context, in *InventoryRequest, opts ...grpc.CallOption) (*InventoryResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(InventoryResponse)
@@ -231,6 +249,13 @@ type BpfdServer interface {
 	// needs: the least recently used until the cache is within its size
 	// limit, or with all every one. Root and admins only, as ListCache.
 	PruneCache(context.Context, *PruneCacheRequest) (*PruneCacheResponse, error)
+	// UpdateOwner replaces the map_reader_namespaces of loaded programs'
+	// owner, in one step, without reloading them: they stay attached and
+	// their maps keep their contents. The owner's config and namespace must
+	// be each program's own (InvalidArgument); only root and admins may call
+	// it (PermissionDenied, CLIENT_NOT_ALLOWED); NotFound for an unknown id.
+	// All or nothing.
+	UpdateOwner(context.Context, *UpdateOwnerRequest) (*UpdateOwnerResponse, error)
 	// Inventory returns every BPF program, map and link on the node, bpfd's
 	// and others', as the kernel knows them, with their pins and the
 	// processes holding each (with the pod and container their cgroup
@@ -272,6 +297,9 @@ func (UnimplementedBpfdServer) ListCache(context.Context, *ListCacheRequest) (*L
 }
 func (UnimplementedBpfdServer) PruneCache(context.Context, *PruneCacheRequest) (*PruneCacheResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PruneCache not implemented")
+}
+func (UnimplementedBpfdServer) UpdateOwner(context.Context, *UpdateOwnerRequest) (*UpdateOwnerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateOwner not implemented")
 }
 func (UnimplementedBpfdServer) Inventory(context.Context, *InventoryRequest) (*InventoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Inventory not implemented")
@@ -426,6 +454,24 @@ func _Bpfd_PruneCache_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Bpfd_UpdateOwner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOwnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).UpdateOwner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_UpdateOwner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).UpdateOwner(ctx, req.(*UpdateOwnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Bpfd_Inventory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(InventoryRequest)
 	if err := dec(in); err != nil {
@@ -489,6 +535,10 @@ var Bpfd_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PruneCache",
 			Handler:    _Bpfd_PruneCache_Handler,
+		},
+		{
+			MethodName: "UpdateOwner",
+			Handler:    _Bpfd_UpdateOwner_Handler,
 		},
 		{
 			MethodName: "Inventory",

@@ -61,6 +61,21 @@ type BpfProgramConfigSpec struct {
 	// +optional
 	MapOwnerSelector *LabelSelector `json:"mapOwnerSelector,omitempty"`
 
+	// mapReaderNamespaces lists the namespaces whose pods may mount this
+	// config's maps, on each node that runs its programs, through the CSI
+	// driver csi.bpfd.io (a CSI ephemeral volume whose volumeAttributes
+	// name this config). Empty: no pod may. A pod gets the maps read-only
+	// unless its volume asks for write access. A change applies to volumes
+	// mounted afterwards; the programs stay loaded and their maps keep
+	// their contents.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	MapReaderNamespaces []string `json:"mapReaderNamespaces,omitempty"`
+
 	// nodeSelector selects the nodes, by their labels, on which the programs
 	// run; {} selects every node.
 	// +required

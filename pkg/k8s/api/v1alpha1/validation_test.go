@@ -2,6 +2,7 @@ package v1alpha1_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,15 @@ func TestConfigValidation(t *testing.T) {
 			c.Spec.Bytecode.Image = "registry.example.com/bpfd/x:v1"
 			c.Spec.Bytecode.AllowTagUnsafe = true
 		}},
+		"map readers":             {edit: func(c *v1alpha1.BpfProgramConfig) { c.Spec.MapReaderNamespaces = []string{"apps", "monitoring-2"} }},
+		"a map reader not a name": {edit: func(c *v1alpha1.BpfProgramConfig) { c.Spec.MapReaderNamespaces = []string{"Apps"} }, wantErr: "spec.mapReaderNamespaces[0]"},
+		"an empty map reader":     {edit: func(c *v1alpha1.BpfProgramConfig) { c.Spec.MapReaderNamespaces = []string{""} }, wantErr: "spec.mapReaderNamespaces[0]"},
+		"a map reader twice":      {edit: func(c *v1alpha1.BpfProgramConfig) { c.Spec.MapReaderNamespaces = []string{"apps", "apps"} }, wantErr: "Duplicate value"},
+		"65 map readers": {edit: func(c *v1alpha1.BpfProgramConfig) {
+			for i := range 65 {
+				c.Spec.MapReaderNamespaces = append(c.Spec.MapReaderNamespaces, fmt.Sprintf("ns-%d", i))
+			}
+		}, wantErr: "must have at most 64 items"},
 		"empty image":      {edit: func(c *v1alpha1.BpfProgramConfig) { c.Spec.Bytecode.Image = "" }, wantErr: "spec.bytecode.image"},
 		"long image":       {edit: func(c *v1alpha1.BpfProgramConfig) { c.Spec.Bytecode.Image = strings.Repeat("a", 1025) + digest }, wantErr: "Too long"},
 		"bad pull policy":  {edit: func(c *v1alpha1.BpfProgramConfig) { c.Spec.Bytecode.PullPolicy = "Sometimes" }, wantErr: "spec.bytecode.pullPolicy"},

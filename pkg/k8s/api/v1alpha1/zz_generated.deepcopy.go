@@ -234,6 +234,11 @@ func (in *BpfProgramConfigSpec) DeepCopyInto(out *BpfProgramConfigSpec) {
 		*out = new(LabelSelector)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.MapReaderNamespaces != nil {
+		in, out := &in.MapReaderNamespaces, &out.MapReaderNamespaces
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	in.NodeSelector.DeepCopyInto(&out.NodeSelector)
 }
 

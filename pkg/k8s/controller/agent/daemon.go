@@ -20,6 +20,7 @@ type Daemon interface {
 	Load(ctx context.Context, in *bpfdv1.LoadRequest, opts ...grpc.CallOption) (*bpfdv1.LoadResponse, error)
 	Unload(ctx context.Context, in *bpfdv1.UnloadRequest, opts ...grpc.CallOption) (*bpfdv1.UnloadResponse, error)
 	List(ctx context.Context, in *bpfdv1.ListRequest, opts ...grpc.CallOption) (*bpfdv1.ListResponse, error)
+	UpdateOwner(ctx context.Context, in *bpfdv1.UpdateOwnerRequest, opts ...grpc.CallOption) (*bpfdv1.UpdateOwnerResponse, error)
 	Inventory(ctx context.Context, in *bpfdv1.InventoryRequest, opts ...grpc.CallOption) (*bpfdv1.InventoryResponse, error)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,8 +61,10 @@ func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (strin
 			},
 			// The programs belong to the config; BpfProgramConfig is
 			// cluster-scoped, so no namespace. bpfd records it for the
-			// agent's uid (root, or a member of bpfd's adminGIDs).
-			Owner: &bpfdv1.Owner{Config: cfg.Name},
+			// agent's uid (root, or a member of bpfd's adminGIDs), and
+			// its CSI driver lets the pods of the map reader namespaces
+			// mount the config's maps.
+			Owner: &bpfdv1.Owner{Config: cfg.Name, MapReaderNamespaces: MapReaderNamespaces(cfg)},
 		}
 		if len(cfg.Spec.GlobalData) > 0 {
 			req.GlobalData = make(map[string][]byte, len(cfg.Spec.GlobalData))
@@ -114,10 +117,27 @@ func LoadRequests(cfg *v1alpha1.BpfProgramConfig, primaryInterface func() (strin
 	return reqs, nil
 }
 
-// requestHash returns a short hash of everything in reqs.
+// MapReaderNamespaces returns the config's spec.mapReaderNamespaces, sorted,
+// as the agent records them in its programs' owner.
+func MapReaderNamespaces(cfg *v1alpha1.BpfProgramConfig) []string {
+	if len(cfg.Spec.MapReaderNamespaces) == 0 {
+		return nil
+	}
+	ns := slices.Clone(cfg.Spec.MapReaderNamespaces)
+	slices.Sort(ns)
+	return slices.Compact(ns)
+}
+
+// requestHash returns a short hash of everything in reqs but the owner's
+// map reader namespaces, which change in place (UpdateOwner), without a
+// reload.
 func requestHash(reqs []*bpfdv1.LoadRequest) (string, error) {
 	h := sha256.New()
 	for _, req := range reqs {
+		if req.GetOwner().GetMapReaderNamespaces() != nil {
+			req = proto.CloneOf(req)
+			req.Owner.MapReaderNamespaces = nil
+		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 		if err != nil {
 			return "", fmt.Errorf("hash load request: %w", err)

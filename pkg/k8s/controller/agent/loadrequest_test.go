@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -194,6 +195,24 @@ func TestLoadRequestHash(t *testing.T) {
 		c.Generation = 9
 		if hash(c, "eth0", 0) != h {
 			t.Error("changing the node selector changed the request hash")
+		}
+	})
+	// The map readers change in place (UpdateOwner), without a reload: the
+	// requests carry them, sorted, but the hash does not.
+	t.Run("map reader namespaces", func(t *testing.T) {
+		c := base()
+		c.Spec.MapReaderNamespaces = []string{"web", "apps"}
+		if hash(c, "eth0", 0) != h {
+			t.Error("changing the map reader namespaces changed the request hash")
+		}
+		reqs, err := LoadRequests(c, func() (string, error) { return "eth0", nil }, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reqs {
+			if got := r.GetOwner(); got.GetConfig() != c.Name || !slices.Equal(got.GetMapReaderNamespaces(), []string{"apps", "web"}) {
+				t.Errorf("owner %v, want config %s with map readers [apps web]", got, c.Name)
+			}
 		}
 	})
 }

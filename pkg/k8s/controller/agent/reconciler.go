@@ -160,6 +160,11 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 		return reconcile.Result{RequeueAfter: retry}, r.report(ctx, bp, cfg, notLoaded(reason, "%v", err))
 	}
 	if current(have, want) {
+		// Who may mount the maps changes in place: the programs keep
+		// running, their maps their contents.
+		if have, err = r.updateReaders(ctx, have, want[0].GetOwner()); err != nil {
+			return r.failed(ctx, bp, cfg, "update the owner's map reader namespaces", err)
+		}
 		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(have))
 	}
 	// Anything else loaded for this config name (an older request, an older
@@ -227,6 +232,40 @@ func (r *Reconciler) request(ctx context.Context, cfg *v1alpha1.BpfProgramConfig
 		return nil, v1alpha1.ReasonInvalidRequest, r.opts.ResyncPeriod, err
 	}
 	return reqs, "", 0, nil
+}
+
+// updateReaders asks bpfd to give the programs of have whose owner's map
+// reader namespaces are not owner's owner's, and returns have as bpfd then
+// reports it.
+func (r *Reconciler) updateReaders(ctx context.Context, have []*bpfdv1.Program, owner *bpfdv1.Owner) ([]*bpfdv1.Program, error) {
+	var ids []uint64
+	for _, p := range have {
+		if !slices.Equal(p.GetOwner().GetMapReaderNamespaces(), owner.GetMapReaderNamespaces()) {
+			ids = append(ids, p.GetId())
+		}
+	}
+	if len(ids) == 0 {
+		return have, nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
+	defer cancel()
+	resp, err := r.daemon.UpdateOwner(callCtx, &bpfdv1.UpdateOwnerRequest{Ids: ids, Owner: owner})
+	if err != nil {
+		return nil, err
+	}
+	updated := map[uint64]*bpfdv1.Program{}
+	for _, p := range resp.GetPrograms() {
+		updated[p.GetId()] = p
+	}
+	out := make([]*bpfdv1.Program, len(have))
+	for i, p := range have {
+		out[i] = p
+		if u, ok := updated[p.GetId()]; ok {
+			out[i] = u
+		}
+	}
+	log.FromContext(ctx).Info("updated the map reader namespaces", "programs", len(ids), "namespaces", owner.GetMapReaderNamespaces())
+	return out, nil
 }
 
 // current reports whether have is exactly what want loads.

@@ -266,6 +266,44 @@ func TestAgentReloadsAnEditedConfig(t *testing.T) {
 	}
 }
 
+// TestAgentUpdatesMapReadersInPlace: the config's map reader namespaces
+// are the programs' owner's; when only they change, the agent asks bpfd to
+// update the owner of the loaded programs, which stay loaded.
+func TestAgentUpdatesMapReadersInPlace(t *testing.T) {
+	name := k8stest.Name(t)
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
+	n := startAgent(t, name+"-a", agent.ReconcilerOptions{})
+	cfg := createConfig(t, name, name, n.name)
+	waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
+	readers := func() [][]string {
+		var out [][]string
+		for _, p := range n.daemon.Programs() {
+			out = append(out, p.GetOwner().GetMapReaderNamespaces())
+		}
+		return out
+	}
+	if got := readers(); !slices.EqualFunc(got, [][]string{nil, nil}, slices.Equal[[]string]) {
+		t.Fatalf("map readers %v, want none", got)
+	}
+	before, loads := n.daemon.Programs(), n.daemon.Calls("Load")
+
+	editConfig(t, cfg.Name, func(c *v1alpha1.BpfProgramConfig) { c.Spec.MapReaderNamespaces = []string{"web", "apps"} })
+	k8stest.Eventually(t, timeout, func() error {
+		waitReport(t, cfg.Name, n.name, v1alpha1.ReasonLoaded)
+		if got := readers(); !slices.EqualFunc(got, [][]string{{"apps", "web"}, {"apps", "web"}}, slices.Equal[[]string]) {
+			return fmt.Errorf("map readers %v, want [apps web] on both programs", got)
+		}
+		return nil
+	})
+	after := n.daemon.Programs()
+	if n.daemon.Calls("Load") != loads || len(after) != len(before) || after[0].GetId() != before[0].GetId() || after[1].GetId() != before[1].GetId() {
+		t.Errorf("changing the map readers reloaded: %d loads (%d before), programs %v (before %v)", n.daemon.Calls("Load"), loads, after, before)
+	}
+	if n.daemon.Calls("UpdateOwner") != 1 {
+		t.Errorf("%d UpdateOwner calls, want 1", n.daemon.Calls("UpdateOwner"))
+	}
+}
+
 func TestAgentUnloadsWhenTheNodeIsNoLongerSelected(t *testing.T) {
 	name := k8stest.Name(t)
 	node := testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})

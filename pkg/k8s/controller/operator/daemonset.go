@@ -40,6 +40,21 @@ const (
 	// RegistryAuthFile is the Docker config file with registry credentials,
 	// from the key .dockerconfigjson of the credentials Secret.
 	RegistryAuthFile = "/etc/bpfd/registry/config.json"
+
+	// CSIPluginDir is the kubelet's directory of bpfd's CSI driver
+	// csi.bpfd.io, on the host and in the pod: its socket, and the
+	// directory bpfd assembles volumes in.
+	CSIPluginDir = "/var/lib/kubelet/plugins/csi.bpfd.io"
+	// CSISocket is the CSI driver's socket, which the kubelet and the
+	// registrar dial.
+	CSISocket = CSIPluginDir + "/csi.sock"
+	// KubeletPodsDir is the kubelet's directory of pods' volumes, where
+	// bpfd mounts CSI volumes (propagated to the host).
+	KubeletPodsDir = "/var/lib/kubelet/pods"
+	// KubeletRegistrationDir is where the kubelet finds plugins to register.
+	KubeletRegistrationDir = "/var/lib/kubelet/plugins_registry"
+	// registrarCSIDir is where the registrar sees CSIPluginDir.
+	registrarCSIDir = "/csi"
 )
 
 // The bpfd-agent container's user and group. bpfd gives its socket this
@@ -69,10 +84,13 @@ var podLabels = map[string]string{
 }
 
 // DaemonSet returns the bpfd DaemonSet in namespace for s: on every node,
-// bpfd (privileged: it loads programs) and bpfd-agent (unprivileged: it
-// talks to bpfd over the socket and to the API server with the pod's
-// service-account token, which only it gets). Registry credentials are
-// mounted into bpfd alone, so the agent needs no access to Secrets.
+// bpfd (privileged: it loads programs, and serves the CSI driver
+// csi.bpfd.io, whose volumes it mounts in the kubelet's pods directory),
+// bpfd-agent (unprivileged: it talks to bpfd over the socket and to the
+// API server with the pod's service-account token, which only it gets)
+// and the CSI node-driver-registrar (no capabilities: it registers the
+// driver's socket with the kubelet). Registry credentials are mounted into
+// bpfd alone, so the agent needs no access to Secrets.
 func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 	hostPath := func(name, path string, t corev1.HostPathType) corev1.Volume {
 		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path, Type: &t}}}
@@ -82,6 +100,9 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 		hostPath("bpffs", BpffsDir, corev1.HostPathDirectory),
 		hostPath("run", RunDir, corev1.HostPathDirectoryOrCreate),
 		hostPath("state", StateDir, corev1.HostPathDirectoryOrCreate),
+		hostPath("csi-plugin", CSIPluginDir, corev1.HostPathDirectoryOrCreate),
+		hostPath("csi-registration", KubeletRegistrationDir, corev1.HostPathDirectory),
+		hostPath("kubelet-pods", KubeletPodsDir, corev1.HostPathDirectory),
 		{Name: "trust-policy", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.TrustPolicyConfigMap},
 		}}},
@@ -105,12 +126,19 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 		"--log-level=" + s.LogLevel,
 		fmt.Sprintf("--socket-group=%d", AgentGID),
 		fmt.Sprintf("--socket-admin-gid=%d", AgentGID),
+		"--csi",
+		"--csi-socket=" + CSISocket,
+		"--csi-pods-dir=" + KubeletPodsDir,
 	}
 	bpfdMounts := []corev1.VolumeMount{
 		{Name: "bpffs", MountPath: BpffsDir, MountPropagation: &bidirectional},
 		{Name: "run", MountPath: RunDir, MountPropagation: &bidirectional},
 		{Name: "state", MountPath: StateDir},
 		{Name: "trust-policy", MountPath: TrustDir, ReadOnly: true},
+		{Name: "csi-plugin", MountPath: CSIPluginDir},
+		// The volumes bpfd mounts for pods must reach the host's mount
+		// namespace, where the container runtime binds them into the pods.
+		{Name: "kubelet-pods", MountPath: KubeletPodsDir, MountPropagation: &bidirectional},
 	}
 	if s.RegistryCredentialsSecret != "" {
 		volumes = append(volumes, corev1.Volume{Name: "registry-credentials", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
@@ -146,9 +174,13 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 					SecurityContext: &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 					Containers: []corev1.Container{
 						{
-							Name:            "bpfd",
-							Image:           s.BpfdImage,
-							Args:            bpfdArgs,
+							Name:  "bpfd",
+							Image: s.BpfdImage,
+							Args:  bpfdArgs,
+							// The CSI driver's node id is the node's name.
+							Env: []corev1.EnvVar{{Name: "BPFD_CSI_NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+								FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
+							}}},
 							SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
 							VolumeMounts:    bpfdMounts,
 							Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
@@ -180,10 +212,39 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 								corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
 							}},
 						},
+						registrar(s),
 					},
 					Volumes: volumes,
 				},
 			},
 		},
+	}
+}
+
+// registrar is the CSI node-driver-registrar sidecar: it tells the kubelet,
+// through a socket in its plugin registration directory, that csi.bpfd.io
+// serves at CSISocket. It runs as root (the kubelet's directories are
+// root's) with every capability dropped and a read-only root.
+func registrar(s Settings) corev1.Container {
+	return corev1.Container{
+		Name:  "csi-node-driver-registrar",
+		Image: s.CSIRegistrarImage,
+		Args: []string{
+			"--csi-address=" + registrarCSIDir + "/csi.sock",
+			"--kubelet-registration-path=" + CSISocket,
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr.To[int64](0),
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: "csi-plugin", MountPath: registrarCSIDir},
+			{Name: "csi-registration", MountPath: "/registration"},
+		},
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("5m"), corev1.ResourceMemory: resource.MustParse("16Mi"),
+		}},
 	}
 }

@@ -52,7 +52,7 @@ func TestOperatorDaemonSet(t *testing.T) {
 	images := func(bpfd, agent string) func(*appsv1.DaemonSet) error {
 		return func(ds *appsv1.DaemonSet) error {
 			c := ds.Spec.Template.Spec.Containers
-			if len(c) != 2 || c[0].Image != bpfd || c[1].Image != agent {
+			if len(c) != 3 || c[0].Image != bpfd || c[1].Image != agent || c[2].Image != operator.DefaultCSIRegistrarImage {
 				return fmt.Errorf("containers %v", c)
 			}
 			return nil

@@ -28,7 +28,15 @@ const (
 	// KeyRegistryCredentials names a kubernetes.io/dockerconfigjson Secret
 	// mounted into bpfd (only) as a Docker config file for pulling.
 	KeyRegistryCredentials = "bpfd.registry-credentials.secret"
+	// KeyCSIRegistrarImage is the image of the CSI node-driver-registrar
+	// sidecar, which registers bpfd's CSI driver csi.bpfd.io with the
+	// kubelet.
+	KeyCSIRegistrarImage = "bpfd.csi.registrar.image"
 )
+
+// DefaultCSIRegistrarImage is the node-driver-registrar's image unless
+// bpfd-config or the operator's flag names another.
+const DefaultCSIRegistrarImage = "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.13.0"
 
 // Settings configure the bpfd DaemonSet.
 type Settings struct {
@@ -40,6 +48,8 @@ type Settings struct {
 	// RegistryCredentialsSecret names the Secret with registry credentials;
 	// empty means none.
 	RegistryCredentialsSecret string
+	// CSIRegistrarImage is the CSI node-driver-registrar's image.
+	CSIRegistrarImage string
 }
 
 // DefaultTrustPolicyConfigMap is the trust policy's ConfigMap unless
@@ -59,6 +69,9 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 	if s.TrustPolicyConfigMap == "" {
 		s.TrustPolicyConfigMap = DefaultTrustPolicyConfigMap
 	}
+	if s.CSIRegistrarImage == "" {
+		s.CSIRegistrarImage = DefaultCSIRegistrarImage
+	}
 	var errs []error
 	for _, k := range sortedKeys(cm.Data) {
 		v := strings.TrimSpace(cm.Data[k])
@@ -73,6 +86,8 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 			s.TrustPolicyConfigMap = v
 		case KeyRegistryCredentials:
 			s.RegistryCredentialsSecret = v
+		case KeyCSIRegistrarImage:
+			s.CSIRegistrarImage = v
 		default:
 			errs = append(errs, fmt.Errorf("unknown key %q", k))
 		}
@@ -82,6 +97,9 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 	}
 	if s.AgentImage == "" {
 		errs = append(errs, fmt.Errorf("%s: no image (set it, or start the operator with --agent-image)", KeyAgentImage))
+	}
+	if s.CSIRegistrarImage == "" {
+		errs = append(errs, fmt.Errorf("%s: no image", KeyCSIRegistrarImage))
 	}
 	if !slices.Contains(logLevels, s.LogLevel) {
 		errs = append(errs, fmt.Errorf("%s: %q is not one of %s", KeyLogLevel, s.LogLevel, strings.Join(logLevels, ", ")))

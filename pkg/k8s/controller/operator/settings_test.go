@@ -20,25 +20,28 @@ func TestSettingsFromConfigMap(t *testing.T) {
 	}{
 		"empty": {
 			defaults: defaults,
-			want:     Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "bpfd-trust-policy"},
+			want: Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "bpfd-trust-policy",
+				CSIRegistrarImage: DefaultCSIRegistrarImage},
 		},
 		"everything": {
 			data: map[string]string{
 				KeyBpfdImage: "bpfd:2", KeyAgentImage: " agent:2\n", KeyLogLevel: "debug",
-				KeyTrustPolicy: "strict-policy", KeyRegistryCredentials: "pull-secret",
+				KeyTrustPolicy: "strict-policy", KeyRegistryCredentials: "pull-secret", KeyCSIRegistrarImage: "registrar:3",
 			},
 			defaults: defaults,
 			want: Settings{BpfdImage: "bpfd:2", AgentImage: "agent:2", LogLevel: "debug",
-				TrustPolicyConfigMap: "strict-policy", RegistryCredentialsSecret: "pull-secret"},
+				TrustPolicyConfigMap: "strict-policy", RegistryCredentialsSecret: "pull-secret", CSIRegistrarImage: "registrar:3"},
 		},
 		"every problem at once": {
 			data: map[string]string{
 				"bpfd.imag": "typo", KeyLogLevel: "loud", KeyTrustPolicy: "Not_A_Name", KeyRegistryCredentials: "also bad",
+				KeyCSIRegistrarImage: " ",
 			},
 			wantErrs: []string{
 				`unknown key "bpfd.imag"`,
 				"bpfd.image: no image",
 				"bpfd.agent.image: no image",
+				"bpfd.csi.registrar.image: no image",
 				`bpfd.log.level: "loud" is not one of debug, info, warn, error`,
 				`bpfd.trust-policy.configmap: "Not_A_Name" is not a valid name`,
 				`bpfd.registry-credentials.secret: "also bad" is not a valid name`,
@@ -101,8 +104,25 @@ func TestDaemonSetPrivileges(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{
 		"bpffs": "/sys/fs/bpf", "run": "/run/bpfd", "state": "/var/lib/bpfd",
 		"trust-policy": "/etc/bpfd/trust", "registry-credentials": "/etc/bpfd/registry",
+		"csi-plugin": "/var/lib/kubelet/plugins/csi.bpfd.io", "kubelet-pods": "/var/lib/kubelet/pods",
 	}, mounts(bpfd)); diff != "" {
 		t.Errorf("bpfd mounts (-want +got):\n%s", diff)
+	}
+	for _, m := range bpfd.VolumeMounts {
+		if m.Name == "kubelet-pods" && (m.MountPropagation == nil || *m.MountPropagation != corev1.MountPropagationBidirectional) {
+			t.Errorf("bpfd mounts the kubelet's pods directory with propagation %v, want Bidirectional (its volumes reach the host)", m.MountPropagation)
+		}
+	}
+	registrar := containers["csi-node-driver-registrar"]
+	if diff := cmp.Diff(map[string]string{"csi-plugin": "/csi", "csi-registration": "/registration"}, mounts(registrar)); diff != "" {
+		t.Errorf("registrar mounts (-want +got):\n%s", diff)
+	}
+	if sc := registrar.SecurityContext; sc == nil || sc.Privileged != nil || *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem || len(sc.Capabilities.Drop) != 1 {
+		t.Errorf("registrar security context %+v, want unprivileged with every capability dropped", sc)
+	}
+	if !slices.Contains(registrar.Args, "--kubelet-registration-path=/var/lib/kubelet/plugins/csi.bpfd.io/csi.sock") ||
+		!slices.Contains(bpfd.Args, "--csi-socket=/var/lib/kubelet/plugins/csi.bpfd.io/csi.sock") || !slices.Contains(bpfd.Args, "--csi") {
+		t.Errorf("registrar args %v, bpfd args %v: the socket the registrar registers is not the one bpfd serves", registrar.Args, bpfd.Args)
 	}
 	if diff := cmp.Diff(map[string]string{
 		"run": "/run/bpfd", "agent-token": "/var/run/secrets/kubernetes.io/serviceaccount",
