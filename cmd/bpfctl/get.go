@@ -68,10 +68,6 @@ func printProgram(w io.Writer, raw *bpfdv1.Program, p programJSON) {
 		line("Proceed on", strings.Join(p.Attach.ProceedOn, ","))
 	}
 	line("Metadata", formatMetadata(p.Metadata))
-	line("Owner", ownerSummary(p))
-	if o := p.Owner; o != nil && len(o.MapReaderNamespaces) > 0 {
-		line("Map readers", strings.Join(o.MapReaderNamespaces, ","))
-	}
 	if pr := p.Provenance; pr != nil {
 		line("Reference", pr.Reference)
 		if pr.Origin != "" {

@@ -65,7 +65,8 @@ type Config struct {
 	// Revocation is what bpfd does with a loaded program that the trust
 	// policy in force no longer admits, found at start and at each policy
 	// reload: report (default) marks it (bpfctl list/get, the metric
-	// bpfd_programs_not_admitted, the audit log); unload also unloads it.
+	// bpfd_programs_not_admitted, the audit log); unload also unloads it
+	// when the policy denies it (not when its signatures are missing).
 	Revocation string `yaml:"revocation"`
 	// CSI configures csi.bpfd.io, the CSI node driver that mounts the maps
 	// of a config's programs into the pods it admits.

@@ -117,6 +117,16 @@ func originOf(p runtime.Provenance) (string, error) {
 }
 
 // artifactKey names an artifact as fetched from one origin.
+// denied reports whether the policy in force refused the program on its
+// evidence: a denial or a type the rule no longer allows. A program that
+// could not be judged (its signatures no longer cached, or unreadable) is
+// not denied: revocation: unload leaves it loaded and reported, for
+// missing evidence is no revocation, and an upgrade over an older cache
+// must not unload what it adopts.
+func (a admission) denied() bool {
+	return !a.Admitted && (a.Decision == verify.DecisionDeny || a.Reason == reasonProgramType)
+}
+
 type artifactKey struct {
 	origin    string
 	digest    digest.Digest
@@ -197,8 +207,12 @@ func (s *server) rejudge(ctx context.Context, trigger string, progs []runtime.Pr
 	}
 	var failed []error
 	for _, p := range revoked {
-		err := s.manager.Unload(ctx, p.ID)
 		a, _ := s.admissions.get(p.ID)
+		if !a.denied() {
+			s.log.Warn("program not judged: it stays loaded until the trust policy denies it", "program_id", p.ID, "program", p.Name, "reference", p.Provenance.Reference, "reason", a.Reason, "detail", a.Detail)
+			continue
+		}
+		err := s.manager.Unload(ctx, p.ID)
 		outcome := "unloaded"
 		switch {
 		case errors.Is(err, runtime.ErrProgramNotFound):

@@ -142,3 +142,28 @@ func wantMetrics(t *testing.T, addr string, lines ...string) {
 		}
 	}
 }
+
+// TestRevocationNeedsADenial: under revocation: unload, a program whose
+// signatures the cache no longer holds (a cache emptied, or written by an
+// earlier bpfd) is reported, not unloaded: missing evidence is no denial,
+// and an upgrade must not unload every program it adopts.
+func TestRevocationNeedsADenial(t *testing.T) {
+	td := newTestDaemon(t, func(c *Config) { c.Revocation = RevocationUnload })
+	ctx := context.Background()
+	ref := td.image(t, "tracepoint", true, "tracepoint_counter.bpf.o")
+	p := td.mustLoad(t, ref, tracepointProg("tracepoint_counter", "syscalls/sys_enter_getpid"))[0]
+	if err := os.RemoveAll(filepath.Join(td.cfg.CacheDir, "evidence")); err != nil {
+		t.Fatal(err)
+	}
+	td.restart(t)
+	td.wantAdmission(t, p, pb.AdmissionState_ADMISSION_STATE_NOT_ADMITTED, "no-signatures")
+	if _, err := td.client.Get(ctx, &pb.GetRequest{Id: p.GetId()}); err != nil {
+		t.Fatalf("Get %d after a start without its signatures: %v, want it loaded", p.GetId(), err)
+	}
+	if !kernelHasProgram(p.GetKernel().GetProgramId()) {
+		t.Errorf("kernel program %d unloaded for want of evidence", p.GetKernel().GetProgramId())
+	}
+	if line := td.lastAudit(t, "rejudge"); line["outcome"] == "unloaded" || line["reason"] != "no-signatures" {
+		t.Errorf("audit line %v: want no-signatures, not unloaded", line)
+	}
+}

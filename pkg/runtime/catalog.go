@@ -107,6 +107,16 @@ func (c *catalog) put(rs ...*record) error {
 	return nil
 }
 
+// update is store.update, then remembers the records it changed.
+func (c *catalog) update(ids []ID, change func(*record) error) ([]*record, error) {
+	rs, err := c.store.update(ids, change)
+	if err != nil {
+		return nil, err
+	}
+	c.remember(rs)
+	return rs, nil
+}
+
 // remove is store.remove, then forgets the records.
 func (c *catalog) remove(ids ...ID) error {
 	if err := c.store.remove(ids...); err != nil {
