@@ -32,6 +32,9 @@ type node struct {
 	socket           string
 	signed, unsigned string
 	bpffs            string
+	// mapEvents is a signed artifact of map_events naming its ring
+	// buffer's record type.
+	mapEvents string
 }
 
 // signingKey is the tests' one signing key, with its public key's PEM:
@@ -83,6 +86,14 @@ func startNode(t *testing.T) *node {
 		t.Fatal(err)
 	}
 	if err := key.Sign(ctx, n.signed, verify.FormatBundle); err != nil {
+		t.Fatal(err)
+	}
+	n.mapEvents, err = testimage.BuildAnnotated(ctx, "oci:"+filepath.Join(images, "map-events")+":v1",
+		map[string]string{daemon.ArtifactRecordTypeKey + "events_rb": "struct event"}, objects("map_events.bpf.o")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Sign(ctx, n.mapEvents, verify.FormatBundle); err != nil {
 		t.Fatal(err)
 	}
 	if n.unsigned, err = testimage.Build(ctx, "oci:"+filepath.Join(images, "unsigned")+":v1", objects("xdp_counter.bpf.o")...); err != nil {
@@ -320,7 +331,7 @@ func TestMapReadersThroughBpfctl(t *testing.T) {
 
 	plain := n.loadJSON(t, "load", "image", n.signed, "--program", "tracepoint_counter:tracepoint")[0]
 	plainID := strconv.FormatUint(plain.ID, 10)
-	if get := n.mustBpfctl(t, "get", plainID); !strings.HasPrefix(getField(get, "Map readers"), "(none: no owner config") || getField(get, "Owner") != "" {
+	if get := n.mustBpfctl(t, "get", plainID); !strings.HasPrefix(getField(get, "Map readers"), "(none: no owner config") || getField(get, "Owner") != "uid "+strconv.Itoa(os.Getuid()) {
 		t.Errorf("get of a program loaded without owner does not say that no volume can name it:\n%s", get)
 	}
 	for name, tc := range map[string]struct {

@@ -3329,7 +3329,7 @@ var File_bpfd_v1_bpfd_proto protoreflect.FileDescriptor
 
 const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\n" +
-	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\"^\n" +
+	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\x1a\x12bpfd/v1/maps.proto\"^\n" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
@@ -3622,7 +3622,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xec\x04\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xaa\a\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
@@ -3634,7 +3634,12 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12H\n" +
 	"\vUpdateOwner\x12\x1b.bpfd.v1.UpdateOwnerRequest\x1a\x1c.bpfd.v1.UpdateOwnerResponse\x12B\n" +
 	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
-	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01\x12;\n" +
+	"\x06Events\x12\x16.bpfd.v1.EventsRequest\x1a\x17.bpfd.v1.EventsResponse0\x01\x12<\n" +
+	"\aMapDump\x12\x17.bpfd.v1.MapDumpRequest\x1a\x18.bpfd.v1.MapDumpResponse\x129\n" +
+	"\x06MapGet\x12\x16.bpfd.v1.MapGetRequest\x1a\x17.bpfd.v1.MapGetResponse\x12B\n" +
+	"\tMapUpdate\x12\x19.bpfd.v1.MapUpdateRequest\x1a\x1a.bpfd.v1.MapUpdateResponse\x12B\n" +
+	"\tMapDelete\x12\x19.bpfd.v1.MapDeleteRequest\x1a\x1a.bpfd.v1.MapDeleteResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -3707,8 +3712,18 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),   // 53: google.protobuf.Duration
 	(*InventoryRequest)(nil),      // 54: bpfd.v1.InventoryRequest
 	(*TopRequest)(nil),            // 55: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 56: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 57: bpfd.v1.TopSample
+	(*EventsRequest)(nil),         // 56: bpfd.v1.EventsRequest
+	(*MapDumpRequest)(nil),        // 57: bpfd.v1.MapDumpRequest
+	(*MapGetRequest)(nil),         // 58: bpfd.v1.MapGetRequest
+	(*MapUpdateRequest)(nil),      // 59: bpfd.v1.MapUpdateRequest
+	(*MapDeleteRequest)(nil),      // 60: bpfd.v1.MapDeleteRequest
+	(*InventoryResponse)(nil),     // 61: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 62: bpfd.v1.TopSample
+	(*EventsResponse)(nil),        // 63: bpfd.v1.EventsResponse
+	(*MapDumpResponse)(nil),       // 64: bpfd.v1.MapDumpResponse
+	(*MapGetResponse)(nil),        // 65: bpfd.v1.MapGetResponse
+	(*MapUpdateResponse)(nil),     // 66: bpfd.v1.MapUpdateResponse
+	(*MapDeleteResponse)(nil),     // 67: bpfd.v1.MapDeleteResponse
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
@@ -3775,18 +3790,28 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	27, // 61: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
 	54, // 62: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
 	55, // 63: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	24, // 64: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	26, // 65: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	30, // 66: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	32, // 67: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	34, // 68: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	43, // 69: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
-	47, // 70: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
-	28, // 71: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
-	56, // 72: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	57, // 73: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	64, // [64:74] is the sub-list for method output_type
-	54, // [54:64] is the sub-list for method input_type
+	56, // 64: bpfd.v1.Bpfd.Events:input_type -> bpfd.v1.EventsRequest
+	57, // 65: bpfd.v1.Bpfd.MapDump:input_type -> bpfd.v1.MapDumpRequest
+	58, // 66: bpfd.v1.Bpfd.MapGet:input_type -> bpfd.v1.MapGetRequest
+	59, // 67: bpfd.v1.Bpfd.MapUpdate:input_type -> bpfd.v1.MapUpdateRequest
+	60, // 68: bpfd.v1.Bpfd.MapDelete:input_type -> bpfd.v1.MapDeleteRequest
+	24, // 69: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	26, // 70: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	30, // 71: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	32, // 72: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	34, // 73: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	43, // 74: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
+	47, // 75: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
+	28, // 76: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
+	61, // 77: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	62, // 78: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	63, // 79: bpfd.v1.Bpfd.Events:output_type -> bpfd.v1.EventsResponse
+	64, // 80: bpfd.v1.Bpfd.MapDump:output_type -> bpfd.v1.MapDumpResponse
+	65, // 81: bpfd.v1.Bpfd.MapGet:output_type -> bpfd.v1.MapGetResponse
+	66, // 82: bpfd.v1.Bpfd.MapUpdate:output_type -> bpfd.v1.MapUpdateResponse
+	67, // 83: bpfd.v1.Bpfd.MapDelete:output_type -> bpfd.v1.MapDeleteResponse
+	69, // [69:84] is the sub-list for method output_type
+	54, // [54:69] is the sub-list for method input_type
 	54, // [54:54] is the sub-list for extension type_name
 	54, // [54:54] is the sub-list for extension extendee
 	0,  // [0:54] is the sub-list for field type_name
@@ -3798,6 +3823,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		return
 	}
 	file_bpfd_v1_inventory_proto_init()
+	file_bpfd_v1_maps_proto_init()
 	file_bpfd_v1_bpfd_proto_msgTypes[5].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
