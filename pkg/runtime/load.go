@@ -56,6 +56,11 @@ func (m *Manager) Load(ctx context.Context, req LoadRequest, bc *Bytecode) ([]Pr
 	defer l.close()
 
 	for _, p := range l.programs {
+		if req.Tenant != nil {
+			if err := req.Tenant.confine(p.kind, p.attach); err != nil {
+				return nil, fmt.Errorf("program %s: %w", p.name, err)
+			}
+		}
 		if p.target, err = p.attach.resolve(p.kind); err != nil {
 			return nil, fmt.Errorf("program %s: %w", p.name, err)
 		}

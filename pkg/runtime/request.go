@@ -51,6 +51,9 @@ type LoadRequest struct {
 	// claim the other fields is the caller's decision; the Manager records
 	// them.
 	Owner Owner
+	// Tenant, if set, confines the request to a tenant's pods (see
+	// Tenant); who may set it is the caller's decision.
+	Tenant *Tenant
 }
 
 // ProgramRequest selects one program of the artifact and says where to
@@ -125,7 +128,13 @@ func (r *LoadRequest) Validate() error {
 	if r.Owner.UID != 0 && r.Owner.UID != r.Requester.UID {
 		return fmt.Errorf("owner: uid %d is not the requester's (%d): %w", r.Owner.UID, r.Requester.UID, ErrInvalid)
 	}
-	return r.Owner.validate()
+	if err := r.Owner.validate(); err != nil {
+		return err
+	}
+	if r.Tenant != nil {
+		return r.Tenant.validate(r.Owner, r.Programs)
+	}
+	return nil
 }
 
 func checkMetadata(md map[string]string) error {
