@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -8,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -485,4 +488,90 @@ func TestBCCLayouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBCCEventsThroughBpfctl streams execsnoop's events with bpfctl events,
+// through bpfd's API, and finds a record for each process this test
+// executes as nobody, the user execsnoop is configured to report (targ_uid),
+// so that it stops after their 5 records (--count 5). (Its records are
+// shorter than the struct event its BTF describes, which ends in a buffer of
+// arguments sent only as far as used: they stream as raw bytes, read at the
+// offsets TestBCCLayouts checks.)
+func TestBCCEventsThroughBpfctl(t *testing.T) {
+	n := startNode(t)
+	ref := n.bccImage(t, "execsnoop")
+	const nobody = 65534 // the processes run as nobody, and only nobody's are reported
+	progs := n.loadJSON(t, "load", "image", ref,
+		"--program", "tracepoint__syscalls__sys_enter_execve:tracepoint",
+		"--program", "tracepoint__syscalls__sys_exit_execve:tracepoint",
+		global("targ_uid", uint32(nobody)))
+	id := strconv.FormatUint(progs[0].ID, 10)
+
+	pr, pw := io.Pipe()
+	var stdout bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"bpfctl", "--socket", n.socket, "events", id, "events", "-o", "json", "--count", "5"}, &stdout, pw)
+		pw.Close()
+	}()
+	stderr := bufio.NewReader(pr)
+	first, err := stderr.ReadString('\n')
+	if !strings.HasPrefix(first, "streaming PerfEventArray map events of program "+id) {
+		<-done
+		t.Fatalf("bpfctl events began with %q (%v), want that it streams", first, err)
+	}
+	rest := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(stderr); rest <- string(b) }()
+
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := fmt.Sprintf("bcc-events-%d", time.Now().UnixNano())
+	want := map[string]bool{}
+	for i := range 5 {
+		arg := fmt.Sprintf("%s-%d", marker, i)
+		cmd := exec.Command(truePath, arg)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		want[arg] = true
+	}
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("bpfctl events did not stop after 5 records")
+	}
+	if code != cliutil.ExitOK {
+		t.Fatalf("bpfctl events: exit %d: %s", code, <-rest)
+	}
+	<-rest
+
+	seen := map[string]bool{}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	for _, line := range lines {
+		var e eventJSON
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("bpfctl events line %q: %v", line, err)
+		}
+		if e.Lost != nil && *e.Lost != 0 {
+			t.Errorf("bpfctl events reports %d records lost", *e.Lost)
+		}
+		r, err := hex.DecodeString(e.Data)
+		if err != nil || len(r) <= execsnoopArgs || u32At(r, execsnoopPPID) != uint32(os.Getpid()) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(r[execsnoopArgs:]), "\x00"), "\x00")
+		if len(args) == 2 && want[args[1]] {
+			seen[args[1]] = true
+		}
+	}
+	for arg := range want {
+		if !seen[arg] {
+			t.Errorf("bpfctl events streamed no record for %s %s among %d lines", truePath, arg, len(lines))
+		}
+	}
+	n.unloadAll(t, progs)
 }
