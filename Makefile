@@ -104,10 +104,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 60s), one after the other.
 # printed its goroutines, before go test gives up on the process at 11m.
 # Debian's xdp-loader runs in the guest too, with its libraries (BPFD_XDP_LOADER).
 test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-run X -v").
-	hack/tools.sh vm
+	hack/tools.sh vm libbpf_tools_vm
 	hack/vm/xdp-loader.sh $(BIN)/xdp-tools
 	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
-		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader \
+		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader BPFD_LIBBPF_TOOLS=$(BIN)/libbpf-tools \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
 bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(INVENTORY_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers, the inventory's iterators and the tests' objects with Debian's clang.

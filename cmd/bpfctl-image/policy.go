@@ -22,8 +22,10 @@ var policyCommand = &cli.Command{
 compiled), reports every problem with its line, then lints what is valid but
 cannot be meant: image patterns that can never match a reference name (a
 relative oci:team/**, a tag or digest in a pattern, capital letters in a
-repository) and patterns, or whole rules, that an earlier rule covers, so that
-they never govern (rules apply by first match). Exits 0 when there is nothing
+repository), patterns, or whole rules, that an earlier rule covers, so that
+they never govern (rules apply by first match), and rules that let every
+namespace ("*") load images unsigned. Namespaces must be Kubernetes namespace
+names or "*" alone; globs over them are refused. Exits 0 when there is nothing
 to report, 1 when the policy is invalid or a lint finding was reported.`,
 		Flags:  []cli.Flag{outputFlag},
 		Action: policyCheck,

@@ -224,12 +224,13 @@ func TestVerifyPolicyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]struct {
-		rules  string
-		ref    string
-		code   int
-		want   verify.Decision
-		reason verify.Reason
-		kinds  []string
+		rules     string
+		ref       string
+		namespace string
+		code      int
+		want      verify.Decision
+		reason    verify.Reason
+		kinds     []string
 	}{
 		"in scope": {
 			rules: "- name: team\n  images: ['oci:" + filepath.Dir(dir) + "/**']\n  authorities: [{key: {path: team.pub}}]\n  allow: {programTypes: [tracepoint]}\n",
@@ -247,10 +248,29 @@ func TestVerifyPolicyCLI(t *testing.T) {
 			rules: "- name: all\n  images: ['**']\n  authorities: [{key: {path: team.pub}}]\n",
 			ref:   "file:" + obj, code: cliutil.ExitDenied, want: verify.DecisionDeny, reason: verify.ReasonUnsigned,
 		},
+		"for an admitted namespace": {
+			rules: "- name: team\n  images: ['oci:" + filepath.Dir(dir) + "/**']\n  authorities: [{key: {path: team.pub}}]\n  namespaces: [team-a]\n",
+			ref:   "oci:" + dir + ":v1", namespace: "team-a", code: cliutil.ExitOK, want: verify.DecisionAllow,
+		},
+		"for another namespace": {
+			rules: "- name: team\n  images: ['oci:" + filepath.Dir(dir) + "/**']\n  authorities: [{key: {path: team.pub}}]\n  namespaces: [team-a]\n",
+			ref:   "oci:" + dir + ":v1", namespace: "team-b", code: cliutil.ExitDenied, want: verify.DecisionDeny, reason: verify.ReasonNamespaceNotAdmitted,
+		},
+		"local file for a namespace its rule does not list": {
+			rules: "- name: local\n  images: ['file:" + filepath.Dir(obj) + "/*']\n  allowUnsigned: true\n",
+			ref:   "file:" + obj, namespace: "team-a", code: cliutil.ExitDenied, want: verify.DecisionDeny, reason: verify.ReasonNamespaceNotAdmitted,
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			out := verifyJSON(t, tc.code, "--policy", writePolicy(tc.rules), tc.ref)
+			args := []string{"--policy", writePolicy(tc.rules), tc.ref}
+			if tc.namespace != "" {
+				args = append([]string{"--namespace", tc.namespace}, args...)
+			}
+			out := verifyJSON(t, tc.code, args...)
+			if out.Namespace != tc.namespace {
+				t.Errorf("report namespace %q, want %q", out.Namespace, tc.namespace)
+			}
 			var kinds []string
 			for _, k := range out.AllowedProgramTypes {
 				kinds = append(kinds, string(k))

@@ -37,10 +37,15 @@ Prints a report: the digest, each signature (format, key fingerprint or
 certificate identity, valid or why not), the rule that applied and the
 decision; --output json prints the same as a versioned document
 (docs/policy.md). Exits 0 when the artifact is admitted, 3 when it is
-denied, 4 when REF is not found, 1 on other errors.`,
+denied, 4 when REF is not found, 1 on other errors.
+
+--namespace NS judges REF as bpfd does a load on behalf of the Kubernetes
+namespace NS (a tenant's): admitted only when the governing rule lists NS
+in its namespaces (or "*"); never by the policy's default.`,
 	Flags: flags([]cli.Flag{
 		&cli.StringFlag{Name: "key", Usage: "trust the PEM public `KEY` file", EnvVars: []string{"BPFCTL_IMAGE_VERIFY_KEY"}},
 		&cli.StringFlag{Name: "policy", Usage: "trust policy `FILE` (apiVersion bpfd.io/v1alpha1, kind TrustPolicy)", EnvVars: []string{"BPFCTL_IMAGE_POLICY"}},
+		&cli.StringFlag{Name: "namespace", Usage: "verify for a load on behalf of the Kubernetes `NAMESPACE` (a tenant's)", EnvVars: []string{"BPFCTL_IMAGE_VERIFY_NAMESPACE"}},
 		outputFlag,
 	}, registryFlags),
 	Action: verifyAction,
@@ -96,6 +101,7 @@ func verifyAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		subject.Namespace = c.String("namespace")
 		report, verr = v.Verify(subject, nil)
 	} else {
 		target, err := open(c, ref, false)
@@ -104,7 +110,7 @@ func verifyAction(c *cli.Context) error {
 		}
 		desc, err := resolve(c, target, ref)
 		if err == nil {
-			report, verr = v.VerifyArtifact(c.Context, target, verify.Subject{Name: ref.Name(), Descriptor: desc})
+			report, verr = v.VerifyArtifact(c.Context, target, verify.Subject{Name: ref.Name(), Descriptor: desc, Namespace: c.String("namespace")})
 		}
 		if err == nil && verr == nil {
 			// Only what the policy admitted is read further: the objects,
@@ -249,6 +255,9 @@ func renderReport(w io.Writer, ref artifact.Reference, source string, r *verify.
 	}
 	fmt.Fprintf(tw, "Digest:\t%s\n", r.Digest)
 	fmt.Fprintf(tw, "Policy:\t%s (%s)\n", r.Policy, source)
+	if r.Namespace != "" {
+		fmt.Fprintf(tw, "Namespace:\t%s (a load on its behalf)\n", r.Namespace)
+	}
 	switch {
 	case r.Rule != "":
 		fmt.Fprintf(tw, "Rule:\t%s (%s, threshold %d)\n", r.Rule, r.Mode, r.Threshold)

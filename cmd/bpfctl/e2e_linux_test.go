@@ -38,6 +38,10 @@ type node struct {
 	// mapEvents is a signed artifact of map_events naming its ring
 	// buffer's record type.
 	mapEvents string
+	// images is the directory of OCI layouts the trust policy's rule covers;
+	// key signs for it.
+	images string
+	key    testimage.Key
 }
 
 // signingKey is the tests' one signing key, with its public key's PEM:
@@ -83,7 +87,7 @@ func startNode(t *testing.T) *node {
 	if err := os.WriteFile(key.PubFile, pair.pub, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{socket: filepath.Join(dir, "bpfd.sock"), bpffs: filepath.Join(dir, "bpffs")}
+	n := &node{socket: filepath.Join(dir, "bpfd.sock"), bpffs: filepath.Join(dir, "bpffs"), images: images, key: key}
 	counters := objects("xdp_counter.bpf.o", "tracepoint_counter.bpf.o", "kprobe_counter.bpf.o")
 	if n.signed, err = testimage.Build(ctx, "oci:"+filepath.Join(images, "counters")+":v1", counters...); err != nil {
 		t.Fatal(err)

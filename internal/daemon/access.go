@@ -46,6 +46,15 @@ func (a access) admin(c peercred.Cred) bool {
 	return c.UID == 0 || c.InGroup(a.adminGIDs)
 }
 
+// mayClaimTenant refuses a tenant scope from a client that is not an
+// admin: the scope names pods and grants, which only the agent may.
+func (a access) mayClaimTenant(c peercred.Cred, t *runtime.Tenant) error {
+	if t == nil || a.admin(c) {
+		return nil
+	}
+	return fmt.Errorf("tenant: uid %d may not set it, only root and members of socket.adminGIDs may: %w", c.UID, ErrPermissionDenied)
+}
+
 // mayClaimOwner refuses an owner claim from a client that is not an admin.
 func (a access) mayClaimOwner(c peercred.Cred, o runtime.Owner) error {
 	if a.admin(c) || o.Config == "" && o.Namespace == "" && len(o.MapReaderNamespaces) == 0 {

@@ -22,6 +22,11 @@ func TestAPIContract(t *testing.T) {
 	if err := os.Chmod(td.cfg.Socket.Path, 0o666); err != nil {
 		t.Fatal(err)
 	}
+	// The contract loads for namespace team-a: the node's policy admits it.
+	td.writePolicy(t, policyRule{Name: "contract", Images: []string{"oci:" + filepath.Join(td.images, "contract")}, Keys: []string{td.key.pub}, Namespaces: []string{"team-a"}})
+	if _, err := td.d.chain.ReloadPolicy(); err != nil {
+		t.Fatal(err)
+	}
 	apicontract.Run(t, apicontract.Target{
 		Socket:   td.cfg.Socket.Path,
 		Artifact: td.image(t, "contract", true, "tracepoint_counter.bpf.o", "xdp_counter.bpf.o"),

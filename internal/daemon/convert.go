@@ -43,6 +43,9 @@ var kinds = map[pb.ProgramType]progtype.Kind{
 	pb.ProgramType_PROGRAM_TYPE_FENTRY:     progtype.Fentry,
 	pb.ProgramType_PROGRAM_TYPE_FEXIT:      progtype.Fexit,
 	pb.ProgramType_PROGRAM_TYPE_CGROUP:     progtype.Cgroup,
+
+	pb.ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT: progtype.RawTracepoint,
+	pb.ProgramType_PROGRAM_TYPE_TP_BTF:         progtype.TPBTF,
 }
 
 func kindOf(t pb.ProgramType) (progtype.Kind, bool) {
@@ -142,6 +145,23 @@ func loadRequest(in *pb.LoadRequest, defaultPull supplychain.PullPolicy, who run
 	return out, ref, pull, nil
 }
 
+// tenantOf converts a Load's tenant scope; the tenant is the owner's
+// namespace.
+func tenantOf(t *pb.Tenant, namespace string) (*runtime.Tenant, error) {
+	out := &runtime.Tenant{Namespace: namespace, PodUIDs: t.GetPodUids()}
+	if namespace == "" {
+		return nil, invalid("tenant", "needs owner.namespace: the tenant is the owner's namespace")
+	}
+	for i, g := range t.GetGrants() {
+		k, ok := kindOf(g)
+		if !ok {
+			return nil, invalid(fmt.Sprintf("tenant.grants[%d]", i), "%v: not a program type", g)
+		}
+		out.Grants = append(out.Grants, k)
+	}
+	return out, nil
+}
+
 // programsRequest converts what a Load request asks of the runtime.
 func programsRequest(in *pb.LoadRequest, who runtime.Requester) (runtime.LoadRequest, error) {
 	out := runtime.LoadRequest{
@@ -151,6 +171,13 @@ func programsRequest(in *pb.LoadRequest, who runtime.Requester) (runtime.LoadReq
 	}
 	if o := in.GetOwner(); o != nil {
 		out.Owner = runtime.Owner{Config: o.GetConfig(), Namespace: o.GetNamespace(), MapReaderNamespaces: o.GetMapReaderNamespaces()}
+	}
+	if t := in.GetTenant(); t != nil {
+		tenant, err := tenantOf(t, out.Owner.Namespace)
+		if err != nil {
+			return runtime.LoadRequest{}, err
+		}
+		out.Tenant = tenant
 	}
 	switch n := len(in.GetPrograms()); {
 	case n == 0:
@@ -209,6 +236,7 @@ var specNames = map[progtype.Kind]string{
 	progtype.XDP: "xdp", progtype.TC: "tc", progtype.TCX: "tcx", progtype.Tracepoint: "tracepoint",
 	progtype.Kprobe: "kprobe", progtype.Kretprobe: "kprobe", progtype.Uprobe: "uprobe", progtype.Uretprobe: "uprobe",
 	progtype.Fentry: "fentry", progtype.Fexit: "fentry", progtype.Cgroup: "cgroup",
+	progtype.RawTracepoint: "raw_tracepoint", progtype.TPBTF: "raw_tracepoint",
 }
 
 // attachSpec converts the attach spec of a program of kind k.
@@ -270,9 +298,11 @@ func attachSpec(path string, k progtype.Kind, a *pb.AttachSpec) (runtime.AttachS
 		if err := checkPath(path+".target", x.GetTarget()); err != nil {
 			return nil, err
 		}
-		return runtime.UprobeAttach{Target: x.GetTarget(), Function: x.GetFunction(), Offset: x.GetOffset(), PID: int(x.GetPid())}, nil
+		return runtime.UprobeAttach{Target: x.GetTarget(), Function: x.GetFunction(), Offset: x.GetOffset(), PID: int(x.GetPid()), ContainerPID: int(x.GetContainerPid()), Library: x.GetLibrary()}, nil
 	case *pb.AttachSpec_Fentry:
 		return runtime.FentryAttach{Function: s.Fentry.GetFunction()}, nil
+	case *pb.AttachSpec_RawTracepoint:
+		return runtime.RawTracepointAttach{Tracepoint: s.RawTracepoint.GetTracepoint()}, nil
 	case *pb.AttachSpec_Cgroup:
 		x := s.Cgroup
 		t, ok := cgroupAttachTypes[x.GetAttachType()]
@@ -306,6 +336,8 @@ func oneofName(a *pb.AttachSpec) string {
 		return "fentry"
 	case *pb.AttachSpec_Cgroup:
 		return "cgroup"
+	case *pb.AttachSpec_RawTracepoint:
+		return "raw_tracepoint"
 	}
 	return ""
 }
@@ -510,9 +542,11 @@ func attachProto(a runtime.AttachSpec) *pb.AttachSpec {
 	case runtime.KprobeAttach:
 		return &pb.AttachSpec{Spec: &pb.AttachSpec_Kprobe{Kprobe: &pb.KprobeAttach{Function: s.Function, Offset: s.Offset}}}
 	case runtime.UprobeAttach:
-		return &pb.AttachSpec{Spec: &pb.AttachSpec_Uprobe{Uprobe: &pb.UprobeAttach{Target: s.Target, Function: s.Function, Offset: s.Offset, Pid: int32(s.PID)}}}
+		return &pb.AttachSpec{Spec: &pb.AttachSpec_Uprobe{Uprobe: &pb.UprobeAttach{Target: s.Target, Function: s.Function, Offset: s.Offset, Pid: int32(s.PID), ContainerPid: int32(s.ContainerPID), Library: s.Library}}}
 	case runtime.FentryAttach:
 		return &pb.AttachSpec{Spec: &pb.AttachSpec_Fentry{Fentry: &pb.FentryAttach{Function: s.Function}}}
+	case runtime.RawTracepointAttach:
+		return &pb.AttachSpec{Spec: &pb.AttachSpec_RawTracepoint{RawTracepoint: &pb.RawTracepointAttach{Tracepoint: s.Tracepoint}}}
 	case runtime.CgroupAttach:
 		var t pb.CgroupAttachType
 		for pt, rt := range cgroupAttachTypes {

@@ -128,8 +128,9 @@ func (a admission) denied() bool {
 }
 
 type artifactKey struct {
-	origin string
-	digest digest.Digest
+	origin    string
+	digest    digest.Digest
+	namespace string // the owner's: a tenant's programs are judged for it
 }
 
 // judge judges program p again; verdicts caches the verdicts of the pass,
@@ -141,11 +142,11 @@ func (s *server) judge(ctx context.Context, p runtime.Program, verdicts map[arti
 		a.Reason, a.Detail = reasonUnjudgeable, fmt.Sprintf("reference %q: %v", p.Provenance.Reference, err)
 		return a
 	}
-	key := artifactKey{origin, digest.Digest(p.Provenance.Digest)}
+	key := artifactKey{origin, digest.Digest(p.Provenance.Digest), p.Owner.Namespace}
 	v, seen := verdicts[key]
 	err = errs[key]
 	if !seen && err == nil {
-		v, err = s.chain.Rejudge(ctx, origin, key.digest)
+		v, err = s.chain.RejudgeFor(ctx, origin, key.digest, key.namespace)
 		verdicts[key], errs[key] = v, err
 	}
 	switch {

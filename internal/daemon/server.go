@@ -90,6 +90,9 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	if err := s.access.mayClaimOwner(who, req.Owner); err != nil {
 		return nil, err
 	}
+	if err := s.access.mayClaimTenant(who, req.Tenant); err != nil {
+		return nil, err
+	}
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
@@ -101,7 +104,9 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 			}
 		}
 	}
-	res, err := s.fetch(ctx, ref, pull)
+	// A tenant's request (an owner namespace) is admitted only by a rule
+	// that admits its namespace.
+	res, err := s.fetch(ctx, ref, pull, req.Owner.Namespace)
 	rec.Supply = res
 	if err != nil {
 		return nil, err
@@ -125,10 +130,10 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	return progs, nil
 }
 
-// fetch has the supply chain resolve, pull and verify ref, and counts what
-// it did.
-func (s *server) fetch(ctx context.Context, ref string, pull supplychain.PullPolicy) (*supplychain.Result, error) {
-	res, err := s.chain.Fetch(ctx, ref, pull)
+// fetch has the supply chain resolve, pull and verify ref for namespace
+// ("" for none), and counts what it did.
+func (s *server) fetch(ctx context.Context, ref string, pull supplychain.PullPolicy, namespace string) (*supplychain.Result, error) {
+	res, err := s.chain.FetchFor(ctx, ref, pull, namespace)
 	return s.fetched(ref, res, err)
 }
 

@@ -116,8 +116,16 @@ func (c *Chain) Close() error {
 // error when it ends, and errors of the policy's verification otherwise
 // (e.g. signatures that cannot be read).
 func (c *Chain) Fetch(ctx context.Context, ref string, policy PullPolicy) (*Result, error) {
+	return c.FetchFor(ctx, ref, policy, "")
+}
+
+// FetchFor is Fetch on behalf of a Kubernetes namespace (a tenant's): the
+// trust policy admits the artifact only under a governing rule that admits
+// namespace (docs/policy.md), and denies it otherwise with
+// verify.ReasonNamespaceNotAdmitted. An empty namespace is Fetch.
+func (c *Chain) FetchFor(ctx context.Context, ref string, policy PullPolicy, namespace string) (*Result, error) {
 	res := &Result{Reference: ref}
-	err := c.fetch(ctx, res, ref, policy, false)
+	err := c.fetch(ctx, res, ref, policy, false, namespace)
 	if err != nil {
 		res.Objects = nil
 	}
@@ -130,7 +138,7 @@ func (c *Chain) Fetch(ctx context.Context, ref string, policy PullPolicy) (*Resu
 // The Result has no Objects; its errors are Fetch's.
 func (c *Chain) Pull(ctx context.Context, ref string, policy PullPolicy) (*Result, error) {
 	res := &Result{Reference: ref}
-	err := c.fetch(ctx, res, ref, policy, true)
+	err := c.fetch(ctx, res, ref, policy, true, "")
 	return res, pullError(ref, err)
 }
 
@@ -142,7 +150,7 @@ func (c *Chain) ReloadPolicy() (bool, error) { return c.trust.reload() }
 // PolicyFingerprint returns the fingerprint of the trust policy in force.
 func (c *Chain) PolicyFingerprint() string { return c.trust.fingerprint() }
 
-func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullPolicy, check bool) error {
+func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullPolicy, check bool, namespace string) error {
 	if _, err := ParsePullPolicy(string(policy)); err != nil {
 		return err
 	}
@@ -152,26 +160,26 @@ func (c *Chain) fetch(ctx context.Context, res *Result, raw string, policy PullP
 	}
 	res.Origin = ref.Name()
 	if ref.Transport == artifact.File {
-		return c.local(ctx, res, ref)
+		return c.local(ctx, res, ref, namespace)
 	}
 	// Policy before bytes: a name no rule covers is denied before the
 	// cache or the origin is read.
 	if v := c.trust.current(); !v.Policy().Covers(ref.Name()) {
-		report, err := v.VerifyEvidence(verify.Subject{Name: ref.Name()}, nil, nil)
+		report, err := v.VerifyEvidence(verify.Subject{Name: ref.Name(), Namespace: namespace}, nil, nil)
 		res.noteVerdict(report, err)
 		return err
 	}
 	c.cache.gc.RLock()
 	defer c.cache.gc.RUnlock()
-	f := &fetch{c: c, res: res, ref: ref, name: ref.Name(), policy: policy, check: check}
+	f := &fetch{c: c, res: res, ref: ref, name: ref.Name(), policy: policy, check: check, namespace: namespace}
 	defer f.close()
 	return f.run(ctx)
 }
 
 // local admits a local object file: the policy decides by its name alone,
 // before the file is read.
-func (c *Chain) local(ctx context.Context, res *Result, ref artifact.Reference) error {
-	subject := verify.Subject{Name: ref.Name()}
+func (c *Chain) local(ctx context.Context, res *Result, ref artifact.Reference, namespace string) error {
+	subject := verify.Subject{Name: ref.Name(), Namespace: namespace}
 	report, err := c.trust.current().VerifyArtifact(ctx, nil, subject)
 	res.noteVerdict(report, err)
 	if err != nil {

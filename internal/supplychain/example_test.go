@@ -39,6 +39,28 @@ func ExampleChain_Fetch() {
 	}
 }
 
+// ExampleChain_FetchFor fetches an artifact for a tenant's namespace: the
+// trust policy's rule for the image must list the namespace. It reads
+// /etc/bpfd, so it is not run.
+func ExampleChain_FetchFor() {
+	ctx := context.Background()
+	chain, err := supplychain.Open(ctx, supplychain.Options{CacheDir: "/var/lib/bpfd/cache", PolicyFile: "/etc/bpfd/policy.yaml"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer chain.Close()
+
+	res, err := chain.FetchFor(ctx, "registry.example/team-a/counters:v1", supplychain.PullIfNotPresent, "team-a")
+	var denial *verify.DenialError
+	switch {
+	case errors.As(err, &denial) && denial.Reason == verify.ReasonNamespaceNotAdmitted:
+		log.Fatalf("rule %q does not admit namespace team-a: %s", res.Verdict.Rule, denial.Detail)
+	case err != nil:
+		log.Fatal(err)
+	}
+	fmt.Println(res.Digest, res.Verdict.Rule)
+}
+
 func ExampleParsePullPolicy() {
 	for _, s := range []string{"", "Always", "sometimes"} {
 		p, err := supplychain.ParsePullPolicy(s)

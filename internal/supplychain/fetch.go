@@ -32,6 +32,8 @@ type fetch struct {
 	name   string // the origin's name: what the policy judges
 	policy PullPolicy
 	check  bool // Pull: check the objects, keep none
+	// namespace is the Kubernetes namespace asking; "" for none.
+	namespace string
 
 	origin *artifact.Target // opened when needed
 	root   ocispec.Descriptor
@@ -176,7 +178,9 @@ func (f *fetch) judge(ctx context.Context) (*verify.Report, error) {
 		report, err = f.verify(ctx)
 	}
 	var denial *verify.DenialError
-	if errors.As(err, &denial) && !f.evidencePulled && f.policy != PullNever {
+	// Signatures the origin serves now cannot admit a namespace that the
+	// rule does not: that denial needs no second look.
+	if errors.As(err, &denial) && denial.Reason != verify.ReasonNamespaceNotAdmitted && !f.evidencePulled && f.policy != PullNever {
 		if perr := f.pullEvidence(ctx); perr != nil {
 			f.c.log.Warn("cache: denied from the cache and the origin cannot be read again; the denial stands", "image", f.name, "digest", f.root.Digest, "error", perr)
 		} else {
@@ -197,7 +201,7 @@ func (f *fetch) verify(ctx context.Context) (*verify.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.c.trust.current().VerifyArtifact(ctx, src, verify.Subject{Name: f.name, Descriptor: f.root})
+	return f.c.trust.current().VerifyArtifact(ctx, src, verify.Subject{Name: f.name, Descriptor: f.root, Namespace: f.namespace})
 }
 
 // pullEvidence pulls what the origin serves of the artifact but its layers

@@ -23,8 +23,15 @@ import (
 // signatures of d from origin (ErrNoEvidence) while the policy needs them,
 // or they cannot be read.
 func (c *Chain) Rejudge(ctx context.Context, origin string, d digest.Digest) (*Verdict, error) {
+	return c.RejudgeFor(ctx, origin, d, "")
+}
+
+// RejudgeFor is Rejudge for a program loaded on behalf of a Kubernetes
+// namespace (FetchFor): a policy whose rule no longer admits the namespace
+// denies it (verify.ReasonNamespaceNotAdmitted).
+func (c *Chain) RejudgeFor(ctx context.Context, origin string, d digest.Digest, namespace string) (*Verdict, error) {
 	v := c.trust.current()
-	subject := verify.Subject{Name: origin}
+	subject := verify.Subject{Name: origin, Namespace: namespace}
 	if d == "" || !v.Policy().Covers(origin) {
 		return verdictFrom(v.VerifyEvidence(subject, nil, nil))
 	}

@@ -38,7 +38,8 @@ var (
 	// is in use by another process.
 	ErrConflict = errors.New("conflict")
 	// ErrPermission: the policy rule that admitted the bytecode does not allow
-	// the requested program kind.
+	// the requested program kind, or a tenant's request (LoadRequest.Tenant)
+	// reaches outside the tenant's pods without a grant.
 	ErrPermission = errors.New("not allowed")
 	// ErrVerifier: the kernel's verifier rejected a program; the error is a
 	// *VerifierError carrying the tail of the verifier log.

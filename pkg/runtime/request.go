@@ -51,6 +51,9 @@ type LoadRequest struct {
 	// claim the other fields is the caller's decision; the Manager records
 	// them.
 	Owner Owner
+	// Tenant, if set, confines the request to a tenant's pods (see
+	// Tenant); who may set it is the caller's decision.
+	Tenant *Tenant
 }
 
 // ProgramRequest selects one program of the artifact and says where to
@@ -63,7 +66,15 @@ type ProgramRequest struct {
 	// Attach must be the spec type for Kind: XDPAttach for xdp, TCAttach for
 	// tc, TCXAttach for tcx, TracepointAttach, KprobeAttach for kprobe and
 	// kretprobe, UprobeAttach for uprobe and uretprobe, FentryAttach for
-	// fentry and fexit, CgroupAttach for cgroup. Required.
+	// fentry and fexit, CgroupAttach for cgroup, RawTracepointAttach for
+	// raw_tracepoint and tp_btf. Required.
+	//
+	// An object may hold twins: programs doing one job through different
+	// hooks, of which its own loader picks one at run time (bcc's tools ship
+	// a tp_btf and a raw_tp variant, or an fentry and a kprobe variant).
+	// Only the programs requested by name are loaded, so a request chooses
+	// a twin by naming it; the others are neither loaded nor checked against
+	// the kernel.
 	Attach AttachSpec
 }
 
@@ -117,7 +128,13 @@ func (r *LoadRequest) Validate() error {
 	if r.Owner.UID != 0 && r.Owner.UID != r.Requester.UID {
 		return fmt.Errorf("owner: uid %d is not the requester's (%d): %w", r.Owner.UID, r.Requester.UID, ErrInvalid)
 	}
-	return r.Owner.validate()
+	if err := r.Owner.validate(); err != nil {
+		return err
+	}
+	if r.Tenant != nil {
+		return r.Tenant.validate(r.Owner, r.Programs)
+	}
+	return nil
 }
 
 func checkMetadata(md map[string]string) error {

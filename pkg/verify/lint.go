@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -11,7 +12,8 @@ import (
 // capital letters in a repository, a registry without a repository), and
 // patterns an earlier rule's pattern already covers, so that their rule
 // never governs those images (rules apply by first match). A rule all of
-// whose patterns are covered is shadowed whole.
+// whose patterns are covered is shadowed whole. A rule that lets every
+// namespace load unsigned images is reported too.
 func (p *Policy) Lint() []Problem {
 	var out []Problem
 	for i, r := range p.Rules {
@@ -31,6 +33,9 @@ func (p *Policy) Lint() []Problem {
 				out = append(out, Problem{Line: line, Field: field, Message: fmt.Sprintf("%q is covered by rules[%d].images[%d] %q of the earlier rule %q: rule %q never governs those images (first match)", pattern, k, l, p.Rules[k].Images[l], p.Rules[k].Name, r.Name)})
 			}
 		}
+		if r.AllowUnsigned && slices.Equal(r.Namespaces, []string{AnyNamespace}) {
+			out = append(out, Problem{Line: firstLine(r), Field: fmt.Sprintf("rules[%d].namespaces", i), Message: fmt.Sprintf("rule %q lets every namespace load its images unsigned: list the namespaces that may", r.Name)})
+		}
 		if covered == len(r.Images) && covered > 0 {
 			line := 0
 			if len(r.imageLines) > 0 {
@@ -40,6 +45,14 @@ func (p *Policy) Lint() []Problem {
 		}
 	}
 	return out
+}
+
+// firstLine returns the line of r's first image pattern, or 0.
+func firstLine(r *Rule) int {
+	if len(r.imageLines) > 0 {
+		return r.imageLines[0]
+	}
+	return 0
 }
 
 // coveredBefore reports whether a pattern of a rule before rule i covers

@@ -23,6 +23,7 @@ func TestLint(t *testing.T) {
 - name: after-all
   images: ["oci:/var/lib/bpfd/**"]
   allowUnsigned: true
+  namespaces: ["*"]
 `)
 	got := pol.Lint()
 	want := []Problem{
@@ -33,6 +34,7 @@ func TestLint(t *testing.T) {
 		{11, "rules[2].images[2]", `"registry.example.com" can never match: a registry name is host/repository, and this has no repository`},
 		{11, "rules[2].images[3]", `"x/y@sha256:ab" can never match: names never hold a digest; a rule covers every digest of its images`},
 		{17, "rules[4].images[0]", `"oci:/var/lib/bpfd/**" is covered by rules[3].images[0] "**" of the earlier rule "all": rule "after-all" never governs those images (first match)`},
+		{17, "rules[4].namespaces", `rule "after-all" lets every namespace load its images unsigned: list the namespaces that may`},
 		{17, "rules[4]", `rule "after-all" is shadowed: earlier rules cover every image it names, so it never applies`},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

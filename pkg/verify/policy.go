@@ -77,6 +77,11 @@ type Rule struct {
 	// Attestations are the attestations the images must carry besides
 	// their signatures (require.attestations).
 	Attestations []*AttestationRequirement
+	// Namespaces are the Kubernetes namespaces whose requests the rule
+	// admits (see Subject.Namespace); AnyNamespace alone admits every
+	// namespace. Empty admits requests without a namespace only: the
+	// node's operator and cluster-scoped configs, which every rule admits.
+	Namespaces []string
 
 	globs      []*regexp.Regexp
 	imageLines []int // each pattern's line in the policy file; 0 when unknown
@@ -96,6 +101,15 @@ func (r *Rule) matchingPattern(name string) string {
 		}
 	}
 	return ""
+}
+
+// AnyNamespace, as a rule's only namespace, admits every namespace.
+const AnyNamespace = "*"
+
+// admits reports whether r admits a request from namespace ns ("" for one
+// without a namespace, which every rule admits).
+func (r *Rule) admits(ns string) bool {
+	return ns == "" || slices.Contains(r.Namespaces, ns) || slices.Equal(r.Namespaces, []string{AnyNamespace})
 }
 
 // match returns the rule governing name, or nil.
@@ -162,6 +176,7 @@ type canonicalRule struct {
 	AllowUnsigned bool                   `json:"allowUnsigned"`
 	ProgramTypes  []progtype.Kind        `json:"programTypes"`
 	Attestations  []canonicalRequirement `json:"attestations,omitempty"`
+	Namespaces    []string               `json:"namespaces,omitempty"`
 }
 
 type canonicalRequirement struct {
@@ -194,6 +209,7 @@ func (p *Policy) computeFingerprint() (string, error) {
 			Mode:          r.Mode,
 			AllowUnsigned: r.AllowUnsigned,
 			ProgramTypes:  slices.Compact(slices.Sorted(slices.Values(r.ProgramTypes))),
+			Namespaces:    slices.Sorted(slices.Values(r.Namespaces)),
 		}
 		cr.Authorities = canonicalAuthorities(r.Authorities)
 		for _, req := range r.Attestations {

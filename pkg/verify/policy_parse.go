@@ -231,6 +231,7 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 			}
 		},
 		"allowUnsigned": func(f string, n *yaml.Node) { r.AllowUnsigned = p.bool(f, n) },
+		"namespaces":    func(f string, n *yaml.Node) { r.Namespaces = p.namespaces(f, n) },
 		"require": func(f string, n *yaml.Node) {
 			require = n
 			p.mapping(n, f, map[string]func(string, *yaml.Node){
@@ -309,6 +310,62 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 		names[req.Name] = true
 	}
 	return r
+}
+
+// maxNamespaceLen bounds a Kubernetes namespace name (an RFC 1123 label).
+const maxNamespaceLen = 63
+
+// namespaces parses a rule's namespaces: names of Kubernetes namespaces
+// (RFC 1123 labels), or "*" alone for every namespace. Names are not
+// patterns: a glob like team-* is refused, so that which namespaces a rule
+// admits is read off the file, not worked out.
+func (p *policyParser) namespaces(field string, n *yaml.Node) []string {
+	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+		// An empty list could mean "none" or "any": refuse the ambiguity.
+		p.problem(n, field, "empty: list the namespaces the rule admits, or \"*\" for every one, or leave out namespaces to admit requests without a namespace only")
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	p.seq(field, n, func(f string, item *yaml.Node) {
+		ns := p.str(f, item)
+		switch {
+		case ns == "":
+			return
+		case ns == AnyNamespace && len(n.Content) > 1:
+			p.problem(item, f, "\"*\" admits every namespace: give it alone, not with other names")
+			return
+		case ns == AnyNamespace:
+		case strings.ContainsAny(ns, "*?[]\\{}"):
+			p.problem(item, f, "%q: a namespace is a name, not a pattern (only \"*\" alone, for every namespace)", ns)
+			return
+		case !namespaceName(ns):
+			p.problem(item, f, "%.70q: not a namespace name (at most %d lower-case letters, digits and '-', beginning and ending with a letter or digit)", ns, maxNamespaceLen)
+			return
+		case seen[ns]:
+			p.problem(item, f, "%q: repeated", ns)
+			return
+		}
+		seen[ns] = true
+		out = append(out, ns)
+	})
+	return out
+}
+
+// namespaceName reports whether s is a Kubernetes namespace name: an RFC
+// 1123 label.
+func namespaceName(s string) bool {
+	if s == "" || len(s) > maxNamespaceLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (c != '-' || i == 0 || i == len(s)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // requirement parses one entry of require.attestations.

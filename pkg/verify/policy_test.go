@@ -44,6 +44,7 @@ rules:
   mode: warn
   authorities:
   - key: {path: net.pub}
+  allow: {programTypes: [tracepoint, raw_tracepoint, tp_btf]}
 - name: local
   images: ["file:/opt/bpf/**"]
   allowUnsigned: true
@@ -81,7 +82,8 @@ rules:
 			},
 			Threshold: 2, Mode: ModeEnforce, ProgramTypes: []progtype.Kind{progtype.XDP, progtype.TC},
 		},
-		{Name: "observability", Images: []string{"registry.example.com/obs/**"}, Authorities: []string{"key " + k0.pub.Fingerprint() + " (" + filepath.Join(dir, "net.pub") + ")"}, Threshold: 1, Mode: ModeWarn},
+		{Name: "observability", Images: []string{"registry.example.com/obs/**"}, Authorities: []string{"key " + k0.pub.Fingerprint() + " (" + filepath.Join(dir, "net.pub") + ")"}, Threshold: 1, Mode: ModeWarn,
+			ProgramTypes: []progtype.Kind{progtype.Tracepoint, progtype.RawTracepoint, progtype.TPBTF}},
 		{Name: "local", Images: []string{"file:/opt/bpf/**"}, Mode: ModeEnforce, AllowUnsigned: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -154,6 +156,26 @@ func TestParsePolicyErrors(t *testing.T) {
 				{3, "defualt", "unknown field (want one of apiVersion, default, kind, rules)"},
 				{7, "rules[0].authorities[0].key.sha", "unknown field (want one of path, pem)"},
 				{8, "rules[0].tresholds", "unknown field"},
+			},
+		},
+		"namespaces": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  namespaces: [team-a, Team-B, \"team-*\", \"*\", team-a, -x, \"" + strings.Repeat("a", 64) + "\", 7, \"kube-system\\n\"]\n",
+			want: []problem{
+				{7, "rules[0].namespaces[1]", `"Team-B": not a namespace name`},
+				{7, "rules[0].namespaces[2]", `"team-*": a namespace is a name, not a pattern`},
+				{7, "rules[0].namespaces[3]", `"*" admits every namespace: give it alone`},
+				{7, "rules[0].namespaces[4]", `"team-a": repeated`},
+				{7, "rules[0].namespaces[5]", `"-x": not a namespace name`},
+				{7, "rules[0].namespaces[6]", `not a namespace name`},
+				{7, "rules[0].namespaces[7]", "want a string, not 7"},
+				{7, "rules[0].namespaces[8]", `"kube-system\n": not a namespace name`},
+			},
+		},
+		"namespaces empty or not a list": {
+			policy: head + rule + "  authorities: [{key: {path: good.pub}}]\n  namespaces: []\n- name: s\n  images: [y/*]\n  authorities: [{key: {path: good.pub}}]\n  namespaces: team-a\n",
+			want: []problem{
+				{7, "rules[0].namespaces", "empty: list the namespaces the rule admits"},
+				{11, "rules[1].namespaces", `want a list, not "team-a"`},
 			},
 		},
 		"bad glob": {
@@ -354,11 +376,15 @@ func TestPolicyFingerprint(t *testing.T) {
 		"other type":  strings.Replace(base, "tc]", "tracepoint]", 1),
 		"default":     base + "default: allow-unsigned\n",
 		"requirement": base + "  require: {attestations: [{predicateType: slsaprovenance, authorities: [{key: {path: a.pub}}]}]}\n",
+		"namespaces":  base + "  namespaces: [team-a]\n",
 	}
 	for name, policy := range different {
 		if got := fingerprint(policy); got == want {
 			t.Errorf("%s: fingerprint did not change", name)
 		}
+	}
+	if a, b := fingerprint(base+"  namespaces: [a, b]\n"), fingerprint(base+"  namespaces: [b, a]\n"); a != b {
+		t.Errorf("namespaces in another order: fingerprint %s, want %s", b, a)
 	}
 	// Rotating the key file changes the fingerprint of the same text.
 	writeFile(t, filepath.Join(dir, "a.pub"), k1.pub.PEM())

@@ -58,6 +58,12 @@ const (
 	// authority, whose predicate fails the requirement's conditions (another
 	// builder, build type or source repository).
 	ReasonAttestationConditions Reason = "attestation-conditions-unmet"
+	// ReasonNamespaceNotAdmitted: the request came from a Kubernetes
+	// namespace that the governing rule does not admit (or no rule governs
+	// the image, and the default never admits a namespace's request). Warn
+	// mode does not soften it: it is who may load, not whether the
+	// signatures hold.
+	ReasonNamespaceNotAdmitted Reason = "namespace-not-admitted"
 )
 
 // reasonPriority orders the reasons signatures fail for, from the most to
@@ -76,6 +82,9 @@ type Report struct {
 	Image string `json:"image"`
 	// Digest is the manifest digest verified.
 	Digest digest.Digest `json:"digest,omitempty"`
+	// Namespace is the Kubernetes namespace the artifact was verified for;
+	// empty for a request without one.
+	Namespace string `json:"namespace,omitempty"`
 	// Policy is the fingerprint of the policy applied.
 	Policy string `json:"policy"`
 	// Rule is the name of the rule that governed the image; empty when none

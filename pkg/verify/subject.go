@@ -16,6 +16,11 @@ type Subject struct {
 	// Descriptor is the manifest or index signed, with media type, digest
 	// and size. A local file has only its Digest, if any.
 	Descriptor ocispec.Descriptor
+	// Namespace is the Kubernetes namespace on whose behalf the artifact is
+	// wanted (a tenant's); empty for the node's operator and cluster-scoped
+	// configs. A request with a namespace is admitted only by a governing
+	// rule whose namespaces admit it, and never by the policy's default.
+	Namespace string
 }
 
 // String returns NAME@DIGEST, or NAME when there is no digest.

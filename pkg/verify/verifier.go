@@ -77,6 +77,7 @@ func (v *Verifier) VerifyEvidence(subject Subject, sigs, atts []*Signature) (*Re
 	report := &Report{
 		Image:      subject.Name,
 		Digest:     subject.Descriptor.Digest,
+		Namespace:  subject.Namespace,
 		Policy:     v.policy.Fingerprint(),
 		Signatures: make([]SignatureResult, 0, len(sigs)),
 	}
@@ -89,6 +90,15 @@ func (v *Verifier) VerifyEvidence(subject Subject, sigs, atts []*Signature) (*Re
 		report.Requirements = v.judgeRequirements(subject, rule, atts)
 	}
 
+	if f, ok := namespaceRefusal(v.policy, subject, rule); !ok {
+		// Who may load comes before whether the signatures hold, and no
+		// mode softens it; the signatures' findings still go in the report.
+		findings := []Finding{f}
+		if trusted := trustedAuthorities(report); rule != nil && !rule.AllowUnsigned && trusted < rule.Threshold {
+			findings = append(findings, v.findings(subject, rule, report, trusted)...)
+		}
+		return v.deny(subject, report, findings)
+	}
 	switch {
 	case rule == nil && subject.local():
 		return v.deny(subject, report, []Finding{{ReasonOutOfScope, fmt.Sprintf("no rule covers local file %s; local files load only under a rule that allows them unsigned", strings.TrimPrefix(subject.Name, "file:"))}})
@@ -103,15 +113,9 @@ func (v *Verifier) VerifyEvidence(subject Subject, sigs, atts []*Signature) (*Re
 		return report, nil
 	}
 
-	trusted := map[int]bool{}
-	for _, r := range report.Signatures {
-		if r.Valid {
-			trusted[r.authority] = true
-		}
-	}
 	var findings []Finding
-	if len(trusted) < rule.Threshold {
-		findings = v.findings(subject, rule, report, len(trusted))
+	if trusted := trustedAuthorities(report); trusted < rule.Threshold {
+		findings = v.findings(subject, rule, report, trusted)
 	}
 	for _, r := range report.Requirements {
 		if !r.Satisfied {
@@ -129,6 +133,39 @@ func (v *Verifier) VerifyEvidence(subject Subject, sigs, atts []*Signature) (*Re
 		return report, nil
 	}
 	return v.deny(subject, report, findings)
+}
+
+// trustedAuthorities counts the distinct authorities that accepted a valid
+// signature in report.
+func trustedAuthorities(report *Report) int {
+	trusted := map[int]bool{}
+	for _, r := range report.Signatures {
+		if r.Valid {
+			trusted[r.authority] = true
+		}
+	}
+	return len(trusted)
+}
+
+// namespaceRefusal checks that rule, governing subject (nil when none does),
+// admits subject's namespace; when it does not, it returns the finding that
+// explains why.
+func namespaceRefusal(p *Policy, subject Subject, rule *Rule) (Finding, bool) {
+	ns := subject.Namespace
+	switch {
+	case ns == "":
+		return Finding{}, true
+	case rule == nil && p.Default == DefaultAllowUnsigned && !subject.local():
+		return Finding{ReasonNamespaceNotAdmitted, fmt.Sprintf("no rule covers %s, and the policy's default (allow-unsigned) admits only requests without a namespace, not one from namespace %q", subject.Name, ns)}, false
+	case rule == nil:
+		return Finding{}, true // denied as out of scope, as for anyone
+	case rule.admits(ns):
+		return Finding{}, true
+	case len(rule.Namespaces) == 0:
+		return Finding{ReasonNamespaceNotAdmitted, fmt.Sprintf("rule %q governs %s (the first rule whose images match it: %s) and lists no namespaces: it admits only requests without a namespace, not one from namespace %q", rule.Name, subject.Name, rule.matchingPattern(subject.Name), ns)}, false
+	default:
+		return Finding{ReasonNamespaceNotAdmitted, fmt.Sprintf("rule %q governs %s (the first rule whose images match it: %s) and admits namespaces %s, not %q", rule.Name, subject.Name, rule.matchingPattern(subject.Name), strings.Join(rule.Namespaces, ", "), ns)}, false
+	}
 }
 
 // findings explains why the signatures of subject fall short of rule's

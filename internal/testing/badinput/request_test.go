@@ -142,7 +142,7 @@ func startRequestDaemon() (_ *requestDaemon, err error) {
 		return nil, err
 	}
 	policy := filepath.Join(dir, "policy.yaml")
-	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "corpus", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}}); err != nil {
+	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "corpus", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}, Namespaces: []string{"team-a"}}); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(d.podsDir, 0o750); err != nil {

@@ -129,6 +129,8 @@ type Rule struct {
 	// Provenance, if set, requires SLSA provenance (v0.2) by this
 	// builder id, signed by the key file ProvenanceKey.
 	Provenance, ProvenanceKey string
+	// Namespaces, if set, are the namespaces the rule admits.
+	Namespaces []string
 }
 
 // WritePolicy writes a trust policy of rules, default deny, to path.
@@ -147,6 +149,9 @@ func WritePolicy(path string, rules ...Rule) error {
 		}
 		if len(r.Kinds) > 0 {
 			fmt.Fprintf(&b, "  allow: {programTypes: [%s]}\n", strings.Join(r.Kinds, ", "))
+		}
+		if len(r.Namespaces) > 0 {
+			fmt.Fprintf(&b, "  namespaces: [%s]\n", quoteAll(r.Namespaces))
 		}
 		if r.Provenance != "" {
 			fmt.Fprintf(&b, "  require:\n    attestations:\n    - name: provenance\n      predicateType: slsaprovenance\n      authorities: [{key: {path: %q}}]\n      conditions: {builderId: %q}\n", r.ProvenanceKey, r.Provenance)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/vishvananda/netns"
 )
 
 // podProcessEnv tells a test binary started by StartPodProcess which cgroup
@@ -44,6 +46,22 @@ type PodProcess struct {
 	// the program's name.
 	ProgramID, MapID uint32
 	ProgramName      string
+
+	stdin  io.Writer
+	stdout *bufio.Reader
+}
+
+// CallUprobeTarget has the pod process call UprobeTarget n times, on one
+// thread, and waits until it has.
+func (p *PodProcess) CallUprobeTarget(tb testing.TB, n int) {
+	tb.Helper()
+	if _, err := fmt.Fprintf(p.stdin, "call %d\n", n); err != nil {
+		tb.Fatalf("pod process %d: %v", p.PID, err)
+	}
+	line, err := p.stdout.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "called" {
+		tb.Fatalf("pod process %d: %q, %v; want called", p.PID, line, err)
+	}
 }
 
 // StartPodProcess creates, under the cgroup v2 mount and a test directory
@@ -53,6 +71,14 @@ type PodProcess struct {
 // until the test ends. The child is served by LeakCheckMain, which the
 // package's TestMain must call.
 func StartPodProcess(tb testing.TB, driver CgroupDriver, podUID string) *PodProcess {
+	tb.Helper()
+	return StartPodProcessIn(tb, driver, podUID, "")
+}
+
+// StartPodProcessIn is StartPodProcess with the process started in the
+// network namespace at netnsPath (a pod's own, as a CNI plugin makes
+// one); "" leaves it in the test's (a hostNetwork pod's).
+func StartPodProcessIn(tb testing.TB, driver CgroupDriver, podUID, netnsPath string) *PodProcess {
 	tb.Helper()
 	RequirePrivileged(tb)
 	root, err := cgroupV2Root()
@@ -89,7 +115,7 @@ func StartPodProcess(tb testing.TB, driver CgroupDriver, podUID string) *PodProc
 	p.Cgroup = "/" + strings.Join(elems, "/")
 
 	cmd := exec.Command(UprobeTargetBinary(tb), "-test.run=^$")
-	cmd.Env = append(os.Environ(), podProcessEnv+"="+dir+":"+p.ProgramName)
+	cmd.Env = append(os.Environ(), podProcessEnv+"="+dir+":"+p.ProgramName, "GODEBUG=asyncpreemptoff=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -99,7 +125,7 @@ func StartPodProcess(tb testing.TB, driver CgroupDriver, podUID string) *PodProc
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startIn(cmd, netnsPath); err != nil {
 		tb.Fatalf("pod process: %v", err)
 	}
 	tb.Cleanup(func() {
@@ -114,7 +140,8 @@ func StartPodProcess(tb testing.TB, driver CgroupDriver, podUID string) *PodProc
 		}
 	})
 	p.PID = cmd.Process.Pid
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	p.stdin, p.stdout = stdin, bufio.NewReader(stdout)
+	line, err := p.stdout.ReadString('\n')
 	if err != nil {
 		tb.Fatalf("pod process: no ids: %v", err)
 	}
@@ -171,8 +198,50 @@ func podProcess(spec string) error {
 	pid, _ := pinfo.ID()
 	mid, _ := minfo.ID()
 	fmt.Printf("%d %d\n", pid, mid)
-	_, err = io.Copy(io.Discard, os.Stdin)
-	return err
+	// Each "call N" line: call UprobeTarget N times on this thread (see
+	// CallUprobeTarget), then say so. The end of stdin ends the process.
+	runtime.LockOSThread()
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var n int
+		if _, err := fmt.Sscanf(in.Text(), "call %d", &n); err != nil {
+			return fmt.Errorf("stdin %q: %v", in.Text(), err)
+		}
+		sum := 0
+		for i := range n {
+			sum += UprobeTarget(i)
+		}
+		fmt.Println("called")
+		_ = sum
+	}
+	return in.Err()
+}
+
+// startIn starts cmd in the network namespace at path ("" where the test
+// is): the child is forked from a thread that entered the namespace, and
+// inherits it.
+func startIn(cmd *exec.Cmd, path string) error {
+	if path == "" {
+		return cmd.Start()
+	}
+	done := make(chan error, 1)
+	go func() {
+		// The thread enters the namespace and is never unlocked, so the Go
+		// runtime retires it when this goroutine ends.
+		runtime.LockOSThread()
+		ns, err := netns.GetFromPath(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			done <- err
+			return
+		}
+		done <- cmd.Start()
+	}()
+	return <-done
 }
 
 func randomHex(n int) string { return RandomSuffix(n) }

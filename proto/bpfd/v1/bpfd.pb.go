@@ -122,6 +122,10 @@ const (
 	ProgramType_PROGRAM_TYPE_FENTRY      ProgramType = 9
 	ProgramType_PROGRAM_TYPE_FEXIT       ProgramType = 10
 	ProgramType_PROGRAM_TYPE_CGROUP      ProgramType = 11
+	// A raw tracepoint program (ELF section raw_tp/NAME).
+	ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT ProgramType = 12
+	// A BTF-enabled tracepoint program (ELF section tp_btf/NAME).
+	ProgramType_PROGRAM_TYPE_TP_BTF ProgramType = 13
 )
 
 // Enum value maps for ProgramType.
@@ -139,20 +143,24 @@ var (
 		9:  "PROGRAM_TYPE_FENTRY",
 		10: "PROGRAM_TYPE_FEXIT",
 		11: "PROGRAM_TYPE_CGROUP",
+		12: "PROGRAM_TYPE_RAW_TRACEPOINT",
+		13: "PROGRAM_TYPE_TP_BTF",
 	}
 	ProgramType_value = map[string]int32{
-		"PROGRAM_TYPE_UNSPECIFIED": 0,
-		"PROGRAM_TYPE_XDP":         1,
-		"PROGRAM_TYPE_TC":          2,
-		"PROGRAM_TYPE_TCX":         3,
-		"PROGRAM_TYPE_TRACEPOINT":  4,
-		"PROGRAM_TYPE_KPROBE":      5,
-		"PROGRAM_TYPE_KRETPROBE":   6,
-		"PROGRAM_TYPE_UPROBE":      7,
-		"PROGRAM_TYPE_URETPROBE":   8,
-		"PROGRAM_TYPE_FENTRY":      9,
-		"PROGRAM_TYPE_FEXIT":       10,
-		"PROGRAM_TYPE_CGROUP":      11,
+		"PROGRAM_TYPE_UNSPECIFIED":    0,
+		"PROGRAM_TYPE_XDP":            1,
+		"PROGRAM_TYPE_TC":             2,
+		"PROGRAM_TYPE_TCX":            3,
+		"PROGRAM_TYPE_TRACEPOINT":     4,
+		"PROGRAM_TYPE_KPROBE":         5,
+		"PROGRAM_TYPE_KRETPROBE":      6,
+		"PROGRAM_TYPE_UPROBE":         7,
+		"PROGRAM_TYPE_URETPROBE":      8,
+		"PROGRAM_TYPE_FENTRY":         9,
+		"PROGRAM_TYPE_FEXIT":          10,
+		"PROGRAM_TYPE_CGROUP":         11,
+		"PROGRAM_TYPE_RAW_TRACEPOINT": 12,
+		"PROGRAM_TYPE_TP_BTF":         13,
 	}
 )
 
@@ -736,7 +744,11 @@ type LoadRequest struct {
 	// owner says who the programs belong to beyond the client's uid, which
 	// bpfd records as their owner uid. Only root and admins (the daemon's
 	// socket.adminGIDs) may set it.
-	Owner         *Owner `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner *Owner `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	// tenant, if set, confines the programs to a tenant's pods on this node
+	// (docs/tenancy.md): the tenant is owner.namespace, which it requires.
+	// Only root and admins may set it.
+	Tenant        *Tenant `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,6 +825,75 @@ func (x *LoadRequest) GetOwner() *Owner {
 	return nil
 }
 
+func (x *LoadRequest) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+// Tenant confines a Load made for a Kubernetes namespace to its pods: XDP,
+// TC and TCX attach only in a pod's network namespace, named by a process of
+// the pod (netns "/proc/<pid>/ns/net"); uprobes only inside a pod's container
+// (UprobeAttach.container_pid), for that process. Every other program type
+// is refused unless granted.
+type Tenant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pod_uids are the tenant's pods on this node the request may touch (at
+	// most 256); a process belongs to a pod by its cgroup, as the kubelet
+	// names it.
+	PodUids []string `protobuf:"bytes,1,rep,name=pod_uids,json=podUids,proto3" json:"pod_uids,omitempty"`
+	// grants are the program types the tenant may attach beyond its pods, as
+	// a cluster-scoped request does.
+	Grants        []ProgramType `protobuf:"varint,2,rep,packed,name=grants,proto3,enum=bpfd.v1.ProgramType" json:"grants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tenant) Reset() {
+	*x = Tenant{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tenant) ProtoMessage() {}
+
+func (x *Tenant) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
+func (*Tenant) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Tenant) GetPodUids() []string {
+	if x != nil {
+		return x.PodUids
+	}
+	return nil
+}
+
+func (x *Tenant) GetGrants() []ProgramType {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
 // Owner is who a program belongs to, as a privileged client says: bpfd-agent
 // names the config it loads for; tenants' programs name their namespace.
 type Owner struct {
@@ -833,7 +914,7 @@ type Owner struct {
 
 func (x *Owner) Reset() {
 	*x = Owner{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +926,7 @@ func (x *Owner) String() string {
 func (*Owner) ProtoMessage() {}
 
 func (x *Owner) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[2]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +939,7 @@ func (x *Owner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Owner.ProtoReflect.Descriptor instead.
 func (*Owner) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{2}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Owner) GetConfig() string {
@@ -890,7 +971,10 @@ type LoadProgram struct {
 	Type ProgramType `protobuf:"varint,2,opt,name=type,proto3,enum=bpfd.v1.ProgramType" json:"type,omitempty"`
 	// attach must match type: xdp for XDP, tc for TC, tcx for TCX, tracepoint,
 	// kprobe for KPROBE and KRETPROBE, uprobe for UPROBE and URETPROBE, fentry
-	// for FENTRY and FEXIT, cgroup for CGROUP.
+	// for FENTRY and FEXIT, cgroup for CGROUP, raw_tracepoint for
+	// RAW_TRACEPOINT and TP_BTF. Only the programs named are loaded: of an
+	// object's twin programs (one job through different hooks, e.g. a tp_btf
+	// and a raw_tp variant), name the one to run.
 	Attach        *AttachSpec `protobuf:"bytes,3,opt,name=attach,proto3" json:"attach,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -898,7 +982,7 @@ type LoadProgram struct {
 
 func (x *LoadProgram) Reset() {
 	*x = LoadProgram{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +994,7 @@ func (x *LoadProgram) String() string {
 func (*LoadProgram) ProtoMessage() {}
 
 func (x *LoadProgram) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[3]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1007,7 @@ func (x *LoadProgram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadProgram.ProtoReflect.Descriptor instead.
 func (*LoadProgram) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{3}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LoadProgram) GetName() string {
@@ -959,6 +1043,7 @@ type AttachSpec struct {
 	//	*AttachSpec_Uprobe
 	//	*AttachSpec_Fentry
 	//	*AttachSpec_Cgroup
+	//	*AttachSpec_RawTracepoint
 	Spec          isAttachSpec_Spec `protobuf_oneof:"spec"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -966,7 +1051,7 @@ type AttachSpec struct {
 
 func (x *AttachSpec) Reset() {
 	*x = AttachSpec{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1063,7 @@ func (x *AttachSpec) String() string {
 func (*AttachSpec) ProtoMessage() {}
 
 func (x *AttachSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[4]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1076,7 @@ func (x *AttachSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachSpec.ProtoReflect.Descriptor instead.
 func (*AttachSpec) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{4}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AttachSpec) GetSpec() isAttachSpec_Spec {
@@ -1073,6 +1158,15 @@ func (x *AttachSpec) GetCgroup() *CgroupAttach {
 	return nil
 }
 
+func (x *AttachSpec) GetRawTracepoint() *RawTracepointAttach {
+	if x != nil {
+		if x, ok := x.Spec.(*AttachSpec_RawTracepoint); ok {
+			return x.RawTracepoint
+		}
+	}
+	return nil
+}
+
 type isAttachSpec_Spec interface {
 	isAttachSpec_Spec()
 }
@@ -1109,6 +1203,10 @@ type AttachSpec_Cgroup struct {
 	Cgroup *CgroupAttach `protobuf:"bytes,8,opt,name=cgroup,proto3,oneof"`
 }
 
+type AttachSpec_RawTracepoint struct {
+	RawTracepoint *RawTracepointAttach `protobuf:"bytes,9,opt,name=raw_tracepoint,json=rawTracepoint,proto3,oneof"`
+}
+
 func (*AttachSpec_Xdp) isAttachSpec_Spec() {}
 
 func (*AttachSpec_Tc) isAttachSpec_Spec() {}
@@ -1124,6 +1222,8 @@ func (*AttachSpec_Uprobe) isAttachSpec_Spec() {}
 func (*AttachSpec_Fentry) isAttachSpec_Spec() {}
 
 func (*AttachSpec_Cgroup) isAttachSpec_Spec() {}
+
+func (*AttachSpec_RawTracepoint) isAttachSpec_Spec() {}
 
 type XdpAttach struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1144,7 +1244,7 @@ type XdpAttach struct {
 
 func (x *XdpAttach) Reset() {
 	*x = XdpAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1256,7 @@ func (x *XdpAttach) String() string {
 func (*XdpAttach) ProtoMessage() {}
 
 func (x *XdpAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[5]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1269,7 @@ func (x *XdpAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XdpAttach.ProtoReflect.Descriptor instead.
 func (*XdpAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{5}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *XdpAttach) GetInterface() string {
@@ -1221,7 +1321,7 @@ type TcAttach struct {
 
 func (x *TcAttach) Reset() {
 	*x = TcAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1333,7 @@ func (x *TcAttach) String() string {
 func (*TcAttach) ProtoMessage() {}
 
 func (x *TcAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[6]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1346,7 @@ func (x *TcAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcAttach.ProtoReflect.Descriptor instead.
 func (*TcAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{6}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TcAttach) GetInterface() string {
@@ -1297,7 +1397,7 @@ type TcxAttach struct {
 
 func (x *TcxAttach) Reset() {
 	*x = TcxAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1409,7 @@ func (x *TcxAttach) String() string {
 func (*TcxAttach) ProtoMessage() {}
 
 func (x *TcxAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[7]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1422,7 @@ func (x *TcxAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcxAttach.ProtoReflect.Descriptor instead.
 func (*TcxAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{7}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TcxAttach) GetInterface() string {
@@ -1364,7 +1464,7 @@ type TracepointAttach struct {
 
 func (x *TracepointAttach) Reset() {
 	*x = TracepointAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1476,7 @@ func (x *TracepointAttach) String() string {
 func (*TracepointAttach) ProtoMessage() {}
 
 func (x *TracepointAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[8]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1489,7 @@ func (x *TracepointAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TracepointAttach.ProtoReflect.Descriptor instead.
 func (*TracepointAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{8}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TracepointAttach) GetTracepoint() string {
@@ -1411,7 +1511,7 @@ type KprobeAttach struct {
 
 func (x *KprobeAttach) Reset() {
 	*x = KprobeAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1523,7 @@ func (x *KprobeAttach) String() string {
 func (*KprobeAttach) ProtoMessage() {}
 
 func (x *KprobeAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[9]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1536,7 @@ func (x *KprobeAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KprobeAttach.ProtoReflect.Descriptor instead.
 func (*KprobeAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{9}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KprobeAttach) GetFunction() string {
@@ -1462,14 +1562,21 @@ type UprobeAttach struct {
 	Function string `protobuf:"bytes,2,opt,name=function,proto3" json:"function,omitempty"`
 	Offset   uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	// pid, if not 0, limits the probe to one process.
-	Pid           int32 `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	Pid int32 `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	// container_pid, if not 0, is a process of the container the target is
+	// in: target (or library) is found through its root, /proc/<pid>/root,
+	// and pid defaults to it.
+	ContainerPid int32 `protobuf:"varint,5,opt,name=container_pid,json=containerPid,proto3" json:"container_pid,omitempty"`
+	// library, with container_pid and instead of target, names a library the
+	// process has mapped ("libc" finds libc.so.6).
+	Library       string `protobuf:"bytes,6,opt,name=library,proto3" json:"library,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UprobeAttach) Reset() {
 	*x = UprobeAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1588,7 @@ func (x *UprobeAttach) String() string {
 func (*UprobeAttach) ProtoMessage() {}
 
 func (x *UprobeAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[10]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1601,7 @@ func (x *UprobeAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UprobeAttach.ProtoReflect.Descriptor instead.
 func (*UprobeAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{10}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UprobeAttach) GetTarget() string {
@@ -1525,6 +1632,20 @@ func (x *UprobeAttach) GetPid() int32 {
 	return 0
 }
 
+func (x *UprobeAttach) GetContainerPid() int32 {
+	if x != nil {
+		return x.ContainerPid
+	}
+	return 0
+}
+
+func (x *UprobeAttach) GetLibrary() string {
+	if x != nil {
+		return x.Library
+	}
+	return ""
+}
+
 type FentryAttach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// function is the kernel function (with BTF) to trace; empty means the
@@ -1536,7 +1657,7 @@ type FentryAttach struct {
 
 func (x *FentryAttach) Reset() {
 	*x = FentryAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1669,7 @@ func (x *FentryAttach) String() string {
 func (*FentryAttach) ProtoMessage() {}
 
 func (x *FentryAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[11]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,12 +1682,58 @@ func (x *FentryAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FentryAttach.ProtoReflect.Descriptor instead.
 func (*FentryAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{11}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FentryAttach) GetFunction() string {
 	if x != nil {
 		return x.Function
+	}
+	return ""
+}
+
+type RawTracepointAttach struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tracepoint is the tracepoint's name without its group, e.g.
+	// "sched_switch"; empty means the one the program's ELF section names.
+	Tracepoint    string `protobuf:"bytes,1,opt,name=tracepoint,proto3" json:"tracepoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RawTracepointAttach) Reset() {
+	*x = RawTracepointAttach{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RawTracepointAttach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RawTracepointAttach) ProtoMessage() {}
+
+func (x *RawTracepointAttach) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RawTracepointAttach.ProtoReflect.Descriptor instead.
+func (*RawTracepointAttach) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RawTracepointAttach) GetTracepoint() string {
+	if x != nil {
+		return x.Tracepoint
 	}
 	return ""
 }
@@ -1582,7 +1749,7 @@ type CgroupAttach struct {
 
 func (x *CgroupAttach) Reset() {
 	*x = CgroupAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1761,7 @@ func (x *CgroupAttach) String() string {
 func (*CgroupAttach) ProtoMessage() {}
 
 func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1774,7 @@ func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CgroupAttach.ProtoReflect.Descriptor instead.
 func (*CgroupAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CgroupAttach) GetPath() string {
@@ -1634,7 +1801,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1813,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1826,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoadResponse) GetPrograms() []*Program {
@@ -1678,7 +1845,7 @@ type UnloadRequest struct {
 
 func (x *UnloadRequest) Reset() {
 	*x = UnloadRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1857,7 @@ func (x *UnloadRequest) String() string {
 func (*UnloadRequest) ProtoMessage() {}
 
 func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1870,7 @@ func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadRequest.ProtoReflect.Descriptor instead.
 func (*UnloadRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UnloadRequest) GetIds() []uint64 {
@@ -1721,7 +1888,7 @@ type UnloadResponse struct {
 
 func (x *UnloadResponse) Reset() {
 	*x = UnloadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1900,7 @@ func (x *UnloadResponse) String() string {
 func (*UnloadResponse) ProtoMessage() {}
 
 func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1913,7 @@ func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadResponse.ProtoReflect.Descriptor instead.
 func (*UnloadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
 }
 
 type UpdateOwnerRequest struct {
@@ -1762,7 +1929,7 @@ type UpdateOwnerRequest struct {
 
 func (x *UpdateOwnerRequest) Reset() {
 	*x = UpdateOwnerRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1941,7 @@ func (x *UpdateOwnerRequest) String() string {
 func (*UpdateOwnerRequest) ProtoMessage() {}
 
 func (x *UpdateOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1954,7 @@ func (x *UpdateOwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOwnerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateOwnerRequest) GetIds() []uint64 {
@@ -1814,7 +1981,7 @@ type UpdateOwnerResponse struct {
 
 func (x *UpdateOwnerResponse) Reset() {
 	*x = UpdateOwnerResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1993,7 @@ func (x *UpdateOwnerResponse) String() string {
 func (*UpdateOwnerResponse) ProtoMessage() {}
 
 func (x *UpdateOwnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +2006,7 @@ func (x *UpdateOwnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOwnerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOwnerResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateOwnerResponse) GetPrograms() []*Program {
@@ -1863,7 +2030,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +2042,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2055,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1921,7 +2088,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2100,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2113,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1965,7 +2132,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2144,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2157,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -2009,7 +2176,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2188,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2201,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -2053,7 +2220,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2232,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2245,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -2097,7 +2264,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2276,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2289,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -2179,7 +2346,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2358,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2371,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2354,7 +2521,7 @@ type Admission struct {
 
 func (x *Admission) Reset() {
 	*x = Admission{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2533,7 @@ func (x *Admission) String() string {
 func (*Admission) ProtoMessage() {}
 
 func (x *Admission) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2546,7 @@ func (x *Admission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Admission.ProtoReflect.Descriptor instead.
 func (*Admission) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Admission) GetState() AdmissionState {
@@ -2455,7 +2622,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2634,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2647,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2547,7 +2714,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2726,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2739,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2649,7 +2816,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +2828,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +2841,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2712,7 +2879,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2891,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2904,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2780,7 +2947,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2792,7 +2959,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2805,7 +2972,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2837,7 +3004,7 @@ type ListCacheRequest struct {
 
 func (x *ListCacheRequest) Reset() {
 	*x = ListCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3016,7 @@ func (x *ListCacheRequest) String() string {
 func (*ListCacheRequest) ProtoMessage() {}
 
 func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3029,7 @@ func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
 }
 
 type ListCacheResponse struct {
@@ -2878,7 +3045,7 @@ type ListCacheResponse struct {
 
 func (x *ListCacheResponse) Reset() {
 	*x = ListCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2890,7 +3057,7 @@ func (x *ListCacheResponse) String() string {
 func (*ListCacheResponse) ProtoMessage() {}
 
 func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2903,7 +3070,7 @@ func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListCacheResponse) GetEntries() []*CacheEntry {
@@ -2949,7 +3116,7 @@ type CacheEntry struct {
 
 func (x *CacheEntry) Reset() {
 	*x = CacheEntry{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3128,7 @@ func (x *CacheEntry) String() string {
 func (*CacheEntry) ProtoMessage() {}
 
 func (x *CacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3141,7 @@ func (x *CacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheEntry.ProtoReflect.Descriptor instead.
 func (*CacheEntry) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CacheEntry) GetDigest() string {
@@ -3045,7 +3212,7 @@ type CacheOrigin struct {
 
 func (x *CacheOrigin) Reset() {
 	*x = CacheOrigin{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3224,7 @@ func (x *CacheOrigin) String() string {
 func (*CacheOrigin) ProtoMessage() {}
 
 func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3237,7 @@ func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheOrigin.ProtoReflect.Descriptor instead.
 func (*CacheOrigin) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CacheOrigin) GetName() string {
@@ -3133,7 +3300,7 @@ type PruneCacheRequest struct {
 
 func (x *PruneCacheRequest) Reset() {
 	*x = PruneCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3312,7 @@ func (x *PruneCacheRequest) String() string {
 func (*PruneCacheRequest) ProtoMessage() {}
 
 func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3325,7 @@ func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheRequest.ProtoReflect.Descriptor instead.
 func (*PruneCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PruneCacheRequest) GetAll() bool {
@@ -3182,7 +3349,7 @@ type PruneCacheResponse struct {
 
 func (x *PruneCacheResponse) Reset() {
 	*x = PruneCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3361,7 @@ func (x *PruneCacheResponse) String() string {
 func (*PruneCacheResponse) ProtoMessage() {}
 
 func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3374,7 @@ func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheResponse.ProtoReflect.Descriptor instead.
 func (*PruneCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{36}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PruneCacheResponse) GetRemoved() []*CacheEntry {
@@ -3239,7 +3406,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
-	"pullPolicy\"\xb9\x03\n" +
+	"pullPolicy\"\xe2\x03\n" +
 	"\vLoadRequest\x12-\n" +
 	"\bbytecode\x18\x01 \x01(\v2\x11.bpfd.v1.BytecodeR\bbytecode\x120\n" +
 	"\bprograms\x18\x02 \x03(\v2\x14.bpfd.v1.LoadProgramR\bprograms\x12E\n" +
@@ -3248,13 +3415,17 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\bmetadata\x18\x04 \x03(\v2\".bpfd.v1.LoadRequest.MetadataEntryR\bmetadata\x12 \n" +
 	"\fmap_owner_id\x18\x05 \x01(\x04R\n" +
 	"mapOwnerId\x12$\n" +
-	"\x05owner\x18\x06 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x1a=\n" +
+	"\x05owner\x18\x06 \x01(\v2\x0e.bpfd.v1.OwnerR\x05owner\x12'\n" +
+	"\x06tenant\x18\a \x01(\v2\x0f.bpfd.v1.TenantR\x06tenant\x1a=\n" +
 	"\x0fGlobalDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"q\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\x06Tenant\x12\x19\n" +
+	"\bpod_uids\x18\x01 \x03(\tR\apodUids\x12,\n" +
+	"\x06grants\x18\x02 \x03(\x0e2\x14.bpfd.v1.ProgramTypeR\x06grants\"q\n" +
 	"\x05Owner\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\tR\x06config\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x122\n" +
@@ -3262,7 +3433,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\vLoadProgram\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x14.bpfd.v1.ProgramTypeR\x04type\x12+\n" +
-	"\x06attach\x18\x03 \x01(\v2\x13.bpfd.v1.AttachSpecR\x06attach\"\x8a\x03\n" +
+	"\x06attach\x18\x03 \x01(\v2\x13.bpfd.v1.AttachSpecR\x06attach\"\xd1\x03\n" +
 	"\n" +
 	"AttachSpec\x12&\n" +
 	"\x03xdp\x18\x01 \x01(\v2\x12.bpfd.v1.XdpAttachH\x00R\x03xdp\x12#\n" +
@@ -3274,7 +3445,8 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x06kprobe\x18\x05 \x01(\v2\x15.bpfd.v1.KprobeAttachH\x00R\x06kprobe\x12/\n" +
 	"\x06uprobe\x18\x06 \x01(\v2\x15.bpfd.v1.UprobeAttachH\x00R\x06uprobe\x12/\n" +
 	"\x06fentry\x18\a \x01(\v2\x15.bpfd.v1.FentryAttachH\x00R\x06fentry\x12/\n" +
-	"\x06cgroup\x18\b \x01(\v2\x15.bpfd.v1.CgroupAttachH\x00R\x06cgroupB\x06\n" +
+	"\x06cgroup\x18\b \x01(\v2\x15.bpfd.v1.CgroupAttachH\x00R\x06cgroup\x12E\n" +
+	"\x0eraw_tracepoint\x18\t \x01(\v2\x1c.bpfd.v1.RawTracepointAttachH\x00R\rrawTracepointB\x06\n" +
 	"\x04spec\"\xb4\x01\n" +
 	"\tXdpAttach\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x14\n" +
@@ -3301,14 +3473,20 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"tracepoint\"B\n" +
 	"\fKprobeAttach\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12\x16\n" +
-	"\x06offset\x18\x02 \x01(\x04R\x06offset\"l\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\"\xab\x01\n" +
 	"\fUprobeAttach\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1a\n" +
 	"\bfunction\x18\x02 \x01(\tR\bfunction\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x10\n" +
-	"\x03pid\x18\x04 \x01(\x05R\x03pid\"*\n" +
+	"\x03pid\x18\x04 \x01(\x05R\x03pid\x12#\n" +
+	"\rcontainer_pid\x18\x05 \x01(\x05R\fcontainerPid\x12\x18\n" +
+	"\alibrary\x18\x06 \x01(\tR\alibrary\"*\n" +
 	"\fFentryAttach\x12\x1a\n" +
-	"\bfunction\x18\x01 \x01(\tR\bfunction\"^\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\"5\n" +
+	"\x13RawTracepointAttach\x12\x1e\n" +
+	"\n" +
+	"tracepoint\x18\x01 \x01(\tR\n" +
+	"tracepoint\"^\n" +
 	"\fCgroupAttach\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12:\n" +
 	"\vattach_type\x18\x02 \x01(\x0e2\x19.bpfd.v1.CgroupAttachTypeR\n" +
@@ -3449,7 +3627,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x1eERROR_REASON_VERIFIER_REJECTED\x10\x03\x12\x1e\n" +
 	"\x1aERROR_REASON_ATTACH_FAILED\x10\x04\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x05\x12#\n" +
-	"\x1fERROR_REASON_CLIENT_NOT_ALLOWED\x10\x06*\xbd\x02\n" +
+	"\x1fERROR_REASON_CLIENT_NOT_ALLOWED\x10\x06*\xf7\x02\n" +
 	"\vProgramType\x12\x1c\n" +
 	"\x18PROGRAM_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PROGRAM_TYPE_XDP\x10\x01\x12\x13\n" +
@@ -3463,7 +3641,9 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x13PROGRAM_TYPE_FENTRY\x10\t\x12\x16\n" +
 	"\x12PROGRAM_TYPE_FEXIT\x10\n" +
 	"\x12\x17\n" +
-	"\x13PROGRAM_TYPE_CGROUP\x10\v*x\n" +
+	"\x13PROGRAM_TYPE_CGROUP\x10\v\x12\x1f\n" +
+	"\x1bPROGRAM_TYPE_RAW_TRACEPOINT\x10\f\x12\x17\n" +
+	"\x13PROGRAM_TYPE_TP_BTF\x10\r*x\n" +
 	"\n" +
 	"PullPolicy\x12\x1b\n" +
 	"\x17PULL_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3554,7 +3734,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -3568,150 +3748,155 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(DispatcherMode)(0),           // 9: bpfd.v1.DispatcherMode
 	(*Bytecode)(nil),              // 10: bpfd.v1.Bytecode
 	(*LoadRequest)(nil),           // 11: bpfd.v1.LoadRequest
-	(*Owner)(nil),                 // 12: bpfd.v1.Owner
-	(*LoadProgram)(nil),           // 13: bpfd.v1.LoadProgram
-	(*AttachSpec)(nil),            // 14: bpfd.v1.AttachSpec
-	(*XdpAttach)(nil),             // 15: bpfd.v1.XdpAttach
-	(*TcAttach)(nil),              // 16: bpfd.v1.TcAttach
-	(*TcxAttach)(nil),             // 17: bpfd.v1.TcxAttach
-	(*TracepointAttach)(nil),      // 18: bpfd.v1.TracepointAttach
-	(*KprobeAttach)(nil),          // 19: bpfd.v1.KprobeAttach
-	(*UprobeAttach)(nil),          // 20: bpfd.v1.UprobeAttach
-	(*FentryAttach)(nil),          // 21: bpfd.v1.FentryAttach
-	(*CgroupAttach)(nil),          // 22: bpfd.v1.CgroupAttach
-	(*LoadResponse)(nil),          // 23: bpfd.v1.LoadResponse
-	(*UnloadRequest)(nil),         // 24: bpfd.v1.UnloadRequest
-	(*UnloadResponse)(nil),        // 25: bpfd.v1.UnloadResponse
-	(*UpdateOwnerRequest)(nil),    // 26: bpfd.v1.UpdateOwnerRequest
-	(*UpdateOwnerResponse)(nil),   // 27: bpfd.v1.UpdateOwnerResponse
-	(*ListRequest)(nil),           // 28: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 29: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 30: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 31: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 32: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 33: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 34: bpfd.v1.Program
-	(*Admission)(nil),             // 35: bpfd.v1.Admission
-	(*Provenance)(nil),            // 36: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 37: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 38: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 39: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 40: bpfd.v1.Peer
-	(*ListCacheRequest)(nil),      // 41: bpfd.v1.ListCacheRequest
-	(*ListCacheResponse)(nil),     // 42: bpfd.v1.ListCacheResponse
-	(*CacheEntry)(nil),            // 43: bpfd.v1.CacheEntry
-	(*CacheOrigin)(nil),           // 44: bpfd.v1.CacheOrigin
-	(*PruneCacheRequest)(nil),     // 45: bpfd.v1.PruneCacheRequest
-	(*PruneCacheResponse)(nil),    // 46: bpfd.v1.PruneCacheResponse
-	nil,                           // 47: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 48: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 49: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 50: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 51: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 52: google.protobuf.Duration
-	(*InventoryRequest)(nil),      // 53: bpfd.v1.InventoryRequest
-	(*TopRequest)(nil),            // 54: bpfd.v1.TopRequest
-	(*EventsRequest)(nil),         // 55: bpfd.v1.EventsRequest
-	(*MapDumpRequest)(nil),        // 56: bpfd.v1.MapDumpRequest
-	(*MapGetRequest)(nil),         // 57: bpfd.v1.MapGetRequest
-	(*MapUpdateRequest)(nil),      // 58: bpfd.v1.MapUpdateRequest
-	(*MapDeleteRequest)(nil),      // 59: bpfd.v1.MapDeleteRequest
-	(*InventoryResponse)(nil),     // 60: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 61: bpfd.v1.TopSample
-	(*EventsResponse)(nil),        // 62: bpfd.v1.EventsResponse
-	(*MapDumpResponse)(nil),       // 63: bpfd.v1.MapDumpResponse
-	(*MapGetResponse)(nil),        // 64: bpfd.v1.MapGetResponse
-	(*MapUpdateResponse)(nil),     // 65: bpfd.v1.MapUpdateResponse
-	(*MapDeleteResponse)(nil),     // 66: bpfd.v1.MapDeleteResponse
+	(*Tenant)(nil),                // 12: bpfd.v1.Tenant
+	(*Owner)(nil),                 // 13: bpfd.v1.Owner
+	(*LoadProgram)(nil),           // 14: bpfd.v1.LoadProgram
+	(*AttachSpec)(nil),            // 15: bpfd.v1.AttachSpec
+	(*XdpAttach)(nil),             // 16: bpfd.v1.XdpAttach
+	(*TcAttach)(nil),              // 17: bpfd.v1.TcAttach
+	(*TcxAttach)(nil),             // 18: bpfd.v1.TcxAttach
+	(*TracepointAttach)(nil),      // 19: bpfd.v1.TracepointAttach
+	(*KprobeAttach)(nil),          // 20: bpfd.v1.KprobeAttach
+	(*UprobeAttach)(nil),          // 21: bpfd.v1.UprobeAttach
+	(*FentryAttach)(nil),          // 22: bpfd.v1.FentryAttach
+	(*RawTracepointAttach)(nil),   // 23: bpfd.v1.RawTracepointAttach
+	(*CgroupAttach)(nil),          // 24: bpfd.v1.CgroupAttach
+	(*LoadResponse)(nil),          // 25: bpfd.v1.LoadResponse
+	(*UnloadRequest)(nil),         // 26: bpfd.v1.UnloadRequest
+	(*UnloadResponse)(nil),        // 27: bpfd.v1.UnloadResponse
+	(*UpdateOwnerRequest)(nil),    // 28: bpfd.v1.UpdateOwnerRequest
+	(*UpdateOwnerResponse)(nil),   // 29: bpfd.v1.UpdateOwnerResponse
+	(*ListRequest)(nil),           // 30: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 31: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 32: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 33: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 34: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 35: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 36: bpfd.v1.Program
+	(*Admission)(nil),             // 37: bpfd.v1.Admission
+	(*Provenance)(nil),            // 38: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 39: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 40: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 41: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 42: bpfd.v1.Peer
+	(*ListCacheRequest)(nil),      // 43: bpfd.v1.ListCacheRequest
+	(*ListCacheResponse)(nil),     // 44: bpfd.v1.ListCacheResponse
+	(*CacheEntry)(nil),            // 45: bpfd.v1.CacheEntry
+	(*CacheOrigin)(nil),           // 46: bpfd.v1.CacheOrigin
+	(*PruneCacheRequest)(nil),     // 47: bpfd.v1.PruneCacheRequest
+	(*PruneCacheResponse)(nil),    // 48: bpfd.v1.PruneCacheResponse
+	nil,                           // 49: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 50: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 51: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 52: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 54: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 55: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 56: bpfd.v1.TopRequest
+	(*EventsRequest)(nil),         // 57: bpfd.v1.EventsRequest
+	(*MapDumpRequest)(nil),        // 58: bpfd.v1.MapDumpRequest
+	(*MapGetRequest)(nil),         // 59: bpfd.v1.MapGetRequest
+	(*MapUpdateRequest)(nil),      // 60: bpfd.v1.MapUpdateRequest
+	(*MapDeleteRequest)(nil),      // 61: bpfd.v1.MapDeleteRequest
+	(*InventoryResponse)(nil),     // 62: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 63: bpfd.v1.TopSample
+	(*EventsResponse)(nil),        // 64: bpfd.v1.EventsResponse
+	(*MapDumpResponse)(nil),       // 65: bpfd.v1.MapDumpResponse
+	(*MapGetResponse)(nil),        // 66: bpfd.v1.MapGetResponse
+	(*MapUpdateResponse)(nil),     // 67: bpfd.v1.MapUpdateResponse
+	(*MapDeleteResponse)(nil),     // 68: bpfd.v1.MapDeleteResponse
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	10, // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	13, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	47, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	48, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
-	12, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
-	1,  // 6: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
-	14, // 7: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
-	15, // 8: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
-	16, // 9: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
-	17, // 10: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
-	18, // 11: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
-	19, // 12: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
-	20, // 13: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
-	21, // 14: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
-	22, // 15: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
-	3,  // 16: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
-	4,  // 17: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
-	6,  // 18: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
-	5,  // 19: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
-	6,  // 20: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
-	7,  // 21: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	34, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	12, // 23: bpfd.v1.UpdateOwnerRequest.owner:type_name -> bpfd.v1.Owner
-	34, // 24: bpfd.v1.UpdateOwnerResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 25: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	49, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	34, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	34, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	10, // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	36, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 31: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	14, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	50, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	36, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	37, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	38, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	39, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	40, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	51, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	12, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	35, // 41: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
-	8,  // 42: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
-	51, // 43: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
-	51, // 44: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	52, // 45: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	9,  // 46: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	43, // 47: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
-	44, // 48: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
-	51, // 49: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
-	51, // 50: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
-	43, // 51: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
-	11, // 52: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	24, // 53: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	28, // 54: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	30, // 55: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	32, // 56: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	41, // 57: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
-	45, // 58: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
-	26, // 59: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
-	53, // 60: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
-	54, // 61: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	55, // 62: bpfd.v1.Bpfd.Events:input_type -> bpfd.v1.EventsRequest
-	56, // 63: bpfd.v1.Bpfd.MapDump:input_type -> bpfd.v1.MapDumpRequest
-	57, // 64: bpfd.v1.Bpfd.MapGet:input_type -> bpfd.v1.MapGetRequest
-	58, // 65: bpfd.v1.Bpfd.MapUpdate:input_type -> bpfd.v1.MapUpdateRequest
-	59, // 66: bpfd.v1.Bpfd.MapDelete:input_type -> bpfd.v1.MapDeleteRequest
-	23, // 67: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	25, // 68: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	29, // 69: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	31, // 70: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	33, // 71: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	42, // 72: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
-	46, // 73: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
-	27, // 74: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
-	60, // 75: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	61, // 76: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	62, // 77: bpfd.v1.Bpfd.Events:output_type -> bpfd.v1.EventsResponse
-	63, // 78: bpfd.v1.Bpfd.MapDump:output_type -> bpfd.v1.MapDumpResponse
-	64, // 79: bpfd.v1.Bpfd.MapGet:output_type -> bpfd.v1.MapGetResponse
-	65, // 80: bpfd.v1.Bpfd.MapUpdate:output_type -> bpfd.v1.MapUpdateResponse
-	66, // 81: bpfd.v1.Bpfd.MapDelete:output_type -> bpfd.v1.MapDeleteResponse
-	67, // [67:82] is the sub-list for method output_type
-	52, // [52:67] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	14, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
+	49, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	50, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	13, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
+	12, // 6: bpfd.v1.LoadRequest.tenant:type_name -> bpfd.v1.Tenant
+	1,  // 7: bpfd.v1.Tenant.grants:type_name -> bpfd.v1.ProgramType
+	1,  // 8: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
+	15, // 9: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
+	16, // 10: bpfd.v1.AttachSpec.xdp:type_name -> bpfd.v1.XdpAttach
+	17, // 11: bpfd.v1.AttachSpec.tc:type_name -> bpfd.v1.TcAttach
+	18, // 12: bpfd.v1.AttachSpec.tcx:type_name -> bpfd.v1.TcxAttach
+	19, // 13: bpfd.v1.AttachSpec.tracepoint:type_name -> bpfd.v1.TracepointAttach
+	20, // 14: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
+	21, // 15: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
+	22, // 16: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
+	24, // 17: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
+	23, // 18: bpfd.v1.AttachSpec.raw_tracepoint:type_name -> bpfd.v1.RawTracepointAttach
+	3,  // 19: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
+	4,  // 20: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
+	6,  // 21: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
+	5,  // 22: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
+	6,  // 23: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
+	7,  // 24: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
+	36, // 25: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	13, // 26: bpfd.v1.UpdateOwnerRequest.owner:type_name -> bpfd.v1.Owner
+	36, // 27: bpfd.v1.UpdateOwnerResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 28: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	51, // 29: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	36, // 30: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	36, // 31: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	10, // 32: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	38, // 33: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 34: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	15, // 35: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	52, // 36: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	38, // 37: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	39, // 38: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	40, // 39: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	41, // 40: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	42, // 41: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	53, // 42: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	13, // 43: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	37, // 44: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
+	8,  // 45: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
+	53, // 46: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
+	53, // 47: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	54, // 48: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	9,  // 49: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	45, // 50: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
+	46, // 51: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
+	53, // 52: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
+	53, // 53: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
+	45, // 54: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
+	11, // 55: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	26, // 56: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	30, // 57: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	32, // 58: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	34, // 59: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	43, // 60: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
+	47, // 61: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
+	28, // 62: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
+	55, // 63: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	56, // 64: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	57, // 65: bpfd.v1.Bpfd.Events:input_type -> bpfd.v1.EventsRequest
+	58, // 66: bpfd.v1.Bpfd.MapDump:input_type -> bpfd.v1.MapDumpRequest
+	59, // 67: bpfd.v1.Bpfd.MapGet:input_type -> bpfd.v1.MapGetRequest
+	60, // 68: bpfd.v1.Bpfd.MapUpdate:input_type -> bpfd.v1.MapUpdateRequest
+	61, // 69: bpfd.v1.Bpfd.MapDelete:input_type -> bpfd.v1.MapDeleteRequest
+	25, // 70: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	27, // 71: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	31, // 72: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	33, // 73: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	35, // 74: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	44, // 75: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
+	48, // 76: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
+	29, // 77: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
+	62, // 78: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	63, // 79: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	64, // 80: bpfd.v1.Bpfd.Events:output_type -> bpfd.v1.EventsResponse
+	65, // 81: bpfd.v1.Bpfd.MapDump:output_type -> bpfd.v1.MapDumpResponse
+	66, // 82: bpfd.v1.Bpfd.MapGet:output_type -> bpfd.v1.MapGetResponse
+	67, // 83: bpfd.v1.Bpfd.MapUpdate:output_type -> bpfd.v1.MapUpdateResponse
+	68, // 84: bpfd.v1.Bpfd.MapDelete:output_type -> bpfd.v1.MapDeleteResponse
+	70, // [70:85] is the sub-list for method output_type
+	55, // [55:70] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -3721,7 +3906,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 	}
 	file_bpfd_v1_inventory_proto_init()
 	file_bpfd_v1_maps_proto_init()
-	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
+	file_bpfd_v1_bpfd_proto_msgTypes[5].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
 		(*AttachSpec_Tcx)(nil),
@@ -3730,6 +3915,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		(*AttachSpec_Uprobe)(nil),
 		(*AttachSpec_Fentry)(nil),
 		(*AttachSpec_Cgroup)(nil),
+		(*AttachSpec_RawTracepoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3737,7 +3923,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
