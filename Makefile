@@ -25,7 +25,7 @@ FUZZFLAGS   ?=
 FUZZ_TARGETS := ./pkg/artifact:FuzzDescribe ./pkg/artifact:FuzzReadArtifact ./pkg/artifact:FuzzParseReference \
 	./pkg/verify:FuzzParsePolicy ./pkg/verify:FuzzVerifySignatures ./internal/daemon:FuzzParseConfig \
 	./internal/csi:FuzzParsePublish \
-	./pkg/runtime/inventory:FuzzParsePodCgroup
+	./pkg/runtime/inventory:FuzzParsePodCgroup ./pkg/runtime/mapview:FuzzJSON
 
 # The soak (make soak): bpfd's concurrency and crash tests at full length (8
 # clients x 500 calls, 200 SIGKILLs; BPFD_SOAK=1), then the daemon's registry and
@@ -104,10 +104,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 60s), one after the other.
 # printed its goroutines, before go test gives up on the process at 11m.
 # Debian's xdp-loader runs in the guest too, with its libraries (BPFD_XDP_LOADER).
 test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-run X -v").
-	hack/tools.sh vm
+	hack/tools.sh vm libbpf_tools_vm
 	hack/vm/xdp-loader.sh $(BIN)/xdp-tools
 	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
-		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader \
+		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader BPFD_LIBBPF_TOOLS=$(BIN)/libbpf-tools \
 		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
 bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(INVENTORY_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers, the inventory's iterators and the tests' objects with Debian's clang.
@@ -162,7 +162,7 @@ generate: ## Regenerate the gRPC code, the API's deepcopy functions, CRDs, RBAC 
 	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	protoc --plugin=protoc-gen-go=$(BIN)/gen/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/gen/protoc-gen-go-grpc \
 		-I proto -I /usr/include --go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto proto/bpfd/v1/maps.proto
 	$(GO) build -o $(BIN)/gen/ sigs.k8s.io/controller-tools/cmd/controller-gen
 	$(BIN)/gen/controller-gen object paths=./pkg/k8s/api/...
 	rm -f config/crd/bases/*.yaml config/rbac/operator/role.yaml config/rbac/agent/role.yaml

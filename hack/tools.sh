@@ -5,7 +5,8 @@
 #
 #   apt      Debian packages: clang/llvm (bytecode), bpftool and xdp-tools (peers
 #            in benchmarks, xdp-loader status), qemu + busybox + cpio + xz (kernel
-#            VM), protobuf-compiler (make generate), iproute2, hyperfine
+#            VM), protobuf-compiler (make generate), iproute2, hyperfine,
+#            libbpf-tools (bcc's CO-RE tools: unmodified third-party objects)
 #   registry distribution's OCI registry        -> bin/tools/registry
 #   oras     the oras CLI                        -> bin/tools/oras
 #   cosign2  cosign v2                           -> bin/tools/cosign2
@@ -24,7 +25,7 @@ COSIGN2_VERSION=v2.6.5
 COSIGN3_VERSION=v3.1.3
 
 APT_PACKAGES="clang llvm libbpf-dev bpftool xdp-tools qemu-system-x86 busybox-static cpio xz-utils libprotobuf-dev
-protobuf-compiler iproute2 hyperfine"
+protobuf-compiler iproute2 hyperfine libbpf-tools"
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -64,6 +65,16 @@ cosign2() { go_tool cosign2 github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN2_V
 cosign3() { go_tool cosign3 github.com/sigstore/cosign/v3/cmd/cosign "$COSIGN3_VERSION" version; }
 k8s() { ASSETS=$ROOT/bin/k8s "$ROOT/hack/envtest-assets.sh"; }
 vm() { "$ROOT/hack/vm/setup.sh" "$ROOT/bin/vm"; }
+# libbpf_tools_vm: copies of libbpf-tools' binaries in bin/libbpf-tools, where
+# the kernel VM (which has no /usr/sbin of the host) reads them; make test-vm
+# points BPFD_LIBBPF_TOOLS there. Only their embedded objects are used.
+libbpf_tools_vm() {
+	apt_tools
+	mkdir -p "$ROOT/bin/libbpf-tools"
+	dpkg-query -L libbpf-tools | grep '^/usr/sbin/.' | while read -r f; do
+		[ -f "$f" ] && cp -pu "$f" "$ROOT/bin/libbpf-tools/"
+	done
+}
 
 all=(apt_tools registry oras cosign2 cosign3)
 [ -x "$ROOT/hack/envtest-assets.sh" ] && all+=(k8s)

@@ -15,6 +15,7 @@ import (
 // commands lists bpfctl-image's subcommands, one per file.
 var commands = []*cli.Command{
 	buildCommand,
+	extractCommand,
 	pushCommand,
 	pullCommand,
 	copyCommand,

@@ -47,6 +47,12 @@ var cliSurfaces = map[string]cliSurface{
 		},
 		codes: map[string]int{"invalid-object": cliutil.ExitError},
 	},
+	"binary": {
+		commands: func(r *corpusRun) map[string][]string {
+			return map[string][]string{"extract": append([]string{"extract", "--out", filepath.Join(r.work, "out.bpf.o")}, r.entry.FilePaths()...)}
+		},
+		codes: map[string]int{"invalid-object": cliutil.ExitError},
+	},
 	"artifact": {
 		layout: true,
 		commands: func(r *corpusRun) map[string][]string {

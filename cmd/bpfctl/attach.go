@@ -20,7 +20,7 @@ var attachFlags = []cli.Flag{
 	&cli.StringFlag{Name: "direction", Usage: "ingress or egress (tc, tcx)"},
 	&cli.IntFlag{Name: "priority", Usage: "1-1000, lower runs first, on a hook shared with other programs (xdp, tc, tcx; default 500)"},
 	&cli.StringFlag{Name: "proceed-on", Usage: "comma-separated return values after which the next program on the hook runs (xdp: aborted,drop,pass,tx,redirect,dispatcher_return; tc: ok,reclassify,shot,pipe,stolen,queued,repeat,redirect,trap,dispatcher_return)"},
-	&cli.StringFlag{Name: "tracepoint", Usage: "group/name, e.g. syscalls/sys_enter_openat (tracepoint)"},
+	&cli.StringFlag{Name: "tracepoint", Usage: "group/name, e.g. syscalls/sys_enter_openat (tracepoint), or a name without its group, e.g. sched_switch (raw_tracepoint, tp_btf)"},
 	&cli.StringFlag{Name: "function", Usage: "kernel function (kprobe, kretprobe, fentry, fexit) or symbol in --target (uprobe, uretprobe)"},
 	&cli.Uint64Flag{Name: "offset", Usage: "offset from --function, or without it a file offset in --target (kprobe, kretprobe, uprobe, uretprobe)"},
 	&cli.StringFlag{Name: "target", Usage: "executable or library to probe (uprobe, uretprobe)"},
@@ -37,7 +37,7 @@ var flagTypes = map[string][]bpfdv1.ProgramType{
 	"direction":          {bpfdv1.ProgramType_PROGRAM_TYPE_TC, bpfdv1.ProgramType_PROGRAM_TYPE_TCX},
 	"priority":           {bpfdv1.ProgramType_PROGRAM_TYPE_XDP, bpfdv1.ProgramType_PROGRAM_TYPE_TC, bpfdv1.ProgramType_PROGRAM_TYPE_TCX},
 	"proceed-on":         {bpfdv1.ProgramType_PROGRAM_TYPE_XDP, bpfdv1.ProgramType_PROGRAM_TYPE_TC},
-	"tracepoint":         {bpfdv1.ProgramType_PROGRAM_TYPE_TRACEPOINT},
+	"tracepoint":         {bpfdv1.ProgramType_PROGRAM_TYPE_TRACEPOINT, bpfdv1.ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT, bpfdv1.ProgramType_PROGRAM_TYPE_TP_BTF},
 	"function":           {bpfdv1.ProgramType_PROGRAM_TYPE_KPROBE, bpfdv1.ProgramType_PROGRAM_TYPE_KRETPROBE, bpfdv1.ProgramType_PROGRAM_TYPE_FENTRY, bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT, bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE, bpfdv1.ProgramType_PROGRAM_TYPE_URETPROBE},
 	"offset":             {bpfdv1.ProgramType_PROGRAM_TYPE_KPROBE, bpfdv1.ProgramType_PROGRAM_TYPE_KRETPROBE, bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE, bpfdv1.ProgramType_PROGRAM_TYPE_URETPROBE},
 	"target":             {bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE, bpfdv1.ProgramType_PROGRAM_TYPE_URETPROBE},
@@ -122,6 +122,8 @@ func (o attachOptions) spec(t bpfdv1.ProgramType) (*bpfdv1.AttachSpec, error) {
 			Target: o.target, Function: o.function, Offset: o.offset, Pid: o.pid}}}, nil
 	case bpfdv1.ProgramType_PROGRAM_TYPE_FENTRY, bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT:
 		return &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Fentry{Fentry: &bpfdv1.FentryAttach{Function: o.function}}}, nil
+	case bpfdv1.ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT, bpfdv1.ProgramType_PROGRAM_TYPE_TP_BTF:
+		return &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_RawTracepoint{RawTracepoint: &bpfdv1.RawTracepointAttach{Tracepoint: o.tracepoint}}}, nil
 	case bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP:
 		return &bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Cgroup{Cgroup: &bpfdv1.CgroupAttach{Path: o.cgroup, AttachType: o.cgroupAttachType}}}, nil
 	}

@@ -32,6 +32,13 @@ type node struct {
 	socket           string
 	signed, unsigned string
 	bpffs            string
+	// mapEvents is a signed artifact of map_events naming its ring
+	// buffer's record type.
+	mapEvents string
+	// images is the directory of OCI layouts the trust policy's rule covers;
+	// key signs for it.
+	images string
+	key    testimage.Key
 }
 
 // signingKey is the tests' one signing key, with its public key's PEM:
@@ -77,12 +84,20 @@ func startNode(t *testing.T) *node {
 	if err := os.WriteFile(key.PubFile, pair.pub, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{socket: filepath.Join(dir, "bpfd.sock"), bpffs: filepath.Join(dir, "bpffs")}
+	n := &node{socket: filepath.Join(dir, "bpfd.sock"), bpffs: filepath.Join(dir, "bpffs"), images: images, key: key}
 	counters := objects("xdp_counter.bpf.o", "tracepoint_counter.bpf.o", "kprobe_counter.bpf.o")
 	if n.signed, err = testimage.Build(ctx, "oci:"+filepath.Join(images, "counters")+":v1", counters...); err != nil {
 		t.Fatal(err)
 	}
 	if err := key.Sign(ctx, n.signed, verify.FormatBundle); err != nil {
+		t.Fatal(err)
+	}
+	n.mapEvents, err = testimage.BuildAnnotated(ctx, "oci:"+filepath.Join(images, "map-events")+":v1",
+		map[string]string{daemon.ArtifactRecordTypeKey + "events_rb": "struct event"}, objects("map_events.bpf.o")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Sign(ctx, n.mapEvents, verify.FormatBundle); err != nil {
 		t.Fatal(err)
 	}
 	if n.unsigned, err = testimage.Build(ctx, "oci:"+filepath.Join(images, "unsigned")+":v1", objects("xdp_counter.bpf.o")...); err != nil {
@@ -320,7 +335,7 @@ func TestMapReadersThroughBpfctl(t *testing.T) {
 
 	plain := n.loadJSON(t, "load", "image", n.signed, "--program", "tracepoint_counter:tracepoint")[0]
 	plainID := strconv.FormatUint(plain.ID, 10)
-	if get := n.mustBpfctl(t, "get", plainID); !strings.HasPrefix(getField(get, "Map readers"), "(none: no owner config") || getField(get, "Owner") != "" {
+	if get := n.mustBpfctl(t, "get", plainID); !strings.HasPrefix(getField(get, "Map readers"), "(none: no owner config") || getField(get, "Owner") != "uid "+strconv.Itoa(os.Getuid()) {
 		t.Errorf("get of a program loaded without owner does not say that no volume can name it:\n%s", get)
 	}
 	for name, tc := range map[string]struct {

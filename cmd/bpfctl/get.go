@@ -108,6 +108,8 @@ func printProgram(w io.Writer, raw *bpfdv1.Program, p programJSON) {
 	}
 	if o := p.Owner; o != nil {
 		line("Owner", fmt.Sprintf("config %s, namespace %s, uid %d", orNone(o.Config), orNone(o.Namespace), p.OwnerUID))
+	} else if p.Managed {
+		line("Owner", fmt.Sprintf("uid %d", p.OwnerUID))
 	}
 	if p.Managed {
 		line("Map readers", mapReaders(p.Owner))

@@ -58,6 +58,19 @@ func generate(dir string) error {
 		files[name] = data
 	}
 
+	// Program binaries embedding an object, as libbpf skeletons do.
+	for name, build := range binaryDamage {
+		obj, err := newObject(xdp)
+		if err != nil {
+			return err
+		}
+		data, err := build(obj)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		files[filepath.Join("binary", name)] = data
+	}
+
 	// bpfman images' layers: a gzipped tar holding the object, one holding
 	// no file, one holding text.
 	for name, entries := range map[string][]tarEntry{
@@ -82,6 +95,54 @@ func generate(dir string) error {
 		}
 	}
 	return nil
+}
+
+// hostBinary wraps an embedded object as a program binary does: an x86-64
+// ELF header, then code, the object, and more data after it.
+func hostBinary(embedded ...[]byte) []byte {
+	head := make([]byte, 4096)
+	copy(head, elf.ELFMAG)
+	head[ehIdentClass], head[ehIdentData], head[ehIdentVersion] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
+	le.PutUint16(head[0x10:], uint16(elf.ET_DYN))
+	le.PutUint16(head[ehMachine:], uint16(elf.EM_X86_64))
+	for i := 64; i < len(head); i++ {
+		head[i] = byte(i * 7)
+	}
+	out := head
+	for _, e := range embedded {
+		out = append(out, e...)
+	}
+	return append(out, bytes.Repeat([]byte("\x00tail of the program's data"), 64)...)
+}
+
+// binaryDamage lists the program binaries: each embeds xdp_counter.bpf.o in
+// one way. testdata/bad/binary/corpus.yaml says what each must fail with.
+var binaryDamage = map[string]func(o *object) ([]byte, error){
+	"valid":       func(o *object) ([]byte, error) { return hostBinary(o.data), nil },
+	"no-object":   func(o *object) ([]byte, error) { return hostBinary(), nil },
+	"two-objects": func(o *object) ([]byte, error) { return hostBinary(o.data, o.data), nil },
+	"truncated": func(o *object) ([]byte, error) {
+		b := hostBinary(o.data[:len(o.data)/2])
+		return b[:4096+len(o.data)/2], nil
+	},
+	"header-at-end": func(o *object) ([]byte, error) { return append(hostBinary(), o.data[:40]...), nil },
+	"section-headers-beyond-end": func(o *object) ([]byte, error) {
+		le.PutUint64(o.data[ehShoff:], 1<<40)
+		return hostBinary(o.data), nil
+	},
+	"section-outside-object": func(o *object) ([]byte, error) {
+		h, err := o.header(".BTF")
+		le.PutUint64(o.data[h+shOffset:], uint64(len(o.data)+16)) // into the binary's data after the object
+		return hostBinary(o.data), err
+	},
+	"section-header-size-wrong": func(o *object) ([]byte, error) {
+		le.PutUint16(o.data[ehShentsize:], 40)
+		return hostBinary(o.data), nil
+	},
+	"btf-garbage": func(o *object) ([]byte, error) {
+		err := elfDamage["btf-garbage"](o)
+		return hostBinary(o.data), err
+	},
 }
 
 // object is an ELF file being damaged: its bytes and where its parts are.

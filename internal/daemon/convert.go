@@ -43,6 +43,9 @@ var kinds = map[pb.ProgramType]progtype.Kind{
 	pb.ProgramType_PROGRAM_TYPE_FENTRY:     progtype.Fentry,
 	pb.ProgramType_PROGRAM_TYPE_FEXIT:      progtype.Fexit,
 	pb.ProgramType_PROGRAM_TYPE_CGROUP:     progtype.Cgroup,
+
+	pb.ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT: progtype.RawTracepoint,
+	pb.ProgramType_PROGRAM_TYPE_TP_BTF:         progtype.TPBTF,
 }
 
 func kindOf(t pb.ProgramType) (progtype.Kind, bool) {
@@ -209,6 +212,7 @@ var specNames = map[progtype.Kind]string{
 	progtype.XDP: "xdp", progtype.TC: "tc", progtype.TCX: "tcx", progtype.Tracepoint: "tracepoint",
 	progtype.Kprobe: "kprobe", progtype.Kretprobe: "kprobe", progtype.Uprobe: "uprobe", progtype.Uretprobe: "uprobe",
 	progtype.Fentry: "fentry", progtype.Fexit: "fentry", progtype.Cgroup: "cgroup",
+	progtype.RawTracepoint: "raw_tracepoint", progtype.TPBTF: "raw_tracepoint",
 }
 
 // attachSpec converts the attach spec of a program of kind k.
@@ -273,6 +277,8 @@ func attachSpec(path string, k progtype.Kind, a *pb.AttachSpec) (runtime.AttachS
 		return runtime.UprobeAttach{Target: x.GetTarget(), Function: x.GetFunction(), Offset: x.GetOffset(), PID: int(x.GetPid())}, nil
 	case *pb.AttachSpec_Fentry:
 		return runtime.FentryAttach{Function: s.Fentry.GetFunction()}, nil
+	case *pb.AttachSpec_RawTracepoint:
+		return runtime.RawTracepointAttach{Tracepoint: s.RawTracepoint.GetTracepoint()}, nil
 	case *pb.AttachSpec_Cgroup:
 		x := s.Cgroup
 		t, ok := cgroupAttachTypes[x.GetAttachType()]
@@ -306,6 +312,8 @@ func oneofName(a *pb.AttachSpec) string {
 		return "fentry"
 	case *pb.AttachSpec_Cgroup:
 		return "cgroup"
+	case *pb.AttachSpec_RawTracepoint:
+		return "raw_tracepoint"
 	}
 	return ""
 }
@@ -513,6 +521,8 @@ func attachProto(a runtime.AttachSpec) *pb.AttachSpec {
 		return &pb.AttachSpec{Spec: &pb.AttachSpec_Uprobe{Uprobe: &pb.UprobeAttach{Target: s.Target, Function: s.Function, Offset: s.Offset, Pid: int32(s.PID)}}}
 	case runtime.FentryAttach:
 		return &pb.AttachSpec{Spec: &pb.AttachSpec_Fentry{Fentry: &pb.FentryAttach{Function: s.Function}}}
+	case runtime.RawTracepointAttach:
+		return &pb.AttachSpec{Spec: &pb.AttachSpec_RawTracepoint{RawTracepoint: &pb.RawTracepointAttach{Tracepoint: s.Tracepoint}}}
 	case runtime.CgroupAttach:
 		var t pb.CgroupAttachType
 		for pt, rt := range cgroupAttachTypes {

@@ -14,7 +14,8 @@ const helperEnv = "BPFD_DAEMON_TEST_HELPER"
 
 // helpers are the roles a re-executed test binary can play.
 var helpers = map[string]func() int{
-	"call": callHelper,
+	"call":      callHelper,
+	"mapclient": mapClientHelper,
 }
 
 func TestMain(m *testing.M) {

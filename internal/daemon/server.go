@@ -106,6 +106,7 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 	if err != nil {
 		return nil, err
 	}
+	req.Metadata = withRecordTypes(req.Metadata, res.Annotations)
 	defer s.inflight.hold(res.Digest)()
 	progs, err := s.manager.Load(ctx, req, bytecode(res))
 	if err != nil {
@@ -261,7 +262,7 @@ func (s *server) interceptor() grpc.UnaryServerInterceptor {
 		}
 		if a, ok := auditActions[method]; ok && !(handled && a.handlerWrites) {
 			rec := auditRecord{Action: a.action, Peer: requesterOf(who), Err: err}
-			if g, ok := req.(*pb.GetRequest); ok && g.GetId() != 0 {
+			if g, ok := req.(interface{ GetId() uint64 }); ok && g.GetId() != 0 {
 				rec.IDs = []runtime.ID{runtime.ID(g.GetId())}
 			}
 			s.audit.write(ctx, rec)
@@ -293,4 +294,9 @@ var auditActions = map[string]struct {
 	"PruneCache": {"prune-cache", true},
 	"Inventory":  {"inventory", false},
 	"Top":        {"top", false},
+	"Events":     {"events", false},
+	"MapDump":    {"map-dump", false},
+	"MapGet":     {"map-get", false},
+	"MapUpdate":  {"map-update", false},
+	"MapDelete":  {"map-delete", false},
 }

@@ -79,9 +79,9 @@ func reasonOf(err error) pb.ErrorReason {
 		return pb.ErrorReason_ERROR_REASON_VERIFIER_REJECTED
 	case errors.Is(err, runtime.ErrConflict):
 		return pb.ErrorReason_ERROR_REASON_ATTACH_FAILED
-	case errors.Is(err, runtime.ErrProgramNotFound):
-		// What the request names: an unknown program id, map owner or
-		// program name.
+	case errors.Is(err, runtime.ErrProgramNotFound), errors.Is(err, runtime.ErrMapNotFound):
+		// What the request names: an unknown program id, map owner,
+		// program name, map or key.
 		return pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
 	case errors.Is(err, runtime.ErrHookNotFound):
 		return pb.ErrorReason_ERROR_REASON_ATTACH_FAILED

@@ -38,6 +38,9 @@ type fetch struct {
 	entry  *cacheEntry
 
 	evidencePulled, contentPulled bool
+	// annotations are the annotations of the manifest the objects were
+	// read from.
+	annotations map[string]string
 }
 
 func (f *fetch) close() {
@@ -80,6 +83,7 @@ func (f *fetch) run(ctx context.Context) (err error) {
 	f.recordTag(ctx)
 	c.touch(f.root.Digest, time.Now().UTC())
 	f.res.Objects = objects
+	f.res.Annotations = f.annotations
 	return nil
 }
 
@@ -333,6 +337,7 @@ func (f *fetch) readObjects(ctx context.Context) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.annotations = bc.Annotations
 	objects := make([]Object, len(bc.Objects))
 	for i, o := range bc.Objects {
 		objects[i] = Object{Name: o.Name, ELF: o.Data}

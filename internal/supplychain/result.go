@@ -29,6 +29,9 @@ type Result struct {
 	// the artifact's order; set only when the policy admitted them, and
 	// never by Pull.
 	Objects []Object
+	// Annotations are the annotations of the manifest the objects came
+	// from (none for local files); set only when the policy admitted them.
+	Annotations map[string]string
 	// CacheHits counts artifacts found in the cache without pulling,
 	// Pulls those pulled from their origin, Repairs cached artifacts found
 	// damaged and removed to be pulled again.

@@ -154,17 +154,19 @@ func bpfmanProgramType(p Program, typ string) bool {
 // kindFamily lists, for each kind bpfd attaches, the bpfman type names that
 // may label a program of that kind (normalized).
 var kindFamily = map[progtype.Kind][]string{
-	progtype.XDP:        {"xdp"},
-	progtype.TC:         {"tc", "tcx", "schedcls"},
-	progtype.TCX:        {"tc", "tcx", "schedcls"},
-	progtype.Tracepoint: {"tracepoint"},
-	progtype.Kprobe:     {"kprobe", "kretprobe", "probe"},
-	progtype.Kretprobe:  {"kprobe", "kretprobe", "probe"},
-	progtype.Uprobe:     {"uprobe", "uretprobe", "probe"},
-	progtype.Uretprobe:  {"uprobe", "uretprobe", "probe"},
-	progtype.Fentry:     {"fentry", "fexit", "tracing"},
-	progtype.Fexit:      {"fentry", "fexit", "tracing"},
-	progtype.Cgroup:     {"cgroup", "cgroupskb", "cgroupsock", "cgroupsockaddr", "cgroupsockopt", "cgroupsysctl", "cgroupdevice", "sockops"},
+	progtype.XDP:           {"xdp"},
+	progtype.TC:            {"tc", "tcx", "schedcls"},
+	progtype.TCX:           {"tc", "tcx", "schedcls"},
+	progtype.Tracepoint:    {"tracepoint"},
+	progtype.Kprobe:        {"kprobe", "kretprobe", "probe"},
+	progtype.Kretprobe:     {"kprobe", "kretprobe", "probe"},
+	progtype.Uprobe:        {"uprobe", "uretprobe", "probe"},
+	progtype.Uretprobe:     {"uprobe", "uretprobe", "probe"},
+	progtype.Fentry:        {"fentry", "fexit", "tracing"},
+	progtype.Fexit:         {"fentry", "fexit", "tracing"},
+	progtype.RawTracepoint: {"rawtracepoint", "rawtp"},
+	progtype.TPBTF:         {"tpbtf", "tracing"},
+	progtype.Cgroup:        {"cgroup", "cgroupskb", "cgroupsock", "cgroupsockaddr", "cgroupsockopt", "cgroupsysctl", "cgroupdevice", "sockops"},
 }
 
 // normalizeType lowercases a type name and drops underscores and dashes.

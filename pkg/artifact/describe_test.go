@@ -50,6 +50,21 @@ func TestDescribeExampleBytecode(t *testing.T) {
 			maps:     []Map{{Name: "openat_calls", Type: "hash", KeySize: 4, ValueSize: 8, MaxEntries: 10240, Pinning: "none"}},
 			requires: Requirements{ProgramTypes: []string{"tracepoint"}, AttachTypes: []string{}, MapTypes: []string{"hash"}, Helpers: []string{"bpf_get_current_pid_tgid", "bpf_map_lookup_elem", "bpf_map_update_elem"}},
 		},
+		"map_events": {
+			programs: []Program{{Name: "map_events", Section: "tracepoint/syscalls/sys_enter_getppid", Type: "tracepoint", AttachTarget: "syscalls/sys_enter_getppid", Kinds: kinds(progtype.Tracepoint)}},
+			maps: []Map{
+				{Name: "calls", Type: "hash", KeySize: 4, ValueSize: 40, MaxEntries: 1024, Pinning: "none"},
+				{Name: "events_perf", Type: "perf_event_array", KeySize: 4, ValueSize: 4, Pinning: "none"},
+				{Name: "events_rb", Type: "ringbuf", MaxEntries: 256 * 1024, Pinning: "none"},
+				{Name: "percpu_calls", Type: "percpu_array", KeySize: 4, ValueSize: 8, MaxEntries: 1, Pinning: "none"},
+			},
+			sections: []DataSection{
+				{Name: ".bss", Size: 24, Globals: []Global{{Name: "ringbuf_full", Offset: 8, Size: 8, Type: "__u64"}, {Name: "seq", Size: 8, Type: "__u64"}, {Name: "unused_event", Offset: 16, Size: 8}}},
+				{Name: ".rodata", ReadOnly: true, Size: 4, Globals: []Global{{Name: "target_tgid", Size: 4, Type: "__u32"}}},
+			},
+			requires: Requirements{ProgramTypes: []string{"tracepoint"}, AttachTypes: []string{}, MapTypes: []string{"array", "hash", "percpu_array", "perf_event_array", "ringbuf"},
+				Helpers: []string{"bpf_get_current_comm", "bpf_get_current_pid_tgid", "bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_perf_event_output", "bpf_ringbuf_reserve", "bpf_ringbuf_submit"}},
+		},
 		"uprobe_counter": {
 			programs: []Program{
 				{Name: "uprobe_counter", Section: "uprobe", Type: "kprobe", Kinds: kinds(progtype.Uprobe)},

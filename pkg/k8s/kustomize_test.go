@@ -62,7 +62,7 @@ func TestKustomizations(t *testing.T) {
 	}, extra); diff != "" {
 		t.Errorf("config/openshift beyond config/default (-want +got):\n%s", diff)
 	}
-	if n := len(kustomize(t, "samples")); n != 11 {
-		t.Errorf("config/samples holds %d objects, want one per program type (11)", n)
+	if n := len(kustomize(t, "samples")); n != 13 {
+		t.Errorf("config/samples holds %d objects, want one per program type (13)", n)
 	}
 }

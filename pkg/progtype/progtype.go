@@ -24,9 +24,16 @@ const (
 	Fentry     Kind = "fentry"
 	Fexit      Kind = "fexit"
 	Cgroup     Kind = "cgroup"
+	// RawTracepoint is a raw tracepoint program (section raw_tp/NAME or
+	// raw_tracepoint/NAME): it gets the tracepoint's raw arguments.
+	RawTracepoint Kind = "raw_tracepoint"
+	// TPBTF is a BTF-enabled tracepoint program (section tp_btf/NAME): a
+	// tracing program bound at load to the tracepoint's BTF type, whose
+	// arguments it reads typed.
+	TPBTF Kind = "tp_btf"
 )
 
-var all = []Kind{XDP, TC, TCX, Tracepoint, Kprobe, Kretprobe, Uprobe, Uretprobe, Fentry, Fexit, Cgroup}
+var all = []Kind{XDP, TC, TCX, Tracepoint, Kprobe, Kretprobe, Uprobe, Uretprobe, Fentry, Fexit, Cgroup, RawTracepoint, TPBTF}
 
 // All returns every kind, in a stable order.
 func All() []Kind { return slices.Clone(all) }
@@ -63,6 +70,8 @@ func Of(p *ebpf.ProgramSpec) []Kind {
 		return []Kind{TC, TCX}
 	case ebpf.TracePoint:
 		return []Kind{Tracepoint}
+	case ebpf.RawTracepoint:
+		return []Kind{RawTracepoint}
 	case ebpf.Kprobe:
 		switch prefix(section) {
 		case "kretprobe", "kretprobe.multi":
@@ -80,6 +89,8 @@ func Of(p *ebpf.ProgramSpec) []Kind {
 			return []Kind{Fentry}
 		case ebpf.AttachTraceFExit:
 			return []Kind{Fexit}
+		case ebpf.AttachTraceRawTp:
+			return []Kind{TPBTF}
 		}
 	case ebpf.CGroupSKB, ebpf.CGroupSock, ebpf.CGroupSockAddr, ebpf.CGroupSockopt, ebpf.CGroupSysctl, ebpf.CGroupDevice, ebpf.SockOps:
 		return []Kind{Cgroup}
@@ -89,10 +100,11 @@ func Of(p *ebpf.ProgramSpec) []Kind {
 
 // AttachTarget returns the hook named in p's ELF section, if any: the
 // tracepoint ("syscalls/sys_enter_openat"), the kernel function of a kprobe or
-// fentry program ("do_unlinkat"), or "" when the section names none.
+// fentry program ("do_unlinkat"), the tracepoint of a raw or BTF-enabled
+// tracepoint program ("sched_switch"), or "" when the section names none.
 func AttachTarget(p *ebpf.ProgramSpec) string {
 	switch p.Type {
-	case ebpf.TracePoint, ebpf.Kprobe:
+	case ebpf.TracePoint, ebpf.Kprobe, ebpf.RawTracepoint:
 		_, target, _ := strings.Cut(p.SectionName, "/")
 		return target
 	case ebpf.Tracing:

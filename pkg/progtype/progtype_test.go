@@ -100,5 +100,34 @@ func ExampleParse() {
 	fmt.Println(err)
 	// Output:
 	// xdp <nil>
-	// unknown program type "socket" (want one of xdp, tc, tcx, tracepoint, kprobe, kretprobe, uprobe, uretprobe, fentry, fexit, cgroup)
+	// unknown program type "socket" (want one of xdp, tc, tcx, tracepoint, kprobe, kretprobe, uprobe, uretprobe, fentry, fexit, cgroup, raw_tracepoint, tp_btf)
+}
+
+// TestOfTracepointKinds checks the kinds and targets of raw tracepoint and
+// BTF-enabled tracepoint programs, as cilium/ebpf reads their sections.
+func TestOfTracepointKinds(t *testing.T) {
+	type program struct {
+		Kinds  []progtype.Kind
+		Target string
+	}
+	cases := map[string]struct {
+		spec *ebpf.ProgramSpec
+		want program
+	}{
+		"raw_tp":         {spec: &ebpf.ProgramSpec{Type: ebpf.RawTracepoint, SectionName: "raw_tp/sched_switch", AttachTo: "sched_switch"}, want: program{[]progtype.Kind{progtype.RawTracepoint}, "sched_switch"}},
+		"raw_tracepoint": {spec: &ebpf.ProgramSpec{Type: ebpf.RawTracepoint, SectionName: "raw_tracepoint/sched_wakeup", AttachTo: "sched_wakeup"}, want: program{[]progtype.Kind{progtype.RawTracepoint}, "sched_wakeup"}},
+		"tp_btf":         {spec: &ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, SectionName: "tp_btf/sched_switch", AttachTo: "sched_switch"}, want: program{[]progtype.Kind{progtype.TPBTF}, "sched_switch"}},
+		"writable raw":   {spec: &ebpf.ProgramSpec{Type: ebpf.RawTracepointWritable, SectionName: "raw_tp.w/bpf_test_finish"}, want: program{}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := program{Kinds: progtype.Of(tc.spec)}
+			if got.Kinds != nil {
+				got.Target = progtype.AttachTarget(tc.spec)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("kinds (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

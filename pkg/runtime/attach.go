@@ -17,7 +17,7 @@ import (
 
 // AttachSpec says where to attach a program. The concrete types are
 // XDPAttach, TCAttach, TCXAttach, TracepointAttach, KprobeAttach,
-// UprobeAttach, FentryAttach and CgroupAttach; each attaches the program
+// UprobeAttach, FentryAttach, CgroupAttach and RawTracepointAttach; each attaches the program
 // kinds its Kinds method returns.
 type AttachSpec interface {
 	// Kinds returns the program kinds this spec attaches.
@@ -147,6 +147,8 @@ func decodeAttach(k progtype.Kind, raw json.RawMessage) (AttachSpec, error) {
 		spec, err = decodeAs[FentryAttach](raw)
 	case progtype.Cgroup:
 		spec, err = decodeAs[CgroupAttach](raw)
+	case progtype.RawTracepoint, progtype.TPBTF:
+		spec, err = decodeAs[RawTracepointAttach](raw)
 	default:
 		return nil, fmt.Errorf("attach spec of kind %q: %w", k, ErrInvalid)
 	}
@@ -210,4 +212,5 @@ var (
 	_ AttachSpec = UprobeAttach{}
 	_ AttachSpec = FentryAttach{}
 	_ AttachSpec = CgroupAttach{}
+	_ AttachSpec = RawTracepointAttach{}
 )

@@ -26,6 +26,9 @@ var (
 	// symbol, binary, process or cgroup. The request may be right for
 	// another node or a later moment. It matches ErrNotFound.
 	ErrHookNotFound error = &subclass{msg: "not found", parent: ErrNotFound}
+	// ErrMapNotFound: a program has no map of the name a request gives, or
+	// a map has no entry with the key it gives. It matches ErrNotFound.
+	ErrMapNotFound error = &subclass{msg: "not found", parent: ErrNotFound}
 	// ErrInvalid: a request is malformed or does not fit the bytecode (wrong
 	// kind, bad attach spec, priority out of range, bad global data override).
 	ErrInvalid = errors.New("invalid")

@@ -153,7 +153,9 @@ func kindsOfType(t ebpf.ProgramType) []progtype.Kind {
 	case ebpf.Kprobe:
 		return []progtype.Kind{progtype.Kprobe, progtype.Kretprobe, progtype.Uprobe, progtype.Uretprobe}
 	case ebpf.Tracing:
-		return []progtype.Kind{progtype.Fentry, progtype.Fexit}
+		return []progtype.Kind{progtype.Fentry, progtype.Fexit, progtype.TPBTF}
+	case ebpf.RawTracepoint:
+		return []progtype.Kind{progtype.RawTracepoint}
 	case ebpf.CGroupSKB, ebpf.CGroupSock, ebpf.CGroupSockAddr, ebpf.CGroupSockopt, ebpf.CGroupSysctl, ebpf.CGroupDevice, ebpf.SockOps:
 		return []progtype.Kind{progtype.Cgroup}
 	}

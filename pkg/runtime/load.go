@@ -161,7 +161,9 @@ func loadError(p *loadingProgram, err error) error {
 	switch {
 	case errors.As(err, &ve):
 		return newVerifierError(p.name, ve)
-	case p.spec.Type == ebpf.Tracing && p.spec.AttachTo != "" && !kernelHasFunction(p.spec.AttachTo):
+	case p.spec.Type == ebpf.Tracing && p.spec.AttachType == ebpf.AttachTraceRawTp && p.spec.AttachTo != "" && !kernelHasTracepoint(p.spec.AttachTo):
+		return fmt.Errorf("program %s: tracepoint %s: not in the kernel's BTF: %w", p.name, p.spec.AttachTo, ErrHookNotFound)
+	case p.spec.Type == ebpf.Tracing && p.spec.AttachType != ebpf.AttachTraceRawTp && p.spec.AttachTo != "" && !kernelHasFunction(p.spec.AttachTo):
 		return fmt.Errorf("program %s: kernel function %s: not in the kernel's BTF: %w", p.name, p.spec.AttachTo, ErrHookNotFound)
 	}
 	return fmt.Errorf("program %s: load: %w", p.name, kernelError(err))
@@ -176,6 +178,18 @@ func kernelHasFunction(name string) bool {
 	}
 	var fn *btf.Func
 	return spec.TypeByName(name, &fn) == nil
+}
+
+// kernelHasTracepoint reports whether the kernel's BTF describes the
+// tracepoint name (as the typedef btf_trace_<name> a BTF-enabled tracepoint
+// program binds to); true when the BTF cannot be read.
+func kernelHasTracepoint(name string) bool {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return true
+	}
+	var td *btf.Typedef
+	return spec.TypeByName("btf_trace_"+name, &td) == nil
 }
 
 // constantData reports whether a map holds read-only globals, which stay

@@ -70,6 +70,11 @@ type Manager struct {
 	faults faults
 	// stats is the hold on BPF statistics (stats.go).
 	stats statsControl
+
+	// readers are the kernel ids of the maps whose events a reader is
+	// consuming (events.go).
+	readersMu sync.Mutex
+	readers   map[uint32]bool
 }
 
 // Open opens the state store, mounts the bpffs if needed and reconciles the

@@ -63,7 +63,15 @@ type ProgramRequest struct {
 	// Attach must be the spec type for Kind: XDPAttach for xdp, TCAttach for
 	// tc, TCXAttach for tcx, TracepointAttach, KprobeAttach for kprobe and
 	// kretprobe, UprobeAttach for uprobe and uretprobe, FentryAttach for
-	// fentry and fexit, CgroupAttach for cgroup. Required.
+	// fentry and fexit, CgroupAttach for cgroup, RawTracepointAttach for
+	// raw_tracepoint and tp_btf. Required.
+	//
+	// An object may hold twins: programs doing one job through different
+	// hooks, of which its own loader picks one at run time (bcc's tools ship
+	// a tp_btf and a raw_tp variant, or an fentry and a kprobe variant).
+	// Only the programs requested by name are loaded, so a request chooses
+	// a twin by naming it; the others are neither loaded nor checked against
+	// the kernel.
 	Attach AttachSpec
 }
 

@@ -54,6 +54,9 @@ func TestLoadRequestValidate(t *testing.T) {
 		"cgroup without path":       {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Cgroup, Attach: CgroupAttach{}}}}, wantErr: "cgroup: missing path"},
 		"tracepoint with two slash": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "a/b/c"}}}}, wantErr: "want group/name"},
 		"tracepoint escaping":       {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "../x"}}}}, wantErr: "want group/name"},
+		"raw tracepoint with group": {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.RawTracepoint, Attach: RawTracepointAttach{Tracepoint: "sched/sched_switch"}}}}, wantErr: "without its group"},
+		"tp_btf escaping":           {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.TPBTF, Attach: RawTracepointAttach{Tracepoint: "../x"}}}}, wantErr: "without its group"},
+		"tp_btf with tracepoint":    {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.TPBTF, Attach: TracepointAttach{Tracepoint: "sched/sched_switch"}}}}, wantErr: "does not attach tp_btf"},
 		"uprobe spec for a kprobe":  {req: LoadRequest{Programs: []ProgramRequest{{Name: "p", Kind: progtype.Kprobe, Attach: UprobeAttach{Target: "/bin/sh", Function: "main"}}}}, wantErr: "runtime.UprobeAttach does not attach kprobe programs"},
 	}
 	for name, tc := range cases {
@@ -107,6 +110,10 @@ func TestCompleteFromSection(t *testing.T) {
 		"tracepoint given":   {spec: &ebpf.ProgramSpec{Type: ebpf.TracePoint, SectionName: "tracepoint/syscalls/sys_enter_openat"}, attach: TracepointAttach{Tracepoint: "sched/sched_switch"}, want: TracepointAttach{Tracepoint: "sched/sched_switch"}},
 		"kprobe":             {spec: &ebpf.ProgramSpec{Type: ebpf.Kprobe, SectionName: "kprobe/sys_getpid"}, attach: KprobeAttach{Offset: 4}, want: KprobeAttach{Function: "sys_getpid", Offset: 4}},
 		"fentry":             {spec: &ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry, AttachTo: "do_unlinkat", SectionName: "fentry/do_unlinkat"}, attach: FentryAttach{}, want: FentryAttach{Function: "do_unlinkat"}},
+		"raw_tp":             {spec: &ebpf.ProgramSpec{Type: ebpf.RawTracepoint, AttachTo: "sched_switch", SectionName: "raw_tp/sched_switch"}, attach: RawTracepointAttach{}, want: RawTracepointAttach{Tracepoint: "sched_switch"}},
+		"tp_btf":             {spec: &ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sched_switch", SectionName: "tp_btf/sched_switch"}, attach: RawTracepointAttach{}, want: RawTracepointAttach{Tracepoint: "sched_switch"}},
+		"tp_btf given":       {spec: &ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sched_switch", SectionName: "tp_btf/sched_switch"}, attach: RawTracepointAttach{Tracepoint: "sched_wakeup"}, want: RawTracepointAttach{Tracepoint: "sched_wakeup"}},
+		"raw_tp unnamed":     {spec: &ebpf.ProgramSpec{Type: ebpf.RawTracepoint, SectionName: "raw_tp"}, attach: RawTracepointAttach{}, wantErr: `raw tracepoint: missing name, and section "raw_tp" names none`},
 		"kprobe unnamed":     {spec: &ebpf.ProgramSpec{Type: ebpf.Kprobe, SectionName: "kprobe"}, attach: KprobeAttach{}, wantErr: `kprobe: missing function, and section "kprobe" names none`},
 		"tracepoint unnamed": {spec: &ebpf.ProgramSpec{Type: ebpf.TracePoint, SectionName: "tracepoint"}, attach: TracepointAttach{}, wantErr: `tracepoint: missing group/name, and section "tracepoint" names none`},
 	}

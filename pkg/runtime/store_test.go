@@ -30,6 +30,9 @@ func TestRecordRoundTrip(t *testing.T) {
 		progtype.Fentry:     FentryAttach{Function: "do_unlinkat"},
 		progtype.Fexit:      FentryAttach{Function: "do_unlinkat"},
 		progtype.Cgroup:     CgroupAttach{Path: "/sys/fs/cgroup", AttachType: CgroupSockOps},
+
+		progtype.RawTracepoint: RawTracepointAttach{Tracepoint: "sched_switch"},
+		progtype.TPBTF:         RawTracepointAttach{Tracepoint: "sched_wakeup"},
 	}
 	s, err := openStore(t.TempDir(), "/run/bpfd/fs")
 	if err != nil {

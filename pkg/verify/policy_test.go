@@ -44,6 +44,7 @@ rules:
   mode: warn
   authorities:
   - key: {path: net.pub}
+  allow: {programTypes: [tracepoint, raw_tracepoint, tp_btf]}
 - name: local
   images: ["file:/opt/bpf/**"]
   allowUnsigned: true
@@ -81,7 +82,8 @@ rules:
 			},
 			Threshold: 2, Mode: ModeEnforce, ProgramTypes: []progtype.Kind{progtype.XDP, progtype.TC},
 		},
-		{Name: "observability", Images: []string{"registry.example.com/obs/**"}, Authorities: []string{"key " + k0.pub.Fingerprint() + " (" + filepath.Join(dir, "net.pub") + ")"}, Threshold: 1, Mode: ModeWarn},
+		{Name: "observability", Images: []string{"registry.example.com/obs/**"}, Authorities: []string{"key " + k0.pub.Fingerprint() + " (" + filepath.Join(dir, "net.pub") + ")"}, Threshold: 1, Mode: ModeWarn,
+			ProgramTypes: []progtype.Kind{progtype.Tracepoint, progtype.RawTracepoint, progtype.TPBTF}},
 		{Name: "local", Images: []string{"file:/opt/bpf/**"}, Mode: ModeEnforce, AllowUnsigned: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

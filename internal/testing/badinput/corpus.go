@@ -75,7 +75,7 @@ func (c *Corpus) objectPath(name string) string {
 }
 
 // RPCs are the bpfd.v1 methods request entries are sent to.
-var RPCs = []string{"Load", "Unload", "Get", "List", "UpdateOwner", "Inventory", "Top"}
+var RPCs = []string{"Load", "Unload", "Get", "List", "UpdateOwner", "Inventory", "Top", "Events", "MapDump", "MapGet", "MapUpdate", "MapDelete"}
 
 // tableFile is the name of a surface's table.
 const tableFile = "corpus.yaml"

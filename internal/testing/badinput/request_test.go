@@ -251,6 +251,28 @@ var requestMessages = map[string]struct {
 		}
 		return stream.Recv()
 	}},
+	// Events' first response, or the error that ends the stream.
+	"Events": {func() proto.Message { return &pb.EventsRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.Events(ctx, m.(*pb.EventsRequest))
+		if err != nil {
+			return nil, err
+		}
+		return stream.Recv()
+	}},
+	"MapDump": {func() proto.Message { return &pb.MapDumpRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		return c.MapDump(ctx, m.(*pb.MapDumpRequest))
+	}},
+	"MapGet": {func() proto.Message { return &pb.MapGetRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		return c.MapGet(ctx, m.(*pb.MapGetRequest))
+	}},
+	"MapUpdate": {func() proto.Message { return &pb.MapUpdateRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		return c.MapUpdate(ctx, m.(*pb.MapUpdateRequest))
+	}},
+	"MapDelete": {func() proto.Message { return &pb.MapDeleteRequest{} }, func(ctx context.Context, c pb.BpfdClient, m proto.Message) (proto.Message, error) {
+		return c.MapDelete(ctx, m.(*pb.MapDeleteRequest))
+	}},
 }
 
 // sendRequest expands the entry's file, decodes it strictly (an unknown

@@ -77,6 +77,23 @@ var surfaces = map[string]surface{
 		},
 		classes: map[string]func(error) bool{"invalid-object": is(artifact.ErrInvalidObject)},
 	},
+	"binary": {
+		ops: map[string]func(context.Context, *run) error{
+			"extract": func(_ context.Context, r *run) error {
+				for _, path := range r.entry.FilePaths() {
+					o, err := artifact.ReadEmbeddedObject(path)
+					if err != nil {
+						return err
+					}
+					if _, err := artifact.Describe([]artifact.ObjectFile{o}); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
+		classes: map[string]func(error) bool{"invalid-object": is(artifact.ErrInvalidObject)},
+	},
 	"artifact": {
 		prepare: writeLayout,
 		ops: map[string]func(context.Context, *run) error{

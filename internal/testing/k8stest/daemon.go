@@ -351,6 +351,8 @@ func checkType(p *bpfdv1.LoadProgram) error {
 		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_FENTRY || p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT
 	case *bpfdv1.AttachSpec_Cgroup:
 		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP
+	case *bpfdv1.AttachSpec_RawTracepoint:
+		ok = p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT || p.GetType() == bpfdv1.ProgramType_PROGRAM_TYPE_TP_BTF
 	}
 	if !ok {
 		return invalidRequest(fmt.Sprintf("program %s: attach spec does not match type %s", p.GetName(), p.GetType()))

@@ -50,4 +50,5 @@ var kernelTypes = map[bpfdv1.ProgramType]string{
 	bpfdv1.ProgramType_PROGRAM_TYPE_KRETPROBE: "Kprobe", bpfdv1.ProgramType_PROGRAM_TYPE_UPROBE: "Kprobe",
 	bpfdv1.ProgramType_PROGRAM_TYPE_URETPROBE: "Kprobe", bpfdv1.ProgramType_PROGRAM_TYPE_FENTRY: "Tracing",
 	bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT: "Tracing", bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP: "CGroupSKB",
+	bpfdv1.ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT: "RawTracepoint", bpfdv1.ProgramType_PROGRAM_TYPE_TP_BTF: "Tracing",
 }

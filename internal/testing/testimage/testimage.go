@@ -20,6 +20,11 @@ import (
 // registry or oci: reference with a tag (default latest). It returns the
 // reference pinned to the artifact's digest (NAME@DIGEST).
 func Build(ctx context.Context, dst string, objects ...string) (string, error) {
+	return BuildAnnotated(ctx, dst, nil, objects...)
+}
+
+// BuildAnnotated is Build with annotations on the manifest.
+func BuildAnnotated(ctx context.Context, dst string, annotations map[string]string, objects ...string) (string, error) {
 	var files []artifact.ObjectFile
 	for _, o := range objects {
 		f, err := artifact.ReadObjectFile(o)
@@ -29,7 +34,7 @@ func Build(ctx context.Context, dst string, objects ...string) (string, error) {
 		files = append(files, f)
 	}
 	staged := memory.New()
-	root, err := artifact.Build(ctx, staged, files, artifact.BuildOptions{Tool: "bpfd-testimage"})
+	root, err := artifact.Build(ctx, staged, files, artifact.BuildOptions{Tool: "bpfd-testimage", Annotations: annotations})
 	if err != nil {
 		return "", err
 	}

@@ -2,11 +2,18 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
+
+// linkSettleRetries bounds how often a scan goes on past a link the kernel
+// says is not yet settled (EAGAIN).
+const linkSettleRetries = 5
 
 // Link is a BPF link: a program attached to a hook.
 type Link struct {
@@ -53,29 +60,42 @@ func (s *scan) links(ctx context.Context) error {
 	s.linkIndex = map[uint32]int{}
 	r := newResolver()
 	it := new(link.Iterator)
-	defer it.Close()
-	for it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
+	defer func() { it.Close() }()
+	for retries := 0; ; {
+		for it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if len(s.inv.Links) >= s.opts.MaxObjects {
+				s.inv.Omitted.Links++
+				continue
+			}
+			if s.own(kindLink, uint32(it.ID)) {
+				continue
+			}
+			info, err := it.Link.Info()
+			if err != nil {
+				continue // gone, or a kind whose info the kernel does not give
+			}
+			l := Link{ID: uint32(info.ID), Type: linkTypeName(info.Type), ProgramID: uint32(info.Program)}
+			l.Attach = r.describe(info, s.programType(info.Program))
+			s.linkIndex[l.ID] = len(s.inv.Links)
+			s.inv.Links = append(s.inv.Links, l)
 		}
-		if len(s.inv.Links) >= s.opts.MaxObjects {
-			s.inv.Omitted.Links++
+		err := it.Err()
+		// A link being attached by another process has an id but is
+		// not yet settled: the kernel answers EAGAIN for it. Go on from
+		// the last link read, a few times over some 60 ms, as it settles or goes.
+		if errors.Is(err, unix.EAGAIN) && retries < linkSettleRetries {
+			retries++
+			time.Sleep(time.Duration(1<<retries) * time.Millisecond)
+			it = &link.Iterator{ID: it.ID}
 			continue
 		}
-		if s.own(kindLink, uint32(it.ID)) {
-			continue
-		}
-		info, err := it.Link.Info()
 		if err != nil {
-			continue // gone, or a kind whose info the kernel does not give
+			return fmt.Errorf("list links: %w", err)
 		}
-		l := Link{ID: uint32(info.ID), Type: linkTypeName(info.Type), ProgramID: uint32(info.Program)}
-		l.Attach = r.describe(info, s.programType(info.Program))
-		s.linkIndex[l.ID] = len(s.inv.Links)
-		s.inv.Links = append(s.inv.Links, l)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("list links: %w", err)
+		break
 	}
 	for _, l := range s.inv.Links {
 		if i, ok := s.progIndex[l.ProgramID]; ok {

@@ -122,6 +122,10 @@ const (
 	ProgramType_PROGRAM_TYPE_FENTRY      ProgramType = 9
 	ProgramType_PROGRAM_TYPE_FEXIT       ProgramType = 10
 	ProgramType_PROGRAM_TYPE_CGROUP      ProgramType = 11
+	// A raw tracepoint program (ELF section raw_tp/NAME).
+	ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT ProgramType = 12
+	// A BTF-enabled tracepoint program (ELF section tp_btf/NAME).
+	ProgramType_PROGRAM_TYPE_TP_BTF ProgramType = 13
 )
 
 // Enum value maps for ProgramType.
@@ -139,20 +143,24 @@ var (
 		9:  "PROGRAM_TYPE_FENTRY",
 		10: "PROGRAM_TYPE_FEXIT",
 		11: "PROGRAM_TYPE_CGROUP",
+		12: "PROGRAM_TYPE_RAW_TRACEPOINT",
+		13: "PROGRAM_TYPE_TP_BTF",
 	}
 	ProgramType_value = map[string]int32{
-		"PROGRAM_TYPE_UNSPECIFIED": 0,
-		"PROGRAM_TYPE_XDP":         1,
-		"PROGRAM_TYPE_TC":          2,
-		"PROGRAM_TYPE_TCX":         3,
-		"PROGRAM_TYPE_TRACEPOINT":  4,
-		"PROGRAM_TYPE_KPROBE":      5,
-		"PROGRAM_TYPE_KRETPROBE":   6,
-		"PROGRAM_TYPE_UPROBE":      7,
-		"PROGRAM_TYPE_URETPROBE":   8,
-		"PROGRAM_TYPE_FENTRY":      9,
-		"PROGRAM_TYPE_FEXIT":       10,
-		"PROGRAM_TYPE_CGROUP":      11,
+		"PROGRAM_TYPE_UNSPECIFIED":    0,
+		"PROGRAM_TYPE_XDP":            1,
+		"PROGRAM_TYPE_TC":             2,
+		"PROGRAM_TYPE_TCX":            3,
+		"PROGRAM_TYPE_TRACEPOINT":     4,
+		"PROGRAM_TYPE_KPROBE":         5,
+		"PROGRAM_TYPE_KRETPROBE":      6,
+		"PROGRAM_TYPE_UPROBE":         7,
+		"PROGRAM_TYPE_URETPROBE":      8,
+		"PROGRAM_TYPE_FENTRY":         9,
+		"PROGRAM_TYPE_FEXIT":          10,
+		"PROGRAM_TYPE_CGROUP":         11,
+		"PROGRAM_TYPE_RAW_TRACEPOINT": 12,
+		"PROGRAM_TYPE_TP_BTF":         13,
 	}
 )
 
@@ -890,7 +898,10 @@ type LoadProgram struct {
 	Type ProgramType `protobuf:"varint,2,opt,name=type,proto3,enum=bpfd.v1.ProgramType" json:"type,omitempty"`
 	// attach must match type: xdp for XDP, tc for TC, tcx for TCX, tracepoint,
 	// kprobe for KPROBE and KRETPROBE, uprobe for UPROBE and URETPROBE, fentry
-	// for FENTRY and FEXIT, cgroup for CGROUP.
+	// for FENTRY and FEXIT, cgroup for CGROUP, raw_tracepoint for
+	// RAW_TRACEPOINT and TP_BTF. Only the programs named are loaded: of an
+	// object's twin programs (one job through different hooks, e.g. a tp_btf
+	// and a raw_tp variant), name the one to run.
 	Attach        *AttachSpec `protobuf:"bytes,3,opt,name=attach,proto3" json:"attach,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -959,6 +970,7 @@ type AttachSpec struct {
 	//	*AttachSpec_Uprobe
 	//	*AttachSpec_Fentry
 	//	*AttachSpec_Cgroup
+	//	*AttachSpec_RawTracepoint
 	Spec          isAttachSpec_Spec `protobuf_oneof:"spec"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1073,6 +1085,15 @@ func (x *AttachSpec) GetCgroup() *CgroupAttach {
 	return nil
 }
 
+func (x *AttachSpec) GetRawTracepoint() *RawTracepointAttach {
+	if x != nil {
+		if x, ok := x.Spec.(*AttachSpec_RawTracepoint); ok {
+			return x.RawTracepoint
+		}
+	}
+	return nil
+}
+
 type isAttachSpec_Spec interface {
 	isAttachSpec_Spec()
 }
@@ -1109,6 +1130,10 @@ type AttachSpec_Cgroup struct {
 	Cgroup *CgroupAttach `protobuf:"bytes,8,opt,name=cgroup,proto3,oneof"`
 }
 
+type AttachSpec_RawTracepoint struct {
+	RawTracepoint *RawTracepointAttach `protobuf:"bytes,9,opt,name=raw_tracepoint,json=rawTracepoint,proto3,oneof"`
+}
+
 func (*AttachSpec_Xdp) isAttachSpec_Spec() {}
 
 func (*AttachSpec_Tc) isAttachSpec_Spec() {}
@@ -1124,6 +1149,8 @@ func (*AttachSpec_Uprobe) isAttachSpec_Spec() {}
 func (*AttachSpec_Fentry) isAttachSpec_Spec() {}
 
 func (*AttachSpec_Cgroup) isAttachSpec_Spec() {}
+
+func (*AttachSpec_RawTracepoint) isAttachSpec_Spec() {}
 
 type XdpAttach struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1571,6 +1598,52 @@ func (x *FentryAttach) GetFunction() string {
 	return ""
 }
 
+type RawTracepointAttach struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tracepoint is the tracepoint's name without its group, e.g.
+	// "sched_switch"; empty means the one the program's ELF section names.
+	Tracepoint    string `protobuf:"bytes,1,opt,name=tracepoint,proto3" json:"tracepoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RawTracepointAttach) Reset() {
+	*x = RawTracepointAttach{}
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RawTracepointAttach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RawTracepointAttach) ProtoMessage() {}
+
+func (x *RawTracepointAttach) ProtoReflect() protoreflect.Message {
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RawTracepointAttach.ProtoReflect.Descriptor instead.
+func (*RawTracepointAttach) Descriptor() ([]byte, []int) {
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RawTracepointAttach) GetTracepoint() string {
+	if x != nil {
+		return x.Tracepoint
+	}
+	return ""
+}
+
 type CgroupAttach struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// path of the cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice.
@@ -1582,7 +1655,7 @@ type CgroupAttach struct {
 
 func (x *CgroupAttach) Reset() {
 	*x = CgroupAttach{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1667,7 @@ func (x *CgroupAttach) String() string {
 func (*CgroupAttach) ProtoMessage() {}
 
 func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[12]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1680,7 @@ func (x *CgroupAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CgroupAttach.ProtoReflect.Descriptor instead.
 func (*CgroupAttach) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{12}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CgroupAttach) GetPath() string {
@@ -1634,7 +1707,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1719,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[13]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1732,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{13}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoadResponse) GetPrograms() []*Program {
@@ -1678,7 +1751,7 @@ type UnloadRequest struct {
 
 func (x *UnloadRequest) Reset() {
 	*x = UnloadRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1763,7 @@ func (x *UnloadRequest) String() string {
 func (*UnloadRequest) ProtoMessage() {}
 
 func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[14]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1776,7 @@ func (x *UnloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadRequest.ProtoReflect.Descriptor instead.
 func (*UnloadRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{14}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnloadRequest) GetIds() []uint64 {
@@ -1721,7 +1794,7 @@ type UnloadResponse struct {
 
 func (x *UnloadResponse) Reset() {
 	*x = UnloadResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1806,7 @@ func (x *UnloadResponse) String() string {
 func (*UnloadResponse) ProtoMessage() {}
 
 func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[15]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1819,7 @@ func (x *UnloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadResponse.ProtoReflect.Descriptor instead.
 func (*UnloadResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{15}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
 }
 
 type UpdateOwnerRequest struct {
@@ -1762,7 +1835,7 @@ type UpdateOwnerRequest struct {
 
 func (x *UpdateOwnerRequest) Reset() {
 	*x = UpdateOwnerRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1847,7 @@ func (x *UpdateOwnerRequest) String() string {
 func (*UpdateOwnerRequest) ProtoMessage() {}
 
 func (x *UpdateOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[16]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1860,7 @@ func (x *UpdateOwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOwnerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{16}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateOwnerRequest) GetIds() []uint64 {
@@ -1814,7 +1887,7 @@ type UpdateOwnerResponse struct {
 
 func (x *UpdateOwnerResponse) Reset() {
 	*x = UpdateOwnerResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1899,7 @@ func (x *UpdateOwnerResponse) String() string {
 func (*UpdateOwnerResponse) ProtoMessage() {}
 
 func (x *UpdateOwnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[17]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +1912,7 @@ func (x *UpdateOwnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOwnerResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOwnerResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{17}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateOwnerResponse) GetPrograms() []*Program {
@@ -1863,7 +1936,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +1948,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[18]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +1961,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{18}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListRequest) GetType() ProgramType {
@@ -1921,7 +1994,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2006,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[19]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2019,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{19}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListResponse) GetPrograms() []*Program {
@@ -1965,7 +2038,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2050,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[20]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2063,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{20}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetRequest) GetId() uint64 {
@@ -2009,7 +2082,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2094,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[21]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2107,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{21}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetResponse) GetProgram() *Program {
@@ -2053,7 +2126,7 @@ type PullImageRequest struct {
 
 func (x *PullImageRequest) Reset() {
 	*x = PullImageRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2138,7 @@ func (x *PullImageRequest) String() string {
 func (*PullImageRequest) ProtoMessage() {}
 
 func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[22]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2151,7 @@ func (x *PullImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageRequest.ProtoReflect.Descriptor instead.
 func (*PullImageRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{22}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PullImageRequest) GetBytecode() *Bytecode {
@@ -2097,7 +2170,7 @@ type PullImageResponse struct {
 
 func (x *PullImageResponse) Reset() {
 	*x = PullImageResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2182,7 @@ func (x *PullImageResponse) String() string {
 func (*PullImageResponse) ProtoMessage() {}
 
 func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[23]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2195,7 @@ func (x *PullImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullImageResponse.ProtoReflect.Descriptor instead.
 func (*PullImageResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{23}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PullImageResponse) GetProvenance() *Provenance {
@@ -2179,7 +2252,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2264,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[24]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2277,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{24}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Program) GetId() uint64 {
@@ -2354,7 +2427,7 @@ type Admission struct {
 
 func (x *Admission) Reset() {
 	*x = Admission{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2439,7 @@ func (x *Admission) String() string {
 func (*Admission) ProtoMessage() {}
 
 func (x *Admission) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[25]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2452,7 @@ func (x *Admission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Admission.ProtoReflect.Descriptor instead.
 func (*Admission) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{25}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Admission) GetState() AdmissionState {
@@ -2455,7 +2528,7 @@ type Provenance struct {
 
 func (x *Provenance) Reset() {
 	*x = Provenance{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2540,7 @@ func (x *Provenance) String() string {
 func (*Provenance) ProtoMessage() {}
 
 func (x *Provenance) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[26]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2553,7 @@ func (x *Provenance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provenance.ProtoReflect.Descriptor instead.
 func (*Provenance) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{26}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Provenance) GetReference() string {
@@ -2547,7 +2620,7 @@ type KernelInfo struct {
 
 func (x *KernelInfo) Reset() {
 	*x = KernelInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2632,7 @@ func (x *KernelInfo) String() string {
 func (*KernelInfo) ProtoMessage() {}
 
 func (x *KernelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[27]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2645,7 @@ func (x *KernelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelInfo.ProtoReflect.Descriptor instead.
 func (*KernelInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{27}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *KernelInfo) GetProgramId() uint32 {
@@ -2649,7 +2722,7 @@ type MapInfo struct {
 
 func (x *MapInfo) Reset() {
 	*x = MapInfo{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +2734,7 @@ func (x *MapInfo) String() string {
 func (*MapInfo) ProtoMessage() {}
 
 func (x *MapInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[28]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +2747,7 @@ func (x *MapInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapInfo.ProtoReflect.Descriptor instead.
 func (*MapInfo) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{28}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MapInfo) GetName() string {
@@ -2712,7 +2785,7 @@ type HookPosition struct {
 
 func (x *HookPosition) Reset() {
 	*x = HookPosition{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2797,7 @@ func (x *HookPosition) String() string {
 func (*HookPosition) ProtoMessage() {}
 
 func (x *HookPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[29]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2810,7 @@ func (x *HookPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookPosition.ProtoReflect.Descriptor instead.
 func (*HookPosition) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{29}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HookPosition) GetHook() string {
@@ -2780,7 +2853,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2792,7 +2865,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[30]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2805,7 +2878,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{30}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Peer) GetUid() uint32 {
@@ -2837,7 +2910,7 @@ type ListCacheRequest struct {
 
 func (x *ListCacheRequest) Reset() {
 	*x = ListCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2922,7 @@ func (x *ListCacheRequest) String() string {
 func (*ListCacheRequest) ProtoMessage() {}
 
 func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[31]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2935,7 @@ func (x *ListCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheRequest.ProtoReflect.Descriptor instead.
 func (*ListCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{31}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
 }
 
 type ListCacheResponse struct {
@@ -2878,7 +2951,7 @@ type ListCacheResponse struct {
 
 func (x *ListCacheResponse) Reset() {
 	*x = ListCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2890,7 +2963,7 @@ func (x *ListCacheResponse) String() string {
 func (*ListCacheResponse) ProtoMessage() {}
 
 func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[32]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2903,7 +2976,7 @@ func (x *ListCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheResponse.ProtoReflect.Descriptor instead.
 func (*ListCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{32}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListCacheResponse) GetEntries() []*CacheEntry {
@@ -2949,7 +3022,7 @@ type CacheEntry struct {
 
 func (x *CacheEntry) Reset() {
 	*x = CacheEntry{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3034,7 @@ func (x *CacheEntry) String() string {
 func (*CacheEntry) ProtoMessage() {}
 
 func (x *CacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[33]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3047,7 @@ func (x *CacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheEntry.ProtoReflect.Descriptor instead.
 func (*CacheEntry) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{33}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CacheEntry) GetDigest() string {
@@ -3045,7 +3118,7 @@ type CacheOrigin struct {
 
 func (x *CacheOrigin) Reset() {
 	*x = CacheOrigin{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3130,7 @@ func (x *CacheOrigin) String() string {
 func (*CacheOrigin) ProtoMessage() {}
 
 func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[34]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3143,7 @@ func (x *CacheOrigin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheOrigin.ProtoReflect.Descriptor instead.
 func (*CacheOrigin) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{34}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CacheOrigin) GetName() string {
@@ -3133,7 +3206,7 @@ type PruneCacheRequest struct {
 
 func (x *PruneCacheRequest) Reset() {
 	*x = PruneCacheRequest{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3218,7 @@ func (x *PruneCacheRequest) String() string {
 func (*PruneCacheRequest) ProtoMessage() {}
 
 func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[35]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3231,7 @@ func (x *PruneCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheRequest.ProtoReflect.Descriptor instead.
 func (*PruneCacheRequest) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{35}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PruneCacheRequest) GetAll() bool {
@@ -3182,7 +3255,7 @@ type PruneCacheResponse struct {
 
 func (x *PruneCacheResponse) Reset() {
 	*x = PruneCacheResponse{}
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3267,7 @@ func (x *PruneCacheResponse) String() string {
 func (*PruneCacheResponse) ProtoMessage() {}
 
 func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bpfd_v1_bpfd_proto_msgTypes[36]
+	mi := &file_bpfd_v1_bpfd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3280,7 @@ func (x *PruneCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneCacheResponse.ProtoReflect.Descriptor instead.
 func (*PruneCacheResponse) Descriptor() ([]byte, []int) {
-	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{36}
+	return file_bpfd_v1_bpfd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PruneCacheResponse) GetRemoved() []*CacheEntry {
@@ -3235,7 +3308,7 @@ var File_bpfd_v1_bpfd_proto protoreflect.FileDescriptor
 
 const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\n" +
-	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\"^\n" +
+	"\x12bpfd/v1/bpfd.proto\x12\abpfd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17bpfd/v1/inventory.proto\x1a\x12bpfd/v1/maps.proto\"^\n" +
 	"\bBytecode\x12\x1c\n" +
 	"\treference\x18\x01 \x01(\tR\treference\x124\n" +
 	"\vpull_policy\x18\x02 \x01(\x0e2\x13.bpfd.v1.PullPolicyR\n" +
@@ -3262,7 +3335,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\vLoadProgram\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x14.bpfd.v1.ProgramTypeR\x04type\x12+\n" +
-	"\x06attach\x18\x03 \x01(\v2\x13.bpfd.v1.AttachSpecR\x06attach\"\x8a\x03\n" +
+	"\x06attach\x18\x03 \x01(\v2\x13.bpfd.v1.AttachSpecR\x06attach\"\xd1\x03\n" +
 	"\n" +
 	"AttachSpec\x12&\n" +
 	"\x03xdp\x18\x01 \x01(\v2\x12.bpfd.v1.XdpAttachH\x00R\x03xdp\x12#\n" +
@@ -3274,7 +3347,8 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x06kprobe\x18\x05 \x01(\v2\x15.bpfd.v1.KprobeAttachH\x00R\x06kprobe\x12/\n" +
 	"\x06uprobe\x18\x06 \x01(\v2\x15.bpfd.v1.UprobeAttachH\x00R\x06uprobe\x12/\n" +
 	"\x06fentry\x18\a \x01(\v2\x15.bpfd.v1.FentryAttachH\x00R\x06fentry\x12/\n" +
-	"\x06cgroup\x18\b \x01(\v2\x15.bpfd.v1.CgroupAttachH\x00R\x06cgroupB\x06\n" +
+	"\x06cgroup\x18\b \x01(\v2\x15.bpfd.v1.CgroupAttachH\x00R\x06cgroup\x12E\n" +
+	"\x0eraw_tracepoint\x18\t \x01(\v2\x1c.bpfd.v1.RawTracepointAttachH\x00R\rrawTracepointB\x06\n" +
 	"\x04spec\"\xb4\x01\n" +
 	"\tXdpAttach\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x14\n" +
@@ -3308,7 +3382,11 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x10\n" +
 	"\x03pid\x18\x04 \x01(\x05R\x03pid\"*\n" +
 	"\fFentryAttach\x12\x1a\n" +
-	"\bfunction\x18\x01 \x01(\tR\bfunction\"^\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\"5\n" +
+	"\x13RawTracepointAttach\x12\x1e\n" +
+	"\n" +
+	"tracepoint\x18\x01 \x01(\tR\n" +
+	"tracepoint\"^\n" +
 	"\fCgroupAttach\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12:\n" +
 	"\vattach_type\x18\x02 \x01(\x0e2\x19.bpfd.v1.CgroupAttachTypeR\n" +
@@ -3449,7 +3527,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x1eERROR_REASON_VERIFIER_REJECTED\x10\x03\x12\x1e\n" +
 	"\x1aERROR_REASON_ATTACH_FAILED\x10\x04\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x05\x12#\n" +
-	"\x1fERROR_REASON_CLIENT_NOT_ALLOWED\x10\x06*\xbd\x02\n" +
+	"\x1fERROR_REASON_CLIENT_NOT_ALLOWED\x10\x06*\xf7\x02\n" +
 	"\vProgramType\x12\x1c\n" +
 	"\x18PROGRAM_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PROGRAM_TYPE_XDP\x10\x01\x12\x13\n" +
@@ -3463,7 +3541,9 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x13PROGRAM_TYPE_FENTRY\x10\t\x12\x16\n" +
 	"\x12PROGRAM_TYPE_FEXIT\x10\n" +
 	"\x12\x17\n" +
-	"\x13PROGRAM_TYPE_CGROUP\x10\v*x\n" +
+	"\x13PROGRAM_TYPE_CGROUP\x10\v\x12\x1f\n" +
+	"\x1bPROGRAM_TYPE_RAW_TRACEPOINT\x10\f\x12\x17\n" +
+	"\x13PROGRAM_TYPE_TP_BTF\x10\r*x\n" +
 	"\n" +
 	"PullPolicy\x12\x1b\n" +
 	"\x17PULL_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3522,7 +3602,7 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +
-	"\x16DISPATCHER_MODE_LINKED\x10\x022\xec\x04\n" +
+	"\x16DISPATCHER_MODE_LINKED\x10\x022\xaa\a\n" +
 	"\x04Bpfd\x123\n" +
 	"\x04Load\x12\x14.bpfd.v1.LoadRequest\x1a\x15.bpfd.v1.LoadResponse\x129\n" +
 	"\x06Unload\x12\x16.bpfd.v1.UnloadRequest\x1a\x17.bpfd.v1.UnloadResponse\x123\n" +
@@ -3534,7 +3614,12 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"PruneCache\x12\x1a.bpfd.v1.PruneCacheRequest\x1a\x1b.bpfd.v1.PruneCacheResponse\x12H\n" +
 	"\vUpdateOwner\x12\x1b.bpfd.v1.UpdateOwnerRequest\x1a\x1c.bpfd.v1.UpdateOwnerResponse\x12B\n" +
 	"\tInventory\x12\x19.bpfd.v1.InventoryRequest\x1a\x1a.bpfd.v1.InventoryResponse\x120\n" +
-	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01B/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
+	"\x03Top\x12\x13.bpfd.v1.TopRequest\x1a\x12.bpfd.v1.TopSample0\x01\x12;\n" +
+	"\x06Events\x12\x16.bpfd.v1.EventsRequest\x1a\x17.bpfd.v1.EventsResponse0\x01\x12<\n" +
+	"\aMapDump\x12\x17.bpfd.v1.MapDumpRequest\x1a\x18.bpfd.v1.MapDumpResponse\x129\n" +
+	"\x06MapGet\x12\x16.bpfd.v1.MapGetRequest\x1a\x17.bpfd.v1.MapGetResponse\x12B\n" +
+	"\tMapUpdate\x12\x19.bpfd.v1.MapUpdateRequest\x1a\x1a.bpfd.v1.MapUpdateResponse\x12B\n" +
+	"\tMapDelete\x12\x19.bpfd.v1.MapDeleteRequest\x1a\x1a.bpfd.v1.MapDeleteResponseB/Z-github.com/bpfd-dev/bpfd/proto/bpfd/v1;bpfdv1b\x06proto3"
 
 var (
 	file_bpfd_v1_bpfd_proto_rawDescOnce sync.Once
@@ -3549,7 +3634,7 @@ func file_bpfd_v1_bpfd_proto_rawDescGZIP() []byte {
 }
 
 var file_bpfd_v1_bpfd_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_bpfd_v1_bpfd_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(ErrorReason)(0),              // 0: bpfd.v1.ErrorReason
 	(ProgramType)(0),              // 1: bpfd.v1.ProgramType
@@ -3573,48 +3658,59 @@ var file_bpfd_v1_bpfd_proto_goTypes = []any{
 	(*KprobeAttach)(nil),          // 19: bpfd.v1.KprobeAttach
 	(*UprobeAttach)(nil),          // 20: bpfd.v1.UprobeAttach
 	(*FentryAttach)(nil),          // 21: bpfd.v1.FentryAttach
-	(*CgroupAttach)(nil),          // 22: bpfd.v1.CgroupAttach
-	(*LoadResponse)(nil),          // 23: bpfd.v1.LoadResponse
-	(*UnloadRequest)(nil),         // 24: bpfd.v1.UnloadRequest
-	(*UnloadResponse)(nil),        // 25: bpfd.v1.UnloadResponse
-	(*UpdateOwnerRequest)(nil),    // 26: bpfd.v1.UpdateOwnerRequest
-	(*UpdateOwnerResponse)(nil),   // 27: bpfd.v1.UpdateOwnerResponse
-	(*ListRequest)(nil),           // 28: bpfd.v1.ListRequest
-	(*ListResponse)(nil),          // 29: bpfd.v1.ListResponse
-	(*GetRequest)(nil),            // 30: bpfd.v1.GetRequest
-	(*GetResponse)(nil),           // 31: bpfd.v1.GetResponse
-	(*PullImageRequest)(nil),      // 32: bpfd.v1.PullImageRequest
-	(*PullImageResponse)(nil),     // 33: bpfd.v1.PullImageResponse
-	(*Program)(nil),               // 34: bpfd.v1.Program
-	(*Admission)(nil),             // 35: bpfd.v1.Admission
-	(*Provenance)(nil),            // 36: bpfd.v1.Provenance
-	(*KernelInfo)(nil),            // 37: bpfd.v1.KernelInfo
-	(*MapInfo)(nil),               // 38: bpfd.v1.MapInfo
-	(*HookPosition)(nil),          // 39: bpfd.v1.HookPosition
-	(*Peer)(nil),                  // 40: bpfd.v1.Peer
-	(*ListCacheRequest)(nil),      // 41: bpfd.v1.ListCacheRequest
-	(*ListCacheResponse)(nil),     // 42: bpfd.v1.ListCacheResponse
-	(*CacheEntry)(nil),            // 43: bpfd.v1.CacheEntry
-	(*CacheOrigin)(nil),           // 44: bpfd.v1.CacheOrigin
-	(*PruneCacheRequest)(nil),     // 45: bpfd.v1.PruneCacheRequest
-	(*PruneCacheResponse)(nil),    // 46: bpfd.v1.PruneCacheResponse
-	nil,                           // 47: bpfd.v1.LoadRequest.GlobalDataEntry
-	nil,                           // 48: bpfd.v1.LoadRequest.MetadataEntry
-	nil,                           // 49: bpfd.v1.ListRequest.SelectorEntry
-	nil,                           // 50: bpfd.v1.Program.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 51: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 52: google.protobuf.Duration
-	(*InventoryRequest)(nil),      // 53: bpfd.v1.InventoryRequest
-	(*TopRequest)(nil),            // 54: bpfd.v1.TopRequest
-	(*InventoryResponse)(nil),     // 55: bpfd.v1.InventoryResponse
-	(*TopSample)(nil),             // 56: bpfd.v1.TopSample
+	(*RawTracepointAttach)(nil),   // 22: bpfd.v1.RawTracepointAttach
+	(*CgroupAttach)(nil),          // 23: bpfd.v1.CgroupAttach
+	(*LoadResponse)(nil),          // 24: bpfd.v1.LoadResponse
+	(*UnloadRequest)(nil),         // 25: bpfd.v1.UnloadRequest
+	(*UnloadResponse)(nil),        // 26: bpfd.v1.UnloadResponse
+	(*UpdateOwnerRequest)(nil),    // 27: bpfd.v1.UpdateOwnerRequest
+	(*UpdateOwnerResponse)(nil),   // 28: bpfd.v1.UpdateOwnerResponse
+	(*ListRequest)(nil),           // 29: bpfd.v1.ListRequest
+	(*ListResponse)(nil),          // 30: bpfd.v1.ListResponse
+	(*GetRequest)(nil),            // 31: bpfd.v1.GetRequest
+	(*GetResponse)(nil),           // 32: bpfd.v1.GetResponse
+	(*PullImageRequest)(nil),      // 33: bpfd.v1.PullImageRequest
+	(*PullImageResponse)(nil),     // 34: bpfd.v1.PullImageResponse
+	(*Program)(nil),               // 35: bpfd.v1.Program
+	(*Admission)(nil),             // 36: bpfd.v1.Admission
+	(*Provenance)(nil),            // 37: bpfd.v1.Provenance
+	(*KernelInfo)(nil),            // 38: bpfd.v1.KernelInfo
+	(*MapInfo)(nil),               // 39: bpfd.v1.MapInfo
+	(*HookPosition)(nil),          // 40: bpfd.v1.HookPosition
+	(*Peer)(nil),                  // 41: bpfd.v1.Peer
+	(*ListCacheRequest)(nil),      // 42: bpfd.v1.ListCacheRequest
+	(*ListCacheResponse)(nil),     // 43: bpfd.v1.ListCacheResponse
+	(*CacheEntry)(nil),            // 44: bpfd.v1.CacheEntry
+	(*CacheOrigin)(nil),           // 45: bpfd.v1.CacheOrigin
+	(*PruneCacheRequest)(nil),     // 46: bpfd.v1.PruneCacheRequest
+	(*PruneCacheResponse)(nil),    // 47: bpfd.v1.PruneCacheResponse
+	nil,                           // 48: bpfd.v1.LoadRequest.GlobalDataEntry
+	nil,                           // 49: bpfd.v1.LoadRequest.MetadataEntry
+	nil,                           // 50: bpfd.v1.ListRequest.SelectorEntry
+	nil,                           // 51: bpfd.v1.Program.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 52: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 53: google.protobuf.Duration
+	(*InventoryRequest)(nil),      // 54: bpfd.v1.InventoryRequest
+	(*TopRequest)(nil),            // 55: bpfd.v1.TopRequest
+	(*EventsRequest)(nil),         // 56: bpfd.v1.EventsRequest
+	(*MapDumpRequest)(nil),        // 57: bpfd.v1.MapDumpRequest
+	(*MapGetRequest)(nil),         // 58: bpfd.v1.MapGetRequest
+	(*MapUpdateRequest)(nil),      // 59: bpfd.v1.MapUpdateRequest
+	(*MapDeleteRequest)(nil),      // 60: bpfd.v1.MapDeleteRequest
+	(*InventoryResponse)(nil),     // 61: bpfd.v1.InventoryResponse
+	(*TopSample)(nil),             // 62: bpfd.v1.TopSample
+	(*EventsResponse)(nil),        // 63: bpfd.v1.EventsResponse
+	(*MapDumpResponse)(nil),       // 64: bpfd.v1.MapDumpResponse
+	(*MapGetResponse)(nil),        // 65: bpfd.v1.MapGetResponse
+	(*MapUpdateResponse)(nil),     // 66: bpfd.v1.MapUpdateResponse
+	(*MapDeleteResponse)(nil),     // 67: bpfd.v1.MapDeleteResponse
 }
 var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	2,  // 0: bpfd.v1.Bytecode.pull_policy:type_name -> bpfd.v1.PullPolicy
 	10, // 1: bpfd.v1.LoadRequest.bytecode:type_name -> bpfd.v1.Bytecode
 	13, // 2: bpfd.v1.LoadRequest.programs:type_name -> bpfd.v1.LoadProgram
-	47, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
-	48, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
+	48, // 3: bpfd.v1.LoadRequest.global_data:type_name -> bpfd.v1.LoadRequest.GlobalDataEntry
+	49, // 4: bpfd.v1.LoadRequest.metadata:type_name -> bpfd.v1.LoadRequest.MetadataEntry
 	12, // 5: bpfd.v1.LoadRequest.owner:type_name -> bpfd.v1.Owner
 	1,  // 6: bpfd.v1.LoadProgram.type:type_name -> bpfd.v1.ProgramType
 	14, // 7: bpfd.v1.LoadProgram.attach:type_name -> bpfd.v1.AttachSpec
@@ -3625,68 +3721,79 @@ var file_bpfd_v1_bpfd_proto_depIdxs = []int32{
 	19, // 12: bpfd.v1.AttachSpec.kprobe:type_name -> bpfd.v1.KprobeAttach
 	20, // 13: bpfd.v1.AttachSpec.uprobe:type_name -> bpfd.v1.UprobeAttach
 	21, // 14: bpfd.v1.AttachSpec.fentry:type_name -> bpfd.v1.FentryAttach
-	22, // 15: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
-	3,  // 16: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
-	4,  // 17: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
-	6,  // 18: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
-	5,  // 19: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
-	6,  // 20: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
-	7,  // 21: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
-	34, // 22: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
-	12, // 23: bpfd.v1.UpdateOwnerRequest.owner:type_name -> bpfd.v1.Owner
-	34, // 24: bpfd.v1.UpdateOwnerResponse.programs:type_name -> bpfd.v1.Program
-	1,  // 25: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
-	49, // 26: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
-	34, // 27: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
-	34, // 28: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
-	10, // 29: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
-	36, // 30: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
-	1,  // 31: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
-	14, // 32: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
-	50, // 33: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
-	36, // 34: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
-	37, // 35: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
-	38, // 36: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
-	39, // 37: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
-	40, // 38: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
-	51, // 39: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
-	12, // 40: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
-	35, // 41: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
-	8,  // 42: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
-	51, // 43: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
-	51, // 44: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
-	52, // 45: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
-	9,  // 46: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
-	43, // 47: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
-	44, // 48: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
-	51, // 49: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
-	51, // 50: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
-	43, // 51: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
-	11, // 52: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
-	24, // 53: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
-	28, // 54: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
-	30, // 55: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
-	32, // 56: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
-	41, // 57: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
-	45, // 58: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
-	26, // 59: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
-	53, // 60: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
-	54, // 61: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
-	23, // 62: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
-	25, // 63: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
-	29, // 64: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
-	31, // 65: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
-	33, // 66: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
-	42, // 67: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
-	46, // 68: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
-	27, // 69: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
-	55, // 70: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
-	56, // 71: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
-	62, // [62:72] is the sub-list for method output_type
-	52, // [52:62] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	23, // 15: bpfd.v1.AttachSpec.cgroup:type_name -> bpfd.v1.CgroupAttach
+	22, // 16: bpfd.v1.AttachSpec.raw_tracepoint:type_name -> bpfd.v1.RawTracepointAttach
+	3,  // 17: bpfd.v1.XdpAttach.mode:type_name -> bpfd.v1.XdpMode
+	4,  // 18: bpfd.v1.XdpAttach.proceed_on:type_name -> bpfd.v1.XdpAction
+	6,  // 19: bpfd.v1.TcAttach.direction:type_name -> bpfd.v1.Direction
+	5,  // 20: bpfd.v1.TcAttach.proceed_on:type_name -> bpfd.v1.TcAction
+	6,  // 21: bpfd.v1.TcxAttach.direction:type_name -> bpfd.v1.Direction
+	7,  // 22: bpfd.v1.CgroupAttach.attach_type:type_name -> bpfd.v1.CgroupAttachType
+	35, // 23: bpfd.v1.LoadResponse.programs:type_name -> bpfd.v1.Program
+	12, // 24: bpfd.v1.UpdateOwnerRequest.owner:type_name -> bpfd.v1.Owner
+	35, // 25: bpfd.v1.UpdateOwnerResponse.programs:type_name -> bpfd.v1.Program
+	1,  // 26: bpfd.v1.ListRequest.type:type_name -> bpfd.v1.ProgramType
+	50, // 27: bpfd.v1.ListRequest.selector:type_name -> bpfd.v1.ListRequest.SelectorEntry
+	35, // 28: bpfd.v1.ListResponse.programs:type_name -> bpfd.v1.Program
+	35, // 29: bpfd.v1.GetResponse.program:type_name -> bpfd.v1.Program
+	10, // 30: bpfd.v1.PullImageRequest.bytecode:type_name -> bpfd.v1.Bytecode
+	37, // 31: bpfd.v1.PullImageResponse.provenance:type_name -> bpfd.v1.Provenance
+	1,  // 32: bpfd.v1.Program.type:type_name -> bpfd.v1.ProgramType
+	14, // 33: bpfd.v1.Program.attach:type_name -> bpfd.v1.AttachSpec
+	51, // 34: bpfd.v1.Program.metadata:type_name -> bpfd.v1.Program.MetadataEntry
+	37, // 35: bpfd.v1.Program.provenance:type_name -> bpfd.v1.Provenance
+	38, // 36: bpfd.v1.Program.kernel:type_name -> bpfd.v1.KernelInfo
+	39, // 37: bpfd.v1.Program.maps:type_name -> bpfd.v1.MapInfo
+	40, // 38: bpfd.v1.Program.hook:type_name -> bpfd.v1.HookPosition
+	41, // 39: bpfd.v1.Program.loaded_by:type_name -> bpfd.v1.Peer
+	52, // 40: bpfd.v1.Program.loaded_at:type_name -> google.protobuf.Timestamp
+	12, // 41: bpfd.v1.Program.owner:type_name -> bpfd.v1.Owner
+	36, // 42: bpfd.v1.Program.admission:type_name -> bpfd.v1.Admission
+	8,  // 43: bpfd.v1.Admission.state:type_name -> bpfd.v1.AdmissionState
+	52, // 44: bpfd.v1.Admission.checked_at:type_name -> google.protobuf.Timestamp
+	52, // 45: bpfd.v1.KernelInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	53, // 46: bpfd.v1.KernelInfo.run_time:type_name -> google.protobuf.Duration
+	9,  // 47: bpfd.v1.HookPosition.dispatcher_mode:type_name -> bpfd.v1.DispatcherMode
+	44, // 48: bpfd.v1.ListCacheResponse.entries:type_name -> bpfd.v1.CacheEntry
+	45, // 49: bpfd.v1.CacheEntry.origins:type_name -> bpfd.v1.CacheOrigin
+	52, // 50: bpfd.v1.CacheEntry.used_at:type_name -> google.protobuf.Timestamp
+	52, // 51: bpfd.v1.CacheOrigin.pulled_at:type_name -> google.protobuf.Timestamp
+	44, // 52: bpfd.v1.PruneCacheResponse.removed:type_name -> bpfd.v1.CacheEntry
+	11, // 53: bpfd.v1.Bpfd.Load:input_type -> bpfd.v1.LoadRequest
+	25, // 54: bpfd.v1.Bpfd.Unload:input_type -> bpfd.v1.UnloadRequest
+	29, // 55: bpfd.v1.Bpfd.List:input_type -> bpfd.v1.ListRequest
+	31, // 56: bpfd.v1.Bpfd.Get:input_type -> bpfd.v1.GetRequest
+	33, // 57: bpfd.v1.Bpfd.PullImage:input_type -> bpfd.v1.PullImageRequest
+	42, // 58: bpfd.v1.Bpfd.ListCache:input_type -> bpfd.v1.ListCacheRequest
+	46, // 59: bpfd.v1.Bpfd.PruneCache:input_type -> bpfd.v1.PruneCacheRequest
+	27, // 60: bpfd.v1.Bpfd.UpdateOwner:input_type -> bpfd.v1.UpdateOwnerRequest
+	54, // 61: bpfd.v1.Bpfd.Inventory:input_type -> bpfd.v1.InventoryRequest
+	55, // 62: bpfd.v1.Bpfd.Top:input_type -> bpfd.v1.TopRequest
+	56, // 63: bpfd.v1.Bpfd.Events:input_type -> bpfd.v1.EventsRequest
+	57, // 64: bpfd.v1.Bpfd.MapDump:input_type -> bpfd.v1.MapDumpRequest
+	58, // 65: bpfd.v1.Bpfd.MapGet:input_type -> bpfd.v1.MapGetRequest
+	59, // 66: bpfd.v1.Bpfd.MapUpdate:input_type -> bpfd.v1.MapUpdateRequest
+	60, // 67: bpfd.v1.Bpfd.MapDelete:input_type -> bpfd.v1.MapDeleteRequest
+	24, // 68: bpfd.v1.Bpfd.Load:output_type -> bpfd.v1.LoadResponse
+	26, // 69: bpfd.v1.Bpfd.Unload:output_type -> bpfd.v1.UnloadResponse
+	30, // 70: bpfd.v1.Bpfd.List:output_type -> bpfd.v1.ListResponse
+	32, // 71: bpfd.v1.Bpfd.Get:output_type -> bpfd.v1.GetResponse
+	34, // 72: bpfd.v1.Bpfd.PullImage:output_type -> bpfd.v1.PullImageResponse
+	43, // 73: bpfd.v1.Bpfd.ListCache:output_type -> bpfd.v1.ListCacheResponse
+	47, // 74: bpfd.v1.Bpfd.PruneCache:output_type -> bpfd.v1.PruneCacheResponse
+	28, // 75: bpfd.v1.Bpfd.UpdateOwner:output_type -> bpfd.v1.UpdateOwnerResponse
+	61, // 76: bpfd.v1.Bpfd.Inventory:output_type -> bpfd.v1.InventoryResponse
+	62, // 77: bpfd.v1.Bpfd.Top:output_type -> bpfd.v1.TopSample
+	63, // 78: bpfd.v1.Bpfd.Events:output_type -> bpfd.v1.EventsResponse
+	64, // 79: bpfd.v1.Bpfd.MapDump:output_type -> bpfd.v1.MapDumpResponse
+	65, // 80: bpfd.v1.Bpfd.MapGet:output_type -> bpfd.v1.MapGetResponse
+	66, // 81: bpfd.v1.Bpfd.MapUpdate:output_type -> bpfd.v1.MapUpdateResponse
+	67, // 82: bpfd.v1.Bpfd.MapDelete:output_type -> bpfd.v1.MapDeleteResponse
+	68, // [68:83] is the sub-list for method output_type
+	53, // [53:68] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_bpfd_v1_bpfd_proto_init() }
@@ -3695,6 +3802,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		return
 	}
 	file_bpfd_v1_inventory_proto_init()
+	file_bpfd_v1_maps_proto_init()
 	file_bpfd_v1_bpfd_proto_msgTypes[4].OneofWrappers = []any{
 		(*AttachSpec_Xdp)(nil),
 		(*AttachSpec_Tc)(nil),
@@ -3704,6 +3812,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 		(*AttachSpec_Uprobe)(nil),
 		(*AttachSpec_Fentry)(nil),
 		(*AttachSpec_Cgroup)(nil),
+		(*AttachSpec_RawTracepoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3711,7 +3820,7 @@ func file_bpfd_v1_bpfd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bpfd_v1_bpfd_proto_rawDesc), len(file_bpfd_v1_bpfd_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

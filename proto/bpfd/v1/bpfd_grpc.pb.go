@@ -36,6 +36,11 @@ const (
 	Bpfd_UpdateOwner_FullMethodName = "/bpfd.v1.Bpfd/UpdateOwner"
 	Bpfd_Inventory_FullMethodName   = "/bpfd.v1.Bpfd/Inventory"
 	Bpfd_Top_FullMethodName         = "/bpfd.v1.Bpfd/Top"
+	Bpfd_Events_FullMethodName      = "/bpfd.v1.Bpfd/Events"
+	Bpfd_MapDump_FullMethodName     = "/bpfd.v1.Bpfd/MapDump"
+	Bpfd_MapGet_FullMethodName      = "/bpfd.v1.Bpfd/MapGet"
+	Bpfd_MapUpdate_FullMethodName   = "/bpfd.v1.Bpfd/MapUpdate"
+	Bpfd_MapDelete_FullMethodName   = "/bpfd.v1.Bpfd/MapDelete"
 )
 
 // BpfdClient is the client API for Bpfd service.
@@ -93,6 +98,26 @@ type BpfdClient interface {
 	// kernel's, and each chain member's accounting), which cost a little on
 	// every run. FailedPrecondition when the kernel has no BPF_ENABLE_STATS.
 	Top(ctx context.Context, in *TopRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TopSample], error)
+	// Events streams the records a program writes to one of its ring
+	// buffers or perf event arrays, in batches, until the client cancels;
+	// decoded with the program's BTF when a record type is known. A client
+	// slower than the program loses records, counted in dropped: bpfd never
+	// waits for it. NotFound for an unknown program or map, InvalidArgument
+	// for a map of another type or an unknown record type, AlreadyExists
+	// while another client streams the same map.
+	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error)
+	// MapDump returns a page of the entries of one of a program's maps,
+	// decoded with its BTF. NotFound for an unknown program or map.
+	MapDump(ctx context.Context, in *MapDumpRequest, opts ...grpc.CallOption) (*MapDumpResponse, error)
+	// MapGet returns one entry. NotFound for an unknown program, map or
+	// key; InvalidArgument for a key of the wrong size.
+	MapGet(ctx context.Context, in *MapGetRequest, opts ...grpc.CallOption) (*MapGetResponse, error)
+	// MapUpdate writes one entry and MapDelete removes one. Only root, an
+	// admin, or the program's owner may: PermissionDenied
+	// (CLIENT_NOT_ALLOWED) for any other client. InvalidArgument for a key
+	// or value of the wrong size or a map that takes no writes.
+	MapUpdate(ctx context.Context, in *MapUpdateRequest, opts ...grpc.CallOption) (*MapUpdateResponse, error)
+	MapDelete(ctx context.Context, in *MapDeleteRequest, opts ...grpc.CallOption) (*MapDeleteResponse, error)
 }
 
 type bpfdClient struct {
@@ -212,6 +237,65 @@ func (c *bpfdClient) Top(ctx context.Context, in *TopRequest, opts ...grpc.CallO
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Bpfd_TopClient = grpc.ServerStreamingClient[TopSample]
 
+func (c *bpfdClient) Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Bpfd_ServiceDesc.Streams[1], Bpfd_Events_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EventsRequest, EventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bpfd_EventsClient = grpc.ServerStreamingClient[EventsResponse]
+
+func (c *bpfdClient) MapDump(ctx context.Context, in *MapDumpRequest, opts ...grpc.CallOption) (*MapDumpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MapDumpResponse)
+	err := c.cc.Invoke(ctx, Bpfd_MapDump_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bpfdClient) MapGet(ctx context.Context, in *MapGetRequest, opts ...grpc.CallOption) (*MapGetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MapGetResponse)
+	err := c.cc.Invoke(ctx, Bpfd_MapGet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bpfdClient) MapUpdate(ctx context.Context, in *MapUpdateRequest, opts ...grpc.CallOption) (*MapUpdateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MapUpdateResponse)
+	err := c.cc.Invoke(ctx, Bpfd_MapUpdate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bpfdClient) MapDelete(ctx context.Context, in *MapDeleteRequest, opts ...grpc.CallOption) (*MapDeleteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MapDeleteResponse)
+	err := c.cc.Invoke(ctx, Bpfd_MapDelete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BpfdServer is the server API for Bpfd service.
 // All implementations must embed UnimplementedBpfdServer
 // for forward compatibility.
@@ -267,6 +351,26 @@ type BpfdServer interface {
 	// kernel's, and each chain member's accounting), which cost a little on
 	// every run. FailedPrecondition when the kernel has no BPF_ENABLE_STATS.
 	Top(*TopRequest, grpc.ServerStreamingServer[TopSample]) error
+	// Events streams the records a program writes to one of its ring
+	// buffers or perf event arrays, in batches, until the client cancels;
+	// decoded with the program's BTF when a record type is known. A client
+	// slower than the program loses records, counted in dropped: bpfd never
+	// waits for it. NotFound for an unknown program or map, InvalidArgument
+	// for a map of another type or an unknown record type, AlreadyExists
+	// while another client streams the same map.
+	Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error
+	// MapDump returns a page of the entries of one of a program's maps,
+	// decoded with its BTF. NotFound for an unknown program or map.
+	MapDump(context.Context, *MapDumpRequest) (*MapDumpResponse, error)
+	// MapGet returns one entry. NotFound for an unknown program, map or
+	// key; InvalidArgument for a key of the wrong size.
+	MapGet(context.Context, *MapGetRequest) (*MapGetResponse, error)
+	// MapUpdate writes one entry and MapDelete removes one. Only root, an
+	// admin, or the program's owner may: PermissionDenied
+	// (CLIENT_NOT_ALLOWED) for any other client. InvalidArgument for a key
+	// or value of the wrong size or a map that takes no writes.
+	MapUpdate(context.Context, *MapUpdateRequest) (*MapUpdateResponse, error)
+	MapDelete(context.Context, *MapDeleteRequest) (*MapDeleteResponse, error)
 	mustEmbedUnimplementedBpfdServer()
 }
 
@@ -306,6 +410,21 @@ func (UnimplementedBpfdServer) Inventory(context.Context, *InventoryRequest) (*I
 }
 func (UnimplementedBpfdServer) Top(*TopRequest, grpc.ServerStreamingServer[TopSample]) error {
 	return status.Error(codes.Unimplemented, "method Top not implemented")
+}
+func (UnimplementedBpfdServer) Events(*EventsRequest, grpc.ServerStreamingServer[EventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method Events not implemented")
+}
+func (UnimplementedBpfdServer) MapDump(context.Context, *MapDumpRequest) (*MapDumpResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MapDump not implemented")
+}
+func (UnimplementedBpfdServer) MapGet(context.Context, *MapGetRequest) (*MapGetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MapGet not implemented")
+}
+func (UnimplementedBpfdServer) MapUpdate(context.Context, *MapUpdateRequest) (*MapUpdateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MapUpdate not implemented")
+}
+func (UnimplementedBpfdServer) MapDelete(context.Context, *MapDeleteRequest) (*MapDeleteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MapDelete not implemented")
 }
 func (UnimplementedBpfdServer) mustEmbedUnimplementedBpfdServer() {}
 func (UnimplementedBpfdServer) testEmbeddedByValue()              {}
@@ -501,6 +620,89 @@ func _Bpfd_Top_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Bpfd_TopServer = grpc.ServerStreamingServer[TopSample]
 
+func _Bpfd_Events_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(EventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BpfdServer).Events(m, &grpc.GenericServerStream[EventsRequest, EventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bpfd_EventsServer = grpc.ServerStreamingServer[EventsResponse]
+
+func _Bpfd_MapDump_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MapDumpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).MapDump(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_MapDump_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).MapDump(ctx, req.(*MapDumpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Bpfd_MapGet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MapGetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).MapGet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_MapGet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).MapGet(ctx, req.(*MapGetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Bpfd_MapUpdate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MapUpdateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).MapUpdate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_MapUpdate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).MapUpdate(ctx, req.(*MapUpdateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Bpfd_MapDelete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MapDeleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BpfdServer).MapDelete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bpfd_MapDelete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BpfdServer).MapDelete(ctx, req.(*MapDeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Bpfd_ServiceDesc is the grpc.ServiceDesc for Bpfd service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -544,11 +746,32 @@ var Bpfd_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Inventory",
 			Handler:    _Bpfd_Inventory_Handler,
 		},
+		{
+			MethodName: "MapDump",
+			Handler:    _Bpfd_MapDump_Handler,
+		},
+		{
+			MethodName: "MapGet",
+			Handler:    _Bpfd_MapGet_Handler,
+		},
+		{
+			MethodName: "MapUpdate",
+			Handler:    _Bpfd_MapUpdate_Handler,
+		},
+		{
+			MethodName: "MapDelete",
+			Handler:    _Bpfd_MapDelete_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Top",
 			Handler:       _Bpfd_Top_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Events",
+			Handler:       _Bpfd_Events_Handler,
 			ServerStreams: true,
 		},
 	},

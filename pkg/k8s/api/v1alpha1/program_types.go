@@ -3,7 +3,10 @@ package v1alpha1
 // Program selects one program of the artifact and says where to attach it.
 // It carries exactly one attach block, the one for its type: xdp, tc, tcx,
 // tracepoint, kprobe (kprobe and kretprobe), uprobe (uprobe and uretprobe),
-// fentry (fentry and fexit) or cgroup.
+// fentry (fentry and fexit), cgroup or rawTracepoint (raw_tracepoint and
+// tp_btf). Of an artifact's twin programs (one job through different hooks,
+// as bcc's tools ship a tp_btf and a raw_tp variant, or an fentry and a
+// kprobe variant), only the one named is loaded.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.xdp) == (self.type == 'xdp')",message="type xdp takes the xdp attach block, and only type xdp does"
 // +kubebuilder:validation:XValidation:rule="has(self.tc) == (self.type == 'tc')",message="type tc takes the tc attach block, and only type tc does"
@@ -13,6 +16,7 @@ package v1alpha1
 // +kubebuilder:validation:XValidation:rule="has(self.uprobe) == (self.type in ['uprobe', 'uretprobe'])",message="types uprobe and uretprobe take the uprobe attach block, and only they do"
 // +kubebuilder:validation:XValidation:rule="has(self.fentry) == (self.type in ['fentry', 'fexit'])",message="types fentry and fexit take the fentry attach block, and only they do"
 // +kubebuilder:validation:XValidation:rule="has(self.cgroup) == (self.type == 'cgroup')",message="type cgroup takes the cgroup attach block, and only type cgroup does"
+// +kubebuilder:validation:XValidation:rule="has(self.rawTracepoint) == (self.type in ['raw_tracepoint', 'tp_btf'])",message="types raw_tracepoint and tp_btf take the rawTracepoint attach block, and only they do"
 type Program struct {
 	// name is the program's function name in the artifact.
 	// +required
@@ -49,11 +53,14 @@ type Program struct {
 	// cgroup attaches a program of type cgroup.
 	// +optional
 	Cgroup *CgroupAttach `json:"cgroup,omitempty"`
+	// rawTracepoint attaches a program of type raw_tracepoint or tp_btf.
+	// +optional
+	RawTracepoint *RawTracepointAttach `json:"rawTracepoint,omitempty"`
 }
 
 // ProgramType is a kind of program together with the way it attaches; the
 // names are bpfd's program kinds.
-// +kubebuilder:validation:Enum=xdp;tc;tcx;tracepoint;kprobe;kretprobe;uprobe;uretprobe;fentry;fexit;cgroup
+// +kubebuilder:validation:Enum=xdp;tc;tcx;tracepoint;kprobe;kretprobe;uprobe;uretprobe;fentry;fexit;cgroup;raw_tracepoint;tp_btf
 type ProgramType string
 
 // The program types.
@@ -69,6 +76,10 @@ const (
 	ProgramTypeFentry     ProgramType = "fentry"
 	ProgramTypeFexit      ProgramType = "fexit"
 	ProgramTypeCgroup     ProgramType = "cgroup"
+	// ProgramTypeRawTracepoint is a raw tracepoint program (raw_tp/NAME).
+	ProgramTypeRawTracepoint ProgramType = "raw_tracepoint"
+	// ProgramTypeTPBTF is a BTF-enabled tracepoint program (tp_btf/NAME).
+	ProgramTypeTPBTF ProgramType = "tp_btf"
 )
 
 // InterfaceSelector names the network interfaces to attach to: either a
@@ -226,6 +237,18 @@ type FentryAttach struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	Function string `json:"function"`
+}
+
+// RawTracepointAttach attaches a raw tracepoint or a BTF-enabled
+// tracepoint program to a kernel tracepoint.
+type RawTracepointAttach struct {
+	// tracepoint is the tracepoint's name without its group, e.g.
+	// sched_switch.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_]+$`
+	Tracepoint string `json:"tracepoint"`
 }
 
 // CgroupAttach attaches a cgroup program to a cgroup v2 directory.

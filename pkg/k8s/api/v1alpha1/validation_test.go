@@ -225,7 +225,7 @@ func TestSamples(t *testing.T) {
 			}
 		})
 	}
-	for _, pt := range []v1alpha1.ProgramType{"xdp", "tc", "tcx", "tracepoint", "kprobe", "kretprobe", "uprobe", "uretprobe", "fentry", "fexit", "cgroup"} {
+	for _, pt := range []v1alpha1.ProgramType{"xdp", "tc", "tcx", "tracepoint", "kprobe", "kretprobe", "uprobe", "uretprobe", "fentry", "fexit", "cgroup", "raw_tracepoint", "tp_btf"} {
 		if !types[pt] {
 			t.Errorf("no sample of program type %s", pt)
 		}

@@ -208,6 +208,10 @@ func attachSpecs(p v1alpha1.Program, interfaces func(v1alpha1.InterfaceSelector)
 		return one(&bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_Fentry{Fentry: &bpfdv1.FentryAttach{
 			Function: p.Fentry.Function,
 		}}})
+	case (p.Type == v1alpha1.ProgramTypeRawTracepoint || p.Type == v1alpha1.ProgramTypeTPBTF) && p.RawTracepoint != nil:
+		return one(&bpfdv1.AttachSpec{Spec: &bpfdv1.AttachSpec_RawTracepoint{RawTracepoint: &bpfdv1.RawTracepointAttach{
+			Tracepoint: p.RawTracepoint.Tracepoint,
+		}}})
 	case p.Type == v1alpha1.ProgramTypeCgroup && p.Cgroup != nil:
 		at, ok := cgroupAttachTypes[p.Cgroup.AttachType]
 		if !ok {
@@ -245,6 +249,9 @@ var (
 		v1alpha1.ProgramTypeFentry:     bpfdv1.ProgramType_PROGRAM_TYPE_FENTRY,
 		v1alpha1.ProgramTypeFexit:      bpfdv1.ProgramType_PROGRAM_TYPE_FEXIT,
 		v1alpha1.ProgramTypeCgroup:     bpfdv1.ProgramType_PROGRAM_TYPE_CGROUP,
+
+		v1alpha1.ProgramTypeRawTracepoint: bpfdv1.ProgramType_PROGRAM_TYPE_RAW_TRACEPOINT,
+		v1alpha1.ProgramTypeTPBTF:         bpfdv1.ProgramType_PROGRAM_TYPE_TP_BTF,
 	}
 	pullPolicies = map[v1alpha1.PullPolicy]bpfdv1.PullPolicy{
 		v1alpha1.PullAlways:       bpfdv1.PullPolicy_PULL_POLICY_ALWAYS,
