@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -255,7 +256,14 @@ func TestStatsLoneProgramJoinsChain(t *testing.T) {
 		}
 		checkRuns("alone again", false, 30)
 
-		// bpfd stops and starts again: the runs counted so far stay.
+		// bpfd stops and starts again: the runs counted so far stay. The
+		// test keeps the kernel's statistics on meanwhile: the packets the
+		// veth may carry while bpfd is down are counted.
+		kernelStats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kernelStats.Close()
 		release()
 		if err := m.Close(); err != nil {
 			t.Fatal(err)
