@@ -184,13 +184,16 @@ type ProgramStats struct {
 	RunCount uint64
 	RunTime  time.Duration
 	// Accounted says its chain's dispatcher counted them; otherwise the
-	// kernel did.
+	// kernel did, or, for a program alone on its hook (run with no
+	// dispatcher), the kernel since it runs alone plus what the chains it
+	// was in accounted before.
 	Accounted bool
 }
 
 // Stats returns the runs of every program on the node: bpfd's programs in
-// chains as their chains accounted them, every other program as the
-// kernel counts it. The programs that run chains (dispatchers, and
+// chains as their chains accounted them, one alone on its hook (with no
+// dispatcher) as the kernel counts it plus what the chains it was in
+// accounted, every other program as the kernel counts it. The programs that run chains (dispatchers, and
 // extension programs in freplace mode) are not listed: their members are.
 // Counts move only while statistics are held (HoldStats), or while the
 // sysctl kernel.bpf_stats_enabled is on for the kernel's counters.
@@ -214,16 +217,6 @@ func (m *Manager) Stats(ctx context.Context) ([]ProgramStats, error) {
 		if r.State != stateLoaded {
 			continue
 		}
-		if r.Chain != nil {
-			if id, ok := m.loneProgram(r.Hook, r.ID); ok {
-				// Alone on its hook it runs with no dispatcher, which has
-				// no chain to account: the kernel counts it.
-				delete(skip, id)
-				r.ProgramID = id
-				own[id] = r
-				continue
-			}
-		}
 		if r.Chain == nil {
 			if r.ProgramID != 0 {
 				own[r.ProgramID] = r
@@ -239,8 +232,14 @@ func (m *Manager) Stats(ctx context.Context) ([]ProgramStats, error) {
 			chains[r.Hook] = counts
 		}
 		c := counts[uint64(r.ID)]
+		// Alone on its hook a program runs with no dispatcher: the kernel
+		// counts it, on top of what chains it was in accounted.
+		_, lone := m.loneProgram(r.Hook, r.ID)
+		if lone && c.KernelID != 0 {
+			skip[c.KernelID] = true
+		}
 		out = append(out, ProgramStats{ID: r.ID, KernelID: c.KernelID, Name: r.Name, Kind: r.Kind, Hook: r.Hook,
-			RunCount: c.RunCount, RunTime: c.RunTime, Accounted: true})
+			RunCount: c.RunCount, RunTime: c.RunTime, Accounted: !lone})
 	}
 	kernel, err := m.kernelStats(ctx, skip, own)
 	if err != nil {
@@ -364,9 +363,6 @@ func (m *Manager) kernelStats(ctx context.Context, skip map[uint32]bool, own map
 		p := ProgramStats{KernelID: uint32(id), Name: n.name, KernelType: n.typ, RunCount: st.RunCount, RunTime: st.Runtime}
 		if r, ok := own[uint32(id)]; ok {
 			p.ID, p.Name, p.Kind = r.ID, r.Name, r.Kind
-			if r.Chain != nil {
-				p.Hook = r.Hook // alone on its hook
-			}
 		}
 		out = append(out, p)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -203,4 +204,76 @@ func counts(t *testing.T, ps []runtime.Program) []uint64 {
 		out[i] = globalU64(t, p)
 	}
 	return out
+}
+
+// TestStatsLoneProgramJoinsChain holds BPF statistics while a program runs
+// alone on a veth's XDP hook (with no dispatcher, counted by the kernel),
+// then joins a chain, then runs alone again, then across a restart: at
+// each step its reported runs are all the packets it counted itself, those
+// of the earlier steps included.
+func TestStatsLoneProgramJoinsChain(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode runtime.DispatcherMode) {
+		e := newModeEnv(t, mode)
+		m := e.open(t)
+		v := newVethPair(t)
+		ctx := context.Background()
+		release, err := m.HoldStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { release() }()
+		attach := func(prio int) runtime.AttachSpec {
+			return runtime.XDPAttach{Interface: v.Peer, Netns: v.Netns, Priority: prio}
+		}
+		first := loadOne(t, m, "file:xdp_verdict.bpf.o", "xdp_verdict", progtype.XDP, attach(1), nil)
+		checkRuns := func(step string, wantAccounted bool, sent uint64) {
+			t.Helper()
+			v.SendUDP(t, 10)
+			eventually(t, step+": the program to count the packets", func() bool { return globalU64(t, first) >= sent })
+			eventually(t, step+": its runs to be the packets it counted", func() bool {
+				before := globalU64(t, first)
+				s, ok := statsByID(t, m)[uint32(first.ID)]
+				if globalU64(t, first) != before {
+					return false
+				}
+				if !ok || s.Accounted != wantAccounted || s.Hook == "" {
+					t.Fatalf("%s: stats %+v, want accounted %v on its hook", step, s, wantAccounted)
+				}
+				if s.RunCount != before {
+					t.Logf("%s: %d runs reported, it counted %d packets", step, s.RunCount, before)
+					return false
+				}
+				return true
+			})
+		}
+		checkRuns("alone", false, 10)
+
+		second := loadOne(t, m, "file:xdp_verdict.bpf.o", "xdp_verdict", progtype.XDP, attach(2), nil)
+		checkRuns("in a chain", true, 20)
+
+		if err := m.Unload(ctx, second.ID); err != nil {
+			t.Fatal(err)
+		}
+		checkRuns("alone again", false, 30)
+
+		// bpfd stops and starts again: the runs counted so far stay. The
+		// test keeps the kernel's statistics on meanwhile: the packets the
+		// veth may carry while bpfd is down are counted.
+		kernelStats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kernelStats.Close()
+		release()
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m = e.open(t)
+		if release, err = m.HoldStats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		checkRuns("alone after a restart", false, 40)
+		second = loadOne(t, m, "file:xdp_verdict.bpf.o", "xdp_verdict", progtype.XDP, attach(2), nil)
+		checkRuns("in a chain after a restart", true, 50)
+	})
 }

@@ -1,7 +1,10 @@
 package dispatcher
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -108,7 +111,10 @@ func (d *Dispatcher) SetAccounting(on bool) {
 // Stats returns, for each member of the chain the hook runs, in run order,
 // its runs as the dispatcher's chains accounted them since this Dispatcher
 // first ran it: the running chain's counts when it accounts, plus what the
-// chains it replaced counted. A chain adopted by Open counts from when it
+// chains it replaced counted. A lone program running directly is counted
+// by the kernel (while BPF statistics are on): its kernel statistics count
+// as its chain's, both while it runs alone and, once it joins a chain,
+// towards its member's counts. A chain adopted by Open counts from when it
 // was built. Members never accounted have zero counts.
 func (d *Dispatcher) Stats() ([]MemberStats, error) {
 	d.mu.Lock()
@@ -117,11 +123,15 @@ func (d *Dispatcher) Stats() ([]MemberStats, error) {
 		return nil, nil
 	}
 	var live []slotCounter
-	if d.cur.counters != nil {
-		var err error
-		if live, err = readCounters(d.cur.counters, len(d.cur.slots)); err != nil {
-			return nil, fmt.Errorf("%s: %w", d.hook, err)
-		}
+	var err error
+	switch {
+	case d.cur.counters != nil:
+		live, err = readCounters(d.cur.counters, len(d.cur.slots))
+	case d.cur.mode == ModeDirect:
+		live, err = kernelCounts(d.cur)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.hook, err)
 	}
 	out := make([]MemberStats, len(d.cur.slots))
 	for i, s := range d.cur.slots {
@@ -136,15 +146,46 @@ func (d *Dispatcher) Stats() ([]MemberStats, error) {
 	return out, nil
 }
 
+// kernelCounts returns the kernel's statistics of gen's program, a lone
+// program running directly, as its one member's counts.
+func kernelCounts(gen *generation) ([]slotCounter, error) {
+	var prog *ebpf.Program
+	if gen.chain != nil && gen.chain.prog != nil {
+		prog = gen.chain.prog
+	} else {
+		p, err := ebpf.NewProgramFromID(gen.programID)
+		if err != nil {
+			return nil, fmt.Errorf("program %d: %w", gen.programID, err)
+		}
+		defer p.Close()
+		prog = p
+	}
+	st, err := prog.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("statistics of program %d: %w", gen.programID, err)
+	}
+	return []slotCounter{{Runs: st.RunCount, Nanos: uint64(st.Runtime)}}, nil
+}
+
 // fold adds what gen, a chain leaving the hook, counted to the members'
-// base. A failure to read loses that chain's counts; it is logged.
+// base: its counters, or, while the dispatcher accounts, the kernel's
+// statistics of a lone program running directly, whose runs thus carry
+// into the chain it joins (and back into the program running alone again,
+// which is loaded anew and counts from zero). A failure to read loses those
+// counts; it is logged.
 func (d *Dispatcher) fold(gen *generation) {
-	if gen.counters == nil {
+	var counts []slotCounter
+	var err error
+	switch {
+	case gen.counters != nil:
+		counts, err = readCounters(gen.counters, len(gen.slots))
+		gen.counters.Close()
+		gen.counters = nil
+	case gen.mode == ModeDirect && len(gen.slots) == 1 && d.accounting:
+		counts, err = kernelCounts(gen)
+	default:
 		return
 	}
-	counts, err := readCounters(gen.counters, len(gen.slots))
-	gen.counters.Close()
-	gen.counters = nil
 	if err != nil {
 		d.log.Warn("read the counters of a retired chain; its counts are lost", "program_id", gen.programID, "error", err)
 		return
@@ -165,4 +206,76 @@ func (d *Dispatcher) pruneBase() {
 			delete(d.base, id)
 		}
 	}
+}
+
+// pinBase pins, beside gen's pins, its members' base, so that a restarted
+// Dispatcher adopting gen reports the same counts. Nothing is pinned when
+// the base is all zero. A failure loses the base at the next restart only;
+// it is logged.
+func (d *Dispatcher) pinBase(gen *generation) {
+	if gen.dir == "" {
+		return
+	}
+	values := make([]slotCounter, len(gen.slots))
+	zero := true
+	for i, s := range gen.slots {
+		b := d.base[s.ID]
+		values[i] = slotCounter{Runs: b.RunCount, Nanos: uint64(b.RunTime)}
+		zero = zero && b.RunCount == 0 && b.RunTime == 0
+	}
+	if zero {
+		return
+	}
+	if err := writeBase(filepath.Join(gen.dir, pinBase), values); err != nil {
+		d.log.Warn("pin the members' counts; a restart loses them", "pins", gen.dir, "error", err)
+	}
+}
+
+// writeBase pins at path an array map of values.
+func writeBase(path string, values []slotCounter) error {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "bpfd_chain_base",
+		Type:       ebpf.Array,
+		KeySize:    4,
+		ValueSize:  16,
+		MaxEntries: uint32(len(values)),
+	})
+	if err != nil {
+		return fmt.Errorf("members' counts: %w", err)
+	}
+	defer m.Close()
+	for i, v := range values {
+		if err := m.Put(uint32(i), v); err != nil {
+			return fmt.Errorf("members' counts: %w", err)
+		}
+	}
+	if err := objPin(m.FD(), path); err != nil {
+		return err
+	}
+	return nil
+}
+
+// loadBase reads into the base the members' counts pinned in dir, a
+// chain's pins listing slots, if any.
+func (d *Dispatcher) loadBase(dir string, slots []Slot) error {
+	path := filepath.Join(dir, pinBase)
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("members' counts: %w", err)
+	}
+	defer m.Close()
+	if m.ValueSize() != 16 || int(m.MaxEntries()) != len(slots) {
+		return fmt.Errorf("members' counts %s: %d entries of %d bytes for %d members: %w", path, m.MaxEntries(), m.ValueSize(), len(slots), ErrInvalid)
+	}
+	for i, s := range slots {
+		var v slotCounter
+		if err := m.Lookup(uint32(i), &v); err != nil {
+			return fmt.Errorf("members' counts: %w", err)
+		}
+		d.base[s.ID] = MemberStats{ID: s.ID, RunCount: v.Runs, RunTime: time.Duration(v.Nanos)}
+	}
+	return nil
 }

@@ -116,7 +116,7 @@ func TestChainWithoutAccounting(t *testing.T) {
 // TestDispatcherAccounting turns accounting on and off on a hook with real
 // traffic: a chain's counts carry over into the chains that replace it, a
 // chain without accounting adds nothing, and a restarted dispatcher adopts
-// a pinned chain's counters.
+// a pinned chain's counters and the counts of the chains before it.
 func TestDispatcherAccounting(t *testing.T) {
 	forEachHook(t, func(t *testing.T, ct *chainTest, opts dispatcher.Options) {
 		opts.PinDir = filepath.Join(newBPFFS(t), "hook")
@@ -140,19 +140,20 @@ func TestDispatcherAccounting(t *testing.T) {
 		checkStats(t, d, true, []uint64{20, 20, 10})
 
 		// A restarted dispatcher reads the pinned chain's counters, which
-		// counted from when that chain was built, through the restart.
+		// counted through the restart, and the counts of the chains
+		// before it, pinned beside.
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
 		ct.sendAndExpect(t, 10, [3]uint64{40, 40, 20})
 		d = ct.open(t, opts)
-		checkStats(t, d, true, []uint64{20, 20, 20})
+		checkStats(t, d, true, []uint64{30, 30, 20})
 
 		// Without accounting the counts stay.
 		d.SetAccounting(false)
 		apply(t, d, opts.Mode, ct.first, stop, ct.last)
 		ct.sendAndExpect(t, 10, [3]uint64{50, 50, 30})
-		checkStats(t, d, false, []uint64{20, 20, 20})
+		checkStats(t, d, false, []uint64{30, 30, 20})
 		for _, p := range pins(t, opts.PinDir) {
 			if filepath.Base(p) == "counters" {
 				t.Errorf("pin %s of a chain without accounting", p)

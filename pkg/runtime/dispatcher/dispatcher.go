@@ -165,6 +165,9 @@ func (d *Dispatcher) adopt() error {
 				return fmt.Errorf("chain counters: %w", err)
 			}
 		}
+		if err := d.loadBase(path, slots); err != nil {
+			return err
+		}
 		if mode == ModeFreplace {
 			for i, s := range slots {
 				p, err := ebpf.LoadPinnedProgram(filepath.Join(path, slotProgramPin(i)), nil)
@@ -239,6 +242,7 @@ func (d *Dispatcher) Apply(members []Member) error {
 	d.retire(old)
 	d.mirror(gen)
 	d.pruneBase()
+	d.pinBase(gen)
 	return nil
 }
 
@@ -298,10 +302,11 @@ func (d *Dispatcher) retire(gen *generation) {
 	if gen == nil {
 		return
 	}
-	if gen.mode == ModeFreplace || gen.counters != nil {
+	if gen.mode == ModeFreplace || gen.counters != nil || gen.mode == ModeDirect && d.accounting {
 		// Detaching an extension patches its slot of the old dispatcher
-		// back to the stub, and its counters are final: packets still
-		// running the old dispatcher must finish first.
+		// back to the stub, and its counters (a lone program's kernel
+		// statistics, while they are on) are final: packets still
+		// running the old chain must finish first.
 		synchronizeRCU()
 	}
 	d.fold(gen)

@@ -25,6 +25,10 @@ import (
 //	                          manifestEntry
 //	<mode>-<id>/counters      the members' counters, when the chain
 //	                          accounts them (accounting.go)
+//	<mode>-<id>/base          what the members ran before this chain (the
+//	                          Dispatcher's base, accounting.go): an array
+//	                          map of slotCounter by position, pinned after
+//	                          the hook runs the chain, when not all zero
 //	<mode>-<id>/prog<i>-prog  freplace: slot i's extension program
 //	<mode>-<id>/prog<i>-link  freplace: the link attaching it to slot i
 //
@@ -36,6 +40,7 @@ const (
 	pinProgram  = "program"
 	pinChain    = "chain"
 	pinCounters = "counters"
+	pinBase     = "base"
 )
 
 func slotProgramPin(i int) string { return fmt.Sprintf("prog%d-prog", i) }
