@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,8 @@ type node struct {
 	socket           string
 	signed, unsigned string
 	bpffs            string
+	// policy, auditFile and metrics (host:port) are bpfd's.
+	policy, auditFile, metrics string
 	// mapEvents is a signed artifact of map_events naming its ring
 	// buffer's record type.
 	mapEvents string
@@ -107,10 +110,12 @@ func startNode(t *testing.T) *node {
 	if err := testimage.WritePolicy(policy, testimage.Rule{Name: "images", Images: []string{"oci:" + images + "/**"}, Keys: []string{key.PubFile}}); err != nil {
 		t.Fatal(err)
 	}
+	n.policy, n.auditFile, n.metrics = policy, filepath.Join(dir, "audit.log"), freeLoopbackPort(t)
 	cfg, err := daemon.ParseConfig(nil, func(c *daemon.Config) {
 		c.Socket.Path, c.Socket.Group = n.socket, ""
 		c.StateDir, c.BpffsDir, c.PolicyFile = filepath.Join(dir, "state"), n.bpffs, policy
-		c.Log.AuditFile = filepath.Join(dir, "audit.log")
+		c.Log.AuditFile = n.auditFile
+		c.Metrics.Address = n.metrics
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +142,18 @@ func startNode(t *testing.T) *node {
 		unix.Unmount(n.bpffs, unix.MNT_DETACH)
 	})
 	return n
+}
+
+// freeLoopbackPort returns a loopback address with a port free a moment
+// ago, for bpfd's metrics.
+func freeLoopbackPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // bpfctl runs the command line against the node and returns its exit code

@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
 		Flags:                 globalFlags,
 		Version:               version.Get().String(),
-		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, mapReadersCommand, pullCommand, cacheCommand, inventoryCommand, topCommand, eventsCommand, mapCommand, versionCommand, completionCommand},
+		Commands:              []*cli.Command{loadCommand, unloadCommand, listCommand, getCommand, mapReadersCommand, pullCommand, cacheCommand, inventoryCommand, topCommand, eventsCommand, mapCommand, supportBundleCommand, versionCommand, completionCommand},
 		Writer:                out,
 		ErrWriter:             stderr,
 		ExitErrHandler:        func(*cli.Context, error) {}, // run reports errors once

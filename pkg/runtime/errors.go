@@ -49,6 +49,10 @@ var (
 	ErrUnsupported = errors.New("not supported by this kernel")
 	// ErrClosed: the Manager was closed.
 	ErrClosed = errors.New("manager closed")
+	// ErrStoreTooNew: the state store was written by a newer bpfd, in a
+	// schema version this one cannot read. Open changes nothing then: not
+	// the store, the pins or the kernel.
+	ErrStoreTooNew = errors.New("written by a newer bpfd")
 	// ErrIntegrity: an ELF object the state store keeps, to rebuild the
 	// chain of an XDP or TC hook after a restart, does not match the
 	// SHA-256 it was recorded under (damaged or altered at rest). It is

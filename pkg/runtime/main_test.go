@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
+	"github.com/bpfd-dev/bpfd/pkg/runtime"
 )
 
 // helperEnv makes the test binary, re-executed by a test, act as a helper
@@ -13,7 +14,8 @@ const helperEnv = "BPFD_RUNTIME_TEST_HELPER"
 
 // helpers are the roles a re-executed test binary can play.
 var helpers = map[string]func() int{
-	"crash": crashHelper,
+	"crash":   crashHelper,
+	"migrate": runtime.KilledMigrationHelper,
 }
 
 func TestMain(m *testing.M) {

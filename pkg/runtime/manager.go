@@ -87,8 +87,9 @@ type Manager struct {
 //   - records whose kernel objects are gone are removed, and pin
 //     directories without a record are removed; each is logged.
 //
-// Open fails with ErrConflict when another process has the state store
-// open.
+// A state store of an older schema version is migrated first; Open fails
+// with ErrStoreTooNew, changing nothing, when a newer bpfd wrote it, and
+// with ErrConflict when another process has it open.
 func Open(ctx context.Context, opts Options) (*Manager, error) {
 	m := &Manager{
 		bpffs: opts.BPFFS,
@@ -108,20 +109,26 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
+	// The store first: a store this bpfd refuses (a newer one, another
+	// bpffs's) leaves everything as it was, the kernel included.
 	var err error
-	if m.mode, err = resolveMode(opts.DispatcherMode, m.log); err != nil {
-		return nil, err
-	}
-	if m.libxdpDir = opts.LibxdpDir; m.libxdpDir == "" && onBPFFS(filepath.Dir(DefaultLibxdpDir)) {
-		m.libxdpDir = DefaultLibxdpDir
-	}
-
 	if m.store, err = openCatalog(stateDir, m.bpffs); err != nil {
 		return nil, err
 	}
 	if m.store.replaced != "" {
 		m.log.Warn("the state store was damaged under an earlier kernel, which took its programs with it; started a fresh one", "moved_to", m.store.replaced)
 	}
+	for _, what := range m.store.migrated {
+		m.log.Info("migrated the state store", "path", filepath.Join(stateDir, storeFile), "migration", what)
+	}
+	if m.mode, err = resolveMode(opts.DispatcherMode, m.log); err != nil {
+		m.store.close()
+		return nil, err
+	}
+	if m.libxdpDir = opts.LibxdpDir; m.libxdpDir == "" && onBPFFS(filepath.Dir(DefaultLibxdpDir)) {
+		m.libxdpDir = DefaultLibxdpDir
+	}
+
 	mounted, err := ensureBPFFS(m.bpffs)
 	if err != nil {
 		m.store.close()

@@ -20,7 +20,8 @@ import (
 
 // The state store is a bbolt file, <state dir>/bpfd.db, with three buckets:
 //
-//	meta      "schema" -> "1"; "bpffs" -> the bpffs directory the records' pins live in;
+//	meta      "schema" -> the schema version (schema.go), e.g. "2";
+//	          "bpffs" -> the bpffs directory the records' pins live in;
 //	          "boot" -> the boot id of the kernel it was last opened under
 //	programs  8-byte big-endian ID -> JSON record
 //	objects   hex SHA-256 -> the ELF object of programs in the chain of an
@@ -42,11 +43,10 @@ import (
 // opened or fails the check, while the bpffs holds no pins of bpfd's (no
 // program or chain of this kernel depends on it), is moved aside and
 // replaced by a fresh one; with pins it is an error, as it is under the
-// kernel that wrote it.
-const (
-	storeFile     = "bpfd.db"
-	schemaVersion = "1"
-)
+// kernel that wrote it. A store refused for its schema version (a newer
+// bpfd's, or a version bpfd never writes) is refused under any kernel,
+// never replaced.
+const storeFile = "bpfd.db"
 
 var (
 	bucketMeta     = []byte("meta")
@@ -85,8 +85,8 @@ type record struct {
 	Provenance Provenance        `json:"provenance"`
 	LoadedBy   Requester         `json:"loadedBy"`
 	LoadedAt   time.Time         `json:"loadedAt"`
-	// Owner is who the program belongs to; records written before owners
-	// existed have none, and read back owned by LoadedBy.UID.
+	// Owner is who the program belongs to. Records written before owners
+	// existed (schema version 1) get LoadedBy.UID's when migrated.
 	Owner Owner `json:"owner"`
 
 	// Kernel objects, set when the record is loaded. ProgramID is 0 for a
@@ -137,16 +137,10 @@ func (r *record) UnmarshalJSON(data []byte) error {
 	var v struct {
 		*plain
 		Attach json.RawMessage `json:"attach"`
-		Owner  *Owner          `json:"owner"`
 	}
 	v.plain = (*plain)(r)
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
-	}
-	if v.Owner != nil {
-		r.Owner = *v.Owner
-	} else {
-		r.Owner = Owner{UID: r.LoadedBy.UID}
 	}
 	spec, err := decodeAttach(r.Kind, v.Attach)
 	if err != nil {
@@ -166,11 +160,20 @@ type store struct {
 	// replaced is where openStore moved a damaged store it replaced; ""
 	// for none.
 	replaced string
+	// migrated says what opening it migrated, for the log.
+	migrated []string
 }
 
+// errDamaged marks a store openBolt found damaged: one openStore may move
+// aside and replace, unlike one it refuses (in use, newer, another bpffs's).
+var errDamaged = errors.New("damaged")
+
 // openStore opens (creating) the store in dir and checks that it was used
-// with bpffs, or records bpffs in a new store. Under a kernel other than
-// the one it was last opened under, it checks the whole store first, and
+// with bpffs, or records bpffs in a new store. It refuses, changing
+// nothing, a store of a newer schema version (ErrStoreTooNew), of another
+// bpffs (ErrConflict) or in use by another process (ErrConflict), and
+// migrates one of an older version forward. Under a kernel other than the
+// one it was last opened under, it checks the whole store first, and
 // replaces a damaged one when bpffs holds no pins of bpfd's (see the
 // package's store comment).
 func openStore(dir, bpffs string) (*store, error) {
@@ -184,7 +187,7 @@ func openStore(dir, bpffs string) (*store, error) {
 	path := filepath.Join(dir, storeFile)
 	db, err := openBolt(path, boot)
 	var aside string
-	if errors.Is(err, ErrConflict) {
+	if err != nil && !errors.Is(err, errDamaged) {
 		return nil, err
 	}
 	if err != nil {
@@ -212,7 +215,38 @@ func openStore(dir, bpffs string) (*store, error) {
 			return nil, fmt.Errorf("state store %s: %w", path, err)
 		}
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	s := &store{db: db, replaced: aside}
+	if err := s.prepare(bpffs, boot); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// prepare checks the store's bpffs without writing, migrates a store of an
+// older schema version, creates a new store's buckets, records the boot id
+// and syncs: the one sync of this boot before Close.
+func (s *store) prepare(bpffs, boot string) error {
+	var version int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if version, err = checkVersion(tx); err != nil || version == 0 {
+			return err
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyBPFFS); v != nil && string(v) != bpffs {
+			return fmt.Errorf("its programs are pinned under %s, not %s; start bpfd with that bpffs dir or a fresh state dir: %w", v, bpffs, ErrConflict)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if version > 0 && version < schemaVersion {
+		if s.migrated, err = migrate(s.db, version); err != nil {
+			return err
+		}
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -222,40 +256,47 @@ func openStore(dir, bpffs string) (*store, error) {
 				return err
 			}
 		}
-		switch v := meta.Get(keySchema); {
-		case v == nil:
-			if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
+		if version == 0 {
+			if err := meta.Put(keySchema, []byte(strconv.Itoa(schemaVersion))); err != nil {
 				return err
 			}
-		case string(v) != schemaVersion:
-			return fmt.Errorf("schema version %q, this bpfd reads %q: %w", v, schemaVersion, ErrConflict)
 		}
 		if string(meta.Get(keyBoot)) != boot {
 			if err := meta.Put(keyBoot, []byte(boot)); err != nil {
 				return err
 			}
 		}
-		switch v := meta.Get(keyBPFFS); {
-		case v == nil:
+		if meta.Get(keyBPFFS) == nil {
 			return meta.Put(keyBPFFS, []byte(bpffs))
-		case string(v) != bpffs:
-			return fmt.Errorf("its programs are pinned under %s, not %s; start bpfd with that bpffs dir or a fresh state dir: %w", v, bpffs, ErrConflict)
 		}
 		return nil
 	})
-	if err == nil {
-		err = db.Sync()
-	}
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state store %s: %w", path, err)
+		return err
 	}
-	return &store{db: db, replaced: aside}, nil
+	return s.db.Sync()
 }
 
-// openBolt opens the bbolt file at path, unsynced. When its meta "boot" is
-// not boot, it checks every page and decodes every record: the file may
-// have lost writes with the kernel that made them.
+// checkVersion returns the store's schema version, 0 for a store never
+// written to, and refuses one this bpfd does not read: newer than its own
+// (ErrStoreTooNew) or not a version bpfd writes.
+func checkVersion(tx *bolt.Tx) (int, error) {
+	version, err := storedVersion(tx)
+	if err != nil {
+		return 0, err
+	}
+	if version > schemaVersion {
+		return 0, fmt.Errorf("schema version %d (this bpfd reads up to %d): %w; start that bpfd or a newer one, or move the state dir aside to start afresh", version, schemaVersion, ErrStoreTooNew)
+	}
+	return version, nil
+}
+
+// openBolt opens the bbolt file at path, unsynced. It refuses a store of a
+// schema version this bpfd does not read before looking further: a newer
+// bpfd's records need not decode as this one's. When the store's meta
+// "boot" is not boot, it checks every page and decodes every record: the
+// file may have lost writes with the kernel that made them. A store that
+// cannot be opened or fails the check is an error wrapping errDamaged.
 func openBolt(path, boot string) (db *bolt.DB, err error) {
 	var file *os.File
 	openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
@@ -266,7 +307,7 @@ func openBolt(path, boot string) (db *bolt.DB, err error) {
 	defer func() {
 		// bbolt panics on some damaged pages, in Open too.
 		if p := recover(); p != nil {
-			err = fmt.Errorf("state store %s: damaged: %v", path, p)
+			err = fmt.Errorf("state store %s: %w: %v", path, errDamaged, p)
 			if db == nil && file != nil {
 				file.Close()
 			}
@@ -281,16 +322,19 @@ func openBolt(path, boot string) (db *bolt.DB, err error) {
 		return nil, fmt.Errorf("state store %s: in use by another process: %w", path, ErrConflict)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state store %s: %w", path, err)
+		return nil, fmt.Errorf("state store %s: %w: %w", path, errDamaged, err)
 	}
 	err = db.View(func(tx *bolt.Tx) error {
+		if _, err := checkVersion(tx); err != nil {
+			return err
+		}
 		if meta := tx.Bucket(bucketMeta); meta != nil && string(meta.Get(keyBoot)) == boot {
 			return nil
 		}
 		var damage error
 		for err := range tx.Check() { // drained: the check runs until it closes the channel
 			if damage == nil {
-				damage = fmt.Errorf("damaged: %w", err)
+				damage = fmt.Errorf("%w: %w", errDamaged, err)
 			}
 		}
 		if damage != nil {
@@ -300,7 +344,7 @@ func openBolt(path, boot string) (db *bolt.DB, err error) {
 			return b.ForEach(func(k, v []byte) error {
 				var r record
 				if err := json.Unmarshal(v, &r); err != nil {
-					return fmt.Errorf("damaged: record %x: %w", k, err)
+					return fmt.Errorf("%w: record %x: %w", errDamaged, k, err)
 				}
 				return nil
 			})

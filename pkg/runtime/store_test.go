@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -74,33 +73,6 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	if _, err := s.get(got[0].ID); !errors.Is(err, ErrProgramNotFound) {
 		t.Fatalf("get removed record: %v, want ErrProgramNotFound", err)
-	}
-}
-
-// TestStoreRecordWithoutOwner reads a record as bpfd wrote it before
-// programs had owners: it belongs to the uid that loaded it.
-func TestStoreRecordWithoutOwner(t *testing.T) {
-	old := `{"id":3,"state":"loaded","name":"xdp_counter","kind":"xdp","object":"xdp_counter.bpf.o","hook":"h",` +
-		`"provenance":{"reference":"r"},"loadedBy":{"uid":1000,"gid":100,"pid":42},"loadedAt":"2026-01-02T03:04:05Z",` +
-		`"attach":{"interface":"eth0"}}`
-	var r record
-	if err := json.Unmarshal([]byte(old), &r); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(Owner{UID: 1000}, r.Owner); diff != "" {
-		t.Errorf("owner (-want +got):\n%s", diff)
-	}
-	// Written again, the owner is explicit and reads back the same.
-	data, err := json.Marshal(&r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var again record
-	if err := json.Unmarshal(data, &again); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(r, again, cmp.AllowUnexported(record{})); diff != "" {
-		t.Errorf("record after a round trip (-want +got):\n%s", diff)
 	}
 }
 

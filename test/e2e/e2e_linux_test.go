@@ -99,6 +99,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("the node's BpfNode names the pod of a process holding a program bpfd did not load", func(t *testing.T) {
 		c.testBpfNode(t)
 	})
+	t.Run("must-gather collects the cluster's and the node's state, without the registry credentials", func(t *testing.T) {
+		c.testMustGather(t)
+	})
 }
 
 func (c *cluster) testApplyAndDelete(t *testing.T) {

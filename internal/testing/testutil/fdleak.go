@@ -16,16 +16,20 @@ import (
 // kernel objects:
 //
 //	func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
-func LeakCheckMain(m *testing.M) {
+func LeakCheckMain(m *testing.M) { os.Exit(LeakCheckRun(m)) }
+
+// LeakCheckRun is LeakCheckMain returning the exit code instead of exiting,
+// for a TestMain with work to do after the tests.
+func LeakCheckRun(m *testing.M) int {
 	ServeHelpers()
 	if err := startNetpoller(); err != nil {
 		fmt.Fprintln(os.Stderr, "fd leak check:", err)
-		os.Exit(1)
+		return 1
 	}
 	before, err := openFDs()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fd leak check:", err)
-		os.Exit(1)
+		return 1
 	}
 	code := m.Run()
 	if code == 0 {
@@ -34,7 +38,7 @@ func LeakCheckMain(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // ServeHelpers serves, when the environment asks for one, the helper

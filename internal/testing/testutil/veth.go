@@ -169,15 +169,7 @@ func (v *VethPair) SendUDPFromPeer(tb testing.TB, n int) {
 }
 
 func (v *VethPair) sendFromPeer(n int) error {
-	ns, err := netns.GetFromPath(v.Netns)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		return err
-	}
-	c, err := net.ListenPacket("udp4", net.JoinHostPort(v.PeerIP.String(), "0"))
+	c, err := v.peerSocket()
 	if err != nil {
 		return err
 	}
@@ -189,6 +181,90 @@ func (v *VethPair) sendFromPeer(n int) error {
 		}
 	}
 	return nil
+}
+
+// Traffic is a stream of UDP datagrams from a VethPair's peer end to its
+// host end, one every interval, until Stop.
+type Traffic struct {
+	stop chan struct{}
+	done chan trafficResult
+}
+
+type trafficResult struct {
+	sent int
+	err  error
+}
+
+// StartUDPFromPeer starts sending a datagram from the peer's end, inside
+// its namespace, to the host end's address every interval: traffic that
+// arrives on Host while the test does something else. Stop ends it.
+func (v *VethPair) StartUDPFromPeer(tb testing.TB, interval time.Duration) *Traffic {
+	tb.Helper()
+	tr := &Traffic{stop: make(chan struct{}), done: make(chan trafficResult, 1)}
+	started := make(chan error, 1)
+	go func() {
+		// As in SendUDPFromPeer, the thread stays in the peer's namespace
+		// and is retired with the goroutine.
+		runtime.LockOSThread()
+		c, err := v.peerSocket()
+		started <- err
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		to := &net.UDPAddr{IP: v.HostIP, Port: 9}
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		n := 0
+		for {
+			select {
+			case <-tr.stop:
+				tr.done <- trafficResult{sent: n}
+				return
+			case <-tick.C:
+			}
+			if _, err := c.WriteTo([]byte("bpfd test"), to); err != nil {
+				tr.done <- trafficResult{sent: n, err: fmt.Errorf("send to %s after %d datagrams: %w", to, n, err)}
+				return
+			}
+			n++
+		}
+	}()
+	if err := <-started; err != nil {
+		tb.Fatalf("send from %s in %s: %v", v.Peer, v.Netns, err)
+	}
+	return tr
+}
+
+// Stop ends the stream and returns how many datagrams were sent; tb fails
+// when a send failed. Stopping again returns 0.
+func (tr *Traffic) Stop(tb testing.TB) int {
+	tb.Helper()
+	select {
+	case <-tr.stop:
+		return 0
+	default:
+		close(tr.stop)
+	}
+	r := <-tr.done
+	if r.err != nil {
+		tb.Fatal(r.err)
+	}
+	return r.sent
+}
+
+// peerSocket enters the peer's namespace on the calling (locked) thread
+// and opens a UDP socket on the peer's address there.
+func (v *VethPair) peerSocket() (net.PacketConn, error) {
+	ns, err := netns.GetFromPath(v.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		return nil, err
+	}
+	return net.ListenPacket("udp4", net.JoinHostPort(v.PeerIP.String(), "0"))
 }
 
 // RandomSuffix returns n random hex digits, for names that must not collide

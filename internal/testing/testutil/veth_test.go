@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -43,5 +44,27 @@ func TestVethPairSendFromPeer(t *testing.T) {
 	host, _ = netlink.LinkByName(v.Host)
 	if got := host.Attrs().Statistics.RxPackets - before; got < 20 {
 		t.Errorf("host end received %d packets, want at least 20", got)
+	}
+}
+
+func TestVethPairTrafficFromPeer(t *testing.T) {
+	v := NewVethPair(t)
+	host, err := netlink.LinkByName(v.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := host.Attrs().Statistics.RxPackets
+	tr := v.StartUDPFromPeer(t, time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	sent := tr.Stop(t)
+	if sent < 10 {
+		t.Fatalf("%d datagrams sent in 100ms at one a millisecond", sent)
+	}
+	if again := tr.Stop(t); again != 0 {
+		t.Errorf("second Stop: %d, want 0", again)
+	}
+	host, _ = netlink.LinkByName(v.Host)
+	if got := host.Attrs().Statistics.RxPackets - before; got < uint64(sent) {
+		t.Errorf("host end received %d packets, %d were sent", got, sent)
 	}
 }

@@ -128,15 +128,20 @@ func MapReaderNamespaces(cfg *v1alpha1.BpfProgramConfig) []string {
 	return slices.Compact(ns)
 }
 
-// requestHash returns a short hash of everything in reqs but the owner's
-// map reader namespaces, which change in place (UpdateOwner), without a
-// reload.
+// requestHash returns a short hash of everything in reqs but the owner.
+// The owner's map reader namespaces change in place (UpdateOwner), without
+// a reload; the rest of it follows from the config's name, which the
+// metadata holds, and the agent of v0.1.0 sent none: leaving it out keeps
+// the hash, and so the programs that agent loaded, when the agent is
+// upgraded. A field added to the requests later that follows from what is
+// hashed already is left out likewise (test/upgrade compares the hashes of
+// both releases).
 func requestHash(reqs []*bpfdv1.LoadRequest) (string, error) {
 	h := sha256.New()
 	for _, req := range reqs {
-		if req.GetOwner().GetMapReaderNamespaces() != nil {
+		if req.GetOwner() != nil {
 			req = proto.CloneOf(req)
-			req.Owner.MapReaderNamespaces = nil
+			req.Owner = nil
 		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 		if err != nil {

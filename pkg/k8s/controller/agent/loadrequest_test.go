@@ -189,6 +189,24 @@ func TestLoadRequestHash(t *testing.T) {
 			}
 		})
 	}
+	t.Run("owner", func(t *testing.T) {
+		// The owner follows from the name; an agent of v0.1.0 sent none.
+		reqs, err := LoadRequests(base(), func() (string, error) { return "eth0", nil }, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reqs {
+			delete(r.Metadata, MetadataRequestHash) // as it was when hashed
+		}
+		for _, owner := range []*bpfdv1.Owner{nil, {Config: "other", Namespace: "team-a"}} {
+			for _, r := range reqs {
+				r.Owner = owner
+			}
+			if got, err := requestHash(reqs); err != nil || got != h {
+				t.Errorf("request hash with owner %v: %s (%v), want %s", owner, got, err, h)
+			}
+		}
+	})
 	t.Run("node selector", func(t *testing.T) {
 		c := base()
 		c.Spec.NodeSelector.MatchLabels = map[string]string{"a": "b"}

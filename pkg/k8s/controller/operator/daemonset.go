@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
 
@@ -92,6 +93,9 @@ var podLabels = map[string]string{
 // driver's socket with the kubelet). Registry credentials are mounted into
 // bpfd alone, so the agent needs no access to Secrets.
 func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
+	if s.MaxUnavailable == (intstr.IntOrString{}) {
+		s.MaxUnavailable = DefaultMaxUnavailable
+	}
 	hostPath := func(name, path string, t corev1.HostPathType) corev1.Volume {
 		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path, Type: &t}}}
 	}
@@ -157,6 +161,17 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 				"app.kubernetes.io/name":      podLabels["app.kubernetes.io/name"],
 				"app.kubernetes.io/component": podLabels["app.kubernetes.io/component"],
 			}},
+			// A rolling update replaces the pods of MaxUnavailable nodes at
+			// a time and surges none: a second bpfd on a node would find
+			// the first's store locked and exit. The programs are pinned, so they
+			// run through their node's restart; loads and unloads wait.
+			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{
+				Type: appsv1.RollingUpdateDaemonSetStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDaemonSet{
+					MaxUnavailable: ptr.To(s.MaxUnavailable),
+					MaxSurge:       ptr.To(intstr.FromInt32(0)),
+				},
+			},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{RequiredSCCAnnotation: NodeSCC}},
 				Spec: corev1.PodSpec{

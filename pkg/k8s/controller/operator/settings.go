@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -28,11 +30,20 @@ const (
 	// KeyRegistryCredentials names a kubernetes.io/dockerconfigjson Secret
 	// mounted into bpfd (only) as a Docker config file for pulling.
 	KeyRegistryCredentials = "bpfd.registry-credentials.secret"
+	// KeyMaxUnavailable is how many nodes' bpfd pods an update of the
+	// DaemonSet restarts at once: a number of nodes (at least 1) or a
+	// percentage of them (1% to 100%). Programs keep running while their
+	// node's pod restarts; what waits is loading and unloading there.
+	KeyMaxUnavailable = "bpfd.update.max-unavailable"
 	// KeyCSIRegistrarImage is the image of the CSI node-driver-registrar
 	// sidecar, which registers bpfd's CSI driver csi.bpfd.io with the
 	// kubelet.
 	KeyCSIRegistrarImage = "bpfd.csi.registrar.image"
 )
+
+// DefaultMaxUnavailable is the DaemonSet's maxUnavailable unless
+// bpfd-config sets another: one node at a time.
+var DefaultMaxUnavailable = intstr.FromInt32(1)
 
 // DefaultCSIRegistrarImage is the node-driver-registrar's image unless
 // bpfd-config or the operator's flag names another.
@@ -48,6 +59,8 @@ type Settings struct {
 	// RegistryCredentialsSecret names the Secret with registry credentials;
 	// empty means none.
 	RegistryCredentialsSecret string
+	// MaxUnavailable is the DaemonSet's rolling update's maxUnavailable.
+	MaxUnavailable intstr.IntOrString
 	// CSIRegistrarImage is the CSI node-driver-registrar's image.
 	CSIRegistrarImage string
 }
@@ -69,6 +82,9 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 	if s.TrustPolicyConfigMap == "" {
 		s.TrustPolicyConfigMap = DefaultTrustPolicyConfigMap
 	}
+	if s.MaxUnavailable == (intstr.IntOrString{}) {
+		s.MaxUnavailable = DefaultMaxUnavailable
+	}
 	if s.CSIRegistrarImage == "" {
 		s.CSIRegistrarImage = DefaultCSIRegistrarImage
 	}
@@ -86,6 +102,12 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 			s.TrustPolicyConfigMap = v
 		case KeyRegistryCredentials:
 			s.RegistryCredentialsSecret = v
+		case KeyMaxUnavailable:
+			m, err := parseMaxUnavailable(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", KeyMaxUnavailable, err))
+			}
+			s.MaxUnavailable = m
 		case KeyCSIRegistrarImage:
 			s.CSIRegistrarImage = v
 		default:
@@ -117,4 +139,23 @@ func SettingsFromConfigMap(cm *corev1.ConfigMap, defaults Settings) (Settings, e
 		return Settings{}, fmt.Errorf("ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
 	}
 	return s, nil
+}
+
+// parseMaxUnavailable reads a number of nodes, at least 1, or a percentage
+// from 1% to 100%. Zero would stop every update: the DaemonSet surges no
+// pod (two bpfds on a node would share its store and pins).
+func parseMaxUnavailable(v string) (intstr.IntOrString, error) {
+	num, percent := strings.CutSuffix(v, "%")
+	n, err := strconv.ParseInt(num, 10, 32)
+	switch {
+	case err != nil || num != strconv.FormatInt(n, 10):
+		return intstr.IntOrString{}, fmt.Errorf("%q is not a number of nodes or a percentage", v)
+	case n < 1:
+		return intstr.IntOrString{}, fmt.Errorf("%q: at least one node must be updated at a time", v)
+	case percent && n > 100:
+		return intstr.IntOrString{}, fmt.Errorf("%q is more than 100%%", v)
+	case percent:
+		return intstr.FromString(v), nil
+	}
+	return intstr.FromInt32(int32(n)), nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func TestSettingsFromConfigMap(t *testing.T) {
@@ -20,17 +21,59 @@ func TestSettingsFromConfigMap(t *testing.T) {
 	}{
 		"empty": {
 			defaults: defaults,
-			want: Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "bpfd-trust-policy",
+			want: Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "bpfd-trust-policy", MaxUnavailable: intstr.FromInt32(1),
 				CSIRegistrarImage: DefaultCSIRegistrarImage},
+		},
+		"max unavailable nodes": {
+			data:     map[string]string{KeyMaxUnavailable: "3"},
+			defaults: defaults,
+			want: Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "bpfd-trust-policy", MaxUnavailable: intstr.FromInt32(3),
+				CSIRegistrarImage: DefaultCSIRegistrarImage},
+		},
+		"max unavailable percentage": {
+			data:     map[string]string{KeyMaxUnavailable: "25%"},
+			defaults: defaults,
+			want: Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "bpfd-trust-policy", MaxUnavailable: intstr.FromString("25%"),
+				CSIRegistrarImage: DefaultCSIRegistrarImage},
+		},
+		"max unavailable zero": {
+			data: map[string]string{KeyMaxUnavailable: "0"}, defaults: defaults,
+			wantErrs: []string{`bpfd.update.max-unavailable: "0": at least one node must be updated at a time`},
+		},
+		"max unavailable zero percent": {
+			data: map[string]string{KeyMaxUnavailable: "0%"}, defaults: defaults,
+			wantErrs: []string{`bpfd.update.max-unavailable: "0%": at least one node`},
+		},
+		"max unavailable over 100%": {
+			data: map[string]string{KeyMaxUnavailable: "101%"}, defaults: defaults,
+			wantErrs: []string{`bpfd.update.max-unavailable: "101%" is more than 100%`},
+		},
+		"max unavailable not a number": {
+			data: map[string]string{KeyMaxUnavailable: "one"}, defaults: defaults,
+			wantErrs: []string{`bpfd.update.max-unavailable: "one" is not a number of nodes or a percentage`},
+		},
+		"max unavailable padded number": {
+			data: map[string]string{KeyMaxUnavailable: "+01"}, defaults: defaults,
+			wantErrs: []string{`bpfd.update.max-unavailable: "+01" is not a number`},
+		},
+		"max unavailable negative": {
+			data: map[string]string{KeyMaxUnavailable: "-1"}, defaults: defaults,
+			wantErrs: []string{`bpfd.update.max-unavailable: "-1": at least one node`},
+		},
+		"max unavailable too big": {
+			data: map[string]string{KeyMaxUnavailable: "99999999999"}, defaults: defaults,
+			wantErrs: []string{`bpfd.update.max-unavailable: "99999999999" is not a number`},
 		},
 		"everything": {
 			data: map[string]string{
 				KeyBpfdImage: "bpfd:2", KeyAgentImage: " agent:2\n", KeyLogLevel: "debug",
-				KeyTrustPolicy: "strict-policy", KeyRegistryCredentials: "pull-secret", KeyCSIRegistrarImage: "registrar:3",
+				KeyTrustPolicy: "strict-policy", KeyRegistryCredentials: "pull-secret", KeyMaxUnavailable: "10%",
+				KeyCSIRegistrarImage: "registrar:3",
 			},
 			defaults: defaults,
 			want: Settings{BpfdImage: "bpfd:2", AgentImage: "agent:2", LogLevel: "debug",
-				TrustPolicyConfigMap: "strict-policy", RegistryCredentialsSecret: "pull-secret", CSIRegistrarImage: "registrar:3"},
+				TrustPolicyConfigMap: "strict-policy", RegistryCredentialsSecret: "pull-secret", MaxUnavailable: intstr.FromString("10%"),
+				CSIRegistrarImage: "registrar:3"},
 		},
 		"every problem at once": {
 			data: map[string]string{
@@ -147,5 +190,31 @@ func TestDaemonSetPrivileges(t *testing.T) {
 		if v.Secret != nil {
 			t.Errorf("a Secret volume without registry credentials: %+v", v)
 		}
+	}
+}
+
+// TestDaemonSetUpdateStrategy: a rolling update of MaxUnavailable nodes at
+// a time (one unless set) that surges no second pod onto a node, which
+// would find bpfd's store locked.
+func TestDaemonSetUpdateStrategy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  intstr.IntOrString
+		want intstr.IntOrString
+	}{
+		{name: "default", want: intstr.FromInt32(1)},
+		{name: "nodes", set: intstr.FromInt32(4), want: intstr.FromInt32(4)},
+		{name: "percentage", set: intstr.FromString("20%"), want: intstr.FromString("20%")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := DaemonSet("bpfd", Settings{BpfdImage: "bpfd:1", AgentImage: "agent:1", LogLevel: "info", TrustPolicyConfigMap: "p", MaxUnavailable: tc.set})
+			u := ds.Spec.UpdateStrategy
+			if u.Type != "RollingUpdate" || u.RollingUpdate == nil || u.RollingUpdate.MaxUnavailable == nil || u.RollingUpdate.MaxSurge == nil {
+				t.Fatalf("update strategy %+v, want a rolling update with maxUnavailable and maxSurge", u)
+			}
+			if *u.RollingUpdate.MaxUnavailable != tc.want || *u.RollingUpdate.MaxSurge != intstr.FromInt32(0) {
+				t.Errorf("maxUnavailable %s, maxSurge %s; want %s and 0", u.RollingUpdate.MaxUnavailable, u.RollingUpdate.MaxSurge, &tc.want)
+			}
+		})
 	}
 }
