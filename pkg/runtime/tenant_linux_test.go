@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,6 +246,14 @@ func TestTenantRequestValidation(t *testing.T) {
 // found in the maps of the container's process and attached through the
 // process's root; a library the process has not mapped is not found.
 func TestUprobeLibraryInContainer(t *testing.T) {
+	if libc, _ := filepath.Glob("/lib*/*/libc.so.*"); len(libc) == 0 {
+		// The VM's userland is static busybox: no process there maps a
+		// shared library. The host run of this package covers the test.
+		if os.Getenv("BPFD_REQUIRE_KERNEL") == "" {
+			t.Fatal("no libc.so under /lib*/*/: this test needs a dynamically linked /bin/sleep")
+		}
+		t.Skip("the VM's static userland maps no shared library; this test runs on the host")
+	}
 	e := newEnv(t)
 	m := e.open(t)
 	ctx := context.Background()
