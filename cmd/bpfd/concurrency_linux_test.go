@@ -66,7 +66,16 @@ func TestConcurrentClients(t *testing.T) {
 			t.Fatalf("warm-up load of %s: %v\n%s", kind, err, b.log())
 		}
 		if kind == "xdp" {
-			w.setChainRoom(resp.GetPrograms()[0].GetHook().GetDispatcherMode())
+			// A lone program runs without a dispatcher: a second one on
+			// the hook shows the mode of its chains.
+			second, err := admin.Load(ctx, w.request(kind, rand.New(rand.NewPCG(1, 2))))
+			if err != nil {
+				t.Fatalf("warm-up load of a second %s: %v\n%s", kind, err, b.log())
+			}
+			w.setChainRoom(second.GetPrograms()[0].GetHook().GetDispatcherMode())
+			if _, err := admin.Unload(ctx, &pb.UnloadRequest{Ids: ids(second.GetPrograms())}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := admin.Unload(ctx, &pb.UnloadRequest{Ids: ids(resp.GetPrograms())}); err != nil {
 			t.Fatal(err)
