@@ -81,10 +81,11 @@ print-ldflags: ## Print the -ldflags that stamp the version (the version tests b
 tools: ## Install or build every external component the tests use (idempotent).
 	hack/tools.sh
 
-test: tools check-generate ## Check the generated files, run every test this machine can run, then the kernel tests in the VM.
+test: tools check-generate ## Check the generated files, run every test this machine can run and the demo, then the kernel tests in the VM.
 	$(MAKE) --no-print-directory bundle
 	@test -z "$$(git status --porcelain -- bundle bundle.Dockerfile)" || { git status --short -- bundle bundle.Dockerfile; echo "make bundle changed the committed bundle"; exit 1; }
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(MAKE) --no-print-directory demo
 	$(MAKE) --no-print-directory test-vm
 
 soak: tools ## Run the soak long: 8 clients x 500 calls and 200 bpfd crashes, then the registry and disk faults.

@@ -159,6 +159,16 @@ run ip link set "$HOST" up
 run ip -n "$NS" addr add "$PEER_IP/24" dev "$PEER"
 run ip -n "$NS" link set "$PEER" up
 
+step "Try a tampered artifact" \
+	"A copy of the signed artifact whose object was changed after signing. bpfd holds nothing of this digest" \
+	"yet, so it reads the layer from the copy, checks it against the digest the signed manifest names, and refuses it."
+cp -r "$W/images/xdp-counter" "$W/images/tampered"
+LAYER=$(ls -S "$W/images/tampered/blobs/sha256" | head -n1)
+chmod u+w "$W/images/tampered/blobs/sha256/$LAYER"
+printf 'X' | dd of="$W/images/tampered/blobs/sha256/$LAYER" bs=1 seek=200 conv=notrunc status=none
+echo "changed one byte of the object layer sha256:$LAYER"
+refused bpfctl load image "oci:$W/images/tampered@$DIGEST" --program xdp_counter:xdp --interface "$HOST"
+
 step "Load the signed artifact, by digest, on the peer interface" \
 	"bpfd resolves the digest, pulls artifact and signature into its cache, verifies them against the policy," \
 	"loads the program, attaches it to $PEER in $NS and pins it."
@@ -180,16 +190,6 @@ run bpfctl get "$ID"
 step "Try an unsigned artifact" "The same object built with another annotation: a new digest that no one signed."
 UNSIGNED=$(bpfctl-image build --dest "oci:$W/images/unsigned:v1" --annotation org.opencontainers.image.description=unsigned "$ROOT/bytecode/xdp_counter.bpf.o")
 refused bpfctl load image "oci:$W/images/unsigned@$UNSIGNED" --program xdp_counter:xdp --interface "$HOST"
-
-step "Try a tampered artifact" \
-	"A copy of the signed artifact whose object was changed after signing, loaded with --pull-policy Always" \
-	"so that bpfd reads it again (from its cache, the digest would give it the original, intact bytes)."
-cp -r "$W/images/xdp-counter" "$W/images/tampered"
-LAYER=$(ls -S "$W/images/tampered/blobs/sha256" | head -n1)
-chmod u+w "$W/images/tampered/blobs/sha256/$LAYER"
-printf 'X' | dd of="$W/images/tampered/blobs/sha256/$LAYER" bs=1 seek=200 conv=notrunc status=none
-echo "changed one byte of the object layer sha256:$LAYER"
-refused bpfctl load image "oci:$W/images/tampered@$DIGEST" --pull-policy Always --program xdp_counter:xdp --interface "$HOST"
 
 step "What the audit log recorded" "One line per decision: who (uid, gid, pid), what (reference, digest), the rule, the signer and the outcome."
 sed 's/^/    /' "$W/audit.log" | cut -c1-400
