@@ -4,6 +4,10 @@ import (
 	"regexp"
 )
 
+// secretKeys are the keys whose values a redaction removes, as a regular
+// expression alternation.
+const secretKeys = `password|passwd|secret|client_secret|token|access_token|refresh_token|id_token|identitytoken|registrytoken|auth|apikey|api_key|private_key|privatekey`
+
 // redacted replaces what a redaction removed.
 const redacted = "[REDACTED]"
 
@@ -19,9 +23,9 @@ var redactions = []struct {
 	{regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`), redacted + " private key"},
 	// A JSON document inside a JSON string (an error quoting a reply) has
 	// its quotes escaped, and keeps them.
-	{regexp.MustCompile(`(?i)(\\"(?:password|passwd|secret|client_secret|token|access_token|refresh_token|id_token|identitytoken|registrytoken|auth|apikey|api_key|private_key|privatekey)\\"\s*:\s*)\\"(?:[^"\\]|\\[^"])*\\"`), "${1}\\\"" + redacted + "\\\""},
+	{regexp.MustCompile(`(?i)(\\"(?:` + secretKeys + `)\\"\s*:\s*)\\"(?:[^"\\]|\\[^"])*\\"`), "${1}\\\"" + redacted + "\\\""},
 	// "password": "…", password: …, password=…, with the key quoted or not.
-	{regexp.MustCompile(`(?i)("?\b(?:password|passwd|secret|client_secret|token|access_token|refresh_token|id_token|identitytoken|registrytoken|auth|apikey|api_key|private_key|privatekey)"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}\]\\"]+)`), "${1}\"" + redacted + "\""},
+	{regexp.MustCompile(`(?i)("?\b(?:` + secretKeys + `)"?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}\]\\"]+)`), "${1}\"" + redacted + "\""},
 	{regexp.MustCompile(`(?i)\b(authorization\s*[:=]\s*"?(?:bearer|basic|token)\s+)[^\s"]+`), "${1}" + redacted},
 	{regexp.MustCompile(`(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}`), "${1}" + redacted},
 	{regexp.MustCompile(`\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@"']+:[^/\s@"']*@`), "${1}" + redacted + "@"},
