@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +28,7 @@ import (
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
+	"github.com/bpfd-dev/bpfd/pkg/runtime/internal/netnsutil"
 )
 
 // bytecodeDir holds the example objects the tests load.
@@ -349,36 +349,7 @@ func openFDs(t *testing.T) int {
 func netnsGet(path string) (netns.NsHandle, error) { return netns.GetFromPath(path) }
 
 // inNetns runs fn on a thread in the network namespace at path ("" here).
-func inNetns(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	done := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		origin, err := netns.Get()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer origin.Close()
-		if err := netns.Set(target); err != nil {
-			done <- err
-			return
-		}
-		err = fn()
-		if netns.Set(origin) == nil {
-			goruntime.UnlockOSThread()
-		}
-		done <- err
-	}()
-	return <-done
-}
+func inNetns(path string, fn func() error) error { return netnsutil.Do(path, fn) }
 
 // assertErr fails the test unless err wraps want and its message contains
 // each of the fragments.

@@ -48,27 +48,32 @@ func Do(path string, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		origin, err := netns.Get()
-		if err != nil {
+		back, err := inside(target, path, fn)
+		if back {
 			runtime.UnlockOSThread()
-			done <- fmt.Errorf("current netns: %w", err)
-			return
 		}
-		defer origin.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("enter netns %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(origin); err != nil {
-			done <- errors.Join(ferr, fmt.Errorf("leave netns %s: %w", path, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- ferr
+		done <- err
 	}()
 	return <-done
+}
+
+// inside runs fn on the calling thread, locked, after entering target, and
+// returns whether the thread is back in its own namespace. Every handle it
+// opens is closed before it returns, so none outlives Do.
+func inside(target netns.NsHandle, path string, fn func() error) (back bool, err error) {
+	origin, err := netns.Get()
+	if err != nil {
+		return true, fmt.Errorf("current netns: %w", err)
+	}
+	defer origin.Close()
+	if err := netns.Set(target); err != nil {
+		return true, fmt.Errorf("enter netns %s: %w", path, err)
+	}
+	ferr := fn()
+	if err := netns.Set(origin); err != nil {
+		return false, errors.Join(ferr, fmt.Errorf("leave netns %s: %w", path, err))
+	}
+	return true, ferr
 }
 
 // NetlinkHandle opens a route netlink handle in the network namespace at

@@ -3,6 +3,7 @@ package netnsutil_test
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -45,4 +46,29 @@ func TestMissingNamespace(t *testing.T) {
 			t.Errorf("%s: error %v, want an OpenError for %s wrapping fs.ErrNotExist", name, err, path)
 		}
 	}
+}
+
+// TestDoClosesBeforeReturning checks that no namespace handle Do opened is
+// still open when it returns: callers count their descriptors to prove
+// that a failed request left nothing behind.
+func TestDoClosesBeforeReturning(t *testing.T) {
+	v := testutil.NewVethPair(t)
+	before := openFDs(t)
+	for i := range 500 {
+		if err := netnsutil.Do(v.Netns, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if now := openFDs(t); now > before {
+			t.Fatalf("call %d: %d file descriptors open after Do returned, want at most %d", i, now, before)
+		}
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries) - 1 // ReadDir's own
 }
