@@ -40,6 +40,7 @@ var (
 	k8sNodes   = flag.Int("k8s-nodes", 100, "Node objects, each with an agent and an in-memory bpfd, in the k8s rows")
 	k8sConfigs = flag.Int("k8s-configs", 20, "BpfProgramConfigs selecting every node in the k8s rows")
 	k8sTimeout = flag.Duration("k8s-timeout", 10*time.Minute, "how long each k8s row waits for convergence")
+	k8sIdle    = flag.Duration("k8s-idle", 30*time.Second, "how long the idle row counts requests after every config is Ready")
 )
 
 func init() {
@@ -85,6 +86,7 @@ const (
 	phaseNone = iota
 	phaseStarted
 	phaseCreated
+	phaseIdle
 	phaseEdited
 	phaseDeletedOne
 	phaseDeletedAll
@@ -110,13 +112,13 @@ func k8sRows(_ context.Context, env *Env) ([]Row, func(), error) {
 		s.configs = append(s.configs, fmt.Sprintf("bench-%03d", i))
 	}
 	size := fmt.Sprintf("%d nodes × %d configs", nodes, configs)
-	phaseNames := []string{"", "start", "create", "edit", "delete-one", "delete-rest"}
+	phaseNames := []string{"", "start", "create", "idle", "edit", "delete-one", "delete-rest"}
 	phase := func(p int, run func(context.Context) ([]Figure, error)) func(context.Context) ([]Figure, error) {
 		return func(ctx context.Context) ([]Figure, error) {
 			if err := s.reach(ctx, p-1); err != nil {
 				return nil, err
 			}
-			stop := profilePhase(phaseNames[p])
+			stop := profilePhase(phaseNames[p], s.env.Config)
 			figs, err := run(ctx)
 			stop()
 			if p == phaseCreated {
@@ -131,6 +133,7 @@ func k8sRows(_ context.Context, env *Env) ([]Row, func(), error) {
 	rows := []Row{
 		{Name: "k8s " + size + ": start agents", Ours: Side{Name: "agents + operator"}, Figures: phase(phaseStarted, s.start)},
 		{Name: "k8s " + size + ": create configs", Ours: Side{Name: "until all Ready"}, Figures: phase(phaseCreated, s.create)},
+		{Name: "k8s " + size + ": idle", Ours: Side{Name: "nothing changes"}, Figures: phase(phaseIdle, s.idle)},
 		{Name: "k8s " + size + ": edit a config", Ours: Side{Name: "until Ready again"}, Figures: phase(phaseEdited, s.edit)},
 		{Name: "k8s " + size + ": delete a config", Ours: Side{Name: "until gone"}, Figures: phase(phaseDeletedOne, s.deleteOne)},
 		{Name: "k8s " + size + ": delete the rest", Ours: Side{Name: "until gone"}, Figures: phase(phaseDeletedAll, s.deleteRest)},
@@ -140,7 +143,7 @@ func k8sRows(_ context.Context, env *Env) ([]Row, func(), error) {
 
 // reach runs the phases up to p that have not run yet, for a row run alone.
 func (s *k8sScale) reach(ctx context.Context, p int) error {
-	steps := []func(context.Context) ([]Figure, error){s.start, s.create, s.edit, s.deleteOne, s.deleteRest}
+	steps := []func(context.Context) ([]Figure, error){s.start, s.create, s.idle, s.edit, s.deleteOne, s.deleteRest}
 	for s.phase < p {
 		if _, err := steps[s.phase](ctx); err != nil {
 			return fmt.Errorf("earlier phase %d: %w", s.phase+1, err)
@@ -289,6 +292,36 @@ func (s *k8sScale) create(ctx context.Context) ([]Figure, error) {
 	return s.figures(ctx, "until all Ready", took, before, []Figure{
 		{Name: "BpfPrograms", Value: float64(len(s.nodes) * len(s.configs))},
 	})
+}
+
+// idle counts the requests the agents and the operator send while nothing
+// changes, after every config is Ready: none is the goal. It first waits a
+// node report period, in which each agent's NodeReporter writes the
+// inventory the creation changed (a consequence of the create phase, not
+// idleness), then counts for -k8s-idle. Not counted: the bench's own
+// polling (an uncounted client) and leases (neither the agents nor the
+// operator here take part in leader election). Watches client-go
+// re-establishes on its own timer (every 5 to 10 minutes per watch) are
+// counted.
+func (s *k8sScale) idle(ctx context.Context) ([]Figure, error) {
+	if *k8sIdle <= 0 {
+		return nil, nil
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(agent.DefaultNodeReportPeriod):
+	}
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
+	before := s.countsWithServer(ctx)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(*k8sIdle):
+	}
+	return s.figuresNow(ctx, "counted", *k8sIdle, before, nil), nil
 }
 
 // edit changes the image of the first config and waits until every node
@@ -514,6 +547,11 @@ func (s *k8sScale) figures(ctx context.Context, what string, took time.Duration,
 	if err := s.settle(ctx); err != nil {
 		return nil, err
 	}
+	return s.figuresNow(ctx, what, took, before, extra), nil
+}
+
+// figuresNow returns the figures of the phase from before until now.
+func (s *k8sScale) figuresNow(ctx context.Context, what string, took time.Duration, before phaseCounts, extra []Figure) []Figure {
 	after := s.countsWithServer(ctx)
 	figs := []Figure{{Name: what, Value: took.Seconds(), Unit: "s"}, {Name: "bench process peak RSS", Value: selfPeakRSS(), Unit: "MiB"}}
 	figs = append(figs, extra...)
@@ -534,7 +572,7 @@ func (s *k8sScale) figures(ctx context.Context, what string, took time.Duration,
 		}
 	}
 	figs = append(figs, apiserverFigures(before.apiserver, after.apiserver)...)
-	return figs, nil
+	return figs
 }
 
 // failureFigures reports who's failed requests between two snapshots, by

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -19,14 +20,85 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-var k8sProfile = flag.String("k8s-profile", "", "directory for a CPU profile of each k8s phase and a heap profile after creation (k8s-PHASE.cpu.pprof, k8s-heap.pprof)")
+var k8sProfile = flag.String("k8s-profile", "", "directory for CPU profiles of each k8s phase, of this process and of kube-apiserver, and a heap profile after creation (k8s-PHASE.cpu.pprof, k8s-PHASE.apiserver.N.pprof, k8s-heap.pprof)")
 
-// profilePhase starts a CPU profile of phase into -k8s-profile and returns
-// the function that stops it; without the flag both do nothing.
-func profilePhase(phase string) (stop func()) {
+// apiserverProfileSeconds is the length of each of the API server's CPU
+// profiles a phase takes in turn.
+const apiserverProfileSeconds = 10
+
+// profilePhase starts a CPU profile of phase into -k8s-profile, of this
+// process and of the API server cfg reaches, and returns the function that
+// stops both; without the flag both do nothing.
+func profilePhase(phase string, cfg *rest.Config) (stop func()) {
 	if *k8sProfile == "" {
 		return func() {}
 	}
+	stopServer := profileAPIServer(phase, cfg)
+	stopSelf := profileSelf(phase)
+	return func() {
+		stopSelf()
+		stopServer()
+	}
+}
+
+// profileAPIServer takes the API server's CPU profiles (its
+// /debug/pprof/profile, on by default) one after the other, each
+// apiserverProfileSeconds long, into k8s-PHASE.apiserver.N.pprof, until
+// stop, which waits for the one under way. `go tool pprof` merges them:
+// go tool pprof -top bin/k8s/kube-apiserver k8s-create.apiserver.*.pprof
+func profileAPIServer(phase string, cfg *rest.Config) (stop func()) {
+	c, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: k8s: API server profile:", err)
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), apiserverProfileSeconds)
+			if err := fetchTo(c, url, filepath.Join(*k8sProfile, fmt.Sprintf("k8s-%s.apiserver.%d.pprof", phase, i))); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: k8s: API server profile:", err)
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// fetchTo writes what a GET of url answers into file path.
+func fetchTo(c *http.Client, url, path string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// profileSelf starts a CPU profile of this process for phase and returns
+// the function that stops it.
+func profileSelf(phase string) (stop func()) {
 	f, err := os.Create(filepath.Join(*k8sProfile, "k8s-"+phase+".cpu.pprof"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: k8s: profile:", err)
