@@ -46,7 +46,9 @@ type ReconcilerOptions struct {
 	// InvalidRequest) is tried again. Zero means 5 minutes.
 	ResyncPeriod time.Duration
 	// RetryPeriod is how soon a config waiting for its map owner is tried
-	// again. Zero means 5 seconds.
+	// again, and how long a new BpfProgram waits without a status for the
+	// node's finalizer on its config before it reports Pending. Zero means
+	// 5 seconds.
 	RetryPeriod time.Duration
 	// CallTimeout bounds each call to bpfd; Load may pull an image. Zero
 	// means 5 minutes.
@@ -140,6 +142,11 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 	if fin := v1alpha1.NodeFinalizer(r.nodeName); !controllerutil.ContainsFinalizer(cfg, fin) {
 		// The operator's finalizer keeps cfg until this node unloaded it;
 		// the config's update when it arrives triggers the next reconcile.
+		// A report without a status reads as pending already: it gets
+		// one saying why only when the finalizer is late.
+		if wait := r.finalizerGrace(bp); wait > 0 {
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
 		return reconcile.Result{}, r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonPending,
 			"waiting for bpfd-operator to add finalizer %s to the config", fin))
 	}
@@ -183,6 +190,19 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 	}
 	log.FromContext(ctx).Info("loaded", "image", cfg.Spec.Bytecode.Image, "programs", len(programs))
 	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(programs))
+}
+
+// finalizerGrace returns how long bp, a report without a Ready condition,
+// may stay without one while the node's finalizer is not on the config yet:
+// RetryPeriod from its creation. bpfd-operator adds the finalizers of every
+// selected node as soon as it sees a config, so a new config's reports
+// normally get their first status when the programs are loaded, one status
+// write instead of two.
+func (r *Reconciler) finalizerGrace(bp *v1alpha1.BpfProgram) time.Duration {
+	if findCondition(bp.Status.Conditions, v1alpha1.ConditionReady) != nil {
+		return 0
+	}
+	return time.Until(bp.CreationTimestamp.Add(r.opts.RetryPeriod))
 }
 
 // loadAll sends the requests LoadRequests made, each further attachment of
