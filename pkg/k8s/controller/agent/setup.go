@@ -3,9 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -43,7 +46,8 @@ func CacheOptions(nodeName string) cache.Options {
 // SetupWithManager registers the reconciler with mgr, whose cache must be
 // set up with CacheOptions. It reconciles a config when the config's spec,
 // deletion or this node's finalizer change, when the node's labels change (every
-// config), when the node's BpfProgram of the config changes, and at start
+// config), when a BpfProgram of the node and config comes, goes or changes
+// other than in its status, and at start
 // for every config bpfd holds programs of (configs deleted while the agent
 // was away among them).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -62,7 +66,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.BpfProgramConfig{}, builder.WithPredicates(configChanged{finalizer: v1alpha1.NodeFinalizer(r.nodeName)})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.allConfigs),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		Watches(&v1alpha1.BpfProgram{}, handler.EnqueueRequestsFromMapFunc(configOf)).
+		Watches(&v1alpha1.BpfProgram{}, handler.EnqueueRequestsFromMapFunc(configOf), builder.WithPredicates(reportChanged{})).
 		WatchesRawSource(source.Func(r.enqueueLoaded)).
 		Complete(r)
 }
@@ -80,6 +84,21 @@ func (p configChanged) Update(e event.UpdateEvent) bool {
 	return o.GetGeneration() != n.GetGeneration() ||
 		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
 		controllerutil.ContainsFinalizer(o, p.finalizer) != controllerutil.ContainsFinalizer(n, p.finalizer)
+}
+
+// reportChanged passes the BpfProgram events the agent may have to answer:
+// creations, deletions, and updates of anything but the status, which is
+// the agent's own to write (each of its status writes would otherwise wake
+// it once more for nothing).
+type reportChanged struct{ predicate.Funcs }
+
+func (reportChanged) Update(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld, e.ObjectNew
+	return o.GetGeneration() != n.GetGeneration() ||
+		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+		!maps.Equal(o.GetLabels(), n.GetLabels()) ||
+		!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
+		!equality.Semantic.DeepEqual(o.GetOwnerReferences(), n.GetOwnerReferences())
 }
 
 func (r *Reconciler) allConfigs(ctx context.Context, _ client.Object) []reconcile.Request {

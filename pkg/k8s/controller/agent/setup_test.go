@@ -39,3 +39,36 @@ func TestConfigChanged(t *testing.T) {
 		})
 	}
 }
+
+func TestReportChanged(t *testing.T) {
+	now := metav1.Now()
+	report := func(edit func(*v1alpha1.BpfProgram)) *v1alpha1.BpfProgram {
+		bp := &v1alpha1.BpfProgram{ObjectMeta: metav1.ObjectMeta{
+			Name: "c-worker-1", Generation: 1, Labels: map[string]string{"a": "b"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "BpfProgramConfig", Name: "c", UID: "u1"}},
+		}}
+		if edit != nil {
+			edit(bp)
+		}
+		return bp
+	}
+	tests := []struct {
+		name string
+		new  *v1alpha1.BpfProgram
+		want bool
+	}{
+		{"status only", report(func(bp *v1alpha1.BpfProgram) { bp.Status.Image = "x" }), false},
+		{"spec", report(func(bp *v1alpha1.BpfProgram) { bp.Generation = 2 }), true},
+		{"deleted", report(func(bp *v1alpha1.BpfProgram) { bp.DeletionTimestamp = &now }), true},
+		{"labels", report(func(bp *v1alpha1.BpfProgram) { bp.Labels["a"] = "c" }), true},
+		{"finalizers", report(func(bp *v1alpha1.BpfProgram) { bp.Finalizers = []string{"f"} }), true},
+		{"controller", report(func(bp *v1alpha1.BpfProgram) { bp.OwnerReferences[0].UID = "u2" }), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (reportChanged{}).Update(event.UpdateEvent{ObjectOld: report(nil), ObjectNew: tt.new}); got != tt.want {
+				t.Errorf("Update = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
