@@ -244,7 +244,7 @@ func (s *k8sScale) start(ctx context.Context) ([]Figure, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
 	}
-	if err := operator.NewConfigReconciler(op.GetClient(), op.GetAPIReader()).SetupWithManager(mgrCtx, op); err != nil {
+	if err := operator.NewConfigReconciler(op.GetClient(), op.GetAPIReader(), operator.ConfigReconcilerOptions{}).SetupWithManager(mgrCtx, op); err != nil {
 		return nil, fmt.Errorf("operator: %w", err)
 	}
 	mgrs = append(mgrs, op)

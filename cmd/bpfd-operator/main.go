@@ -77,7 +77,7 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("controller manager: %w", err)
 	}
 	ctx := ctrl.SetupSignalHandler()
-	if err := operator.NewConfigReconciler(mgr.GetClient(), mgr.GetAPIReader()).SetupWithManager(ctx, mgr); err != nil {
+	if err := operator.NewConfigReconciler(mgr.GetClient(), mgr.GetAPIReader(), operator.ConfigReconcilerOptions{}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("config controller: %w", err)
 	}
 	defaults := operator.Settings{BpfdImage: c.String("bpfd-image"), AgentImage: c.String("agent-image"), CSIRegistrarImage: c.String("csi-registrar-image")}

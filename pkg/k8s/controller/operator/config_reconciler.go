@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,14 +32,37 @@ const configNameField = "spec.configName"
 type ConfigReconciler struct {
 	client client.Client
 	live   client.Reader
+	opts   ConfigReconcilerOptions
+
+	mu sync.Mutex
+	// wrote is when each config's status was last written, by name.
+	wrote map[string]time.Time
 }
+
+// ConfigReconcilerOptions are the ConfigReconciler's optional settings.
+type ConfigReconcilerOptions struct {
+	// ProgressInterval is the shortest time between two writes of a
+	// config's status that only count progress: the same generation, every
+	// condition's status unchanged, more or fewer nodes loaded. Every agent
+	// watches every config, so each write goes to every node; a rollout
+	// over many nodes would otherwise write once per report. Other changes
+	// are written at once. Zero means DefaultProgressInterval.
+	ProgressInterval time.Duration
+}
+
+// DefaultProgressInterval is ConfigReconcilerOptions.ProgressInterval's
+// default.
+const DefaultProgressInterval = 2 * time.Second
 
 // NewConfigReconciler returns a ConfigReconciler that reads through c (the
 // manager's cache) and writes configs and deletes BpfPrograms through it;
 // live reads from the API server directly, to make sure a node is gone
 // before its BpfPrograms are deleted.
-func NewConfigReconciler(c client.Client, live client.Reader) *ConfigReconciler {
-	return &ConfigReconciler{client: c, live: live}
+func NewConfigReconciler(c client.Client, live client.Reader, opts ConfigReconcilerOptions) *ConfigReconciler {
+	if opts.ProgressInterval == 0 {
+		opts.ProgressInterval = DefaultProgressInterval
+	}
+	return &ConfigReconciler{client: c, live: live, opts: opts, wrote: map[string]time.Time{}}
 }
 
 // Reconcile brings the config named in req up to date with the nodes and
@@ -46,6 +71,9 @@ func NewConfigReconciler(c client.Client, live client.Reader) *ConfigReconciler 
 func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	cfg := &v1alpha1.BpfProgramConfig{}
 	if err := r.client.Get(ctx, req.NamespacedName, cfg); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.Name)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	nodes := &metav1.PartialObjectMetadataList{}
@@ -108,13 +136,58 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return reconcile.Result{}, nil
 	}
 	if st := aggregate(cfg, selected, reports); !equality.Semantic.DeepEqual(st, cfg.Status) {
+		if wait := r.holdProgress(cfg, st); wait > 0 {
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
 		cfg = cfg.DeepCopy()
 		cfg.Status = st
 		if err := r.client.Status().Update(ctx, cfg); err != nil {
 			return reconcile.Result{}, fmt.Errorf("update status of %s: %w", cfg.Name, err)
 		}
+		r.mu.Lock()
+		r.wrote[cfg.Name] = time.Now()
+		r.mu.Unlock()
 	}
 	return reconcile.Result{}, nil
+}
+
+// holdProgress returns how long to wait before writing st, cfg's new
+// status, when st only counts progress (see ProgressInterval) and the last
+// write was less than ProgressInterval ago; zero to write it now.
+func (r *ConfigReconciler) holdProgress(cfg *v1alpha1.BpfProgramConfig, st v1alpha1.BpfProgramConfigStatus) time.Duration {
+	if !progressOnly(cfg.Status, st) {
+		return 0
+	}
+	r.mu.Lock()
+	last, ok := r.wrote[cfg.Name]
+	r.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return time.Until(last.Add(r.opts.ProgressInterval))
+}
+
+// progressOnly reports whether new says what old says but for counts and
+// messages: the same generation, the same conditions with the same status
+// and reason.
+func progressOnly(old, new v1alpha1.BpfProgramConfigStatus) bool {
+	if old.ObservedGeneration != new.ObservedGeneration || len(old.Conditions) != len(new.Conditions) {
+		return false
+	}
+	for _, c := range new.Conditions {
+		o := meta.FindStatusCondition(old.Conditions, c.Type)
+		if o == nil || o.Status != c.Status || o.Reason != c.Reason {
+			return false
+		}
+	}
+	return true
+}
+
+// forget drops what the reconciler remembers of a config that is gone.
+func (r *ConfigReconciler) forget(name string) {
+	r.mu.Lock()
+	delete(r.wrote, name)
+	r.mu.Unlock()
 }
 
 func (r *ConfigReconciler) nodeGone(ctx context.Context, name string) (bool, error) {

@@ -32,10 +32,15 @@ const (
 // startOperator runs the config controller; its writes are counted.
 func startOperator(t *testing.T) *k8stest.WriteCounter {
 	t.Helper()
+	return startOperatorWith(t, operator.ConfigReconcilerOptions{})
+}
+
+func startOperatorWith(t *testing.T, opts operator.ConfigReconcilerOptions) *k8stest.WriteCounter {
+	t.Helper()
 	var writes *k8stest.WriteCounter
 	testEnv.StartManager(t, ctrl.Options{}, func(mgr ctrl.Manager) error {
 		writes = k8stest.CountWrites(mgr.GetClient())
-		return operator.NewConfigReconciler(writes, mgr.GetAPIReader()).SetupWithManager(context.Background(), mgr)
+		return operator.NewConfigReconciler(writes, mgr.GetAPIReader(), opts).SetupWithManager(context.Background(), mgr)
 	})
 	return writes
 }
@@ -316,4 +321,49 @@ func TestOperatorDoesNotWriteWhenNothingChanged(t *testing.T) {
 	if reconciles := writes.Lists() / 2; reconciles < 5 {
 		t.Fatalf("only %d reconciles; the test proves nothing", reconciles)
 	}
+}
+
+// TestOperatorCoalescesProgress: while nodes report one by one, a status
+// that only counts more nodes loaded waits for ProgressInterval; the
+// transition to Ready is written at once.
+func TestOperatorCoalescesProgress(t *testing.T) {
+	name := k8stest.Name(t)
+	nodes := []string{name + "-a", name + "-b", name + "-c"}
+	for _, n := range nodes {
+		testEnv.CreateNode(t, n, map[string]string{"test": name})
+	}
+	writes := startOperatorWith(t, operator.ConfigReconcilerOptions{ProgressInterval: time.Hour})
+	cfg := createConfig(t, newConfig(name, name))
+	waitConfig(t, name, countsAre(counts{Selected: 3, Ready: v1alpha1.ReasonNodesPending}))
+	time.Sleep(300 * time.Millisecond)
+	writes.Reset()
+
+	for _, n := range nodes[:2] {
+		writeReport(t, cfg, n, metav1.ConditionTrue, v1alpha1.ReasonLoaded, "1 programs loaded")
+	}
+	time.Sleep(time.Second)
+	waitConfig(t, name, countsAre(counts{Selected: 3, Ready: v1alpha1.ReasonNodesPending}))
+	if w := writes.Writes(); len(w) != 0 {
+		t.Errorf("progress written before the interval: %v", w)
+	}
+	writeReport(t, cfg, nodes[2], metav1.ConditionTrue, v1alpha1.ReasonLoaded, "1 programs loaded")
+	waitConfig(t, name, countsAre(counts{Selected: 3, Loaded: 3, Ready: v1alpha1.ReasonAllNodesLoaded}))
+	if w, want := writes.Writes(), []string{"update status BpfProgramConfig/" + name}; !slices.Equal(w, want) {
+		t.Errorf("writes %v, want %v", w, want)
+	}
+}
+
+// TestOperatorWritesHeldProgress: progress held back is written once
+// ProgressInterval has passed, with no further event.
+func TestOperatorWritesHeldProgress(t *testing.T) {
+	name := k8stest.Name(t)
+	nodes := []string{name + "-a", name + "-b"}
+	for _, n := range nodes {
+		testEnv.CreateNode(t, n, map[string]string{"test": name})
+	}
+	startOperatorWith(t, operator.ConfigReconcilerOptions{ProgressInterval: 2 * time.Second})
+	cfg := createConfig(t, newConfig(name, name))
+	waitConfig(t, name, countsAre(counts{Selected: 2, Ready: v1alpha1.ReasonNodesPending}))
+	writeReport(t, cfg, nodes[0], metav1.ConditionTrue, v1alpha1.ReasonLoaded, "1 programs loaded")
+	waitConfig(t, name, countsAre(counts{Selected: 2, Loaded: 1, Ready: v1alpha1.ReasonNodesPending}))
 }
