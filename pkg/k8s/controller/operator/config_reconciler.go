@@ -41,11 +41,13 @@ type ConfigReconciler struct {
 
 // ConfigReconcilerOptions are the ConfigReconciler's optional settings.
 type ConfigReconcilerOptions struct {
-	// ProgressInterval is the shortest time between two writes of a
-	// config's status that only count progress: the same generation, every
-	// condition's status unchanged, more or fewer nodes loaded. Every agent
-	// watches every config, so each write goes to every node; a rollout
-	// over many nodes would otherwise write once per report. Other changes
+	// ProgressInterval is, per 100 nodes the config selects (at least
+	// once), the shortest time between two writes of a config's status
+	// that only count progress: the same generation, every condition's
+	// status and reason unchanged, more or fewer nodes loaded. Every agent
+	// watches every config, and a config carries a finalizer per node, so
+	// each write sends every node an object that grows with the nodes; a
+	// rollout would otherwise write once per node's report. Other changes
 	// are written at once. Zero means DefaultProgressInterval.
 	ProgressInterval time.Duration
 }
@@ -152,8 +154,8 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 }
 
 // holdProgress returns how long to wait before writing st, cfg's new
-// status, when st only counts progress (see ProgressInterval) and the last
-// write was less than ProgressInterval ago; zero to write it now.
+// status, when st only counts progress and the last write was more recent
+// than the interval ProgressInterval gives; zero to write it now.
 func (r *ConfigReconciler) holdProgress(cfg *v1alpha1.BpfProgramConfig, st v1alpha1.BpfProgramConfigStatus) time.Duration {
 	if !progressOnly(cfg.Status, st) {
 		return 0
@@ -164,7 +166,7 @@ func (r *ConfigReconciler) holdProgress(cfg *v1alpha1.BpfProgramConfig, st v1alp
 	if !ok {
 		return 0
 	}
-	return time.Until(last.Add(r.opts.ProgressInterval))
+	return time.Until(last.Add(r.opts.ProgressInterval * time.Duration(max(1, st.NodesSelected/100))))
 }
 
 // progressOnly reports whether new says what old says but for counts and
