@@ -156,6 +156,9 @@ func (r *NodeReporter) Report(ctx context.Context) error {
 		if err := r.client.Create(ctx, bn); err != nil {
 			return fmt.Errorf("create BpfNode %s: %w", r.nodeName, err)
 		}
+		// The condition observes the generation the create gave, or the
+		// next report would write again only to say so.
+		meta.FindStatusCondition(st.Conditions, cond.Type).ObservedGeneration = bn.Generation
 	}
 	before := bn.Status
 	bn = bn.DeepCopy()

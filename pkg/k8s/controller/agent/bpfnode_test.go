@@ -138,8 +138,12 @@ func TestBpfNodeReport(t *testing.T) {
 		t.Errorf("BpfNode %+v: want a last change, its node and owned by the Node", bn)
 	}
 
-	// Idle: no writes over several periods.
+	// Idle: no writes over several periods, none since the first report
+	// but its create and status update.
 	time.Sleep(2 * reportPeriod)
+	if w, want := writes.Writes(), []string{"create BpfNode/" + node, "update status BpfNode/" + node}; !slices.Equal(w, want) {
+		t.Errorf("first reports: writes %v, want %v", w, want)
+	}
 	writes.Reset()
 	time.Sleep(5 * reportPeriod)
 	if w := writes.Writes(); len(w) != 0 {
