@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -33,6 +34,17 @@ type Reconciler struct {
 	daemon   Daemon
 	nodeName string
 	opts     ReconcilerOptions
+
+	mu sync.Mutex
+	// waiting is when each config, by name, was first found waiting for
+	// the node's finalizer.
+	waiting map[string]waiting
+}
+
+// waiting is when a config, by uid, was first found waiting.
+type waiting struct {
+	uid   types.UID
+	since time.Time
 }
 
 // ReconcilerOptions are the Reconciler's optional settings.
@@ -46,9 +58,8 @@ type ReconcilerOptions struct {
 	// InvalidRequest) is tried again. Zero means 5 minutes.
 	ResyncPeriod time.Duration
 	// RetryPeriod is how soon a config waiting for its map owner is tried
-	// again, and how long a new BpfProgram waits without a status for the
-	// node's finalizer on its config before it reports Pending. Zero means
-	// 5 seconds.
+	// again, and how long a config waits for the node's finalizer before
+	// the node's report on it says Pending. Zero means 5 seconds.
 	RetryPeriod time.Duration
 	// CallTimeout bounds each call to bpfd; Load may pull an image. Zero
 	// means 5 minutes.
@@ -71,7 +82,7 @@ func NewReconciler(c client.Client, d Daemon, nodeName string, opts ReconcilerOp
 	if opts.CallTimeout == 0 {
 		opts.CallTimeout = 5 * time.Minute
 	}
-	return &Reconciler{client: c, daemon: d, nodeName: nodeName, opts: opts}
+	return &Reconciler{client: c, daemon: d, nodeName: nodeName, opts: opts, waiting: map[string]waiting{}}
 }
 
 // Reconcile converges the programs of the config named in req on this node:
@@ -107,6 +118,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		want = selected
 	}
 	if !want {
+		r.waited(req.Name)
 		return reconcile.Result{}, r.unload(ctx, req.Name, cfg, bps)
 	}
 	return r.load(ctx, cfg, bps)
@@ -133,22 +145,17 @@ func (r *Reconciler) bpfPrograms(ctx context.Context, name string) ([]*v1alpha1.
 // load makes bpfd run exactly what cfg asks for on this node. bps are this
 // node's BpfPrograms of cfg's name.
 func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bps []*v1alpha1.BpfProgram) (reconcile.Result, error) {
+	if fin := v1alpha1.NodeFinalizer(r.nodeName); !controllerutil.ContainsFinalizer(cfg, fin) {
+		// The operator's finalizer keeps cfg until this node unloaded it;
+		// the config's update when it arrives triggers the next reconcile.
+		return r.awaitFinalizer(ctx, cfg, bps, fin)
+	}
+	r.waited(cfg.Name)
 	// The BpfProgram exists before anything loads, so that the operator
 	// knows this node may hold programs of cfg.
 	bp, err := r.ensureBpfProgram(ctx, cfg, bps)
 	if err != nil {
 		return reconcile.Result{}, err
-	}
-	if fin := v1alpha1.NodeFinalizer(r.nodeName); !controllerutil.ContainsFinalizer(cfg, fin) {
-		// The operator's finalizer keeps cfg until this node unloaded it;
-		// the config's update when it arrives triggers the next reconcile.
-		// A report without a status reads as pending already: it gets
-		// one saying why only when the finalizer is late.
-		if wait := r.finalizerGrace(bp); wait > 0 {
-			return reconcile.Result{RequeueAfter: wait}, nil
-		}
-		return reconcile.Result{}, r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonPending,
-			"waiting for bpfd-operator to add finalizer %s to the config", fin))
 	}
 
 	have, err := r.list(ctx, map[string]string{MetadataConfig: cfg.Name})
@@ -192,17 +199,49 @@ func (r *Reconciler) load(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, b
 	return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, r.report(ctx, bp, cfg, loaded(programs))
 }
 
-// finalizerGrace returns how long bp, a report without a Ready condition,
-// may stay without one while the node's finalizer is not on the config yet:
-// RetryPeriod from its creation. bpfd-operator adds the finalizers of every
-// selected node as soon as it sees a config, so a new config's reports
-// normally get their first status when the programs are loaded, one status
-// write instead of two.
-func (r *Reconciler) finalizerGrace(bp *v1alpha1.BpfProgram) time.Duration {
-	if findCondition(bp.Status.Conditions, v1alpha1.ConditionReady) != nil {
-		return 0
+// awaitFinalizer answers a config that selects the node but does not carry
+// the node's finalizer fin yet. bpfd-operator adds the finalizers of every
+// selected node as soon as it sees a config, so for RetryPeriod from when
+// this agent first found cfg waiting nothing is written: a new config's
+// report is then created with the programs loaded, one create and one
+// status write. After that, or when the node's report already has a status,
+// the report says Pending and why.
+func (r *Reconciler) awaitFinalizer(ctx context.Context, cfg *v1alpha1.BpfProgramConfig, bps []*v1alpha1.BpfProgram, fin string) (reconcile.Result, error) {
+	reported := slices.ContainsFunc(bps, func(bp *v1alpha1.BpfProgram) bool {
+		return bp.Reports(cfg.Name, cfg.UID, r.nodeName) && findCondition(bp.Status.Conditions, v1alpha1.ConditionReady) != nil
+	})
+	if !reported {
+		if wait := r.finalizerDue(cfg); wait > 0 {
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
 	}
-	return time.Until(bp.CreationTimestamp.Add(r.opts.RetryPeriod))
+	bp, err := r.ensureBpfProgram(ctx, cfg, bps)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, r.report(ctx, bp, cfg, notLoaded(v1alpha1.ReasonPending,
+		"waiting for bpfd-operator to add finalizer %s to the config", fin))
+}
+
+// finalizerDue returns how long cfg may still wait for the node's finalizer
+// before its report says Pending: RetryPeriod from when this agent first
+// found it waiting.
+func (r *Reconciler) finalizerDue(cfg *v1alpha1.BpfProgramConfig) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w, ok := r.waiting[cfg.Name]
+	if !ok || w.uid != cfg.UID {
+		w = waiting{uid: cfg.UID, since: time.Now()}
+		r.waiting[cfg.Name] = w
+	}
+	return time.Until(w.since.Add(r.opts.RetryPeriod))
+}
+
+// waited forgets that config name waited for the node's finalizer.
+func (r *Reconciler) waited(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.waiting, name)
 }
 
 // loadAll sends the requests LoadRequests made, each further attachment of

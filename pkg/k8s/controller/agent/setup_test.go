@@ -64,6 +64,12 @@ func TestReportChanged(t *testing.T) {
 		{"finalizers", report(func(bp *v1alpha1.BpfProgram) { bp.Finalizers = []string{"f"} }), true},
 		{"controller", report(func(bp *v1alpha1.BpfProgram) { bp.OwnerReferences[0].UID = "u2" }), true},
 	}
+	if !(reportChanged{}).Create(event.CreateEvent{Object: report(nil)}) {
+		t.Error("Create = false, want true")
+	}
+	if !(reportChanged{}).Delete(event.DeleteEvent{Object: report(nil)}) {
+		t.Error("Delete = false, want true")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := (reportChanged{}).Update(event.UpdateEvent{ObjectOld: report(nil), ObjectNew: tt.new}); got != tt.want {
