@@ -189,6 +189,11 @@
 //   - create configs: until every config is Ready at its generation with
 //     every node loaded, every node's bpfd holds exactly one program of each
 //     from its image, and 2,000 BpfPrograms exist.
+//   - idle: after one node report period (30 s, in which each agent's
+//     BpfNode says what the creation loaded), the requests sent in
+//     -k8s-idle (30 s) with nothing changing: the goal is none. The bench's
+//     own polling is not counted, and there are no leases (no leader
+//     election here); watches client-go renews on its own timer would be.
 //   - edit a config: a new image digest for one config, until it is Ready
 //     again at the new generation and every bpfd holds the new image.
 //   - delete a config, then delete the rest: until the configs, their
@@ -199,7 +204,10 @@
 // requests the agents (together) and the operator sent during the phase, by
 // verb, per reconcile (controller-runtime's reconcile counter), the failed
 // ones by status code (409 conflicts from a stale cache, 404, 429), and the
-// calls the bpfds served. -k8s-nodes and -k8s-configs change the size. The
+// calls the bpfds served. -k8s-profile DIR writes CPU profiles of each
+// phase, of this process and of kube-apiserver (its /debug/pprof, 10 s at a
+// time: `go tool pprof bin/k8s/kube-apiserver DIR/k8s-create.apiserver.*`
+// merges them). -k8s-nodes and -k8s-configs change the size. The
 // whole group takes 40–90 seconds on 2 cores, control plane included:
 //
 //	go run ./bench -groups k8s [-k8s-nodes 100 -k8s-configs 20]
