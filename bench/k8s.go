@@ -204,7 +204,7 @@ func (s *k8sScale) start(ctx context.Context) ([]Figure, error) {
 	for i := range *k8sNodes {
 		name := fmt.Sprintf("bench-node-%03d", i)
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{benchLabel: "scale", "kubernetes.io/hostname": name}}}
-		if err := s.env.Client.Create(ctx, node); err != nil {
+		if err := s.retry(ctx, func() error { return ignore(s.env.Client.Create(ctx, node), apierrors.IsAlreadyExists) }); err != nil {
 			return nil, fmt.Errorf("create node %s: %w", name, err)
 		}
 		s.nodes = append(s.nodes, name)
@@ -274,7 +274,9 @@ func (s *k8sScale) create(ctx context.Context) ([]Figure, error) {
 	before := s.countsWithServer(ctx)
 	began := time.Now()
 	for i, name := range s.configs {
-		if err := s.env.Client.Create(ctx, benchConfig(name, i, "v1")); err != nil {
+		if err := s.retry(ctx, func() error {
+			return ignore(s.env.Client.Create(ctx, benchConfig(name, i, "v1")), apierrors.IsAlreadyExists)
+		}); err != nil {
 			return nil, fmt.Errorf("create %s: %w", name, err)
 		}
 	}
@@ -330,12 +332,14 @@ func (s *k8sScale) edit(ctx context.Context) ([]Figure, error) {
 	name := s.configs[0]
 	before := s.countsWithServer(ctx)
 	began := time.Now()
-	cfg := &v1alpha1.BpfProgramConfig{}
-	if err := s.env.Client.Get(ctx, client.ObjectKey{Name: name}, cfg); err != nil {
-		return nil, err
-	}
-	cfg.Spec.Bytecode.Image = imageOf(name, "v2")
-	if err := s.env.Client.Update(ctx, cfg); err != nil {
+	if err := s.retry(ctx, func() error {
+		cfg := &v1alpha1.BpfProgramConfig{}
+		if err := s.env.Client.Get(ctx, client.ObjectKey{Name: name}, cfg); err != nil {
+			return err
+		}
+		cfg.Spec.Bytecode.Image = imageOf(name, "v2")
+		return s.env.Client.Update(ctx, cfg)
+	}); err != nil {
 		return nil, fmt.Errorf("edit %s: %w", name, err)
 	}
 	took, err := s.untilSince(ctx, began, func(ctx context.Context) error {
@@ -353,7 +357,9 @@ func (s *k8sScale) deleteOne(ctx context.Context) ([]Figure, error) {
 	before := s.countsWithServer(ctx)
 	began := time.Now()
 	name := s.configs[0]
-	if err := s.env.Client.Delete(ctx, &v1alpha1.BpfProgramConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	if err := s.retry(ctx, func() error {
+		return ignore(s.env.Client.Delete(ctx, &v1alpha1.BpfProgramConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}), apierrors.IsNotFound)
+	}); err != nil {
 		return nil, fmt.Errorf("delete %s: %w", name, err)
 	}
 	took, err := s.untilSince(ctx, began, func(ctx context.Context) error {
@@ -371,7 +377,9 @@ func (s *k8sScale) deleteRest(ctx context.Context) ([]Figure, error) {
 	began := time.Now()
 	rest := s.configs[1:]
 	for _, name := range rest {
-		if err := s.env.Client.Delete(ctx, &v1alpha1.BpfProgramConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		if err := s.retry(ctx, func() error {
+			return ignore(s.env.Client.Delete(ctx, &v1alpha1.BpfProgramConfig{ObjectMeta: metav1.ObjectMeta{Name: name}}), apierrors.IsNotFound)
+		}); err != nil {
 			return nil, fmt.Errorf("delete %s: %w", name, err)
 		}
 	}
@@ -478,6 +486,32 @@ func (s *k8sScale) bpfProgramsAre(ctx context.Context, n int) error {
 		return fmt.Errorf("%d BpfPrograms, want %d", len(bps.Items), n)
 	}
 	return nil
+}
+
+// retry calls do until it succeeds, once a second, for at most
+// -k8s-timeout: the bench's own writes ride out an API server that is too
+// busy to answer (timeouts, dropped connections), as kubectl's user would.
+func (s *k8sScale) retry(ctx context.Context, do func() error) error {
+	deadline := time.Now().Add(*k8sTimeout)
+	for {
+		err := do()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// ignore returns nil for an error it accepts, err otherwise.
+func ignore(err error, is func(error) bool) error {
+	if err != nil && is(err) {
+		return nil
+	}
+	return err
 }
 
 // untilSince polls done until it returns nil and returns the time since
