@@ -2,6 +2,7 @@ package podproc
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -82,12 +83,15 @@ func (p Pod) ContainerPID(containerID string) (int, bool) {
 	return 0, false
 }
 
-// SelfNetns returns the inode of the calling process's network namespace,
+// SelfNetns returns the inode of the calling thread's network namespace,
 // read under procDir (normally /proc): the node's for a process that, like
-// bpfd-agent, runs with hostNetwork; the hostNetns NetnsPID takes.
+// bpfd-agent, runs with hostNetwork; the hostNetns NetnsPID takes. It reads
+// the thread's, not the process's (/proc/self is its main thread's), as a
+// Go program's main thread may be left in another namespace by a goroutine
+// that entered it locked and ended.
 func SelfNetns(procDir string) (uint64, error) {
 	var st unix.Stat_t
-	path := procDir + "/self/ns/net"
+	path := filepath.Join(procDir, "thread-self", "ns", "net")
 	if err := unix.Stat(path, &st); err != nil {
 		return 0, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
