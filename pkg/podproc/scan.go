@@ -126,7 +126,8 @@ func readProcess(dir string, pid int, want map[string]bool, buf []byte) (string,
 // readCgroup returns the cgroup v2 path of the process whose /proc
 // directory is open at fd: the "0::" line of its cgroup file.
 func readCgroup(fd int, buf []byte) (string, bool) {
-	f, err := unix.Openat(fd, "cgroup", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// Not to wait on a FIFO in a procDir that is not the kernel's.
+	f, err := unix.Openat(fd, "cgroup", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", false
 	}
