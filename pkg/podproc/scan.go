@@ -22,8 +22,11 @@ const dirBatch = 512
 
 // Scan reads procDir (normally /proc) once and returns, for each of uids
 // found there, its processes; a uid with no process is absent from the
-// map. uids are pod uids as the API server gives them (metadata.uid); one
-// that is not is an error naming it (ErrInvalidPodUID), before anything is
+// map. uids are pod uids as the API server gives them (metadata.uid), or
+// for a static pod, whose mirror pod the API server gives a uid of its own,
+// the hash in its kubernetes.io/config.mirror annotation, after which the
+// kubelet names its cgroup. One that is neither is an error naming it
+// (ErrInvalidPodUID), before anything is read; with no uids nothing is
 // read.
 //
 // Every numeric entry of procDir is read once: the process's cgroup, and
