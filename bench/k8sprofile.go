@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -75,9 +76,16 @@ func profileAPIServer(phase string, cfg *rest.Config) (stop func()) {
 	}
 }
 
-// fetchTo writes what a GET of url answers into file path.
+// fetchTo writes what a GET of url answers into file path, giving up
+// after twice a profile's length (a saturated API server may never answer).
 func fetchTo(c *http.Client, url, path string) error {
-	resp, err := c.Get(url)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*apiserverProfileSeconds*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
