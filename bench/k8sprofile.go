@@ -65,8 +65,14 @@ func profileAPIServer(phase string, cfg *rest.Config) (stop func()) {
 			}
 			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), apiserverProfileSeconds)
 			if err := fetchTo(c, url, filepath.Join(*k8sProfile, fmt.Sprintf("k8s-%s.apiserver.%d.pprof", phase, i))); err != nil {
+				// A busy server drops connections; the next profile
+				// may get through.
 				fmt.Fprintln(os.Stderr, "bench: k8s: API server profile:", err)
-				return
+				select {
+				case <-done:
+					return
+				case <-time.After(time.Second):
+				}
 			}
 		}
 	}()
