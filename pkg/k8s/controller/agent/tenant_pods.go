@@ -126,4 +126,3 @@ func podOfPID(pods []tenantPod) map[int]string {
 }
 
 func netnsPath(pid int) string { return "/proc/" + strconv.Itoa(pid) + "/ns/net" }
-
