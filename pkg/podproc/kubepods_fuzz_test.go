@@ -1,10 +1,10 @@
-package inventory_test
+package podproc_test
 
 import (
 	"regexp"
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
+	"github.com/bpfd-dev/bpfd/pkg/podproc"
 )
 
 // FuzzParsePodCgroup: a process that may create cgroups names them as it
@@ -24,9 +24,9 @@ func FuzzParsePodCgroup(f *testing.F) {
 	uid := regexp.MustCompile(`^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$`)
 	container := regexp.MustCompile(`^(?:[0-9a-f]{64})?$`)
 	f.Fuzz(func(t *testing.T, path string) {
-		p, ok := inventory.ParsePodCgroup(path)
+		p, ok := podproc.ParsePodCgroup(path)
 		if !ok {
-			if p != (inventory.PodCgroup{}) {
+			if p != (podproc.PodCgroup{}) {
 				t.Errorf("ParsePodCgroup(%q) = %+v, false", path, p)
 			}
 			return

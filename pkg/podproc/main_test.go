@@ -1,0 +1,9 @@
+package podproc_test
+
+import (
+	"testing"
+
+	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
