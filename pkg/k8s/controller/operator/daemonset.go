@@ -180,7 +180,12 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 					AutomountServiceAccountToken: ptr.To(false),
 					// bpfd attaches to the host's interfaces; the agent reads
 					// the host's default route.
-					HostNetwork:       true,
+					HostNetwork: true,
+					// Tenants' programs attach in their pods, named by
+					// the pods' processes (/proc/<pid>/ns/net, a uprobe's
+					// container pid): the agent finds them in the node's
+					// /proc, and bpfd checks them there.
+					HostPID:           true,
 					DNSPolicy:         corev1.DNSClusterFirstWithHostNet,
 					PriorityClassName: "system-node-critical",
 					Tolerations:       []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
