@@ -346,3 +346,99 @@ func TestTenancy(t *testing.T) {
 		n.waitTenantReport(t, cfgB, v1alpha1.ReasonLoaded, wantPods("app"))
 	})
 }
+
+// programsOfTenant returns what bpfd holds for the tenant config.
+func (n *tenantNode) programsOfTenant(t *testing.T, cfg *v1alpha1.BpfTenantProgramConfig) []*pb.Program {
+	t.Helper()
+	resp, err := n.daemon.List(context.Background(), &pb.ListRequest{Selector: map[string]string{
+		agent.MetadataManagedBy: agent.ManagedByAgentTenant, agent.MetadataNamespace: cfg.Namespace, agent.MetadataConfig: cfg.Name,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetPrograms()
+}
+
+// TestTenantHostileSelectors: whatever a tenant's podSelector says, its
+// programs attach in its own namespace's pods on the node and nowhere else.
+func TestTenantHostileSelectors(t *testing.T) {
+	n := startTenantNode(t)
+	podA := startPod(t, n.nsA, "app", n.name, map[string]string{"app": "web"})
+	// B's pod carries every label A's selectors below name, B's namespace's
+	// name among them.
+	podB := startPod(t, n.nsB, "app", n.name, map[string]string{"app": "web", "escape": "yes", "kubernetes.io/metadata.name": n.nsB})
+
+	nothing := func(btp *v1alpha1.BpfTenantProgram) error {
+		if len(btp.Status.Programs) != 0 {
+			return fmt.Errorf("%d programs reported, want none", len(btp.Status.Programs))
+		}
+		return nil
+	}
+	cases := map[string]v1alpha1.LabelSelector{
+		"matchExpressions on the namespace's name label": {MatchExpressions: []v1alpha1.LabelSelectorRequirement{
+			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: []string{n.nsB}},
+		}},
+		"a label only B's pod has": {MatchLabels: map[string]string{"escape": "yes"}},
+		"NotIn A's own labels":     {MatchExpressions: []v1alpha1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"web"}}}},
+	}
+	i := 0
+	for name, sel := range cases {
+		i++
+		t.Run(name, func(t *testing.T) {
+			// B's pod's interface: were B's pod selected, the program
+			// would attach there, and bpfd would hold it.
+			cfg := tenantTCX(n.nsA, fmt.Sprintf("hostile-%d", i), n.images["tcx"], n.name, podB.veth.Peer, sel)
+			createTenantConfig(t, cfg)
+			n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, nothing)
+			if ps := n.programsOfTenant(t, cfg); len(ps) != 0 {
+				t.Errorf("bpfd holds %d programs of the config", len(ps))
+			}
+		})
+	}
+	t.Run("the empty selector selects A's pods only", func(t *testing.T) {
+		cfg := tenantTCX(n.nsA, "empty", n.images["tcx"], n.name, podA.veth.Peer, v1alpha1.LabelSelector{})
+		createTenantConfig(t, cfg)
+		n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, wantPods("app"))
+		ps := n.programsOfTenant(t, cfg)
+		if len(ps) != 1 || ps[0].GetAttach().GetTcx().GetNetns() != fmt.Sprintf("/proc/%d/ns/net", podA.proc.PID) {
+			t.Errorf("bpfd holds %v, want one program in A's pod's netns", ps)
+		}
+	})
+	t.Run("a pod of another node is not selected though its processes run here, until it moves here; deleted, its programs go", func(t *testing.T) {
+		sel := v1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "mover"}}
+		elsewhere := startPod(t, n.nsA, "mover", "another-node", map[string]string{"app": "mover"})
+		cfg := tenantTCX(n.nsA, "mover", n.images["tcx"], n.name, elsewhere.veth.Peer, sel)
+		createTenantConfig(t, cfg)
+		n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, nothing)
+		if ps := n.programsOfTenant(t, cfg); len(ps) != 0 {
+			t.Fatalf("bpfd holds %d programs for a pod of another node", len(ps))
+		}
+		// The pod moves: deleted there, made again here (a new uid).
+		if err := testEnv.Client.Delete(context.Background(), elsewhere.pod); err != nil {
+			t.Fatal(err)
+		}
+		testEnv.WaitGone(t, timeout, elsewhere.pod)
+		here := startPod(t, n.nsA, "mover", n.name, map[string]string{"app": "mover"})
+		cur := &v1alpha1.BpfTenantProgramConfig{}
+		if err := testEnv.Client.Get(context.Background(), client.ObjectKeyFromObject(cfg), cur); err != nil {
+			t.Fatal(err)
+		}
+		cur.Spec.Programs[0].TCX.InterfaceSelector.Interfaces = []string{here.veth.Peer}
+		if err := testEnv.Client.Update(context.Background(), cur); err != nil {
+			t.Fatal(err)
+		}
+		n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, wantPods("mover"))
+		ps := n.programsOfTenant(t, cfg)
+		if len(ps) != 1 || ps[0].GetAttach().GetTcx().GetNetns() != fmt.Sprintf("/proc/%d/ns/net", here.proc.PID) {
+			t.Fatalf("bpfd holds %v, want one program in the moved pod's netns", ps)
+		}
+		// Deleted (the kubelet tears it down after): its programs go.
+		if err := testEnv.Client.Delete(context.Background(), here.pod); err != nil {
+			t.Fatal(err)
+		}
+		n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, nothing)
+		if ps := n.programsOfTenant(t, cfg); len(ps) != 0 {
+			t.Errorf("bpfd holds %d programs of a deleted pod", len(ps))
+		}
+	})
+}
