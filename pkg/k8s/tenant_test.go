@@ -3,6 +3,8 @@ package k8s_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/k8stest"
 	"github.com/bpfd-dev/bpfd/pkg/k8s/api/v1alpha1"
@@ -247,4 +250,23 @@ func TestTenantValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTenantSample: the tenant config sample is one the API server and the
+// admission policy accept.
+func TestTenantSample(t *testing.T) {
+	installTenants(t)
+	ctx := context.Background()
+	b, err := os.ReadFile(filepath.Join(testEnv.Root, "config", "samples", "tenant_tcx.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &v1alpha1.BpfTenantProgramConfig{}
+	if err := yaml.UnmarshalStrict(b, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := testEnv.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	k8stest.Eventually(t, 10*time.Second, func() error { return testEnv.Client.Create(ctx, cfg, client.DryRunAll) })
 }
