@@ -36,8 +36,9 @@ import (
 type tenantNode struct {
 	name   string
 	daemon pb.BpfdClient
-	// nsA and nsB are the two tenants' namespaces. images: "tcx" (tc_counter,
-	// admitted for both) and "b-only" (admitted for nsB alone).
+	// nsA and nsB are the two tenants' namespaces. images: "tcx" (tc_counter)
+	// and "uprobe" (uprobe_counter), admitted for both, and "b-only"
+	// (tc_counter, admitted for nsB alone).
 	nsA, nsB string
 	images   map[string]string
 	bpfd     *process
@@ -60,8 +61,13 @@ func startTenantNode(t *testing.T) *tenantNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, repo := range map[string]string{"tcx": "bpfd/tc_counter", "b-only": "bpfd/b-only/tc_counter"} {
-		ref, err := testimage.Build(ctx, reg.Host+"/"+repo+":v1", filepath.Join(testEnv.Root, "bytecode/tc_counter.bpf.o"))
+	for name, a := range map[string]struct{ repo, object string }{
+		"tcx":    {"bpfd/tc_counter", "bytecode/tc_counter.bpf.o"},
+		"b-only": {"bpfd/b-only/tc_counter", "bytecode/tc_counter.bpf.o"},
+		"uprobe": {"bpfd/uprobe_counter", "bytecode/uprobe_counter.bpf.o"},
+	} {
+		repo := a.repo
+		ref, err := testimage.Build(ctx, reg.Host+"/"+repo+":v1", filepath.Join(testEnv.Root, a.object))
 		if err != nil {
 			t.Fatalf("push %s: %v", repo, err)
 		}
@@ -330,6 +336,33 @@ func TestTenancy(t *testing.T) {
 			if len(resp.GetPrograms()) != 0 {
 				t.Errorf("interface %s: bpfd holds %d programs of the config", iface, len(resp.GetPrograms()))
 			}
+		}
+	})
+	t.Run("tenant A's uprobe instruments A's process, not the same binary run by B or the node", func(t *testing.T) {
+		cfg := &v1alpha1.BpfTenantProgramConfig{
+			ObjectMeta: metav1.ObjectMeta{Namespace: n.nsA, Name: "uprobe"},
+			Spec: v1alpha1.BpfTenantProgramConfigSpec{
+				Bytecode: v1alpha1.BytecodeImage{Image: n.images["uprobe"]},
+				Programs: []v1alpha1.TenantProgram{{Name: "uprobe_counter", Type: v1alpha1.ProgramTypeUprobe, Uprobe: &v1alpha1.TenantUprobeAttach{
+					// The container's root is the host's here: the same path.
+					Container: "app", Target: testutil.UprobeTargetBinary(t), Offset: int64(testutil.UprobeTargetOffset(t)),
+				}}},
+				PodSelector:  v1alpha1.LabelSelector{},
+				NodeSelector: v1alpha1.LabelSelector{MatchLabels: map[string]string{"test": n.name}},
+			},
+		}
+		createTenantConfig(t, cfg)
+		btp := n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, wantPods("app"))
+		ps := n.programsOfTenant(t, cfg)
+		if len(ps) != 1 || ps[0].GetAttach().GetUprobe().GetContainerPid() != int32(podA.proc.PID) {
+			t.Fatalf("bpfd holds %v, want one uprobe in A's container (pid %d)", ps, podA.proc.PID)
+		}
+		pin := mapNamed(t, btp.Status.Programs[0], "uprobe_calls").PinPath
+		podA.proc.CallUprobeTarget(t, 5)
+		podB.proc.CallUprobeTarget(t, 9)
+		testutil.CallUprobeTarget(t, 11) // the same binary on the node
+		if got := testutil.ReadU64(t, pin, 0); got != 5 {
+			t.Errorf("the uprobe counted %d calls, want A's 5 (not B's 9 nor the node's 11)", got)
 		}
 	})
 	t.Run("a trust policy that does not admit namespace A for the image gives PolicyDenied", func(t *testing.T) {

@@ -27,8 +27,8 @@ import (
 // for the config's selected pods on the node, and reports in the node's
 // BpfTenantPrograms beside each config.
 type TenantReconciler struct {
-	// Reconciler holds the client, daemon, node and options, and loads,
-	// unloads and lists as for cluster-scoped configs.
+	// r holds the client, daemon, node and options, and loads, unloads and
+	// lists as for cluster-scoped configs.
 	r    *Reconciler
 	pods PodScanner
 }
@@ -75,8 +75,8 @@ func (t *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	return t.load(ctx, cfg, btps)
 }
 
-// selector returns the metadata bpfd's List finds the programs of the
-// tenant config key by.
+// tenantSelector returns the metadata bpfd's List finds the programs of
+// the tenant config key by.
 func tenantSelector(key types.NamespacedName) map[string]string {
 	return map[string]string{MetadataManagedBy: ManagedByAgentTenant, MetadataNamespace: key.Namespace, MetadataConfig: key.Name}
 }
