@@ -24,10 +24,10 @@
 // # Cgroup namespaces
 //
 // /proc/<pid>/cgroup shows a path relative to the reader's cgroup
-// namespace. A reader in a container of its own cgroup namespace (an
-// unprivileged container on cgroup v2) sees other pods' cgroups as
-// "/../../kubepods-besteffort-pod<uid>.slice/..." under the systemd driver,
-// which ParsePodCgroup reads, and as "/../../pod<uid>/<id>" under the
-// cgroupfs driver, where the kubepods directory the parser looks for is
-// above the reader's view.
+// namespace. bpfd, privileged, shares the node's; bpfd-agent, in an
+// unprivileged container on cgroup v2, has one of its own rooted at its
+// container's cgroup, and sees other pods' cgroups as
+// "/../../kubepods-besteffort-pod<uid>.slice/..." (systemd driver) or
+// "/../../pod<uid>/<id>" (cgroupfs driver). ParsePodCgroup reads both; a
+// cgroupfs pod's QoS class may then be unknown.
 package podproc

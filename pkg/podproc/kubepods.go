@@ -10,7 +10,9 @@ import (
 type PodCgroup struct {
 	// PodUID is the pod's metadata.uid.
 	PodUID string
-	// QOSClass is the pod's QoS class: Guaranteed, Burstable or BestEffort.
+	// QOSClass is the pod's QoS class: Guaranteed, Burstable or BestEffort;
+	// empty when the path is relative to a cgroup namespace below the
+	// kubelet's QoS cgroups and does not show them (see ParsePodCgroup).
 	QOSClass string
 	// ContainerID is the container runtime's id of the container (the pod
 	// sandbox is a container too); empty when the process is in the pod's
@@ -34,6 +36,11 @@ type PodCgroup struct {
 // A kubelet with a cgroup root of its own (--cgroup-root, as kind has)
 // nests these deeper: /kubelet.slice/kubelet-kubepods.slice/... or
 // /kubelet/kubepods/...
+//
+// A process in a cgroup namespace of its own (an unprivileged container on
+// cgroup v2) reads other processes' cgroups relative to its own, which is a
+// container's: a pod's cgroup shows as
+// /../../kubepods-besteffort-pod<uid>.slice/... or /../../pod<uid>/<id>.
 var (
 	systemdPod  = regexp.MustCompile(`^(?:[a-z0-9_]+-)*kubepods(?:-(besteffort|burstable))?-pod([0-9a-f_]+)\.slice$`)
 	cgroupfsPod = regexp.MustCompile(`^pod([0-9a-f-]+)$`)
@@ -56,7 +63,12 @@ var qosOf = map[string]string{"": "Guaranteed", "burstable": "Burstable", "beste
 
 // ParsePodCgroup reads a cgroup path as the kubelet and the container
 // runtimes name pods' and containers' cgroups, under either cgroup driver;
-// false when the path names no pod.
+// false when the path names no pod. The path may be relative to a cgroup
+// namespace (leading ".." elements), as a process in a container of its own
+// cgroup namespace reads it; under the cgroupfs driver, a pod directory
+// right below such elements is a pod's (or below them and a QoS
+// directory): the cgroups above a container's namespace are the kubelet's
+// and the runtime's, which no container may write.
 func ParsePodCgroup(path string) (PodCgroup, bool) {
 	elems := strings.Split(strings.Trim(path, "/"), "/")
 	for i, e := range elems {
@@ -99,13 +111,31 @@ func ParsePodCgroup(path string) (PodCgroup, bool) {
 // cgroupfsQOS returns the QoS class of a pod whose cgroup's ancestors are
 // parents under the cgroupfs driver: .../kubepods for Guaranteed,
 // .../kubepods/burstable or .../kubepods/besteffort.
+// Relative to a cgroup namespace, the parents may be ".." alone, the
+// kubepods directory being above them (QoS unknown), or ".." and a QoS
+// directory.
 func cgroupfsQOS(parents []string) (string, bool) {
 	last := parents[len(parents)-1]
 	if last == "kubepods" {
 		return qosOf[""], true
 	}
-	if len(parents) >= 2 && parents[len(parents)-2] == "kubepods" && (last == "burstable" || last == "besteffort") {
+	n := len(parents)
+	if n >= 2 && (last == "burstable" || last == "besteffort") && (parents[n-2] == "kubepods" || allUp(parents[:n-1])) {
 		return qosOf[last], true
 	}
+	if allUp(parents) {
+		return "", true
+	}
 	return "", false
+}
+
+// allUp reports whether elems are all "..": the ancestors of a cgroup
+// namespace's root.
+func allUp(elems []string) bool {
+	for _, e := range elems {
+		if e != ".." {
+			return false
+		}
+	}
+	return len(elems) > 0
 }

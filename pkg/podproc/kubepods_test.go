@@ -75,6 +75,36 @@ func TestParsePodCgroup(t *testing.T) {
 			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/cri-containerd-abc.scope",
 			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
 		},
+		"systemd, read from a container's cgroup namespace": {
+			path: "/../../../kubepods-besteffort.slice/kubepods-besteffort-pod" + suid + ".slice/cri-containerd-" + cid + ".scope",
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "containerd"},
+		},
+		"systemd, from a container's cgroup namespace, same QoS": {
+			path: "/../../kubepods-burstable-pod" + suid + ".slice/crio-" + cid + ".scope",
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "cri-o"},
+		},
+		"cgroupfs, from a container's cgroup namespace, same QoS": {
+			path: "/../../pod" + uid + "/" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, ContainerID: cid},
+		},
+		"cgroupfs, from a container's cgroup namespace, guaranteed": {
+			path: "/../../../pod" + uid + "/crio-" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, ContainerID: cid, Runtime: "cri-o"},
+		},
+		"cgroupfs, from a container's cgroup namespace, another QoS": {
+			path: "/../../../besteffort/pod" + uid + "/" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid},
+		},
+		"cgroupfs, from a container's namespace, a pod below a pod": {
+			path: "/../../pod" + uid + "/" + cid + "/pod0f5b2c1e-1234-4abc-8def-00000000000b/" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, ContainerID: cid},
+		},
+		"a sibling container, from a container's namespace":   {path: "/../" + cid},
+		"cgroupfs, from a container's namespace, unknown QoS": {path: "/../../premium/pod" + uid + "/" + cid},
+		"cgroupfs, from a container's namespace, below a user's": {
+			path: "/../../../../user.slice/user-1000.slice/pod" + uid + "/" + cid,
+		},
+		"cgroupfs, .. after a name":     {path: "/kubelet/../pod" + uid + "/" + cid},
 		"host service":                  {path: "/system.slice/containerd.service"},
 		"root":                          {path: "/"},
 		"empty":                         {path: ""},

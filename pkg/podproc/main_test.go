@@ -6,4 +6,7 @@ import (
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.LeakCheckMain(m) }
+func TestMain(m *testing.M) {
+	serveScanInCgroupns()
+	testutil.LeakCheckMain(m)
+}

@@ -22,8 +22,11 @@ const dirBatch = 512
 
 // Scan reads procDir (normally /proc) once and returns, for each of uids
 // found there, its processes; a uid with no process is absent from the
-// map. uids are pod uids as the API server gives them (metadata.uid); one
-// that is not is an error naming it (ErrInvalidPodUID), before anything is
+// map. uids are pod uids as the API server gives them (metadata.uid), or
+// for a static pod, whose mirror pod the API server gives a uid of its own,
+// the hash in its kubernetes.io/config.mirror annotation, after which the
+// kubelet names its cgroup. One that is neither is an error naming it
+// (ErrInvalidPodUID), before anything is read; with no uids nothing is
 // read.
 //
 // Every numeric entry of procDir is read once: the process's cgroup, and
@@ -126,7 +129,8 @@ func readProcess(dir string, pid int, want map[string]bool, buf []byte) (string,
 // readCgroup returns the cgroup v2 path of the process whose /proc
 // directory is open at fd: the "0::" line of its cgroup file.
 func readCgroup(fd int, buf []byte) (string, bool) {
-	f, err := unix.Openat(fd, "cgroup", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// Not to wait on a FIFO in a procDir that is not the kernel's.
+	f, err := unix.Openat(fd, "cgroup", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", false
 	}

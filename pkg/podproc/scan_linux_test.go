@@ -134,23 +134,33 @@ func TestScanUnprivileged(t *testing.T) {
 // test ends.
 func podCgroup(t *testing.T) (uid, cid string, fd int) {
 	t.Helper()
-	uid = "33333333-4444-4555-8666-" + testutil.RandomSuffix(12)
-	cid = strings.Repeat("0", 32) + testutil.RandomSuffix(32)
-	dir := testutil.NewCgroup(t)
-	for _, e := range []string{"kubepods", "burstable", "pod" + uid, cid} {
+	uid, cid = newUID(), newCID()
+	return uid, cid, mkCgroup(t, testutil.NewCgroup(t), "kubepods", "burstable", "pod"+uid, cid)
+}
+
+func newUID() string { return "33333333-4444-4555-8666-" + testutil.RandomSuffix(12) }
+func newCID() string { return strings.Repeat("0", 32) + testutil.RandomSuffix(32) }
+
+// mkCgroup creates the cgroup base/elems..., each directory removed when
+// the test ends, and returns an open descriptor of it, closed before.
+func mkCgroup(t *testing.T, base string, elems ...string) int {
+	t.Helper()
+	dir := base
+	for _, e := range elems {
 		dir = filepath.Join(dir, e)
-		if err := os.Mkdir(dir, 0o755); err != nil {
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
 			t.Fatal(err)
+		} else if err == nil {
+			d := dir
+			t.Cleanup(func() { os.Remove(d) })
 		}
-		d := dir
-		t.Cleanup(func() { os.Remove(d) })
 	}
 	f, err := os.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return uid, cid, int(f.Fd())
+	return int(f.Fd())
 }
 
 // startIn starts argv in the cgroup open at fd; the process is killed and

@@ -126,6 +126,16 @@ func TestScanFakeProc(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "300"), filepath.Join(dir, "22")); err != nil {
 		t.Fatal(err)
 	}
+	// A cgroup file that is a FIFO nobody writes: Scan does not wait on it.
+	if err := os.MkdirAll(filepath.Join(dir, "23", "ns"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "23", "cgroup"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "namespaces", "a"), filepath.Join(dir, "23", "ns", "net")); err != nil {
+		t.Fatal(err)
+	}
 
 	got, err := podproc.Scan(dir, []string{uidA, uidB, hash, "22222222-3333-4444-8555-666666666666"})
 	if err != nil {
