@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +45,34 @@ type tenantNode struct {
 	nsA, nsB string
 	images   map[string]string
 	bpfd     *process
+	// scanner is the agent's: the host's /proc, with a hook the tests set.
+	scanner *hookedScanner
+}
+
+// hookedScanner is a PodScanner of the host's /proc that calls after, when
+// set, between its scan and the agent's use of it: what happens there
+// happens between the agent's look at a pod and bpfd's.
+type hookedScanner struct {
+	agent.ProcScanner
+	mu    sync.Mutex
+	after func(uids []string)
+}
+
+func (h *hookedScanner) ScanPods(uids []string) (map[string]agent.PodProcesses, error) {
+	m, err := h.ProcScanner.ScanPods(uids)
+	h.mu.Lock()
+	after := h.after
+	h.mu.Unlock()
+	if after != nil {
+		after(uids)
+	}
+	return m, err
+}
+
+func (h *hookedScanner) setAfter(f func(uids []string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.after = f
 }
 
 // startTenantNode starts a tenantNode; everything stops, and every program
@@ -52,7 +83,8 @@ func startTenantNode(t *testing.T) *tenantNode {
 	testutil.RequireKernelFeature(t, testutil.FeatureTCX)
 	ctx := context.Background()
 	suffix := testutil.RandomSuffix(6)
-	n := &tenantNode{name: "tenant-node-" + suffix, nsA: "tenant-a-" + suffix, nsB: "tenant-b-" + suffix, images: map[string]string{}}
+	n := &tenantNode{name: "tenant-node-" + suffix, nsA: "tenant-a-" + suffix, nsB: "tenant-b-" + suffix, images: map[string]string{},
+		scanner: &hookedScanner{ProcScanner: agent.ProcScanner{ProcDir: "/proc"}}}
 	bins := buildCommands(t, "bpfd")
 
 	reg := testutil.StartRegistry(t)
@@ -128,7 +160,7 @@ rules:
 	t.Cleanup(func() { dc.Close() })
 	opts := agent.ReconcilerOptions{ResyncPeriod: 2 * time.Second, RetryPeriod: 500 * time.Millisecond}
 	testEnv.StartManager(t, ctrl.Options{Cache: agent.CacheOptions(n.name)}, func(mgr ctrl.Manager) error {
-		return agent.NewTenantReconciler(mgr.GetClient(), dc, n.name, agent.ProcScanner{ProcDir: "/proc"}, opts).SetupWithManager(mgr)
+		return agent.NewTenantReconciler(mgr.GetClient(), dc, n.name, n.scanner, opts).SetupWithManager(mgr)
 	})
 	testEnv.StartManager(t, ctrl.Options{}, func(mgr ctrl.Manager) error {
 		return operator.NewTenantConfigReconciler(mgr.GetClient(), mgr.GetAPIReader()).SetupWithManager(ctx, mgr)
@@ -474,4 +506,49 @@ func TestTenantHostileSelectors(t *testing.T) {
 			t.Errorf("bpfd holds %d programs of a deleted pod", len(ps))
 		}
 	})
+}
+
+// TestTenantPodDeletedMidLoad: a pod deleted, its process gone, between the
+// agent's scan and bpfd's attach: nothing stays loaded, and the report ends
+// with the pod gone.
+func TestTenantPodDeletedMidLoad(t *testing.T) {
+	n := startTenantNode(t)
+	victim := startPod(t, n.nsA, "victim", n.name, map[string]string{"app": "victim"})
+	var once sync.Once
+	var fired atomic.Bool
+	n.scanner.setAfter(func(uids []string) {
+		if !slices.Contains(uids, string(victim.pod.UID)) {
+			return
+		}
+		once.Do(func() {
+			fired.Store(true)
+			if err := testEnv.Client.Delete(context.Background(), victim.pod); err != nil {
+				t.Errorf("delete the pod mid-load: %v", err)
+			}
+			if err := syscall.Kill(victim.proc.PID, syscall.SIGKILL); err != nil {
+				t.Errorf("kill the pod's process mid-load: %v", err)
+			}
+			// Gone before bpfd looks: the kernel tears down its namespaces
+			// as it exits.
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d/ns/net", victim.proc.PID)); err != nil {
+					return
+				}
+			}
+		})
+	})
+	cfg := tenantTCX(n.nsA, "victim", n.images["tcx"], n.name, victim.veth.Peer, v1alpha1.LabelSelector{MatchLabels: map[string]string{"app": "victim"}})
+	createTenantConfig(t, cfg)
+	n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, func(btp *v1alpha1.BpfTenantProgram) error {
+		if len(btp.Status.Programs) != 0 {
+			return fmt.Errorf("%d programs reported, want none", len(btp.Status.Programs))
+		}
+		return nil
+	})
+	if !fired.Load() {
+		t.Fatal("the agent never scanned the pod: nothing was deleted mid-load")
+	}
+	if ps := n.programsOfTenant(t, cfg); len(ps) != 0 {
+		t.Errorf("bpfd holds %d programs of a pod deleted mid-load", len(ps))
+	}
 }
