@@ -32,8 +32,19 @@ const (
 // point and each further attach point is a request of its own whose
 // MapOwnerId the caller sets. Every request carries the config (name and
 // namespace) as the owner, and the tenant scope: the uids of pods and
-// grants, the program types BpfTenantGrant grants the namespace.
+// grants, the program types BpfTenantGrant grants the namespace. A program
+// of a type neither a tenant's by default nor granted is an error wrapping
+// ErrTenantScope, whether or not any pod is selected.
 func TenantLoadRequests(cfg *v1alpha1.BpfTenantProgramConfig, pods []tenantPod, grants []v1alpha1.ProgramType) ([]*bpfdv1.LoadRequest, error) {
+	// Admission refused these already; a config admitted before its grant
+	// was withdrawn, or written around admission, is refused here too,
+	// before bpfd refuses it again.
+	for _, p := range cfg.Spec.Programs {
+		if !slices.Contains(v1alpha1.TenantDefaultTypes, p.Type) && !slices.Contains(grants, p.Type) {
+			return nil, fmt.Errorf("program %s: type %s: %w, and namespace %s has no grant of it in BpfTenantGrant %s",
+				p.Name, p.Type, ErrTenantScope, cfg.Namespace, v1alpha1.TenantGrantName)
+		}
+	}
 	if len(pods) == 0 {
 		return nil, nil
 	}

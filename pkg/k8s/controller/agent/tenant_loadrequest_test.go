@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -87,8 +88,14 @@ func TestTenantLoadRequests(t *testing.T) {
 		t.Error("the request hash did not change with the pod's process")
 	}
 	// Nothing to attach in: no request, even for the global program.
-	if reqs, err := TenantLoadRequests(tenantConfig(tcx, kprobe), nil, nil); err != nil || reqs != nil {
+	if reqs, err := TenantLoadRequests(tenantConfig(tcx, kprobe), nil, []v1alpha1.ProgramType{"kprobe"}); err != nil || reqs != nil {
 		t.Errorf("no pods: %v, %v; want no requests", reqs, err)
+	}
+	// A type neither the tenant's nor granted, pods or not.
+	for _, p := range [][]tenantPod{pods, nil} {
+		if _, err := TenantLoadRequests(tenantConfig(tcx, kprobe), p, []v1alpha1.ProgramType{"tracepoint"}); !errors.Is(err, ErrTenantScope) {
+			t.Errorf("an ungranted kprobe with %d pods: %v, want ErrTenantScope", len(p), err)
+		}
 	}
 }
 

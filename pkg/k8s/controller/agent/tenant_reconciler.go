@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -137,7 +138,11 @@ func (t *TenantReconciler) load(ctx context.Context, cfg *v1alpha1.BpfTenantProg
 				return t.failed(ctx, btp, cfg, "unload outdated programs", err, nil)
 			}
 		}
-		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, t.report(ctx, btp, cfg, notLoaded(v1alpha1.ReasonInvalidRequest, "%v", err), nil)
+		reason := v1alpha1.ReasonInvalidRequest
+		if errors.Is(err, ErrTenantScope) {
+			reason = v1alpha1.ReasonPolicyDenied
+		}
+		return reconcile.Result{RequeueAfter: r.opts.ResyncPeriod}, t.report(ctx, btp, cfg, notLoaded(reason, "%v", err), nil)
 	}
 	podOf := podOfPID(resolved)
 	if len(want) == 0 {
