@@ -167,10 +167,14 @@ generate: ## Regenerate the gRPC code, the API's deepcopy functions, CRDs, RBAC 
 		{ echo "generate: protoc $(PROTOC_VERSION) needed (Debian 12's protobuf-compiler, hack/tools.sh), found: $${v:-none}"; exit 1; }
 	$(GO) run ./hack/badcorpus
 	@mkdir -p $(BIN)/gen
-	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc \
+		github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
 	protoc --plugin=protoc-gen-go=$(BIN)/gen/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/gen/protoc-gen-go-grpc \
+		--plugin=protoc-gen-go-vtproto=$(BIN)/gen/protoc-gen-go-vtproto \
 		-I proto -I /usr/include --go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto proto/bpfd/v1/maps.proto
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		--go-vtproto_out=proto --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size \
+		proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto proto/bpfd/v1/maps.proto
 	$(GO) build -o $(BIN)/gen/ sigs.k8s.io/controller-tools/cmd/controller-gen
 	$(BIN)/gen/controller-gen object paths=./pkg/k8s/api/...
 	rm -f config/crd/bases/*.yaml config/rbac/operator/role.yaml config/rbac/agent/role.yaml
