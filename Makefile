@@ -108,15 +108,16 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 60s), one after the other.
 # One VM boot per package, run by `go test -exec`: with two cores, two packages
 # boot and run side by side, which beats running them one after the other in a
 # single boot. The test binaries are static (CGO_ENABLED=0) for the guest's bare
-# busybox. The VM is killed at 10m30s: after a hung test's own 10m timeout has
-# printed its goroutines, before go test gives up on the process at 11m.
+# busybox. The VM is killed at 20m30s: after a hung test's own 20m timeout has
+# printed its goroutines, before go test gives up on the process at 21m. A
+# package takes 1-3 minutes on a quiet machine; ten times that on a loaded one.
 # Debian's xdp-loader runs in the guest too, with its libraries (BPFD_XDP_LOADER).
 test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-run X -v").
 	hack/tools.sh vm libbpf_tools_vm
 	hack/vm/xdp-loader.sh $(BIN)/xdp-tools
-	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
+	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=1230 \
 		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader BPFD_LIBBPF_TOOLS=$(BIN)/libbpf-tools \
-		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
+		$(GO) test -count=1 -timeout 20m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
 bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(INVENTORY_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers, the inventory's iterators and the tests' objects with Debian's clang.
 
