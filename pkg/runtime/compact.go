@@ -30,6 +30,9 @@ func compactStrings(r *record) {
 	for i := range r.Maps {
 		r.Maps[i].Name = intern(r.Maps[i].Name)
 	}
+	if k := r.Kernel; k != nil {
+		k.Name, k.Tag = intern(k.Name), intern(k.Tag)
+	}
 }
 
 func intern(s string) string {

@@ -98,6 +98,11 @@ type record struct {
 	// Chain is set, in the loading record already, for a program in the
 	// chain of an XDP or TC hook.
 	Chain *chainRecord `json:"chain,omitempty"`
+	// Kernel keeps what never changes of the kernel program ProgramID
+	// names, read when it was loaded (kernelview.go); not set for a
+	// program in a chain, or by a bpfd before it. An older bpfd ignores
+	// it.
+	Kernel *kernelRecord `json:"kernel,omitempty"`
 }
 
 // chainRecord is what a program in the chain of an XDP or TC hook records
