@@ -36,6 +36,12 @@ var forbidden = map[string][]string{
 	// metrics library, nothing of Kubernetes, gRPC or bpfd itself.
 	"./examples/xdp-counter": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "oras.land/", "github.com/sigstore/",
 		module + "/internal/", module + "/pkg/k8s", module + "/pkg/runtime", module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
+	// The node's side of a pod: bpfd-agent links it, so it carries nothing
+	// the agent may not (BPF, registry, signing), and it is a library of its
+	// own: no Kubernetes, gRPC or daemon code either.
+	"./pkg/podproc/...": {"k8s.io/", "sigs.k8s.io/", "google.golang.org/grpc", "google.golang.org/protobuf", "oras.land/",
+		"github.com/sigstore/", "github.com/cilium/ebpf", "github.com/opencontainers/", module + "/internal/", module + "/pkg/k8s",
+		module + "/pkg/runtime", module + "/pkg/artifact", module + "/pkg/verify", module + "/proto"},
 	// The load path goes one way: the daemon has the supply chain resolve,
 	// pull and verify, then hands what it admitted to the runtime. The
 	// supply chain never loads and never speaks the API.

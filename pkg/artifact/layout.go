@@ -36,6 +36,10 @@ type layoutStore struct {
 	// pushed are the blobs written since the layout was opened.
 	pushed  []digest.Digest
 	written bool
+	// pushing counts the pushes under way: ingest/ is removed only when
+	// none is, or it would vanish between oras-go creating it and writing
+	// a file there.
+	pushing int
 }
 
 // openLayoutStore opens the OCI layout at root, which must exist (or be
@@ -82,17 +86,19 @@ func (s *layoutStore) Fetch(_ context.Context, desc ocispec.Descriptor) (io.Read
 func (s *layoutStore) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
 	s.mu.Lock()
 	s.written = true
+	s.pushing++
 	s.mu.Unlock()
 	err := s.Store.Push(ctx, expected, r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pushing--
 	if err != nil {
 		if !errors.Is(err, errdef.ErrAlreadyExists) {
 			s.removeIngest(expected.Digest)
 		}
 		return err
 	}
-	s.mu.Lock()
 	s.pushed = append(s.pushed, expected.Digest)
-	s.mu.Unlock()
 	return nil
 }
 
@@ -111,17 +117,29 @@ func (s *layoutStore) wasWritten() bool {
 }
 
 // removeIngest removes the partial files of blob d from ingest/ (named
-// "<hex>_<random>" by oras-go) and ingest/ itself when it is left empty.
+// "<hex>_<random>" by oras-go) and ingest/ itself when it is left empty
+// and no other push is under way. s.mu is held.
 func (s *layoutStore) removeIngest(d digest.Digest) {
 	matches, _ := filepath.Glob(filepath.Join(s.root, ingestDir, d.Encoded()+"_*"))
 	for _, m := range matches {
 		os.Remove(m)
 	}
-	s.tidy()
+	if s.pushing == 0 {
+		s.removeEmptyIngest()
+	}
 }
 
-// tidy removes ingest/ if it is empty: a layout has no such directory.
+// tidy removes ingest/ if it is empty and no push is under way: a layout
+// has no such directory.
 func (s *layoutStore) tidy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pushing == 0 {
+		s.removeEmptyIngest()
+	}
+}
+
+func (s *layoutStore) removeEmptyIngest() {
 	os.Remove(filepath.Join(s.root, ingestDir)) // fails, as it should, unless empty
 }
 
@@ -140,7 +158,9 @@ func (s *layoutStore) undo() {
 	} else {
 		writeFileAtomic(path, s.index)
 	}
-	s.tidy()
+	if s.pushing == 0 {
+		s.removeEmptyIngest()
+	}
 }
 
 // writeFileAtomic replaces the file at path with data through a temporary

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,5 +233,45 @@ func TestLayoutPushFailureLeavesNoPartialBlob(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ingest")); err == nil {
 		t.Error("ingest/ left in the layout")
+	}
+}
+
+// TestLayoutPushFailureSparesConcurrentPushes: a failed push tidies
+// ingest/ away, but not from under a push about to write there (a copy
+// pushes blobs concurrently; the failure of one must not turn another's
+// into "no such file or directory"). The window is small: many rounds.
+func TestLayoutPushFailureSparesConcurrentPushes(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "layout")
+	target := mustOpen(t, mustReference(t, "oci:"+dir), OpenOptions{Create: true})
+	bad := []byte("the content pushed")
+	badDesc := pushBlob(t, memory.New(), "application/octet-stream", []byte("the content described"), nil)
+	badDesc.Size = int64(len(bad))
+	for round := range 200 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for i := range 4 {
+			good := []byte(fmt.Sprintf("blob %d of round %d", i, round))
+			desc := pushBlob(t, memory.New(), "application/octet-stream", good, nil)
+			wg.Go(func() { errs <- target.Push(ctx, desc, bytes.NewReader(good)) })
+		}
+		wg.Go(func() {
+			if target.Push(ctx, badDesc, bytes.NewReader(bad)) == nil {
+				errs <- errors.New("push of other content succeeded")
+			}
+		})
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	if err := target.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ingest")); err == nil {
+		t.Error("ingest/ left in the layout after Close")
 	}
 }

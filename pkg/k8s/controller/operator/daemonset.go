@@ -62,10 +62,13 @@ const (
 // group (--socket-group), so the agent reaches it as a user without
 // privileges or capabilities, and makes it an admin group
 // (--socket-admin-gid), so the agent may name its programs' owner (the
-// config) and unload what it loaded before under another uid.
+// config) and unload what it loaded before under another uid. The pod
+// shares the host's PID namespace, where a process may read the /proc
+// files (environ, root) of every other process of its uid: so the uid is
+// one of the agent's own, not 65532 ("nonroot"), which many images share.
 const (
-	AgentUID = 65532
-	AgentGID = 65532
+	AgentUID = 65530
+	AgentGID = 65530
 )
 
 // NodeSCC is the OpenShift SecurityContextConstraints the DaemonSet's pods
@@ -180,7 +183,11 @@ func DaemonSet(namespace string, s Settings) *appsv1.DaemonSet {
 					AutomountServiceAccountToken: ptr.To(false),
 					// bpfd attaches to the host's interfaces; the agent reads
 					// the host's default route.
-					HostNetwork:       true,
+					HostNetwork: true,
+					// Tenants' programs attach inside their pods: the agent
+					// finds a pod's processes by their cgroups, and bpfd
+					// enters their network namespaces and container roots.
+					HostPID:           true,
 					DNSPolicy:         corev1.DNSClusterFirstWithHostNet,
 					PriorityClassName: "system-node-critical",
 					Tolerations:       []corev1.Toleration{{Operator: corev1.TolerationOpExists}},

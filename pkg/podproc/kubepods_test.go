@@ -1,11 +1,11 @@
-package inventory_test
+package podproc_test
 
 import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
+	"github.com/bpfd-dev/bpfd/pkg/podproc"
 )
 
 func TestParsePodCgroup(t *testing.T) {
@@ -17,64 +17,94 @@ func TestParsePodCgroup(t *testing.T) {
 	)
 	cases := map[string]struct {
 		path string
-		want *inventory.PodCgroup
+		want *podproc.PodCgroup
 	}{
 		"systemd burstable containerd": {
 			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/cri-containerd-" + cid + ".scope",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
 		},
 		"systemd besteffort cri-o": {
 			path: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + suid + ".slice/crio-" + cid + ".scope",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
 		},
 		"systemd guaranteed docker": {
 			path: "/kubepods.slice/kubepods-pod" + suid + ".slice/docker-" + cid + ".scope",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "docker"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid, Runtime: "docker"},
 		},
 		"systemd cri-o monitor": {
 			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/crio-conmon-" + cid + ".scope",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", Runtime: "cri-o"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable", Runtime: "cri-o"},
 		},
 		"systemd pod cgroup only": {
 			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
 		},
 		"systemd nested below the container": {
 			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/cri-containerd-" + cid + ".scope/init.scope",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
 		},
 		"systemd with a cgroup root of its own (kind)": {
 			path: "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod" + suid + ".slice/cri-containerd-" + cid + ".scope",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "containerd"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "containerd"},
 		},
 		"systemd static pod": {
 			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + hash + ".slice/cri-containerd-" + cid + ".scope",
-			want: &inventory.PodCgroup{PodUID: hash, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
+			want: &podproc.PodCgroup{PodUID: hash, QOSClass: "Burstable", ContainerID: cid, Runtime: "containerd"},
 		},
 		"cgroupfs burstable": {
 			path: "/kubepods/burstable/pod" + uid + "/" + cid,
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
 		},
 		"cgroupfs besteffort cri-o": {
 			path: "/kubepods/besteffort/pod" + uid + "/crio-" + cid,
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "cri-o"},
 		},
 		"cgroupfs guaranteed": {
 			path: "/kubepods/pod" + uid + "/" + cid,
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Guaranteed", ContainerID: cid},
 		},
 		"cgroupfs below a cgroup root": {
 			path: "/kubelet/kubepods/burstable/pod" + uid + "/" + cid,
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid},
 		},
 		"cgroupfs unknown container name": {
 			path: "/kubepods/burstable/pod" + uid + "/not-a-container",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
 		},
 		"systemd container id too short": {
 			path: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + suid + ".slice/cri-containerd-abc.scope",
-			want: &inventory.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable"},
 		},
+		"systemd, read from a container's cgroup namespace": {
+			path: "/../../../kubepods-besteffort.slice/kubepods-besteffort-pod" + suid + ".slice/cri-containerd-" + cid + ".scope",
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid, Runtime: "containerd"},
+		},
+		"systemd, from a container's cgroup namespace, same QoS": {
+			path: "/../../kubepods-burstable-pod" + suid + ".slice/crio-" + cid + ".scope",
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "Burstable", ContainerID: cid, Runtime: "cri-o"},
+		},
+		"cgroupfs, from a container's cgroup namespace, same QoS": {
+			path: "/../../pod" + uid + "/" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, ContainerID: cid},
+		},
+		"cgroupfs, from a container's cgroup namespace, guaranteed": {
+			path: "/../../../pod" + uid + "/crio-" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, ContainerID: cid, Runtime: "cri-o"},
+		},
+		"cgroupfs, from a container's cgroup namespace, another QoS": {
+			path: "/../../../besteffort/pod" + uid + "/" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, QOSClass: "BestEffort", ContainerID: cid},
+		},
+		"cgroupfs, from a container's namespace, a pod below a pod": {
+			path: "/../../pod" + uid + "/" + cid + "/pod0f5b2c1e-1234-4abc-8def-00000000000b/" + cid,
+			want: &podproc.PodCgroup{PodUID: uid, ContainerID: cid},
+		},
+		"a sibling container, from a container's namespace":   {path: "/../" + cid},
+		"cgroupfs, from a container's namespace, unknown QoS": {path: "/../../premium/pod" + uid + "/" + cid},
+		"cgroupfs, from a container's namespace, below a user's": {
+			path: "/../../../../user.slice/user-1000.slice/pod" + uid + "/" + cid,
+		},
+		"cgroupfs, .. after a name":     {path: "/kubelet/../pod" + uid + "/" + cid},
 		"host service":                  {path: "/system.slice/containerd.service"},
 		"root":                          {path: "/"},
 		"empty":                         {path: ""},
@@ -89,7 +119,7 @@ func TestParsePodCgroup(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, ok := inventory.ParsePodCgroup(tc.path)
+			got, ok := podproc.ParsePodCgroup(tc.path)
 			if ok != (tc.want != nil) {
 				t.Fatalf("ParsePodCgroup(%q) = %+v, %v; want ok %v", tc.path, got, ok, tc.want != nil)
 			}

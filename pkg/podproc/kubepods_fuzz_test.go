@@ -1,10 +1,11 @@
-package inventory_test
+package podproc_test
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
-	"github.com/bpfd-dev/bpfd/pkg/runtime/inventory"
+	"github.com/bpfd-dev/bpfd/pkg/podproc"
 )
 
 // FuzzParsePodCgroup: a process that may create cgroups names them as it
@@ -17,6 +18,8 @@ func FuzzParsePodCgroup(f *testing.F) {
 		"/kubepods/burstable/pod0f5b2c1e-1234-4abc-8def-0123456789ab/4e3a9c1b2d0f5e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c",
 		"/kubepods/pod5a0b7e8f9c1d2e3f4a5b6c7d8e9f0a1b/crio-conmon-4e3a9c1b2d0f5e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c",
 		"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod0f5b2c1e_1234_4abc_8def_0123456789ab.slice",
+		"/../../pod0f5b2c1e-1234-4abc-8def-0123456789ab/4e3a9c1b2d0f5e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c",
+		"/../../../besteffort/pod0f5b2c1e-1234-4abc-8def-0123456789ab",
 		"/system.slice/containerd.service", "/", "", "//kubepods//pod/", "/kubepods/burstable/pod",
 	} {
 		f.Add(seed)
@@ -24,9 +27,9 @@ func FuzzParsePodCgroup(f *testing.F) {
 	uid := regexp.MustCompile(`^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$`)
 	container := regexp.MustCompile(`^(?:[0-9a-f]{64})?$`)
 	f.Fuzz(func(t *testing.T, path string) {
-		p, ok := inventory.ParsePodCgroup(path)
+		p, ok := podproc.ParsePodCgroup(path)
 		if !ok {
-			if p != (inventory.PodCgroup{}) {
+			if p != (podproc.PodCgroup{}) {
 				t.Errorf("ParsePodCgroup(%q) = %+v, false", path, p)
 			}
 			return
@@ -36,6 +39,11 @@ func FuzzParsePodCgroup(f *testing.F) {
 		}
 		switch p.QOSClass {
 		case "Guaranteed", "Burstable", "BestEffort":
+		case "":
+			// Only in a path relative to a cgroup namespace.
+			if !strings.HasPrefix(strings.TrimLeft(path, "/"), "..") {
+				t.Errorf("ParsePodCgroup(%q): no QoS class", path)
+			}
 		default:
 			t.Errorf("ParsePodCgroup(%q): QoS class %q", path, p.QOSClass)
 		}
