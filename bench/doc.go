@@ -120,8 +120,10 @@
 // These rows start bin/bpfd as a process on a socket, state dir, cache and
 // bpffs of their own, with signed artifacts of bytecode/ objects in an OCI
 // layout that bpfd pulls before the timing, so every load comes from a cached
-// digest (bpfd still verifies the cached signature against its policy on each
-// load, and records and pins what it loads). Both sides run as processes:
+// digest (bpfd judges the cached signature against its policy once and
+// remembers the admission until the policy is reloaded; on each load it
+// still reads the objects checking their digests, and records and pins what
+// it loads). Both sides run as processes:
 //
 //   - load+attach+unload xdp: `bpfctl load image REF@DIGEST --program
 //     xdp_counter:xdp --interface A` then `bpfctl unload ID`, against

@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/bpfd-dev/bpfd/internal/csi"
+	"github.com/bpfd-dev/bpfd/internal/grpccodec"
 	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -188,6 +189,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 
 	gs := grpc.NewServer(
 		grpc.Creds(peercred.TransportCredentials()),
+		grpc.ForceServerCodecV2(grpccodec.Codec()),
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(256),
 		grpc.ChainUnaryInterceptor(d.server.interceptor(), recovery(d.log)),
