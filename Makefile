@@ -13,6 +13,10 @@ PKGS      ?= ./...
 # v0.0.0-<commit count>-g<short commit>; -dirty when the tree has changes.
 VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo "v0.0.0-$$(git rev-list --count HEAD 2>/dev/null || echo 0)-g$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty)")
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+# Build tags that leave out what no binary uses and every start would pay
+# for: urfave/cli's man page and markdown generation (blackfriday's tables
+# built at init) and gRPC's golang.org/x/net/trace (html/template).
+GOTAGS    := urfave_cli_no_docs grpcnotrace
 LDFLAGS   := -X github.com/bpfd-dev/bpfd/internal/version.version=$(VERSION) -X github.com/bpfd-dev/bpfd/internal/version.commit=$(COMMIT)
 # -count=1: a cached result of a kernel, registry or cluster test proves nothing.
 TESTFLAGS ?= -count=1 -timeout 30m
@@ -67,16 +71,19 @@ TEST_OBJS := $(ARTIFACT_TESTDATA)/no_programs.bpf.o $(ARTIFACT_TESTDATA)/xdp_cou
 	$(ARTIFACT_TESTDATA)/xdp_pass_nobtf.bpf.o $(ARTIFACT_TESTDATA)/layout/index.json \
 	$(patsubst %.c,%.o,$(wildcard pkg/runtime/testdata/*.bpf.c pkg/runtime/dispatcher/testdata/*.bpf.c))
 
-.PHONY: help build print-ldflags test test-vm soak fuzz tools bytecode lint generate check-generate bundle demo bench bench-vm clean
+.PHONY: help build print-ldflags print-tags test test-vm soak fuzz tools bytecode lint generate check-generate bundle demo bench bench-vm clean
 
 help: ## Show the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## Build the five binaries into bin/, stamped with VERSION and COMMIT.
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
 
 print-ldflags: ## Print the -ldflags that stamp the version (the version tests build with them).
 	@echo '$(LDFLAGS)'
+
+print-tags: ## Print the build tags the binaries are built with.
+	@echo '$(GOTAGS)'
 
 tools: ## Install or build every external component the tests use (idempotent).
 	hack/tools.sh
@@ -101,15 +108,16 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 60s), one after the other.
 # One VM boot per package, run by `go test -exec`: with two cores, two packages
 # boot and run side by side, which beats running them one after the other in a
 # single boot. The test binaries are static (CGO_ENABLED=0) for the guest's bare
-# busybox. The VM is killed at 10m30s: after a hung test's own 10m timeout has
-# printed its goroutines, before go test gives up on the process at 11m.
+# busybox. The VM is killed at 20m30s: after a hung test's own 20m timeout has
+# printed its goroutines, before go test gives up on the process at 21m. A
+# package takes 1-3 minutes on a quiet machine; ten times that on a loaded one.
 # Debian's xdp-loader runs in the guest too, with its libraries (BPFD_XDP_LOADER).
 test-vm: ## Run VM_PKGS' tests in a VM with Debian's 6.1 kernel (VM_TESTFLAGS="-run X -v").
 	hack/tools.sh vm libbpf_tools_vm
 	hack/vm/xdp-loader.sh $(BIN)/xdp-tools
-	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=630 \
+	CGO_ENABLED=0 BPFD_REQUIRE_PRIVILEGED=1 BPFD_REQUIRE_KERNEL=$(VM_KERNEL) VM_TIMEOUT=1230 \
 		BPFD_XDP_LOADER=$(BIN)/xdp-tools/xdp-loader BPFD_LIBBPF_TOOLS=$(BIN)/libbpf-tools \
-		$(GO) test -count=1 -timeout 10m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
+		$(GO) test -count=1 -timeout 20m -exec $(CURDIR)/hack/vm/vmrun.sh $(VM_TESTFLAGS) $(VM_PKGS)
 
 bytecode: $(BPF_OBJS) $(DISPATCHER_OBJS) $(INVENTORY_OBJS) $(TEST_OBJS) ## Rebuild bytecode/*.bpf.o, the dispatchers, the inventory's iterators and the tests' objects with Debian's clang.
 
@@ -160,10 +168,14 @@ generate: ## Regenerate the gRPC code, the API's deepcopy functions, CRDs, RBAC 
 		{ echo "generate: protoc $(PROTOC_VERSION) needed (Debian 12's protobuf-compiler, hack/tools.sh), found: $${v:-none}"; exit 1; }
 	$(GO) run ./hack/badcorpus
 	@mkdir -p $(BIN)/gen
-	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(GO) build -o $(BIN)/gen/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc \
+		github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto
 	protoc --plugin=protoc-gen-go=$(BIN)/gen/protoc-gen-go --plugin=protoc-gen-go-grpc=$(BIN)/gen/protoc-gen-go-grpc \
+		--plugin=protoc-gen-go-vtproto=$(BIN)/gen/protoc-gen-go-vtproto \
 		-I proto -I /usr/include --go_out=proto --go_opt=paths=source_relative \
-		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto proto/bpfd/v1/maps.proto
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		--go-vtproto_out=proto --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size \
+		proto/bpfd/v1/bpfd.proto proto/bpfd/v1/inventory.proto proto/bpfd/v1/maps.proto
 	$(GO) build -o $(BIN)/gen/ sigs.k8s.io/controller-tools/cmd/controller-gen
 	$(BIN)/gen/controller-gen object paths=./pkg/k8s/api/...
 	rm -f config/crd/bases/*.yaml config/rbac/operator/role.yaml config/rbac/agent/role.yaml

@@ -66,8 +66,9 @@ func vethPair(ctx context.Context) (string, string, func(), error) {
 
 // daemonLatencyRows times loading, attaching and unloading a program from an
 // artifact bpfd has cached: `bpfctl load image REF@DIGEST` then `bpfctl
-// unload ID`, two processes (bpfd verifies the cached signature on each
-// load, records and pins), against the same kernel steps done by a peer on
+// unload ID`, two processes (bpfd admits the load by the verdict its policy
+// remembered of the cached signatures, reads the objects checking their
+// digests, records and pins), against the same kernel steps done by a peer on
 // the object file: Debian's bpftool for XDP (prog load and pin, net attach,
 // net detach, rm the pin), and for TCX and the tracepoint, which bpftool 7.1
 // cannot attach, bench/minload (cilium/ebpf: load, attach with a link, pin

@@ -217,7 +217,10 @@ func (d *listDaemon) get(ctx context.Context) error {
 }
 
 // memory reports the daemon's peak and current resident set size (VmHWM,
-// VmRSS of /proc/PID/status).
+// VmRSS of /proc/PID/status), and the current one split into anonymous
+// memory (RssAnon: the Go heap, stacks, the runtime's own) and file pages
+// (RssFile: the executable's text and read-only data the process touched,
+// and the state store's mapping), which do not grow with programs.
 func (d *listDaemon) memory(context.Context) ([]Figure, error) {
 	if d.cmd == nil {
 		return nil, errors.New("bpfd is not running")
@@ -227,7 +230,7 @@ func (d *listDaemon) memory(context.Context) ([]Figure, error) {
 		return nil, err
 	}
 	defer status.Close()
-	fields := map[string]string{"VmHWM": "peak RSS (VmHWM)", "VmRSS": "RSS (VmRSS)"}
+	fields := map[string]string{"VmHWM": "peak RSS (VmHWM)", "VmRSS": "RSS (VmRSS)", "RssAnon": "RSS anonymous (RssAnon)", "RssFile": "RSS file pages (RssFile)"}
 	var figs []Figure
 	s := bufio.NewScanner(status)
 	for s.Scan() {
@@ -243,7 +246,7 @@ func (d *listDaemon) memory(context.Context) ([]Figure, error) {
 		figs = append(figs, Figure{Name: name, Value: kb / 1024, Unit: "MiB"})
 	}
 	if len(figs) != len(fields) {
-		return nil, fmt.Errorf("/proc/%d/status lacks VmHWM or VmRSS", d.cmd.Process.Pid)
+		return nil, fmt.Errorf("/proc/%d/status lacks VmHWM, VmRSS, RssAnon or RssFile", d.cmd.Process.Pid)
 	}
 	return figs, s.Err()
 }

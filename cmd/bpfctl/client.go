@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bpfd-dev/bpfd/internal/grpccodec"
 	bpfdv1 "github.com/bpfd-dev/bpfd/proto/bpfd/v1"
 )
 
@@ -26,7 +27,7 @@ func connect(c *cli.Context) (*connection, context.Context, error) {
 	socket := c.String("socket")
 	conn, err := grpc.NewClient("unix://"+socket,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(grpccodec.Codec())))
 	if err != nil {
 		return nil, nil, fmt.Errorf("socket %s: %w", socket, err)
 	}

@@ -54,7 +54,10 @@ type programJSON struct {
 
 type admissionJSON struct {
 	// Admitted is whether the trust policy in force admits the program.
-	Admitted          bool       `json:"admitted"`
+	Admitted bool `json:"admitted"`
+	// Pending: adopted at bpfd's start and not judged yet; Admitted is
+	// false until it is.
+	Pending           bool       `json:"pending,omitempty"`
 	Decision          string     `json:"decision,omitempty"`
 	Reason            string     `json:"reason,omitempty"`
 	Detail            string     `json:"detail,omitempty"`
@@ -171,7 +174,8 @@ func newProgram(p *bpfdv1.Program) programJSON {
 		j.LoadedAt = &t
 	}
 	if a := p.GetAdmission(); a != nil {
-		j.Admission = &admissionJSON{Admitted: a.GetState() == bpfdv1.AdmissionState_ADMISSION_STATE_ADMITTED, Decision: a.GetDecision(),
+		j.Admission = &admissionJSON{Admitted: a.GetState() == bpfdv1.AdmissionState_ADMISSION_STATE_ADMITTED,
+			Pending: a.GetState() == bpfdv1.AdmissionState_ADMISSION_STATE_PENDING, Decision: a.GetDecision(),
 			Reason: a.GetReason(), Detail: a.GetDetail(), Rule: a.GetRule(), PolicyFingerprint: a.GetPolicyFingerprint()}
 		if a.GetCheckedAt() != nil {
 			t := a.GetCheckedAt().AsTime()
@@ -200,7 +204,8 @@ func ownerSummary(p programJSON) string {
 }
 
 // admissionSummary says whether the policy in force admits a program:
-// admitted, or NOT ADMITTED (reason); "-" when not judged.
+// admitted, or NOT ADMITTED (reason); pending while bpfd, just started,
+// has not judged it yet; "-" when not judged.
 func admissionSummary(p programJSON) string {
 	a := p.Admission
 	switch {
@@ -208,6 +213,8 @@ func admissionSummary(p programJSON) string {
 		return "-"
 	case a.Admitted:
 		return "admitted"
+	case a.Pending:
+		return "pending"
 	case a.Reason != "":
 		return "NOT ADMITTED (" + a.Reason + ")"
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -328,8 +329,12 @@ type summaryPolicy struct {
 }
 
 var (
-	metricsFingerprint = regexp.MustCompile(`bpfd_policy_info\{[^}]*fingerprint="(sha256:[0-9a-f]{64})"`)
-	logFingerprint     = regexp.MustCompile(`(?:"policy":"|policy=|fingerprint=)(sha256:[0-9a-f]{64})`)
+	metricsFingerprint = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`bpfd_policy_info\{[^}]*fingerprint="(sha256:[0-9a-f]{64})"`)
+	})
+	logFingerprint = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?:"policy":"|policy=|fingerprint=)(sha256:[0-9a-f]{64})`)
+	})
 )
 
 // policySummary is the trust policy's fingerprint in force (from bpfd's
@@ -338,14 +343,14 @@ var (
 func policySummary(path string, metrics, audit, logs []byte) ([]byte, error) {
 	var out bytes.Buffer
 	fp, from := "", ""
-	if m := metricsFingerprint.FindSubmatch(metrics); m != nil {
+	if m := metricsFingerprint().FindSubmatch(metrics); m != nil {
 		fp, from = string(m[1]), "metrics (bpfd_policy_info)"
 	} else {
 		for _, src := range []struct {
 			name string
 			b    []byte
 		}{{"the audit log's last line naming it", audit}, {"bpfd's log's last line naming it", logs}} {
-			if all := logFingerprint.FindAllSubmatch(src.b, -1); len(all) > 0 {
+			if all := logFingerprint().FindAllSubmatch(src.b, -1); len(all) > 0 {
 				fp, from = string(all[len(all)-1][1]), src.name
 				break
 			}

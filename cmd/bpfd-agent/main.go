@@ -48,6 +48,12 @@ func main() {
 				Value:   agent.DefaultNodeReportPeriod,
 				EnvVars: []string{"BPFD_AGENT_NODE_REPORT_PERIOD"},
 			},
+			&cli.StringFlag{
+				Name:    "proc-dir",
+				Usage:   "the node's /proc (the pod's hostPID), where the processes of the pods that tenant configs select are found",
+				Value:   "/proc",
+				EnvVars: []string{"BPFD_AGENT_PROC_DIR"},
+			},
 		}, controllercmd.Flags...),
 		Action: run,
 	}
@@ -74,6 +80,7 @@ func run(c *cli.Context) error {
 	mgr, err := agent.NewManager(cfg, opts, daemon, node, agent.Options{
 		Reconciler: agent.ReconcilerOptions{ResyncPeriod: c.Duration("resync-period")},
 		NodeReport: agent.NodeReportOptions{Period: c.Duration("node-report-period")},
+		Pods:       agent.ProcScanner{ProcDir: c.String("proc-dir")},
 	})
 	if err != nil {
 		return err

@@ -80,6 +80,9 @@ func run(c *cli.Context) error {
 	if err := operator.NewConfigReconciler(mgr.GetClient(), mgr.GetAPIReader(), operator.ConfigReconcilerOptions{}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("config controller: %w", err)
 	}
+	if err := operator.NewTenantConfigReconciler(mgr.GetClient(), mgr.GetAPIReader()).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("tenant config controller: %w", err)
+	}
 	defaults := operator.Settings{BpfdImage: c.String("bpfd-image"), AgentImage: c.String("agent-image"), CSIRegistrarImage: c.String("csi-registrar-image")}
 	cm := types.NamespacedName{Namespace: ns, Name: c.String("config-map")}
 	if err := operator.NewDaemonSetReconciler(mgr.GetClient(), cm, defaults).SetupWithManager(mgr); err != nil {

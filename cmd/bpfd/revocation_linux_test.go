@@ -109,7 +109,7 @@ func TestRevocationThroughSignals(t *testing.T) {
 			b = n.start(t)
 			client, closeClient = n.client(t)
 			defer closeClient()
-			b.waitLog(t, "trigger=start")
+			b.waitLog(t, "programs adopted at start judged")
 			check(q, "after a restart")
 
 			resp, err := client.List(ctx, &pb.ListRequest{})

@@ -26,7 +26,8 @@ const (
 // resources lists, per kind, the objects the operator and agents make for
 // one of its objects.
 var resources = map[string][]operatorsv1alpha1.APIResourceReference{
-	"BpfProgramConfig": {{Name: "bpfprograms.bpfd.io", Kind: "BpfProgram", Version: "v1alpha1"}},
+	"BpfProgramConfig":       {{Name: "bpfprograms.bpfd.io", Kind: "BpfProgram", Version: "v1alpha1"}},
+	"BpfTenantProgramConfig": {{Name: "bpftenantprograms.bpfd.io", Kind: "BpfTenantProgram", Version: "v1alpha1"}},
 }
 
 // describeCRD returns the CSV's description of one version of crd: display

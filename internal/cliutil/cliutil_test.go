@@ -1,6 +1,9 @@
 package cliutil
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -45,5 +48,42 @@ func TestHoistFlags(t *testing.T) {
 				t.Errorf("HoistFlags (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestWriteJSON holds WriteJSON's output to a json.Encoder's with
+// SetIndent("", "  "): the bytes users and scripts already read.
+func TestWriteJSON(t *testing.T) {
+	type inner struct {
+		Tags []string          `json:"tags"`
+		Meta map[string]string `json:"meta,omitempty"`
+	}
+	cases := map[string]any{
+		"struct":         struct{ A, B int }{1, 2},
+		"nested":         []inner{{Tags: []string{"x", "<y> & z"}, Meta: map[string]string{"b": "2", "a": "1"}}, {}},
+		"empty list":     []int{},
+		"nil":            nil,
+		"string escapes": "line\nbreak \"quoted\" \u2028 <html>",
+		"numbers":        map[string]float64{"pi": 3.14159, "big": 1e21},
+	}
+	for name, v := range cases {
+		t.Run(name, func(t *testing.T) {
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := WriteJSON(&got, v); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want.String(), got.String()); diff != "" {
+				t.Errorf("(-encoder +WriteJSON):\n%s", diff)
+			}
+		})
+	}
+	if err := WriteJSON(io.Discard, func() {}); err == nil {
+		t.Error("a func was written as JSON")
 	}
 }

@@ -445,6 +445,9 @@ func (s *server) programProto(p runtime.Program) *pb.Program {
 }
 
 func admissionProto(a admission) *pb.Admission {
+	if a.Pending {
+		return &pb.Admission{State: pb.AdmissionState_ADMISSION_STATE_PENDING, Detail: "adopted at start; not judged yet under the trust policy in force"}
+	}
 	out := &pb.Admission{State: pb.AdmissionState_ADMISSION_STATE_NOT_ADMITTED, Decision: string(a.Decision), Reason: a.Reason,
 		Detail: a.Detail, Rule: a.Rule, PolicyFingerprint: a.Policy, CheckedAt: timestamp(a.CheckedAt)}
 	if a.Admitted {

@@ -20,17 +20,27 @@ import (
 // config and map reader namespaces of its recorded owner.
 type csiPrograms struct {
 	manager *runtime.Manager
+	// judged waits for the judgement of the programs adopted at start,
+	// and refuses those still not judged after it: their maps are
+	// published into pods, which would keep them past a revocation.
+	judged func(ctx context.Context, what string, ids ...runtime.ID) error
 }
 
 var _ csi.Programs = csiPrograms{}
 
 func (c csiPrograms) LoadedPrograms(ctx context.Context) ([]csi.Program, error) {
+	if err := c.judged(ctx, "csi"); err != nil {
+		return nil, err
+	}
 	progs, err := c.manager.List(ctx, runtime.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]csi.Program, 0, len(progs))
 	for _, p := range progs {
+		if c.judged(ctx, "csi", p.ID) != nil {
+			continue // not judged: not published
+		}
 		cp := csi.Program{ID: uint64(p.ID), MapOwnerID: uint64(p.MapOwnerID)}
 		cp.Config, cp.ReaderNamespaces = ownerOf(p)
 		for _, m := range p.Maps {

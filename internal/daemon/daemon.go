@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/bpfd-dev/bpfd/internal/csi"
+	"github.com/bpfd-dev/bpfd/internal/grpccodec"
 	"github.com/bpfd-dev/bpfd/internal/peercred"
 	"github.com/bpfd-dev/bpfd/internal/supplychain"
 	"github.com/bpfd-dev/bpfd/pkg/runtime"
@@ -40,6 +42,9 @@ type Daemon struct {
 	closers []io.Closer
 	// releaseStats ends the hold on BPF statistics of stats.enabled.
 	releaseStats func()
+	// startJudgement starts the judgement of the programs adopted at
+	// start, once.
+	startJudgement sync.Once
 }
 
 // Options configure New. The zero value logs nothing.
@@ -114,7 +119,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		return d.manager.List(ctx, runtime.ListOptions{Stats: true})
 	})
 	if cfg.CSI.Enabled {
-		d.csi, err = csi.New(csiPrograms{manager: d.manager}, csi.Options{
+		d.csi, err = csi.New(csiPrograms{manager: d.manager, judged: func(ctx context.Context, what string, ids ...runtime.ID) error {
+			return d.server.awaitJudged(ctx, what, ids...)
+		}}, csi.Options{
 			NodeID:     cfg.CSI.NodeName,
 			PodsDir:    cfg.CSI.PodsDir,
 			StagingDir: cfg.CSI.StagingDir,
@@ -136,12 +143,16 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Daemon, error) {
 		scanner:      scanner,
 		revocation:   cfg.Revocation,
 		maxCacheSize: int64(cfg.Cache.MaxSize),
+		startJudged:  make(chan struct{}),
 	}
 	d.metrics.setStats(d.server.stats)
 	d.metrics.setNotAdmitted(d.server.admissions.notAdmitted)
-	// The programs adopted are judged again under the policy in force.
-	if err := d.server.rejudge(ctx, "start", nil); err != nil {
-		log.Error("programs no longer admitted could not all be unloaded", "error", err)
+	d.metrics.setAwaitingJudgement(d.server.admissions.awaiting)
+	// The programs adopted are judged again under the policy in force once
+	// bpfd serves (startjudgement.go); until then they are pending.
+	if err := d.server.markPending(ctx); err != nil {
+		d.Close()
+		return nil, err
 	}
 	d.server.collectSoon()
 	d.health = health.NewServer()
@@ -178,6 +189,7 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 
 	gs := grpc.NewServer(
 		grpc.Creds(peercred.TransportCredentials()),
+		grpc.ForceServerCodecV2(grpccodec.Codec()),
 		grpc.MaxRecvMsgSize(d.cfg.Socket.MaxRequestBytes),
 		grpc.MaxConcurrentStreams(256),
 		grpc.ChainUnaryInterceptor(d.server.interceptor(), recovery(d.log)),
@@ -220,6 +232,15 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	if ready != nil {
 		ready()
 	}
+	judgeCtx, stopJudging := context.WithCancel(ctx)
+	defer stopJudging()
+	d.startJudgement.Do(func() {
+		d.server.judging.Add(1)
+		go func() {
+			defer d.server.judging.Done()
+			d.server.judgeAtStart(judgeCtx)
+		}()
+	})
 
 	select {
 	case <-ctx.Done():
@@ -246,8 +267,16 @@ func (d *Daemon) Serve(ctx context.Context, ready func()) error {
 	}
 	stopCSI()
 	<-csiDone
+	stopJudging()
+	d.server.judging.Wait()
 	return err
 }
+
+// StartJudged is closed once the programs adopted at start have been
+// judged under the trust policy in force, and, under revocation: unload,
+// those not admitted unloaded. Serve starts that judgement once it
+// serves; the log line "programs adopted at start judged" says the same.
+func (d *Daemon) StartJudged() <-chan struct{} { return d.server.startJudged }
 
 // ReloadPolicy re-reads the trust policy file. When the file is invalid the
 // policy in force stays and the error says why.

@@ -14,6 +14,10 @@ var (
 	// admin, it sets an owner or names a program it does not own
 	// (NotOwnerError).
 	ErrPermissionDenied = errors.New("client not allowed")
+	// ErrNotJudged: the program was adopted at start and is not judged
+	// yet under the trust policy in force (the start pass ended early):
+	// bpfd neither lends its maps nor changes its owner until it is.
+	ErrNotJudged = errors.New("not judged yet under the trust policy in force")
 )
 
 // NotOwnerError reports that a client that is neither root nor an admin

@@ -31,6 +31,7 @@ import (
 //	bpfd_policy_reloads_total{result}               trust policy reloads, ok or error
 //	bpfd_policy_info{fingerprint}                   the trust policy in force (value 1)
 //	bpfd_programs_not_admitted                      loaded programs the policy in force no longer admits
+//	bpfd_programs_awaiting_judgement                programs adopted at start not judged yet (0 once judged)
 //	bpfd_programs_revoked_total                     programs unloaded for it (revocation: unload)
 //	bpfd_cache_size_bytes                           the cache's size, as last measured
 //
@@ -52,6 +53,7 @@ type Metrics struct {
 	programs    atomic.Pointer[programsFunc]
 	stats       atomic.Pointer[statsFunc]
 	notAdmitted atomic.Pointer[func() int]
+	awaiting    atomic.Pointer[func() int]
 }
 
 type (
@@ -125,6 +127,12 @@ func (m *Metrics) setPrograms(f programsFunc) {
 func (m *Metrics) setNotAdmitted(f func() int) {
 	if m != nil {
 		m.notAdmitted.Store(&f)
+	}
+}
+
+func (m *Metrics) setAwaitingJudgement(f func() int) {
+	if m != nil {
+		m.awaiting.Store(&f)
 	}
 }
 
@@ -211,11 +219,13 @@ var (
 	runCountDesc       = prometheus.NewDesc("bpfd_program_run_count_total", "Runs of a managed program while BPF statistics are on; a program in a chain as its chain accounts them.", []string{"id", "name", "type"}, nil)
 	runTimeDesc        = prometheus.NewDesc("bpfd_program_run_time_seconds_total", "Time spent running a managed program while BPF statistics are on; a program in a chain as its chain accounts it.", []string{"id", "name", "type"}, nil)
 	notAdmittedDesc    = prometheus.NewDesc("bpfd_programs_not_admitted", "Loaded programs the trust policy in force no longer admits (judged at start and at each policy reload).", nil, nil)
+	awaitingDesc       = prometheus.NewDesc("bpfd_programs_awaiting_judgement", "Programs adopted at start and not judged yet under the trust policy in force: bpfd serves first and judges them in the background.", nil, nil)
 )
 
 func (c *programCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- programsLoadedDesc
 	ch <- notAdmittedDesc
+	ch <- awaitingDesc
 	ch <- unmanagedDesc
 	ch <- runCountDesc
 	ch <- runTimeDesc
@@ -224,6 +234,9 @@ func (c *programCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *programCollector) Collect(ch chan<- prometheus.Metric) {
 	if f := c.m.notAdmitted.Load(); f != nil {
 		ch <- prometheus.MustNewConstMetric(notAdmittedDesc, prometheus.GaugeValue, float64((*f)()))
+	}
+	if f := c.m.awaiting.Load(); f != nil {
+		ch <- prometheus.MustNewConstMetric(awaitingDesc, prometheus.GaugeValue, float64((*f)()))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -29,6 +29,9 @@ import (
 // admission is the trust policy's latest judgement of a loaded program.
 type admission struct {
 	Admitted bool
+	// Pending: adopted at start and not judged yet (startjudgement.go);
+	// nothing else is set.
+	Pending bool
 	// Decision is allow, allow-unsigned, warn or deny; empty when the
 	// artifact could not be judged.
 	Decision verify.Decision
@@ -72,6 +75,18 @@ func (a *admissions) set(id runtime.ID, v admission) {
 	a.m[id] = v
 }
 
+// replace sets the admission of id when it has one (a program unloaded
+// meanwhile has none) and returns the one it replaced.
+func (a *admissions) replace(id runtime.ID, v admission) (admission, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prev, ok := a.m[id]
+	if ok {
+		a.m[id] = v
+	}
+	return prev, ok
+}
+
 func (a *admissions) forget(ids ...runtime.ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -86,7 +101,20 @@ func (a *admissions) notAdmitted() int {
 	defer a.mu.Unlock()
 	n := 0
 	for _, v := range a.m {
-		if !v.Admitted {
+		if !v.Admitted && !v.Pending {
+			n++
+		}
+	}
+	return n
+}
+
+// awaiting counts the programs adopted at start and not judged yet.
+func (a *admissions) awaiting() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, v := range a.m {
+		if v.Pending {
 			n++
 		}
 	}
@@ -173,9 +201,15 @@ func (s *server) judge(ctx context.Context, p runtime.Program, verdicts map[arti
 // admitted or whose admission changed, and with revocation: unload unloads
 // those not admitted. trigger says why: start, reload, load.
 func (s *server) rejudge(ctx context.Context, trigger string, progs []runtime.Program) error {
+	// One pass at a time: a reload's judgement waits for the start's, so
+	// that the later policy's verdicts are the ones that stay.
+	s.rejudgeMu.Lock()
+	defer s.rejudgeMu.Unlock()
 	if progs == nil {
+		// The records are all a judgement reads: no kernel read per
+		// program.
 		var err error
-		if progs, err = s.manager.List(ctx, runtime.ListOptions{}); err != nil {
+		if progs, err = s.manager.List(ctx, runtime.ListOptions{Records: true}); err != nil {
 			return fmt.Errorf("rejudge: %w", err)
 		}
 	}
@@ -186,9 +220,15 @@ func (s *server) rejudge(ctx context.Context, trigger string, progs []runtime.Pr
 		if !p.Managed {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("rejudge: %d programs judged, then: %w", kept+len(revoked), err)
+		}
 		a := s.judge(ctx, p, verdicts, errs)
-		prev, had := s.admissions.get(p.ID)
-		s.admissions.set(p.ID, a)
+		prev, had := s.admissions.replace(p.ID, a)
+		if !had {
+			continue // unloaded meanwhile
+		}
+		had = !prev.Pending
 		if !a.Admitted {
 			revoked = append(revoked, p)
 		} else {

@@ -94,6 +94,7 @@ func TestRevocation(t *testing.T) {
 			// the restart reads.
 			writePolicy(t, td.cfg.PolicyFile, policyRule{Name: "images", Images: []string{images}, Keys: []string{other.pub}})
 			td.restart(t)
+			td.awaitStartJudged(t)
 			td.wantAdmission(t, p, pb.AdmissionState_ADMISSION_STATE_NOT_ADMITTED, "untrusted-key")
 			if line := td.lastAudit(t, "rejudge"); line["trigger"] != "start" {
 				t.Errorf("audit line %v: want trigger start", line)
@@ -156,6 +157,7 @@ func TestRevocationNeedsADenial(t *testing.T) {
 		t.Fatal(err)
 	}
 	td.restart(t)
+	td.awaitStartJudged(t)
 	td.wantAdmission(t, p, pb.AdmissionState_ADMISSION_STATE_NOT_ADMITTED, "no-signatures")
 	if _, err := td.client.Get(ctx, &pb.GetRequest{Id: p.GetId()}); err != nil {
 		t.Fatalf("Get %d after a start without its signatures: %v, want it loaded", p.GetId(), err)

@@ -40,6 +40,12 @@ type server struct {
 	// revocation is the configured revocation mode (revocation.go).
 	revocation string
 	admissions admissions
+	// rejudgeMu serializes the judgements of every program; startJudged
+	// is closed once the programs adopted at start are judged
+	// (startjudgement.go), judging counts that pass.
+	rejudgeMu   sync.Mutex
+	startJudged chan struct{}
+	judging     sync.WaitGroup
 	// maxCacheSize is cache.maxSize; inflight the artifacts of loads
 	// under way (cache.go).
 	maxCacheSize int64
@@ -97,6 +103,11 @@ func (s *server) load(ctx context.Context, in *pb.LoadRequest, who peercred.Cred
 		return nil, err
 	}
 	if id := req.MapOwnerID; id != 0 {
+		// A map owner adopted at start that the policy in force revokes
+		// must not lend its maps first.
+		if err := s.awaitJudged(ctx, "map owner", id); err != nil {
+			return nil, err
+		}
 		// An unknown map owner is the runtime's to report.
 		if owner, err := s.manager.Get(ctx, id); err == nil {
 			if err := s.access.mayUse(who, "use the maps of", owner); err != nil {

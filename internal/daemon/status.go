@@ -52,7 +52,7 @@ func statusCode(err error) codes.Code {
 	case errors.Is(err, runtime.ErrVerifier), errors.Is(err, runtime.ErrUnsupported),
 		errors.Is(err, artifact.ErrUnsupported), errors.Is(err, artifact.ErrInvalidObject):
 		return codes.FailedPrecondition
-	case errors.Is(err, runtime.ErrClosed):
+	case errors.Is(err, runtime.ErrClosed), errors.Is(err, ErrNotJudged):
 		return codes.Unavailable
 	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
 		return codes.ResourceExhausted

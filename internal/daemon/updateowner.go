@@ -38,6 +38,11 @@ func (s *server) updateOwner(ctx context.Context, in *pb.UpdateOwnerRequest, who
 		return nil, err
 	}
 	rec.IDs = ids
+	// The owner's namespace is judged: a program adopted at start keeps
+	// its owner until then.
+	if err := s.awaitJudged(ctx, "update owners", ids...); err != nil {
+		return nil, err
+	}
 	o := in.GetOwner()
 	if o == nil {
 		return nil, invalid("owner", "missing: give the programs' owner with its new map_reader_namespaces")

@@ -88,3 +88,33 @@ func matches(dep, p string) bool {
 	}
 	return dep == p || strings.HasPrefix(dep, p+"/")
 }
+
+// startCost lists, for each binary, the import path prefixes it must not
+// link when built as the Makefile builds it (with its build tags): each
+// would add package initialisation that every start pays for and no
+// command uses.
+var startCost = map[string][]string{
+	"./cmd/bpfctl": {"github.com/russross/blackfriday", "github.com/cpuguy83/go-md2man", "golang.org/x/net/trace", "html/template"},
+}
+
+func TestStartCost(t *testing.T) {
+	tags, err := exec.Command("make", "-s", "--no-print-directory", "-C", "../..", "print-tags").Output()
+	if err != nil {
+		t.Fatalf("make print-tags: %v", err)
+	}
+	for pattern, prefixes := range startCost {
+		t.Run(pattern, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", "-tags", strings.Join(strings.Fields(string(tags)), ","), "../../"+strings.TrimPrefix(pattern, "./")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list %s: %v\n%s", pattern, err, out)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				for _, p := range prefixes {
+					if matches(dep, p) {
+						t.Errorf("%s built with tags %q links %s, which every start initialises and no command uses", pattern, strings.TrimSpace(string(tags)), dep)
+					}
+				}
+			}
+		})
+	}
+}

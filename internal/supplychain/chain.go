@@ -15,8 +15,10 @@ import (
 
 // Chain resolves a reference to a digest once, pulls that digest with its
 // signatures into the cache as the pull policy says (see PullPolicy),
-// verifies it against the trust policy in force on every use, and returns
-// the objects for this host with the verdict that admitted them.
+// verifies it against the trust policy in force on every use (an admission
+// by keys alone is remembered until the policy is read again: verdicts.go),
+// and returns the objects for this host with the verdict that admitted
+// them.
 //
 // The policy judges the name the artifact and its signatures were fetched
 // from. A name no rule covers is refused before anything is read. The cache

@@ -191,7 +191,9 @@ func (f *fetch) judge(ctx context.Context) (*verify.Report, error) {
 	return report, err
 }
 
-// verify judges the origin's recorded evidence under the policy in force.
+// verify judges the origin's recorded evidence under the policy in force,
+// or returns the admission that policy made of the same evidence before
+// (verdicts.go).
 func (f *fetch) verify(ctx context.Context) (*verify.Report, error) {
 	o := f.entry.origin(f.name)
 	if o == nil {
@@ -201,7 +203,18 @@ func (f *fetch) verify(ctx context.Context) (*verify.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.c.trust.current().VerifyArtifact(ctx, src, verify.Subject{Name: f.name, Descriptor: f.root, Namespace: f.namespace})
+	v, remembered := f.c.trust.current(), f.c.trust.verdicts()
+	key := verdictKey{digest: f.root.Digest, mediaType: f.root.MediaType, size: f.root.Size, origin: f.name, evidence: o.Evidence, pulledAt: o.PulledAt, namespace: f.namespace}
+	if report := remembered.get(v, key); report != nil {
+		f.res.VerdictRemembered = true
+		return report, nil
+	}
+	f.res.VerdictRemembered = false
+	report, err := v.VerifyArtifact(ctx, src, verify.Subject{Name: f.name, Descriptor: f.root, Namespace: f.namespace})
+	if err == nil {
+		remembered.put(v, key, report)
+	}
+	return report, err
 }
 
 // pullEvidence pulls what the origin serves of the artifact but its layers

@@ -25,6 +25,10 @@ type Result struct {
 	// decision (or did not run).
 	Verified bool
 	Verdict  *Verdict
+	// VerdictRemembered says that Verdict is an admission the policy in
+	// force made before of the same digest, origin, signatures and
+	// namespace, not judged again.
+	VerdictRemembered bool
 	// Objects are the artifact's ELF objects for this host's platform, in
 	// the artifact's order; set only when the policy admitted them, and
 	// never by Pull.

@@ -15,7 +15,10 @@ type trust struct {
 	path     string
 	log      *slog.Logger
 	verifier atomic.Pointer[verify.Verifier]
-	reloadMu sync.Mutex
+	// remembered are the admissions of the verifier in force (verdicts.go),
+	// replaced with it.
+	remembered atomic.Pointer[verdicts]
+	reloadMu   sync.Mutex
 }
 
 // loadTrust reads the policy at path.
@@ -25,6 +28,7 @@ func loadTrust(path string, log *slog.Logger) (*trust, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.remembered.Store(newVerdicts(v))
 	t.verifier.Store(v)
 	return t, nil
 }
@@ -43,6 +47,9 @@ func (t *trust) current() *verify.Verifier { return t.verifier.Load() }
 // fingerprint returns the fingerprint of the policy in force.
 func (t *trust) fingerprint() string { return t.current().Policy().Fingerprint() }
 
+// verdicts returns the admissions remembered under the verifier in force.
+func (t *trust) verdicts() *verdicts { return t.remembered.Load() }
+
 // reload re-reads the policy file. When the new file is invalid it keeps
 // the policy in force and returns the error. It reports whether the policy
 // changed.
@@ -53,6 +60,9 @@ func (t *trust) reload() (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	// The new verifier's verdicts first: a fetch that takes the new
+	// verifier never finds the old one's.
+	t.remembered.Store(newVerdicts(v))
 	old := t.verifier.Swap(v)
 	return old.Policy().Fingerprint() != v.Policy().Fingerprint(), nil
 }

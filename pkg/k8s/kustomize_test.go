@@ -24,6 +24,8 @@ func TestKustomizations(t *testing.T) {
 		"ClusterRole/bpfd-bpfprogram-viewer",
 		"ClusterRole/bpfd-bpfprogramconfig-editor",
 		"ClusterRole/bpfd-operator",
+		"ClusterRole/bpfd-tenant-editor",
+		"ClusterRole/bpfd-tenant-viewer",
 		"ClusterRoleBinding/bpfd-agent",
 		"ClusterRoleBinding/bpfd-operator",
 		"ConfigMap/bpfd-config",
@@ -31,6 +33,9 @@ func TestKustomizations(t *testing.T) {
 		"CustomResourceDefinition/bpfnodes.bpfd.io",
 		"CustomResourceDefinition/bpfprogramconfigs.bpfd.io",
 		"CustomResourceDefinition/bpfprograms.bpfd.io",
+		"CustomResourceDefinition/bpftenantgrants.bpfd.io",
+		"CustomResourceDefinition/bpftenantprogramconfigs.bpfd.io",
+		"CustomResourceDefinition/bpftenantprograms.bpfd.io",
 		"Deployment/bpfd-operator",
 		"Namespace/bpfd",
 		"Role/bpfd-operator",
@@ -39,8 +44,10 @@ func TestKustomizations(t *testing.T) {
 		"ServiceAccount/bpfd-operator",
 		"ValidatingAdmissionPolicy/bpfd-agent-own-events",
 		"ValidatingAdmissionPolicy/bpfd-agent-own-node",
+		"ValidatingAdmissionPolicy/bpfd-tenant-grants",
 		"ValidatingAdmissionPolicyBinding/bpfd-agent-own-events",
 		"ValidatingAdmissionPolicyBinding/bpfd-agent-own-node",
+		"ValidatingAdmissionPolicyBinding/bpfd-tenant-grants",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config/default (-want +got):\n%s", diff)

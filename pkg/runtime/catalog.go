@@ -21,6 +21,8 @@ type catalog struct {
 
 	mu   sync.RWMutex
 	recs map[ID]*record
+	// labels are the records' metadata maps, shared (compact.go).
+	labels labelSets
 }
 
 // openCatalog opens the store in dir (see openStore) and reads its records
@@ -37,7 +39,7 @@ func openCatalog(dir, bpffs string) (*catalog, error) {
 	}
 	c := &catalog{store: s, recs: make(map[ID]*record, len(rs))}
 	for _, r := range rs {
-		c.recs[r.ID] = r
+		c.keep(r)
 	}
 	return c, nil
 }
@@ -124,7 +126,10 @@ func (c *catalog) remove(ids ...ID) error {
 	}
 	c.mu.Lock()
 	for _, id := range ids {
-		delete(c.recs, id)
+		if r := c.recs[id]; r != nil {
+			c.labels.release(r.Metadata)
+			delete(c.recs, id)
+		}
 	}
 	c.mu.Unlock()
 	return nil
@@ -141,8 +146,19 @@ func (c *catalog) remember(rs []*record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range stored {
-		c.recs[r.ID] = r
+		c.keep(r)
 	}
+}
+
+// keep holds r, compacted (compact.go), in place of the record of its id;
+// the caller holds c.mu or is the only one to have c.
+func (c *catalog) keep(r *record) {
+	compactStrings(r)
+	if old := c.recs[r.ID]; old != nil {
+		c.labels.release(old.Metadata)
+	}
+	r.Metadata = c.labels.share(r.Metadata)
+	c.recs[r.ID] = r
 }
 
 // storedForm returns r as reading it back from the store would. The store

@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -105,5 +107,64 @@ func TestCatalogFollowsStore(t *testing.T) {
 	now, _ := reopened.all()
 	if diff := cmp.Diff(was, now, cmp.AllowUnexported(record{})); diff != "" {
 		t.Fatalf("reopened catalog (-before +after):\n%s", diff)
+	}
+}
+
+// TestCatalogShares: records of one artifact with the same labels share
+// their strings and their metadata map in memory, across a reopen too; a
+// record's labels changed, or the last record of a set removed, let go of
+// the shared map.
+func TestCatalogShares(t *testing.T) {
+	dir := t.TempDir()
+	c, err := openCatalog(dir, "/run/bpfd/fs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.close() }()
+	newRecord := func(tp string, labels map[string]string) *record {
+		return &record{State: stateLoaded, Name: "tracepoint_counter", Kind: progtype.Tracepoint, Object: "tp.bpf.o",
+			Attach: TracepointAttach{Tracepoint: tp}, Hook: "tracepoint/" + tp, Metadata: labels,
+			Provenance: Provenance{Reference: "oci:/images/tp@sha256:0123", Digest: "sha256:0123", Rule: "images"}}
+	}
+	rs := []*record{
+		newRecord("syscalls/sys_enter_getpid", map[string]string{"app": "x", "team": "y"}),
+		newRecord("syscalls/sys_enter_getppid", map[string]string{"team": "y", "app": "x"}),
+		newRecord("syscalls/sys_enter_gettid", map[string]string{"app": "z"}),
+	}
+	if err := c.create(rs, func(*record) {}, nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, wantSets int) {
+		t.Helper()
+		a, b := c.recs[rs[0].ID], c.recs[rs[1].ID]
+		if unsafe.StringData(a.Provenance.Reference) != unsafe.StringData(b.Provenance.Reference) || unsafe.StringData(a.Name) != unsafe.StringData(b.Name) {
+			t.Errorf("%s: two records of one artifact hold strings of their own", step)
+		}
+		if reflect.ValueOf(a.Metadata).UnsafePointer() != reflect.ValueOf(b.Metadata).UnsafePointer() {
+			t.Errorf("%s: two records with the same labels hold maps of their own", step)
+		}
+		if len(c.labels.m) != wantSets {
+			t.Errorf("%s: %d label sets held, want %d", step, len(c.labels.m), wantSets)
+		}
+	}
+	check("created", 2)
+	if err := c.close(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = openCatalog(dir, "/run/bpfd/fs"); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened", 2)
+	if _, err := c.update([]ID{rs[2].ID}, func(r *record) error { r.Metadata = map[string]string{"app": "x", "team": "y"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.labels.m[labelsKey(map[string]string{"app": "x", "team": "y"})]; got == nil || got.users != 3 || len(c.labels.m) != 1 {
+		t.Errorf("after relabelling: label sets %v, want one, used by 3 records", c.labels.m)
+	}
+	if err := c.remove(rs[0].ID, rs[1].ID, rs[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.labels.m) != 0 {
+		t.Errorf("label sets held after every record was removed: %v", c.labels.m)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"path/filepath"
 
+	"github.com/cilium/ebpf"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -61,4 +63,12 @@ func AlterStoredObjects(stateDir string) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// KnowsProgram reports whether the Manager knows the facts of the kernel
+// program id without asking the kernel.
+func KnowsProgram(m *Manager, id uint32) bool {
+	m.kernel.mu.Lock()
+	defer m.kernel.mu.Unlock()
+	return m.kernel.facts[ebpf.ProgramID(id)] != nil
 }

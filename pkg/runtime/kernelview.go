@@ -50,7 +50,14 @@ func (v *kernelView) factsOf(id ebpf.ProgramID, prog *ebpf.Program) *programFact
 	if err != nil {
 		return nil
 	}
-	f = &programFacts{name: info.Name, tag: info.Tag, typ: info.Type}
+	f = factsFromInfo(info)
+	v.learn(id, f)
+	return f
+}
+
+// factsFromInfo returns the facts in a program's info.
+func factsFromInfo(info *ebpf.ProgramInfo) *programFacts {
+	f := &programFacts{name: info.Name, tag: info.Tag, typ: info.Type}
 	if ids, ok := info.MapIDs(); ok {
 		f.mapIDs = make([]uint32, len(ids))
 		for i, id := range ids {
@@ -62,8 +69,43 @@ func (v *kernelView) factsOf(id ebpf.ProgramID, prog *ebpf.Program) *programFact
 			f.loadedAt = boot.Add(t).UTC().Truncate(time.Millisecond)
 		}
 	}
-	v.learn(id, f)
 	return f
+}
+
+// kernelRecord is what a record keeps of the facts of the kernel program
+// it names (ProgramID), read once when it was loaded: after a restart the
+// Manager knows them from the store rather than asking the kernel for each
+// program (an info read of some kilobytes, and four system calls) on the
+// first List.
+type kernelRecord struct {
+	ProgramID uint32    `json:"programId"`
+	Name      string    `json:"name,omitempty"`
+	Tag       string    `json:"tag,omitempty"`
+	Type      uint32    `json:"type"`
+	LoadedAt  time.Time `json:"loadedAt"`
+	MapIDs    []uint32  `json:"mapIds,omitempty"`
+}
+
+func (f *programFacts) record(id ebpf.ProgramID) *kernelRecord {
+	return &kernelRecord{ProgramID: uint32(id), Name: f.name, Tag: f.tag, Type: uint32(f.typ), LoadedAt: f.loadedAt, MapIDs: f.mapIDs}
+}
+
+// seed learns the facts the loaded records keep of the kernel programs
+// they name, at Open.
+func (v *kernelView) seed(rs []*record) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range rs {
+		k := r.Kernel
+		if k == nil || r.Chain != nil || k.ProgramID != r.ProgramID || k.ProgramID == 0 {
+			continue
+		}
+		if v.facts == nil {
+			v.facts = map[ebpf.ProgramID]*programFacts{}
+		}
+		v.facts[ebpf.ProgramID(k.ProgramID)] = &programFacts{name: k.Name, tag: k.Tag, typ: ebpf.ProgramType(k.Type), loadedAt: k.LoadedAt, mapIDs: k.MapIDs}
+	}
+	v.pruneAt = max(v.pruneAt, 2*len(v.facts))
 }
 
 func (v *kernelView) learn(id ebpf.ProgramID, f *programFacts) {

@@ -28,6 +28,11 @@ type ListOptions struct {
 	// program whose statistics moved reports them. Without it a List reads
 	// statistics only while the sysctl is on.
 	Stats bool
+	// Records describes the managed programs from the Manager's records
+	// alone, reading nothing from the kernel: Kernel is nil. It is what
+	// judging every program again under the trust policy needs, and costs
+	// no system call per program. All is ignored.
+	Records bool
 }
 
 // Get returns the managed program id, or an error wrapping
@@ -76,6 +81,9 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 		return nil, err
 	}
 	defer m.mu.RUnlock()
+	if opts.Records {
+		return m.listRecords(ctx, opts)
+	}
 	live, err := liveProgramIDs()
 	if err != nil {
 		return nil, err
@@ -108,6 +116,24 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) ([]Program, error)
 		return nil, err
 	}
 	return append(out, unmanaged...), nil
+}
+
+// listRecords is List with opts.Records: the loaded records that match,
+// described without the kernel.
+func (m *Manager) listRecords(ctx context.Context, opts ListOptions) ([]Program, error) {
+	d := m.describer()
+	d.records = true
+	var out []Program
+	for _, r := range m.store.loaded() {
+		if opts.Kind != "" && r.Kind != opts.Kind || !selects(opts.Selector, r.Metadata) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out = append(out, d.describe(r, nil))
+	}
+	return out, nil
 }
 
 func selects(selector, labels map[string]string) bool {

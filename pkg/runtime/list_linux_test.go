@@ -52,6 +52,9 @@ func TestListFiltersAndUnmanaged(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, p := range progs {
+			if opts.Records && (p.Kernel != nil || len(p.Maps) == 0 || p.Provenance.Reference == "") {
+				t.Fatalf("program %d described from its records: kernel %+v, maps %v, provenance %+v; want no kernel, the recorded maps and provenance", p.ID, p.Kernel, p.Maps, p.Provenance)
+			}
 			if p.Managed {
 				managed = append(managed, p.ID)
 			} else {
@@ -76,6 +79,10 @@ func TestListFiltersAndUnmanaged(t *testing.T) {
 		"all with unmanaged":       {opts: runtime.ListOptions{All: true}, want: []runtime.ID{xdp.ID, tp.ID}, wantUnmanaged: true},
 		"all of a kind":            {opts: runtime.ListOptions{All: true, Kind: progtype.XDP}, want: []runtime.ID{xdp.ID}},
 		"all with a selector only": {opts: runtime.ListOptions{All: true, Selector: map[string]string{"app": "audit"}}, want: []runtime.ID{tp.ID}},
+		"records":                  {opts: runtime.ListOptions{Records: true}, want: []runtime.ID{xdp.ID, tp.ID}},
+		"records of a kind":        {opts: runtime.ListOptions{Records: true, Kind: progtype.XDP}, want: []runtime.ID{xdp.ID}},
+		"records by selector":      {opts: runtime.ListOptions{Records: true, Selector: map[string]string{"app": "audit"}}, want: []runtime.ID{tp.ID}},
+		"records ignore all":       {opts: runtime.ListOptions{Records: true, All: true}, want: []runtime.ID{xdp.ID, tp.ID}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

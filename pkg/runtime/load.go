@@ -358,6 +358,11 @@ func (m *Manager) attachAndPin(l *loading, hooks map[string]*hookState) error {
 		}
 		pid, _ := pinfo.ID()
 		p.rec.ProgramID = uint32(pid)
+		// Its facts, from the info at hand: the response describes the
+		// program with them, and a restart reads them from the store.
+		facts := factsFromInfo(pinfo)
+		m.kernel.learn(pid, facts)
+		p.rec.Kernel = facts.record(pid)
 		step("load:pinned")
 	}
 	for _, c := range l.chains {

@@ -150,6 +150,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		m.store.close()
 		return nil, fmt.Errorf("reconcile state: %w", err)
 	}
+	m.kernel.seed(m.store.loaded())
 	// Chains an earlier run left accounting (it held statistics) are
 	// rebuilt without.
 	if err := m.settleAccounting(false); err != nil {

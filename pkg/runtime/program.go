@@ -125,6 +125,9 @@ type describer struct {
 	// (when on) are read per program. Nil for a Get or a Load, which read
 	// the program itself.
 	live map[ebpf.ProgramID]bool
+	// records describes from the records alone: no kernel read, Kernel
+	// nil (ListOptions.Records).
+	records bool
 }
 
 func (m *Manager) describer() *describer {
@@ -194,7 +197,7 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 	}
 	linked := mode == dispatcher.ModeLinked
 	switch {
-	case id == 0:
+	case id == 0, d.records:
 	case d.live != nil && !d.live[id]:
 		// Not among the programs the List walked: gone, or the chain of
 		// its hook was rebuilt since. Opening it by id tells which.
@@ -205,6 +208,9 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		p.Kernel, _ = m.kernel.kernelInfo(id, prog, d.live == nil || d.stats || d.readStats, d.stats)
 	}
 	if p.Kernel == nil {
+		if d.records {
+			return p
+		}
 		m.log.Debug("no kernel program", "program_id", r.ID, "kernel_program_id", id)
 		return p
 	}

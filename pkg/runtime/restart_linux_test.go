@@ -191,3 +191,38 @@ func TestOpenOtherBPFFS(t *testing.T) {
 	_, err := runtime.Open(context.Background(), runtime.Options{StateDir: e.stateDir, BPFFS: other.bpffs})
 	assertErr(t, err, runtime.ErrConflict, "pinned under "+e.bpffs+", not "+other.bpffs)
 }
+
+// TestRestartKnowsKernelFacts: what never changes of a kernel program
+// (name, tag, type, load time, maps) is recorded at load, so that a
+// Manager opened again knows it without asking the kernel for each
+// program, and describes the program as the one that loaded it did.
+func TestRestartKnowsKernelFacts(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(t)
+	ctx := context.Background()
+	progs, err := load(ctx, m, "file:tracepoint_counter.bpf.o", runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+		{Name: "tracepoint_counter", Kind: progtype.Tracepoint, Attach: runtime.TracepointAttach{Tracepoint: "syscalls/sys_enter_getpid"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := progs[0]
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = e.open(t)
+	if !runtime.KnowsProgram(m, p.Kernel.ProgramID) {
+		t.Errorf("kernel program %d not known from the store after Open", p.Kernel.ProgramID)
+	}
+	list, err := m.List(ctx, runtime.ListOptions{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List: %v (%v), want the program", list, err)
+	}
+	got, want := *list[0].Kernel, *p.Kernel
+	got.Stats, want.Stats = nil, nil
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kernel facts after the restart (-at load +after):\n%s", diff)
+	}
+	if err := m.Unload(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -98,6 +98,11 @@ type record struct {
 	// Chain is set, in the loading record already, for a program in the
 	// chain of an XDP or TC hook.
 	Chain *chainRecord `json:"chain,omitempty"`
+	// Kernel keeps what never changes of the kernel program ProgramID
+	// names, read when it was loaded (kernelview.go); not set for a
+	// program in a chain, or by a bpfd before it. An older bpfd ignores
+	// it.
+	Kernel *kernelRecord `json:"kernel,omitempty"`
 }
 
 // chainRecord is what a program in the chain of an XDP or TC hook records
@@ -225,20 +230,28 @@ func openStore(dir, bpffs string) (*store, error) {
 
 // prepare checks the store's bpffs without writing, migrates a store of an
 // older schema version, creates a new store's buckets, records the boot id
-// and syncs: the one sync of this boot before Close.
+// and syncs: the one sync of this boot before Close. A store already
+// opened under this boot, at this schema version, is left as it is,
+// unsynced: that Open synced it, and every commit since lives in this
+// kernel's page cache.
 func (s *store) prepare(bpffs, boot string) error {
 	var version int
+	settled := false
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		if version, err = checkVersion(tx); err != nil || version == 0 {
 			return err
 		}
-		if v := tx.Bucket(bucketMeta).Get(keyBPFFS); v != nil && string(v) != bpffs {
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(keyBPFFS)
+		if v != nil && string(v) != bpffs {
 			return fmt.Errorf("its programs are pinned under %s, not %s; start bpfd with that bpffs dir or a fresh state dir: %w", v, bpffs, ErrConflict)
 		}
+		settled = version == schemaVersion && v != nil && string(meta.Get(keyBoot)) == boot &&
+			tx.Bucket(bucketPrograms) != nil && tx.Bucket(bucketObjects) != nil
 		return nil
 	})
-	if err != nil {
+	if err != nil || settled {
 		return err
 	}
 	if version > 0 && version < schemaVersion {

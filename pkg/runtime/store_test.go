@@ -304,3 +304,51 @@ func overwrite(t *testing.T, path string, offset, length int64, b byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestStoreReopenedUnderTheSameBoot: an Open under the kernel the store was
+// last opened under writes nothing (and so has nothing to sync): the first
+// Open of that boot synced the store, and what was committed since lives
+// in the kernel's page cache. Under another kernel it records the new boot.
+func TestStoreReopenedUnderTheSameBoot(t *testing.T) {
+	dir, bpffs := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, storeFile)
+	setBootID(t, "boot-1")
+	s, err := openStore(dir, bpffs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := []*record{{State: stateLoaded, Name: "a", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}
+	if err := s.create(rs, func(*record) {}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	reopen := func() []byte {
+		t.Helper()
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := openStore(dir, bpffs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.get(rs[0].ID); err != nil || got.Name != "a" {
+			t.Fatalf("record after reopening: %+v, %v", got, err)
+		}
+		if err := s.close(); err != nil {
+			t.Fatal(err)
+		}
+		return before
+	}
+	before := reopen()
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("reopening under the same boot changed the store file")
+	}
+	setBootID(t, "boot-2")
+	before = reopen()
+	if after, _ := os.ReadFile(path); bytes.Equal(before, after) {
+		t.Error("reopening under another boot did not record it")
+	}
+}

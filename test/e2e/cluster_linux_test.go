@@ -174,6 +174,8 @@ func (c *cluster) startRegistry(t *testing.T) {
 		{"xdp", "bpfd/xdp_counter", "bytecode/xdp_counter.bpf.o", c.trusted},
 		{"tracepoint", "bpfd/tracepoint_counter", "bytecode/tracepoint_counter.bpf.o", c.trusted},
 		{"verifier", "bpfd/verifier_reject", "pkg/runtime/testdata/verifier_reject.bpf.o", c.trusted},
+		// For namespace tenantNamespace alone (trustTestKey's rule tenants).
+		{"tenant", "bpfd/tenants/tc_counter", "bytecode/tc_counter.bpf.o", c.trusted},
 		// Not the bytes of an artifact the trusted key signed: a signature
 		// is over a digest, whatever the repository.
 		{"untrusted", "bpfd/untrusted/xdp_verdict", "bytecode/xdp_verdict.bpf.o", untrusted},
@@ -223,7 +225,8 @@ func (c *cluster) configureDaemonSet(t *testing.T) {
 }
 
 // trustTestKey replaces the shipped trust policy with one that trusts the
-// test's key for the registry's bpfd/ repositories.
+// test's key for the registry's bpfd/ repositories, and for bpfd/tenants/
+// in namespace tenantNamespace alone.
 func (c *cluster) trustTestKey(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -240,10 +243,14 @@ func (c *cluster) trustTestKey(t *testing.T) {
 kind: TrustPolicy
 default: deny
 rules:
-- name: e2e
-  images: ["%s/bpfd/**"]
+- name: tenants
+  images: ["%[1]s/bpfd/tenants/**"]
+  namespaces: [%[2]s]
   authorities: [{key: {path: e2e.pub}}]
-`, c.registry.Host),
+- name: e2e
+  images: ["%[1]s/bpfd/**"]
+  authorities: [{key: {path: e2e.pub}}]
+`, c.registry.Host, tenantNamespace),
 		"e2e.pub": string(pub),
 	}
 	if err := testEnv.Client.Update(ctx, cm); err != nil {

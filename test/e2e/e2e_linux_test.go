@@ -93,6 +93,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("an application reads its counters through csi.bpfd.io, unprivileged", func(t *testing.T) {
 		c.testApplication(t)
 	})
+	t.Run("a tenant's TCX program, applied in its namespace, counts its pod's traffic", func(t *testing.T) {
+		c.testTenant(t)
+	})
 	t.Run("a config deleted while the agent is down is unloaded when it is back", func(t *testing.T) {
 		c.testAgentRestart(t)
 	})

@@ -253,6 +253,18 @@ func (b *bpfd) log() string {
 	return strings.Join(b.lines, "\n")
 }
 
+// waitLog waits for a log line containing s.
+func (b *bpfd) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(b.log(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no log line with %q; log:\n%s", b.name, s, b.log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // client returns a client of the node's socket, closed when t ends.
 func (n *node) client(t *testing.T) pb.BpfdClient {
 	t.Helper()

@@ -167,6 +167,8 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur = n.start(t, bins.cur)
+	// bpfd serves first and judges the programs it adopted after.
+	cur.waitLog(t, "programs adopted at start judged")
 	if diff := cmp.Diff(before, n.list(t, bins.cur)); diff != "" {
 		t.Errorf("programs after the refusals, under revocation: unload (-before +after):\n%s", diff)
 	}

@@ -575,6 +575,12 @@ const (
 	// (its origin's signatures are not in the cache). With the daemon's
 	// revocation: unload such programs are unloaded.
 	AdmissionState_ADMISSION_STATE_NOT_ADMITTED AdmissionState = 2
+	// Adopted at start and not judged yet under the policy in force: bpfd
+	// serves at once and judges the programs it adopted in the background.
+	// Until that judgement ends, a Load borrowing the program's maps, an
+	// UpdateOwner of it and the CSI driver's publishing of its maps wait for
+	// it.
+	AdmissionState_ADMISSION_STATE_PENDING AdmissionState = 3
 )
 
 // Enum value maps for AdmissionState.
@@ -583,11 +589,13 @@ var (
 		0: "ADMISSION_STATE_UNSPECIFIED",
 		1: "ADMISSION_STATE_ADMITTED",
 		2: "ADMISSION_STATE_NOT_ADMITTED",
+		3: "ADMISSION_STATE_PENDING",
 	}
 	AdmissionState_value = map[string]int32{
 		"ADMISSION_STATE_UNSPECIFIED":  0,
 		"ADMISSION_STATE_ADMITTED":     1,
 		"ADMISSION_STATE_NOT_ADMITTED": 2,
+		"ADMISSION_STATE_PENDING":      3,
 	}
 )
 
@@ -3694,11 +3702,12 @@ const file_bpfd_v1_bpfd_proto_rawDesc = "" +
 	"\x19CGROUP_ATTACH_TYPE_SYSCTL\x10\n" +
 	"\x12!\n" +
 	"\x1dCGROUP_ATTACH_TYPE_GETSOCKOPT\x10\v\x12!\n" +
-	"\x1dCGROUP_ATTACH_TYPE_SETSOCKOPT\x10\f*q\n" +
+	"\x1dCGROUP_ATTACH_TYPE_SETSOCKOPT\x10\f*\x8e\x01\n" +
 	"\x0eAdmissionState\x12\x1f\n" +
 	"\x1bADMISSION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18ADMISSION_STATE_ADMITTED\x10\x01\x12 \n" +
-	"\x1cADMISSION_STATE_NOT_ADMITTED\x10\x02*k\n" +
+	"\x1cADMISSION_STATE_NOT_ADMITTED\x10\x02\x12\x1b\n" +
+	"\x17ADMISSION_STATE_PENDING\x10\x03*k\n" +
 	"\x0eDispatcherMode\x12\x1f\n" +
 	"\x1bDISPATCHER_MODE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISPATCHER_MODE_FREPLACE\x10\x01\x12\x1a\n" +

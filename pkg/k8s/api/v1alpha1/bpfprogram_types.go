@@ -122,6 +122,12 @@ type LoadedProgram struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	PinPath string `json:"pinPath,omitempty"`
+	// pod names the pod, in a BpfTenantProgram, in whose network
+	// namespace or container the program is attached; empty for a program
+	// attached on the node.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod,omitempty"`
 	// maps are the program's maps.
 	// +optional
 	// +listType=atomic

@@ -98,3 +98,17 @@ func shorten(s string, max int) string {
 	hash := hex.EncodeToString(sum[:])[:10]
 	return strings.TrimRight(s[:max-len(hash)-1], "-.") + "-" + hash
 }
+
+// Reports reports whether btp is node's report on the tenant config named
+// config, whose uid is configUID, in btp's namespace: its spec names both,
+// it carries the name BpfProgramName gives them, and that config is its
+// controller.
+func (btp *BpfTenantProgram) Reports(config string, configUID types.UID, node string) bool {
+	ref := metav1.GetControllerOf(btp)
+	if ref == nil {
+		return false
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && gv.Group == GroupVersion.Group && ref.Kind == "BpfTenantProgramConfig" && ref.UID == configUID &&
+		btp.Spec.ConfigName == config && btp.Spec.NodeName == node && btp.Name == BpfProgramName(config, node)
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -213,14 +215,41 @@ func TestSamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var c v1alpha1.BpfProgramConfig
-			if err := yaml.UnmarshalStrict(data, &c); err != nil {
+			var tm metav1.TypeMeta
+			if err := yaml.Unmarshal(data, &tm); err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}
-			for _, p := range c.Spec.Programs {
-				types[p.Type] = true
+			var obj client.Object
+			switch tm.Kind {
+			case "BpfProgramConfig":
+				var c v1alpha1.BpfProgramConfig
+				if err := yaml.UnmarshalStrict(data, &c); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				for _, p := range c.Spec.Programs {
+					types[p.Type] = true
+				}
+				obj = &c
+			case "BpfTenantProgramConfig":
+				var c v1alpha1.BpfTenantProgramConfig
+				if err := yaml.UnmarshalStrict(data, &c); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.Namespace}}
+				if err := testEnv.Client.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+					t.Fatal(err)
+				}
+				obj = &c
+			case "BpfTenantGrant":
+				var g v1alpha1.BpfTenantGrant
+				if err := yaml.UnmarshalStrict(data, &g); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				obj = &g
+			default:
+				t.Fatalf("%s: a sample of kind %q", f, tm.Kind)
 			}
-			if err := testEnv.Client.Create(context.Background(), &c, client.DryRunAll); err != nil {
+			if err := testEnv.Client.Create(context.Background(), obj, client.DryRunAll); err != nil {
 				t.Fatalf("%s refused: %v", f, err)
 			}
 		})

@@ -16,4 +16,13 @@
 // into bpfd) and cannot change a config. The finalizers that hold a config
 // until every node unloaded it are therefore kept by bpfd-operator; the agent
 // waits for its node's finalizer before it loads anything.
+//
+// The TenantReconciler does the same for the namespaced
+// BpfTenantProgramConfigs, for the pods each selects on the node: it lists
+// pods of the config's namespace only (from its cache of its node's pods),
+// finds their processes through a PodScanner (the node's /proc), and asks
+// bpfd to attach in those pods' network namespaces and containers, naming
+// the config's namespace as the programs' owner and the pods and the
+// namespace's grants as the request's tenant scope, which bpfd enforces. It
+// reports in BpfTenantPrograms beside the config.
 package agent

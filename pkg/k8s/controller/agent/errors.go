@@ -12,4 +12,7 @@ var (
 	// ErrNameTaken means an object holds the name of the node's BpfProgram
 	// of a config that is not the node's report on that config.
 	ErrNameTaken = errors.New("BpfProgram name taken")
+	// ErrTenantScope means a tenant config asks for something outside its
+	// pods that no grant allows.
+	ErrTenantScope = errors.New("outside the tenant's pods")
 )

@@ -19,10 +19,15 @@ const (
 	ClientBurst = 100
 )
 
-// Options are the agent's: its Reconciler's and its NodeReporter's.
+// Options are the agent's: its Reconciler's and its NodeReporter's, and
+// how it finds the processes of its node's pods.
 type Options struct {
 	Reconciler ReconcilerOptions
 	NodeReport NodeReportOptions
+	// Pods finds the processes of the node's pods, for tenant configs. Nil
+	// runs no TenantReconciler: the node's BpfTenantProgramConfigs are
+	// left alone.
+	Pods PodScanner
 }
 
 // NewManager returns node's agent as a controller manager, ready to Start:
@@ -41,6 +46,11 @@ func NewManager(cfg *rest.Config, opts ctrl.Options, daemon Daemon, node string,
 	}
 	if err := NewReconciler(mgr.GetClient(), daemon, node, aopts.Reconciler).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("agent controller: %w", err)
+	}
+	if aopts.Pods != nil {
+		if err := NewTenantReconciler(mgr.GetClient(), daemon, node, aopts.Pods, aopts.Reconciler).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("agent tenant controller: %w", err)
+		}
 	}
 	if err := IndexPodUIDs(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, fmt.Errorf("index pods: %w", err)

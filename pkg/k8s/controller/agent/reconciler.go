@@ -517,7 +517,7 @@ func (r *Reconciler) ensureBpfProgram(ctx context.Context, cfg *v1alpha1.BpfProg
 
 // report writes rep into bp's status, unless the status already says so.
 func (r *Reconciler) report(ctx context.Context, bp *v1alpha1.BpfProgram, cfg *v1alpha1.BpfProgramConfig, rep nodeReport) error {
-	st := rep.status(bp, cfg)
+	st := rep.status(bp.Status, bp.Generation, cfg.Generation, nil)
 	if equality.Semantic.DeepEqual(st, bp.Status) {
 		return nil
 	}

@@ -32,14 +32,17 @@ import (
 const configNameField = "spec.configName"
 
 // CacheOptions returns the manager cache settings of node nodeName's agent:
-// it caches its own Node, BpfNode and BpfPrograms only (and every config),
-// and the metadata of its node's pods.
+// it caches its own Node, BpfNode, BpfPrograms and BpfTenantPrograms only
+// (and every config and tenant config), and its node's pods: their
+// metadata, and whole for tenant configs, whose pods it finds among them.
 func CacheOptions(nodeName string) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Node{}:         {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
-		&v1alpha1.BpfNode{}:    {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
-		&v1alpha1.BpfProgram{}: {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
-		podMetadata():          {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+		&corev1.Node{}:               {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
+		&v1alpha1.BpfNode{}:          {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
+		&v1alpha1.BpfProgram{}:       {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+		&v1alpha1.BpfTenantProgram{}: {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+		podMetadata():                {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
+		&corev1.Pod{}:                {Field: fields.OneTermEqualSelector("spec.nodeName", nodeName)},
 	}}
 }
 

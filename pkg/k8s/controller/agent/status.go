@@ -42,15 +42,18 @@ func ready(status metav1.ConditionStatus, reason, msg string) metav1.Condition {
 	return metav1.Condition{Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg}
 }
 
-// status returns bp's status with the report applied: the Ready condition
-// keeps its transition time when its status did not change.
-func (rep nodeReport) status(bp *v1alpha1.BpfProgram, cfg *v1alpha1.BpfProgramConfig) v1alpha1.BpfProgramStatus {
+// status returns a report's status (old, of an object of generation
+// generation reporting on a config of generation configGeneration) with the
+// report applied: the Ready condition keeps its transition time when its
+// status did not change. pod names the pod a program is attached in, ""
+// for none; nil for a BpfProgram.
+func (rep nodeReport) status(old v1alpha1.BpfProgramStatus, generation, configGeneration int64, pod func(*bpfdv1.Program) string) v1alpha1.BpfProgramStatus {
 	st := v1alpha1.BpfProgramStatus{
-		ObservedConfigGeneration: cfg.Generation,
-		Conditions:               slices.Clone(bp.Status.Conditions),
+		ObservedConfigGeneration: configGeneration,
+		Conditions:               slices.Clone(old.Conditions),
 	}
 	cond := rep.ready
-	cond.ObservedGeneration = bp.Generation
+	cond.ObservedGeneration = generation
 	if old := findCondition(st.Conditions, cond.Type); old != nil && old.Status == cond.Status {
 		cond.LastTransitionTime = old.LastTransitionTime
 	} else {
@@ -68,10 +71,14 @@ func (rep nodeReport) status(bp *v1alpha1.BpfProgram, cfg *v1alpha1.BpfProgramCo
 	st.Rule = prov.GetRule()
 	st.PolicyFingerprint = prov.GetPolicyFingerprint()
 	for _, p := range rep.programs {
-		st.Programs = append(st.Programs, loadedProgram(p))
+		lp := loadedProgram(p)
+		if pod != nil {
+			lp.Pod = pod(p)
+		}
+		st.Programs = append(st.Programs, lp)
 	}
 	slices.SortFunc(st.Programs, func(a, b v1alpha1.LoadedProgram) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.AttachPoint, b.AttachPoint), cmp.Compare(a.ID, b.ID))
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.AttachPoint, b.AttachPoint), cmp.Compare(a.ID, b.ID))
 	})
 	return st
 }

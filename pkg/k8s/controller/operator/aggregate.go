@@ -18,9 +18,22 @@ const maxFailures = 5
 // maps node names to their BpfProgram of cfg. Conditions keep their
 // transition times when their status did not change.
 func aggregate(cfg *v1alpha1.BpfProgramConfig, selected map[string]bool, reports map[string]*v1alpha1.BpfProgram) v1alpha1.BpfProgramConfigStatus {
+	statuses := make(map[string]*v1alpha1.BpfProgramStatus, len(reports))
+	for node, bp := range reports {
+		statuses[node] = &bp.Status
+	}
+	return aggregateStatus(cfg.Generation, cfg.Status, selected, statuses)
+}
+
+// aggregateStatus returns the status of a config (a BpfProgramConfig or a
+// BpfTenantProgramConfig) of generation generation whose status is old,
+// summing up its nodes' reports: selected maps each existing node's name to
+// whether the config selects it; reports maps node names to the status of
+// their report.
+func aggregateStatus(generation int64, old v1alpha1.BpfProgramConfigStatus, selected map[string]bool, reports map[string]*v1alpha1.BpfProgramStatus) v1alpha1.BpfProgramConfigStatus {
 	st := v1alpha1.BpfProgramConfigStatus{
-		ObservedGeneration: cfg.Generation,
-		Conditions:         slices.Clone(cfg.Status.Conditions),
+		ObservedGeneration: generation,
+		Conditions:         slices.Clone(old.Conditions),
 	}
 	var pending, unloading int32
 	var failures []v1alpha1.NodeFailure
@@ -34,8 +47,8 @@ func aggregate(cfg *v1alpha1.BpfProgramConfig, selected map[string]bool, reports
 		}
 		st.NodesSelected++
 		var ready *metav1.Condition
-		if bp != nil && bp.Status.ObservedConfigGeneration == cfg.Generation {
-			ready = meta.FindStatusCondition(bp.Status.Conditions, v1alpha1.ConditionReady)
+		if bp != nil && bp.ObservedConfigGeneration == generation {
+			ready = meta.FindStatusCondition(bp.Conditions, v1alpha1.ConditionReady)
 		}
 		switch {
 		case ready == nil:
@@ -60,7 +73,7 @@ func aggregate(cfg *v1alpha1.BpfProgramConfig, selected map[string]bool, reports
 			status = metav1.ConditionTrue
 		}
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: cfg.Generation,
+			Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: generation,
 		})
 	}
 	loadedMsg := fmt.Sprintf("%d of %d selected nodes loaded the programs", st.NodesLoaded, st.NodesSelected)
@@ -76,7 +89,7 @@ func aggregate(cfg *v1alpha1.BpfProgramConfig, selected map[string]bool, reports
 	}
 	switch {
 	case pending > 0:
-		set(v1alpha1.ConditionProgressing, true, v1alpha1.ReasonNodesPending, fmt.Sprintf("%d selected nodes have not reported on generation %d yet", pending, cfg.Generation))
+		set(v1alpha1.ConditionProgressing, true, v1alpha1.ReasonNodesPending, fmt.Sprintf("%d selected nodes have not reported on generation %d yet", pending, generation))
 	case unloading > 0:
 		set(v1alpha1.ConditionProgressing, true, v1alpha1.ReasonNodesUnloading, fmt.Sprintf("%d nodes no longer selected are unloading the programs", unloading))
 	default:

@@ -7,7 +7,9 @@
 // its BpfProgram is deleted. It also sums up the nodes' BpfPrograms in the
 // config's status: nodes selected, loaded and failed, the first failures, and
 // the Ready, Progressing and Degraded conditions. Agents cannot write configs
-// (least privilege), which is why the finalizers are the operator's.
+// (least privilege), which is why the finalizers are the operator's. The
+// tenant config controller does the same for BpfTenantProgramConfigs and
+// their BpfTenantPrograms, with the same finalizers and aggregation.
 //
 // The DaemonSet controller turns the bpfd-config ConfigMap into the bpfd
 // DaemonSet: bpfd (privileged, with the host's bpffs and /run/bpfd, the trust

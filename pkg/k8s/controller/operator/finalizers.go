@@ -14,13 +14,18 @@ import (
 // finalizers remain (none may be added then), each until that node's agent
 // unloaded and deleted its BpfProgram or the node is gone.
 func finalizers(cfg *v1alpha1.BpfProgramConfig, nodes map[string]bool, reporting []string) []string {
+	return nodeFinalizers(cfg.Finalizers, !cfg.DeletionTimestamp.IsZero(), nodes, reporting)
+}
+
+// nodeFinalizers is finalizers for a config (a BpfProgramConfig or a
+// BpfTenantProgramConfig) carrying current, being deleted or not.
+func nodeFinalizers(current []string, deleting bool, nodes map[string]bool, reporting []string) []string {
 	want := map[string]bool{}
 	for _, n := range reporting {
 		if _, exists := nodes[n]; exists {
 			want[v1alpha1.NodeFinalizer(n)] = true
 		}
 	}
-	deleting := !cfg.DeletionTimestamp.IsZero()
 	if !deleting {
 		for n, selected := range nodes {
 			if selected {
@@ -29,7 +34,7 @@ func finalizers(cfg *v1alpha1.BpfProgramConfig, nodes map[string]bool, reporting
 		}
 	}
 	var out, added []string
-	for _, f := range cfg.Finalizers {
+	for _, f := range current {
 		if !strings.HasPrefix(f, v1alpha1.NodeFinalizerPrefix) || want[f] {
 			out = append(out, f)
 			delete(want, f)

@@ -7,6 +7,9 @@ package operator
 // +kubebuilder:rbac:groups=bpfd.io,resources=bpfprogramconfigs,verbs=get;list;watch;update
 // +kubebuilder:rbac:groups=bpfd.io,resources=bpfprogramconfigs/status,verbs=update
 // +kubebuilder:rbac:groups=bpfd.io,resources=bpfprograms,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=bpfd.io,resources=bpftenantprogramconfigs,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=bpfd.io,resources=bpftenantprogramconfigs/status,verbs=update
+// +kubebuilder:rbac:groups=bpfd.io,resources=bpftenantprograms,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",namespace=bpfd,resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,namespace=bpfd,resources=daemonsets,verbs=get;list;watch;create;update;delete
