@@ -33,7 +33,7 @@ type TenantConfigReconciler struct {
 // writing through c and checking nodes through live, as
 // NewConfigReconciler.
 func NewTenantConfigReconciler(c client.Client, live client.Reader) *TenantConfigReconciler {
-	return &TenantConfigReconciler{nodes: NewConfigReconciler(c, live)}
+	return &TenantConfigReconciler{nodes: NewConfigReconciler(c, live, ConfigReconcilerOptions{})}
 }
 
 // Reconcile brings the tenant config named in req up to date with the nodes
