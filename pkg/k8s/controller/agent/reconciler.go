@@ -39,6 +39,8 @@ type Reconciler struct {
 	// waiting is when each config, by name, was first found waiting for
 	// the node's finalizer.
 	waiting map[string]waiting
+	// written is what this agent last wrote to its reports' statuses.
+	written lastWrites
 }
 
 // waiting is when a config, by uid, was first found waiting.
@@ -394,6 +396,7 @@ func (r *Reconciler) delete(ctx context.Context, bp *v1alpha1.BpfProgram) error 
 	if err := r.client.Delete(ctx, bp, client.Preconditions{UID: &bp.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete BpfProgram %s: %w", bp.Name, err)
 	}
+	r.written.forget(bp.UID)
 	return nil
 }
 
@@ -517,15 +520,17 @@ func (r *Reconciler) ensureBpfProgram(ctx context.Context, cfg *v1alpha1.BpfProg
 
 // report writes rep into bp's status, unless the status already says so.
 func (r *Reconciler) report(ctx context.Context, bp *v1alpha1.BpfProgram, cfg *v1alpha1.BpfProgramConfig, rep nodeReport) error {
-	st := rep.status(bp.Status, bp.Generation, cfg.Generation, nil)
-	if equality.Semantic.DeepEqual(st, bp.Status) {
+	prev, version := r.written.current(bp, bp.Status)
+	st := rep.status(prev, bp.Generation, cfg.Generation, nil)
+	if equality.Semantic.DeepEqual(st, prev) {
 		return nil
 	}
 	bp = bp.DeepCopy()
-	bp.Status = st
+	bp.ResourceVersion, bp.Status = version, st
 	if err := r.client.Status().Update(ctx, bp); err != nil {
 		return fmt.Errorf("update status of BpfProgram %s: %w", bp.Name, err)
 	}
+	r.written.wrote(bp, version, st)
 	return nil
 }
 

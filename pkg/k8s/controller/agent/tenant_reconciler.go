@@ -232,6 +232,7 @@ func (t *TenantReconciler) delete(ctx context.Context, b *v1alpha1.BpfTenantProg
 	if err := t.r.client.Delete(ctx, b, client.Preconditions{UID: &b.UID}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete BpfTenantProgram %s/%s: %w", b.Namespace, b.Name, err)
 	}
+	t.r.written.forget(b.UID)
 	return nil
 }
 
@@ -291,15 +292,17 @@ func (t *TenantReconciler) ensureReport(ctx context.Context, cfg *v1alpha1.BpfTe
 // report writes rep into btp's status, unless the status already says so;
 // podOf maps the pids the programs attach by to their pods.
 func (t *TenantReconciler) report(ctx context.Context, btp *v1alpha1.BpfTenantProgram, cfg *v1alpha1.BpfTenantProgramConfig, rep nodeReport, podOf map[int]string) error {
-	st := rep.status(btp.Status, btp.Generation, cfg.Generation, func(p *bpfdv1.Program) string { return programPod(p, podOf) })
-	if equality.Semantic.DeepEqual(st, btp.Status) {
+	prev, version := t.r.written.current(btp, btp.Status)
+	st := rep.status(prev, btp.Generation, cfg.Generation, func(p *bpfdv1.Program) string { return programPod(p, podOf) })
+	if equality.Semantic.DeepEqual(st, prev) {
 		return nil
 	}
 	btp = btp.DeepCopy()
-	btp.Status = st
+	btp.ResourceVersion, btp.Status = version, st
 	if err := t.r.client.Status().Update(ctx, btp); err != nil {
 		return fmt.Errorf("update status of BpfTenantProgram %s/%s: %w", btp.Namespace, btp.Name, err)
 	}
+	t.r.written.wrote(btp, version, st)
 	return nil
 }
 
