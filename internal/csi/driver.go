@@ -149,13 +149,13 @@ func (d *Driver) publish(ctx context.Context, r *publishRequest) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	c, err := mapsOf(progs, r.config)
+	c, err := mapsOf(progs, r.config, r.configNamespace())
 	if err != nil {
 		return err
 	}
 	if !c.admits(r.namespace) {
-		return fmt.Errorf("%w: config %s does not admit pods of namespace %s to its maps (its spec.mapReaderNamespaces: %s)",
-			ErrDenied, r.config, r.namespace, listOrNone(c.namespaces))
+		return fmt.Errorf("%w: %s does not admit pods of namespace %s to its maps (its spec.mapReaderNamespaces: %s)",
+			ErrDenied, c, r.namespace, listOrNone(c.namespaces))
 	}
 	srcs, err := openSources(c, r.maps)
 	if err != nil {
@@ -179,7 +179,7 @@ func (d *Driver) publish(ctx context.Context, r *publishRequest) error {
 	for i, s := range srcs {
 		names[i] = s.name
 	}
-	d.log.Info("volume published", "config", r.config, "maps", names, "writable", r.writable, "gid", r.gid,
+	d.log.Info("volume published", "config", r.config, "tenant_namespace", r.configNamespace(), "maps", names, "writable", r.writable, "gid", r.gid,
 		slog.Group("pod", "namespace", r.namespace, "name", r.pod, "uid", r.podUID), "target_path", r.target)
 	return nil
 }

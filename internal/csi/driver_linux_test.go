@@ -559,3 +559,114 @@ func TestIdentityAndNodeInfo(t *testing.T) {
 		t.Errorf("NodeGetCapabilities: %v, %v; want VOLUME_MOUNT_GROUP only", caps, err)
 	}
 }
+
+// TestTenantConfigVolumes: tenant team-a's BpfTenantProgramConfig is named
+// like the cluster's xdp-counter and has maps of its own, one named like
+// the cluster config's. The cluster config's volume is as before; the
+// tenant's maps go into pods of team-a asking for tenantConfig only, and a
+// pod of another namespace asking for that name gets none of them.
+func TestTenantConfigVolumes(t *testing.T) {
+	n := newNode(t)
+	const key, tenantValue, clusterValue = uint32(201), uint64(0x7e7a), uint64(1)
+	tenantStats := newMap(t, &ebpf.MapSpec{Name: "xdp_stats", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 256})
+	tenantSecret := newMap(t, &ebpf.MapSpec{Name: "tenant_secret", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 256})
+	for _, w := range []struct {
+		m *ebpf.Map
+		v uint64
+	}{{tenantStats, tenantValue}, {tenantSecret, tenantValue}, {n.stats, clusterValue}} {
+		if err := w.m.Put(key, w.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The tenant's program admits no namespace (the agent sets none for a
+	// tenant); it still may not widen its namespace when it does.
+	n.programs = append(n.programs, csi.Program{ID: 3, Config: config, Namespace: "team-a", ReaderNamespaces: []string{"apps", "team-b"},
+		Maps: []csi.Map{n.pin(t, 3, "xdp_stats", tenantStats), n.pin(t, 3, "tenant_secret", tenantSecret)}})
+
+	t.Run("the cluster config's volume holds the cluster config's maps", func(t *testing.T) {
+		p := n.newPod(t, "apps")
+		if err := n.publish(t, p.publishRequest(map[string]string{csi.AttrConfig: config})); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		r := testutil.StartMapReader(t, []uint32{fsGroup}, p.target)
+		if names, err := r.Names(t); err != nil || !slices.Equal(names, []string{"xdp_stats"}) {
+			t.Errorf("the volume holds %v (%v), want [xdp_stats]", names, err)
+		}
+		if err := r.Open(t, "xdp_stats"); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := r.Read(t, key); err != nil || v != clusterValue {
+			t.Errorf("xdp_stats[%d] = %#x (%v), want the cluster map's %#x", key, v, err, clusterValue)
+		}
+	})
+	t.Run("a tenant pod mounts its tenant config's maps", func(t *testing.T) {
+		p := n.newPod(t, "team-a")
+		if err := n.publish(t, p.publishRequest(map[string]string{csi.AttrTenantConfig: config})); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		r := testutil.StartMapReader(t, []uint32{fsGroup}, p.target)
+		if names, err := r.Names(t); err != nil || !slices.Equal(names, []string{"tenant_secret", "xdp_stats"}) {
+			t.Errorf("the volume holds %v (%v), want [tenant_secret xdp_stats]", names, err)
+		}
+		if err := r.Open(t, "xdp_stats"); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := r.Read(t, key); err != nil || v != tenantValue {
+			t.Errorf("xdp_stats[%d] = %#x (%v), want the tenant map's %#x", key, v, err, tenantValue)
+		}
+		if err := r.Write(t, key, 0); !isKind(err, "EPERM") {
+			t.Errorf("write through a read-only tenant volume: %v, want EPERM", err)
+		}
+	})
+	t.Run("a tenant pod asking for write access writes", func(t *testing.T) {
+		p := n.newPod(t, "team-a")
+		if err := n.publish(t, p.publishRequest(map[string]string{csi.AttrTenantConfig: config, csi.AttrMaps: "tenant_secret", csi.AttrReadOnly: "false"})); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		r := testutil.StartMapReader(t, []uint32{fsGroup}, p.target)
+		if err := r.Open(t, "tenant_secret"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Write(t, key+1, 9); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		var v uint64
+		if err := tenantSecret.Lookup(key+1, &v); err != nil || v != 9 {
+			t.Errorf("tenant_secret[%d] = %d (%v), want 9", key+1, v, err)
+		}
+	})
+
+	cases := map[string]struct {
+		namespace string
+		attrs     map[string]string
+		code      codes.Code
+		msg       string
+	}{
+		"a pod of another tenant asking for team-a's config name": {"team-b", map[string]string{csi.AttrTenantConfig: config}, codes.NotFound,
+			"tenant config xdp-counter of namespace team-b: not found: no program of it is loaded on this node"},
+		"a pod of a namespace the tenant's program admits": {"apps", map[string]string{csi.AttrTenantConfig: config}, codes.NotFound,
+			"tenant config xdp-counter of namespace apps: not found"},
+		"a volume attribute naming the tenant's namespace": {"team-b", map[string]string{csi.AttrTenantConfig: config, "namespace": "team-a"}, codes.InvalidArgument,
+			`unknown volume attribute "namespace"`},
+		"a tenant pod asking for the cluster config": {"team-a", map[string]string{csi.AttrConfig: config}, codes.PermissionDenied,
+			"config xdp-counter does not admit pods of namespace team-a to its maps (its spec.mapReaderNamespaces: apps, monitoring)"},
+		"a tenant pod asking for a map of the cluster config's only": {"team-a", map[string]string{csi.AttrTenantConfig: config, csi.AttrMaps: "jumps"}, codes.NotFound,
+			"tenant config xdp-counter of namespace team-a: not found: no map jumps (its maps: tenant_secret, xdp_stats)"},
+		"a cluster volume asking for the tenant's map": {"apps", map[string]string{csi.AttrConfig: config, csi.AttrMaps: "tenant_secret"}, codes.NotFound,
+			"config xdp-counter: not found: no map tenant_secret (its maps: jumps, xdp_stats)"},
+		"config and tenantConfig both": {"team-a", map[string]string{csi.AttrConfig: config, csi.AttrTenantConfig: config}, codes.InvalidArgument,
+			"volume attributes config and tenantConfig both set"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := n.newPod(t, tc.namespace)
+			err := n.publish(t, p.publishRequest(tc.attrs))
+			if st := status.Convert(err); st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {
+				t.Fatalf("publish: %v, want %s naming %q", err, tc.code, tc.msg)
+			}
+			t.Logf("%s: %s", status.Code(err), status.Convert(err).Message())
+			n.checkNothingLeft(t, p)
+		})
+	}
+	n.checkBpfdPins(t)
+}

@@ -17,7 +17,8 @@ import (
 // variables stand for a pods directory holding one pod's volume directory).
 // A request is refused with one line of ErrInvalid or ErrPrecondition, or
 // accepted only for a target that is its own pod's CSI volume under the
-// pods directory, a config, the pod's namespace and a group.
+// pods directory, one config (cluster-scoped, or a tenant config of the
+// pod's own namespace), the pod's namespace and a group.
 func FuzzParsePublish(f *testing.F) {
 	seeds, err := filepath.Glob(filepath.Join("..", "..", "testdata", "bad", "csi", "*.json"))
 	if err != nil || len(seeds) == 0 {
@@ -58,6 +59,12 @@ func FuzzParsePublish(f *testing.F) {
 		}
 		if r.config == "" || len(validation.IsDNS1123Label(r.namespace)) > 0 || req.GetVolumeCapability().GetMount().GetVolumeMountGroup() == "" {
 			t.Errorf("accepted config %q, namespace %q, group %q", r.config, r.namespace, req.GetVolumeCapability().GetMount().GetVolumeMountGroup())
+		}
+		attrs := req.GetVolumeContext()
+		_, cluster := attrs[AttrConfig]
+		_, tenant := attrs[AttrTenantConfig]
+		if cluster == tenant || r.tenant != tenant || (r.configNamespace() != "" && r.configNamespace() != attrs[PodNamespaceKey]) {
+			t.Errorf("accepted config %q of namespace %q from attributes %v: a volume names config or tenantConfig, a tenant config is the pod's namespace's", r.config, r.configNamespace(), attrs)
 		}
 	})
 }

@@ -14,9 +14,14 @@ import (
 
 // Volume attributes a pod sets on its CSI volume (volumeAttributes).
 const (
-	// AttrConfig names the BpfProgramConfig whose maps the volume holds.
-	// Required.
+	// AttrConfig names the cluster-scoped BpfProgramConfig whose maps the
+	// volume holds. A volume names AttrConfig or AttrTenantConfig, not
+	// both.
 	AttrConfig = "config"
+	// AttrTenantConfig names the BpfTenantProgramConfig of the pod's own
+	// namespace whose maps the volume holds. The namespace is the pod's,
+	// as the kubelet says it; no attribute names another.
+	AttrTenantConfig = "tenantConfig"
 	// AttrMaps lists the maps to publish, by their names in the object,
 	// separated by commas; absent, every map of the config that may be
 	// given to a pod.
@@ -58,6 +63,7 @@ type publishRequest struct {
 	volumeID  string
 	target    string
 	config    string
+	tenant    bool     // config names a BpfTenantProgramConfig of the pod's namespace
 	maps      []string // nil: every map of the config
 	writable  bool
 	gid       uint32
@@ -180,19 +186,38 @@ func (r *publishRequest) podInfo(attrs map[string]string) error {
 	return nil
 }
 
+// configNamespace is the namespace of the config the volume names: the
+// pod's own for a tenant config, empty for a cluster-scoped one.
+func (r *publishRequest) configNamespace() string {
+	if r.tenant {
+		return r.namespace
+	}
+	return ""
+}
+
 // attributes reads the pod's volume attributes.
 func (r *publishRequest) attributes(attrs map[string]string) error {
 	for k := range attrs {
-		if k != AttrConfig && k != AttrMaps && k != AttrReadOnly && !strings.HasPrefix(k, kubeletPrefix) {
-			return fmt.Errorf("%w: unknown volume attribute %q (known: %s, %s, %s)", ErrInvalid, k, AttrConfig, AttrMaps, AttrReadOnly)
+		if k != AttrConfig && k != AttrTenantConfig && k != AttrMaps && k != AttrReadOnly && !strings.HasPrefix(k, kubeletPrefix) {
+			return fmt.Errorf("%w: unknown volume attribute %q (known: %s, %s, %s, %s)", ErrInvalid, k, AttrConfig, AttrTenantConfig, AttrMaps, AttrReadOnly)
 		}
 	}
-	r.config = attrs[AttrConfig]
+	cluster, clusterSet := attrs[AttrConfig]
+	tenant, tenantSet := attrs[AttrTenantConfig]
+	attr := AttrConfig
+	switch {
+	case clusterSet && tenantSet:
+		return fmt.Errorf("%w: volume attributes %s and %s both set: a volume holds the maps of one config", ErrInvalid, AttrConfig, AttrTenantConfig)
+	case tenantSet:
+		r.config, r.tenant, attr = tenant, true, AttrTenantConfig
+	default:
+		r.config = cluster
+	}
 	if r.config == "" {
-		return fmt.Errorf("%w: no volume attribute %s naming a BpfProgramConfig", ErrInvalid, AttrConfig)
+		return fmt.Errorf("%w: no volume attribute %s naming a BpfProgramConfig (or %s naming a BpfTenantProgramConfig of the pod's namespace)", ErrInvalid, attr, AttrTenantConfig)
 	}
 	if msgs := validation.IsDNS1123Subdomain(r.config); len(msgs) > 0 {
-		return fmt.Errorf("%w: volume attribute %s %q: %s", ErrInvalid, AttrConfig, r.config, strings.Join(msgs, "; "))
+		return fmt.Errorf("%w: volume attribute %s %q: %s", ErrInvalid, attr, r.config, strings.Join(msgs, "; "))
 	}
 	if v, ok := attrs[AttrMaps]; ok {
 		for _, n := range strings.Split(v, ",") {

@@ -87,6 +87,23 @@ func TestParsePublish(t *testing.T) {
 			r.VolumeCapability.AccessMode.Mode = csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY
 		}, &valid, nil, ""},
 
+		"valid: a tenant config of the pod's namespace": {func(r *csi.NodePublishVolumeRequest) {
+			delete(r.VolumeContext, AttrConfig)
+			r.VolumeContext[AttrTenantConfig] = "xdp-counter"
+		}, func() *publishRequest {
+			v := valid
+			v.tenant = true
+			return &v
+		}(), nil, ""},
+		"config and tenantConfig both": {attr(AttrTenantConfig, "xdp-counter"), nil, ErrInvalid, "config and tenantConfig both set"},
+		"an empty tenantConfig": {func(r *csi.NodePublishVolumeRequest) {
+			delete(r.VolumeContext, AttrConfig)
+			r.VolumeContext[AttrTenantConfig] = ""
+		}, nil, ErrInvalid, "no volume attribute tenantConfig"},
+		"a tenantConfig naming a namespace": {func(r *csi.NodePublishVolumeRequest) {
+			delete(r.VolumeContext, AttrConfig)
+			r.VolumeContext[AttrTenantConfig] = "team-a/xdp-counter"
+		}, nil, ErrInvalid, "volume attribute tenantConfig"},
 		"no volume id":                        {func(r *csi.NodePublishVolumeRequest) { r.VolumeId = "" }, nil, ErrInvalid, "no volume_id"},
 		"a volume id of 257 bytes":            {func(r *csi.NodePublishVolumeRequest) { r.VolumeId = strings.Repeat("v", 257) }, nil, ErrInvalid, "volume_id longer"},
 		"no target path":                      {func(r *csi.NodePublishVolumeRequest) { r.TargetPath = "" }, nil, ErrInvalid, "no target_path"},

@@ -84,16 +84,16 @@ func openSources(c *configMaps, names []string) (_ []source, err error) {
 	for _, name := range names {
 		rec, ok := c.maps[name]
 		if !ok {
-			return nil, fmt.Errorf("config %s: %w: no map %s (its maps: %s)", c.config, ErrNotFound, name, listOrNone(c.names()))
+			return nil, fmt.Errorf("%s: %w: no map %s (its maps: %s)", c, ErrNotFound, name, listOrNone(c.names()))
 		}
 		pin := maps.PinName(name)
 		if other, clash := pins[pin]; clash {
-			return nil, fmt.Errorf("config %s: %w: maps %s and %s would both be pinned as %s", c.config, ErrInvalid, other, name, pin)
+			return nil, fmt.Errorf("%s: %w: maps %s and %s would both be pinned as %s", c, ErrInvalid, other, name, pin)
 		}
 		pins[pin] = name
 		m, err := openPin(rec.PinPath)
 		if err != nil {
-			return nil, fmt.Errorf("config %s: map %s: %w", c.config, name, err)
+			return nil, fmt.Errorf("%s: map %s: %w", c, name, err)
 		}
 		info, err := m.Info()
 		id, ok := ebpf.MapID(0), false
@@ -102,19 +102,19 @@ func openSources(c *configMaps, names []string) (_ []source, err error) {
 		}
 		if !ok || uint32(id) != rec.ID {
 			m.Close()
-			return nil, fmt.Errorf("config %s: map %s: %w: bpfd's pin %s holds map %d, bpfd recorded %d", c.config, name, ErrPrecondition, rec.PinPath, id, rec.ID)
+			return nil, fmt.Errorf("%s: map %s: %w: bpfd's pin %s holds map %d, bpfd recorded %d", c, name, ErrPrecondition, rec.PinPath, id, rec.ID)
 		}
 		if slices.Contains(refusedTypes, m.Type()) {
 			m.Close()
 			if explicit {
-				return nil, fmt.Errorf("config %s: map %s: %w: a %s holds programs or maps, which a pod may not reach", c.config, name, ErrDenied, m.Type())
+				return nil, fmt.Errorf("%s: map %s: %w: a %s holds programs or maps, which a pod may not reach", c, name, ErrDenied, m.Type())
 			}
 			continue
 		}
 		srcs = append(srcs, source{name: name, pin: pin, m: m, id: id})
 	}
 	if len(srcs) == 0 {
-		return nil, fmt.Errorf("config %s: %w: none of its maps may be given to a pod", c.config, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w: none of its maps may be given to a pod", c, ErrNotFound)
 	}
 	return srcs, nil
 }

@@ -17,7 +17,8 @@ import (
 )
 
 // csiPrograms gives the CSI driver the runtime's programs, each with the
-// config and map reader namespaces of its recorded owner.
+// config, tenant namespace and map reader namespaces of its recorded
+// owner.
 type csiPrograms struct {
 	manager *runtime.Manager
 	// judged waits for the judgement of the programs adopted at start,
@@ -42,7 +43,7 @@ func (c csiPrograms) LoadedPrograms(ctx context.Context) ([]csi.Program, error) 
 			continue // not judged: not published
 		}
 		cp := csi.Program{ID: uint64(p.ID), MapOwnerID: uint64(p.MapOwnerID)}
-		cp.Config, cp.ReaderNamespaces = ownerOf(p)
+		cp.Config, cp.Namespace, cp.ReaderNamespaces = ownerOf(p)
 		for _, m := range p.Maps {
 			cp.Maps = append(cp.Maps, csi.Map{Name: m.Name, ID: m.ID, PinPath: m.PinPath})
 		}
