@@ -29,54 +29,82 @@ func workMember(t *testing.T, id uint64, rounds uint32, dropOdd bool) dispatcher
 // rounds of work, the second dropping the packets whose first byte is odd,
 // and runs the chain on packets with BPF_PROG_TEST_RUN: each member's
 // accounted runs are the packets it saw, and its time per run grows with
-// its work.
+// its work. The times are wall-clock (bpf_ktime_get_ns): a CPU taken away
+// mid-run (a loaded host under a VM) lands in one member's time, so the
+// order of the times gets up to five chains to show; the run counts must
+// be exact every time.
 func TestChainAccountsEachMember(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode dispatcher.Mode) {
-		members := []dispatcher.Member{
-			workMember(t, 1, 10, false),
-			workMember(t, 2, 100, true),
-			workMember(t, 3, 1000, false),
-		}
-		c, err := dispatcher.BuildWithOptions(progtype.XDP, mode, members, dispatcher.BuildOptions{Accounting: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if !c.Accounting() {
-			t.Fatal("Accounting() = false for a chain built with accounting")
-		}
-		const odd, even = 300, 500
-		for _, run := range []struct {
-			first  byte
-			repeat uint32
-			want   uint32
-		}{{1, odd, xdpDrop}, {2, even, xdpPass}} {
-			pkt := make([]byte, 64)
-			pkt[0] = run.first
-			ret, err := c.Program().Run(&ebpf.RunOptions{Data: pkt, Repeat: run.repeat})
-			if err != nil {
-				t.Fatal(err)
+		const attempts = 5
+		var perRuns []float64
+		for attempt := 1; attempt <= attempts; attempt++ {
+			stats := runAccountedChain(t, mode)
+			perRuns = perRuns[:0]
+			for _, s := range stats {
+				perRuns = append(perRuns, perRun(s))
 			}
-			if ret != run.want {
-				t.Fatalf("packet starting with %d: verdict %d, want %d", run.first, ret, run.want)
+			if growing(perRuns) {
+				t.Logf("%s: ns per run %.0f (attempt %d)", mode, perRuns, attempt)
+				return
 			}
+			t.Logf("%s: attempt %d: ns per run %.0f, not growing with the work", mode, attempt, perRuns)
 		}
-		stats, err := c.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []uint64{odd + even, odd + even, even}
-		if got := runCounts(stats); !cmp.Equal(got, want) {
-			t.Fatalf("run counts %v, want %v (stats %+v)", got, want, stats)
-		}
-		for i := 1; i < len(stats); i++ {
-			prev, cur := perRun(stats[i-1]), perRun(stats[i])
-			if cur <= prev {
-				t.Errorf("member %d took %.0f ns per run, member %d (10 times the work) %.0f", i, prev, i+1, cur)
-			}
-		}
-		t.Logf("%s: ns per run %.0f %.0f %.0f", mode, perRun(stats[0]), perRun(stats[1]), perRun(stats[2]))
+		t.Errorf("%s: in %d chains, the members' times per run never grew with their work (10, 100, 1000 rounds); last %.0f ns", mode, attempts, perRuns)
 	})
+}
+
+// growing reports whether every value is greater than the one before.
+func growing(v []float64) bool {
+	for i := 1; i < len(v); i++ {
+		if v[i] <= v[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// runAccountedChain builds the chain of TestChainAccountsEachMember, runs
+// it and returns its members' stats, checking their run counts.
+func runAccountedChain(t *testing.T, mode dispatcher.Mode) []dispatcher.MemberStats {
+	t.Helper()
+	members := []dispatcher.Member{
+		workMember(t, 1, 10, false),
+		workMember(t, 2, 100, true),
+		workMember(t, 3, 1000, false),
+	}
+	c, err := dispatcher.BuildWithOptions(progtype.XDP, mode, members, dispatcher.BuildOptions{Accounting: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.Accounting() {
+		t.Fatal("Accounting() = false for a chain built with accounting")
+	}
+	const odd, even = 300, 500
+	for _, run := range []struct {
+		first  byte
+		repeat uint32
+		want   uint32
+	}{{1, odd, xdpDrop}, {2, even, xdpPass}} {
+		pkt := make([]byte, 64)
+		pkt[0] = run.first
+		ret, err := c.Program().Run(&ebpf.RunOptions{Data: pkt, Repeat: run.repeat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ret != run.want {
+			t.Fatalf("packet starting with %d: verdict %d, want %d", run.first, ret, run.want)
+		}
+	}
+	stats, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{odd + even, odd + even, even}
+	if got := runCounts(stats); !cmp.Equal(got, want) {
+		t.Fatalf("run counts %v, want %v (stats %+v)", got, want, stats)
+	}
+	return stats
 }
 
 // TestChainWithoutAccounting builds chains without accounting: they have
