@@ -25,7 +25,8 @@ type Process struct {
 	// monitor (conmon), which runs in the node's namespaces.
 	ContainerID string
 	// Netns is the inode of the process's network namespace
-	// (/proc/<pid>/ns/net); 0 when the scan was not allowed to read it.
+	// (/proc/<pid>/ns/net); 0 when the scan was not allowed to read it (another
+	// user's process, or one caught exiting).
 	Netns uint64
 }
 
