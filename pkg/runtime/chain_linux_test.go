@@ -612,3 +612,67 @@ func TestXDPLoaderShowsChain(t *testing.T) {
 	}
 	assertEmpty(t, e, m)
 }
+
+// TestGetDuringChainRebuilds reads a chain member with Get and List while
+// another caller rebuilds its chain again and again (each rebuild replaces
+// the kernel program that runs the member and frees the old one): every
+// read reports the member with its kernel program, never without one.
+func TestGetDuringChainRebuilds(t *testing.T) {
+	forEachKit(t, func(t *testing.T, mode runtime.DispatcherMode, k chainKit) {
+		e := newModeEnv(t, mode)
+		m := e.open(t)
+		v := newVethPair(t)
+		ctx := context.Background()
+		member := k.loadCounter(t, m, v, 10)
+		k.loadCounter(t, m, v, 20)
+
+		const rebuilds = 40
+		done := make(chan error, 1)
+		stop := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range rebuilds {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				progs, err := load(ctx, m, k.counterRef, runtime.LoadRequest{Programs: []runtime.ProgramRequest{
+					{Name: k.counter, Kind: k.kind, Attach: k.attach(v, 30)}}})
+				if err == nil {
+					err = m.Unload(ctx, progs[0].ID)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+		reads := 0
+		for running := true; running; reads++ {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+				running = false
+			default:
+			}
+			p, err := m.Get(ctx, member.ID)
+			if err != nil || p.Kernel == nil {
+				t.Fatalf("read %d, Get %d during a rebuild: kernel %+v, %v", reads, member.ID, p.Kernel, err)
+			}
+			list, err := m.List(ctx, runtime.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range list {
+				if p.ID == member.ID && p.Kernel == nil {
+					t.Fatalf("read %d, List during a rebuild shows %d without its kernel program", reads, member.ID)
+				}
+			}
+		}
+		t.Logf("%d reads across %d rebuilds", reads, rebuilds)
+	})
+}

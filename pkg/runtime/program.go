@@ -195,18 +195,10 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 			p.Hook.Mode = mode
 		}
 	}
-	linked := mode == dispatcher.ModeLinked
-	switch {
-	case id == 0, d.records:
-	case d.live != nil && !d.live[id]:
-		// Not among the programs the List walked: gone, or the chain of
-		// its hook was rebuilt since. Opening it by id tells which.
-		p.Kernel, _ = m.kernel.kernelInfo(id, nil, true, d.stats)
-	default:
-		// List and Get tell a program unloaded meanwhile from one whose
-		// kernel program is missing.
-		p.Kernel, _ = m.kernel.kernelInfo(id, prog, d.live == nil || d.stats || d.readStats, d.stats)
+	if id != 0 && !d.records {
+		p.Kernel, mode = d.kernelInfo(r, id, mode, prog)
 	}
+	linked := mode == dispatcher.ModeLinked
 	if p.Kernel == nil {
 		if d.records {
 			return p
@@ -224,6 +216,38 @@ func (d *describer) describe(r *record, prog *ebpf.Program) Program {
 		}
 	}
 	return p
+}
+
+// chainRereads bounds how often describe follows a chain rebuilt while it
+// read the chain's program: each rebuild frees the program it replaced.
+const chainRereads = 8
+
+// kernelInfo reads what the kernel reports of id, the program that runs r
+// in mode; prog, when not nil, is that program, open. A hook's chain
+// rebuilt meanwhile freed the program it ran: the chain's new program is
+// read instead, as often as chainRereads. Nil when the kernel program is
+// gone: List and Get tell a program unloaded meanwhile from one whose
+// kernel program is missing.
+func (d *describer) kernelInfo(r *record, id ebpf.ProgramID, mode DispatcherMode, prog *ebpf.Program) (*KernelInfo, DispatcherMode) {
+	for range chainRereads {
+		var k *KernelInfo
+		if d.live != nil && !d.live[id] {
+			// Not among the programs the List walked: gone, or the chain
+			// of its hook was rebuilt since. Opening it by id tells which.
+			k, _ = d.m.kernel.kernelInfo(id, nil, true, d.stats)
+		} else {
+			k, _ = d.m.kernel.kernelInfo(id, prog, d.live == nil || d.stats || d.readStats, d.stats)
+		}
+		if k != nil || r.Chain == nil || prog != nil {
+			return k, mode
+		}
+		next, nextMode := d.m.chainedProgram(r)
+		if next == id || next == 0 {
+			return nil, mode
+		}
+		id, mode = next, nextMode
+	}
+	return nil, mode
 }
 
 // chainedProgram returns the kernel program that runs r, a program of an
