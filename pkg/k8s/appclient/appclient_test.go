@@ -198,8 +198,14 @@ func TestWatchConfig(t *testing.T) {
 	cfg := config(t)
 	var seen []string
 	done := make(chan error, 1)
+	// The config is created only once WatchConfig has reported its state
+	// now: created before, the first call would already see it.
+	started := make(chan struct{})
 	go func() {
 		done <- c.WatchConfig(ctx, cfg.Name, func(got *v1alpha1.BpfProgramConfig) (bool, error) {
+			if len(seen) == 0 {
+				defer close(started)
+			}
 			if got == nil {
 				seen = append(seen, "absent")
 				return len(seen) > 1, nil
@@ -208,7 +214,11 @@ func TestWatchConfig(t *testing.T) {
 			return false, nil
 		})
 	}()
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("WatchConfig returned before the config existed: %v", err)
+	}
 	if _, err := c.Apply(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
