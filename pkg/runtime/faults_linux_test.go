@@ -366,8 +366,10 @@ func TestFullStateDir(t *testing.T) {
 		t.Fatalf("Load on a full state dir: %v, want no space left", err)
 	}
 	t.Logf("%d loads fit; then: %v", len(ids), err)
-	if got := openFDs(t); got != fds {
-		t.Errorf("%d file descriptors open, want %d", got, fds)
+	// Fewer is no leak: an object an earlier test dropped may be closed
+	// by its finalizer meanwhile.
+	if got := openFDs(t); got > fds {
+		t.Errorf("%d file descriptors open, want at most %d", got, fds)
 	}
 	if diff := cmp.Diff(idNames(ids), e.pinDirs(t), cmpopts.EquateEmpty(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("pin directories (-want +got):\n%s", diff)
