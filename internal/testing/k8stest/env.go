@@ -1,17 +1,22 @@
 package k8stest
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -63,19 +68,74 @@ func Start() (*Env, error) {
 		BinaryAssetsDirectory: assets,
 		Scheme:                scheme,
 	}
-	cfg, err := env.Start()
+	cfg, err := startControlPlane(env, assets)
 	if err != nil {
 		return nil, fmt.Errorf("start envtest: %w", err)
 	}
+	// The control plane runs: envtest installs the CRDs into it as into a
+	// cluster it did not start.
+	env.Config, env.UseExistingCluster = cfg, ptr.To(true)
+	if _, err := env.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("start envtest: %w", err), env.ControlPlane.Stop())
+	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("client: %w", err), env.Stop())
+		return nil, errors.Join(fmt.Errorf("client: %w", err), env.ControlPlane.Stop())
 	}
 	return &Env{Config: cfg, Client: c, Scheme: scheme, Root: root, Assets: assets, env: env}, nil
 }
 
+// controlPlaneTimeout bounds the start of etcd and kube-apiserver, and then
+// the API server's creation of the default namespace, each.
+const controlPlaneTimeout = 2 * time.Minute
+
+// startControlPlane starts env's etcd and kube-apiserver and waits until the
+// API server created the default namespace, as envtest's Start does, but
+// for up to controlPlaneTimeout: envtest gives the API server's bootstrap 5s,
+// which a loaded machine outruns ("default namespace didn't register within
+// deadline"). It returns an administrator's config (system:masters).
+func startControlPlane(env *envtest.Environment, assets string) (*rest.Config, error) {
+	plane := &env.ControlPlane
+	plane.Etcd = &envtest.Etcd{Path: filepath.Join(assets, "etcd"), StartTimeout: controlPlaneTimeout, StopTimeout: time.Minute}
+	plane.APIServer = &envtest.APIServer{Path: filepath.Join(assets, "kube-apiserver"), StartTimeout: controlPlaneTimeout, StopTimeout: time.Minute}
+	plane.KubectlPath = filepath.Join(assets, "kubectl")
+	// Retried as envtest does: a port picked free may be taken before
+	// etcd or the API server binds it.
+	var err error
+	for range 5 {
+		if err = plane.Start(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
+	}
+	admin, err := plane.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, &rest.Config{QPS: 1000, Burst: 2000})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("administrator: %w", err), plane.Stop())
+	}
+	cfg := admin.Config()
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("client: %w", err), plane.Stop())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), controlPlaneTimeout)
+	defer cancel()
+	for {
+		err := c.Get(ctx, client.ObjectKey{Name: metav1.NamespaceDefault}, &corev1.Namespace{})
+		if err == nil {
+			return cfg, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(fmt.Errorf("namespace %s not created by the API server within %s: %w", metav1.NamespaceDefault, controlPlaneTimeout, err), plane.Stop())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // Stop stops the control plane.
-func (e *Env) Stop() error { return e.env.Stop() }
+func (e *Env) Stop() error { return errors.Join(e.env.Stop(), e.env.ControlPlane.Stop()) }
 
 // Main is a TestMain body: it starts a control plane into *env, runs the
 // package's tests and stops it.
