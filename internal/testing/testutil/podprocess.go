@@ -164,27 +164,7 @@ func NewPodCgroup(tb testing.TB, driver CgroupDriver, podUID, containerID string
 	default:
 		tb.Fatalf("cgroup driver %q", driver)
 	}
-	// Cleanups run last first: the shared cgroups go after the pod's, and
-	// the deepest directory first.
-	tb.Cleanup(func() { removeSharedCgroups(root, shared) })
-	dir = makeSharedCgroups(tb, root, shared)
-	for i, e := range own {
-		dir = filepath.Join(dir, e)
-		for try := 0; ; try++ {
-			err := os.Mkdir(dir, 0o755)
-			if err == nil {
-				break
-			}
-			// Another test's cleanup removed an empty shared cgroup
-			// between this one's making it and using it: make it again.
-			if i > 0 || !errors.Is(err, fs.ErrNotExist) || try == 100 {
-				tb.Fatalf("pod cgroup: %v", err)
-			}
-			makeSharedCgroups(tb, root, shared)
-		}
-		d := dir
-		tb.Cleanup(func() { os.Remove(d) })
-	}
+	dir = makePodCgroup(tb, root, shared, own)
 	return dir, "/" + strings.Join(append(slices.Clip(shared), own...), "/")
 }
 
@@ -281,6 +261,44 @@ func startIn(cmd *exec.Cmd, path string) error {
 	return <-done
 }
 
+// makePodCgroup makes, below root, the cgroups shared (see
+// makeSharedCgroups) and in the last of them, own, each in the one before,
+// all removed when the test ends (the shared ones when no other test uses
+// them); it returns the last.
+func makePodCgroup(tb testing.TB, root string, shared, own []string) string {
+	tb.Helper()
+	// Cleanups run last first: the shared cgroups go after the pod's, and
+	// the deepest directory first.
+	tb.Cleanup(func() { removeSharedCgroups(root, shared) })
+	var dir string
+	for try := 0; ; try++ {
+		var err error
+		if dir, err = makeSharedCgroups(root, shared); err == nil {
+			dir = filepath.Join(dir, own[0])
+			err = os.Mkdir(dir, 0o755)
+		}
+		if err == nil {
+			break
+		}
+		// Another test's cleanup removed an empty shared cgroup between
+		// this one's making (or finding) it and using it: make it again.
+		if !errors.Is(err, fs.ErrNotExist) || try == 100 {
+			tb.Fatalf("pod cgroup: %v", err)
+		}
+	}
+	d := dir
+	tb.Cleanup(func() { os.Remove(d) })
+	for _, e := range own[1:] {
+		dir = filepath.Join(dir, e)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			tb.Fatalf("pod cgroup: %v", err)
+		}
+		d := dir
+		tb.Cleanup(func() { os.Remove(d) })
+	}
+	return dir
+}
+
 // sharedCgroupMark is the extended attribute that marks a cgroup a test
 // made in a place other tests share (a kubelet's, as /kubepods): the last
 // test that leaves it removes it, and none removes one without it (a real
@@ -289,8 +307,7 @@ const sharedCgroupMark = "trusted.bpfd_test"
 
 // makeSharedCgroups makes the cgroups elems, each in the one before, below
 // root where they are missing, marked; it returns the last.
-func makeSharedCgroups(tb testing.TB, root string, elems []string) string {
-	tb.Helper()
+func makeSharedCgroups(root string, elems []string) (string, error) {
 	dir := root
 	for _, e := range elems {
 		dir = filepath.Join(dir, e)
@@ -299,14 +316,14 @@ func makeSharedCgroups(tb testing.TB, root string, elems []string) string {
 		case err == nil:
 			if err := unix.Setxattr(dir, sharedCgroupMark, []byte("1"), 0); err != nil {
 				os.Remove(dir)
-				tb.Fatalf("shared cgroup %s: %v", dir, err)
+				return "", fmt.Errorf("shared cgroup %s: %w", dir, err)
 			}
 		case errors.Is(err, fs.ErrExist):
 		default:
-			tb.Fatalf("shared cgroup: %v", err)
+			return "", fmt.Errorf("shared cgroup: %w", err)
 		}
 	}
-	return dir
+	return dir, nil
 }
 
 // removeSharedCgroups removes the cgroups elems below root, the last
