@@ -89,10 +89,10 @@ func (p configChanged) Update(e event.UpdateEvent) bool {
 		controllerutil.ContainsFinalizer(o, p.finalizer) != controllerutil.ContainsFinalizer(n, p.finalizer)
 }
 
-// reportChanged passes the BpfProgram events the agent may have to answer:
-// creations, deletions, and updates of anything but the status, which is
-// the agent's own to write (each of its status writes would otherwise wake
-// it once more for nothing). Creations pass: one of a config that does not
+// reportChanged passes the events of BpfPrograms and BpfTenantPrograms the
+// agent may have to answer: creations, deletions, and updates of anything
+// but the status, which is the agent's own to write (each of its status
+// writes would otherwise wake it once more for nothing). Creations pass: one of a config that does not
 // exist (left behind, or planted) is deleted by the reconcile it causes.
 type reportChanged struct{ predicate.Funcs }
 

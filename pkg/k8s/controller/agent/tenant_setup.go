@@ -25,7 +25,8 @@ import (
 // spec, deletion or this node's finalizer change, when a pod of its
 // namespace on this node changes, when the node's labels or the tenant
 // grant change (every tenant config), when the node's BpfTenantProgram of
-// it changes, and at start for every tenant config bpfd holds programs of.
+// it comes, goes or changes other than in its status (reportChanged), and at
+// start for every tenant config bpfd holds programs of.
 func (t *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.BpfTenantProgram{}, configNameField, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.BpfTenantProgram).Spec.ConfigName}
@@ -42,7 +43,7 @@ func (t *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(t.allConfigs),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Watches(&v1alpha1.BpfTenantGrant{}, handler.EnqueueRequestsFromMapFunc(t.allConfigs)).
-		Watches(&v1alpha1.BpfTenantProgram{}, handler.EnqueueRequestsFromMapFunc(tenantConfigOf)).
+		Watches(&v1alpha1.BpfTenantProgram{}, handler.EnqueueRequestsFromMapFunc(tenantConfigOf), builder.WithPredicates(reportChanged{})).
 		WatchesRawSource(source.Func(t.enqueueLoaded)).
 		Complete(t)
 }
