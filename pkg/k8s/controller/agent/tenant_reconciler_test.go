@@ -128,3 +128,27 @@ func waitTenantReport(t *testing.T, cfg *v1alpha1.BpfTenantProgramConfig, node, 
 	})
 	return btp
 }
+
+// TestTenantAgentDoesNotWriteWhenNothingChanged counts the tenant agent's
+// API writes while it reconciles a converged tenant config again and again,
+// as TestAgentDoesNotWriteWhenNothingChanged does for the cluster one.
+func TestTenantAgentDoesNotWriteWhenNothingChanged(t *testing.T) {
+	name := k8stest.Name(t)
+	testEnv.CreateNode(t, name+"-a", map[string]string{"test": name})
+	n := startTenantAgent(t, name+"-a", agent.ReconcilerOptions{ResyncPeriod: 100 * time.Millisecond})
+	cfg := createTenantConfig(t, name, name, name+"-a")
+	waitTenantReport(t, cfg, n.name, v1alpha1.ReasonLoaded)
+	time.Sleep(500 * time.Millisecond)
+	n.writes.Reset()
+	lists := n.daemon.Calls("List")
+
+	editTenantConfig(t, cfg, func(c *v1alpha1.BpfTenantProgramConfig) { c.Annotations = map[string]string{"note": "hello"} })
+	time.Sleep(time.Second)
+
+	if w := n.writes.Writes(); len(w) != 0 {
+		t.Errorf("the agent wrote %d times with nothing to change: %v", len(w), w)
+	}
+	if got := n.daemon.Calls("List"); got < lists+5 {
+		t.Fatalf("only %d reconciles in a second; the test proves nothing", got-lists)
+	}
+}
