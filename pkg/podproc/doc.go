@@ -30,4 +30,31 @@
 // "/../../kubepods-besteffort-pod<uid>.slice/..." (systemd driver) or
 // "/../../pod<uid>/<id>" (cgroupfs driver). ParsePodCgroup reads both; a
 // cgroupfs pod's QoS class may then be unknown.
+//
+// # Trust
+//
+// A cgroup's name is its creator's: a user with a delegated subtree
+// (systemd's user@<uid>.service) or a container with a writable cgroupfs
+// may make /user.slice/user-1000.slice/user@1000.service/kubepods.slice/
+// kubepods-besteffort.slice/kubepods-besteffort-pod<uid>.slice and move a
+// process there. So a path names a pod only where the kubelet puts a pod's
+// cgroup, counted from the root, which only root may write:
+//
+//   - systemd driver: a slice's name encodes its parents ("a-b-c.slice"
+//     lives in "a.slice/a-b.slice"), so a pod's slice must be below exactly
+//     the chain its name implies, the chain's first slice at the root.
+//     This holds for any kubelet --cgroup-root (kind's kubelet.slice) with
+//     nothing to configure.
+//   - cgroupfs driver: the names do not say where they live, so the
+//     kubelet's cgroup root is one of a known few: the root (the kubelet's
+//     default: /kubepods/...) or kind's /kubelet (/kubelet/kubepods/...).
+//     A pod of a kubelet with another --cgroup-root under cgroupfs is in no
+//     pod here: tenants cannot name its processes, and the inventory does
+//     not attribute them.
+//
+// Relative to a cgroup namespace, a path names a pod when the elements
+// between its leading ".." and the pod's cgroup are the last elements of
+// that chain: everything above a container's namespace is the kubelet's
+// and the runtime's. A cgroup below a pod's cgroup is that pod's, however
+// it is named.
 package podproc

@@ -128,14 +128,15 @@ func TestScanUnprivileged(t *testing.T) {
 	}
 }
 
-// podCgroup creates, under a new test cgroup, the cgroup of a container
-// named as the cgroupfs driver names it, and returns the pod's uid, the
-// container's id and an open descriptor of the cgroup, closed when the
+// podCgroup creates the cgroup of a container named as the cgroupfs
+// driver names it, where the kubelet puts it, and returns the pod's uid,
+// the container's id and an open descriptor of the cgroup, closed when the
 // test ends.
 func podCgroup(t *testing.T) (uid, cid string, fd int) {
 	t.Helper()
 	uid, cid = newUID(), newCID()
-	return uid, cid, mkCgroup(t, testutil.NewCgroup(t), "kubepods", "burstable", "pod"+uid, cid)
+	dir, _ := testutil.NewPodCgroup(t, testutil.CgroupDriverCgroupfs, uid, cid)
+	return uid, cid, mkCgroup(t, dir)
 }
 
 func newUID() string { return "33333333-4444-4555-8666-" + testutil.RandomSuffix(12) }

@@ -2,7 +2,8 @@ package runtime
 
 import (
 	"fmt"
-	"strings"
+
+	"k8s.io/apimachinery/pkg/api/validate/content"
 )
 
 // Owner is who a program belongs to: the uid of the client that loaded it
@@ -28,18 +29,18 @@ type Owner struct {
 // Limits on an owner's names: Kubernetes object names (DNS subdomains) and
 // namespaces (DNS labels).
 const (
-	maxOwnerConfigLen    = 253
-	maxNamespaceLen      = 63
+	maxOwnerConfigLen    = content.DNS1123SubdomainMaxLength
+	maxNamespaceLen      = content.DNS1123LabelMaxLength
 	maxMapReaderEntries  = 64
 	ownerNameDescription = "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
 )
 
 // validate checks the owner's names, which must be Kubernetes names.
 func (o *Owner) validate() error {
-	if o.Config != "" && !dnsName(o.Config, maxOwnerConfigLen, true) {
+	if o.Config != "" && len(content.IsDNS1123Subdomain(o.Config)) > 0 {
 		return fmt.Errorf("owner config %.64q: not a name of at most %d %s: %w", o.Config, maxOwnerConfigLen, ownerNameDescription, ErrInvalid)
 	}
-	if o.Namespace != "" && !dnsName(o.Namespace, maxNamespaceLen, false) {
+	if o.Namespace != "" && !namespaceName(o.Namespace) {
 		return fmt.Errorf("owner namespace %.64q: not a namespace name (at most %d lower-case letters, digits and '-'): %w", o.Namespace, maxNamespaceLen, ErrInvalid)
 	}
 	if n := len(o.MapReaderNamespaces); n > maxMapReaderEntries {
@@ -47,7 +48,7 @@ func (o *Owner) validate() error {
 	}
 	seen := make(map[string]bool, len(o.MapReaderNamespaces))
 	for _, ns := range o.MapReaderNamespaces {
-		if !dnsName(ns, maxNamespaceLen, false) {
+		if !namespaceName(ns) {
 			return fmt.Errorf("owner map reader namespace %.64q: not a namespace name (at most %d lower-case letters, digits and '-'): %w", ns, maxNamespaceLen, ErrInvalid)
 		}
 		if seen[ns] {
@@ -58,23 +59,6 @@ func (o *Owner) validate() error {
 	return nil
 }
 
-// dnsName reports whether s is a DNS-1123 label (dots false) or subdomain
-// (dots true) of at most max bytes.
-func dnsName(s string, max int, dots bool) bool {
-	if s == "" || len(s) > max {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || (!dots && label != s) {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-			if !alnum && (c != '-' || i == 0 || i == len(label)-1) {
-				return false
-			}
-		}
-	}
-	return true
-}
+// namespaceName reports whether s is a Kubernetes namespace name: a DNS
+// label.
+func namespaceName(s string) bool { return len(content.IsDNS1123Label(s)) == 0 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bpfd-dev/bpfd/internal/testing/testutil"
@@ -27,6 +28,40 @@ func newTenantPod(t *testing.T) tenantPod {
 	t.Helper()
 	v := testutil.NewVethPair(t)
 	return tenantPod{veth: v, proc: testutil.StartPodProcessIn(t, testutil.CgroupDriverSystemd, "", v.Netns)}
+}
+
+// startSpoofedPodProcess starts a process in a cgroup named as the kubelet
+// names a container of pod uid, whole chain and all, but below a cgroup
+// that is no kubelet's, as a user with a delegated subtree or a container
+// with a writable cgroupfs may make one; it returns the process's pid.
+func startSpoofedPodProcess(t *testing.T, uid string) int {
+	t.Helper()
+	dir := testutil.NewCgroup(t)
+	for _, e := range []string{"kubepods.slice", "kubepods-burstable.slice",
+		"kubepods-burstable-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice",
+		"cri-containerd-" + strings.Repeat("0", 56) + testutil.RandomSuffix(8) + ".scope"} {
+		dir = filepath.Join(dir, e)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d := dir
+		t.Cleanup(func() { os.Remove(d) })
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("sleep", "600")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd.Process.Pid
 }
 
 // netns names the pod's network namespace by its process.
@@ -127,6 +162,8 @@ func TestTenantRefusesOutsideItsPods(t *testing.T) {
 	// A pod of tenant A with hostNetwork: its process is in the node's
 	// network namespace.
 	hostNet := testutil.StartPodProcess(t, testutil.CgroupDriverCgroupfs, "")
+	// A process outside A's pod, in a cgroup named like A's pod's.
+	spoof := startSpoofedPodProcess(t, a.proc.PodUID)
 	ctx := context.Background()
 	tenant := runtime.Tenant{Namespace: "team-a", PodUIDs: []string{a.proc.PodUID, hostNet.PodUID}}
 	bin, off := testutil.UprobeTargetBinary(t), testutil.UprobeTargetOffset(t)
@@ -183,6 +220,14 @@ func TestTenantRefusesOutsideItsPods(t *testing.T) {
 		"a uprobe in A's container for B's process": {
 			ref: "file:uprobe_counter.bpf.o", prog: uprobe(runtime.UprobeAttach{Target: bin, Offset: off, ContainerPID: a.proc.PID, PID: b.proc.PID}), want: runtime.ErrPermission,
 			mention: "is not the container's process",
+		},
+		"a uprobe in a cgroup named like A's pod's, below another": {
+			ref: "file:uprobe_counter.bpf.o", prog: uprobe(runtime.UprobeAttach{Target: bin, Offset: off, ContainerPID: spoof}), want: runtime.ErrPermission,
+			mention: "is in no pod",
+		},
+		"the netns of a process in a cgroup named like A's pod's": {
+			ref: "file:tc_counter.bpf.o", prog: tcx("lo", "/proc/"+strconv.Itoa(spoof)+"/ns/net"), want: runtime.ErrPermission,
+			mention: "is in no pod",
 		},
 		"a granted uprobe on the node's binary": {
 			ref: "file:uprobe_counter.bpf.o", prog: uprobe(runtime.UprobeAttach{Target: bin, Offset: off}), grants: []progtype.Kind{progtype.Uprobe},

@@ -18,6 +18,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 
 	"github.com/bpfd-dev/bpfd/pkg/progtype"
 )
@@ -313,7 +314,7 @@ func (p *policyParser) rule(field string, n *yaml.Node) *Rule {
 }
 
 // maxNamespaceLen bounds a Kubernetes namespace name (an RFC 1123 label).
-const maxNamespaceLen = 63
+const maxNamespaceLen = content.DNS1123LabelMaxLength
 
 // namespaces parses a rule's namespaces: names of Kubernetes namespaces
 // (RFC 1123 labels), or "*" alone for every namespace. Names are not
@@ -354,19 +355,7 @@ func (p *policyParser) namespaces(field string, n *yaml.Node) []string {
 
 // namespaceName reports whether s is a Kubernetes namespace name: an RFC
 // 1123 label.
-func namespaceName(s string) bool {
-	if s == "" || len(s) > maxNamespaceLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-		if !alnum && (c != '-' || i == 0 || i == len(s)-1) {
-			return false
-		}
-	}
-	return true
-}
+func namespaceName(s string) bool { return len(content.IsDNS1123Label(s)) == 0 }
 
 // requirement parses one entry of require.attestations.
 func (p *policyParser) requirement(field string, n *yaml.Node) *AttestationRequirement {

@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -484,12 +485,16 @@ func TestTenantHostileSelectors(t *testing.T) {
 		}
 		testEnv.WaitGone(t, timeout, elsewhere.pod)
 		here := startPod(t, n.nsA, "mover", n.name, map[string]string{"app": "mover"})
-		cur := &v1alpha1.BpfTenantProgramConfig{}
-		if err := testEnv.Client.Get(context.Background(), client.ObjectKeyFromObject(cfg), cur); err != nil {
-			t.Fatal(err)
-		}
-		cur.Spec.Programs[0].TCX.InterfaceSelector.Interfaces = []string{here.veth.Peer}
-		if err := testEnv.Client.Update(context.Background(), cur); err != nil {
+		// The operator may be writing the config's status meanwhile.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := &v1alpha1.BpfTenantProgramConfig{}
+			if err := testEnv.Client.Get(context.Background(), client.ObjectKeyFromObject(cfg), cur); err != nil {
+				return err
+			}
+			cur.Spec.Programs[0].TCX.InterfaceSelector.Interfaces = []string{here.veth.Peer}
+			return testEnv.Client.Update(context.Background(), cur)
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		n.waitTenantReport(t, cfg, v1alpha1.ReasonLoaded, wantPods("mover"))

@@ -23,27 +23,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// startOpenDaemon is StartDaemon with its socket open to every uid, as the
+// contract calls as other users.
+func startOpenDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	d := StartDaemon(t)
+	if err := os.Chmod(filepath.Dir(d.Socket), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d.Socket, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // TestDaemonContract holds the in-memory bpfd to the API contract the real
 // daemon keeps (internal/daemon's TestAPIContract). It needs root to call
 // as other uids.
 func TestDaemonContract(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	dir, err := os.MkdirTemp("", "bpfd-fake-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d, err := ServeDaemon(filepath.Join(dir, "bpfd.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	if err := os.Chmod(d.Socket, 0o666); err != nil {
-		t.Fatal(err)
-	}
+	d := startOpenDaemon(t)
 	const (
 		artifact = "registry.example/contract@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 		denied   = "registry.example/unsigned:v1"
@@ -62,22 +61,7 @@ func TestDaemonContract(t *testing.T) {
 // this tree and of the previous release.
 func TestDaemonAgentContract(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	dir, err := os.MkdirTemp("", "bpfd-fake-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d, err := ServeDaemon(filepath.Join(dir, "bpfd.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	if err := os.Chmod(d.Socket, 0o666); err != nil {
-		t.Fatal(err)
-	}
+	d := startOpenDaemon(t)
 	const (
 		artifact = "registry.example/skew@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 		denied   = "registry.example/unsigned:v1"

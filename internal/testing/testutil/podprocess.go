@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // podProcessEnv tells a test binary started by StartPodProcess which cgroup
@@ -64,12 +68,20 @@ func (p *PodProcess) CallUprobeTarget(tb testing.TB, n int) {
 	}
 }
 
-// StartPodProcess creates, under the cgroup v2 mount and a test directory
-// of random name, the cgroup of a container of random id in the pod with
-// uid podUID (random when empty) as driver names it, and starts the test binary as a child process that moves
-// itself into it, loads a socket filter program and its map and holds them
-// until the test ends. The child is served by LeakCheckMain, which the
-// package's TestMain must call.
+// StartPodProcess creates the cgroup of a container of random id in the
+// pod with uid podUID (random when empty) as driver names it, where a
+// kubelet puts it (a pod's cgroup names a pod only there: see
+// podproc.ParsePodCgroup), and starts the test binary as a child process
+// that moves itself into it, loads a socket filter program and its map and
+// holds them until the test ends. The child is served by LeakCheckMain,
+// which the package's TestMain must call.
+//
+// Under the systemd driver, the pod's slices are below a kubelet cgroup
+// root of random name, a slice at the root of the cgroup v2 mount
+// (/bpfdtest_<random>.slice/bpfdtest_<random>-kubepods.slice/...), which
+// no other test shares. Under the cgroupfs driver, whose names do not say
+// where they live, the pod is in /kubepods/burstable at the root, shared
+// with the other tests (see sharedCgroups).
 func StartPodProcess(tb testing.TB, driver CgroupDriver, podUID string) *PodProcess {
 	tb.Helper()
 	return StartPodProcessIn(tb, driver, podUID, "")
@@ -81,38 +93,12 @@ func StartPodProcess(tb testing.TB, driver CgroupDriver, podUID string) *PodProc
 func StartPodProcessIn(tb testing.TB, driver CgroupDriver, podUID, netnsPath string) *PodProcess {
 	tb.Helper()
 	RequirePrivileged(tb)
-	root, err := cgroupV2Root()
-	if err != nil {
-		skipOrFail(tb, RequirePrivilegedEnv, "cgroup v2: %v", err)
-	}
 	if podUID == "" {
 		podUID = randomUUID()
 	}
 	p := &PodProcess{PodUID: podUID, ContainerID: randomHex(64), ProgramName: "pod_" + RandomSuffix(8)}
-	top := "bpfd-test-" + RandomSuffix(8)
-	var elems []string
-	switch driver {
-	case CgroupDriverSystemd:
-		elems = []string{top, "kubepods.slice", "kubepods-burstable.slice",
-			"kubepods-burstable-pod" + strings.ReplaceAll(p.PodUID, "-", "_") + ".slice",
-			"cri-containerd-" + p.ContainerID + ".scope"}
-	case CgroupDriverCgroupfs:
-		elems = []string{top, "kubepods", "burstable", "pod" + p.PodUID, p.ContainerID}
-	default:
-		tb.Fatalf("cgroup driver %q", driver)
-	}
-	dir := root
-	for _, e := range elems {
-		dir = filepath.Join(dir, e)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			tb.Fatalf("pod cgroup: %v", err)
-		}
-		d := dir
-		// Cleanups run last first: the deepest directory goes first,
-		// after the child is gone.
-		tb.Cleanup(func() { os.Remove(d) })
-	}
-	p.Cgroup = "/" + strings.Join(elems, "/")
+	dir, cg := NewPodCgroup(tb, driver, p.PodUID, p.ContainerID)
+	p.Cgroup = cg
 
 	cmd := exec.Command(UprobeTargetBinary(tb), "-test.run=^$")
 	cmd.Env = append(os.Environ(), podProcessEnv+"="+dir+":"+p.ProgramName, "GODEBUG=asyncpreemptoff=1")
@@ -149,6 +135,37 @@ func StartPodProcessIn(tb testing.TB, driver CgroupDriver, podUID, netnsPath str
 		tb.Fatalf("pod process: %q: %v", line, err)
 	}
 	return p
+}
+
+// NewPodCgroup creates the cgroup of the container containerID in the
+// Burstable pod podUID as driver names it, where a kubelet puts it (see
+// StartPodProcess), removed when the test ends (after the test's later
+// cleanups: its processes must be gone by then). It returns the
+// directory and the cgroup's path as /proc/<pid>/cgroup shows it.
+func NewPodCgroup(tb testing.TB, driver CgroupDriver, podUID, containerID string) (dir, cgroup string) {
+	tb.Helper()
+	RequirePrivileged(tb)
+	root, err := cgroupV2Root()
+	if err != nil {
+		skipOrFail(tb, RequirePrivilegedEnv, "cgroup v2: %v", err)
+	}
+	// shared are the kubelet's cgroups that other tests may use at the
+	// same time; own are this pod's.
+	var shared, own []string
+	switch driver {
+	case CgroupDriverSystemd:
+		top := "bpfdtest_" + RandomSuffix(8)
+		own = []string{top + ".slice", top + "-kubepods.slice", top + "-kubepods-burstable.slice",
+			top + "-kubepods-burstable-pod" + strings.ReplaceAll(podUID, "-", "_") + ".slice",
+			"cri-containerd-" + containerID + ".scope"}
+	case CgroupDriverCgroupfs:
+		shared = []string{"kubepods", "burstable"}
+		own = []string{"pod" + podUID, containerID}
+	default:
+		tb.Fatalf("cgroup driver %q", driver)
+	}
+	dir = makePodCgroup(tb, root, shared, own)
+	return dir, "/" + strings.Join(append(slices.Clip(shared), own...), "/")
 }
 
 // servePodProcess is the child side of StartPodProcess: it joins the
@@ -242,6 +259,85 @@ func startIn(cmd *exec.Cmd, path string) error {
 		done <- cmd.Start()
 	}()
 	return <-done
+}
+
+// makePodCgroup makes, below root, the cgroups shared (see
+// makeSharedCgroups) and in the last of them, own, each in the one before,
+// all removed when the test ends (the shared ones when no other test uses
+// them); it returns the last.
+func makePodCgroup(tb testing.TB, root string, shared, own []string) string {
+	tb.Helper()
+	// Cleanups run last first: the shared cgroups go after the pod's, and
+	// the deepest directory first.
+	tb.Cleanup(func() { removeSharedCgroups(root, shared) })
+	var dir string
+	for try := 0; ; try++ {
+		var err error
+		if dir, err = makeSharedCgroups(root, shared); err == nil {
+			dir = filepath.Join(dir, own[0])
+			err = os.Mkdir(dir, 0o755)
+		}
+		if err == nil {
+			break
+		}
+		// Another test's cleanup removed an empty shared cgroup between
+		// this one's making (or finding) it and using it: make it again.
+		if !errors.Is(err, fs.ErrNotExist) || try == 100 {
+			tb.Fatalf("pod cgroup: %v", err)
+		}
+	}
+	d := dir
+	tb.Cleanup(func() { os.Remove(d) })
+	for _, e := range own[1:] {
+		dir = filepath.Join(dir, e)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			tb.Fatalf("pod cgroup: %v", err)
+		}
+		d := dir
+		tb.Cleanup(func() { os.Remove(d) })
+	}
+	return dir
+}
+
+// sharedCgroupMark is the extended attribute that marks a cgroup a test
+// made in a place other tests share (a kubelet's, as /kubepods): the last
+// test that leaves it removes it, and none removes one without it (a real
+// kubelet's).
+const sharedCgroupMark = "trusted.bpfd_test"
+
+// makeSharedCgroups makes the cgroups elems, each in the one before, below
+// root where they are missing, marked; it returns the last.
+func makeSharedCgroups(root string, elems []string) (string, error) {
+	dir := root
+	for _, e := range elems {
+		dir = filepath.Join(dir, e)
+		err := os.Mkdir(dir, 0o755)
+		switch {
+		case err == nil:
+			if err := unix.Setxattr(dir, sharedCgroupMark, []byte("1"), 0); err != nil {
+				os.Remove(dir)
+				return "", fmt.Errorf("shared cgroup %s: %w", dir, err)
+			}
+		case errors.Is(err, fs.ErrExist):
+		default:
+			return "", fmt.Errorf("shared cgroup: %w", err)
+		}
+	}
+	return dir, nil
+}
+
+// removeSharedCgroups removes the cgroups elems below root, the last
+// first, that a test made (marked) and no other still uses (empty).
+func removeSharedCgroups(root string, elems []string) {
+	for i := len(elems); i > 0; i-- {
+		dir := filepath.Join(append([]string{root}, elems[:i]...)...)
+		if _, err := unix.Getxattr(dir, sharedCgroupMark, make([]byte, 8)); err != nil {
+			return
+		}
+		if err := unix.Rmdir(dir); err != nil {
+			return
+		}
+	}
 }
 
 func randomHex(n int) string { return RandomSuffix(n) }

@@ -9,5 +9,7 @@ type PodCgroup = podproc.PodCgroup
 
 // ParsePodCgroup is podproc.ParsePodCgroup: it reads a cgroup path as the
 // kubelet and the container runtimes name pods' and containers' cgroups,
-// under either cgroup driver; false when the path names no pod.
+// under either cgroup driver, where the kubelet puts them (a look-alike
+// below a delegated subtree names no pod); false when the path names no
+// pod.
 func ParsePodCgroup(path string) (PodCgroup, bool) { return podproc.ParsePodCgroup(path) }

@@ -88,6 +88,14 @@ func (bp *BpfProgram) Reports(config string, configUID types.UID, node string) b
 		bp.Spec.ConfigName == config && bp.Spec.NodeName == node && bp.Name == BpfProgramName(config, node)
 }
 
+// ReportSpec returns bp's spec, for code that handles BpfPrograms and
+// BpfTenantPrograms alike.
+func (bp *BpfProgram) ReportSpec() *BpfProgramSpec { return &bp.Spec }
+
+// ReportStatus returns bp's status, for code that handles BpfPrograms and
+// BpfTenantPrograms alike.
+func (bp *BpfProgram) ReportStatus() *BpfProgramStatus { return &bp.Status }
+
 // shorten returns s when it has at most max characters, else a prefix of s
 // and a hash of all of s, max characters together.
 func shorten(s string, max int) string {
@@ -112,3 +120,9 @@ func (btp *BpfTenantProgram) Reports(config string, configUID types.UID, node st
 	return err == nil && gv.Group == GroupVersion.Group && ref.Kind == "BpfTenantProgramConfig" && ref.UID == configUID &&
 		btp.Spec.ConfigName == config && btp.Spec.NodeName == node && btp.Name == BpfProgramName(config, node)
 }
+
+// ReportSpec returns btp's spec, as BpfProgram's ReportSpec does.
+func (btp *BpfTenantProgram) ReportSpec() *BpfProgramSpec { return &btp.Spec }
+
+// ReportStatus returns btp's status, as BpfProgram's ReportStatus does.
+func (btp *BpfTenantProgram) ReportStatus() *BpfProgramStatus { return &btp.Status }

@@ -24,5 +24,9 @@
 // bpfd to attach in those pods' network namespaces and containers, naming
 // the config's namespace as the programs' owner and the pods and the
 // namespace's grants as the request's tenant scope, which bpfd enforces. It
-// reports in BpfTenantPrograms beside the config.
+// reports in BpfTenantPrograms beside the config. Both reconcilers share
+// everything but what they load (configReconciler): the finalizer wait,
+// unloading before a report is deleted, the report's creation and its
+// status writes, which are coalesced with what the agent last wrote until
+// its cache holds it (lastWrites).
 package agent

@@ -89,10 +89,10 @@ func (p configChanged) Update(e event.UpdateEvent) bool {
 		controllerutil.ContainsFinalizer(o, p.finalizer) != controllerutil.ContainsFinalizer(n, p.finalizer)
 }
 
-// reportChanged passes the BpfProgram events the agent may have to answer:
-// creations, deletions, and updates of anything but the status, which is
-// the agent's own to write (each of its status writes would otherwise wake
-// it once more for nothing). Creations pass: one of a config that does not
+// reportChanged passes the events of BpfPrograms and BpfTenantPrograms the
+// agent may have to answer: creations, deletions, and updates of anything
+// but the status, which is the agent's own to write (each of its status
+// writes would otherwise wake it once more for nothing). Creations pass: one of a config that does not
 // exist (left behind, or planted) is deleted by the reconcile it causes.
 type reportChanged struct{ predicate.Funcs }
 
@@ -126,19 +126,23 @@ func configOf(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: bp.Spec.ConfigName}}}
 }
 
-// enqueueLoaded asks bpfd, until it answers, which configs it holds
-// programs of, and queues a reconcile of each.
-func (r *Reconciler) enqueueLoaded(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+// enqueueLoaded asks bpfd, until it answers, which configs of the kind it
+// holds programs of, and queues a reconcile of each.
+func (r *configReconciler) enqueueLoaded(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	go func() {
 		logger := ctrl.LoggerFrom(ctx)
 		for {
 			programs, err := r.list(ctx, nil)
 			if err == nil {
-				seen := map[string]bool{}
+				seen := map[types.NamespacedName]bool{}
 				for _, p := range programs {
-					if name := p.GetMetadata()[MetadataConfig]; name != "" && !seen[name] {
-						seen[name] = true
-						q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+					key := types.NamespacedName{Name: p.GetMetadata()[MetadataConfig]}
+					if r.kind.namespaced {
+						key.Namespace = p.GetMetadata()[MetadataNamespace]
+					}
+					if key.Name != "" && (key.Namespace != "") == r.kind.namespaced && !seen[key] {
+						seen[key] = true
+						q.Add(reconcile.Request{NamespacedName: key})
 					}
 				}
 				return

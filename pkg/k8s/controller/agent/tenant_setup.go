@@ -25,7 +25,8 @@ import (
 // spec, deletion or this node's finalizer change, when a pod of its
 // namespace on this node changes, when the node's labels or the tenant
 // grant change (every tenant config), when the node's BpfTenantProgram of
-// it changes, and at start for every tenant config bpfd holds programs of.
+// it comes, goes or changes other than in its status (reportChanged), and at
+// start for every tenant config bpfd holds programs of.
 func (t *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.BpfTenantProgram{}, configNameField, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.BpfTenantProgram).Spec.ConfigName}
@@ -37,12 +38,12 @@ func (t *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](250*time.Millisecond, 30*time.Second),
 		}).
-		For(&v1alpha1.BpfTenantProgramConfig{}, builder.WithPredicates(configChanged{finalizer: v1alpha1.NodeFinalizer(t.r.nodeName)})).
+		For(&v1alpha1.BpfTenantProgramConfig{}, builder.WithPredicates(configChanged{finalizer: v1alpha1.NodeFinalizer(t.nodeName)})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(t.configsOfNamespace)).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(t.allConfigs),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Watches(&v1alpha1.BpfTenantGrant{}, handler.EnqueueRequestsFromMapFunc(t.allConfigs)).
-		Watches(&v1alpha1.BpfTenantProgram{}, handler.EnqueueRequestsFromMapFunc(tenantConfigOf)).
+		Watches(&v1alpha1.BpfTenantProgram{}, handler.EnqueueRequestsFromMapFunc(tenantConfigOf), builder.WithPredicates(reportChanged{})).
 		WatchesRawSource(source.Func(t.enqueueLoaded)).
 		Complete(t)
 }
@@ -51,7 +52,7 @@ func (t *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // a pod there may be selected by any of them, and by no other.
 func (t *TenantReconciler) configsOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1alpha1.BpfTenantProgramConfigList
-	if err := t.r.client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+	if err := t.client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "list BpfTenantProgramConfigs", "namespace", o.GetNamespace())
 		return nil
 	}
@@ -60,7 +61,7 @@ func (t *TenantReconciler) configsOfNamespace(ctx context.Context, o client.Obje
 
 func (t *TenantReconciler) allConfigs(ctx context.Context, _ client.Object) []reconcile.Request {
 	var list v1alpha1.BpfTenantProgramConfigList
-	if err := t.r.client.List(ctx, &list); err != nil {
+	if err := t.client.List(ctx, &list); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "list BpfTenantProgramConfigs")
 		return nil
 	}
@@ -81,31 +82,4 @@ func tenantConfigOf(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ConfigName}}}
-}
-
-// enqueueLoaded asks bpfd, until it answers, which tenant configs it holds
-// programs of, and queues a reconcile of each.
-func (t *TenantReconciler) enqueueLoaded(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-	go func() {
-		for {
-			programs, err := t.r.list(ctx, map[string]string{MetadataManagedBy: ManagedByAgentTenant})
-			if err == nil {
-				seen := map[types.NamespacedName]bool{}
-				for _, p := range programs {
-					key := types.NamespacedName{Namespace: p.GetMetadata()[MetadataNamespace], Name: p.GetMetadata()[MetadataConfig]}
-					if key.Namespace != "" && key.Name != "" && !seen[key] {
-						seen[key] = true
-						q.Add(reconcile.Request{NamespacedName: key})
-					}
-				}
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(t.r.opts.RetryPeriod):
-			}
-		}
-	}()
-	return nil
 }
