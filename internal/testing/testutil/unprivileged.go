@@ -75,13 +75,18 @@ func StartUnprivileged(tb testing.TB, groups []uint32, name string, args ...stri
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
 		tb.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
+	// Not cmd.StdoutPipe: Wait, which reaps the helper as soon as it exits,
+	// would close it before all the helper wrote was read.
+	out, w, err := os.Pipe()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	defer w.Close()
 	p.stdout = bufio.NewScanner(out)
+	cmd.Stdout = w
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
+		out.Close()
 		tb.Fatalf("start unprivileged helper %s: %v", name, err)
 	}
 	go func() { p.done <- cmd.Wait() }()
@@ -93,6 +98,7 @@ func StartUnprivileged(tb testing.TB, groups []uint32, name string, args ...stri
 			cmd.Process.Kill()
 			<-p.done
 		}
+		out.Close()
 	})
 	return p
 }
@@ -161,18 +167,28 @@ func worldReadableSelf(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		tb.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
+	if err := copyExecutable(dst, in); err != nil {
 		tb.Fatal(err)
 	}
 	return dst
+}
+
+// copyExecutable writes an executable file dst from src. No process forks
+// while dst is open for writing: a child forked meanwhile (by any
+// goroutine) would hold the descriptor until it execs, and the file could
+// not be executed until then (ETXTBSY).
+func copyExecutable(dst string, src io.Reader) error {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // serveUnprivileged is the child side of StartUnprivileged: when the
