@@ -186,18 +186,7 @@ func TestStoreAfterLostKernel(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir, bpffs := t.TempDir(), t.TempDir()
-			setBootID(t, "boot-1")
-			s, err := openStore(dir, bpffs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs := []*record{{State: stateLoaded, Name: "a", Kind: progtype.Tracepoint, Attach: TracepointAttach{Tracepoint: "syscalls/sys_enter_openat"}}}
-			if err := s.create(rs, func(*record) {}, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.close(); err != nil {
-				t.Fatal(err)
-			}
+			a := closedStoreOfOne(t, dir, bpffs)
 			path := filepath.Join(dir, storeFile)
 			if tc.damage != nil {
 				tc.damage(t, path)
@@ -209,7 +198,7 @@ func TestStoreAfterLostKernel(t *testing.T) {
 			}
 
 			setBootID(t, "boot-2")
-			s, err = openStore(dir, bpffs)
+			s, err := openStore(dir, bpffs)
 			if tc.wantErr != "" {
 				pinned := filepath.Join(bpffs, strings.SplitN(tc.pin, "/", 2)[0])
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), pinned) {
@@ -229,7 +218,7 @@ func TestStoreAfterLostKernel(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !tc.replaced {
-				if len(got) != 1 || got[0].ID != rs[0].ID {
+				if len(got) != 1 || got[0].ID != a.ID {
 					t.Fatalf("records of the intact store: %+v", got)
 				}
 				return
@@ -244,7 +233,7 @@ func TestStoreAfterLostKernel(t *testing.T) {
 			if err := s.create(next, func(*record) {}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if next[0].ID <= rs[0].ID || next[0].ID < ID(time.Now().Add(-time.Hour).Unix()) {
+			if next[0].ID <= a.ID || next[0].ID < ID(time.Now().Add(-time.Hour).Unix()) {
 				t.Errorf("the fresh store gave out id %d, want one above any the lost store can have given out", next[0].ID)
 			}
 		})
@@ -305,13 +294,10 @@ func overwrite(t *testing.T, path string, offset, length int64, b byte) {
 	}
 }
 
-// TestStoreReopenedUnderTheSameBoot: an Open under the kernel the store was
-// last opened under writes nothing (and so has nothing to sync): the first
-// Open of that boot synced the store, and what was committed since lives
-// in the kernel's page cache. Under another kernel it records the new boot.
-func TestStoreReopenedUnderTheSameBoot(t *testing.T) {
-	dir, bpffs := t.TempDir(), t.TempDir()
-	path := filepath.Join(dir, storeFile)
+// closedStoreOfOne makes a store in dir, under boot "boot-1", holding one
+// loaded tracepoint program named "a", closes it and returns its record.
+func closedStoreOfOne(t *testing.T, dir, bpffs string) *record {
+	t.Helper()
 	setBootID(t, "boot-1")
 	s, err := openStore(dir, bpffs)
 	if err != nil {
@@ -324,6 +310,17 @@ func TestStoreReopenedUnderTheSameBoot(t *testing.T) {
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
+	return rs[0]
+}
+
+// TestStoreReopenedUnderTheSameBoot: an Open under the kernel the store was
+// last opened under writes nothing (and so has nothing to sync): the first
+// Open of that boot synced the store, and what was committed since lives
+// in the kernel's page cache. Under another kernel it records the new boot.
+func TestStoreReopenedUnderTheSameBoot(t *testing.T) {
+	dir, bpffs := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, storeFile)
+	a := closedStoreOfOne(t, dir, bpffs)
 	reopen := func() []byte {
 		t.Helper()
 		before, err := os.ReadFile(path)
@@ -334,7 +331,7 @@ func TestStoreReopenedUnderTheSameBoot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.get(rs[0].ID); err != nil || got.Name != "a" {
+		if got, err := s.get(a.ID); err != nil || got.Name != "a" {
 			t.Fatalf("record after reopening: %+v, %v", got, err)
 		}
 		if err := s.close(); err != nil {
